@@ -1,0 +1,46 @@
+// `llmthreads list`: strategies, sync and merge modes, model presets and backends.
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "engine/backends.hpp"
+#include "engine/error.hpp"
+#include "engine/model.hpp"
+#include "engine/plan.hpp"
+#include "strategies/registry.hpp"
+
+namespace llmt::cli {
+
+Command add_list_command(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand("list", "List strategies, sync and merge modes, model presets and backends");
+  (void)cmd;
+  return [] {
+    fmt::print("strategies:\n");
+    for (const Strategy* s : builtin_strategies().all()) {
+      std::vector<std::string> merges;
+      for (MergeMode m : s->merges()) merges.emplace_back(merge_mode_name(m));
+      fmt::print("  {:<8} {}\n  {:<8} merges: {}\n", s->name(), s->description(), "", fmt::join(merges, ", "));
+    }
+    fmt::print("\nsync modes:\n");
+    fmt::print("  {:<13} collective right after each partitioned operation\n", "blocking");
+    fmt::print("  {:<13} collectives on a communication thread/stream, overlapped with the next chunk\n", "overlap");
+    fmt::print("  {:<13} reduce to a root rank, then broadcast from it\n", "param-server");
+    fmt::print("\nmerge modes:\n");
+    fmt::print("  {:<8} all-gather of partial outputs\n", "concat");
+    fmt::print("  {:<8} reduction (sum) of partial outputs\n", "sum");
+    fmt::print("  {:<8} mean of replica outputs (ensemble)\n", "mean");
+    fmt::print("\nmodel presets:\n");
+    for (const std::string& name : list_model_presets()) {
+      try {
+        const ModelConfig m = load_model(name);
+        fmt::print("  {:<14} {:>7.2f}B parameters, {} layers, hidden {}, {} heads ({} KV)\n", name,
+                   parameter_count(m) / 1e9, m.layers, m.hidden, m.heads, m.kv_heads);
+      } catch (const Error& e) {
+        fmt::print("  {:<14} unreadable: {}\n", name, e.what());
+      }
+    }
+    fmt::print("\nbackends in this build: {}\n", fmt::join(compiled_backends(), ", "));
+    return 0;
+  };
+}
+
+}  // namespace llmt::cli

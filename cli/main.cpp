@@ -1,0 +1,38 @@
+// llmthreads: benchmark and profile parallel LLM inference strategies.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "cli/commands.hpp"
+#include "engine/error.hpp"
+#include "engine/sysinfo.hpp"
+
+int main(int argc, char** argv) {
+  std::string command_line;
+  for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+
+  CLI::App app{"llmthreads: benchmark parallel LLM inference (tensor, data, pipeline, hybrid) on real kernels, "
+               "verified against a one-device reference"};
+  app.set_version_flag("--version", fmt::format("llmthreads {} ({})", llmt::tool_version(), llmt::git_commit()));
+  app.require_subcommand(1);
+  const llmt::cli::Command bench = llmt::cli::add_bench_command(app, command_line);
+  const llmt::cli::Command list = llmt::cli::add_list_command(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (app.got_subcommand("bench")) return bench();
+    if (app.got_subcommand("list")) return list();
+  } catch (const llmt::Error& e) {
+    fmt::print(stderr, "llmthreads: error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "llmthreads: internal error: {}\n", e.what());
+    return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,40 @@
+#include "cli/parse.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+#include "engine/error.hpp"
+
+namespace llmt::cli {
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::string current;
+  for (char c : text + ",") {
+    if (c == ',') {
+      const auto b = current.find_first_not_of(" \t");
+      const auto e = current.find_last_not_of(" \t");
+      if (b != std::string::npos) items.push_back(current.substr(b, e - b + 1));
+      current.clear();
+    } else {
+      current += c;
+    }
+  }
+  return items;
+}
+
+std::vector<int> parse_positive_ints(const std::string& option, const std::string& text) {
+  std::vector<int> values;
+  for (const std::string& item : split_list(text)) {
+    int v = 0;
+    const auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (ec != std::errc() || ptr != item.data() + item.size() || v <= 0)
+      throw ConfigError(fmt::format("{}: '{}' is not a positive integer", option, item));
+    values.push_back(v);
+  }
+  if (values.empty()) throw ConfigError(fmt::format("{}: expected a comma-separated list of positive integers", option));
+  return values;
+}
+
+}  // namespace llmt::cli

@@ -1,0 +1,132 @@
+// The compute backend interface: one instance per rank, owning that rank's memory and its
+// kernels. The CPU backend (kernels/cpu) and the CUDA backend implement it; the transformer
+// code in engine/ is written once against it. Pointers passed in are the backend's own
+// memory; element types are the backend's dtype() unless a parameter says float.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/dtype.hpp"
+#include "engine/memory.hpp"
+
+namespace llmt {
+
+class Backend;
+
+// Owned, tracked allocation on a backend. Movable, not copyable.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(Backend* owner, void* ptr, std::size_t bytes, MemoryKind kind)
+      : owner_(owner), ptr_(ptr), bytes_(bytes), kind_(kind) {}
+  DeviceBuffer(DeviceBuffer&& o) noexcept { *this = std::move(o); }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { reset(); }
+
+  void reset();
+  void* get() const { return ptr_; }
+  std::size_t bytes() const { return bytes_; }
+  explicit operator bool() const { return ptr_ != nullptr; }
+
+ private:
+  Backend* owner_ = nullptr;
+  void* ptr_ = nullptr;
+  std::size_t bytes_ = 0;
+  MemoryKind kind_ = MemoryKind::activations;
+};
+
+// Values of a weight block: value(i, j) = offset + scale * u(seed, tensor, (row0+i)*global_cols + col0+j),
+// u uniform in [-1, 1) (kernels/math.hpp). A shard passes its own row/column origin.
+struct FillSpec {
+  std::uint64_t seed = 0;
+  std::uint64_t tensor = 0;
+  std::int64_t row0 = 0;
+  std::int64_t col0 = 0;
+  std::int64_t global_cols = 0;
+  float scale = 1.0f;
+  float offset = 0.0f;
+};
+
+// Geometry of one attention call. q rows hold [q heads | k heads | v heads] of head_dim each;
+// the cache holds [batch][kv_heads][max_len][head_dim] for keys and for values.
+struct AttentionShape {
+  int batch = 0;
+  int new_tokens = 0;  // prompt length in prefill, 1 in decode
+  int past = 0;        // tokens already in the cache
+  int max_len = 0;     // cache capacity per sequence
+  int q_heads = 0;     // local query heads
+  int kv_heads = 0;    // local KV heads
+  int head_dim = 0;
+  int group = 1;       // query heads per KV head
+  int window = 0;      // sliding window, 0 = none
+  int row_stride() const { return (q_heads + 2 * kv_heads) * head_dim; }
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string name() const = 0;
+  virtual DType dtype() const = 0;
+  // Device description for reports ("AMD EPYC (1 BLAS thread)", "NVIDIA H100 80GB HBM3").
+  virtual std::string device_description() const = 0;
+
+  MemoryTracker& memory() { return memory_; }
+  DeviceBuffer allocate_bytes(std::size_t bytes, MemoryKind kind);
+  DeviceBuffer allocate(std::size_t elements, MemoryKind kind) {
+    return allocate_bytes(elements * dtype_size(dtype()), kind);
+  }
+
+  // Monotonic timestamps in nanoseconds, ordered with the work submitted so far on this rank.
+  // The CPU backend returns wall-clock now; asynchronous backends resolve them at synchronize().
+  virtual std::uint64_t stamp() = 0;
+  virtual void synchronize() = 0;
+
+  // Data movement (counts in elements of dtype() unless noted).
+  virtual void fill(void* dst, int rows, int cols, const FillSpec& spec) = 0;
+  virtual void copy_from_host(void* dst, const float* src, std::size_t n) = 0;  // converts to dtype()
+  virtual void upload_bytes(void* dst, const void* src, std::size_t bytes) = 0;  // no conversion
+  virtual void copy_to_host(float* dst, const void* src, std::size_t n) = 0;
+  // dst[r * dst_ld + c] = src[r * src_ld + c] for r < rows, c < cols.
+  virtual void copy_2d(void* dst, std::size_t dst_ld, const void* src, std::size_t src_ld, std::size_t rows,
+                       std::size_t cols) = 0;
+
+  // c[m, n] = a[m, k] * w[n, k]^T + beta * c  (weights stored as [out, in], like torch.nn.Linear).
+  virtual void gemm(int m, int n, int k, const void* a, int lda, const void* w, int ldw, void* c, int ldc,
+                    float beta) = 0;
+  virtual void rms_norm(const void* x, const void* weight, void* out, int rows, int cols, float eps) = 0;
+  virtual void layer_norm(const void* x, const void* weight, const void* bias, void* out, int rows, int cols,
+                          float eps) = 0;
+  virtual void add_bias(void* x, const void* bias, int rows, int cols) = 0;
+  virtual void add(void* x, const void* y, std::size_t n) = 0;  // x += y
+  virtual void scale(void* x, float factor, std::size_t n) = 0;
+  // out[r, :] = silu(x[r, 0:cols]) * x[r, cols:2*cols]
+  virtual void silu_mul(const void* x, void* out, int rows, int cols) = 0;
+  virtual void gelu(void* x, std::size_t n) = 0;
+  // Rows of `tokens` (host ids) in [vocab_begin, vocab_end) copy their table row, others get zeros.
+  virtual void embed(const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end,
+                     int hidden, void* out) = 0;
+  // Rotates the q and k heads of every row of qkv in place; cos/sin tables are float
+  // [max_len][head_dim/2]; row r is token r % new_tokens of its sequence at position past + that.
+  virtual void rope(void* qkv, const AttentionShape& shape, const float* cos_table, const float* sin_table) = 0;
+  // Appends the new tokens' k and v heads to the caches.
+  virtual void store_kv(const void* qkv, void* k_cache, void* v_cache, const AttentionShape& shape) = 0;
+  // Causal attention of the new tokens over the cache; out is [batch * new_tokens, q_heads * head_dim].
+  virtual void attention(const void* qkv, const void* k_cache, const void* v_cache, void* out,
+                         const AttentionShape& shape) = 0;
+
+ protected:
+  virtual void* raw_allocate(std::size_t bytes) = 0;
+  virtual void raw_free(void* ptr) noexcept = 0;
+
+ private:
+  friend class DeviceBuffer;
+  MemoryTracker memory_;
+};
+
+}  // namespace llmt

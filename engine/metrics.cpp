@@ -1,0 +1,64 @@
+#include "engine/metrics.hpp"
+
+#include <algorithm>
+
+namespace llmt {
+namespace {
+
+// Per-iteration mean over ranks of a [rank][iteration] table.
+std::vector<double> mean_over_ranks(const std::vector<std::vector<double>>& table) {
+  std::vector<double> out;
+  if (table.empty()) return out;
+  for (std::size_t i = 0; i < table.front().size(); ++i) {
+    double sum = 0;
+    for (const auto& rank : table) sum += rank[i];
+    out.push_back(sum / static_cast<double>(table.size()));
+  }
+  return out;
+}
+
+}  // namespace
+
+double load_imbalance(const std::vector<double>& busy) {
+  if (busy.size() < 2) return 0.0;
+  const double mean = mean_of(busy);
+  return mean > 0 ? *std::max_element(busy.begin(), busy.end()) / mean - 1.0 : 0.0;
+}
+
+void fill_sample_metrics(const ConfigPoint& point, const RawSamples& s, ConfigMetrics& m) {
+  const Workload& w = point.workload;
+  m.e2e_ms = summarize(s.e2e_ms);
+  m.ttft_ms = summarize(s.ttft_ms);
+  m.decode_step_ms = summarize(s.decode_step_ms);
+  if (m.e2e_ms.mean > 0) m.output_tokens_per_s = w.batch * static_cast<double>(w.gen) / (m.e2e_ms.mean * 1e-3);
+  if (m.ttft_ms.mean > 0) m.prefill_tokens_per_s = w.batch * static_cast<double>(w.prompt) / (m.ttft_ms.mean * 1e-3);
+  if (m.decode_step_ms.mean > 0) m.decode_tokens_per_s = w.batch / (m.decode_step_ms.mean * 1e-3);
+
+  m.sync_ms = summarize(mean_over_ranks(s.rank_sync_ms));
+  m.sync_total_ms = summarize(mean_over_ranks(s.rank_sync_total_ms));
+  m.transfer_ms = summarize(mean_over_ranks(s.rank_transfer_ms));
+  m.sync_fraction = m.e2e_ms.mean > 0 ? m.sync_ms.mean / m.e2e_ms.mean : 0.0;
+
+  m.rank_busy_ms.clear();
+  for (const auto& rank : s.rank_busy_ms) m.rank_busy_ms.push_back(mean_of(rank));
+  m.imbalance = load_imbalance(m.rank_busy_ms);
+  m.straggler_rank = m.rank_busy_ms.empty()
+                         ? 0
+                         : static_cast<int>(std::max_element(m.rank_busy_ms.begin(), m.rank_busy_ms.end()) -
+                                            m.rank_busy_ms.begin());
+}
+
+}  // namespace llmt
+
+namespace llmt {
+
+std::string_view config_status_name(ConfigStatus s) {
+  switch (s) {
+    case ConfigStatus::ok: return "ok";
+    case ConfigStatus::failed: return "failed";
+    case ConfigStatus::skipped: return "skipped";
+  }
+  return "?";
+}
+
+}  // namespace llmt

@@ -1,0 +1,267 @@
+#include "engine/model.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+
+#include "engine/error.hpp"
+
+namespace llmt {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+// Reads typed fields from one config.json and turns every problem into a ModelError that
+// names the file and the field.
+class FieldReader {
+ public:
+  FieldReader(const json& doc, std::string file) : doc_(doc), file_(std::move(file)) {}
+
+  [[noreturn]] void fail(const std::string& field, const std::string& problem) const {
+    throw ModelError(fmt::format("{}: field '{}': {}", file_, field, problem));
+  }
+
+  bool has(const std::string& field) const { return doc_.contains(field) && !doc_.at(field).is_null(); }
+
+  int positive_int(const std::string& field) const {
+    if (!has(field)) fail(field, "missing (a positive integer is required)");
+    return checked_int(field);
+  }
+  std::optional<int> optional_positive_int(const std::string& field) const {
+    if (!has(field)) return std::nullopt;
+    return checked_int(field);
+  }
+  double positive_number(const std::string& field, double fallback) const {
+    if (!has(field)) return fallback;
+    const json& v = doc_.at(field);
+    if (!v.is_number()) fail(field, fmt::format("must be a number, got {}", v.dump()));
+    const double d = v.get<double>();
+    if (!(d > 0.0)) fail(field, fmt::format("must be positive, got {}", v.dump()));
+    return d;
+  }
+  bool boolean(const std::string& field, bool fallback) const {
+    if (!has(field)) return fallback;
+    const json& v = doc_.at(field);
+    if (!v.is_boolean()) fail(field, fmt::format("must be true or false, got {}", v.dump()));
+    return v.get<bool>();
+  }
+  std::string string(const std::string& field, const std::string& fallback) const {
+    if (!has(field)) return fallback;
+    const json& v = doc_.at(field);
+    if (!v.is_string()) fail(field, fmt::format("must be a string, got {}", v.dump()));
+    return v.get<std::string>();
+  }
+
+ private:
+  int checked_int(const std::string& field) const {
+    const json& v = doc_.at(field);
+    if (!v.is_number_integer() && !v.is_number_unsigned())
+      fail(field, fmt::format("must be a positive integer, got {}", v.dump()));
+    const auto i = v.get<long long>();
+    if (i <= 0) fail(field, fmt::format("must be a positive integer, got {}", i));
+    if (i > (1LL << 30)) fail(field, fmt::format("value {} is implausibly large", i));
+    return static_cast<int>(i);
+  }
+
+  const json& doc_;
+  std::string file_;
+};
+
+void read_gpt2(const FieldReader& f, ModelConfig& m) {
+  m.arch = Architecture::gpt2;
+  m.hidden = f.positive_int("n_embd");
+  m.heads = f.positive_int("n_head");
+  m.kv_heads = m.heads;
+  m.layers = f.positive_int("n_layer");
+  m.vocab = f.positive_int("vocab_size");
+  m.max_positions = f.positive_int("n_positions");
+  m.intermediate = f.optional_positive_int("n_inner").value_or(4 * m.hidden);
+  m.norm_eps = f.positive_number("layer_norm_epsilon", 1e-5);
+  m.tied_embeddings = f.boolean("tie_word_embeddings", true);
+  m.qkv_bias = true;
+  if (m.hidden % m.heads != 0)
+    f.fail("n_head", fmt::format("{} heads do not divide n_embd {}", m.heads, m.hidden));
+  m.head_dim = m.hidden / m.heads;
+  const std::string act = f.string("activation_function", "gelu_new");
+  if (act != "gelu_new" && act != "gelu")
+    f.fail("activation_function", fmt::format("'{}' is not supported (gelu_new, gelu)", act));
+}
+
+void read_llama_family(const FieldReader& f, ModelConfig& m) {
+  m.arch = Architecture::llama;
+  m.hidden = f.positive_int("hidden_size");
+  m.intermediate = f.positive_int("intermediate_size");
+  m.heads = f.positive_int("num_attention_heads");
+  m.kv_heads = f.optional_positive_int("num_key_value_heads").value_or(m.heads);
+  m.layers = f.positive_int("num_hidden_layers");
+  m.vocab = f.positive_int("vocab_size");
+  m.max_positions = f.positive_int("max_position_embeddings");
+  m.norm_eps = f.positive_number("rms_norm_eps", 1e-6);
+  m.rope_theta = f.positive_number("rope_theta", 10000.0);
+  m.tied_embeddings = f.boolean("tie_word_embeddings", false);
+  m.qkv_bias = m.model_type == "qwen2" || f.boolean("attention_bias", false);
+
+  if (auto hd = f.optional_positive_int("head_dim")) {
+    m.head_dim = *hd;
+  } else {
+    if (m.hidden % m.heads != 0)
+      f.fail("num_attention_heads",
+             fmt::format("{} heads do not divide hidden_size {} (and no head_dim is given)", m.heads, m.hidden));
+    m.head_dim = m.hidden / m.heads;
+  }
+  if (m.head_dim % 2 != 0)
+    f.fail("head_dim", fmt::format("rotary embeddings need an even head dimension, got {}", m.head_dim));
+  if (m.heads % m.kv_heads != 0)
+    f.fail("num_key_value_heads",
+           fmt::format("{} KV heads do not divide num_attention_heads {}", m.kv_heads, m.heads));
+
+  // Qwen2 publishes a window but disables it with use_sliding_window; Mistral uses it.
+  if (f.has("sliding_window") && f.boolean("use_sliding_window", true))
+    m.sliding_window = f.positive_int("sliding_window");
+
+  if (f.has("num_local_experts")) {
+    m.experts = f.positive_int("num_local_experts");
+    m.experts_per_token = f.positive_int("num_experts_per_tok");
+    if (m.experts_per_token > m.experts)
+      f.fail("num_experts_per_tok",
+             fmt::format("{} exceeds num_local_experts {}", m.experts_per_token, m.experts));
+  }
+  if (f.has("rope_scaling")) m.notes.push_back("rope_scaling is read but not modelled");
+  const std::string act = f.string("hidden_act", "silu");
+  if (act != "silu") f.fail("hidden_act", fmt::format("'{}' is not supported (silu)", act));
+}
+
+fs::path executable_directory() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path{} : exe.parent_path();
+}
+
+}  // namespace
+
+std::vector<fs::path> preset_directories() {
+  std::vector<fs::path> dirs;
+  if (const char* env = std::getenv("LLMT_PROFILE_DIR")) dirs.emplace_back(env);
+  const fs::path exe_dir = executable_directory();
+  if (!exe_dir.empty()) {
+    dirs.push_back(exe_dir / "profiles" / "models");
+    dirs.push_back(exe_dir / ".." / "share" / "llmthreads" / "models");
+  }
+#ifdef LLMT_SOURCE_DIR
+  dirs.push_back(fs::path(LLMT_SOURCE_DIR) / "profiles" / "models");
+#endif
+  return dirs;
+}
+
+std::vector<std::string> list_model_presets() {
+  std::set<std::string> names;
+  for (const auto& dir : preset_directories()) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      if (entry.path().extension() == ".json") names.insert(entry.path().stem().string());
+    }
+  }
+  return {names.begin(), names.end()};
+}
+
+ModelConfig load_model_file(const fs::path& path) {
+  const std::string file = path.string();
+  std::ifstream in(path);
+  if (!in) throw ModelError(fmt::format("{}: cannot open the model file", file));
+  json doc;
+  try {
+    doc = json::parse(in);
+  } catch (const json::parse_error& e) {
+    throw ModelError(fmt::format("{}: not valid JSON: {}", file, e.what()));
+  }
+  if (!doc.is_object()) throw ModelError(fmt::format("{}: expected a JSON object at the top level", file));
+
+  FieldReader f(doc, file);
+  ModelConfig m;
+  m.source = file;
+  m.name = path.stem().string();
+  if (m.name == "config") m.name = path.parent_path().filename().string();
+  m.model_type = f.string("model_type", "");
+  m.torch_dtype = f.string("torch_dtype", "float32");
+
+  const bool gpt2 = m.model_type == "gpt2" || (m.model_type.empty() && f.has("n_embd"));
+  if (gpt2) {
+    read_gpt2(f, m);
+  } else if (m.model_type.empty() || m.model_type == "llama" || m.model_type == "mistral" ||
+             m.model_type == "qwen2" || m.model_type == "mixtral") {
+    read_llama_family(f, m);
+  } else {
+    f.fail("model_type", fmt::format("'{}' is not supported (llama, mistral, qwen2, mixtral, gpt2)",
+                                     m.model_type));
+  }
+  m.published_layers = m.layers;
+  return m;
+}
+
+ModelConfig load_model(const std::string& spec) {
+  if (spec.empty()) throw ModelError("--model: empty model name");
+  const fs::path as_path(spec);
+  const bool looks_like_path = spec.find('/') != std::string::npos || as_path.extension() == ".json";
+  if (looks_like_path || fs::exists(as_path)) {
+    if (!fs::exists(as_path)) throw ModelError(fmt::format("{}: no such model file", spec));
+    if (fs::is_directory(as_path)) return load_model_file(as_path / "config.json");
+    return load_model_file(as_path);
+  }
+  for (const auto& dir : preset_directories()) {
+    const fs::path candidate = dir / (spec + ".json");
+    if (fs::exists(candidate)) {
+      ModelConfig m = load_model_file(candidate);
+      m.name = spec;
+      return m;
+    }
+  }
+  const auto presets = list_model_presets();
+  throw ModelError(fmt::format("unknown model '{}': not a file and not a preset (presets: {})", spec,
+                               presets.empty() ? std::string("none found") : fmt::format("{}", fmt::join(presets, ", "))));
+}
+
+ModelConfig with_layers(const ModelConfig& model, int layers) {
+  if (layers <= 0 || layers > model.published_layers)
+    throw ModelError(fmt::format("--layers {}: {} has {} layers", layers, model.name, model.published_layers));
+  ModelConfig m = model;
+  m.layers = layers;
+  return m;
+}
+
+std::int64_t layer_parameter_count(const ModelConfig& m) {
+  const std::int64_t h = m.hidden, q = m.q_dim(), kv = m.kv_dim(), inter = m.intermediate;
+  const std::int64_t attention = h * q + 2 * h * kv + q * h;
+  const std::int64_t mlp_one = (m.gated_mlp() ? 3 : 2) * h * inter;
+  const std::int64_t router = m.experts > 0 ? h * m.experts : 0;
+  return attention + (m.experts > 0 ? m.experts * mlp_one : mlp_one) + router;
+}
+
+namespace {
+std::int64_t embedding_parameters(const ModelConfig& m) {
+  const std::int64_t table = static_cast<std::int64_t>(m.vocab) * m.hidden;
+  const std::int64_t positions =
+      m.arch == Architecture::gpt2 ? static_cast<std::int64_t>(m.max_positions) * m.hidden : 0;
+  return table * (m.tied_embeddings ? 1 : 2) + positions;
+}
+}  // namespace
+
+std::int64_t parameter_count(const ModelConfig& m) {
+  return layer_parameter_count(m) * m.layers + embedding_parameters(m);
+}
+
+std::int64_t active_parameter_count(const ModelConfig& m) {
+  if (m.experts == 0) return parameter_count(m);
+  const std::int64_t h = m.hidden, q = m.q_dim(), kv = m.kv_dim();
+  const std::int64_t attention = h * q + 2 * h * kv + q * h;
+  const std::int64_t per_layer = attention + m.experts_per_token * 3 * h * m.intermediate + h * m.experts;
+  return per_layer * m.layers + embedding_parameters(m);
+}
+
+}  // namespace llmt

@@ -1,0 +1,99 @@
+// What a run records: metadata of the whole run, and for each configuration its raw samples
+// and the metrics derived from them (see docs/metrics.md for every definition).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "engine/plan.hpp"
+#include "engine/stats.hpp"
+#include "engine/transformer.hpp"
+
+namespace llmt {
+
+enum class ConfigStatus { ok, failed, skipped };
+std::string_view config_status_name(ConfigStatus s);
+
+struct RawSamples {
+  std::vector<double> e2e_ms;          // one per measured iteration
+  std::vector<double> ttft_ms;         // prefill, one per iteration
+  std::vector<double> decode_step_ms;  // iteration-major: [iteration][step]
+  // [rank][iteration]
+  std::vector<std::vector<double>> rank_iteration_ms, rank_busy_ms, rank_sync_ms, rank_sync_total_ms, rank_transfer_ms;
+};
+
+struct RankMemory {
+  MemoryPlan predicted;
+  std::size_t weights = 0, kv_cache = 0, activations_peak = 0, peak_total = 0;  // measured by the allocator
+};
+
+struct PhaseSummary {
+  std::string path, category, detail, op, group;
+  int group_size = 1;
+  int ranks = 0;               // ranks that ran the phase
+  double calls = 0;            // per iteration, per rank
+  double ms = 0;               // per iteration, mean over those ranks
+  double ms_max_rank = 0;      // per iteration, slowest rank
+  double bytes = 0;            // per iteration, per rank
+};
+
+struct CommSummary {
+  std::string op, group, category;
+  int group_size = 1;
+  double calls = 0, bytes = 0, ms = 0;  // per iteration, per rank (mean over ranks)
+  double algbw_gbps = 0, busbw_gbps = 0;
+};
+
+struct Verification {
+  bool checked = false;
+  bool passed = false;
+  double max_abs_error = 0, max_rel_error = 0, tolerance = 0;
+  std::size_t elements = 0;
+  std::string note;
+};
+
+struct ConfigMetrics {
+  Summary e2e_ms, ttft_ms, decode_step_ms;
+  double output_tokens_per_s = 0, prefill_tokens_per_s = 0, decode_tokens_per_s = 0;
+  Summary sync_ms;        // exposed communication per iteration, mean over ranks
+  Summary sync_total_ms;  // all communication time, hidden or not
+  double sync_fraction = 0;
+  Summary transfer_ms;    // pipeline send/recv per iteration, mean over ranks
+  std::vector<double> rank_busy_ms;  // mean per iteration, by rank
+  double imbalance = 0;
+  int straggler_rank = 0;
+  double comm_bytes = 0;  // per iteration, summed over ranks
+  std::vector<CommSummary> comm;
+  std::vector<RankMemory> memory;
+  std::vector<PhaseSummary> phases;
+};
+
+struct ConfigResult {
+  ConfigPoint point;
+  ConfigStatus status = ConfigStatus::ok;
+  std::string reason;
+  int warmup = 0, iterations = 0;
+  double setup_s = 0;  // weight generation and allocation, slowest rank
+  RawSamples samples;
+  ConfigMetrics metrics;
+  Verification verification;
+  bool replica_weights_shared = false;
+  std::vector<std::string> notes;  // remarks a reader of the figures needs (shared weights, ...)
+};
+
+struct RunMetadata {
+  int schema_version = 1;
+  std::string tool = "llmthreads", version, git_commit, timestamp, command_line;
+  std::string backend, device, blas, dtype;
+  std::string host, cpu_model, os, cpu_governor;
+  int logical_cpus = 0, affinity_cpus = 0, max_ranks = 0;
+  std::size_t memory_total_bytes = 0;
+  double load_average_1m = 0;
+  int warmup = 0, iterations = 0;
+  std::uint64_t seed = 0;
+  ModelConfig model;
+  std::vector<std::string> warnings;
+};
+
+}  // namespace llmt

@@ -1,0 +1,369 @@
+#include "engine/runner.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <map>
+#include <thread>
+#include <tuple>
+
+#include "engine/backends.hpp"
+#include "engine/error.hpp"
+#include "engine/metrics.hpp"
+#include "engine/sysinfo.hpp"
+#include "engine/timeline.hpp"
+
+namespace llmt {
+namespace {
+
+struct IterationRecord {
+  std::uint64_t begin = 0, prefill_end = 0, end = 0;
+  std::vector<std::uint64_t> step_end;
+  std::vector<PhaseTotal> phases;
+};
+
+struct RankOutcome {
+  std::vector<IterationRecord> iterations;
+  double setup_s = 0;
+  RankMemory memory;
+  std::string error;
+  bool aborted = false;  // failed only because another rank failed
+};
+
+double ms(std::uint64_t ns) { return static_cast<double>(ns) * 1e-6; }
+
+// Hands the weights built by replica 0 of each (tp, pp) position to the other replicas.
+class WeightExchange {
+ public:
+  explicit WeightExchange(int positions) : promises_(static_cast<std::size_t>(positions)) {
+    for (auto& p : promises_) futures_.push_back(p.get_future().share());
+  }
+  void publish(int key, std::shared_ptr<const WeightSet> w) { promises_[static_cast<std::size_t>(key)].set_value(std::move(w)); }
+  void fail(int key, std::exception_ptr e) { promises_[static_cast<std::size_t>(key)].set_exception(e); }
+  std::shared_ptr<const WeightSet> wait(int key) {
+    try {
+      return futures_[static_cast<std::size_t>(key)].get();
+    } catch (const std::exception& e) {
+      throw RankError(fmt::format("the shared weights could not be built: {}", e.what()));
+    }
+  }
+
+ private:
+  std::vector<std::promise<std::shared_ptr<const WeightSet>>> promises_;
+  std::vector<std::shared_future<std::shared_ptr<const WeightSet>>> futures_;
+};
+
+std::shared_ptr<const WeightSet> obtain_weights(const ModelConfig& model, const ConfigPoint& point,
+                                                const ShardPlan& shard, std::uint64_t seed, Backend& backend,
+                                                WeightExchange* exchange) {
+  if (!exchange) return build_weights(model, point, shard, seed, backend);
+  const int key = shard.coords.pp * point.layout.tp + shard.coords.tp;
+  if (shard.coords.dp > 0) return exchange->wait(key);
+  try {
+    auto w = build_weights(model, point, shard, seed, backend);
+    exchange->publish(key, w);
+    return w;
+  } catch (...) {
+    exchange->fail(key, std::current_exception());
+    throw;
+  }
+}
+
+void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
+               Backend* backend, Communicator& world, PhaseTable& table, WeightExchange* exchange,
+               StepLogits* capture, RankOutcome& out) {
+  try {
+    const ShardPlan shard = make_shard_plan(model, point.layout, point.workload, rank);
+    RankComms comms = RankComms::split(world, shard);
+    Timeline timeline(*backend, table);
+
+    const auto t0 = std::chrono::steady_clock::now();
+    TransformerRank transformer(model, point, shard, opts.seed,
+                                obtain_weights(model, point, shard, opts.seed, *backend, exchange), *backend, comms,
+                                timeline, table);
+    backend->synchronize();
+    out.setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    const std::size_t out_elems = static_cast<std::size_t>(point.workload.batch) * model.vocab;
+    auto keep_logits = [&](bool keep) {
+      if (!keep) return;
+      capture->emplace_back(out_elems);
+      backend->copy_to_host(capture->back().data(), transformer.logits(), out_elems);
+    };
+    auto run_iteration = [&](bool keep) {
+      world.barrier();
+      timeline.collect();
+      IterationRecord rec;
+      rec.begin = backend->stamp();
+      transformer.prefill();
+      rec.prefill_end = backend->stamp();
+      keep_logits(keep);
+      for (int step = 1; step < point.workload.gen; ++step) {
+        transformer.decode(step);
+        rec.step_end.push_back(backend->stamp());
+        keep_logits(keep);
+      }
+      rec.end = rec.step_end.empty() ? rec.prefill_end : rec.step_end.back();
+      rec.phases = timeline.collect();  // synchronises: stamps are resolved from here on
+      return rec;
+    };
+
+    // The capture pass also warms caches; it is never measured.
+    run_iteration(capture != nullptr && transformer.holds_output());
+    for (int i = 0; i < opts.warmup; ++i) run_iteration(false);
+    for (int i = 0; i < opts.iterations; ++i) out.iterations.push_back(run_iteration(false));
+    world.barrier();
+
+    MemoryTracker& mem = backend->memory();
+    out.memory.predicted = plan_rank_memory(model, point, shard, backend->dtype());
+    out.memory.weights = mem.peak(MemoryKind::weights);
+    out.memory.kv_cache = mem.peak(MemoryKind::kv_cache);
+    out.memory.activations_peak = mem.peak(MemoryKind::activations);
+    out.memory.peak_total = mem.peak_total();
+  } catch (const RankError& e) {
+    out.error = e.what();
+    out.aborted = true;
+    world.abort(fmt::format("rank {} failed: {}", rank, e.what()));
+  } catch (const std::bad_alloc&) {
+    out.error = "out of memory while allocating";
+    world.abort(fmt::format("rank {} ran out of memory", rank));
+  } catch (const std::exception& e) {
+    out.error = e.what();
+    world.abort(fmt::format("rank {} failed: {}", rank, e.what()));
+  }
+}
+
+// Per-iteration samples: an iteration (or step) lasts from the first rank's start to the last
+// rank's end, so it is as slow as its slowest rank.
+RawSamples raw_samples(const std::vector<RankOutcome>& ranks, const PhaseTable& table, int iterations, int steps) {
+  RawSamples s;
+  const std::size_t n = ranks.size();
+  s.rank_iteration_ms.assign(n, {});
+  s.rank_busy_ms.assign(n, {});
+  s.rank_sync_ms.assign(n, {});
+  s.rank_sync_total_ms.assign(n, {});
+  s.rank_transfer_ms.assign(n, {});
+  for (int i = 0; i < iterations; ++i) {
+    std::uint64_t begin = UINT64_MAX, end = 0, prefill_end = 0;
+    std::vector<std::uint64_t> step_end(static_cast<std::size_t>(steps), 0);
+    for (std::size_t r = 0; r < n; ++r) {
+      const IterationRecord& rec = ranks[r].iterations[static_cast<std::size_t>(i)];
+      begin = std::min(begin, rec.begin);
+      end = std::max(end, rec.end);
+      prefill_end = std::max(prefill_end, rec.prefill_end);
+      for (int k = 0; k < steps; ++k)
+        step_end[static_cast<std::size_t>(k)] = std::max(step_end[static_cast<std::size_t>(k)], rec.step_end[static_cast<std::size_t>(k)]);
+
+      double sync = 0, sync_total = 0, transfer = 0;
+      for (std::size_t p = 0; p < rec.phases.size(); ++p) {
+        const PhaseInfo& info = table.at(static_cast<PhaseId>(p));
+        const double t = ms(rec.phases[p].nanoseconds);
+        if (info.category == PhaseCategory::communication) sync += t;
+        if (info.category == PhaseCategory::transfer) transfer += t;
+        if (info.counts_as_sync_total) sync_total += t;
+      }
+      const double iteration = ms(rec.end - rec.begin);
+      s.rank_iteration_ms[r].push_back(iteration);
+      s.rank_sync_ms[r].push_back(sync);
+      s.rank_sync_total_ms[r].push_back(sync_total);
+      s.rank_transfer_ms[r].push_back(transfer);
+      s.rank_busy_ms[r].push_back(iteration - sync - transfer);
+    }
+    s.e2e_ms.push_back(ms(end - begin));
+    s.ttft_ms.push_back(ms(prefill_end - begin));
+    std::uint64_t previous = prefill_end;
+    for (std::uint64_t e : step_end) {
+      s.decode_step_ms.push_back(ms(e - previous));
+      previous = e;
+    }
+  }
+  return s;
+}
+
+std::vector<PhaseSummary> phase_summaries(const std::vector<RankOutcome>& ranks, const PhaseTable& table,
+                                          int iterations) {
+  std::vector<PhaseSummary> out;
+  for (std::size_t p = 0; p < table.size(); ++p) {
+    const PhaseInfo& info = table.at(static_cast<PhaseId>(p));
+    PhaseSummary s;
+    double calls = 0, total_ms = 0, bytes = 0;
+    for (const RankOutcome& r : ranks) {
+      double rank_calls = 0, rank_ms = 0, rank_bytes = 0;
+      for (const IterationRecord& rec : r.iterations) {
+        if (p >= rec.phases.size()) continue;
+        rank_calls += rec.phases[p].calls;
+        rank_ms += ms(rec.phases[p].nanoseconds);
+        rank_bytes += static_cast<double>(rec.phases[p].bytes);
+      }
+      if (rank_calls == 0) continue;
+      s.ranks += 1;
+      calls += rank_calls / iterations;
+      total_ms += rank_ms / iterations;
+      bytes += rank_bytes / iterations;
+      s.ms_max_rank = std::max(s.ms_max_rank, rank_ms / iterations);
+    }
+    if (s.ranks == 0) continue;
+    s.path = info.path;
+    s.category = phase_category_name(info.category);
+    s.detail = info.detail;
+    if (info.category != PhaseCategory::compute) {
+      s.op = comm_op_name(info.op);
+      s.group = info.group;
+      s.group_size = info.group_size;
+    }
+    s.calls = calls / s.ranks;
+    s.ms = total_ms / s.ranks;
+    s.bytes = bytes / s.ranks;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<CommSummary> comm_summaries(const std::vector<PhaseSummary>& phases) {
+  std::map<std::tuple<std::string, std::string, int, std::string>, CommSummary> by_key;
+  for (const PhaseSummary& p : phases) {
+    if (p.category == "compute") continue;
+    CommSummary& c = by_key[{p.op, p.group, p.group_size, p.category}];
+    c.op = p.op;
+    c.group = p.group;
+    c.group_size = p.group_size;
+    c.category = p.category;
+    c.calls += p.calls;
+    c.bytes += p.bytes;
+    c.ms += p.ms;
+  }
+  std::vector<CommSummary> out;
+  for (auto& [key, c] : by_key) {
+    CommOp op = CommOp::barrier;
+    for (CommOp o : {CommOp::all_reduce, CommOp::all_gather, CommOp::reduce_scatter, CommOp::reduce,
+                     CommOp::broadcast, CommOp::send_recv})
+      if (comm_op_name(o) == c.op) op = o;
+    c.algbw_gbps = c.ms > 0 ? c.bytes / (c.ms * 1e6) : 0;
+    c.busbw_gbps = c.algbw_gbps * bus_bandwidth_factor(op, c.group_size);
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::size_t replica_weight_bytes(const ModelConfig& model, const ConfigPoint& point, DType dtype) {
+  std::size_t total = 0;
+  for (int r = 0; r < point.layout.ranks(); ++r) {
+    const ShardPlan shard = make_shard_plan(model, point.layout, point.workload, r);
+    if (shard.coords.dp > 0) total += plan_rank_memory(model, point, shard, dtype).weights;
+  }
+  return total;
+}
+
+std::size_t predicted_total_memory(const ModelConfig& model, const ConfigPoint& point, DType dtype) {
+  std::size_t total = 0;
+  for (int r = 0; r < point.layout.ranks(); ++r)
+    total += plan_rank_memory(model, point, make_shard_plan(model, point.layout, point.workload, r), dtype).total();
+  return total;
+}
+
+ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
+                               const StepLogits* reference, StepLogits* captured) {
+  ConfigResult result;
+  result.point = point;
+  result.warmup = opts.warmup;
+  result.iterations = opts.iterations;
+  auto fail = [&](std::string reason) {
+    result.status = ConfigStatus::failed;
+    result.reason = std::move(reason);
+    return result;
+  };
+  if (auto problem = layout_problem(model, point.layout, point.workload)) {
+    result.status = ConfigStatus::skipped;
+    result.reason = *problem;
+    return result;
+  }
+
+  const int n = point.layout.ranks();
+  std::vector<RankOutcome> outcomes(static_cast<std::size_t>(n));
+  PhaseTable table;
+  StepLogits local_capture;
+  StepLogits* capture = captured ? captured : (reference ? &local_capture : nullptr);
+  bool share_weights = opts.replica_weights == ReplicaWeights::shared && point.layout.dp > 1;
+  try {
+    if (opts.backend == "cpu") {
+      // Thread ranks share the host's memory: the whole configuration must fit at once.
+      const double budget = opts.memory_headroom * static_cast<double>(available_memory_bytes());
+      const std::size_t private_need = predicted_total_memory(model, point, DType::f32);
+      const std::size_t shared_need = private_need - replica_weight_bytes(model, point, DType::f32);
+      if (budget > 0 && opts.replica_weights == ReplicaWeights::automatic && point.layout.dp > 1 &&
+          static_cast<double>(private_need) > budget && static_cast<double>(shared_need) <= budget)
+        share_weights = true;
+      const std::size_t need = share_weights ? shared_need : private_need;
+      if (budget > 0 && static_cast<double>(need) > budget)
+        return fail(fmt::format("insufficient host memory: {} ranks need {:.2f} GiB (predicted), {:.2f} GiB "
+                                "usable", n, need / 1073741824.0, budget / 1073741824.0));
+    }
+    if (share_weights) {
+      result.replica_weights_shared = true;
+      result.notes.push_back(fmt::format(
+          "the {} data-parallel replicas share one read-only copy of the weights in host memory (private copies "
+          "would not fit); predicted memory is per replica as on separate devices, measured weights count the "
+          "copy once, on replica 0",
+          point.layout.dp));
+    }
+    std::vector<std::unique_ptr<Backend>> backends;  // outlive the threads: shared weights point into them
+    for (int r = 0; r < n; ++r) backends.push_back(make_backend(opts.backend, r));
+    WeightExchange exchange(point.layout.tp * point.layout.pp);
+    auto world = make_comm_world(opts.backend, n);
+    std::vector<std::thread> threads;
+    threads.reserve(static_cast<std::size_t>(n));
+    for (int r = 0; r < n; ++r)
+      threads.emplace_back(rank_main, r, std::cref(model), std::cref(point), std::cref(opts),
+                           backends[static_cast<std::size_t>(r)].get(), std::ref(*world[static_cast<std::size_t>(r)]),
+                           std::ref(table), share_weights ? &exchange : nullptr, capture,
+                           std::ref(outcomes[static_cast<std::size_t>(r)]));
+    for (auto& t : threads) t.join();
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+
+  // Report the cause, not the collectives it abandoned.
+  for (int pass = 0; pass < 2; ++pass)
+    for (int r = 0; r < n; ++r) {
+      const RankOutcome& o = outcomes[static_cast<std::size_t>(r)];
+      if (!o.error.empty() && (pass == 1 || !o.aborted)) return fail(fmt::format("rank {}: {}", r, o.error));
+    }
+
+  for (const RankOutcome& o : outcomes) result.setup_s = std::max(result.setup_s, o.setup_s);
+  result.samples = raw_samples(outcomes, table, opts.iterations, point.workload.decode_steps());
+  fill_sample_metrics(point, result.samples, result.metrics);
+  result.metrics.phases = phase_summaries(outcomes, table, opts.iterations);
+  result.metrics.comm = comm_summaries(result.metrics.phases);
+  for (const CommSummary& c : result.metrics.comm) result.metrics.comm_bytes += c.bytes;
+  result.metrics.comm_bytes *= n;
+  for (const RankOutcome& o : outcomes) result.metrics.memory.push_back(o.memory);
+
+  if (reference) {
+    result.verification = verify_logits(*capture, *reference, DType::f32);
+    if (!result.verification.passed) {
+      result.status = ConfigStatus::failed;
+      result.reason = "verification failed: " + result.verification.note;
+    }
+  }
+  return result;
+}
+
+StepLogits compute_reference(const ModelConfig& model, const Workload& workload, const RunOptions& options) {
+  ConfigPoint point;
+  point.strategy = "reference";
+  point.workload = workload;
+  RunOptions once = options;
+  once.warmup = 0;
+  once.iterations = 0;
+  StepLogits logits;
+  const ConfigResult r = run_configuration(model, point, once, nullptr, &logits);
+  if (r.status != ConfigStatus::ok)
+    throw Error(fmt::format("the one-rank reference for {} could not run: {}", workload.label(), r.reason));
+  return logits;
+}
+
+}  // namespace llmt

@@ -1,0 +1,48 @@
+// Runs one configuration: starts one thread per rank, builds each rank's shard, runs a capture
+// pass (its logits are kept for verification), the warm-up iterations and the measured
+// iterations, then turns the ranks' records into raw samples and metrics.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/model.hpp"
+#include "engine/plan.hpp"
+#include "engine/result.hpp"
+#include "engine/verify.hpp"
+
+namespace llmt {
+
+// Whether data-parallel replicas in one address space (CPU thread ranks) each build their
+// own copy of the weights, as on separate devices, or share one read-only copy.
+enum class ReplicaWeights {
+  automatic,  // private copies, shared only when private ones do not fit in memory
+  private_copies,
+  shared,
+};
+
+struct RunOptions {
+  std::string backend = "cpu";
+  int warmup = 1;
+  int iterations = 5;
+  std::uint64_t seed = 1234;
+  // Refuse a configuration whose predicted memory exceeds this fraction of what is available.
+  double memory_headroom = 0.9;
+  ReplicaWeights replica_weights = ReplicaWeights::automatic;
+};
+
+// Runs `point`. When `reference` is given, the logits are verified against it. A failure of
+// any kind is returned as a failed result with its reason, never thrown.
+ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& options,
+                               const StepLogits* reference, StepLogits* captured = nullptr);
+
+// The one-rank logits of `workload`, the reference every configuration is checked against.
+// Throws Error when the reference itself cannot run.
+StepLogits compute_reference(const ModelConfig& model, const Workload& workload, const RunOptions& options);
+
+// Predicted weight bytes of the replicas other than replica 0 (what sharing saves).
+std::size_t replica_weight_bytes(const ModelConfig& model, const ConfigPoint& point, DType dtype);
+// Predicted bytes of every rank of `point`, summed.
+std::size_t predicted_total_memory(const ModelConfig& model, const ConfigPoint& point, DType dtype);
+
+}  // namespace llmt

@@ -1,0 +1,33 @@
+// A sweep is the cartesian product of named axes (ranks, strategy, sync, merge, batch,
+// prompt, gen), expanded, deduplicated and validated before anything runs. Every point that
+// will not run keeps its reason.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/model.hpp"
+#include "engine/plan.hpp"
+#include "strategies/registry.hpp"
+
+namespace llmt {
+
+struct SweepSpec {
+  std::vector<int> ranks;
+  std::vector<std::string> strategies;  // "all" expands to the registry
+  std::vector<SyncMode> syncs;          // empty: blocking
+  std::vector<MergeMode> merges;        // empty: each strategy's default
+  std::vector<int> batches, prompts, gens;
+};
+
+struct PlannedPoint {
+  ConfigPoint point;
+  std::optional<std::string> skip_reason;
+};
+
+// Throws ConfigError for an unknown strategy name or an empty axis.
+std::vector<PlannedPoint> plan_sweep(const ModelConfig& model, const SweepSpec& spec,
+                                     const StrategyRegistry& registry);
+
+}  // namespace llmt

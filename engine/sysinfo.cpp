@@ -1,0 +1,85 @@
+#include "engine/sysinfo.hpp"
+
+#include <sched.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "llmt_git_commit.hpp"
+
+namespace llmt {
+namespace {
+
+std::string read_first_line(const char* path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+std::size_t meminfo_field(const std::string& name) {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::size_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib) {
+    std::getline(in, unit);
+    if (key == name + ":") return kib * 1024;
+  }
+  return 0;
+}
+
+HostInfo read_host_info() {
+  HostInfo h;
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) == 0) h.hostname = name;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) h.cpu_model = line.substr(colon + 2);
+      break;
+    }
+  }
+  if (h.cpu_model.empty()) h.cpu_model = "unknown CPU";
+  h.logical_cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  h.affinity_cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : h.logical_cpus;
+  h.memory_total_bytes = meminfo_field("MemTotal");
+  double load[3] = {};
+  if (getloadavg(load, 3) > 0) h.load_average_1m = load[0];
+  h.cpu_governor = read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor");
+  struct utsname u {};
+  if (uname(&u) == 0) h.os = std::string(u.sysname) + " " + u.release + " " + u.machine;
+  return h;
+}
+
+}  // namespace
+
+const HostInfo& host_info() {
+  static const HostInfo info = read_host_info();
+  return info;
+}
+
+std::size_t available_memory_bytes() { return meminfo_field("MemAvailable"); }
+
+std::string tool_version() { return LLMT_VERSION; }
+std::string git_commit() { return LLMT_GIT_COMMIT; }
+
+std::string utc_timestamp() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace llmt

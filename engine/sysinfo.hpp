@@ -1,0 +1,29 @@
+// What the run happened on: host, CPU, memory, load, and the tool's own version.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace llmt {
+
+struct HostInfo {
+  std::string hostname;
+  std::string cpu_model;
+  int logical_cpus = 0;    // online CPUs
+  int affinity_cpus = 0;   // CPUs this process may run on
+  std::size_t memory_total_bytes = 0;
+  double load_average_1m = 0.0;
+  std::string cpu_governor;  // empty when the kernel exposes none (e.g. virtual machines)
+  std::string os;
+};
+
+// Read once and cached.
+const HostInfo& host_info();
+// Current MemAvailable from /proc/meminfo (0 when unknown).
+std::size_t available_memory_bytes();
+
+std::string tool_version();
+std::string git_commit();
+std::string utc_timestamp();  // ISO 8601, seconds
+
+}  // namespace llmt

@@ -1,0 +1,90 @@
+// Per-rank phase timing. Phases have stable slash-separated paths ("prefill/layer.3/attn/qkv")
+// shared by the timers, the reports and the NVTX ranges. A rank records begin/end stamps from
+// its backend during an iteration and folds them into per-phase totals when the iteration ends.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/communicator.hpp"
+
+namespace llmt {
+
+class Backend;
+
+enum class PhaseCategory {
+  compute,        // kernels on the rank's critical path
+  communication,  // collectives (or waits for them) on the critical path: exposed sync time
+  background,     // collectives running beside compute (overlap mode): total but not exposed
+  transfer,       // pipeline send/recv between stages, on the critical path
+};
+std::string_view phase_category_name(PhaseCategory c);
+
+struct PhaseInfo {
+  std::string path;
+  PhaseCategory category = PhaseCategory::compute;
+  CommOp op = CommOp::barrier;  // meaningful for communication, background and transfer phases
+  int group_size = 1;           // ranks taking part in the collective
+  std::string group;            // "tp", "dp", "pp", "world"
+  std::string detail;           // e.g. GEMM shape "m=512 n=6144 k=4096"
+  bool counts_as_sync_total = false;  // the collective itself (not a wait for it)
+};
+
+using PhaseId = std::uint32_t;
+
+// Shared by the ranks of one configuration; phases are registered during set-up.
+class PhaseTable {
+ public:
+  PhaseId add(const PhaseInfo& info);  // returns the existing id for a known path
+  const PhaseInfo& at(PhaseId id) const { return phases_[id]; }
+  std::size_t size() const { return phases_.size(); }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<PhaseInfo> phases_;
+};
+
+struct PhaseTotal {
+  std::uint32_t calls = 0;
+  std::uint64_t nanoseconds = 0;
+  std::uint64_t bytes = 0;
+};
+
+class Timeline {
+ public:
+  Timeline(Backend& backend, const PhaseTable& table) : backend_(backend), table_(table) {}
+
+  void begin(PhaseId id);
+  void end(PhaseId id, std::uint64_t bytes = 0);
+  // Folds the events recorded since the last call into per-phase totals (indexed by PhaseId).
+  std::vector<PhaseTotal> collect();
+
+ private:
+  struct Event {
+    PhaseId id;
+    std::uint64_t begin, end, bytes;
+  };
+  Backend& backend_;
+  const PhaseTable& table_;
+  std::vector<Event> events_;
+  std::vector<std::size_t> open_;
+};
+
+// RAII phase: ScopedPhase p(timeline, id); ... ; optional p.set_bytes(n).
+class ScopedPhase {
+ public:
+  ScopedPhase(Timeline& t, PhaseId id) : t_(t), id_(id) { t_.begin(id_); }
+  ~ScopedPhase() { t_.end(id_, bytes_); }
+  void set_bytes(std::uint64_t b) { bytes_ = b; }
+  ScopedPhase(const ScopedPhase&) = delete;
+  ScopedPhase& operator=(const ScopedPhase&) = delete;
+
+ private:
+  Timeline& t_;
+  PhaseId id_;
+  std::uint64_t bytes_ = 0;
+};
+
+}  // namespace llmt

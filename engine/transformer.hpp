@@ -1,0 +1,78 @@
+// One rank's share of a transformer forward pass: its weight shard, KV cache and workspace,
+// and the prefill and decode steps with the communication its place in the TP x PP x DP grid
+// requires. Written once against the Backend and Communicator interfaces.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/backend.hpp"
+#include "engine/communicator.hpp"
+#include "engine/model.hpp"
+#include "engine/plan.hpp"
+#include "engine/timeline.hpp"
+
+namespace llmt {
+
+// The rank's groups: tensor-parallel peers, its pipeline chain, its data-parallel peers.
+struct RankComms {
+  Communicator* world = nullptr;
+  std::unique_ptr<Communicator> tp, pp, dp;
+  // Collective over the world: every rank must call it.
+  static RankComms split(Communicator& world, const ShardPlan& shard);
+};
+
+// Bytes a rank allocates, by kind; the transformer allocates exactly these sizes, so the
+// prediction is checked against the allocator on every run.
+struct MemoryPlan {
+  std::size_t weights = 0;
+  std::size_t kv_cache = 0;
+  std::size_t activations = 0;
+  std::size_t total() const { return weights + kv_cache + activations; }
+};
+MemoryPlan plan_rank_memory(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard, DType dtype);
+
+// The GEMMs one rank issues per step, named by their phase (e.g. "attn/qkv", "head/gemm"):
+// c[m, n] = a[m, k] * w[n, k]^T, m being the rows of the step (batch x new tokens).
+struct GemmShape {
+  std::string phase;
+  int m = 0, n = 0, k = 0;
+  double flops() const { return 2.0 * m * n * k; }
+};
+std::vector<GemmShape> gemm_shapes(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard,
+                                   bool prefill);
+
+// Deterministic token ids: prompt token `pos` of global sequence `seq`, and the token fed at
+// decode step k (position prompt + k - 1). Decoding is teacher-forced with these ids, so that
+// every configuration computes the same sequence and can be compared logit for logit.
+std::int32_t input_token(std::uint64_t seed, int seq, int pos, int vocab);
+
+// One rank's weight shard. Read-only once built, so data-parallel replicas in one address
+// space may share a single set (see RunOptions::replica_weights).
+struct WeightSet;
+// Allocates the shard on `backend` (charged to its memory tracker) and generates its values.
+std::shared_ptr<const WeightSet> build_weights(const ModelConfig& model, const ConfigPoint& point,
+                                               const ShardPlan& shard, std::uint64_t seed, Backend& backend);
+
+class TransformerRank {
+ public:
+  TransformerRank(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard, std::uint64_t seed,
+                  std::shared_ptr<const WeightSet> weights, Backend& backend, RankComms& comms, Timeline& timeline,
+                  PhaseTable& phases);
+  ~TransformerRank();
+
+  void prefill();
+  void decode(int step);  // step in [1, gen)
+
+  // Whether this rank ends every step holding the merged logits [batch, vocab].
+  bool holds_output() const;
+  const void* logits() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace llmt

@@ -1,0 +1,96 @@
+#include "kernels/cpu/cpu_backend.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "engine/sysinfo.hpp"
+#include "kernels/cpu/blas.hpp"
+#include "kernels/cpu/cpu_kernels.hpp"
+
+namespace llmt {
+namespace {
+
+float* f(void* p) { return static_cast<float*>(p); }
+const float* f(const void* p) { return static_cast<const float*>(p); }
+
+class CpuBackend final : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+  DType dtype() const override { return DType::f32; }
+  std::string device_description() const override {
+    return fmt::format("{} ({}, 1 thread per rank)", host_info().cpu_model, blas::library_description());
+  }
+
+  std::uint64_t stamp() override {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
+  }
+  void synchronize() override {}
+
+  void fill(void* dst, int rows, int cols, const FillSpec& spec) override { cpu::fill(f(dst), rows, cols, spec); }
+  void copy_from_host(void* dst, const float* src, std::size_t n) override { std::memcpy(dst, src, n * 4); }
+  void upload_bytes(void* dst, const void* src, std::size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void copy_to_host(float* dst, const void* src, std::size_t n) override { std::memcpy(dst, src, n * 4); }
+  void copy_2d(void* dst, std::size_t dst_ld, const void* src, std::size_t src_ld, std::size_t rows,
+               std::size_t cols) override {
+    for (std::size_t r = 0; r < rows; ++r) std::memcpy(f(dst) + r * dst_ld, f(src) + r * src_ld, cols * 4);
+  }
+
+  void gemm(int m, int n, int k, const void* a, int lda, const void* w, int ldw, void* c, int ldc,
+            float beta) override {
+    blas::sgemm_nt(m, n, k, f(a), lda, f(w), ldw, f(c), ldc, beta);
+  }
+  void rms_norm(const void* x, const void* weight, void* out, int rows, int cols, float eps) override {
+    cpu::rms_norm(f(x), f(weight), f(out), rows, cols, eps);
+  }
+  void layer_norm(const void* x, const void* weight, const void* bias, void* out, int rows, int cols,
+                  float eps) override {
+    cpu::layer_norm(f(x), f(weight), f(bias), f(out), rows, cols, eps);
+  }
+  void add_bias(void* x, const void* bias, int rows, int cols) override { cpu::add_bias(f(x), f(bias), rows, cols); }
+  void add(void* x, const void* y, std::size_t n) override {
+    float* a = f(x);
+    const float* b = f(y);
+    for (std::size_t i = 0; i < n; ++i) a[i] += b[i];
+  }
+  void scale(void* x, float factor, std::size_t n) override {
+    float* a = f(x);
+    for (std::size_t i = 0; i < n; ++i) a[i] *= factor;
+  }
+  void silu_mul(const void* x, void* out, int rows, int cols) override { cpu::silu_mul(f(x), f(out), rows, cols); }
+  void gelu(void* x, std::size_t n) override { cpu::gelu(f(x), n); }
+  void embed(const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end, int hidden,
+             void* out) override {
+    cpu::embed(tokens, n, f(table), vocab_begin, vocab_end, hidden, f(out));
+  }
+  void rope(void* qkv, const AttentionShape& shape, const float* cos_table, const float* sin_table) override {
+    cpu::rope(f(qkv), shape, cos_table, sin_table);
+  }
+  void store_kv(const void* qkv, void* k_cache, void* v_cache, const AttentionShape& shape) override {
+    cpu::store_kv(f(qkv), f(k_cache), f(v_cache), shape);
+  }
+  void attention(const void* qkv, const void* k_cache, const void* v_cache, void* out,
+                 const AttentionShape& shape) override {
+    cpu::attention(f(qkv), f(k_cache), f(v_cache), f(out), shape);
+  }
+
+ protected:
+  void* raw_allocate(std::size_t bytes) override {
+    const std::size_t rounded = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+  void raw_free(void* ptr) noexcept override { std::free(ptr); }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+}  // namespace llmt

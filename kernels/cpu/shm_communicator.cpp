@@ -1,0 +1,340 @@
+#include "kernels/cpu/shm_communicator.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "engine/error.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define LLMT_CPU_RELAX() _mm_pause()
+#else
+#define LLMT_CPU_RELAX() std::this_thread::yield()
+#endif
+
+namespace llmt {
+namespace {
+
+struct WorldState;
+
+// Spins briefly (only when every rank has a core of its own), then blocks.
+class Barrier {
+ public:
+  explicit Barrier(int ranks) : ranks_(ranks) {}
+
+  void wait(const WorldState& world, int spin);
+  void wake_all() {
+    std::lock_guard lock(mutex_);
+    cv_.notify_all();
+  }
+
+ private:
+  const int ranks_;
+  std::atomic<int> arrived_{0};
+  std::atomic<std::uint64_t> generation_{0};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+};
+
+struct Mailbox {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::deque<std::vector<std::byte>> messages;
+};
+
+struct Slot {
+  const void* send = nullptr;
+  void* recv = nullptr;
+  std::size_t count = 0;
+  int color = 0;
+  int key = 0;
+};
+
+struct GroupState {
+  explicit GroupState(int n)
+      : size(n), barrier(n), slots(static_cast<std::size_t>(n)), children(static_cast<std::size_t>(n)),
+        mailboxes(static_cast<std::size_t>(n) * static_cast<std::size_t>(n)) {}
+  const int size;
+  Barrier barrier;
+  std::vector<Slot> slots;
+  std::vector<std::shared_ptr<GroupState>> children;  // split: the new group, at its leader's index
+  std::vector<Mailbox> mailboxes;                     // [src * size + dst]
+};
+
+struct WorldState {
+  explicit WorldState(int ranks)
+      : spin(ranks <= static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) ? 4000 : 0) {}
+
+  const int spin;
+  std::atomic<bool> aborted{false};
+  std::mutex mutex;  // guards reason and groups
+  std::string reason;
+  std::vector<std::weak_ptr<GroupState>> groups;
+
+  void add_group(const std::shared_ptr<GroupState>& g) {
+    std::lock_guard lock(mutex);
+    groups.push_back(g);
+  }
+  [[noreturn]] void throw_aborted() const {
+    std::lock_guard lock(const_cast<std::mutex&>(mutex));
+    throw RankError(fmt::format("collective abandoned: {}", reason));
+  }
+  void check() const {
+    if (aborted.load(std::memory_order_acquire)) throw_aborted();
+  }
+  void abort(const std::string& why) {
+    std::vector<std::shared_ptr<GroupState>> alive;
+    {
+      std::lock_guard lock(mutex);
+      if (reason.empty()) reason = why;
+      aborted.store(true, std::memory_order_release);
+      for (auto& w : groups)
+        if (auto g = w.lock()) alive.push_back(std::move(g));
+    }
+    for (auto& g : alive) {
+      g->barrier.wake_all();
+      for (auto& box : g->mailboxes) {
+        std::lock_guard lock(box.mutex);
+        box.cv.notify_all();
+      }
+    }
+  }
+};
+
+void Barrier::wait(const WorldState& world, int spin) {
+  world.check();
+  if (ranks_ == 1) return;
+  const std::uint64_t gen = generation_.load(std::memory_order_acquire);
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == ranks_ - 1) {
+    arrived_.store(0, std::memory_order_relaxed);
+    {
+      std::lock_guard lock(mutex_);
+      generation_.store(gen + 1, std::memory_order_release);
+    }
+    cv_.notify_all();
+    return;
+  }
+  for (int i = 0; i < spin; ++i) {
+    if (generation_.load(std::memory_order_acquire) != gen) return;
+    LLMT_CPU_RELAX();
+  }
+  std::unique_lock lock(mutex_);
+  cv_.wait(lock, [&] {
+    return generation_.load(std::memory_order_acquire) != gen || world.aborted.load(std::memory_order_acquire);
+  });
+  if (generation_.load(std::memory_order_acquire) == gen) world.throw_aborted();
+}
+
+// Element range [begin, end) of part `index` when n elements are split into `parts`.
+std::pair<std::size_t, std::size_t> chunk(std::size_t n, int parts, int index) {
+  const std::size_t base = n / static_cast<std::size_t>(parts), extra = n % static_cast<std::size_t>(parts);
+  const auto i = static_cast<std::size_t>(index);
+  const std::size_t begin = i * base + std::min(i, extra);
+  return {begin, begin + base + (i < extra ? 1 : 0)};
+}
+
+void require_f32(DType type) {
+  if (type != DType::f32)
+    throw ConfigError(fmt::format("shared-memory communicator: {} reductions are not supported (fp32 only)",
+                                  dtype_name(type)));
+}
+
+// dst[i] = sum over ranks k (in order) of src_k[i], i in [begin, end); scaled for avg.
+void reduce_range(float* dst, const std::vector<Slot>& slots, std::size_t offset_in_send, std::size_t begin,
+                  std::size_t end, ReduceOp op) {
+  constexpr std::size_t kBlock = 2048;
+  float acc[kBlock];
+  const float inv = 1.0f / static_cast<float>(slots.size());
+  for (std::size_t b = begin; b < end; b += kBlock) {
+    const std::size_t len = std::min(kBlock, end - b);
+    const auto* first = static_cast<const float*>(slots[0].send) + offset_in_send + b;
+    std::memcpy(acc, first, len * sizeof(float));
+    for (std::size_t k = 1; k < slots.size(); ++k) {
+      const auto* src = static_cast<const float*>(slots[k].send) + offset_in_send + b;
+      for (std::size_t i = 0; i < len; ++i) acc[i] += src[i];
+    }
+    if (op == ReduceOp::avg)
+      for (std::size_t i = 0; i < len; ++i) acc[i] *= inv;
+    std::memcpy(dst + b, acc, len * sizeof(float));
+  }
+}
+
+void copy_bytes(void* dst, const void* src, std::size_t bytes) {
+  if (bytes > 0 && dst != src) std::memmove(dst, src, bytes);
+}
+
+class ShmCommunicator final : public Communicator {
+ public:
+  ShmCommunicator(std::shared_ptr<WorldState> world, std::shared_ptr<GroupState> group, int rank)
+      : world_(std::move(world)), group_(std::move(group)), rank_(rank) {}
+
+  int rank() const override { return rank_; }
+  int size() const override { return group_->size; }
+  std::string kind() const override { return "shared-memory"; }
+
+  void all_reduce(const void* send, void* recv, std::size_t count, DType type, ReduceOp op) override {
+    require_f32(type);
+    publish(send, recv, count);
+    // Each rank reduces one range of every rank's input into its own output, then copies the
+    // other ranges from their owners. A range is read and written only by its owner in the
+    // first phase, which makes send == recv safe.
+    const auto [begin, end] = chunk(count, size(), rank_);
+    reduce_range(static_cast<float*>(recv), group_->slots, 0, begin, end, op);
+    sync();
+    for (int j = 0; j < size(); ++j) {
+      if (j == rank_) continue;
+      const auto [b, e] = chunk(count, size(), j);
+      copy_bytes(static_cast<float*>(recv) + b, static_cast<const float*>(group_->slots[j].recv) + b,
+                 (e - b) * sizeof(float));
+    }
+    sync();  // nobody may modify its buffer while another rank still reads from it
+  }
+
+  void all_gather_v(const void* send, void* recv, std::span<const std::size_t> counts, DType type) override {
+    check_counts(counts);
+    const std::size_t elem = dtype_size(type);
+    if (counts[static_cast<std::size_t>(rank_)] > 0 && send == nullptr)
+      throw ConfigError("all_gather_v: null send buffer");
+    publish(send, recv, counts[static_cast<std::size_t>(rank_)]);
+    std::size_t offset = 0;
+    for (int j = 0; j < size(); ++j) {
+      const std::size_t n = counts[static_cast<std::size_t>(j)];
+      copy_bytes(static_cast<std::byte*>(recv) + offset * elem, group_->slots[j].send, n * elem);
+      offset += n;
+    }
+    sync();
+  }
+
+  void reduce_scatter(const void* send, void* recv, std::size_t recv_count, DType type, ReduceOp op) override {
+    require_f32(type);
+    publish(send, recv, recv_count);
+    reduce_range(static_cast<float*>(recv), group_->slots, static_cast<std::size_t>(rank_) * recv_count, 0,
+                 recv_count, op);
+    sync();
+  }
+
+  void reduce(const void* send, void* recv, std::size_t count, DType type, ReduceOp op, int root) override {
+    require_f32(type);
+    check_peer(root, "reduce root");
+    publish(send, recv, count);
+    // The ranks share the arithmetic and write straight into the root's output.
+    const auto [begin, end] = chunk(count, size(), rank_);
+    reduce_range(static_cast<float*>(group_->slots[root].recv), group_->slots, 0, begin, end, op);
+    sync();
+  }
+
+  void broadcast(void* buffer, std::size_t count, DType type, int root) override {
+    check_peer(root, "broadcast root");
+    publish(buffer, buffer, count);
+    if (rank_ != root) copy_bytes(buffer, group_->slots[root].send, count * dtype_size(type));
+    sync();
+  }
+
+  void send(const void* buffer, std::size_t count, DType type, int peer) override {
+    check_peer(peer, "send peer");
+    world_->check();
+    const std::size_t bytes = count * dtype_size(type);
+    std::vector<std::byte> message(bytes);
+    copy_bytes(message.data(), buffer, bytes);
+    Mailbox& box = mailbox(rank_, peer);
+    {
+      std::lock_guard lock(box.mutex);
+      box.messages.push_back(std::move(message));
+    }
+    box.cv.notify_one();
+  }
+
+  void recv(void* buffer, std::size_t count, DType type, int peer) override {
+    check_peer(peer, "recv peer");
+    Mailbox& box = mailbox(peer, rank_);
+    std::vector<std::byte> message;
+    {
+      std::unique_lock lock(box.mutex);
+      box.cv.wait(lock, [&] { return !box.messages.empty() || world_->aborted.load(); });
+      if (box.messages.empty()) world_->throw_aborted();
+      message = std::move(box.messages.front());
+      box.messages.pop_front();
+    }
+    const std::size_t bytes = count * dtype_size(type);
+    if (message.size() != bytes)
+      throw RankError(fmt::format("recv from rank {}: expected {} bytes, the matching send had {}", peer, bytes,
+                                  message.size()));
+    copy_bytes(buffer, message.data(), bytes);
+  }
+
+  void barrier() override { sync(); }
+
+  std::unique_ptr<Communicator> split(int color, int key) override {
+    auto& slots = group_->slots;
+    slots[rank_].color = color;
+    slots[rank_].key = key;
+    sync();
+    std::vector<int> members;
+    for (int j = 0; j < size(); ++j)
+      if (slots[j].color == color) members.push_back(j);
+    std::stable_sort(members.begin(), members.end(), [&](int a, int b) { return slots[a].key < slots[b].key; });
+    const int leader = members.front();
+    const int index = static_cast<int>(std::find(members.begin(), members.end(), rank_) - members.begin());
+    if (rank_ == leader) {
+      auto child = std::make_shared<GroupState>(static_cast<int>(members.size()));
+      world_->add_group(child);
+      group_->children[leader] = child;
+    }
+    sync();
+    auto child = group_->children[leader];
+    sync();
+    if (rank_ == leader) group_->children[leader].reset();
+    return std::make_unique<ShmCommunicator>(world_, std::move(child), index);
+  }
+
+  void abort(const std::string& reason) override { world_->abort(reason); }
+
+ private:
+  void sync() { group_->barrier.wait(*world_, world_->spin); }
+
+  void publish(const void* send, void* recv, std::size_t count) {
+    group_->slots[rank_].send = send;
+    group_->slots[rank_].recv = recv;
+    group_->slots[rank_].count = count;
+    sync();
+  }
+
+  void check_peer(int peer, const char* what) const {
+    if (peer < 0 || peer >= size())
+      throw ConfigError(fmt::format("{} {} outside the group of {} ranks", what, peer, size()));
+  }
+  void check_counts(std::span<const std::size_t> counts) const {
+    if (counts.size() != static_cast<std::size_t>(size()))
+      throw ConfigError(fmt::format("all_gather_v: {} counts for {} ranks", counts.size(), size()));
+  }
+
+  Mailbox& mailbox(int src, int dst) {
+    return group_->mailboxes[static_cast<std::size_t>(src) * static_cast<std::size_t>(size()) +
+                             static_cast<std::size_t>(dst)];
+  }
+
+  std::shared_ptr<WorldState> world_;
+  std::shared_ptr<GroupState> group_;
+  int rank_;
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<Communicator>> make_shared_memory_world(int ranks) {
+  if (ranks <= 0) throw ConfigError(fmt::format("a communicator needs at least one rank, got {}", ranks));
+  auto world = std::make_shared<WorldState>(ranks);
+  auto group = std::make_shared<GroupState>(ranks);
+  world->add_group(group);
+  std::vector<std::unique_ptr<Communicator>> comms;
+  for (int r = 0; r < ranks; ++r) comms.push_back(std::make_unique<ShmCommunicator>(world, group, r));
+  return comms;
+}
+
+}  // namespace llmt

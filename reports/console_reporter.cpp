@@ -1,0 +1,49 @@
+// The console table: one row per configuration as it finishes; skipped and failed ones
+// print their reason in place of figures.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "reports/reporter.hpp"
+
+namespace llmt {
+namespace {
+
+class ConsoleReporter final : public Reporter {
+ public:
+  void begin(const RunMetadata&) override {
+    fmt::print("{:<34} {:>5} {:<7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8} {:>6} {:>8} {}\n", "configuration",
+               "ranks", "status", "ttft ms", "tpot ms", "e2e ms", "tok/s", "sync%", "GiB/rank", "imbal",
+               "rel.err", "check");
+    std::fflush(stdout);
+  }
+
+  void add(const ConfigResult& r) override {
+    const ConfigPoint& p = r.point;
+    const std::string name = fmt::format("{} {} {} {} {}", p.strategy, p.layout.label(), sync_mode_name(p.sync),
+                                         merge_mode_name(p.merge), p.workload.label());
+    if (r.status == ConfigStatus::skipped || r.samples.e2e_ms.empty()) {
+      fmt::print("{:<34} {:>5} {:<7} {}\n", name, p.layout.ranks(), config_status_name(r.status), r.reason);
+      std::fflush(stdout);
+      return;
+    }
+    const ConfigMetrics& m = r.metrics;
+    std::size_t peak = 0;
+    for (const RankMemory& rm : m.memory) peak = std::max(peak, rm.peak_total);
+    const Verification& v = r.verification;
+    fmt::print("{:<34} {:>5} {:<7} {:>9.2f} {:>9.3f} {:>9.2f} {:>9.1f} {:>5.1f}% {:>8.3f} {:>5.1f}% {:>8.1e} {}\n",
+               name, p.layout.ranks(), config_status_name(r.status), m.ttft_ms.median, m.decode_step_ms.median,
+               m.e2e_ms.median, m.output_tokens_per_s, 100.0 * m.sync_fraction, peak / 1073741824.0,
+               100.0 * m.imbalance, v.max_rel_error, v.checked ? (v.passed ? "pass" : "FAIL") : "-");
+    if (r.status == ConfigStatus::failed) fmt::print("    {}\n", r.reason);
+    for (const std::string& note : r.notes) fmt::print("    note: {}\n", note);
+    std::fflush(stdout);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Reporter> make_console_reporter() { return std::make_unique<ConsoleReporter>(); }
+
+}  // namespace llmt

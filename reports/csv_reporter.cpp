@@ -1,0 +1,97 @@
+// CSV output: one row per configuration, appended and flushed as each one finishes.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "engine/error.hpp"
+#include "reports/reporter.hpp"
+
+namespace llmt {
+namespace {
+
+// RFC 4180: quote fields holding separators, quotes or line breaks.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  return q + "\"";
+}
+
+const char* kColumns[] = {
+    "id", "strategy", "layout", "tp", "pp", "dp", "ranks", "sync", "merge", "batch", "prompt", "gen",
+    "status", "reason", "iterations", "e2e_ms_median", "e2e_ms_mean", "e2e_ms_p99", "ttft_ms_median",
+    "ttft_ms_mean", "decode_step_ms_median", "decode_step_ms_mean", "decode_step_ms_p99", "output_tokens_per_s",
+    "prefill_tokens_per_s", "decode_tokens_per_s", "sync_exposed_ms_mean", "sync_total_ms_mean", "sync_fraction",
+    "transfer_ms_mean", "comm_bytes_per_iteration", "max_rank_peak_bytes", "max_rank_predicted_bytes",
+    "max_rank_weights_bytes", "max_rank_kv_cache_bytes", "imbalance", "straggler_rank", "max_abs_error",
+    "max_rel_error", "verified"};
+
+class CsvReporter final : public Reporter {
+ public:
+  explicit CsvReporter(std::string path) : path_(std::move(path)) {}
+
+  void begin(const RunMetadata&) override {
+    out_.open(path_, std::ios::trunc);
+    if (!out_) throw ConfigError(fmt::format("{}: cannot write the CSV output", path_));
+    out_ << fmt::format("{}\n", fmt::join(kColumns, ","));
+    out_.flush();
+  }
+
+  void add(const ConfigResult& r) override {
+    const ConfigPoint& p = r.point;
+    std::vector<std::string> f = {csv_field(p.id()),
+                                  p.strategy,
+                                  p.layout.label(),
+                                  std::to_string(p.layout.tp),
+                                  std::to_string(p.layout.pp),
+                                  std::to_string(p.layout.dp),
+                                  std::to_string(p.layout.ranks()),
+                                  std::string(sync_mode_name(p.sync)),
+                                  std::string(merge_mode_name(p.merge)),
+                                  std::to_string(p.workload.batch),
+                                  std::to_string(p.workload.prompt),
+                                  std::to_string(p.workload.gen),
+                                  std::string(config_status_name(r.status)),
+                                  csv_field(r.reason)};
+    if (r.status == ConfigStatus::skipped) {
+      f.resize(std::size(kColumns));
+    } else {
+      const ConfigMetrics& m = r.metrics;
+      std::size_t peak = 0, predicted = 0, weights = 0, kv = 0;
+      for (const RankMemory& rm : m.memory) {
+        peak = std::max(peak, rm.peak_total);
+        predicted = std::max(predicted, rm.predicted.total());
+        weights = std::max(weights, rm.weights);
+        kv = std::max(kv, rm.kv_cache);
+      }
+      auto num = [](double v) { return fmt::format("{:.6g}", v); };
+      const std::vector<std::string> values = {
+            std::to_string(r.iterations), num(m.e2e_ms.median), num(m.e2e_ms.mean), num(m.e2e_ms.p99),
+            num(m.ttft_ms.median), num(m.ttft_ms.mean), num(m.decode_step_ms.median), num(m.decode_step_ms.mean),
+            num(m.decode_step_ms.p99), num(m.output_tokens_per_s), num(m.prefill_tokens_per_s),
+            num(m.decode_tokens_per_s), num(m.sync_ms.mean), num(m.sync_total_ms.mean), num(m.sync_fraction),
+            num(m.transfer_ms.mean), num(m.comm_bytes), std::to_string(peak), std::to_string(predicted),
+            std::to_string(weights), std::to_string(kv), num(m.imbalance), std::to_string(m.straggler_rank),
+            num(r.verification.max_abs_error), num(r.verification.max_rel_error),
+            r.verification.checked ? (r.verification.passed ? "yes" : "no") : "not checked"};
+      f.insert(f.end(), values.begin(), values.end());
+    }
+    out_ << fmt::format("{}\n", fmt::join(f, ","));
+    out_.flush();
+    if (!out_) throw ConfigError(fmt::format("{}: write failed (disk full?)", path_));
+  }
+
+ private:
+  std::string path_;
+  std::ofstream out_;
+};
+
+}  // namespace
+
+std::unique_ptr<Reporter> make_csv_reporter(const std::string& path) { return std::make_unique<CsvReporter>(path); }
+
+}  // namespace llmt

@@ -1,0 +1,40 @@
+// Result writers behind one interface. The bench command drives several at once (console,
+// JSON, CSV); each result is handed over as soon as its configuration finishes.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/result.hpp"
+
+namespace llmt {
+
+class Reporter {
+ public:
+  virtual ~Reporter() = default;
+  virtual void begin(const RunMetadata& run) = 0;
+  // Called once per configuration, in order; must leave complete, valid output behind.
+  virtual void add(const ConfigResult& result) = 0;
+  virtual void end() {}
+};
+
+// Rewrites the whole JSON document (atomically, through a temporary file) after every result.
+std::unique_ptr<Reporter> make_json_reporter(const std::string& path);
+// Writes the header, then appends and flushes one row per result.
+std::unique_ptr<Reporter> make_csv_reporter(const std::string& path);
+// A table on stdout, one row per result as it arrives.
+std::unique_ptr<Reporter> make_console_reporter();
+
+class MultiReporter final : public Reporter {
+ public:
+  void attach(std::unique_ptr<Reporter> r) { reporters_.push_back(std::move(r)); }
+  void begin(const RunMetadata& run) override;
+  void add(const ConfigResult& result) override;
+  void end() override;
+
+ private:
+  std::vector<std::unique_ptr<Reporter>> reporters_;
+};
+
+}  // namespace llmt

@@ -1,0 +1,206 @@
+// The binary end to end: run it, parse its JSON and CSV, check exit statuses and messages.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Outcome {
+  int status = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Outcome run(const std::string& args) {
+  const std::string cmd = std::string(LLMT_BINARY) + " " + args + " 2>&1";
+  Outcome o;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return o;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), pipe)) o.output += buf.data();
+  const int raw = pclose(pipe);
+  o.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return o;
+}
+
+fs::path temp_path(const std::string& name) {
+  const auto dir = fs::temp_directory_path() / ("llmt_cli_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir / name;
+}
+
+// Splits one CSV line (RFC 4180 quoting).
+std::vector<std::string> csv_fields(const std::string& line) {
+  std::vector<std::string> out(1);
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        out.back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        out.back() += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      out.emplace_back();
+    } else {
+      out.back() += c;
+    }
+  }
+  return out;
+}
+
+void expect_summary(const json& s, const std::string& what) {
+  for (const char* k : {"n", "min", "median", "mean", "p90", "p99", "max", "stddev"})
+    EXPECT_TRUE(s.contains(k)) << what << " lacks " << k;
+  EXPECT_LE(s["min"].get<double>(), s["median"].get<double>()) << what;
+  EXPECT_LE(s["median"].get<double>(), s["max"].get<double>()) << what;
+}
+
+TEST(Cli, BenchWritesEveryMetricToJsonAndCsv) {
+  const auto json_path = temp_path("r.json"), csv_path = temp_path("r.csv");
+  const Outcome o = run("bench --model tiny --gpus 1,2,4 --strategy tp,dp --batch 4 --prompt 8 --gen 3 "
+                        "--iterations 3 --json " + json_path.string() + " --csv " + csv_path.string());
+  ASSERT_EQ(o.status, 0) << o.output;
+  EXPECT_NE(o.output.find("pass"), std::string::npos) << o.output;
+
+  std::ifstream in(json_path);
+  const json doc = json::parse(in);
+  EXPECT_EQ(doc["schema_version"], 1);
+  const json& run_meta = doc["run"];
+  for (const char* k : {"version", "git_commit", "timestamp", "command_line", "backend", "device", "blas", "host",
+                        "cpu_model", "logical_cpus", "max_ranks", "model", "warnings"})
+    EXPECT_TRUE(run_meta.contains(k)) << "run lacks " << k;
+  EXPECT_EQ(run_meta["backend"], "cpu");
+  EXPECT_EQ(run_meta["model"]["name"], "tiny");
+  EXPECT_NE(run_meta["command_line"].get<std::string>().find("--gpus 1,2,4"), std::string::npos);
+
+  const json& configs = doc["configurations"];
+  ASSERT_EQ(configs.size(), 6u);  // {tp, dp} x {1, 2, 4}
+  int ok = 0;
+  for (const json& c : configs) {
+    if (c["status"] == "skipped") {
+      EXPECT_FALSE(c["reason"].get<std::string>().empty());
+      continue;
+    }
+    ASSERT_EQ(c["status"], "ok") << c["reason"];
+    ++ok;
+    const json& m = c["metrics"];
+    expect_summary(m["latency"]["e2e_ms"], "e2e");
+    expect_summary(m["latency"]["ttft_ms"], "ttft");
+    expect_summary(m["latency"]["decode_step_ms"], "decode step");
+    EXPECT_EQ(m["latency"]["e2e_ms"]["n"], 3);
+    EXPECT_EQ(m["latency"]["decode_step_ms"]["n"], 6);
+    for (const char* k : {"output_tokens_per_s", "prefill_tokens_per_s", "decode_tokens_per_s"})
+      EXPECT_GT(m["throughput"][k].get<double>(), 0) << k;
+    for (const char* k : {"exposed_ms", "total_ms", "fraction", "bytes_per_iteration", "collectives"})
+      EXPECT_TRUE(m["sync"].contains(k)) << k;
+    const int ranks = c["ranks"];
+    if (ranks > 1) {
+      ASSERT_FALSE(m["sync"]["collectives"].empty());
+      for (const json& coll : m["sync"]["collectives"]) {
+        EXPECT_GT(coll["busbw_gbps"].get<double>(), 0);
+        EXPECT_GT(coll["bytes"].get<double>(), 0);
+      }
+    }
+    ASSERT_EQ(m["memory"].size(), static_cast<std::size_t>(ranks));
+    for (const json& mem : m["memory"]) {
+      for (const char* k : {"weights", "kv_cache", "activations", "total"}) EXPECT_GT(mem["predicted"][k], 0) << k;
+      for (const char* k : {"weights", "kv_cache", "activations_peak", "peak_total"})
+        EXPECT_GT(mem["measured"][k], 0) << k;
+    }
+    EXPECT_EQ(m["load_balance"]["busy_ms"].size(), static_cast<std::size_t>(ranks));
+    EXPECT_GE(m["load_balance"]["imbalance"].get<double>(), 0);
+    EXPECT_FALSE(m["phases"].empty());
+    EXPECT_TRUE(c["verification"]["checked"]);
+    EXPECT_TRUE(c["verification"]["passed"]);
+    EXPECT_EQ(c["samples"]["e2e_ms"].size(), 3u);
+    EXPECT_EQ(c["samples"]["per_rank"]["busy_ms"].size(), static_cast<std::size_t>(ranks));
+  }
+  EXPECT_EQ(ok, 5);
+
+  std::ifstream csv(csv_path);
+  std::string line;
+  std::getline(csv, line);
+  const auto header = csv_fields(line);
+  EXPECT_EQ(header.front(), "id");
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    const auto fields = csv_fields(line);
+    EXPECT_EQ(fields.size(), header.size()) << line;
+    ++rows;
+  }
+  EXPECT_EQ(rows, 6);
+}
+
+TEST(Cli, ModelFileErrorsNameFileAndField) {
+  const auto bad = temp_path("bad_config.json");
+  std::ofstream(bad) << R"({"model_type": "llama", "hidden_size": 100, "intermediate_size": 8,
+    "num_attention_heads": 3, "num_hidden_layers": 1, "vocab_size": 10, "max_position_embeddings": 8})";
+  const Outcome o = run("bench --model " + bad.string() + " --gpus 1");
+  EXPECT_EQ(o.status, 2);
+  EXPECT_NE(o.output.find("bad_config.json"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("num_attention_heads"), std::string::npos) << o.output;
+}
+
+TEST(Cli, BadOptionsAreClearErrors) {
+  struct Case {
+    std::string args, says;
+  };
+  for (const Case& c : std::vector<Case>{{"bench --model tiny --strategy warp", "unknown strategy 'warp'"},
+                                         {"bench --model tiny --gpus 2,x", "'x' is not a positive integer"},
+                                         {"bench --model tiny --dtype bf16 --backend cpu", "fp32 only"},
+                                         {"bench --model tiny --sync sometimes", "unknown mode 'sometimes'"},
+                                         {"bench --model tiny --layers 9", "tiny has 4 layers"},
+                                         {"bench --model nosuchmodel", "unknown model 'nosuchmodel'"},
+                                         {"bench --model tiny --backend tpu", "unknown backend"}}) {
+    const Outcome o = run(c.args);
+    EXPECT_EQ(o.status, 2) << c.args << "\n" << o.output;
+    EXPECT_NE(o.output.find(c.says), std::string::npos) << c.args << "\n" << o.output;
+  }
+  EXPECT_NE(run("frobnicate").status, 0);
+}
+
+TEST(Cli, ImpossibleConfigurationsAreListedNotDropped) {
+  const auto json_path = temp_path("moe.json");
+  const Outcome o = run("bench --model mixtral-8x7b --layers 1 --gpus 1,2 --strategy tp --batch 1 --prompt 4 "
+                        "--gen 2 --json " + json_path.string());
+  EXPECT_EQ(o.status, 0) << o.output;
+  std::ifstream in(json_path);
+  const json doc = json::parse(in);
+  ASSERT_EQ(doc["configurations"].size(), 2u);
+  for (const json& c : doc["configurations"]) {
+    EXPECT_EQ(c["status"], "skipped");
+    EXPECT_NE(c["reason"].get<std::string>().find("MoE not yet supported"), std::string::npos);
+  }
+}
+
+TEST(Cli, DryRunPlansWithoutRunning) {
+  const Outcome o = run("bench --model llama-3-70b --gpus 1,3,8 --strategy tp,dp --batch 4 --dry-run");
+  EXPECT_EQ(o.status, 0) << o.output;
+  EXPECT_NE(o.output.find("tp|tp8.pp1.dp1"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("does not divide the 64 attention heads"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("exceeds the batch of 4"), std::string::npos) << o.output;
+}
+
+TEST(Cli, ListShowsStrategiesAndPresets) {
+  const Outcome o = run("list");
+  EXPECT_EQ(o.status, 0);
+  for (const char* s : {"tp ", "dp ", "llama-3-8b", "8.03B", "gpt2", "concat"})
+    EXPECT_NE(o.output.find(s), std::string::npos) << s << "\n" << o.output;
+}
+
+}  // namespace

@@ -1,0 +1,212 @@
+// Every collective of the shared-memory communicator at 1..8 ranks, with sizes that do not
+// divide evenly, in and out of place. Inputs are small integers, so sums are exact and the
+// results are checked element by element (nccl-tests' way: zero wrong elements).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <numeric>
+#include <stdexcept>
+#include <thread>
+
+#include "engine/error.hpp"
+#include "kernels/cpu/shm_communicator.hpp"
+
+namespace llmt {
+namespace {
+
+float value(int rank, std::size_t i) { return static_cast<float>(static_cast<int>((rank * 7 + i) % 13) - 6); }
+
+// Runs fn(comm, rank) on `ranks` threads; rethrows the first failure.
+void run_ranks(int ranks, const std::function<void(Communicator&, int)>& fn) {
+  auto comms = make_shared_memory_world(ranks);
+  std::vector<std::exception_ptr> errors(ranks);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < ranks; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        fn(*comms[r], r);
+      } catch (...) {
+        errors[r] = std::current_exception();
+        comms[r]->abort("test rank failed");
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+const std::size_t kSizes[] = {0, 1, 7, 1023, 4099, 100003};
+
+class Collectives : public ::testing::TestWithParam<int> {};
+
+TEST_P(Collectives, AllReduceSumAndAverage) {
+  const int n = GetParam();
+  for (std::size_t count : kSizes)
+    for (bool in_place : {false, true})
+      run_ranks(n, [&](Communicator& c, int r) {
+        std::vector<float> send(count), recv(count, -99.0f);
+        for (std::size_t i = 0; i < count; ++i) send[i] = value(r, i);
+        float* out = in_place ? send.data() : recv.data();
+        c.all_reduce(send.data(), out, count, DType::f32, ReduceOp::sum);
+        for (std::size_t i = 0; i < count; ++i) {
+          float want = 0;
+          for (int k = 0; k < n; ++k) want += value(k, i);
+          ASSERT_EQ(out[i], want) << "count " << count << " element " << i << " rank " << r;
+        }
+        std::vector<float> avg(count);
+        for (std::size_t i = 0; i < count; ++i) avg[i] = value(r, i);
+        c.all_reduce(avg.data(), avg.data(), count, DType::f32, ReduceOp::avg);
+        for (std::size_t i = 0; i < count; ++i) {
+          float want = 0;
+          for (int k = 0; k < n; ++k) want += value(k, i);
+          ASSERT_FLOAT_EQ(avg[i], want * (1.0f / n));
+        }
+      });
+}
+
+TEST_P(Collectives, AllGatherWithUnevenCounts) {
+  const int n = GetParam();
+  for (std::size_t base : {std::size_t{0}, std::size_t{1}, std::size_t{333}}) {
+    std::vector<std::size_t> counts(n);
+    for (int k = 0; k < n; ++k) counts[k] = base + static_cast<std::size_t>(k % 3);
+    const std::size_t total = std::accumulate(counts.begin(), counts.end(), std::size_t{0});
+    run_ranks(n, [&](Communicator& c, int r) {
+      std::vector<float> send(counts[r]), recv(total, -1.0f);
+      for (std::size_t i = 0; i < send.size(); ++i) send[i] = value(r, i);
+      c.all_gather_v(send.data(), recv.data(), counts, DType::f32);
+      std::size_t off = 0;
+      for (int k = 0; k < n; ++k)
+        for (std::size_t i = 0; i < counts[k]; ++i, ++off) ASSERT_EQ(recv[off], value(k, i));
+    });
+  }
+}
+
+TEST_P(Collectives, AllGatherInPlace) {
+  const int n = GetParam();
+  const std::size_t count = 1001;
+  run_ranks(n, [&](Communicator& c, int r) {
+    std::vector<float> buf(count * n, -1.0f);
+    for (std::size_t i = 0; i < count; ++i) buf[r * count + i] = value(r, i);
+    c.all_gather(buf.data() + r * count, buf.data(), count, DType::f32);
+    for (int k = 0; k < n; ++k)
+      for (std::size_t i = 0; i < count; ++i) ASSERT_EQ(buf[k * count + i], value(k, i));
+  });
+}
+
+TEST_P(Collectives, ReduceScatter) {
+  const int n = GetParam();
+  for (std::size_t count : {std::size_t{1}, std::size_t{517}})
+    run_ranks(n, [&](Communicator& c, int r) {
+      std::vector<float> send(count * n), recv(count);
+      for (std::size_t i = 0; i < send.size(); ++i) send[i] = value(r, i);
+      c.reduce_scatter(send.data(), recv.data(), count, DType::f32, ReduceOp::sum);
+      for (std::size_t i = 0; i < count; ++i) {
+        float want = 0;
+        for (int k = 0; k < n; ++k) want += value(k, r * count + i);
+        ASSERT_EQ(recv[i], want);
+      }
+    });
+}
+
+TEST_P(Collectives, ReduceToEveryRoot) {
+  const int n = GetParam();
+  const std::size_t count = 2049;
+  for (int root = 0; root < n; ++root)
+    run_ranks(n, [&](Communicator& c, int r) {
+      std::vector<float> send(count), recv(count, -5.0f);
+      for (std::size_t i = 0; i < count; ++i) send[i] = value(r, i);
+      c.reduce(send.data(), recv.data(), count, DType::f32, ReduceOp::sum, root);
+      for (std::size_t i = 0; i < count; ++i) {
+        float want = -5.0f;
+        if (r == root) {
+          want = 0;
+          for (int k = 0; k < n; ++k) want += value(k, i);
+        }
+        ASSERT_EQ(recv[i], want);
+      }
+    });
+}
+
+TEST_P(Collectives, BroadcastFromEveryRoot) {
+  const int n = GetParam();
+  for (int root = 0; root < n; ++root)
+    run_ranks(n, [&](Communicator& c, int r) {
+      std::vector<float> buf(777);
+      for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = r == root ? value(root, i) : -1.0f;
+      c.broadcast(buf.data(), buf.size(), DType::f32, root);
+      for (std::size_t i = 0; i < buf.size(); ++i) ASSERT_EQ(buf[i], value(root, i));
+    });
+}
+
+TEST_P(Collectives, SendRecvRing) {
+  const int n = GetParam();
+  run_ranks(n, [&](Communicator& c, int r) {
+    std::vector<float> out(300), in(300, -1.0f);
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = value(r, i);
+    c.send(out.data(), out.size(), DType::f32, (r + 1) % n);
+    const int from = (r + n - 1) % n;
+    c.recv(in.data(), in.size(), DType::f32, from);
+    for (std::size_t i = 0; i < in.size(); ++i) ASSERT_EQ(in[i], value(from, i));
+    c.barrier();
+  });
+}
+
+TEST_P(Collectives, SplitFormsIndependentGroups) {
+  const int n = GetParam();
+  run_ranks(n, [&](Communicator& c, int r) {
+    // Even and odd ranks, ordered by descending world rank.
+    auto sub = c.split(r % 2, -r);
+    const int members = (n + 1 - r % 2) / 2;
+    ASSERT_EQ(sub->size(), members);
+    float v = static_cast<float>(r);
+    sub->all_reduce(&v, &v, 1, DType::f32, ReduceOp::sum);
+    float want = 0;
+    for (int k = r % 2; k < n; k += 2) want += static_cast<float>(k);
+    ASSERT_EQ(v, want);
+    // Highest world rank of the colour gets sub-rank 0.
+    int highest = r % 2;
+    while (highest + 2 < n) highest += 2;
+    ASSERT_EQ(sub->rank(), (highest - r) / 2);
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, Collectives, ::testing::Range(1, 9));
+
+TEST(Communicator, OneFailingRankReleasesTheOthers) {
+  auto comms = make_shared_memory_world(4);
+  std::vector<std::string> errors(4);
+  std::vector<std::thread> threads;
+  const auto start = std::chrono::steady_clock::now();
+  for (int r = 0; r < 4; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        if (r == 2) throw std::runtime_error("injected failure");
+        float v = 1;
+        comms[r]->all_reduce(&v, &v, 1, DType::f32, ReduceOp::sum);
+        std::vector<float> buf(4);
+        comms[r]->recv(buf.data(), 4, DType::f32, 2);
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+        comms[r]->abort("rank " + std::to_string(r) + ": " + e.what());
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(errors[2], "injected failure");
+  for (int r : {0, 1, 3}) EXPECT_NE(errors[r].find("rank 2: injected failure"), std::string::npos) << errors[r];
+}
+
+TEST(Communicator, RejectsBadArguments) {
+  run_ranks(2, [](Communicator& c, int) {
+    float v = 0;
+    EXPECT_THROW(c.broadcast(&v, 1, DType::f32, 5), ConfigError);
+    EXPECT_THROW(c.send(&v, 1, DType::f32, -1), ConfigError);
+    const std::size_t counts[] = {1};
+    EXPECT_THROW(c.all_gather_v(&v, &v, counts, DType::f32), ConfigError);
+  });
+  EXPECT_THROW(make_shared_memory_world(0), ConfigError);
+}
+
+}  // namespace
+}  // namespace llmt

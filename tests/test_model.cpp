@@ -1,0 +1,166 @@
+// Model descriptions: presets carry the published shapes, and every malformed file is a
+// ModelError that names the file and the field.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "engine/error.hpp"
+#include "engine/model.hpp"
+
+namespace llmt {
+namespace {
+
+struct PresetCase {
+  const char* name;
+  double billions;  // published matrix parameter count (../shared/docs/models.md)
+  int hidden, layers, heads, kv_heads, vocab;
+};
+
+void PrintTo(const PresetCase& c, std::ostream* os) { *os << c.name; }
+
+class Presets : public ::testing::TestWithParam<PresetCase> {};
+
+TEST_P(Presets, ParameterCountAndShapeMatchThePublishedModel) {
+  const PresetCase c = GetParam();
+  const ModelConfig m = load_model(c.name);
+  EXPECT_NEAR(parameter_count(m) / 1e9, c.billions, 0.005) << c.name;
+  EXPECT_EQ(m.hidden, c.hidden);
+  EXPECT_EQ(m.layers, c.layers);
+  EXPECT_EQ(m.heads, c.heads);
+  EXPECT_EQ(m.kv_heads, c.kv_heads);
+  EXPECT_EQ(m.vocab, c.vocab);
+}
+
+INSTANTIATE_TEST_SUITE_P(Published, Presets,
+                         ::testing::Values(PresetCase{"gpt2", 0.124, 768, 12, 12, 12, 50257},
+                                           PresetCase{"llama-2-7b", 6.74, 4096, 32, 32, 32, 32000},
+                                           PresetCase{"llama-2-70b", 68.98, 8192, 80, 64, 8, 32000},
+                                           PresetCase{"llama-3-8b", 8.03, 4096, 32, 32, 8, 128256},
+                                           PresetCase{"llama-3-70b", 70.55, 8192, 80, 64, 8, 128256},
+                                           PresetCase{"mistral-7b", 7.24, 4096, 32, 32, 8, 32000},
+                                           PresetCase{"qwen2-7b", 7.62, 3584, 28, 28, 4, 152064},
+                                           PresetCase{"mixtral-8x7b", 46.70, 4096, 32, 32, 8, 32000}),
+                         [](const auto& test) {
+                           std::string n = test.param.name;
+                           for (char& ch : n)
+                             if (ch == '-') ch = '_';
+                           return n;
+                         });
+
+TEST(Presets, ArchitectureDetails) {
+  const ModelConfig mixtral = load_model("mixtral-8x7b");
+  EXPECT_EQ(mixtral.experts, 8);
+  EXPECT_EQ(mixtral.experts_per_token, 2);
+  EXPECT_NEAR(active_parameter_count(mixtral) / 1e9, 12.88, 0.01);
+  const ModelConfig gpt2 = load_model("gpt2");
+  EXPECT_EQ(gpt2.arch, Architecture::gpt2);
+  EXPECT_EQ(gpt2.intermediate, 3072);  // n_inner null means 4 * n_embd
+  EXPECT_TRUE(gpt2.tied_embeddings);
+  EXPECT_EQ(load_model("mistral-7b").sliding_window, 4096);
+  EXPECT_EQ(load_model("qwen2-7b").sliding_window, 0);  // use_sliding_window: false
+  EXPECT_TRUE(load_model("qwen2-7b").qkv_bias);
+  EXPECT_EQ(load_model("llama-3-8b").head_dim, 128);
+  EXPECT_DOUBLE_EQ(load_model("llama-3-8b").rope_theta, 500000.0);
+}
+
+TEST(Presets, ListIncludesEveryShippedModel) {
+  const auto names = list_model_presets();
+  for (const char* n : {"tiny", "tiny-gpt2", "gpt2", "llama-2-7b", "llama-2-70b", "llama-3-8b", "llama-3-70b",
+                        "mistral-7b", "qwen2-7b", "mixtral-8x7b"})
+    EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
+}
+
+// Writes `body` to a temporary config file and returns the ModelError message.
+std::string load_error(const std::string& body) {
+  const auto path = std::filesystem::temp_directory_path() / "llmt_test_model.json";
+  std::ofstream(path) << body;
+  try {
+    load_model_file(path);
+  } catch (const ModelError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+const char* kLlama = R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+  "num_attention_heads": 8, "num_key_value_heads": 4, "num_hidden_layers": 2, "vocab_size": 100,
+  "max_position_embeddings": 64 %s})";
+
+std::string llama_with(const std::string& extra, const std::string& drop = "") {
+  std::string s = kLlama;
+  s.replace(s.find("%s"), 2, extra);
+  if (!drop.empty()) {
+    const auto at = s.find("\"" + drop + "\"");
+    const auto comma = s.find(',', at);
+    s.erase(at, comma - at + 1);
+  }
+  return s;
+}
+
+TEST(ModelErrors, NameTheFileAndTheField) {
+  struct Case {
+    std::string body, field, says;
+  };
+  const std::vector<Case> cases = {
+      {llama_with("", "hidden_size"), "hidden_size", "missing"},
+      {llama_with(", \"hidden_size\": \"4096\"", "hidden_size"), "hidden_size", "positive integer"},
+      {llama_with(", \"hidden_size\": -4", "hidden_size"), "hidden_size", "positive integer"},
+      {llama_with(", \"hidden_size\": 4096.5", "hidden_size"), "hidden_size", "positive integer"},
+      {llama_with(", \"num_attention_heads\": 7", "num_attention_heads"), "num_attention_heads", "do not divide"},
+      {llama_with(", \"num_key_value_heads\": 3", "num_key_value_heads"), "num_key_value_heads", "do not divide"},
+      {llama_with(", \"rms_norm_eps\": \"small\""), "rms_norm_eps", "number"},
+      {llama_with(", \"tie_word_embeddings\": 1"), "tie_word_embeddings", "true or false"},
+      {llama_with(", \"head_dim\": 7"), "head_dim", "even"},
+      {llama_with(", \"hidden_act\": \"relu\""), "hidden_act", "not supported"},
+      {llama_with(", \"num_local_experts\": 2, \"num_experts_per_tok\": 3"), "num_experts_per_tok", "exceeds"},
+      {R"({"model_type": "bert", "hidden_size": 8})", "model_type", "not supported"},
+      {R"({"model_type": "gpt2", "n_embd": 10, "n_head": 4, "n_layer": 1, "vocab_size": 5, "n_positions": 8})",
+       "n_head", "do not divide"},
+  };
+  for (const Case& c : cases) {
+    const std::string msg = load_error(c.body);
+    EXPECT_NE(msg.find("llmt_test_model.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'" + c.field + "'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.says), std::string::npos) << msg;
+  }
+}
+
+TEST(ModelErrors, BadJsonAndMissingFiles) {
+  EXPECT_NE(load_error("{ \"hidden_size\": ").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(load_error("[1, 2]").find("JSON object"), std::string::npos);
+  EXPECT_NE(load_error("").find("not valid JSON"), std::string::npos);
+  try {
+    load_model("/nonexistent/dir/config.json");
+    FAIL();
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/dir/config.json"), std::string::npos);
+  }
+  try {
+    load_model("llama-9-1t");
+    FAIL();
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("llama-3-8b"), std::string::npos) << "lists the presets: " << e.what();
+  }
+}
+
+TEST(ModelErrors, LayersOutOfRange) {
+  const ModelConfig m = load_model("tiny");
+  EXPECT_EQ(with_layers(m, 2).layers, 2);
+  EXPECT_EQ(with_layers(m, 2).published_layers, 4);
+  EXPECT_THROW(with_layers(m, 5), ModelError);
+  EXPECT_THROW(with_layers(m, 0), ModelError);
+}
+
+TEST(ModelFiles, ReadsADirectoryHoldingConfigJson) {
+  const auto dir = std::filesystem::temp_directory_path() / "llmt_test_model_dir";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "config.json") << llama_with("");
+  const ModelConfig m = load_model(dir.string());
+  EXPECT_EQ(m.name, "llmt_test_model_dir");
+  EXPECT_EQ(m.head_dim, 8);
+  EXPECT_EQ(m.kv_heads, 4);
+}
+
+}  // namespace
+}  // namespace llmt

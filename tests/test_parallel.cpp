@@ -1,0 +1,164 @@
+// Parallel configurations end to end on the CPU backend: the merged logits of tensor and data
+// parallel runs equal the one-rank logits, memory is accounted exactly, and failures are
+// reported, not thrown.
+#include <gtest/gtest.h>
+
+#include "engine/backends.hpp"
+#include "engine/model.hpp"
+#include "engine/runner.hpp"
+
+namespace llmt {
+namespace {
+
+RunOptions quick_options() {
+  RunOptions o;
+  o.backend = "cpu";
+  o.warmup = 1;
+  o.iterations = 2;
+  prepare_backend("cpu");
+  return o;
+}
+
+struct ParallelCase {
+  const char* model;
+  const char* strategy;
+  Layout layout;
+};
+
+void PrintTo(const ParallelCase& c, std::ostream* os) { *os << c.model << " " << c.strategy << " " << c.layout.label(); }
+
+class ParallelMatchesReference : public ::testing::TestWithParam<ParallelCase> {};
+
+TEST_P(ParallelMatchesReference, LogitsMemoryAndSamples) {
+  const ParallelCase c = GetParam();
+  const ModelConfig model = load_model(c.model);
+  const RunOptions opts = quick_options();
+  const Workload w{5, 7, 4};  // batch 5 splits unevenly over 2, 3 and 4 replicas
+  const StepLogits reference = compute_reference(model, w, opts);
+  ASSERT_EQ(reference.size(), 4u);
+  ASSERT_EQ(reference[0].size(), std::size_t(5) * model.vocab);
+
+  ConfigPoint point{c.strategy, c.layout, SyncMode::blocking, MergeMode::concat, w};
+  StepLogits got;
+  const ConfigResult r = run_configuration(model, point, opts, &reference, &got);
+  ASSERT_EQ(r.status, ConfigStatus::ok) << r.reason;
+  EXPECT_TRUE(r.verification.passed);
+  EXPECT_LE(r.verification.max_rel_error, 1e-5);
+  EXPECT_EQ(r.verification.elements, 4u * 5 * model.vocab);
+  if (c.layout.ranks() == 1) {
+    EXPECT_EQ(r.verification.max_abs_error, 0.0) << "one rank is bit-identical";
+  }
+
+  // Logits are real numbers that differ across positions, not a constant.
+  EXPECT_NE(got[0][0], got[0][1]);
+  EXPECT_NE(got[0][0], got[1][0]);
+
+  ASSERT_EQ(r.metrics.memory.size(), std::size_t(c.layout.ranks()));
+  for (const RankMemory& m : r.metrics.memory) {
+    EXPECT_EQ(m.weights, m.predicted.weights);
+    EXPECT_EQ(m.kv_cache, m.predicted.kv_cache);
+    EXPECT_EQ(m.activations_peak, m.predicted.activations);
+    EXPECT_GT(m.weights, 0u);
+  }
+  EXPECT_EQ(r.samples.e2e_ms.size(), 2u);
+  EXPECT_EQ(r.samples.ttft_ms.size(), 2u);
+  EXPECT_EQ(r.samples.decode_step_ms.size(), 2u * 3);
+  EXPECT_EQ(r.samples.rank_busy_ms.size(), std::size_t(c.layout.ranks()));
+  for (std::size_t i = 0; i < r.samples.e2e_ms.size(); ++i) {
+    EXPECT_GT(r.samples.e2e_ms[i], 0.0);
+    EXPECT_GE(r.samples.e2e_ms[i] + 1e-9, r.samples.ttft_ms[i]);
+  }
+  const bool communicates = c.layout.ranks() > 1;
+  EXPECT_EQ(r.metrics.comm.empty(), !communicates);
+  if (communicates) {
+    EXPECT_GT(r.metrics.sync_ms.mean, 0.0);
+    EXPECT_GT(r.metrics.comm_bytes, 0.0);
+  }
+}
+
+std::vector<ParallelCase> cases() {
+  std::vector<ParallelCase> out;
+  for (const char* model : {"tiny", "tiny-gpt2"}) {
+    for (int n : {1, 2, 3, 4, 6, 8})
+      if (load_model(model).heads % n == 0 &&
+          (load_model(model).kv_heads % n == 0 || n % load_model(model).kv_heads == 0))
+        out.push_back({model, "tp", Layout{n, 1, 1}});
+    for (int n : {2, 3, 4}) out.push_back({model, "dp", Layout{1, 1, n}});
+    out.push_back({model, "tp", Layout{2, 1, 2}});
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(CpuRanks, ParallelMatchesReference, ::testing::ValuesIn(cases()),
+                         [](const auto& test) {
+                           std::string n = std::string(test.param.model) + "_" + test.param.strategy + "_" +
+                                           test.param.layout.label();
+                           for (char& ch : n)
+                             if (ch == '-' || ch == '.') ch = '_';
+                           return n;
+                         });
+
+TEST(Parallel, TensorParallelIsDeterministicAcrossRuns) {
+  const ModelConfig model = load_model("tiny");
+  const RunOptions opts = quick_options();
+  const ConfigPoint point{"tp", Layout{4, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{2, 5, 3}};
+  StepLogits a, b;
+  ASSERT_EQ(run_configuration(model, point, opts, nullptr, &a).status, ConfigStatus::ok);
+  ASSERT_EQ(run_configuration(model, point, opts, nullptr, &b).status, ConfigStatus::ok);
+  EXPECT_EQ(a, b);
+}
+
+TEST(Parallel, ReplicasCanShareOneCopyOfTheWeights) {
+  const ModelConfig model = load_model("tiny-gpt2");
+  RunOptions opts = quick_options();
+  opts.replica_weights = ReplicaWeights::shared;
+  const Workload w{3, 6, 3};
+  const StepLogits reference = compute_reference(model, w, opts);
+  const ConfigResult r = run_configuration(
+      model, ConfigPoint{"dp", Layout{2, 1, 3}, SyncMode::blocking, MergeMode::concat, w}, opts, &reference);
+  ASSERT_EQ(r.status, ConfigStatus::ok) << r.reason;
+  EXPECT_TRUE(r.verification.passed);
+  EXPECT_TRUE(r.replica_weights_shared);
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_NE(r.notes[0].find("share one read-only copy"), std::string::npos);
+  for (std::size_t rank = 0; rank < r.metrics.memory.size(); ++rank) {
+    const RankMemory& m = r.metrics.memory[rank];
+    // Replica 0 (ranks 0 and 1 of the tp2 x dp3 grid) owns the copy; the others allocate none.
+    EXPECT_EQ(m.weights, rank < 2 ? m.predicted.weights : 0u) << "rank " << rank;
+    EXPECT_EQ(m.kv_cache, m.predicted.kv_cache);
+  }
+}
+
+TEST(Parallel, AWrongReferenceFailsVerification) {
+  const ModelConfig model = load_model("tiny");
+  const RunOptions opts = quick_options();
+  const Workload w{2, 5, 3};
+  StepLogits reference = compute_reference(model, w, opts);
+  reference[2][17] += 0.5f;
+  const ConfigResult r =
+      run_configuration(model, ConfigPoint{"tp", Layout{2, 1, 1}, SyncMode::blocking, MergeMode::concat, w}, opts,
+                        &reference);
+  EXPECT_EQ(r.status, ConfigStatus::failed);
+  EXPECT_FALSE(r.verification.passed);
+  EXPECT_NE(r.reason.find("verification failed"), std::string::npos) << r.reason;
+  EXPECT_FALSE(r.samples.e2e_ms.empty()) << "the timings are still kept";
+}
+
+TEST(Parallel, MemoryAdmissionAndInvalidLayoutsAreReportedNotThrown) {
+  const ModelConfig model = load_model("tiny");
+  RunOptions opts = quick_options();
+  opts.memory_headroom = 1e-9;
+  const Workload w{2, 5, 3};
+  ConfigResult r = run_configuration(model, ConfigPoint{"tp", Layout{2, 1, 1}, SyncMode::blocking, MergeMode::concat, w},
+                                     opts, nullptr);
+  EXPECT_EQ(r.status, ConfigStatus::failed);
+  EXPECT_NE(r.reason.find("insufficient host memory"), std::string::npos) << r.reason;
+
+  r = run_configuration(model, ConfigPoint{"tp", Layout{3, 1, 1}, SyncMode::blocking, MergeMode::concat, w},
+                        quick_options(), nullptr);
+  EXPECT_EQ(r.status, ConfigStatus::skipped);
+  EXPECT_NE(r.reason.find("does not divide"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace llmt
