@@ -19,6 +19,16 @@ include(CheckLanguage)
 check_language(CUDA)
 if(CMAKE_CUDA_COMPILER)
   message(STATUS "llmthreads: nvcc       found: ${CMAKE_CUDA_COMPILER}")
+  # Debian 12's CMake 3.25.1 FindCUDAToolkit sets a property on CUDA::nvToolsExt without
+  # checking that the target exists, and CUDA 12.9+ no longer ships that library (NVTX3 is
+  # header-only). An empty placeholder keeps the module working; nothing links it.
+  get_filename_component(_llmt_cuda_root "${CMAKE_CUDA_COMPILER}" DIRECTORY)
+  get_filename_component(_llmt_cuda_root "${_llmt_cuda_root}" DIRECTORY)
+  find_library(LLMT_NVTOOLSEXT_LIBRARY nvToolsExt HINTS "${_llmt_cuda_root}" PATH_SUFFIXES lib64 lib NO_DEFAULT_PATH)
+  mark_as_advanced(LLMT_NVTOOLSEXT_LIBRARY)
+  if(NOT LLMT_NVTOOLSEXT_LIBRARY AND NOT TARGET CUDA::nvToolsExt)
+    add_library(CUDA::nvToolsExt INTERFACE IMPORTED)
+  endif()
   find_package(CUDAToolkit QUIET)
 else()
   message(STATUS "llmthreads: nvcc       not found")
