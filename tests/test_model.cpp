@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>
 
 #include "engine/error.hpp"
 #include "engine/model.hpp"
@@ -71,9 +72,16 @@ TEST(Presets, ListIncludesEveryShippedModel) {
     EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
 }
 
+// A temporary path of this test's own (CTest runs tests in parallel processes).
+std::filesystem::path own_temp(const std::string& suffix) {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return std::filesystem::temp_directory_path() /
+         (std::string("llmt_test_model_") + info->name() + "_" + std::to_string(::getpid()) + suffix);
+}
+
 // Writes `body` to a temporary config file and returns the ModelError message.
 std::string load_error(const std::string& body) {
-  const auto path = std::filesystem::temp_directory_path() / "llmt_test_model.json";
+  const auto path = own_temp(".json");
   std::ofstream(path) << body;
   try {
     load_model_file(path);
@@ -120,7 +128,7 @@ TEST(ModelErrors, NameTheFileAndTheField) {
   };
   for (const Case& c : cases) {
     const std::string msg = load_error(c.body);
-    EXPECT_NE(msg.find("llmt_test_model.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("llmt_test_model_"), std::string::npos) << msg;
     EXPECT_NE(msg.find("'" + c.field + "'"), std::string::npos) << msg;
     EXPECT_NE(msg.find(c.says), std::string::npos) << msg;
   }
@@ -153,11 +161,11 @@ TEST(ModelErrors, LayersOutOfRange) {
 }
 
 TEST(ModelFiles, ReadsADirectoryHoldingConfigJson) {
-  const auto dir = std::filesystem::temp_directory_path() / "llmt_test_model_dir";
+  const auto dir = own_temp("_dir");
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "config.json") << llama_with("");
   const ModelConfig m = load_model(dir.string());
-  EXPECT_EQ(m.name, "llmt_test_model_dir");
+  EXPECT_EQ(m.name, dir.filename().string());
   EXPECT_EQ(m.head_dim, 8);
   EXPECT_EQ(m.kv_heads, 4);
 }
