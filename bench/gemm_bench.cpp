@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
     const ModelConfig model = with_layers(load_model(o.model), o.layers);
     const ConfigPoint point{"tp", Layout{o.tp, 1, 1}, SyncMode::blocking, MergeMode::concat,
                             Workload{o.batch, o.prompt, o.gen}};
-    const ShardPlan shard = make_shard_plan(model, point.layout, point.workload, 0);
+    const ShardPlan shard = make_shard_plan(model, point, 0);
 
     std::vector<std::pair<std::string, GemmShape>> registered;  // benchmark name -> shape, with stage
     for (bool prefill : {true, false}) {

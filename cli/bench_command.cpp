@@ -1,9 +1,15 @@
 // `llmthreads bench`: plan a sweep, run every valid configuration, verify each against the
-// one-rank reference, and report as it goes (console, JSON, CSV).
+// one-rank reference, and report as it goes (console, JSON, CSV). Ctrl-C stops after the
+// configuration in progress; --resume continues an interrupted run.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <map>
 #include <memory>
+#include <set>
+#include <unistd.h>
 
 #include "cli/commands.hpp"
 #include "cli/parse.hpp"
@@ -18,6 +24,15 @@
 namespace llmt::cli {
 namespace {
 
+std::atomic<bool> g_stop_requested{false};
+
+extern "C" void on_interrupt(int) {
+  g_stop_requested.store(true);
+  static const char msg[] = "\nllmthreads: stopping after the configuration in progress (Ctrl-C again to abort)\n";
+  [[maybe_unused]] const auto n = ::write(2, msg, sizeof(msg) - 1);
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process; the files on disk stay valid
+}
+
 struct BenchOptions {
   std::string model = "gpt2";
   int layers = 0;
@@ -25,12 +40,17 @@ struct BenchOptions {
   std::string strategy = "all";
   std::string sync = "blocking";
   std::string merge;
+  std::string microbatches = "auto";
   std::string batch = "4", prompt = "128", gen = "16";
   int warmup = 1, iterations = 5;
   std::string dtype = "auto", backend = "auto";
   std::uint64_t seed = 1234;
-  std::string json, csv;
+  std::string json, csv, resume;
+  std::string objective = "latency";
   std::string replica_weights = "auto";
+  std::string ensemble_weights;
+  int overlap_chunks = 4;
+  std::string inject_delay;
   bool quiet = false, dry_run = false;
 };
 
@@ -40,51 +60,139 @@ std::vector<int> default_rank_counts(int devices) {
   return counts;
 }
 
+template <typename Mode, std::size_t N>
+std::vector<Mode> parse_modes(const std::string& option, const std::string& text, const Mode (&all)[N],
+                              std::optional<Mode> (*parse)(std::string_view), const char* known) {
+  std::vector<Mode> modes;
+  for (const std::string& s : split_list(text)) {
+    if (s == "all") {
+      modes.assign(std::begin(all), std::end(all));
+      continue;
+    }
+    auto m = parse(s);
+    if (!m) throw ConfigError(fmt::format("{}: unknown mode '{}' ({}, all)", option, s, known));
+    modes.push_back(*m);
+  }
+  return modes;
+}
+
 SweepSpec make_spec(const BenchOptions& o, int devices) {
   SweepSpec spec;
   spec.ranks = o.gpus.empty() ? default_rank_counts(devices) : parse_positive_ints("--gpus", o.gpus);
   spec.strategies = split_list(o.strategy);
-  for (const std::string& s : split_list(o.sync)) {
-    if (s == "all") {
-      spec.syncs.assign(std::begin(kAllSyncModes), std::end(kAllSyncModes));
-      continue;
-    }
-    auto m = parse_sync_mode(s);
-    if (!m) throw ConfigError(fmt::format("--sync: unknown mode '{}' (blocking, overlap, param-server, all)", s));
-    spec.syncs.push_back(*m);
-  }
-  for (const std::string& s : split_list(o.merge)) {
-    if (s == "all") {
-      spec.merges.assign(std::begin(kAllMergeModes), std::end(kAllMergeModes));
-      continue;
-    }
-    auto m = parse_merge_mode(s);
-    if (!m) throw ConfigError(fmt::format("--merge: unknown mode '{}' (concat, sum, mean, all)", s));
-    spec.merges.push_back(*m);
-  }
+  spec.syncs = parse_modes("--sync", o.sync, kAllSyncModes, parse_sync_mode, "blocking, overlap, param-server");
+  spec.merges = parse_modes("--merge", o.merge, kAllMergeModes, parse_merge_mode, "concat, sum, mean");
+  if (o.microbatches != "auto") spec.microbatches = parse_positive_ints("--microbatches", o.microbatches);
   spec.batches = parse_positive_ints("--batch", o.batch);
   spec.prompts = parse_positive_ints("--prompt", o.prompt);
   spec.gens = parse_positive_ints("--gen", o.gen);
   return spec;
 }
 
+void parse_inject_delay(const std::string& text, RunOptions& ro) {
+  if (text.empty()) return;
+  try {
+    if (text.back() == '%') {
+      ro.inject_delay_fraction = std::stod(text.substr(0, text.size() - 1)) / 100.0;
+    } else {
+      const std::string number = text.size() > 2 && text.ends_with("ms") ? text.substr(0, text.size() - 2) : text;
+      ro.inject_delay_ms = std::stod(number);
+    }
+  } catch (const std::exception&) {
+    throw ConfigError(fmt::format("--inject-delay: '{}' is neither N% nor Nms", text));
+  }
+  if (ro.inject_delay_fraction < 0 || ro.inject_delay_ms < 0) throw ConfigError("--inject-delay: must not be negative");
+}
+
+std::size_t largest_rank_memory(const ModelConfig& model, const ConfigPoint& point) {
+  std::size_t per_rank = 0;
+  for (int r = 0; r < point.layout.ranks(); ++r)
+    per_rank = std::max(per_rank, plan_rank_memory(model, point, make_shard_plan(model, point, r), DType::f32).total());
+  return per_rank;
+}
+
 void print_plan(const ModelConfig& model, const std::vector<PlannedPoint>& plan) {
-  fmt::print("{:<52} {:>5} {:>12} {:>12}  {}\n", "configuration", "ranks", "GiB/rank", "GiB total", "plan");
+  fmt::print("{:<58} {:>5} {:>10} {:>10}  {}\n", "configuration", "ranks", "GiB/rank", "GiB total", "plan");
   for (const PlannedPoint& p : plan) {
     if (p.skip_reason) {
-      fmt::print("{:<52} {:>5} {:>12} {:>12}  skip: {}\n", p.point.id(), p.point.layout.ranks(), "-", "-",
-                 *p.skip_reason);
+      fmt::print("{:<58} {:>5} {:>10} {:>10}  skip: {}\n", p.point.id(), p.point.ranks(), "-", "-", *p.skip_reason);
       continue;
     }
-    std::size_t per_rank = 0;
-    for (int r = 0; r < p.point.layout.ranks(); ++r)
-      per_rank = std::max(per_rank, plan_rank_memory(model, p.point,
-                                                     make_shard_plan(model, p.point.layout, p.point.workload, r),
-                                                     DType::f32).total());
-    fmt::print("{:<52} {:>5} {:>12.3f} {:>12.3f}  run\n", p.point.id(), p.point.layout.ranks(),
-               per_rank / 1073741824.0, predicted_total_memory(model, p.point, DType::f32) / 1073741824.0);
+    fmt::print("{:<58} {:>5} {:>10.3f} {:>10.3f}  run\n", p.point.id(), p.point.ranks(),
+               largest_rank_memory(model, p.point) / 1073741824.0,
+               predicted_total_memory(model, p.point, DType::f32) / 1073741824.0);
   }
 }
+
+// Results of an earlier run to keep: every configuration that ran (ok or failed). Refuses a
+// file from a run whose measurements would not be comparable.
+CarriedResults load_resume(const std::string& path, const RunMetadata& run) {
+  const nlohmann::json doc = read_results_file(path);
+  const nlohmann::json& old = doc["run"];
+  auto require_same = [&](const char* what, const nlohmann::json& before, const nlohmann::json& now) {
+    if (before != now)
+      throw ConfigError(fmt::format("--resume {}: that run used {} {}, this one {}; start a new file instead", path,
+                                    what, before.dump(), now.dump()));
+  };
+  require_same("model", old["model"]["name"], run.model.name);
+  require_same("layers", old["model"]["layers"], run.model.layers);
+  require_same("backend", old["backend"], run.backend);
+  require_same("seed", old["seed"], run.seed);
+  require_same("warmup", old["warmup"], run.warmup);
+  require_same("iterations", old["iterations"], run.iterations);
+  CarriedResults carried;
+  carried.source = path;
+  for (std::size_t i = 0; i < doc["configurations"].size(); ++i) {
+    const nlohmann::json& c = doc["configurations"][i];
+    ConfigResult r = result_from_json(c, fmt::format("{}: configurations[{}]", path, i));
+    if (r.status == ConfigStatus::skipped) continue;  // re-planned (and re-explained) by this run
+    carried.results.push_back(std::move(r));
+    carried.documents.push_back(c);
+  }
+  return carried;
+}
+
+// One-rank references, per workload and ensemble member; only the current workload's are kept.
+class References {
+ public:
+  References(const ModelConfig& model, const RunOptions& options, bool quiet)
+      : model_(model), options_(options), quiet_(quiet) {}
+
+  // The logits `point` must reproduce. Throws Error when a reference cannot run.
+  const StepLogits& for_point(const ConfigPoint& point) {
+    if (!(point.workload == workload_)) {
+      members_.clear();
+      means_.clear();
+      workload_ = point.workload;
+    }
+    if (!point.ensemble()) return member(0);
+    const int n = point.layout.dp;
+    auto it = means_.find(n);
+    if (it == means_.end()) {
+      std::vector<const StepLogits*> members;
+      for (int k = 0; k < n; ++k) members.push_back(&member(k));
+      it = means_.emplace(n, weighted_mean(members, options_.exec.ensemble_weights)).first;
+    }
+    return it->second;
+  }
+
+ private:
+  const StepLogits& member(int k) {
+    auto it = members_.find(k);
+    if (it != members_.end()) return it->second;
+    if (!quiet_)
+      fmt::print(stderr, "reference: one rank, {}{}\n", workload_.label(),
+                 k > 0 ? fmt::format(", ensemble member {}", k) : "");
+    return members_.emplace(k, compute_reference(model_, workload_, options_, k)).first->second;
+  }
+
+  const ModelConfig& model_;
+  const RunOptions& options_;
+  const bool quiet_;
+  Workload workload_{0, 0, 0};
+  std::map<int, StepLogits> members_;
+  std::map<int, StepLogits> means_;
+};
 
 int run_bench(const BenchOptions& o, const std::string& command_line) {
   ModelConfig model = load_model(o.model);
@@ -100,13 +208,42 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   }
   if (o.iterations < 1) throw ConfigError("--iterations: at least 1 measured iteration is needed");
   if (o.warmup < 0) throw ConfigError("--warmup: must not be negative");
+  if (o.overlap_chunks < 1) throw ConfigError("--overlap-chunks: at least 1");
+  const auto objective = parse_objective(o.objective);
+  if (!objective) throw ConfigError(fmt::format("--objective: '{}' is not latency, throughput or memory", o.objective));
+
+  RunOptions ro;
+  ro.backend = backend.name;
+  ro.warmup = o.warmup;
+  ro.iterations = o.iterations;
+  ro.exec.seed = o.seed;
+  ro.exec.overlap_chunks = o.overlap_chunks;
+  for (const std::string& w : split_list(o.ensemble_weights)) {
+    try {
+      ro.exec.ensemble_weights.push_back(std::stod(w));
+    } catch (const std::exception&) {
+      throw ConfigError(fmt::format("--ensemble-weights: '{}' is not a number", w));
+    }
+    if (!(ro.exec.ensemble_weights.back() > 0)) throw ConfigError("--ensemble-weights: weights must be positive");
+  }
+  if (o.replica_weights == "private") ro.replica_weights = ReplicaWeights::private_copies;
+  else if (o.replica_weights == "shared") ro.replica_weights = ReplicaWeights::shared;
+  else if (o.replica_weights != "auto")
+    throw ConfigError(fmt::format("--replica-weights: '{}' is not auto, private or shared", o.replica_weights));
+  parse_inject_delay(o.inject_delay, ro);
 
   const int devices = device_count(backend.name);
   const SweepSpec spec = make_spec(o, devices);
-  const std::vector<PlannedPoint> plan = plan_sweep(model, spec, builtin_strategies());
-  const auto runnable = std::count_if(plan.begin(), plan.end(), [](const PlannedPoint& p) { return !p.skip_reason; });
+  std::vector<PlannedPoint> plan = plan_sweep(model, spec, builtin_strategies());
+  if (!ro.exec.ensemble_weights.empty())
+    for (PlannedPoint& p : plan)
+      if (!p.skip_reason && p.point.ensemble() &&
+          static_cast<int>(ro.exec.ensemble_weights.size()) != p.point.layout.dp)
+        p.skip_reason = fmt::format("{} ensemble weights given for {} replicas", ro.exec.ensemble_weights.size(),
+                                    p.point.layout.dp);
   if (o.dry_run) {
     print_plan(model, plan);
+    const auto runnable = std::count_if(plan.begin(), plan.end(), [](const PlannedPoint& p) { return !p.skip_reason; });
     fmt::print("{} configurations: {} to run, {} skipped\n", plan.size(), runnable, plan.size() - runnable);
     return 0;
   }
@@ -134,6 +271,8 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   run.warmup = o.warmup;
   run.iterations = o.iterations;
   run.seed = o.seed;
+  run.overlap_chunks = o.overlap_chunks;
+  run.ensemble_weights = ro.exec.ensemble_weights;
   run.model = model;
   run.max_ranks = *std::max_element(spec.ranks.begin(), spec.ranks.end());
   if (backend.name == "cpu" && run.max_ranks > host.affinity_cpus)
@@ -142,60 +281,79 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
                                        run.max_ranks, host.affinity_cpus));
   for (const std::string& w : run.warnings) fmt::print(stderr, "warning: {}\n", w);
 
+  CarriedResults carried;
+  std::string json_path = o.json;
+  if (!o.resume.empty()) {
+    run.resumed_from = o.resume;
+    carried = load_resume(o.resume, run);
+    if (json_path.empty()) json_path = o.resume;
+  }
+  std::set<std::string> done;
+  for (const ConfigResult& r : carried.results) done.insert(r.point.id());
+
   MultiReporter reporters;
   reporters.attach(make_console_reporter());
-  if (!o.json.empty()) reporters.attach(make_json_reporter(o.json));
+  if (!json_path.empty()) reporters.attach(make_json_reporter(json_path));
   if (!o.csv.empty()) reporters.attach(make_csv_reporter(o.csv));
-  reporters.begin(run);
+  reporters.begin(run, carried);
 
-  RunOptions ro;
-  ro.backend = backend.name;
-  ro.warmup = o.warmup;
-  ro.iterations = o.iterations;
-  ro.seed = o.seed;
-  if (o.replica_weights == "private") ro.replica_weights = ReplicaWeights::private_copies;
-  else if (o.replica_weights == "shared") ro.replica_weights = ReplicaWeights::shared;
-  else if (o.replica_weights != "auto")
-    throw ConfigError(fmt::format("--replica-weights: '{}' is not auto, private or shared", o.replica_weights));
+  g_stop_requested.store(false);
+  const auto previous_handler = std::signal(SIGINT, on_interrupt);
 
-  int failed = 0, index = 0;
-  std::unique_ptr<StepLogits> reference;
-  Workload reference_workload;
-  std::string reference_error;
+  std::vector<ConfigResult> results = carried.results;
+  References references(model, ro, o.quiet);
+  int failed = 0, ran = 0, skipped = 0, index = 0;
+  const int total = static_cast<int>(plan.size());
   for (const PlannedPoint& p : plan) {
     ++index;
+    if (g_stop_requested.load()) break;
+    if (done.count(p.point.id())) continue;  // kept from the resumed file
     ConfigResult result;
     if (p.skip_reason) {
       result.point = p.point;
       result.status = ConfigStatus::skipped;
       result.reason = *p.skip_reason;
     } else {
-      if (!reference || !(reference_workload == p.point.workload)) {
-        reference.reset();
-        reference_error.clear();
-        reference_workload = p.point.workload;
-        if (!o.quiet) fmt::print(stderr, "reference: one rank, {}\n", p.point.workload.label());
-        try {
-          reference = std::make_unique<StepLogits>(compute_reference(model, p.point.workload, ro));
-        } catch (const Error& e) {
-          reference_error = e.what();
-        }
+      const StepLogits* reference = nullptr;
+      std::string reference_error;
+      try {
+        reference = &references.for_point(p.point);
+      } catch (const Error& e) {
+        reference_error = e.what();
       }
-      if (!o.quiet) fmt::print(stderr, "[{}/{}] {}\n", index, plan.size(), p.point.id());
+      if (!o.quiet) fmt::print(stderr, "[{}/{}] {}\n", index, total, p.point.id());
       if (reference) {
-        result = run_configuration(model, p.point, ro, reference.get());
+        result = run_configuration(model, p.point, ro, reference);
       } else {
         result.point = p.point;
         result.status = ConfigStatus::failed;
         result.reason = reference_error;
       }
-      if (result.status == ConfigStatus::failed) ++failed;
     }
+    if (result.status == ConfigStatus::failed) ++failed;
+    if (result.status == ConfigStatus::skipped) ++skipped;
+    else ++ran;
     reporters.add(result);
+    results.push_back(std::move(result));
   }
-  reporters.end();
-  fmt::print("{} configurations: {} run, {} failed, {} skipped\n", plan.size(), runnable - failed, failed,
-             plan.size() - runnable);
+  std::signal(SIGINT, previous_handler);
+
+  RunSummary summary;
+  summary.objective = std::string(objective_name(*objective));
+  summary.ranking = rank_configurations(results, *objective);
+  summary.interrupted = g_stop_requested.load();
+  summary.complete = !summary.interrupted;
+  reporters.end(summary);
+  fmt::print("{} configurations: {} run ({} failed), {} skipped{}\n", ran + skipped, ran, failed, skipped,
+             carried.results.empty() ? "" : fmt::format(", {} kept from {}", carried.results.size(), o.resume));
+  if (summary.interrupted) {
+    fmt::print(stderr, "interrupted: {} configuration(s) not run; continue with --resume {}\n",
+               total - static_cast<int>(results.size()),
+               json_path.empty() ? std::string("<the --json file>") : json_path);
+    return 130;
+  }
+  for (const ConfigResult& r : carried.results)
+    if (r.status == ConfigStatus::failed) ++failed;
   return failed > 0 ? 1 : 0;
 }
 
@@ -214,21 +372,36 @@ Command add_bench_command(CLI::App& app, const std::string& command_line) {
       ->capture_default_str();
   cmd->add_option("--sync", o->sync, "Synchronisation modes: blocking, overlap, param-server, all")->capture_default_str();
   cmd->add_option("--merge", o->merge, "Merge modes: concat, sum, mean, all (default: each strategy's own)");
+  cmd->add_option("--microbatches", o->microbatches,
+                  "Pipeline micro-batches per replica, comma-separated, or auto (one per stage)")
+      ->capture_default_str();
   cmd->add_option("--batch,-b", o->batch, "Batch sizes (sequences), comma-separated")->capture_default_str();
   cmd->add_option("--prompt,-p", o->prompt, "Prompt lengths in tokens, comma-separated")->capture_default_str();
   cmd->add_option("--gen", o->gen, "Generated tokens per sequence (first from prefill, then gen-1 decode steps)")
       ->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "Warm-up iterations per configuration (not measured)")->capture_default_str();
   cmd->add_option("--iterations,-n", o->iterations, "Measured iterations per configuration")->capture_default_str();
+  cmd->add_option("--objective", o->objective, "Ranking at the end: latency, throughput or memory")
+      ->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "Compute type: auto, fp32, bf16, fp16 (CPU backend: fp32)")->capture_default_str();
   cmd->add_option("--backend", o->backend, "auto, cpu or cuda (auto: CUDA when a GPU is present)")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of the deterministic weights and tokens")->capture_default_str();
+  cmd->add_option("--overlap-chunks", o->overlap_chunks,
+                  "overlap sync: column chunks of each row-parallel GEMM, each all-reduced while the next computes")
+      ->capture_default_str();
+  cmd->add_option("--ensemble-weights", o->ensemble_weights,
+                  "mean merge: one weight per replica, comma-separated (default: equal weights)");
   cmd->add_option("--json", o->json, "Write results as JSON (rewritten after every configuration)");
   cmd->add_option("--csv", o->csv, "Write results as CSV (one row appended per configuration)");
+  cmd->add_option("--resume", o->resume,
+                  "Continue an interrupted run: keep the configurations in this JSON file, run the others (the "
+                  "JSON output defaults to the same file)");
   cmd->add_option("--replica-weights", o->replica_weights,
                   "CPU backend: data-parallel replicas keep private weight copies (private), share one read-only "
                   "copy (shared), or share only when private copies do not fit in memory (auto)")
       ->capture_default_str();
+  cmd->add_option("--inject-delay", o->inject_delay, "Test hook: delay each iteration by N% or Nms")
+      ->group("");  // hidden: for testing regression detection
   cmd->add_flag("--quiet,-q", o->quiet, "No progress lines on stderr");
   cmd->add_flag("--dry-run", o->dry_run, "Print the planned configurations, skipped ones with reasons, and the "
                                          "predicted memory per rank, without running");

@@ -21,13 +21,16 @@ Command add_list_command(CLI::App& app) {
       fmt::print("  {:<8} {}\n  {:<8} merges: {}\n", s->name(), s->description(), "", fmt::join(merges, ", "));
     }
     fmt::print("\nsync modes:\n");
-    fmt::print("  {:<13} collective right after each partitioned operation\n", "blocking");
-    fmt::print("  {:<13} collectives on a communication thread/stream, overlapped with the next chunk\n", "overlap");
-    fmt::print("  {:<13} reduce to a root rank, then broadcast from it\n", "param-server");
+    fmt::print("  {:<13} all-reduce right after each partitioned operation\n", "blocking");
+    fmt::print("  {:<13} row-parallel GEMMs in chunks, each chunk's all-reduce on a communication thread/stream "
+               "while the next computes\n", "overlap");
+    fmt::print("  {:<13} star through a root rank: partial results sent to it, summed, sent back\n",
+               "param-server");
     fmt::print("\nmerge modes:\n");
-    fmt::print("  {:<8} all-gather of partial outputs\n", "concat");
-    fmt::print("  {:<8} reduction (sum) of partial outputs\n", "sum");
-    fmt::print("  {:<8} mean of replica outputs (ensemble)\n", "mean");
+    fmt::print("  {:<8} all-gather of partial outputs (vocabulary shards of the logits, replicas' sequences)\n",
+               "concat");
+    fmt::print("  {:<8} all-reduce of partial logits (LM head split along the hidden dimension; tp > 1)\n", "sum");
+    fmt::print("  {:<8} weighted mean of ensemble replicas with weights of their own (dp > 1)\n", "mean");
     fmt::print("\nmodel presets:\n");
     for (const std::string& name : list_model_presets()) {
       try {

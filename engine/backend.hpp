@@ -90,7 +90,8 @@ class Backend {
   // Data movement (counts in elements of dtype() unless noted).
   virtual void fill(void* dst, int rows, int cols, const FillSpec& spec) = 0;
   virtual void copy_from_host(void* dst, const float* src, std::size_t n) = 0;  // converts to dtype()
-  virtual void upload_bytes(void* dst, const void* src, std::size_t bytes) = 0;  // no conversion
+  virtual void upload_bytes(void* dst, const void* src, std::size_t bytes) = 0;      // no conversion
+  virtual void download_bytes(void* dst, const void* src, std::size_t bytes) = 0;    // no conversion
   virtual void copy_to_host(float* dst, const void* src, std::size_t n) = 0;
   // dst[r * dst_ld + c] = src[r * src_ld + c] for r < rows, c < cols.
   virtual void copy_2d(void* dst, std::size_t dst_ld, const void* src, std::size_t src_ld, std::size_t rows,
@@ -104,6 +105,9 @@ class Backend {
                           float eps) = 0;
   virtual void add_bias(void* x, const void* bias, int rows, int cols) = 0;
   virtual void add(void* x, const void* y, std::size_t n) = 0;  // x += y
+  // dst[r * dst_ld + c] += src[r * src_ld + c] for r < rows, c < cols.
+  virtual void add_2d(void* dst, std::size_t dst_ld, const void* src, std::size_t src_ld, std::size_t rows,
+                      std::size_t cols) = 0;
   virtual void scale(void* x, float factor, std::size_t n) = 0;
   // out[r, :] = silu(x[r, 0:cols]) * x[r, cols:2*cols]
   virtual void silu_mul(const void* x, void* out, int rows, int cols) = 0;

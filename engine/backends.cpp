@@ -35,6 +35,11 @@ std::unique_ptr<Backend> make_backend(const std::string& name, int /*rank*/) {
   throw ConfigError(fmt::format("backend '{}' is not available in this build", name));
 }
 
+std::unique_ptr<AsyncReducer> make_async_reducer(const std::string& name, Communicator& comm, Backend& backend) {
+  if (name == "cpu") return make_thread_reducer(comm, backend);
+  throw ConfigError(fmt::format("backend '{}' is not available in this build", name));
+}
+
 std::vector<std::unique_ptr<Communicator>> make_comm_world(const std::string& name, int ranks) {
   if (name == "cpu") return make_shared_memory_world(ranks);
   throw ConfigError(fmt::format("backend '{}' is not available in this build", name));

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/async_comm.hpp"
 #include "engine/backend.hpp"
 #include "engine/communicator.hpp"
 
@@ -25,5 +26,7 @@ void prepare_backend(const std::string& name);
 int device_count(const std::string& name);
 std::unique_ptr<Backend> make_backend(const std::string& name, int rank);
 std::vector<std::unique_ptr<Communicator>> make_comm_world(const std::string& name, int ranks);
+// Runs collectives of `comm` beside `backend`'s compute (the overlap sync mode).
+std::unique_ptr<AsyncReducer> make_async_reducer(const std::string& name, Communicator& comm, Backend& backend);
 
 }  // namespace llmt

@@ -41,10 +41,16 @@ std::optional<MergeMode> parse_merge_mode(std::string_view s) {
 std::string Workload::label() const { return fmt::format("b{}.p{}.g{}", batch, prompt, gen); }
 std::string Layout::label() const { return fmt::format("tp{}.pp{}.dp{}", tp, pp, dp); }
 
-std::string ConfigPoint::id() const {
-  return fmt::format("{}|{}|{}|{}|{}", strategy, layout.label(), sync_mode_name(sync), merge_mode_name(merge),
-                     workload.label());
+std::string ConfigPoint::grid_label() const {
+  if (layout.ranks() == 0) return fmt::format("none.n{}", requested_ranks);
+  return layout.pp > 1 ? fmt::format("{}.mb{}", layout.label(), microbatches) : layout.label();
 }
+
+std::string ConfigPoint::execution_key() const {
+  return fmt::format("{}|{}|{}|{}", grid_label(), sync_mode_name(sync), merge_mode_name(merge), workload.label());
+}
+
+std::string ConfigPoint::id() const { return strategy + "|" + execution_key(); }
 
 RankCoords coords_of(const Layout& l, int r) { return {r % l.tp, (r / l.tp) % l.pp, r / (l.tp * l.pp)}; }
 int world_rank_of(const Layout& l, const RankCoords& c) { return c.dp * l.pp * l.tp + c.pp * l.tp + c.tp; }
@@ -95,9 +101,11 @@ std::vector<Range> partition_layers(const ModelConfig& model, int stages) {
   return ranges;
 }
 
-ShardPlan make_shard_plan(const ModelConfig& m, const Layout& layout, const Workload& w, int world_rank) {
+ShardPlan make_shard_plan(const ModelConfig& m, const ConfigPoint& point, int world_rank) {
+  const Layout& layout = point.layout;
   ShardPlan p;
   p.layout = layout;
+  p.ensemble = point.ensemble();
   p.world_rank = world_rank;
   p.coords = coords_of(layout, world_rank);
   p.q_heads = split_range(m.heads, layout.tp, p.coords.tp);
@@ -105,12 +113,29 @@ ShardPlan make_shard_plan(const ModelConfig& m, const Layout& layout, const Work
   p.kv_heads = {p.q_heads.begin / group, (p.q_heads.end + group - 1) / group};
   p.intermediate = split_range(m.intermediate, layout.tp, p.coords.tp);
   p.vocab = split_range(m.vocab, layout.tp, p.coords.tp);
-  p.batch = split_range(w.batch, layout.dp, p.coords.dp);
+  p.hidden = split_range(m.hidden, layout.tp, p.coords.tp);
+  p.batch = p.ensemble ? Range{0, point.workload.batch} : split_range(point.workload.batch, layout.dp, p.coords.dp);
   p.layers = partition_layers(m, layout.pp)[static_cast<std::size_t>(p.coords.pp)];
+  p.microbatches = std::max(1, std::min(point.microbatches, p.batch.size()));
+  p.weight_member = p.ensemble ? p.coords.dp : 0;
   return p;
 }
 
-std::optional<std::string> layout_problem(const ModelConfig& m, const Layout& l, const Workload& w) {
+Range microbatch_range(const ShardPlan& shard, int index) {
+  return split_range(shard.batch.size(), shard.microbatches, index);
+}
+
+std::uint64_t member_seed(std::uint64_t seed, int member) {
+  return member == 0 ? seed : seed ^ (0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(member));
+}
+
+double textbook_bubble_fraction(int stages, int microbatches) {
+  return static_cast<double>(stages - 1) / static_cast<double>(microbatches + stages - 1);
+}
+
+std::optional<std::string> layout_problem(const ModelConfig& m, const ConfigPoint& point) {
+  const Layout& l = point.layout;
+  const Workload& w = point.workload;
   if (l.tp < 1 || l.pp < 1 || l.dp < 1) return fmt::format("invalid grid {}", l.label());
   if (m.experts > 0)
     return fmt::format("MoE not yet supported: {} has {} experts per layer (num_local_experts)", m.name, m.experts);
@@ -122,9 +147,16 @@ std::optional<std::string> layout_problem(const ModelConfig& m, const Layout& l,
   if (l.tp > m.intermediate) return fmt::format("tensor parallel degree {} exceeds the MLP width {}", l.tp, m.intermediate);
   if (l.pp > m.layers)
     return fmt::format("pipeline degree {} exceeds the {} layers run", l.pp, m.layers);
-  if (l.dp > w.batch)
+  if (l.dp > w.batch && !point.ensemble())
     return fmt::format("data parallel degree {} exceeds the batch of {}: a replica would have no sequence", l.dp,
                        w.batch);
+  if (point.microbatches < 1) return fmt::format("{} micro-batches: at least 1 is needed", point.microbatches);
+  if (l.pp > 1) {
+    const int smallest_replica = point.ensemble() ? w.batch : w.batch / l.dp;
+    if (point.microbatches > smallest_replica)
+      return fmt::format("{} micro-batches exceed the {} sequence(s) of the smallest replica", point.microbatches,
+                         smallest_replica);
+  }
   if (w.batch < 1 || w.prompt < 1 || w.gen < 1)
     return fmt::format("workload {} needs batch, prompt and gen of at least 1", w.label());
   if (w.context() > m.max_positions)

@@ -2,6 +2,7 @@
 // merge modes, the workload; and what each rank of it owns (its shard plan).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,25 +63,43 @@ struct ConfigPoint {
   SyncMode sync = SyncMode::blocking;
   MergeMode merge = MergeMode::concat;
   Workload workload;
+  int microbatches = 1;  // pipeline micro-batches per replica (1 without pipeline stages)
+  int requested_ranks = 0;  // the sweep's rank count when the strategy has no grid for it
+  int ranks() const { return layout.ranks() > 0 ? layout.ranks() : requested_ranks; }
+  // "tp4.pp1.dp1", or "tp1.pp2.dp1.mb4" with pipeline stages.
+  std::string grid_label() const;
   // Stable key, used to match configurations across runs: "tp|tp4.pp1.dp1|blocking|concat|b4.p128.g16".
   std::string id() const;
+  // What actually runs, without the strategy's name (two strategies can name the same execution).
+  std::string execution_key() const;
+  // Merge of the tensor-parallel partial logits and of the data-parallel replicas' outputs.
+  bool tp_sum() const { return merge == MergeMode::sum && layout.tp > 1; }
+  bool ensemble() const { return merge == MergeMode::mean && layout.dp > 1; }
 };
 
 // What one rank owns.
 struct ShardPlan {
   Layout layout;
+  bool ensemble = false;  // data-parallel replicas are ensemble members: whole batch, own weights
   RankCoords coords;
   int world_rank = 0;
   Range q_heads;       // query heads of this tensor-parallel rank
   Range kv_heads;      // KV heads it needs (replicated when tp exceeds the KV heads)
   Range intermediate;  // MLP columns
   Range vocab;         // rows of the vocabulary-parallel embedding and LM head
+  Range hidden;        // hidden columns of the LM head when TP partial logits are summed
   Range batch;         // sequences of this data-parallel replica
   Range layers;        // layers of this pipeline stage
+  int microbatches = 1;
+  int weight_member = 0;  // ensemble member whose weights this rank holds (0 unless ensemble)
   bool first_stage() const { return coords.pp == 0; }
   bool last_stage() const { return coords.pp == layout.pp - 1; }
 };
-ShardPlan make_shard_plan(const ModelConfig& model, const Layout& layout, const Workload& w, int world_rank);
+ShardPlan make_shard_plan(const ModelConfig& model, const ConfigPoint& point, int world_rank);
+// Micro-batch `index` of the replica's sequences, as offsets within the replica's batch.
+Range microbatch_range(const ShardPlan& shard, int index);
+// Seed of ensemble member `member`'s weights (member 0 uses the run's seed itself).
+std::uint64_t member_seed(std::uint64_t seed, int member);
 
 // Contiguous layer ranges for `stages` pipeline stages that minimise the costliest stage,
 // counting the embedding on the first stage and the final norm and LM head on the last.
@@ -90,7 +109,9 @@ double layer_cost(const ModelConfig& model);
 double embedding_cost(const ModelConfig& model);
 double head_cost(const ModelConfig& model);
 
-// Why this layout cannot run this model and workload, or nullopt when it can.
-std::optional<std::string> layout_problem(const ModelConfig& model, const Layout& layout, const Workload& w);
+// Why this point's grid cannot run this model and workload, or nullopt when it can.
+std::optional<std::string> layout_problem(const ModelConfig& model, const ConfigPoint& point);
+// The textbook pipeline bubble (p - 1) / (m + p - 1).
+double textbook_bubble_fraction(int stages, int microbatches);
 
 }  // namespace llmt

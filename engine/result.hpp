@@ -25,7 +25,21 @@ struct RawSamples {
 
 struct RankMemory {
   MemoryPlan predicted;
-  std::size_t weights = 0, kv_cache = 0, activations_peak = 0, peak_total = 0;  // measured by the allocator
+  // Measured by the allocator: peak bytes per kind, and the peak of all live bytes.
+  std::size_t weights = 0, kv_cache = 0, activations_peak = 0, communication_peak = 0, peak_total = 0;
+};
+
+// Pipeline stages of a configuration with pp > 1 (means over the stage's ranks and iterations).
+struct StageSummary {
+  int stage = 0;
+  Range layers;
+  double busy_ms = 0, transfer_ms = 0, sync_ms = 0;
+};
+struct PipelineSummary {
+  int stages = 1, microbatches = 1;
+  double bubble_fraction = 0;           // measured: 1 - mean rank active time / mean e2e
+  double textbook_bubble_fraction = 0;  // (p - 1) / (m + p - 1)
+  std::vector<StageSummary> per_stage;
 };
 
 struct PhaseSummary {
@@ -67,6 +81,7 @@ struct ConfigMetrics {
   std::vector<CommSummary> comm;
   std::vector<RankMemory> memory;
   std::vector<PhaseSummary> phases;
+  PipelineSummary pipeline;
 };
 
 struct ConfigResult {
@@ -92,6 +107,9 @@ struct RunMetadata {
   double load_average_1m = 0;
   int warmup = 0, iterations = 0;
   std::uint64_t seed = 0;
+  int overlap_chunks = 0;
+  std::vector<double> ensemble_weights;
+  std::string resumed_from;
   ModelConfig model;
   std::vector<std::string> warnings;
 };

@@ -56,13 +56,13 @@ class WeightExchange {
 };
 
 std::shared_ptr<const WeightSet> obtain_weights(const ModelConfig& model, const ConfigPoint& point,
-                                                const ShardPlan& shard, std::uint64_t seed, Backend& backend,
-                                                WeightExchange* exchange) {
-  if (!exchange) return build_weights(model, point, shard, seed, backend);
+                                                const ShardPlan& shard, const ExecutionOptions& exec,
+                                                Backend& backend, WeightExchange* exchange) {
+  if (!exchange) return build_weights(model, point, shard, exec, backend);
   const int key = shard.coords.pp * point.layout.tp + shard.coords.tp;
   if (shard.coords.dp > 0) return exchange->wait(key);
   try {
-    auto w = build_weights(model, point, shard, seed, backend);
+    auto w = build_weights(model, point, shard, exec, backend);
     exchange->publish(key, w);
     return w;
   } catch (...) {
@@ -75,13 +75,13 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
                Backend* backend, Communicator& world, PhaseTable& table, WeightExchange* exchange,
                StepLogits* capture, RankOutcome& out) {
   try {
-    const ShardPlan shard = make_shard_plan(model, point.layout, point.workload, rank);
+    const ShardPlan shard = make_shard_plan(model, point, rank);
     RankComms comms = RankComms::split(world, shard);
     Timeline timeline(*backend, table);
 
     const auto t0 = std::chrono::steady_clock::now();
-    TransformerRank transformer(model, point, shard, opts.seed,
-                                obtain_weights(model, point, shard, opts.seed, *backend, exchange), *backend, comms,
+    TransformerRank transformer(model, point, shard, opts.exec,
+                                obtain_weights(model, point, shard, opts.exec, *backend, exchange), *backend, comms,
                                 timeline, table);
     backend->synchronize();
     out.setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -91,6 +91,13 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
       if (!keep) return;
       capture->emplace_back(out_elems);
       backend->copy_to_host(capture->back().data(), transformer.logits(), out_elems);
+    };
+    const bool delays = rank == 0 && (opts.inject_delay_ms > 0 || opts.inject_delay_fraction > 0);
+    auto injected_delay = [&](std::uint64_t begin) {
+      if (!delays) return;
+      const double ms_so_far = static_cast<double>(backend->stamp() - begin) * 1e-6;
+      const double delay = opts.inject_delay_ms + opts.inject_delay_fraction * ms_so_far;
+      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(delay));
     };
     auto run_iteration = [&](bool keep) {
       world.barrier();
@@ -105,14 +112,19 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
         rec.step_end.push_back(backend->stamp());
         keep_logits(keep);
       }
-      rec.end = rec.step_end.empty() ? rec.prefill_end : rec.step_end.back();
+      injected_delay(rec.begin);
+      rec.end = backend->stamp();
+      if (!rec.step_end.empty()) rec.step_end.back() = rec.end;
+      else rec.prefill_end = rec.end;
       rec.phases = timeline.collect();  // synchronises: stamps are resolved from here on
       return rec;
     };
 
-    // The capture pass also warms caches; it is never measured.
-    run_iteration(capture != nullptr && transformer.holds_output());
-    for (int i = 0; i < opts.warmup; ++i) run_iteration(false);
+    // Logits are kept from the first warm-up iteration (or an extra pass without warm-up): the
+    // copies to the host then never fall inside a measured iteration.
+    const bool keep = capture != nullptr && transformer.holds_output();
+    if (opts.warmup == 0) run_iteration(keep);
+    for (int i = 0; i < opts.warmup; ++i) run_iteration(keep && i == 0);
     for (int i = 0; i < opts.iterations; ++i) out.iterations.push_back(run_iteration(false));
     world.barrier();
 
@@ -121,6 +133,7 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
     out.memory.weights = mem.peak(MemoryKind::weights);
     out.memory.kv_cache = mem.peak(MemoryKind::kv_cache);
     out.memory.activations_peak = mem.peak(MemoryKind::activations);
+    out.memory.communication_peak = mem.peak(MemoryKind::communication);
     out.memory.peak_total = mem.peak_total();
   } catch (const RankError& e) {
     out.error = e.what();
@@ -247,12 +260,58 @@ std::vector<CommSummary> comm_summaries(const std::vector<PhaseSummary>& phases)
   return out;
 }
 
+PipelineSummary pipeline_summary(const ModelConfig& model, const ConfigPoint& point, const RawSamples& s,
+                                 const ConfigMetrics& m) {
+  PipelineSummary p;
+  const Layout& l = point.layout;
+  p.stages = l.pp;
+  p.microbatches = point.microbatches;
+  if (l.pp == 1 || s.e2e_ms.empty()) return p;
+  p.textbook_bubble_fraction = textbook_bubble_fraction(l.pp, point.microbatches);
+  const auto layers = partition_layers(model, l.pp);
+  p.per_stage.resize(static_cast<std::size_t>(l.pp));
+  double active = 0;
+  for (std::size_t r = 0; r < s.rank_busy_ms.size(); ++r) {
+    StageSummary& st = p.per_stage[static_cast<std::size_t>(coords_of(l, static_cast<int>(r)).pp)];
+    st.busy_ms += mean_of(s.rank_busy_ms[r]);
+    st.transfer_ms += mean_of(s.rank_transfer_ms[r]);
+    st.sync_ms += mean_of(s.rank_sync_ms[r]);
+    active += mean_of(s.rank_busy_ms[r]) + mean_of(s.rank_sync_ms[r]);
+  }
+  const double ranks_per_stage = l.tp * l.dp;
+  for (int i = 0; i < l.pp; ++i) {
+    StageSummary& st = p.per_stage[static_cast<std::size_t>(i)];
+    st.stage = i;
+    st.layers = layers[static_cast<std::size_t>(i)];
+    st.busy_ms /= ranks_per_stage;
+    st.transfer_ms /= ranks_per_stage;
+    st.sync_ms /= ranks_per_stage;
+  }
+  // Time a rank is neither computing nor in a collective is pipeline bubble: waiting for
+  // its input, or done early while later stages still work.
+  p.bubble_fraction = 1.0 - active / static_cast<double>(s.rank_busy_ms.size()) / m.e2e_ms.mean;
+  return p;
+}
+
 }  // namespace
+
+StepLogits weighted_mean(const std::vector<const StepLogits*>& members, const std::vector<double>& weights) {
+  StepLogits out = *members.front();
+  double total = 0;
+  for (std::size_t k = 0; k < members.size(); ++k) total += weights.empty() ? 1.0 : weights[k];
+  for (std::size_t s = 0; s < out.size(); ++s)
+    for (std::size_t i = 0; i < out[s].size(); ++i) {
+      double v = 0;
+      for (std::size_t k = 0; k < members.size(); ++k) v += (weights.empty() ? 1.0 : weights[k]) * (*members[k])[s][i];
+      out[s][i] = static_cast<float>(v / total);
+    }
+  return out;
+}
 
 std::size_t replica_weight_bytes(const ModelConfig& model, const ConfigPoint& point, DType dtype) {
   std::size_t total = 0;
   for (int r = 0; r < point.layout.ranks(); ++r) {
-    const ShardPlan shard = make_shard_plan(model, point.layout, point.workload, r);
+    const ShardPlan shard = make_shard_plan(model, point, r);
     if (shard.coords.dp > 0) total += plan_rank_memory(model, point, shard, dtype).weights;
   }
   return total;
@@ -261,7 +320,7 @@ std::size_t replica_weight_bytes(const ModelConfig& model, const ConfigPoint& po
 std::size_t predicted_total_memory(const ModelConfig& model, const ConfigPoint& point, DType dtype) {
   std::size_t total = 0;
   for (int r = 0; r < point.layout.ranks(); ++r)
-    total += plan_rank_memory(model, point, make_shard_plan(model, point.layout, point.workload, r), dtype).total();
+    total += plan_rank_memory(model, point, make_shard_plan(model, point, r), dtype).total();
   return total;
 }
 
@@ -276,7 +335,7 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
     result.reason = std::move(reason);
     return result;
   };
-  if (auto problem = layout_problem(model, point.layout, point.workload)) {
+  if (auto problem = layout_problem(model, point)) {
     result.status = ConfigStatus::skipped;
     result.reason = *problem;
     return result;
@@ -287,20 +346,26 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
   PhaseTable table;
   StepLogits local_capture;
   StepLogits* capture = captured ? captured : (reference ? &local_capture : nullptr);
-  bool share_weights = opts.replica_weights == ReplicaWeights::shared && point.layout.dp > 1;
+  // Ensemble members have weights of their own: nothing to share.
+  const bool can_share = point.layout.dp > 1 && !point.ensemble();
+  bool share_weights = opts.replica_weights == ReplicaWeights::shared && can_share;
   try {
     if (opts.backend == "cpu") {
       // Thread ranks share the host's memory: the whole configuration must fit at once.
       const double budget = opts.memory_headroom * static_cast<double>(available_memory_bytes());
       const std::size_t private_need = predicted_total_memory(model, point, DType::f32);
       const std::size_t shared_need = private_need - replica_weight_bytes(model, point, DType::f32);
-      if (budget > 0 && opts.replica_weights == ReplicaWeights::automatic && point.layout.dp > 1 &&
+      if (budget > 0 && opts.replica_weights == ReplicaWeights::automatic && can_share &&
           static_cast<double>(private_need) > budget && static_cast<double>(shared_need) <= budget)
         share_weights = true;
       const std::size_t need = share_weights ? shared_need : private_need;
-      if (budget > 0 && static_cast<double>(need) > budget)
-        return fail(fmt::format("insufficient host memory: {} ranks need {:.2f} GiB (predicted), {:.2f} GiB "
-                                "usable", n, need / 1073741824.0, budget / 1073741824.0));
+      // Like nvbench's skip on insufficient device memory: the configuration is impossible here.
+      if (budget > 0 && static_cast<double>(need) > budget) {
+        result.status = ConfigStatus::skipped;
+        result.reason = fmt::format("insufficient host memory: {} ranks need {:.2f} GiB (predicted), {:.2f} GiB "
+                                    "usable", n, need / 1073741824.0, budget / 1073741824.0);
+        return result;
+      }
     }
     if (share_weights) {
       result.replica_weights_shared = true;
@@ -341,6 +406,11 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
   for (const CommSummary& c : result.metrics.comm) result.metrics.comm_bytes += c.bytes;
   result.metrics.comm_bytes *= n;
   for (const RankOutcome& o : outcomes) result.metrics.memory.push_back(o.memory);
+  result.metrics.pipeline = pipeline_summary(model, point, result.samples, result.metrics);
+  const Layout& l = point.layout;
+  if (l.dp > 1 && !point.ensemble() && point.workload.batch % l.dp != 0)
+    result.notes.push_back(fmt::format("uneven data-parallel split: {} sequences over {} replicas", point.workload.batch,
+                                       l.dp));
 
   if (reference) {
     result.verification = verify_logits(*capture, *reference, DType::f32);
@@ -352,13 +422,16 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
   return result;
 }
 
-StepLogits compute_reference(const ModelConfig& model, const Workload& workload, const RunOptions& options) {
+StepLogits compute_reference(const ModelConfig& model, const Workload& workload, const RunOptions& options,
+                             int member) {
   ConfigPoint point;
   point.strategy = "reference";
   point.workload = workload;
   RunOptions once = options;
   once.warmup = 0;
   once.iterations = 0;
+  once.inject_delay_ms = once.inject_delay_fraction = 0;
+  once.exec.member_offset = member;
   StepLogits logits;
   const ConfigResult r = run_configuration(model, point, once, nullptr, &logits);
   if (r.status != ConfigStatus::ok)

@@ -25,7 +25,10 @@ struct RunOptions {
   std::string backend = "cpu";
   int warmup = 1;
   int iterations = 5;
-  std::uint64_t seed = 1234;
+  ExecutionOptions exec;
+  // Test hook: rank 0 sleeps inside every iteration, for a fixed time or a fraction of the
+  // iteration's own time, so that a known slowdown can be injected.
+  double inject_delay_ms = 0, inject_delay_fraction = 0;
   // Refuse a configuration whose predicted memory exceeds this fraction of what is available.
   double memory_headroom = 0.9;
   ReplicaWeights replica_weights = ReplicaWeights::automatic;
@@ -36,9 +39,13 @@ struct RunOptions {
 ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& options,
                                const StepLogits* reference, StepLogits* captured = nullptr);
 
-// The one-rank logits of `workload`, the reference every configuration is checked against.
-// Throws Error when the reference itself cannot run.
-StepLogits compute_reference(const ModelConfig& model, const Workload& workload, const RunOptions& options);
+// The one-rank logits of `workload`, the reference every configuration is checked against;
+// `member` selects an ensemble member's weights. Throws Error when it cannot run.
+StepLogits compute_reference(const ModelConfig& model, const Workload& workload, const RunOptions& options,
+                             int member = 0);
+// The reference of a `mean` merge over `replicas` ensemble members: the weighted mean of the
+// members' one-rank logits (`weights` empty: equal weights).
+StepLogits weighted_mean(const std::vector<const StepLogits*>& members, const std::vector<double>& weights);
 
 // Predicted weight bytes of the replicas other than replica 0 (what sharing saves).
 std::size_t replica_weight_bytes(const ModelConfig& model, const ConfigPoint& point, DType dtype);

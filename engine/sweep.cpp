@@ -2,11 +2,20 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include "engine/error.hpp"
 
 namespace llmt {
+
+int resolve_microbatches(int requested, const Layout& layout, const Workload& workload, bool ensemble) {
+  if (layout.pp == 1) return 1;
+  if (requested > 0) return requested;
+  const int smallest_replica = ensemble ? workload.batch : workload.batch / layout.dp;
+  return std::max(1, std::min(layout.pp, smallest_replica));
+}
 
 std::vector<PlannedPoint> plan_sweep(const ModelConfig& model, const SweepSpec& spec,
                                      const StrategyRegistry& registry) {
@@ -28,38 +37,49 @@ std::vector<PlannedPoint> plan_sweep(const ModelConfig& model, const SweepSpec& 
     }
   }
   const std::vector<SyncMode> syncs = spec.syncs.empty() ? std::vector<SyncMode>{SyncMode::blocking} : spec.syncs;
+  const std::vector<int> microbatches = spec.microbatches.empty() ? std::vector<int>{0} : spec.microbatches;
 
   std::vector<PlannedPoint> plan;
-  std::map<std::string, std::string> seen_id;    // point id -> present
-  std::map<std::string, std::string> runs_as;    // what actually runs -> first point id
+  std::set<std::string> seen;                   // point ids already planned
+  std::map<std::string, std::string> runs_as;  // execution key -> first point id
+  auto add = [&](PlannedPoint p) {
+    const std::string id = p.point.id();
+    if (!seen.insert(id).second) return;  // the same point reached twice (repeated list items)
+    if (!p.skip_reason) p.skip_reason = why_invalid(registry, model, p.point);
+    if (!p.skip_reason) {
+      auto [it, inserted] = runs_as.emplace(p.point.execution_key(), id);
+      if (!inserted) p.skip_reason = fmt::format("same execution as {}", it->second);
+    }
+    plan.push_back(std::move(p));
+  };
+
   for (int batch : spec.batches)
     for (int prompt : spec.prompts)
       for (int gen : spec.gens)
         for (int ranks : spec.ranks)
           for (const Strategy* s : strategies) {
-            const std::vector<MergeMode> merges = spec.merges.empty() ? std::vector<MergeMode>{s->merges().front()} : spec.merges;
-            for (const Layout& layout : s->layouts(ranks))
+            const Workload workload{batch, prompt, gen};
+            const std::vector<Layout> layouts = s->layouts(ranks);
+            if (layouts.empty()) {  // listed once per rank count, with the reason
+              PlannedPoint p;
+              p.point = ConfigPoint{std::string(s->name()), Layout{0, 0, 0}, syncs.front(), s->merges().front(),
+                                    workload};
+              p.point.requested_ranks = ranks;
+              p.skip_reason = s->no_layouts_reason(ranks);
+              if (seen.insert(p.point.id()).second) plan.push_back(std::move(p));
+              continue;
+            }
+            const std::vector<MergeMode> merges =
+                spec.merges.empty() ? std::vector<MergeMode>{s->merges().front()} : spec.merges;
+            for (const Layout& layout : layouts)
               for (SyncMode sync : syncs)
-                for (MergeMode merge : merges) {
-                  PlannedPoint p;
-                  p.point = ConfigPoint{std::string(s->name()), layout, sync, merge, Workload{batch, prompt, gen}};
-                  if (ranks < 1) {
-                    p.skip_reason = fmt::format("{} ranks: at least one is needed", ranks);
-                  } else {
-                    p.skip_reason = why_invalid(registry, model, p.point);
+                for (MergeMode merge : merges)
+                  for (int mb : microbatches) {
+                    PlannedPoint p;
+                    p.point = ConfigPoint{std::string(s->name()), layout, sync, merge, workload};
+                    p.point.microbatches = resolve_microbatches(mb, layout, workload, p.point.ensemble());
+                    add(std::move(p));
                   }
-                  const std::string id = p.point.id();
-                  if (seen_id.count(id)) continue;  // the same point listed twice
-                  seen_id[id] = id;
-                  // Different strategies can name the same execution (tp and dp on one rank).
-                  const std::string execution = fmt::format("{}|{}|{}|{}", layout.label(), sync_mode_name(sync),
-                                                            merge_mode_name(merge), p.point.workload.label());
-                  if (!p.skip_reason) {
-                    auto [it, inserted] = runs_as.emplace(execution, id);
-                    if (!inserted) p.skip_reason = fmt::format("same execution as {}", it->second);
-                  }
-                  plan.push_back(std::move(p));
-                }
           }
   return plan;
 }

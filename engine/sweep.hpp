@@ -19,7 +19,12 @@ struct SweepSpec {
   std::vector<SyncMode> syncs;          // empty: blocking
   std::vector<MergeMode> merges;        // empty: each strategy's default
   std::vector<int> batches, prompts, gens;
+  std::vector<int> microbatches;  // pipeline micro-batches; 0 or empty: as many as stages (auto)
 };
+
+// The micro-batches `requested` means for a grid: 1 without pipeline stages; `auto` (0) is one
+// per stage, bounded by the smallest replica's sequences.
+int resolve_microbatches(int requested, const Layout& layout, const Workload& workload, bool ensemble);
 
 struct PlannedPoint {
   ConfigPoint point;

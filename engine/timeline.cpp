@@ -35,6 +35,10 @@ void Timeline::end(PhaseId id, std::uint64_t bytes) {
   e.bytes = bytes;
 }
 
+void Timeline::record(PhaseId id, std::uint64_t begin, std::uint64_t end, std::uint64_t bytes) {
+  events_.push_back({id, begin, end, bytes});
+}
+
 std::vector<PhaseTotal> Timeline::collect() {
   backend_.synchronize();
   std::vector<PhaseTotal> totals(table_.size());

@@ -58,6 +58,8 @@ class Timeline {
 
   void begin(PhaseId id);
   void end(PhaseId id, std::uint64_t bytes = 0);
+  // An event timed elsewhere (a collective on the communication thread or stream).
+  void record(PhaseId id, std::uint64_t begin, std::uint64_t end, std::uint64_t bytes);
   // Folds the events recorded since the last call into per-phase totals (indexed by PhaseId).
   std::vector<PhaseTotal> collect();
 

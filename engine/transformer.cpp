@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "engine/async_comm.hpp"
+#include "engine/backends.hpp"
 #include "kernels/math.hpp"
 
 namespace llmt {
@@ -21,14 +23,18 @@ std::uint64_t layer_tensor(int layer, LayerTensor t) { return 1000 + static_cast
 float linear_scale(int fan_in) { return std::sqrt(3.0f / static_cast<float>(fan_in)); }
 constexpr float kNormScale = 0.1f, kBiasScale = 0.02f, kPositionScale = 0.1f;
 
-// Sizes local to one rank.
+// Sizes and roles local to one rank.
 struct Dims {
-  int h, d, q, kv, group, inter, vocab, batch, global_batch, ctx, prompt, window;
-  int tp, dp;
-  bool gpt2, qkv_bias, first, last;
+  int h, d, q, kv, group, inter, vocab, hidden_part, batch, global_batch, ctx, prompt, window;
+  int tp, pp, dp, tp_index, pp_index, dp_index;
+  bool gpt2, qkv_bias, first, last, tp_sum, ensemble;
+  SyncMode sync;
   std::size_t local_layers;
   int qkv_cols() const { return (q + 2 * kv) * d; }
   int up_cols() const { return gpt2 ? inter : 2 * inter; }
+  // Columns of this rank's logits: its vocabulary shard (concat), or the whole vocabulary
+  // computed from its slice of the hidden dimension (sum).
+  int logits_cols(int full_vocab) const { return tp_sum ? full_vocab : vocab; }
 };
 
 Dims local_dims(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s) {
@@ -40,17 +46,25 @@ Dims local_dims(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s) 
   d.group = m.heads / m.kv_heads;
   d.inter = s.intermediate.size();
   d.vocab = s.vocab.size();
+  d.hidden_part = s.hidden.size();
   d.batch = s.batch.size();
   d.global_batch = p.workload.batch;
   d.ctx = p.workload.context();
   d.prompt = p.workload.prompt;
   d.window = m.sliding_window;
   d.tp = p.layout.tp;
+  d.pp = p.layout.pp;
   d.dp = p.layout.dp;
+  d.tp_index = s.coords.tp;
+  d.pp_index = s.coords.pp;
+  d.dp_index = s.coords.dp;
   d.gpt2 = m.arch == Architecture::gpt2;
   d.qkv_bias = m.qkv_bias;
   d.first = s.first_stage();
   d.last = s.last_stage();
+  d.tp_sum = p.tp_sum();
+  d.ensemble = p.ensemble();
+  d.sync = p.sync;
   d.local_layers = static_cast<std::size_t>(s.layers.size());
   return d;
 }
@@ -89,14 +103,19 @@ GlobalSizes global_sizes(const ModelConfig& m, const Dims& d) {
   g.embed = d.first ? static_cast<std::size_t>(d.vocab) * h : 0;
   g.positions = d.first && d.gpt2 ? static_cast<std::size_t>(m.max_positions) * h : 0;
   g.final_norm = d.last ? h * (d.gpt2 ? 2 : 1) : 0;
-  // A tied head reuses the embedding shard when the first stage is also the last.
-  g.head = d.last && !(m.tied_embeddings && d.first) ? static_cast<std::size_t>(d.vocab) * h : 0;
+  if (d.last) {
+    if (d.tp_sum)
+      g.head = static_cast<std::size_t>(m.vocab) * d.hidden_part;
+    else if (!(m.tied_embeddings && d.first))  // a tied head reuses the embedding shard
+      g.head = static_cast<std::size_t>(d.vocab) * h;
+  }
   return g;
 }
 
 struct ActivationSizes {
   std::size_t x, xn, qkv, attn, proj, mlp_in, mlp_act, last, last_norm, logits_local, staging, logits_tp, logits_out;
-  std::size_t rope_bytes;  // float tables, whatever the dtype
+  std::size_t float_bytes;  // RoPE tables and token feedback: float whatever the dtype
+  std::size_t ps_staging;   // parameter-server staging on the root of a group (communication)
   std::size_t total_elements() const {
     return x + xn + qkv + attn + proj + mlp_in + mlp_act + last + last_norm + logits_local + staging + logits_tp +
            logits_out;
@@ -118,21 +137,29 @@ ActivationSizes activation_sizes(const ModelConfig& m, const Dims& d) {
   if (d.last) {
     a.last = b * h;
     a.last_norm = b * h;
-    a.logits_local = b * d.vocab;
-    a.staging = d.tp > 1 ? b * full_vocab : 0;
-    a.logits_tp = d.tp > 1 ? b * full_vocab : 0;
-    a.logits_out = d.dp > 1 ? static_cast<std::size_t>(d.global_batch) * full_vocab : 0;
+    a.logits_local = b * d.logits_cols(m.vocab);
+    const bool gather = d.tp > 1 && !d.tp_sum;
+    a.staging = gather ? b * full_vocab : 0;
+    a.logits_tp = gather ? b * full_vocab : 0;
+    a.logits_out = d.dp > 1 && !d.ensemble ? static_cast<std::size_t>(d.global_batch) * full_vocab : 0;
   }
-  a.rope_bytes = d.gpt2 ? 0 : 2 * static_cast<std::size_t>(d.ctx) * (d.d / 2) * sizeof(float);
+  a.float_bytes = d.gpt2 ? 0 : 2 * static_cast<std::size_t>(d.ctx) * (d.d / 2) * sizeof(float);
+  if (d.pp > 1 && (d.first || d.last)) a.float_bytes += b * sizeof(float);
+  if (d.sync == SyncMode::param_server) {
+    if (d.tp > 1 && d.tp_index == 0) a.ps_staging = std::max(rows * h, d.last && d.tp_sum ? b * full_vocab : 0);
+    if (d.last && d.ensemble && d.dp_index == 0) a.ps_staging = std::max(a.ps_staging, b * full_vocab);
+  }
   return a;
 }
 
-std::vector<GemmShape> local_gemm_shapes(const Dims& d, int rows) {
-  return {{"attn/qkv", rows, d.qkv_cols(), d.h},
-          {"attn/out", rows, d.h, d.q * d.d},
-          {"mlp/up", rows, d.up_cols(), d.h},
-          {"mlp/down", rows, d.h, d.inter},
-          {"head/gemm", d.batch, d.vocab, d.h}};
+std::vector<GemmShape> local_gemm_shapes(const Dims& d, int rows, int vocab) {
+  std::vector<GemmShape> shapes = {{"attn/qkv", rows, d.qkv_cols(), d.h},
+                                   {"attn/out", rows, d.h, d.q * d.d},
+                                   {"mlp/up", rows, d.up_cols(), d.h},
+                                   {"mlp/down", rows, d.h, d.inter}};
+  shapes.push_back(d.tp_sum ? GemmShape{"head/gemm", d.batch, vocab, d.hidden_part}
+                            : GemmShape{"head/gemm", d.batch, d.vocab, d.h});
+  return shapes;
 }
 
 std::string gemm_detail(const std::vector<GemmShape>& shapes, const std::string& phase) {
@@ -146,7 +173,7 @@ std::string gemm_detail(const std::vector<GemmShape>& shapes, const std::string&
 std::vector<GemmShape> gemm_shapes(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard,
                                    bool prefill) {
   const Dims d = local_dims(model, point, shard);
-  return local_gemm_shapes(d, d.batch * (prefill ? d.prompt : 1));
+  return local_gemm_shapes(d, d.batch * (prefill ? d.prompt : 1), model.vocab);
 }
 
 std::int32_t input_token(std::uint64_t seed, int seq, int pos, int vocab) {
@@ -162,7 +189,8 @@ MemoryPlan plan_rank_memory(const ModelConfig& model, const ConfigPoint& point, 
   plan.weights = (d.local_layers * layer_weight_elements(d) + g.embed + g.positions + g.final_norm + g.head) * e;
   plan.kv_cache = d.local_layers * 2 * layer_sizes(d).cache * e;
   const ActivationSizes a = activation_sizes(model, d);
-  plan.activations = a.total_elements() * e + a.rope_bytes;
+  plan.activations = a.total_elements() * e + a.float_bytes;
+  plan.communication = a.ps_staging * e;
   return plan;
 }
 
@@ -213,12 +241,15 @@ class WeightBuilder {
       w->final_w = allocate(d_.h);
       if (d_.gpt2) w->final_b = allocate(d_.h);
       fill_norm(w->final_w, w->final_b, kFinalNormW, kFinalNormB);
-      if (g.head) {
+      const std::uint64_t id = m_.tied_embeddings ? kEmbed : kHead;
+      const float scale = m_.tied_embeddings ? 1.0f : linear_scale(d_.h);
+      if (d_.tp_sum) {
+        // Row-parallel head: every vocabulary row, this rank's slice of the hidden columns.
         w->head = allocate(g.head);
-        if (m_.tied_embeddings)
-          fill(w->head, 0, d_.vocab, d_.h, kEmbed, v0, 0, d_.h, 1.0f);
-        else
-          fill(w->head, 0, d_.vocab, d_.h, kHead, v0, 0, d_.h, linear_scale(d_.h));
+        fill(w->head, 0, m_.vocab, d_.hidden_part, id, 0, shard_.hidden.begin, d_.h, scale);
+      } else if (g.head) {
+        w->head = allocate(g.head);
+        fill(w->head, 0, d_.vocab, d_.h, id, v0, 0, d_.h, scale);
       }
       w->head_weights = g.head ? w->head.get() : w->embed.get();
     }
@@ -302,7 +333,9 @@ class WeightBuilder {
 }  // namespace
 
 std::shared_ptr<const WeightSet> build_weights(const ModelConfig& model, const ConfigPoint& point,
-                                               const ShardPlan& shard, std::uint64_t seed, Backend& backend) {
+                                               const ShardPlan& shard, const ExecutionOptions& options,
+                                               Backend& backend) {
+  const std::uint64_t seed = member_seed(options.seed, shard.weight_member + options.member_offset);
   return WeightBuilder(model, point, shard, seed, backend).build();
 }
 
@@ -310,20 +343,30 @@ struct TransformerRank::Impl {
   struct KvCache {
     DeviceBuffer k, v;
   };
+  // The phases of one reduction site; which ones are used depends on the sync mode.
+  struct ReducePhases {
+    PhaseId op = 0;            // blocking all-reduce
+    PhaseId wait = 0;          // overlap: waiting for the background all-reduces
+    PhaseId background = 0;    // overlap: the all-reduces themselves, on the communication thread
+    PhaseId ps_reduce = 0;     // param-server: partial results sent to the root, summed there
+    PhaseId ps_broadcast = 0;  // param-server: the sum sent back from the root
+  };
   struct LayerPhases {
-    PhaseId norm1, qkv, qkv_bias, rope, kv_store, attn, out, out_sync, residual1;
-    PhaseId norm2, up, act, down, down_sync, residual2;
+    PhaseId norm1, qkv, qkv_bias, rope, kv_store, attn, out, residual1;
+    PhaseId norm2, up, act, down, residual2;
+    ReducePhases out_sync, down_sync;
   };
   struct StagePhases {
-    PhaseId embed, embed_sync, positions, recv, send;
+    PhaseId embed, positions, recv, send, feedback_send, feedback_recv;
+    ReducePhases embed_sync, head_sync, mean_sync;
     std::vector<LayerPhases> layers;
-    PhaseId select, final_norm, head, gather, assemble, merge;
+    PhaseId select, final_norm, head, gather, assemble, scale, concat;
   };
 
   const ModelConfig& m;
   const ConfigPoint point;
   const ShardPlan shard;
-  const std::uint64_t seed;
+  const ExecutionOptions opts;
   Backend& be;
   RankComms& comms;
   Timeline& tl;
@@ -333,28 +376,39 @@ struct TransformerRank::Impl {
 
   std::shared_ptr<const WeightSet> w;
   std::vector<KvCache> caches;
-  DeviceBuffer rope_cos, rope_sin;
+  DeviceBuffer rope_cos, rope_sin, feedback, ps_staging;
   DeviceBuffer x, xn, qkv, attn, proj, mlp_in, mlp_act, last, last_norm, logits_local, staging, logits_tp, logits_out;
+  std::unique_ptr<AsyncReducer> async;
   StagePhases phases[2];  // prefill, decode
   std::vector<std::int32_t> prompt_tokens, decode_tokens, position_ids;  // decode: [step - 1][batch]
+  std::vector<std::int32_t> fed_tokens;
+  std::vector<float> feedback_host;
   std::vector<std::size_t> tp_gather_counts, dp_gather_counts;
+  float ensemble_weight = 1.0f;
 
-  Impl(const ModelConfig& model, const ConfigPoint& p, const ShardPlan& s, std::uint64_t sd,
+  Impl(const ModelConfig& model, const ConfigPoint& p, const ShardPlan& s, const ExecutionOptions& o,
        std::shared_ptr<const WeightSet> weights, Backend& backend, RankComms& c, Timeline& timeline, PhaseTable& table)
-      : m(model), point(p), shard(s), seed(sd), be(backend), comms(c), tl(timeline), d(local_dims(model, p, s)),
+      : m(model), point(p), shard(s), opts(o), be(backend), comms(c), tl(timeline), d(local_dims(model, p, s)),
         dtype(backend.dtype()), esize(dtype_size(backend.dtype())), w(std::move(weights)) {
     register_phases(table);
     allocate_state();
     for (int b = 0; b < d.batch; ++b)
       for (int t = 0; t < d.prompt; ++t)
-        prompt_tokens.push_back(input_token(seed, shard.batch.begin + b, t, m.vocab));
+        prompt_tokens.push_back(input_token(opts.seed, shard.batch.begin + b, t, m.vocab));
     for (int step = 1; step < p.workload.gen; ++step)
       for (int b = 0; b < d.batch; ++b)
-        decode_tokens.push_back(input_token(seed, shard.batch.begin + b, d.prompt + step - 1, m.vocab));
+        decode_tokens.push_back(input_token(opts.seed, shard.batch.begin + b, d.prompt + step - 1, m.vocab));
     for (int t = 0; t < d.tp; ++t)
       tp_gather_counts.push_back(static_cast<std::size_t>(d.batch) * split_range(m.vocab, d.tp, t).size());
     for (int r = 0; r < d.dp; ++r)
       dp_gather_counts.push_back(static_cast<std::size_t>(split_range(d.global_batch, d.dp, r).size()) * m.vocab);
+    if (d.ensemble) {
+      double total = 0;
+      for (int r = 0; r < d.dp; ++r) total += opts.ensemble_weights.empty() ? 1.0 : opts.ensemble_weights[r];
+      const double mine = opts.ensemble_weights.empty() ? 1.0 : opts.ensemble_weights[d.dp_index];
+      ensemble_weight = static_cast<float>(mine / total);
+    }
+    if (d.sync == SyncMode::overlap && d.tp > 1) async = make_async_reducer(be.name(), *comms.tp, be);
   }
 
   char* at(const DeviceBuffer& b, std::size_t elements) const { return static_cast<char*>(b.get()) + elements * esize; }
@@ -365,19 +419,35 @@ struct TransformerRank::Impl {
     const char* stage_names[2] = {"prefill", "decode"};
     for (int st = 0; st < 2; ++st) {
       const std::string stage = stage_names[st];
-      const std::vector<GemmShape> shapes = local_gemm_shapes(d, d.batch * (st == 0 ? d.prompt : 1));
+      const std::vector<GemmShape> shapes = local_gemm_shapes(d, d.batch * (st == 0 ? d.prompt : 1), m.vocab);
       auto compute = [&](const std::string& path, std::string detail = {}) {
         return table.add({stage + "/" + path, PhaseCategory::compute, CommOp::barrier, 1, "", std::move(detail)});
       };
-      auto comm = [&](const std::string& path, CommOp op, const char* group, int size) {
-        return table.add({stage + "/" + path, PhaseCategory::communication, op, size, group, "", true});
+      auto comm = [&](const std::string& path, CommOp op, const char* group, int size,
+                      PhaseCategory category = PhaseCategory::communication, bool counts_in_total = true) {
+        return table.add({stage + "/" + path, category, op, size, group, "", counts_in_total});
+      };
+      auto transfer = [&](const std::string& path) {
+        return table.add({stage + "/" + path, PhaseCategory::transfer, CommOp::send_recv, 2, "pp", "", true});
+      };
+      // One reduction site: `path` names the blocking all-reduce; the other modes add suffixes.
+      auto reduction = [&](const std::string& path, const char* group, int size) {
+        ReducePhases r;
+        r.op = comm(path, CommOp::all_reduce, group, size);
+        r.wait = comm(path + "_wait", CommOp::all_reduce, group, size, PhaseCategory::communication, false);
+        r.background = comm(path + "_async", CommOp::all_reduce, group, size, PhaseCategory::background);
+        r.ps_reduce = comm(path + "_ps_reduce", CommOp::reduce, group, size);
+        r.ps_broadcast = comm(path + "_ps_broadcast", CommOp::broadcast, group, size);
+        return r;
       };
       StagePhases& P = phases[st];
       P.embed = compute("embed/lookup");
-      P.embed_sync = comm("embed/all_reduce", CommOp::all_reduce, "tp", d.tp);
+      P.embed_sync = reduction("embed/all_reduce", "tp", d.tp);
       P.positions = compute("embed/positions");
-      P.recv = table.add({stage + "/pipeline/recv", PhaseCategory::transfer, CommOp::send_recv, 2, "pp", "", true});
-      P.send = table.add({stage + "/pipeline/send", PhaseCategory::transfer, CommOp::send_recv, 2, "pp", "", true});
+      P.recv = transfer("pipeline/recv");
+      P.send = transfer("pipeline/send");
+      P.feedback_send = transfer("pipeline/token_feedback_send");
+      P.feedback_recv = transfer("pipeline/token_feedback_recv");
       for (int l = shard.layers.begin; l < shard.layers.end; ++l) {
         const std::string L = fmt::format("layer.{}/", l);
         LayerPhases lp{};
@@ -388,13 +458,13 @@ struct TransformerRank::Impl {
         lp.kv_store = compute(L + "attn/kv_store");
         lp.attn = compute(L + "attn/core");
         lp.out = compute(L + "attn/out", gemm_detail(shapes, "attn/out"));
-        lp.out_sync = comm(L + "attn/all_reduce", CommOp::all_reduce, "tp", d.tp);
+        lp.out_sync = reduction(L + "attn/all_reduce", "tp", d.tp);
         lp.residual1 = compute(L + "attn/residual");
         lp.norm2 = compute(L + "mlp/norm");
         lp.up = compute(L + "mlp/up", gemm_detail(shapes, "mlp/up"));
         lp.act = compute(L + "mlp/act");
         lp.down = compute(L + "mlp/down", gemm_detail(shapes, "mlp/down"));
-        lp.down_sync = comm(L + "mlp/all_reduce", CommOp::all_reduce, "tp", d.tp);
+        lp.down_sync = reduction(L + "mlp/all_reduce", "tp", d.tp);
         lp.residual2 = compute(L + "mlp/residual");
         P.layers.push_back(lp);
       }
@@ -403,13 +473,16 @@ struct TransformerRank::Impl {
       P.head = compute("head/gemm", gemm_detail(shapes, "head/gemm"));
       P.gather = comm("head/all_gather", CommOp::all_gather, "tp", d.tp);
       P.assemble = compute("head/assemble");
-      P.merge = comm("merge/concat", CommOp::all_gather, "dp", d.dp);
+      P.head_sync = reduction("head/all_reduce", "tp", d.tp);
+      P.scale = compute("merge/weight");
+      P.mean_sync = reduction("merge/mean", "dp", d.dp);
+      P.concat = comm("merge/concat", CommOp::all_gather, "dp", d.dp);
     }
   }
 
   DeviceBuffer activations(std::size_t n) { return be.allocate(n, MemoryKind::activations); }
 
-  // The rank's own state: KV cache, workspace and RoPE tables (the weights may be shared).
+  // The rank's own state: KV cache, workspace, RoPE tables (the weights may be shared).
   void allocate_state() {
     const std::size_t cache = layer_sizes(d).cache;
     for (std::size_t l = 0; l < d.local_layers; ++l)
@@ -428,10 +501,16 @@ struct TransformerRank::Impl {
     staging = activations(a.staging);
     logits_tp = activations(a.logits_tp);
     logits_out = activations(a.logits_out);
-    if (a.rope_bytes) upload_rope_tables(a.rope_bytes / 2);
+    ps_staging = be.allocate(a.ps_staging, MemoryKind::communication);
+    if (!d.gpt2) upload_rope_tables();
+    if (d.pp > 1 && (d.first || d.last)) {
+      feedback = be.allocate_bytes(static_cast<std::size_t>(d.batch) * sizeof(float), MemoryKind::activations);
+      feedback_host.resize(static_cast<std::size_t>(d.batch));
+      fed_tokens.resize(static_cast<std::size_t>(d.batch));
+    }
   }
 
-  void upload_rope_tables(std::size_t bytes_each) {
+  void upload_rope_tables() {
     const int half = d.d / 2;
     std::vector<float> cos_t(static_cast<std::size_t>(d.ctx) * half), sin_t(cos_t.size());
     for (int pos = 0; pos < d.ctx; ++pos)
@@ -440,21 +519,95 @@ struct TransformerRank::Impl {
         cos_t[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::cos(angle));
         sin_t[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::sin(angle));
       }
-    rope_cos = be.allocate_bytes(bytes_each, MemoryKind::activations);
-    rope_sin = be.allocate_bytes(bytes_each, MemoryKind::activations);
-    be.upload_bytes(rope_cos.get(), cos_t.data(), bytes_each);
-    be.upload_bytes(rope_sin.get(), sin_t.data(), bytes_each);
+    const std::size_t bytes = cos_t.size() * sizeof(float);
+    rope_cos = be.allocate_bytes(bytes, MemoryKind::activations);
+    rope_sin = be.allocate_bytes(bytes, MemoryKind::activations);
+    be.upload_bytes(rope_cos.get(), cos_t.data(), bytes);
+    be.upload_bytes(rope_sin.get(), sin_t.data(), bytes);
+  }
+
+  // ---- synchronisation ----------------------------------------------------------------
+
+  // Sums `count` elements of `buf` over `comm`'s group, as the sync mode says. Overlap has
+  // nothing to hide a lone reduction behind, so it runs these blocking.
+  void sum_over(Communicator& comm, void* buf, std::size_t count, const ReducePhases& P) {
+    if (comm.size() == 1) return;
+    const std::uint64_t bytes = count * esize;
+    if (d.sync != SyncMode::param_server) {
+      ScopedPhase p(tl, P.op);
+      p.set_bytes(bytes);
+      comm.all_reduce(buf, buf, count, dtype, ReduceOp::sum);
+      return;
+    }
+    // Parameter server: a star through rank 0 of the group, which does all the arithmetic.
+    const int root = 0, n = comm.size();
+    {
+      ScopedPhase p(tl, P.ps_reduce);
+      p.set_bytes(bytes);
+      if (comm.rank() == root) {
+        for (int src = 1; src < n; ++src) {
+          comm.recv(ps_staging.get(), count, dtype, src);
+          be.add(buf, ps_staging.get(), count);
+        }
+      } else {
+        comm.send(buf, count, dtype, root);
+      }
+    }
+    ScopedPhase p(tl, P.ps_broadcast);
+    p.set_bytes(bytes);
+    if (comm.rank() == root) {
+      for (int dst = 1; dst < n; ++dst) comm.send(buf, count, dtype, dst);
+    } else {
+      comm.recv(buf, count, dtype, root);
+    }
+  }
+
+  // out = a[rows, k] * W^T, W [h, k] row-parallel, summed over the TP group, then added to the
+  // residual `x_rows`. In overlap mode the GEMM is cut into column chunks whose all-reduces run
+  // on the communication thread while the next chunk computes.
+  void row_parallel(int rows, int k, const void* a, const void* weight, void* out, void* x_rows, PhaseId gemm,
+                    const ReducePhases& sync, PhaseId residual, const DeviceBuffer& bias) {
+    const std::size_t n = static_cast<std::size_t>(rows) * d.h;
+    if (!async) {
+      { ScopedPhase p(tl, gemm); be.gemm(rows, d.h, k, a, k, weight, k, out, d.h, 0.0f); }
+      sum_over(*comms.tp, out, n, sync);
+      ScopedPhase p(tl, residual);
+      be.add(x_rows, out, n);
+      if (bias) be.add_bias(x_rows, bias.get(), rows, d.h);
+      return;
+    }
+    // Chunk c holds output columns [c0, c1) as a contiguous [rows, c1 - c0] block at out + rows * c0.
+    const int chunks = std::max(1, std::min(opts.overlap_chunks, d.h));
+    std::vector<std::uint64_t> tickets;
+    for (int c = 0; c < chunks; ++c) {
+      const Range cols = split_range(d.h, chunks, c);
+      char* block = static_cast<char*>(out) + static_cast<std::size_t>(rows) * cols.begin * esize;
+      {
+        ScopedPhase p(tl, gemm);
+        be.gemm(rows, cols.size(), k, a, k, static_cast<const char*>(weight) + std::size_t(cols.begin) * k * esize, k,
+                block, cols.size(), 0.0f);
+      }
+      tickets.push_back(async->start_all_reduce(block, static_cast<std::size_t>(rows) * cols.size(), dtype));
+    }
+    {
+      ScopedPhase p(tl, sync.wait);
+      for (int c = 0; c < chunks; ++c) {
+        const AsyncTiming t = async->wait(tickets[static_cast<std::size_t>(c)]);
+        tl.record(sync.background, t.begin, t.end,
+                  static_cast<std::uint64_t>(rows) * split_range(d.h, chunks, c).size() * esize);
+      }
+    }
+    ScopedPhase p(tl, residual);
+    for (int c = 0; c < chunks; ++c) {
+      const Range cols = split_range(d.h, chunks, c);
+      be.add_2d(static_cast<char*>(x_rows) + std::size_t(cols.begin) * esize, d.h,
+                static_cast<char*>(out) + static_cast<std::size_t>(rows) * cols.begin * esize, cols.size(), rows,
+                cols.size());
+    }
+    if (bias) be.add_bias(x_rows, bias.get(), rows, d.h);
   }
 
   // ---- forward --------------------------------------------------------------------------
-
-  // Sums the tensor-parallel partial results in `buf` across the TP group.
-  void sync_partial_sums(void* buf, std::size_t count, PhaseId phase) {
-    if (d.tp == 1) return;
-    ScopedPhase p(tl, phase);
-    p.set_bytes(count * esize);
-    comms.tp->all_reduce(buf, buf, count, dtype, ReduceOp::sum);
-  }
 
   void norm(const void* in, const DeviceBuffer& weight, const DeviceBuffer& bias, void* out, int rows) {
     if (d.gpt2)
@@ -463,82 +616,103 @@ struct TransformerRank::Impl {
       be.rms_norm(in, weight.get(), out, rows, d.h, static_cast<float>(m.norm_eps));
   }
 
-  void layer_forward(int stage, std::size_t index, int new_tokens, int past) {
+  // Layer `index` on the sequences `seqs` of the replica (a micro-batch).
+  void layer_forward(int stage, std::size_t index, Range seqs, int new_tokens, int past) {
     const LayerWeights& L = w->layers[index];
     const KvCache& cache = caches[index];
     const LayerPhases& P = phases[stage].layers[index];
-    const int rows = d.batch * new_tokens;
-    const std::size_t n = static_cast<std::size_t>(rows) * d.h;
-    const AttentionShape shape{d.batch, new_tokens, past, d.ctx, d.q, d.kv, d.d, d.group, d.window};
+    const int rows = seqs.size() * new_tokens;
+    const std::size_t row0 = static_cast<std::size_t>(seqs.begin) * new_tokens;
+    const std::size_t cache0 = static_cast<std::size_t>(seqs.begin) * d.kv * d.ctx * d.d;
+    void* xr = at(x, row0 * d.h);
+    void* xnr = at(xn, row0 * d.h);
+    void* qkvr = at(qkv, row0 * d.qkv_cols());
+    void* attnr = at(attn, row0 * d.q * d.d);
+    void* projr = at(proj, row0 * d.h);
+    void* inr = at(mlp_in, row0 * d.up_cols());
+    void* actr = d.gpt2 ? inr : at(mlp_act, row0 * d.inter);
+    void* kc = at(cache.k, cache0);
+    void* vc = at(cache.v, cache0);
+    const AttentionShape shape{seqs.size(), new_tokens, past, d.ctx, d.q, d.kv, d.d, d.group, d.window};
 
-    { ScopedPhase p(tl, P.norm1); norm(x.get(), L.norm1_w, L.norm1_b, xn.get(), rows); }
-    { ScopedPhase p(tl, P.qkv); be.gemm(rows, d.qkv_cols(), d.h, xn.get(), d.h, L.qkv_w.get(), d.h, qkv.get(), d.qkv_cols(), 0.0f); }
-    if (L.qkv_b) { ScopedPhase p(tl, P.qkv_bias); be.add_bias(qkv.get(), L.qkv_b.get(), rows, d.qkv_cols()); }
-    if (!d.gpt2) { ScopedPhase p(tl, P.rope); be.rope(qkv.get(), shape, static_cast<const float*>(rope_cos.get()), static_cast<const float*>(rope_sin.get())); }
-    { ScopedPhase p(tl, P.kv_store); be.store_kv(qkv.get(), cache.k.get(), cache.v.get(), shape); }
-    { ScopedPhase p(tl, P.attn); be.attention(qkv.get(), cache.k.get(), cache.v.get(), attn.get(), shape); }
-    { ScopedPhase p(tl, P.out); be.gemm(rows, d.h, d.q * d.d, attn.get(), d.q * d.d, L.out_w.get(), d.q * d.d, proj.get(), d.h, 0.0f); }
-    sync_partial_sums(proj.get(), n, P.out_sync);
-    {
-      ScopedPhase p(tl, P.residual1);
-      if (L.out_b) be.add_bias(proj.get(), L.out_b.get(), rows, d.h);
-      be.add(x.get(), proj.get(), n);
-    }
+    { ScopedPhase p(tl, P.norm1); norm(xr, L.norm1_w, L.norm1_b, xnr, rows); }
+    { ScopedPhase p(tl, P.qkv); be.gemm(rows, d.qkv_cols(), d.h, xnr, d.h, L.qkv_w.get(), d.h, qkvr, d.qkv_cols(), 0.0f); }
+    if (L.qkv_b) { ScopedPhase p(tl, P.qkv_bias); be.add_bias(qkvr, L.qkv_b.get(), rows, d.qkv_cols()); }
+    if (!d.gpt2) { ScopedPhase p(tl, P.rope); be.rope(qkvr, shape, static_cast<const float*>(rope_cos.get()), static_cast<const float*>(rope_sin.get())); }
+    { ScopedPhase p(tl, P.kv_store); be.store_kv(qkvr, kc, vc, shape); }
+    { ScopedPhase p(tl, P.attn); be.attention(qkvr, kc, vc, attnr, shape); }
+    row_parallel(rows, d.q * d.d, attnr, L.out_w.get(), projr, xr, P.out, P.out_sync, P.residual1, L.out_b);
 
-    { ScopedPhase p(tl, P.norm2); norm(x.get(), L.norm2_w, L.norm2_b, xn.get(), rows); }
-    { ScopedPhase p(tl, P.up); be.gemm(rows, d.up_cols(), d.h, xn.get(), d.h, L.up_w.get(), d.h, mlp_in.get(), d.up_cols(), 0.0f); }
-    const void* activated = d.gpt2 ? mlp_in.get() : mlp_act.get();
+    { ScopedPhase p(tl, P.norm2); norm(xr, L.norm2_w, L.norm2_b, xnr, rows); }
+    { ScopedPhase p(tl, P.up); be.gemm(rows, d.up_cols(), d.h, xnr, d.h, L.up_w.get(), d.h, inr, d.up_cols(), 0.0f); }
     {
       ScopedPhase p(tl, P.act);
       if (d.gpt2) {
-        be.add_bias(mlp_in.get(), L.up_b.get(), rows, d.inter);
-        be.gelu(mlp_in.get(), static_cast<std::size_t>(rows) * d.inter);
+        be.add_bias(inr, L.up_b.get(), rows, d.inter);
+        be.gelu(inr, static_cast<std::size_t>(rows) * d.inter);
       } else {
-        be.silu_mul(mlp_in.get(), mlp_act.get(), rows, d.inter);
+        be.silu_mul(inr, actr, rows, d.inter);
       }
     }
-    { ScopedPhase p(tl, P.down); be.gemm(rows, d.h, d.inter, activated, d.inter, L.down_w.get(), d.inter, proj.get(), d.h, 0.0f); }
-    sync_partial_sums(proj.get(), n, P.down_sync);
-    {
-      ScopedPhase p(tl, P.residual2);
-      if (L.down_b) be.add_bias(proj.get(), L.down_b.get(), rows, d.h);
-      be.add(x.get(), proj.get(), n);
-    }
+    row_parallel(rows, d.inter, actr, L.down_w.get(), projr, xr, P.down, P.down_sync, P.residual2, L.down_b);
   }
 
-  void embed_tokens(int stage, const std::int32_t* tokens, int new_tokens, int past) {
+  void embed_tokens(int stage, const std::int32_t* tokens, Range seqs, int new_tokens, int past) {
     const StagePhases& P = phases[stage];
-    const int rows = d.batch * new_tokens;
+    const int rows = seqs.size() * new_tokens;
+    const std::size_t row0 = static_cast<std::size_t>(seqs.begin) * new_tokens;
+    void* xr = at(x, row0 * d.h);
     {
       ScopedPhase p(tl, P.embed);
-      be.embed(tokens, rows, w->embed.get(), shard.vocab.begin, shard.vocab.end, d.h, x.get());
+      be.embed(tokens, rows, w->embed.get(), shard.vocab.begin, shard.vocab.end, d.h, xr);
     }
     // Vocabulary-parallel lookup: each rank holds some rows, the others contribute zeros.
-    sync_partial_sums(x.get(), static_cast<std::size_t>(rows) * d.h, P.embed_sync);
+    sum_over(*comms.tp, xr, static_cast<std::size_t>(rows) * d.h, P.embed_sync);
     if (d.gpt2) {
       ScopedPhase p(tl, P.positions);
       position_ids.resize(static_cast<std::size_t>(rows));
       for (int r = 0; r < rows; ++r) position_ids[static_cast<std::size_t>(r)] = past + r % new_tokens;
-      be.embed(position_ids.data(), rows, w->positions.get(), 0, m.max_positions, d.h, proj.get());
-      be.add(x.get(), proj.get(), static_cast<std::size_t>(rows) * d.h);
+      void* pr = at(proj, row0 * d.h);
+      be.embed(position_ids.data(), rows, w->positions.get(), 0, m.max_positions, d.h, pr);
+      be.add(xr, pr, static_cast<std::size_t>(rows) * d.h);
     }
   }
 
-  void head_forward(int stage, int new_tokens) {
+  // Final norm and LM head for the sequences `seqs`, into the rank's logits rows.
+  void head_forward(int stage, Range seqs, int new_tokens) {
     const StagePhases& P = phases[stage];
-    const void* hidden = x.get();
+    const int rows = seqs.size();
+    const void* hidden = at(x, static_cast<std::size_t>(seqs.begin) * new_tokens * d.h);
+    void* lastr = at(last, static_cast<std::size_t>(seqs.begin) * d.h);
+    void* normr = at(last_norm, static_cast<std::size_t>(seqs.begin) * d.h);
     if (new_tokens > 1) {
       ScopedPhase p(tl, P.select);
       const std::size_t stride = static_cast<std::size_t>(new_tokens) * d.h;
-      be.copy_2d(last.get(), d.h, at(x, static_cast<std::size_t>(new_tokens - 1) * d.h), stride, d.batch, d.h);
-      hidden = last.get();
+      be.copy_2d(lastr, d.h, static_cast<const char*>(hidden) + (new_tokens - 1) * std::size_t(d.h) * esize, stride,
+                 rows, d.h);
+      hidden = lastr;
     }
-    { ScopedPhase p(tl, P.final_norm); norm(hidden, w->final_w, w->final_b, last_norm.get(), d.batch); }
-    { ScopedPhase p(tl, P.head); be.gemm(d.batch, d.vocab, d.h, last_norm.get(), d.h, w->head_weights, d.h, logits_local.get(), d.vocab, 0.0f); }
-    if (d.tp > 1) {
+    { ScopedPhase p(tl, P.final_norm); norm(hidden, w->final_w, w->final_b, normr, rows); }
+    ScopedPhase p(tl, P.head);
+    const int cols = d.logits_cols(m.vocab);
+    void* out = at(logits_local, static_cast<std::size_t>(seqs.begin) * cols);
+    if (d.tp_sum)  // partial logits from this rank's slice of the hidden dimension
+      be.gemm(rows, m.vocab, d.hidden_part, at(last_norm, static_cast<std::size_t>(seqs.begin) * d.h + shard.hidden.begin), d.h,
+              w->head_weights, d.hidden_part, out, m.vocab, 0.0f);
+    else
+      be.gemm(rows, d.vocab, d.h, normr, d.h, w->head_weights, d.h, out, d.vocab, 0.0f);
+  }
+
+  // Combines the partial outputs into the merged logits [batch, vocab].
+  void merge_outputs(int stage) {
+    const StagePhases& P = phases[stage];
+    const std::size_t replica_elems = static_cast<std::size_t>(d.batch) * m.vocab;
+    if (d.tp > 1 && d.tp_sum) {
+      sum_over(*comms.tp, logits_local.get(), replica_elems, P.head_sync);
+    } else if (d.tp > 1) {
       {
         ScopedPhase p(tl, P.gather);
-        p.set_bytes(static_cast<std::size_t>(d.batch) * m.vocab * esize);
+        p.set_bytes(replica_elems * esize);
         comms.tp->all_gather_v(logits_local.get(), staging.get(), tp_gather_counts, dtype);
       }
       // The gather yields [tp][batch][vocab shard]; reorder to [batch][vocab].
@@ -550,49 +724,91 @@ struct TransformerRank::Impl {
         offset += tp_gather_counts[static_cast<std::size_t>(t)];
       }
     }
-    if (d.dp > 1) {
-      ScopedPhase p(tl, P.merge);
+    if (d.ensemble) {
+      void* mine = const_cast<void*>(replica_logits());
+      { ScopedPhase p(tl, P.scale); be.scale(mine, ensemble_weight, replica_elems); }
+      sum_over(*comms.dp, mine, replica_elems, P.mean_sync);
+    } else if (d.dp > 1) {
+      ScopedPhase p(tl, P.concat);
       p.set_bytes(static_cast<std::size_t>(d.global_batch) * m.vocab * esize);
       comms.dp->all_gather_v(replica_logits(), logits_out.get(), dp_gather_counts, dtype);
     }
   }
 
-  const void* replica_logits() const { return d.tp > 1 ? logits_tp.get() : logits_local.get(); }
+  const void* replica_logits() const { return d.tp > 1 && !d.tp_sum ? logits_tp.get() : logits_local.get(); }
 
-  void forward(int stage, const std::int32_t* tokens, int new_tokens, int past) {
+  // Pipelines pass each micro-batch on as soon as it is done. In decode, the first stage cannot
+  // start a micro-batch before the last stage has produced its previous token: that token goes
+  // back to it (teacher-forced ids, so every configuration computes the same sequence).
+  const std::int32_t* first_stage_tokens(int stage, int step, Range seqs) {
+    if (stage == 0) return prompt_tokens.data() + static_cast<std::size_t>(seqs.begin) * d.prompt;
+    const std::int32_t* planned = decode_tokens.data() + static_cast<std::size_t>(step - 1) * d.batch + seqs.begin;
+    if (d.pp == 1) return planned;
+    {
+      ScopedPhase p(tl, phases[stage].feedback_recv);
+      p.set_bytes(static_cast<std::size_t>(seqs.size()) * sizeof(float));
+      comms.pp->recv(at_float(feedback, seqs.begin), static_cast<std::size_t>(seqs.size()), DType::f32, d.pp - 1);
+      be.download_bytes(feedback_host.data(), at_float(feedback, seqs.begin), seqs.size() * sizeof(float));
+    }
+    for (int i = 0; i < seqs.size(); ++i)
+      fed_tokens[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(feedback_host[static_cast<std::size_t>(i)]);
+    return fed_tokens.data();
+  }
+
+  void send_next_tokens(int stage, int step, Range seqs) {
+    if (d.pp == 1 || step + 1 >= point.workload.gen) return;
+    ScopedPhase p(tl, phases[stage].feedback_send);
+    p.set_bytes(static_cast<std::size_t>(seqs.size()) * sizeof(float));
+    for (int i = 0; i < seqs.size(); ++i)
+      feedback_host[static_cast<std::size_t>(i)] =
+          static_cast<float>(decode_tokens[static_cast<std::size_t>(step) * d.batch + seqs.begin + i]);
+    be.upload_bytes(at_float(feedback, seqs.begin), feedback_host.data(), seqs.size() * sizeof(float));
+    comms.pp->send(at_float(feedback, seqs.begin), static_cast<std::size_t>(seqs.size()), DType::f32, 0);
+  }
+
+  void* at_float(const DeviceBuffer& b, int index) const {
+    return static_cast<char*>(b.get()) + static_cast<std::size_t>(index) * sizeof(float);
+  }
+
+  // One step (stage 0: prefill; 1: decode step `step`) through this rank's layers.
+  void forward(int stage, int step, int new_tokens, int past) {
     const StagePhases& P = phases[stage];
-    const std::size_t n = static_cast<std::size_t>(d.batch) * new_tokens * d.h;
-    if (d.first) {
-      embed_tokens(stage, tokens, new_tokens, past);
-    } else {
-      ScopedPhase p(tl, P.recv);
-      p.set_bytes(n * esize);
-      comms.pp->recv(x.get(), n, dtype, shard.coords.pp - 1);
+    for (int mb = 0; mb < shard.microbatches; ++mb) {
+      const Range seqs = microbatch_range(shard, mb);
+      const std::size_t n = static_cast<std::size_t>(seqs.size()) * new_tokens * d.h;
+      void* xr = at(x, static_cast<std::size_t>(seqs.begin) * new_tokens * d.h);
+      if (d.first) {
+        embed_tokens(stage, first_stage_tokens(stage, step, seqs), seqs, new_tokens, past);
+      } else {
+        ScopedPhase p(tl, P.recv);
+        p.set_bytes(n * esize);
+        comms.pp->recv(xr, n, dtype, d.pp_index - 1);
+      }
+      for (std::size_t l = 0; l < caches.size(); ++l) layer_forward(stage, l, seqs, new_tokens, past);
+      if (!d.last) {
+        ScopedPhase p(tl, P.send);
+        p.set_bytes(n * esize);
+        comms.pp->send(xr, n, dtype, d.pp_index + 1);
+        continue;
+      }
+      head_forward(stage, seqs, new_tokens);
+      send_next_tokens(stage, step, seqs);
     }
-    for (std::size_t l = 0; l < caches.size(); ++l) layer_forward(stage, l, new_tokens, past);
-    if (!d.last) {
-      ScopedPhase p(tl, P.send);
-      p.set_bytes(n * esize);
-      comms.pp->send(x.get(), n, dtype, shard.coords.pp + 1);
-      return;
-    }
-    head_forward(stage, new_tokens);
+    if (d.last) merge_outputs(stage);
   }
 };
 
 TransformerRank::TransformerRank(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard,
-                                 std::uint64_t seed, std::shared_ptr<const WeightSet> weights, Backend& backend,
-                                 RankComms& comms, Timeline& timeline, PhaseTable& phases)
-    : impl_(std::make_unique<Impl>(model, point, shard, seed, std::move(weights), backend, comms, timeline, phases)) {}
+                                 const ExecutionOptions& options, std::shared_ptr<const WeightSet> weights,
+                                 Backend& backend, RankComms& comms, Timeline& timeline, PhaseTable& phases)
+    : impl_(std::make_unique<Impl>(model, point, shard, options, std::move(weights), backend, comms, timeline,
+                                   phases)) {}
 
 TransformerRank::~TransformerRank() = default;
 
-void TransformerRank::prefill() { impl_->forward(0, impl_->prompt_tokens.data(), impl_->d.prompt, 0); }
+void TransformerRank::prefill() { impl_->forward(0, 0, impl_->d.prompt, 0); }
 
-void TransformerRank::decode(int step) {
-  Impl& s = *impl_;
-  s.forward(1, s.decode_tokens.data() + static_cast<std::size_t>(step - 1) * s.d.batch, 1, s.d.prompt + step - 1);
-}
+void TransformerRank::decode(int step) { impl_->forward(1, step, 1, impl_->d.prompt + step - 1); }
 
 bool TransformerRank::holds_output() const {
   const auto& c = impl_->shard.coords;
@@ -600,7 +816,8 @@ bool TransformerRank::holds_output() const {
 }
 
 const void* TransformerRank::logits() const {
-  return impl_->d.dp > 1 ? impl_->logits_out.get() : impl_->replica_logits();
+  const auto& d = impl_->d;
+  return d.dp > 1 && !d.ensemble ? impl_->logits_out.get() : impl_->replica_logits();
 }
 
 }  // namespace llmt

@@ -30,9 +30,18 @@ struct MemoryPlan {
   std::size_t weights = 0;
   std::size_t kv_cache = 0;
   std::size_t activations = 0;
-  std::size_t total() const { return weights + kv_cache + activations; }
+  std::size_t communication = 0;  // staging buffers of the parameter-server sync
+  std::size_t total() const { return weights + kv_cache + activations + communication; }
 };
 MemoryPlan plan_rank_memory(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard, DType dtype);
+
+// How a rank executes, beyond what the configuration point says.
+struct ExecutionOptions {
+  std::uint64_t seed = 1234;  // token ids; weights use member_seed(seed, member)
+  int member_offset = 0;      // added to the ensemble member (references of members > 0)
+  int overlap_chunks = 4;     // row-parallel GEMM chunks in the overlap sync mode
+  std::vector<double> ensemble_weights;  // mean merge: one weight per replica; empty = equal
+};
 
 // The GEMMs one rank issues per step, named by their phase (e.g. "attn/qkv", "head/gemm"):
 // c[m, n] = a[m, k] * w[n, k]^T, m being the rows of the step (batch x new tokens).
@@ -54,13 +63,14 @@ std::int32_t input_token(std::uint64_t seed, int seq, int pos, int vocab);
 struct WeightSet;
 // Allocates the shard on `backend` (charged to its memory tracker) and generates its values.
 std::shared_ptr<const WeightSet> build_weights(const ModelConfig& model, const ConfigPoint& point,
-                                               const ShardPlan& shard, std::uint64_t seed, Backend& backend);
+                                               const ShardPlan& shard, const ExecutionOptions& options,
+                                               Backend& backend);
 
 class TransformerRank {
  public:
-  TransformerRank(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard, std::uint64_t seed,
-                  std::shared_ptr<const WeightSet> weights, Backend& backend, RankComms& comms, Timeline& timeline,
-                  PhaseTable& phases);
+  TransformerRank(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard,
+                  const ExecutionOptions& options, std::shared_ptr<const WeightSet> weights, Backend& backend,
+                  RankComms& comms, Timeline& timeline, PhaseTable& phases);
   ~TransformerRank();
 
   void prefill();

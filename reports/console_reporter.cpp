@@ -1,5 +1,5 @@
 // The console table: one row per configuration as it finishes; skipped and failed ones
-// print their reason in place of figures.
+// print their reason in place of figures. At the end, the ranking.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -12,19 +12,20 @@ namespace {
 
 class ConsoleReporter final : public Reporter {
  public:
-  void begin(const RunMetadata&) override {
-    fmt::print("{:<34} {:>5} {:<7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8} {:>6} {:>8} {}\n", "configuration",
-               "ranks", "status", "ttft ms", "tpot ms", "e2e ms", "tok/s", "sync%", "GiB/rank", "imbal",
-               "rel.err", "check");
+  void begin(const RunMetadata&, const CarriedResults& carried) override {
+    if (!carried.results.empty())
+      fmt::print("resumed: {} configuration(s) kept from {}\n", carried.results.size(), carried.source);
+    fmt::print("{:<44} {:>5} {:<7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8} {:>6} {:>8} {}\n", "configuration", "ranks",
+               "status", "ttft ms", "tpot ms", "e2e ms", "tok/s", "sync%", "GiB/rank", "imbal", "rel.err", "check");
     std::fflush(stdout);
   }
 
   void add(const ConfigResult& r) override {
     const ConfigPoint& p = r.point;
-    const std::string name = fmt::format("{} {} {} {} {}", p.strategy, p.layout.label(), sync_mode_name(p.sync),
+    const std::string name = fmt::format("{} {} {} {} {}", p.strategy, p.grid_label(), sync_mode_name(p.sync),
                                          merge_mode_name(p.merge), p.workload.label());
-    if (r.status == ConfigStatus::skipped || r.samples.e2e_ms.empty()) {
-      fmt::print("{:<34} {:>5} {:<7} {}\n", name, p.layout.ranks(), config_status_name(r.status), r.reason);
+    if (r.samples.e2e_ms.empty()) {
+      fmt::print("{:<44} {:>5} {:<7} {}\n", name, p.ranks(), config_status_name(r.status), r.reason);
       std::fflush(stdout);
       return;
     }
@@ -32,12 +33,29 @@ class ConsoleReporter final : public Reporter {
     std::size_t peak = 0;
     for (const RankMemory& rm : m.memory) peak = std::max(peak, rm.peak_total);
     const Verification& v = r.verification;
-    fmt::print("{:<34} {:>5} {:<7} {:>9.2f} {:>9.3f} {:>9.2f} {:>9.1f} {:>5.1f}% {:>8.3f} {:>5.1f}% {:>8.1e} {}\n",
-               name, p.layout.ranks(), config_status_name(r.status), m.ttft_ms.median, m.decode_step_ms.median,
+    fmt::print("{:<44} {:>5} {:<7} {:>9.2f} {:>9.3f} {:>9.2f} {:>9.1f} {:>5.1f}% {:>8.3f} {:>5.1f}% {:>8.1e} {}\n",
+               name, p.ranks(), config_status_name(r.status), m.ttft_ms.median, m.decode_step_ms.median,
                m.e2e_ms.median, m.output_tokens_per_s, 100.0 * m.sync_fraction, peak / 1073741824.0,
                100.0 * m.imbalance, v.max_rel_error, v.checked ? (v.passed ? "pass" : "FAIL") : "-");
     if (r.status == ConfigStatus::failed) fmt::print("    {}\n", r.reason);
+    if (p.layout.pp > 1)
+      fmt::print("    pipeline: bubble {:.1f}% measured, {:.1f}% textbook (p={}, m={})\n",
+                 100.0 * m.pipeline.bubble_fraction, 100.0 * m.pipeline.textbook_bubble_fraction, p.layout.pp,
+                 p.microbatches);
     for (const std::string& note : r.notes) fmt::print("    note: {}\n", note);
+    std::fflush(stdout);
+  }
+
+  void end(const RunSummary& s) override {
+    if (s.ranking.empty()) return;
+    fmt::print("\nbest by {} (verified configurations only; speed-up against the best one-rank run):\n", s.objective);
+    fmt::print("{:<14} {:>5} {:<48} {:>10} {:>9} {:>9} {:>8} {:>10}\n", "workload", "ranks", "configuration",
+               "e2e ms", "tok/s", "GiB/rank", "speed-up", "efficiency");
+    for (const RankingEntry& e : s.ranking)
+      fmt::print("{:<14} {:>5} {:<48} {:>10.2f} {:>9.1f} {:>9.3f} {:>8} {:>10}\n", e.workload.label(), e.ranks,
+                 e.best_id, e.e2e_ms, e.output_tokens_per_s, e.peak_bytes / 1073741824.0,
+                 e.speedup ? fmt::format("{:.2f}x", *e.speedup) : "n/a",
+                 e.efficiency ? fmt::format("{:.0f}%", 100.0 * *e.efficiency) : "n/a");
     std::fflush(stdout);
   }
 };

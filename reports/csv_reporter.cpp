@@ -22,34 +22,37 @@ std::string csv_field(const std::string& s) {
 }
 
 const char* kColumns[] = {
-    "id", "strategy", "layout", "tp", "pp", "dp", "ranks", "sync", "merge", "batch", "prompt", "gen",
+    "id", "strategy", "layout", "tp", "pp", "dp", "microbatches", "ranks", "sync", "merge", "batch", "prompt", "gen",
     "status", "reason", "iterations", "e2e_ms_median", "e2e_ms_mean", "e2e_ms_p99", "ttft_ms_median",
     "ttft_ms_mean", "decode_step_ms_median", "decode_step_ms_mean", "decode_step_ms_p99", "output_tokens_per_s",
     "prefill_tokens_per_s", "decode_tokens_per_s", "sync_exposed_ms_mean", "sync_total_ms_mean", "sync_fraction",
     "transfer_ms_mean", "comm_bytes_per_iteration", "max_rank_peak_bytes", "max_rank_predicted_bytes",
-    "max_rank_weights_bytes", "max_rank_kv_cache_bytes", "imbalance", "straggler_rank", "max_abs_error",
-    "max_rel_error", "verified"};
+    "max_rank_weights_bytes", "max_rank_kv_cache_bytes", "imbalance", "straggler_rank", "bubble_fraction",
+    "max_abs_error", "max_rel_error", "verified", "replica_weights"};
 
 class CsvReporter final : public Reporter {
  public:
   explicit CsvReporter(std::string path) : path_(std::move(path)) {}
 
-  void begin(const RunMetadata&) override {
+  void begin(const RunMetadata&, const CarriedResults& carried) override {
     out_.open(path_, std::ios::trunc);
     if (!out_) throw ConfigError(fmt::format("{}: cannot write the CSV output", path_));
     out_ << fmt::format("{}\n", fmt::join(kColumns, ","));
     out_.flush();
+    for (const ConfigResult& r : carried.results) add(r);
   }
+  void end(const RunSummary&) override {}
 
   void add(const ConfigResult& r) override {
     const ConfigPoint& p = r.point;
     std::vector<std::string> f = {csv_field(p.id()),
                                   p.strategy,
-                                  p.layout.label(),
+                                  p.grid_label(),
                                   std::to_string(p.layout.tp),
                                   std::to_string(p.layout.pp),
                                   std::to_string(p.layout.dp),
-                                  std::to_string(p.layout.ranks()),
+                                  std::to_string(p.microbatches),
+                                  std::to_string(p.ranks()),
                                   std::string(sync_mode_name(p.sync)),
                                   std::string(merge_mode_name(p.merge)),
                                   std::to_string(p.workload.batch),
@@ -57,7 +60,7 @@ class CsvReporter final : public Reporter {
                                   std::to_string(p.workload.gen),
                                   std::string(config_status_name(r.status)),
                                   csv_field(r.reason)};
-    if (r.status == ConfigStatus::skipped) {
+    if (r.samples.e2e_ms.empty()) {
       f.resize(std::size(kColumns));
     } else {
       const ConfigMetrics& m = r.metrics;
@@ -76,8 +79,9 @@ class CsvReporter final : public Reporter {
             num(m.decode_tokens_per_s), num(m.sync_ms.mean), num(m.sync_total_ms.mean), num(m.sync_fraction),
             num(m.transfer_ms.mean), num(m.comm_bytes), std::to_string(peak), std::to_string(predicted),
             std::to_string(weights), std::to_string(kv), num(m.imbalance), std::to_string(m.straggler_rank),
-            num(r.verification.max_abs_error), num(r.verification.max_rel_error),
-            r.verification.checked ? (r.verification.passed ? "yes" : "no") : "not checked"};
+            num(m.pipeline.bubble_fraction), num(r.verification.max_abs_error), num(r.verification.max_rel_error),
+            r.verification.checked ? (r.verification.passed ? "yes" : "no") : "not checked",
+            r.replica_weights_shared ? "shared" : "private"};
       f.insert(f.end(), values.begin(), values.end());
     }
     out_ << fmt::format("{}\n", fmt::join(f, ","));

@@ -7,7 +7,6 @@
 #include <fstream>
 
 #include "engine/error.hpp"
-#include "reports/json_schema.hpp"
 #include "reports/reporter.hpp"
 
 namespace llmt {
@@ -17,12 +16,18 @@ class JsonReporter final : public Reporter {
  public:
   explicit JsonReporter(std::string path) : path_(std::move(path)) {}
 
-  void begin(const RunMetadata& run) override {
+  void begin(const RunMetadata& run, const CarriedResults& carried) override {
     run_ = run;
+    configurations_ = carried.documents;
     write();
   }
   void add(const ConfigResult& result) override {
     configurations_.push_back(to_json(result));
+    write();
+  }
+  void end(const RunSummary& summary) override {
+    summary_ = summary;
+    finished_ = true;
     write();
   }
 
@@ -32,7 +37,7 @@ class JsonReporter final : public Reporter {
     {
       std::ofstream out(tmp, std::ios::trunc);
       if (!out) throw ConfigError(fmt::format("{}: cannot write the JSON output", tmp));
-      out << make_document(run_, configurations_).dump(1) << '\n';
+      out << make_document(run_, configurations_, finished_ ? &summary_ : nullptr).dump(1) << '\n';
       out.flush();
       if (!out) throw ConfigError(fmt::format("{}: write failed (disk full?)", tmp));
     }
@@ -44,6 +49,8 @@ class JsonReporter final : public Reporter {
   std::string path_;
   RunMetadata run_;
   std::vector<nlohmann::json> configurations_;
+  RunSummary summary_;
+  bool finished_ = false;
 };
 
 }  // namespace

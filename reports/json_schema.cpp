@@ -1,5 +1,11 @@
 #include "reports/json_schema.hpp"
 
+#include <fmt/format.h>
+
+#include <fstream>
+
+#include "engine/error.hpp"
+#include "engine/metrics.hpp"
 #include "engine/model.hpp"
 
 namespace llmt {
@@ -57,6 +63,9 @@ json to_json(const RunMetadata& r) {
           {"warmup", r.warmup},
           {"iterations", r.iterations},
           {"seed", r.seed},
+          {"overlap_chunks", r.overlap_chunks},
+          {"ensemble_weights", r.ensemble_weights},
+          {"resumed_from", r.resumed_from},
           {"model", to_json(r.model)},
           {"warnings", r.warnings}};
 }
@@ -68,12 +77,29 @@ json memory_json(const RankMemory& m) {
            {{"weights", m.predicted.weights},
             {"kv_cache", m.predicted.kv_cache},
             {"activations", m.predicted.activations},
+            {"communication", m.predicted.communication},
             {"total", m.predicted.total()}}},
           {"measured",
            {{"weights", m.weights},
             {"kv_cache", m.kv_cache},
             {"activations_peak", m.activations_peak},
+            {"communication_peak", m.communication_peak},
             {"peak_total", m.peak_total}}}};
+}
+
+json pipeline_json(const PipelineSummary& p) {
+  json stages = json::array();
+  for (const StageSummary& s : p.per_stage)
+    stages.push_back({{"stage", s.stage},
+                      {"layers", {s.layers.begin, s.layers.end}},
+                      {"busy_ms", s.busy_ms},
+                      {"transfer_ms", s.transfer_ms},
+                      {"sync_ms", s.sync_ms}});
+  return {{"stages", p.stages},
+          {"microbatches", p.microbatches},
+          {"bubble_fraction", p.bubble_fraction},
+          {"textbook_bubble_fraction", p.textbook_bubble_fraction},
+          {"per_stage", stages}};
 }
 
 }  // namespace
@@ -82,15 +108,16 @@ json to_json(const ConfigResult& r) {
   const ConfigPoint& p = r.point;
   json j = {{"id", p.id()},
             {"strategy", p.strategy},
-            {"ranks", p.layout.ranks()},
-            {"layout", {{"tp", p.layout.tp}, {"pp", p.layout.pp}, {"dp", p.layout.dp}, {"label", p.layout.label()}}},
+            {"ranks", p.ranks()},
+            {"layout", {{"tp", p.layout.tp}, {"pp", p.layout.pp}, {"dp", p.layout.dp}, {"label", p.grid_label()}}},
+            {"microbatches", p.microbatches},
             {"sync", sync_mode_name(p.sync)},
             {"merge", merge_mode_name(p.merge)},
             {"workload", {{"batch", p.workload.batch}, {"prompt", p.workload.prompt}, {"gen", p.workload.gen}}},
             {"status", config_status_name(r.status)},
             {"reason", r.reason},
             {"notes", r.notes}};
-  if (r.status == ConfigStatus::skipped) return j;
+  if (r.samples.e2e_ms.empty()) return j;  // skipped, or failed before measuring
   j["replica_weights"] = r.replica_weights_shared ? "shared" : "private";
 
   const RawSamples& s = r.samples;
@@ -148,6 +175,7 @@ json to_json(const ConfigResult& r) {
                   {"memory", memory},
                   {"load_balance",
                    {{"busy_ms", m.rank_busy_ms}, {"imbalance", m.imbalance}, {"straggler_rank", m.straggler_rank}}},
+                  {"pipeline", pipeline_json(m.pipeline)},
                   {"phases", phases}};
   const Verification& v = r.verification;
   j["verification"] = {{"checked", v.checked},
@@ -160,8 +188,167 @@ json to_json(const ConfigResult& r) {
   return j;
 }
 
-json make_document(const RunMetadata& run, const std::vector<json>& configurations) {
-  return {{"schema_version", kSchemaVersion}, {"run", to_json(run)}, {"configurations", configurations}};
+json to_json(const RunSummary& s) {
+  json ranking = json::array();
+  for (const RankingEntry& e : s.ranking) {
+    json row = {{"workload", e.workload.label()},
+                {"ranks", e.ranks},
+                {"candidates", e.candidates},
+                {"best", e.best_id},
+                {"e2e_ms_median", e.e2e_ms},
+                {"output_tokens_per_s", e.output_tokens_per_s},
+                {"peak_bytes", e.peak_bytes},
+                {"speedup", nullptr},
+                {"efficiency", nullptr}};
+    if (e.speedup) row["speedup"] = *e.speedup;
+    if (e.efficiency) row["efficiency"] = *e.efficiency;
+    ranking.push_back(std::move(row));
+  }
+  return {{"objective", s.objective}, {"interrupted", s.interrupted}, {"complete", s.complete}, {"ranking", ranking}};
+}
+
+json make_document(const RunMetadata& run, const std::vector<json>& configurations, const RunSummary* summary) {
+  json doc = {{"schema_version", kSchemaVersion}, {"run", to_json(run)}, {"configurations", configurations}};
+  if (summary) doc["summary"] = to_json(*summary);
+  return doc;
+}
+
+namespace {
+
+// Field access with errors that say where.
+class Reader {
+ public:
+  Reader(const json& j, std::string where) : j_(j), where_(std::move(where)) {}
+  const json& at(const char* key) const {
+    if (!j_.is_object() || !j_.contains(key)) throw ConfigError(fmt::format("{}: missing field '{}'", where_, key));
+    return j_.at(key);
+  }
+  template <typename T>
+  T get(const char* key) const {
+    try {
+      return at(key).get<T>();
+    } catch (const json::exception&) {
+      throw ConfigError(fmt::format("{}: field '{}' has the wrong type ({})", where_, key, at(key).dump()));
+    }
+  }
+  template <typename T>
+  T get_or(const char* key, T fallback) const {
+    return j_.is_object() && j_.contains(key) && !j_.at(key).is_null() ? get<T>(key) : fallback;
+  }
+  Reader sub(const char* key) const { return Reader(at(key), where_ + "." + key); }
+
+ private:
+  const json& j_;
+  std::string where_;
+};
+
+}  // namespace
+
+ConfigResult result_from_json(const json& j, const std::string& where) {
+  const Reader c(j, where);
+  ConfigResult r;
+  ConfigPoint& p = r.point;
+  p.strategy = c.get<std::string>("strategy");
+  const Reader layout = c.sub("layout");
+  p.layout = Layout{layout.get<int>("tp"), layout.get<int>("pp"), layout.get<int>("dp")};
+  p.microbatches = c.get_or<int>("microbatches", 1);
+  p.requested_ranks = c.get<int>("ranks");
+  const auto sync = parse_sync_mode(c.get<std::string>("sync"));
+  const auto merge = parse_merge_mode(c.get<std::string>("merge"));
+  if (!sync || !merge) throw ConfigError(fmt::format("{}: unknown sync or merge mode", where));
+  p.sync = *sync;
+  p.merge = *merge;
+  const Reader w = c.sub("workload");
+  p.workload = Workload{w.get<int>("batch"), w.get<int>("prompt"), w.get<int>("gen")};
+  const std::string status = c.get<std::string>("status");
+  if (status == "ok") r.status = ConfigStatus::ok;
+  else if (status == "failed") r.status = ConfigStatus::failed;
+  else if (status == "skipped") r.status = ConfigStatus::skipped;
+  else throw ConfigError(fmt::format("{}: unknown status '{}'", where, status));
+  r.reason = c.get_or<std::string>("reason", "");
+  r.notes = c.get_or<std::vector<std::string>>("notes", {});
+  if (!j.contains("samples")) return r;
+
+  r.warmup = c.get_or<int>("warmup", 0);
+  r.iterations = c.get_or<int>("iterations", 0);
+  r.setup_s = c.get_or<double>("setup_s", 0.0);
+  r.replica_weights_shared = c.get_or<std::string>("replica_weights", "private") == "shared";
+  const Reader s = c.sub("samples");
+  const Reader per_rank = s.sub("per_rank");
+  RawSamples& raw = r.samples;
+  raw.e2e_ms = s.get<std::vector<double>>("e2e_ms");
+  raw.ttft_ms = s.get<std::vector<double>>("ttft_ms");
+  raw.decode_step_ms = s.get<std::vector<double>>("decode_step_ms");
+  using Table = std::vector<std::vector<double>>;
+  raw.rank_iteration_ms = per_rank.get<Table>("iteration_ms");
+  raw.rank_busy_ms = per_rank.get<Table>("busy_ms");
+  raw.rank_sync_ms = per_rank.get<Table>("sync_ms");
+  raw.rank_sync_total_ms = per_rank.get<Table>("sync_total_ms");
+  raw.rank_transfer_ms = per_rank.get_or<Table>("transfer_ms", Table(raw.rank_busy_ms.size(),
+                                                                      std::vector<double>(raw.e2e_ms.size(), 0.0)));
+  fill_sample_metrics(p, raw, r.metrics);
+
+  const Reader m = c.sub("metrics");
+  const Reader sync_m = m.sub("sync");
+  r.metrics.comm_bytes = sync_m.get_or<double>("bytes_per_iteration", 0.0);
+  for (const json& cj : sync_m.get_or<json>("collectives", json::array())) {
+    const Reader cr(cj, where + ".metrics.sync.collectives[]");
+    CommSummary cs;
+    cs.op = cr.get<std::string>("op");
+    cs.group = cr.get<std::string>("group");
+    cs.group_size = cr.get<int>("group_size");
+    cs.category = cr.get_or<std::string>("category", "communication");
+    cs.calls = cr.get<double>("calls");
+    cs.bytes = cr.get<double>("bytes");
+    cs.ms = cr.get<double>("ms");
+    cs.algbw_gbps = cr.get<double>("algbw_gbps");
+    cs.busbw_gbps = cr.get<double>("busbw_gbps");
+    r.metrics.comm.push_back(cs);
+  }
+  for (const json& mj : m.get_or<json>("memory", json::array())) {
+    const Reader pred(mj.at("predicted"), where + ".metrics.memory[].predicted");
+    const Reader meas(mj.at("measured"), where + ".metrics.memory[].measured");
+    RankMemory rm;
+    rm.predicted.weights = pred.get<std::size_t>("weights");
+    rm.predicted.kv_cache = pred.get<std::size_t>("kv_cache");
+    rm.predicted.activations = pred.get<std::size_t>("activations");
+    rm.predicted.communication = pred.get_or<std::size_t>("communication", 0);
+    rm.weights = meas.get<std::size_t>("weights");
+    rm.kv_cache = meas.get<std::size_t>("kv_cache");
+    rm.activations_peak = meas.get<std::size_t>("activations_peak");
+    rm.communication_peak = meas.get_or<std::size_t>("communication_peak", 0);
+    rm.peak_total = meas.get<std::size_t>("peak_total");
+    r.metrics.memory.push_back(rm);
+  }
+  if (j.contains("verification")) {
+    const Reader v = c.sub("verification");
+    r.verification.checked = v.get<bool>("checked");
+    r.verification.passed = v.get<bool>("passed");
+    r.verification.max_abs_error = v.get_or<double>("max_abs_error", 0.0);
+    r.verification.max_rel_error = v.get_or<double>("max_rel_error", 0.0);
+    r.verification.tolerance = v.get_or<double>("tolerance", 0.0);
+    r.verification.elements = v.get_or<std::size_t>("elements", 0);
+    r.verification.note = v.get_or<std::string>("note", "");
+  }
+  return r;
+}
+
+json read_results_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(fmt::format("{}: cannot open the results file", path));
+  json doc;
+  try {
+    doc = json::parse(in);
+  } catch (const json::parse_error& e) {
+    throw ConfigError(fmt::format("{}: not valid JSON: {}", path, e.what()));
+  }
+  if (!doc.is_object() || !doc.contains("schema_version") || !doc.contains("configurations") ||
+      !doc["configurations"].is_array() || !doc.contains("run"))
+    throw ConfigError(fmt::format("{}: not an llmthreads results file (schema_version, run, configurations)", path));
+  if (!doc["schema_version"].is_number_integer() || doc["schema_version"].get<int>() != kSchemaVersion)
+    throw ConfigError(fmt::format("{}: schema_version {} (this llmthreads reads {})", path,
+                                  doc["schema_version"].dump(), kSchemaVersion));
+  return doc;
 }
 
 }  // namespace llmt

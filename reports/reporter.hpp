@@ -6,32 +6,39 @@
 #include <string>
 #include <vector>
 
-#include "engine/result.hpp"
+#include "reports/json_schema.hpp"
 
 namespace llmt {
+
+// Results of an earlier, interrupted run that --resume keeps.
+struct CarriedResults {
+  std::string source;
+  std::vector<ConfigResult> results;         // parsed, for tables and CSV rows
+  std::vector<nlohmann::json> documents;     // as written, for the JSON output
+};
 
 class Reporter {
  public:
   virtual ~Reporter() = default;
-  virtual void begin(const RunMetadata& run) = 0;
+  virtual void begin(const RunMetadata& run, const CarriedResults& carried) = 0;
   // Called once per configuration, in order; must leave complete, valid output behind.
   virtual void add(const ConfigResult& result) = 0;
-  virtual void end() {}
+  virtual void end(const RunSummary& summary) = 0;
 };
 
 // Rewrites the whole JSON document (atomically, through a temporary file) after every result.
 std::unique_ptr<Reporter> make_json_reporter(const std::string& path);
 // Writes the header, then appends and flushes one row per result.
 std::unique_ptr<Reporter> make_csv_reporter(const std::string& path);
-// A table on stdout, one row per result as it arrives.
+// A table on stdout, one row per result as it arrives, and the ranking at the end.
 std::unique_ptr<Reporter> make_console_reporter();
 
 class MultiReporter final : public Reporter {
  public:
   void attach(std::unique_ptr<Reporter> r) { reporters_.push_back(std::move(r)); }
-  void begin(const RunMetadata& run) override;
+  void begin(const RunMetadata& run, const CarriedResults& carried) override;
   void add(const ConfigResult& result) override;
-  void end() override;
+  void end(const RunSummary& summary) override;
 
  private:
   std::vector<std::unique_ptr<Reporter>> reporters_;

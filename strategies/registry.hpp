@@ -35,5 +35,7 @@ std::optional<std::string> why_invalid(const StrategyRegistry& registry, const M
 // Factories, one per strategy file.
 std::unique_ptr<Strategy> make_tensor_parallel();
 std::unique_ptr<Strategy> make_data_parallel();
+std::unique_ptr<Strategy> make_pipeline_parallel();
+std::unique_ptr<Strategy> make_hybrid();
 
 }  // namespace llmt

@@ -23,8 +23,11 @@ class Strategy {
   // Meaningful merge modes; the first is the default. Others are reported invalid with `merge_note`.
   virtual std::vector<MergeMode> merges() const = 0;
   virtual std::vector<SyncMode> syncs() const { return {SyncMode::blocking}; }
-  // Why a merge mode this strategy does not support makes no sense for it.
+  // Why a merge or sync mode this strategy does not support makes no sense for it.
   virtual std::string merge_note(MergeMode m) const;
+  virtual std::string sync_note(SyncMode m) const;
+  // Why layouts(ranks) is empty, when it can be.
+  virtual std::string no_layouts_reason(int ranks) const;
   // Strategy-specific reason `point` cannot run; the engine checks the generic layout rules.
   virtual std::optional<std::string> why_invalid(const ModelConfig& model, const ConfigPoint& point) const;
 };

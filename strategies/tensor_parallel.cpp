@@ -14,8 +14,12 @@ class TensorParallel final : public Strategy {
            "row-parallel with 2 all-reduces per layer; vocabulary-parallel embedding and LM head";
   }
   std::vector<Layout> layouts(int ranks) const override { return {Layout{ranks, 1, 1}}; }
-  // concat: vocabulary-parallel LM head, logits all-gathered.
-  std::vector<MergeMode> merges() const override { return {MergeMode::concat}; }
+  // concat: vocabulary-parallel LM head, logits all-gathered; sum: the head split along the
+  // hidden dimension, partial logits all-reduced.
+  std::vector<MergeMode> merges() const override { return {MergeMode::concat, MergeMode::sum}; }
+  std::vector<SyncMode> syncs() const override {
+    return {SyncMode::blocking, SyncMode::overlap, SyncMode::param_server};
+  }
   std::string merge_note(MergeMode m) const override {
     if (m == MergeMode::mean)
       return "merge 'mean' is not meaningful for tp: ranks hold parts of one model, not replicas to average";

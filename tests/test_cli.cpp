@@ -1,13 +1,17 @@
 // The binary end to end: run it, parse its JSON and CSV, check exit statuses and messages.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
+#include <thread>
 
 namespace {
 
@@ -144,6 +148,19 @@ TEST(Cli, BenchWritesEveryMetricToJsonAndCsv) {
     ++rows;
   }
   EXPECT_EQ(rows, 6);
+
+  // The ranking: the best verified configuration per rank count, against the one-rank run.
+  const json& summary = doc["summary"];
+  EXPECT_TRUE(summary["complete"]);
+  EXPECT_FALSE(summary["interrupted"]);
+  EXPECT_EQ(summary["objective"], "latency");
+  ASSERT_EQ(summary["ranking"].size(), 3u);
+  for (const json& row : summary["ranking"]) {
+    EXPECT_GT(row["speedup"].get<double>(), 0);
+    EXPECT_NEAR(row["efficiency"].get<double>(), row["speedup"].get<double>() / row["ranks"].get<int>(), 1e-9);
+  }
+  EXPECT_DOUBLE_EQ(summary["ranking"][0]["speedup"].get<double>(), 1.0);
+  EXPECT_NE(o.output.find("best by latency"), std::string::npos) << o.output;
 }
 
 TEST(Cli, ModelFileErrorsNameFileAndField) {
@@ -196,10 +213,121 @@ TEST(Cli, DryRunPlansWithoutRunning) {
   EXPECT_NE(o.output.find("exceeds the batch of 4"), std::string::npos) << o.output;
 }
 
+// Starts the binary in the background with its output in `log`; returns its pid.
+pid_t spawn(const std::string& args, const fs::path& log) {
+  const std::string cmd = "exec " + std::string(LLMT_BINARY) + " " + args + " >" + log.string() + " 2>&1";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// Exit status, or 128 + signal.
+int wait_for(pid_t pid) {
+  int raw = 0;
+  waitpid(pid, &raw, 0);
+  return WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+}
+
+// Configurations in a results file being written (0 while it does not exist yet).
+std::size_t configurations_in(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) return 0;
+  return json::parse(in)["configurations"].size();  // must parse at any moment
+}
+
+void wait_until_configurations(const fs::path& path, std::size_t n, pid_t pid) {
+  for (int i = 0; i < 600 && configurations_in(path) < n; ++i) {
+    ASSERT_EQ(waitpid(pid, nullptr, WNOHANG), 0) << "the run ended before it could be interrupted";
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+// A sweep of 14 planned configurations (10 run), each made slow with an injected delay.
+const std::string kSlowSweep =
+    "bench --model tiny --gpus 1,2,4 --strategy all --batch 4 --prompt 8 --gen 3 --warmup 1 --iterations 2 "
+    "--inject-delay 150ms";
+
+void expect_complete_after_resume(const fs::path& json_path, const fs::path& csv_path, std::size_t kept) {
+  const Outcome o = run(kSlowSweep + " --resume " + json_path.string() + " --csv " + csv_path.string());
+  ASSERT_EQ(o.status, 0) << o.output;
+  EXPECT_NE(o.output.find(std::to_string(kept) + " configuration(s) kept"), std::string::npos) << o.output;
+  std::ifstream in(json_path);
+  const json doc = json::parse(in);
+  EXPECT_TRUE(doc["summary"]["complete"]);
+  EXPECT_EQ(doc["run"]["resumed_from"], json_path.string());
+  std::set<std::string> ids;
+  for (const json& c : doc["configurations"]) {
+    EXPECT_TRUE(ids.insert(c["id"].get<std::string>()).second) << "duplicate " << c["id"];
+    if (c["status"] != "skipped") {
+      EXPECT_EQ(c["status"], "ok") << c["id"] << ": " << c["reason"];
+    }
+  }
+  EXPECT_EQ(ids.size(), 14u);
+  // Only the missing configurations ran again: one progress line each.
+  std::size_t progress_lines = 0;
+  for (std::size_t at = o.output.find("/14] "); at != std::string::npos; at = o.output.find("/14] ", at + 1))
+    ++progress_lines;
+  EXPECT_EQ(progress_lines, 10 - kept);
+  std::ifstream csv(csv_path);
+  std::string line;
+  int rows = -1;  // header
+  while (std::getline(csv, line)) ++rows;
+  EXPECT_EQ(rows, 14) << "the CSV holds the kept rows and the new ones";
+}
+
+TEST(Cli, CtrlCStopsAfterTheCurrentConfigurationAndResumeCompletes) {
+  const auto json_path = temp_path("interrupted.json"), csv_path = temp_path("interrupted.csv");
+  const pid_t pid = spawn(kSlowSweep + " --json " + json_path.string() + " --csv " + csv_path.string(),
+                          temp_path("interrupted.log"));
+  wait_until_configurations(json_path, 3, pid);
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_for(pid), 130);
+  std::ifstream in(json_path);
+  const json doc = json::parse(in);
+  EXPECT_TRUE(doc["summary"]["interrupted"]);
+  EXPECT_FALSE(doc["summary"]["complete"]);
+  const std::size_t written = doc["configurations"].size();
+  EXPECT_GE(written, 3u);
+  EXPECT_LT(written, 14u);
+  std::size_t kept = 0;
+  for (const json& c : doc["configurations"]) kept += c["status"] != "skipped";
+  expect_complete_after_resume(json_path, csv_path, kept);
+}
+
+TEST(Cli, AKilledRunLeavesValidResumableJson) {
+  const auto json_path = temp_path("killed.json"), csv_path = temp_path("killed.csv");
+  const pid_t pid = spawn(kSlowSweep + " --json " + json_path.string(), temp_path("killed.log"));
+  wait_until_configurations(json_path, 2, pid);
+  kill(pid, SIGKILL);
+  EXPECT_EQ(wait_for(pid), 128 + SIGKILL);
+  std::ifstream in(json_path);
+  const json doc = json::parse(in);  // whole, whenever the kill came
+  EXPECT_FALSE(doc.contains("summary"));
+  std::size_t kept = 0;
+  for (const json& c : doc["configurations"]) kept += c["status"] != "skipped";
+  expect_complete_after_resume(json_path, csv_path, kept);
+}
+
+TEST(Cli, ResumeRefusesAnIncomparableRun) {
+  const auto json_path = temp_path("other.json");
+  ASSERT_EQ(run("bench --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 -n 1 --json " +
+                json_path.string()).status, 0);
+  const Outcome o = run("bench --model tiny-gpt2 --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 -n 1 --resume " +
+                        json_path.string());
+  EXPECT_EQ(o.status, 2);
+  EXPECT_NE(o.output.find("that run used model \"tiny\""), std::string::npos) << o.output;
+  const auto broken = temp_path("broken.json");
+  std::ofstream(broken) << "{\"schema_version\": 1, \"run\": {";
+  EXPECT_EQ(run("bench --model tiny --gpus 1 --resume " + broken.string()).status, 2);
+}
+
 TEST(Cli, ListShowsStrategiesAndPresets) {
   const Outcome o = run("list");
   EXPECT_EQ(o.status, 0);
-  for (const char* s : {"tp ", "dp ", "llama-3-8b", "8.03B", "gpt2", "concat"})
+  for (const char* s : {"tp ", "dp ", "pp ", "hybrid ", "llama-3-8b", "8.03B", "gpt2", "concat", "param-server"})
     EXPECT_NE(o.output.find(s), std::string::npos) << s << "\n" << o.output;
 }
 

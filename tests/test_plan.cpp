@@ -14,6 +14,13 @@
 namespace llmt {
 namespace {
 
+ConfigPoint at(Layout layout, Workload w) {
+  ConfigPoint p;
+  p.layout = layout;
+  p.workload = w;
+  return p;
+}
+
 TEST(Plan, SplitRangeCoversEverythingOnce) {
   for (int n : {0, 1, 7, 50257})
     for (int parts : {1, 2, 3, 8}) {
@@ -44,41 +51,41 @@ TEST(Plan, ShardPlansSplitHeadsAndReplicateKvHeadsBeyondTheirCount) {
   const ModelConfig m = load_model("tiny");  // 8 heads, 4 KV heads
   const Workload w{4, 8, 2};
   // tp 2: 4 query heads and 2 KV heads each.
-  ShardPlan s = make_shard_plan(m, Layout{2, 1, 1}, w, 1);
+  ShardPlan s = make_shard_plan(m, at(Layout{2, 1, 1}, w), 1);
   EXPECT_EQ(s.q_heads, (Range{4, 8}));
   EXPECT_EQ(s.kv_heads, (Range{2, 4}));
   // tp 8: one query head each; pairs of ranks share (replicate) one KV head.
   for (int r = 0; r < 8; ++r) {
-    s = make_shard_plan(m, Layout{8, 1, 1}, w, r);
+    s = make_shard_plan(m, at(Layout{8, 1, 1}, w), r);
     EXPECT_EQ(s.q_heads, (Range{r, r + 1}));
     EXPECT_EQ(s.kv_heads, (Range{r / 2, r / 2 + 1}));
   }
   // dp 3 over a batch of 4: uneven, 2 + 1 + 1.
-  EXPECT_EQ(make_shard_plan(m, Layout{1, 1, 3}, w, 0).batch.size(), 2);
-  EXPECT_EQ(make_shard_plan(m, Layout{1, 1, 3}, w, 2).batch, (Range{3, 4}));
+  EXPECT_EQ(make_shard_plan(m, at(Layout{1, 1, 3}, w), 0).batch.size(), 2);
+  EXPECT_EQ(make_shard_plan(m, at(Layout{1, 1, 3}, w), 2).batch, (Range{3, 4}));
   // The prime vocabulary splits unevenly: 997 = 250 + 249 * 3.
-  EXPECT_EQ(make_shard_plan(m, Layout{4, 1, 1}, w, 0).vocab.size(), 250);
-  EXPECT_EQ(make_shard_plan(m, Layout{4, 1, 1}, w, 3).vocab, (Range{748, 997}));
+  EXPECT_EQ(make_shard_plan(m, at(Layout{4, 1, 1}, w), 0).vocab.size(), 250);
+  EXPECT_EQ(make_shard_plan(m, at(Layout{4, 1, 1}, w), 3).vocab, (Range{748, 997}));
 }
 
 TEST(Plan, LayoutProblemsGiveTheirReason) {
   const ModelConfig llama = load_model("llama-3-8b");  // 32 heads, 8 KV heads
   const Workload w{4, 16, 4};
-  EXPECT_FALSE(layout_problem(llama, Layout{8, 1, 1}, w));
-  EXPECT_NE(layout_problem(llama, Layout{3, 1, 1}, w)->find("does not divide the 32 attention heads"),
+  EXPECT_FALSE(layout_problem(llama, at(Layout{8, 1, 1}, w)));
+  EXPECT_NE(layout_problem(llama, at(Layout{3, 1, 1}, w))->find("does not divide the 32 attention heads"),
             std::string::npos);
-  EXPECT_NE(layout_problem(llama, Layout{1, 1, 8}, w)->find("exceeds the batch of 4"), std::string::npos);
-  EXPECT_NE(layout_problem(with_layers(llama, 2), Layout{1, 4, 1}, w)->find("exceeds the 2 layers"),
+  EXPECT_NE(layout_problem(llama, at(Layout{1, 1, 8}, w))->find("exceeds the batch of 4"), std::string::npos);
+  EXPECT_NE(layout_problem(with_layers(llama, 2), at(Layout{1, 4, 1}, w))->find("exceeds the 2 layers"),
             std::string::npos);
-  EXPECT_NE(layout_problem(llama, Layout{1, 1, 1}, Workload{1, 8190, 4})->find("positions"), std::string::npos);
-  EXPECT_NE(layout_problem(load_model("mixtral-8x7b"), Layout{1, 1, 1}, w)->find("MoE not yet supported"),
+  EXPECT_NE(layout_problem(llama, at(Layout{1, 1, 1}, Workload{1, 8190, 4}))->find("positions"), std::string::npos);
+  EXPECT_NE(layout_problem(load_model("mixtral-8x7b"), at(Layout{1, 1, 1}, w))->find("MoE not yet supported"),
             std::string::npos);
   // 64 heads and 8 KV heads: tp 16 replicates KV heads (allowed); a model with 12 KV heads and tp 8 is not.
-  EXPECT_FALSE(layout_problem(load_model("llama-3-70b"), Layout{16, 1, 1}, w));
+  EXPECT_FALSE(layout_problem(load_model("llama-3-70b"), at(Layout{16, 1, 1}, w)));
   ModelConfig odd = llama;
   odd.heads = 48;
   odd.kv_heads = 12;
-  EXPECT_NE(layout_problem(odd, Layout{8, 1, 1}, w)->find("KV heads"), std::string::npos);
+  EXPECT_NE(layout_problem(odd, at(Layout{8, 1, 1}, w))->find("KV heads"), std::string::npos);
 }
 
 TEST(Plan, PartitionerBalancesStagesCountingEmbeddingAndHead) {
@@ -115,7 +122,7 @@ TEST(Plan, PredictedMemoryOfAShardedRunAddsUpToTheWhole) {
   const ModelConfig m = with_layers(load_model("llama-3-8b"), 2);
   ConfigPoint one;
   one.workload = Workload{4, 128, 16};
-  const MemoryPlan whole = plan_rank_memory(m, one, make_shard_plan(m, one.layout, one.workload, 0), DType::f32);
+  const MemoryPlan whole = plan_rank_memory(m, one, make_shard_plan(m, one, 0), DType::f32);
   // 2 layers of 218.1M parameters plus two 128256 x 4096 tables, plus norms, in fp32.
   EXPECT_EQ(whole.weights, (2 * (std::size_t{218103808} + 2 * 4096) + 2 * std::size_t{128256} * 4096 + 4096) * 4);
   // KV cache: 2 layers x (k, v) x 4 sequences x 8 KV heads x 143 positions x 128 dims x 4 bytes.
@@ -124,47 +131,96 @@ TEST(Plan, PredictedMemoryOfAShardedRunAddsUpToTheWhole) {
   tp.layout = Layout{4, 1, 1};
   std::size_t sharded_weights = 0;
   for (int r = 0; r < 4; ++r)
-    sharded_weights += plan_rank_memory(m, tp, make_shard_plan(m, tp.layout, tp.workload, r), DType::f32).weights;
+    sharded_weights += plan_rank_memory(m, tp, make_shard_plan(m, tp, r), DType::f32).weights;
   // Sharded matrices add up to the whole; only the norm vectors are replicated.
   EXPECT_EQ(sharded_weights, whole.weights + 3 * (2 * 2 * 4096 + 4096) * 4);
 }
 
-TEST(Sweep, ExpandsTheProductDeduplicatesAndKeepsReasons) {
-  const ModelConfig m = with_layers(load_model("llama-3-8b"), 2);
+SweepSpec small_spec(std::vector<int> ranks) {
   SweepSpec spec;
-  spec.ranks = {1, 2, 3, 4, 8};
+  spec.ranks = std::move(ranks);
   spec.strategies = {"all"};
   spec.batches = {4};
   spec.prompts = {16};
   spec.gens = {4};
-  const auto plan = plan_sweep(m, spec, builtin_strategies());
-  const auto n_strategies = builtin_strategies().all().size();
-  EXPECT_EQ(plan.size(), spec.ranks.size() * n_strategies);
-  int runnable = 0;
-  for (const PlannedPoint& p : plan) {
-    if (!p.skip_reason) ++runnable;
-    if (p.point.strategy == "tp" && p.point.layout.tp == 3) {
-      EXPECT_NE(p.skip_reason->find("does not divide"), std::string::npos);
-    }
-    if (p.point.strategy == "dp" && p.point.layout.dp == 8) {
-      EXPECT_NE(p.skip_reason->find("exceeds the batch"), std::string::npos);
-    }
-    if (p.point.strategy == "dp" && p.point.layout.dp == 1) {
-      EXPECT_NE(p.skip_reason->find("same execution as tp|"), std::string::npos);
-    }
-  }
-  EXPECT_GT(runnable, 0);
+  return spec;
+}
 
-  spec.strategies = {"tp", "tp"};
-  EXPECT_EQ(plan_sweep(m, spec, builtin_strategies()).size(), spec.ranks.size());
-  spec.merges = {MergeMode::concat, MergeMode::mean};
-  const auto with_mean = plan_sweep(m, spec, builtin_strategies());
-  for (const PlannedPoint& p : with_mean)
-    if (p.point.merge == MergeMode::mean) {
-      EXPECT_NE(p.skip_reason->find("not meaningful for tp"), std::string::npos);
-    }
-  spec.strategies = {"zz"};
-  EXPECT_THROW(plan_sweep(m, spec, builtin_strategies()), ConfigError);
+const PlannedPoint* find_point(const std::vector<PlannedPoint>& plan, const std::string& id) {
+  for (const PlannedPoint& p : plan)
+    if (p.point.id() == id) return &p;
+  return nullptr;
+}
+
+TEST(Sweep, ExpandsTheProductDeduplicatesAndKeepsReasons) {
+  const ModelConfig m = with_layers(load_model("llama-3-8b"), 2);
+  const auto plan = plan_sweep(m, small_spec({1, 2, 3, 4, 8}), builtin_strategies());
+  // tp, dp and pp have one grid per rank count; hybrid lists every factorisation with two
+  // dimensions above 1 (none on 1, 2 or 3 ranks: one explained entry each; 3 on 4; 7 on 8).
+  EXPECT_EQ(plan.size(), 5u * 3 + 1 + 1 + 1 + 3 + 7);
+  auto reason = [&](const std::string& id) {
+    const PlannedPoint* p = find_point(plan, id);
+    EXPECT_NE(p, nullptr) << id;
+    return p && p->skip_reason ? *p->skip_reason : std::string("runs");
+  };
+  EXPECT_EQ(reason("tp|tp1.pp1.dp1|blocking|concat|b4.p16.g4"), "runs");
+  EXPECT_NE(reason("dp|tp1.pp1.dp1|blocking|concat|b4.p16.g4").find("same execution as tp|"), std::string::npos);
+  EXPECT_NE(reason("tp|tp3.pp1.dp1|blocking|concat|b4.p16.g4").find("does not divide"), std::string::npos);
+  EXPECT_NE(reason("dp|tp1.pp1.dp8|blocking|concat|b4.p16.g4").find("exceeds the batch"), std::string::npos);
+  EXPECT_NE(reason("pp|tp1.pp4.dp1.mb4|blocking|concat|b4.p16.g4").find("exceeds the 2 layers"), std::string::npos);
+  EXPECT_EQ(reason("pp|tp1.pp2.dp1.mb2|blocking|concat|b4.p16.g4"), "runs");
+  EXPECT_NE(reason("hybrid|none.n2|blocking|concat|b4.p16.g4").find("at least two parallel dimensions"),
+            std::string::npos);
+  EXPECT_EQ(reason("hybrid|tp2.pp2.dp2.mb2|blocking|concat|b4.p16.g4"), "runs");
+  // Auto micro-batches: one per stage, bounded by the replica's sequences (4 / 4 replicas = 1).
+  EXPECT_EQ(reason("hybrid|tp1.pp2.dp4.mb1|blocking|concat|b4.p16.g4"), "runs");
+
+  SweepSpec twice = small_spec({2, 4});
+  twice.strategies = {"tp", "tp"};
+  EXPECT_EQ(plan_sweep(m, twice, builtin_strategies()).size(), 2u);
+  twice.strategies = {"zz"};
+  EXPECT_THROW(plan_sweep(m, twice, builtin_strategies()), ConfigError);
+}
+
+TEST(Sweep, SyncAndMergeModesApplyOnlyWhereTheyMeanSomething) {
+  const ModelConfig m = with_layers(load_model("llama-3-8b"), 4);
+  SweepSpec spec = small_spec({1, 2, 4});
+  spec.syncs.assign(std::begin(kAllSyncModes), std::end(kAllSyncModes));
+  spec.merges.assign(std::begin(kAllMergeModes), std::end(kAllMergeModes));
+  const auto plan = plan_sweep(m, spec, builtin_strategies());
+  auto reason = [&](const std::string& id) {
+    const PlannedPoint* p = find_point(plan, id);
+    EXPECT_NE(p, nullptr) << id;
+    return p && p->skip_reason ? *p->skip_reason : std::string("runs");
+  };
+  for (const char* id : {"tp|tp2.pp1.dp1|overlap|concat|b4.p16.g4", "tp|tp2.pp1.dp1|param-server|sum|b4.p16.g4",
+                         "dp|tp1.pp1.dp2|param-server|mean|b4.p16.g4", "dp|tp1.pp1.dp4|blocking|mean|b4.p16.g4",
+                         "hybrid|tp2.pp1.dp2|overlap|mean|b4.p16.g4", "hybrid|tp2.pp2.dp1.mb2|param-server|sum|b4.p16.g4"})
+    EXPECT_EQ(reason(id), "runs") << id;
+  EXPECT_NE(reason("tp|tp2.pp1.dp1|blocking|mean|b4.p16.g4").find("not meaningful for tp"), std::string::npos);
+  EXPECT_NE(reason("dp|tp1.pp1.dp2|blocking|sum|b4.p16.g4").find("not meaningful for dp"), std::string::npos);
+  EXPECT_NE(reason("dp|tp1.pp1.dp2|overlap|concat|b4.p16.g4").find("does not apply to dp"), std::string::npos);
+  EXPECT_NE(reason("dp|tp1.pp1.dp2|param-server|concat|b4.p16.g4").find("has none"), std::string::npos);
+  EXPECT_NE(reason("pp|tp1.pp2.dp1.mb2|overlap|concat|b4.p16.g4").find("does not apply to pp"), std::string::npos);
+  EXPECT_NE(reason("tp|tp1.pp1.dp1|overlap|concat|b4.p16.g4").find("needs tp > 1"), std::string::npos);
+  EXPECT_NE(reason("tp|tp1.pp1.dp1|blocking|sum|b4.p16.g4").find("needs tp > 1"), std::string::npos);
+  EXPECT_NE(reason("hybrid|tp1.pp2.dp2.mb2|blocking|sum|b4.p16.g4").find("needs tp > 1"), std::string::npos);
+  EXPECT_NE(reason("hybrid|tp2.pp2.dp1.mb2|blocking|mean|b4.p16.g4").find("needs dp > 1"), std::string::npos);
+}
+
+TEST(Plan, PipelineStagesOfAnUnevenLayerCount) {
+  ModelConfig m = load_model("llama-3-8b");  // the LM head costs about 2.4 layers
+  m.layers = 5;
+  auto stages = partition_layers(m, 2);
+  EXPECT_EQ(stages[0], (Range{0, 4}));
+  EXPECT_EQ(stages[1], (Range{4, 5}));
+  m.layers = 7;
+  stages = partition_layers(m, 3);
+  EXPECT_EQ(stages[0], (Range{0, 3}));
+  EXPECT_EQ(stages[1], (Range{3, 6}));
+  EXPECT_EQ(stages[2], (Range{6, 7}));
+  EXPECT_DOUBLE_EQ(textbook_bubble_fraction(4, 4), 3.0 / 7.0);
+  EXPECT_DOUBLE_EQ(textbook_bubble_fraction(1, 8), 0.0);
 }
 
 TEST(Registry, RejectsDuplicatesAndUnknownNames) {

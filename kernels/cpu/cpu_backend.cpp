@@ -35,6 +35,7 @@ class CpuBackend final : public Backend {
   void fill(void* dst, int rows, int cols, const FillSpec& spec) override { cpu::fill(f(dst), rows, cols, spec); }
   void copy_from_host(void* dst, const float* src, std::size_t n) override { std::memcpy(dst, src, n * 4); }
   void upload_bytes(void* dst, const void* src, std::size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void download_bytes(void* dst, const void* src, std::size_t bytes) override { std::memcpy(dst, src, bytes); }
   void copy_to_host(float* dst, const void* src, std::size_t n) override { std::memcpy(dst, src, n * 4); }
   void copy_2d(void* dst, std::size_t dst_ld, const void* src, std::size_t src_ld, std::size_t rows,
                std::size_t cols) override {
@@ -57,6 +58,10 @@ class CpuBackend final : public Backend {
     float* a = f(x);
     const float* b = f(y);
     for (std::size_t i = 0; i < n; ++i) a[i] += b[i];
+  }
+  void add_2d(void* dst, std::size_t dst_ld, const void* src, std::size_t src_ld, std::size_t rows,
+              std::size_t cols) override {
+    for (std::size_t r = 0; r < rows; ++r) add(f(dst) + r * dst_ld, f(src) + r * src_ld, cols);
   }
   void scale(void* x, float factor, std::size_t n) override {
     float* a = f(x);
