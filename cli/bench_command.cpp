@@ -13,12 +13,14 @@
 
 #include "cli/commands.hpp"
 #include "cli/parse.hpp"
+#include "cli/progress.hpp"
 #include "engine/backends.hpp"
 #include "engine/error.hpp"
 #include "engine/runner.hpp"
 #include "engine/sweep.hpp"
 #include "engine/sysinfo.hpp"
 #include "kernels/cpu/blas.hpp"
+#include "reports/compare.hpp"
 #include "reports/reporter.hpp"
 
 namespace llmt::cli {
@@ -43,6 +45,9 @@ struct BenchOptions {
   std::string microbatches = "auto";
   std::string batch = "4", prompt = "128", gen = "16";
   int warmup = 1, iterations = 5;
+  std::string target_rsd;
+  int min_iters = 5, max_iters = 100;
+  double max_time = 60;
   std::string dtype = "auto", backend = "auto";
   std::uint64_t seed = 1234;
   std::string json, csv, resume;
@@ -140,6 +145,7 @@ CarriedResults load_resume(const std::string& path, const RunMetadata& run) {
   require_same("seed", old["seed"], run.seed);
   require_same("warmup", old["warmup"], run.warmup);
   require_same("iterations", old["iterations"], run.iterations);
+  require_same("measurement", old.value("measurement", nlohmann::json()), to_json(run)["measurement"]);
   CarriedResults carried;
   carried.source = path;
   for (std::size_t i = 0; i < doc["configurations"].size(); ++i) {
@@ -155,8 +161,8 @@ CarriedResults load_resume(const std::string& path, const RunMetadata& run) {
 // One-rank references, per workload and ensemble member; only the current workload's are kept.
 class References {
  public:
-  References(const ModelConfig& model, const RunOptions& options, bool quiet)
-      : model_(model), options_(options), quiet_(quiet) {}
+  References(const ModelConfig& model, const RunOptions& options, Progress& progress)
+      : model_(model), options_(options), progress_(progress) {}
 
   // The logits `point` must reproduce. Throws Error when a reference cannot run.
   const StepLogits& for_point(const ConfigPoint& point) {
@@ -180,15 +186,14 @@ class References {
   const StepLogits& member(int k) {
     auto it = members_.find(k);
     if (it != members_.end()) return it->second;
-    if (!quiet_)
-      fmt::print(stderr, "reference: one rank, {}{}\n", workload_.label(),
-                 k > 0 ? fmt::format(", ensemble member {}", k) : "");
+    progress_.message(fmt::format("reference: one rank, {}{}", workload_.label(),
+                                  k > 0 ? fmt::format(", ensemble member {}", k) : ""));
     return members_.emplace(k, compute_reference(model_, workload_, options_, k)).first->second;
   }
 
   const ModelConfig& model_;
   const RunOptions& options_;
-  const bool quiet_;
+  Progress& progress_;
   Workload workload_{0, 0, 0};
   std::map<int, StepLogits> members_;
   std::map<int, StepLogits> means_;
@@ -231,6 +236,16 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   else if (o.replica_weights != "auto")
     throw ConfigError(fmt::format("--replica-weights: '{}' is not auto, private or shared", o.replica_weights));
   parse_inject_delay(o.inject_delay, ro);
+  if (!o.target_rsd.empty()) {
+    ro.adaptive.target_rse = parse_fraction(o.target_rsd, "--target-rsd");
+    if (!(ro.adaptive.target_rse > 0)) throw ConfigError("--target-rsd: must be above 0");
+    ro.adaptive.min_iters = o.min_iters;
+    ro.adaptive.max_iters = o.max_iters;
+    ro.adaptive.max_time_s = o.max_time;
+    if (o.min_iters < 2) throw ConfigError("--min-iters: at least 2 (a spread needs two samples)");
+    if (o.max_iters < o.min_iters) throw ConfigError("--max-iters: must not be below --min-iters");
+    if (o.max_time < 0) throw ConfigError("--max-time: must not be negative");
+  }
 
   const int devices = device_count(backend.name);
   const SweepSpec spec = make_spec(o, devices);
@@ -272,13 +287,20 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   run.iterations = o.iterations;
   run.seed = o.seed;
   run.overlap_chunks = o.overlap_chunks;
+  run.target_rse = ro.adaptive.target_rse;
+  if (ro.adaptive.target_rse > 0) {
+    run.min_iters = ro.adaptive.min_iters;
+    run.max_iters = ro.adaptive.max_iters;
+    run.max_time_s = ro.adaptive.max_time_s;
+  }
+  run.cpu_mhz = host.cpu_mhz;
+  run.compiler = compiler_version();
+  run.libraries = library_versions();
+  run.libraries["blas"] = blas::library_description();
   run.ensemble_weights = ro.exec.ensemble_weights;
   run.model = model;
   run.max_ranks = *std::max_element(spec.ranks.begin(), spec.ranks.end());
-  if (backend.name == "cpu" && run.max_ranks > host.affinity_cpus)
-    run.warnings.push_back(fmt::format("{} ranks on {} usable CPUs: ranks share cores, so timings include "
-                                       "oversubscription and do not show the scaling of separate devices",
-                                       run.max_ranks, host.affinity_cpus));
+  if (backend.name == "cpu") run.warnings = timing_warnings(host, run.max_ranks);
   for (const std::string& w : run.warnings) fmt::print(stderr, "warning: {}\n", w);
 
   CarriedResults carried;
@@ -301,7 +323,11 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   const auto previous_handler = std::signal(SIGINT, on_interrupt);
 
   std::vector<ConfigResult> results = carried.results;
-  References references(model, ro, o.quiet);
+  const auto to_run = std::count_if(plan.begin(), plan.end(), [&](const PlannedPoint& p) {
+    return !p.skip_reason && !done.count(p.point.id());
+  });
+  Progress progress(static_cast<int>(to_run), o.quiet);
+  References references(model, ro, progress);
   int failed = 0, ran = 0, skipped = 0, index = 0;
   const int total = static_cast<int>(plan.size());
   for (const PlannedPoint& p : plan) {
@@ -321,7 +347,7 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
       } catch (const Error& e) {
         reference_error = e.what();
       }
-      if (!o.quiet) fmt::print(stderr, "[{}/{}] {}\n", index, total, p.point.id());
+      progress.start(index, total, p.point.id());
       if (reference) {
         result = run_configuration(model, p.point, ro, reference);
       } else {
@@ -333,10 +359,14 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
     if (result.status == ConfigStatus::failed) ++failed;
     if (result.status == ConfigStatus::skipped) ++skipped;
     else ++ran;
+    if (!p.skip_reason) progress.finish();
+    progress.pause();
     reporters.add(result);
+    progress.resume();
     results.push_back(std::move(result));
   }
   std::signal(SIGINT, previous_handler);
+  progress.pause();
 
   RunSummary summary;
   summary.objective = std::string(objective_name(*objective));
@@ -380,7 +410,16 @@ Command add_bench_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--gen", o->gen, "Generated tokens per sequence (first from prefill, then gen-1 decode steps)")
       ->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "Warm-up iterations per configuration (not measured)")->capture_default_str();
-  cmd->add_option("--iterations,-n", o->iterations, "Measured iterations per configuration")->capture_default_str();
+  cmd->add_option("--iterations,-n", o->iterations, "Measured iterations per configuration (without --target-rsd)")
+      ->capture_default_str();
+  cmd->add_option("--target-rsd", o->target_rsd,
+                  "Adaptive measurement: measure each configuration until the relative standard error of the "
+                  "mean e2e latency is at most this (e.g. 1%), within --min-iters, --max-iters, --max-time");
+  cmd->add_option("--min-iters", o->min_iters, "Adaptive measurement: samples taken at least")->capture_default_str();
+  cmd->add_option("--max-iters", o->max_iters, "Adaptive measurement: samples taken at most")->capture_default_str();
+  cmd->add_option("--max-time", o->max_time, "Adaptive measurement: seconds of measured time per configuration, "
+                                             "at most (0: no limit)")
+      ->capture_default_str();
   cmd->add_option("--objective", o->objective, "Ranking at the end: latency, throughput or memory")
       ->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "Compute type: auto, fp32, bf16, fp16 (CPU backend: fp32)")->capture_default_str();

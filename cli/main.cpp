@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   const llmt::cli::Command bench = llmt::cli::add_bench_command(app, command_line);
   const llmt::cli::Command list = llmt::cli::add_list_command(app);
+  const llmt::cli::Command compare = llmt::cli::add_compare_command(app);
+  const llmt::cli::Command report = llmt::cli::add_report_command(app);
 
   try {
     app.parse(argc, argv);
@@ -27,6 +29,8 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("bench")) return bench();
     if (app.got_subcommand("list")) return list();
+    if (app.got_subcommand("compare")) return compare();
+    if (app.got_subcommand("report")) return report();
   } catch (const llmt::Error& e) {
     fmt::print(stderr, "llmthreads: error: {}\n", e.what());
     return 2;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,16 @@ struct ConfigMetrics {
   PipelineSummary pipeline;
 };
 
+// How many samples were taken and why measuring stopped.
+struct Measurement {
+  std::string mode = "fixed";  // or "adaptive"
+  int samples = 0;
+  double target_rse = 0, achieved_rse = 0;  // relative standard error of the mean e2e latency
+  bool target_met = true;
+  std::string stop_reason = "iterations";  // iterations, target_met, max_iterations, max_time
+  std::size_t outliers = 0;                // e2e samples with modified Z-score > 3.5 (kept)
+};
+
 struct ConfigResult {
   ConfigPoint point;
   ConfigStatus status = ConfigStatus::ok;
@@ -91,6 +102,7 @@ struct ConfigResult {
   int warmup = 0, iterations = 0;
   double setup_s = 0;  // weight generation and allocation, slowest rank
   RawSamples samples;
+  Measurement measurement;
   ConfigMetrics metrics;
   Verification verification;
   bool replica_weights_shared = false;
@@ -108,6 +120,11 @@ struct RunMetadata {
   int warmup = 0, iterations = 0;
   std::uint64_t seed = 0;
   int overlap_chunks = 0;
+  double target_rse = 0, max_time_s = 0;
+  int min_iters = 0, max_iters = 0;
+  double cpu_mhz = 0;
+  std::string compiler;
+  std::map<std::string, std::string> libraries;
   std::vector<double> ensemble_weights;
   std::string resumed_from;
   ModelConfig model;

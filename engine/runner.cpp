@@ -26,6 +26,7 @@ struct IterationRecord {
 
 struct RankOutcome {
   std::vector<IterationRecord> iterations;
+  StopReason stop = StopReason::target_met;
   double setup_s = 0;
   RankMemory memory;
   std::string error;
@@ -93,11 +94,14 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
       backend->copy_to_host(capture->back().data(), transformer.logits(), out_elems);
     };
     const bool delays = rank == 0 && (opts.inject_delay_ms > 0 || opts.inject_delay_fraction > 0);
+    // Busy, like extra work: a sleeping rank would add the scheduler's wake-up latency.
     auto injected_delay = [&](std::uint64_t begin) {
       if (!delays) return;
       const double ms_so_far = static_cast<double>(backend->stamp() - begin) * 1e-6;
-      const double delay = opts.inject_delay_ms + opts.inject_delay_fraction * ms_so_far;
-      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(delay));
+      const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(
+                                                                 opts.inject_delay_ms + opts.inject_delay_fraction * ms_so_far);
+      while (std::chrono::steady_clock::now() < until) {
+      }
     };
     auto run_iteration = [&](bool keep) {
       world.barrier();
@@ -125,7 +129,28 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
     const bool keep = capture != nullptr && transformer.holds_output();
     if (opts.warmup == 0) run_iteration(keep);
     for (int i = 0; i < opts.warmup; ++i) run_iteration(keep && i == 0);
-    for (int i = 0; i < opts.iterations; ++i) out.iterations.push_back(run_iteration(false));
+    // Run control: in adaptive mode every rank contributes its iteration time, and all take the
+    // same decision from the same data. Allocated in both modes, as predicted.
+    DeviceBuffer control = backend->allocate_bytes(run_control_bytes(point), MemoryKind::communication);
+    if (opts.adaptive.target_rse <= 0) {
+      for (int i = 0; i < opts.iterations; ++i) out.iterations.push_back(run_iteration(false));
+    } else {
+      const std::vector<std::size_t> ones(static_cast<std::size_t>(world.size()), 1);
+      std::vector<float> gathered(ones.size());
+      std::vector<double> estimates;  // slowest rank's iteration time: the e2e latency to within the barrier skew
+      for (;;) {
+        const IterationRecord& rec = out.iterations.emplace_back(run_iteration(false));
+        const float mine = static_cast<float>(static_cast<double>(rec.end - rec.begin) * 1e-6);
+        backend->upload_bytes(static_cast<char*>(control.get()) + static_cast<std::size_t>(rank) * sizeof(float), &mine,
+                              sizeof(float));
+        world.all_gather_v(static_cast<char*>(control.get()) + static_cast<std::size_t>(rank) * sizeof(float),
+                           control.get(), ones, DType::f32);
+        backend->download_bytes(gathered.data(), control.get(), gathered.size() * sizeof(float));
+        estimates.push_back(*std::max_element(gathered.begin(), gathered.end()));
+        out.stop = should_stop(opts.adaptive, estimates);
+        if (out.stop != StopReason::keep_going) break;
+      }
+    }
     world.barrier();
 
     MemoryTracker& mem = backend->memory();
@@ -258,6 +283,21 @@ std::vector<CommSummary> comm_summaries(const std::vector<PhaseSummary>& phases)
     out.push_back(c);
   }
   return out;
+}
+
+Measurement describe_measurement(const RunOptions& opts, StopReason stop, const std::vector<double>& e2e) {
+  Measurement m;
+  m.samples = static_cast<int>(e2e.size());
+  m.achieved_rse = relative_standard_error(e2e);
+  m.outliers = count_outliers(e2e);
+  if (opts.adaptive.target_rse <= 0) return m;
+  m.mode = "adaptive";
+  m.target_rse = opts.adaptive.target_rse;
+  m.target_met = stop == StopReason::target_met;
+  m.stop_reason = stop == StopReason::target_met       ? "target_met"
+                  : stop == StopReason::max_iterations ? "max_iterations"
+                                                       : "max_time";
+  return m;
 }
 
 PipelineSummary pipeline_summary(const ModelConfig& model, const ConfigPoint& point, const RawSamples& s,
@@ -399,9 +439,19 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
     }
 
   for (const RankOutcome& o : outcomes) result.setup_s = std::max(result.setup_s, o.setup_s);
-  result.samples = raw_samples(outcomes, table, opts.iterations, point.workload.decode_steps());
+  const int measured = static_cast<int>(outcomes.front().iterations.size());
+  result.iterations = measured;
+  result.samples = raw_samples(outcomes, table, measured, point.workload.decode_steps());
+  result.measurement = describe_measurement(opts, outcomes.front().stop, result.samples.e2e_ms);
+  if (result.measurement.outliers > 0)
+    result.notes.push_back(fmt::format("{} of {} e2e samples are outliers (modified Z-score > 3.5); kept",
+                                       result.measurement.outliers, measured));
+  if (!result.measurement.target_met)
+    result.notes.push_back(fmt::format("target relative standard error {:.2f}% not met: {:.2f}% after {} samples ({})",
+                                       100 * result.measurement.target_rse, 100 * result.measurement.achieved_rse,
+                                       measured, result.measurement.stop_reason));
   fill_sample_metrics(point, result.samples, result.metrics);
-  result.metrics.phases = phase_summaries(outcomes, table, opts.iterations);
+  result.metrics.phases = phase_summaries(outcomes, table, measured);
   result.metrics.comm = comm_summaries(result.metrics.phases);
   for (const CommSummary& c : result.metrics.comm) result.metrics.comm_bytes += c.bytes;
   result.metrics.comm_bytes *= n;

@@ -9,6 +9,7 @@
 #include "engine/model.hpp"
 #include "engine/plan.hpp"
 #include "engine/result.hpp"
+#include "engine/stats.hpp"
 #include "engine/verify.hpp"
 
 namespace llmt {
@@ -24,7 +25,10 @@ enum class ReplicaWeights {
 struct RunOptions {
   std::string backend = "cpu";
   int warmup = 1;
-  int iterations = 5;
+  int iterations = 5;  // measured iterations, unless `adaptive.target_rse` is set
+  // Adaptive measurement: measure until the relative standard error of the mean e2e latency
+  // is at most target_rse, within [min_iters, max_iters] iterations and max_time_s seconds.
+  StoppingRule adaptive{0.0, 5, 100, 60.0};
   ExecutionOptions exec;
   // Test hook: rank 0 sleeps inside every iteration, for a fixed time or a fraction of the
   // iteration's own time, so that a known slowdown can be injected.

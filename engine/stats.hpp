@@ -19,5 +19,30 @@ struct Summary {
 double percentile_sorted(std::span<const double> sorted, double q);
 Summary summarize(std::span<const double> samples);
 double mean_of(std::span<const double> samples);
+double median_of(std::span<const double> samples);
+
+// Two-sided Mann-Whitney U test of two independent samples: the probability, were both drawn
+// from one distribution, of a rank-sum difference at least as extreme. Exact (by counting)
+// for small samples without ties, normal approximation with tie and continuity corrections
+// otherwise. Returns 1 when either sample is empty.
+double mann_whitney_p(std::span<const double> a, std::span<const double> b);
+
+// Samples whose modified Z-score 0.6745 |x - median| / MAD exceeds 3.5 (Iglewicz and Hoaglin).
+// Counted and reported, never dropped. With MAD 0 nothing is an outlier.
+std::size_t count_outliers(std::span<const double> samples);
+
+// Relative standard error of the mean: stddev / (mean sqrt(n)); infinity below 2 samples.
+double relative_standard_error(std::span<const double> samples);
+
+// The adaptive measurement's stopping rule: keep measuring until the relative standard error
+// of the mean is at most `target` (0: no target, stop at min_iters), with at least min_iters
+// and at most max_iters samples and at most max_time_s seconds of measured time (0: no limit).
+struct StoppingRule {
+  double target_rse = 0;
+  int min_iters = 5, max_iters = 5;
+  double max_time_s = 0;
+};
+enum class StopReason { keep_going, target_met, max_iterations, max_time };
+StopReason should_stop(const StoppingRule& rule, std::span<const double> samples_ms);
 
 }  // namespace llmt

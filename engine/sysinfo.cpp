@@ -11,6 +11,10 @@
 #include <sstream>
 #include <thread>
 
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
 #include "llmt_git_commit.hpp"
 
 namespace llmt {
@@ -41,11 +45,11 @@ HostInfo read_host_info() {
   if (gethostname(name, sizeof(name) - 1) == 0) h.hostname = name;
   std::ifstream cpuinfo("/proc/cpuinfo");
   for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) h.cpu_model = line.substr(colon + 2);
-      break;
-    }
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    if (line.rfind("model name", 0) == 0 && h.cpu_model.empty()) h.cpu_model = line.substr(colon + 2);
+    if (line.rfind("cpu MHz", 0) == 0 && h.cpu_mhz == 0) h.cpu_mhz = std::atof(line.c_str() + colon + 1);
+    if (!h.cpu_model.empty() && h.cpu_mhz > 0) break;
   }
   if (h.cpu_model.empty()) h.cpu_model = "unknown CPU";
   h.logical_cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -69,6 +73,37 @@ const HostInfo& host_info() {
 }
 
 std::size_t available_memory_bytes() { return meminfo_field("MemAvailable"); }
+
+std::vector<std::string> timing_warnings(const HostInfo& host, int max_ranks) {
+  std::vector<std::string> w;
+  if (max_ranks > host.affinity_cpus)
+    w.push_back(fmt::format("{} ranks on {} usable CPUs: ranks share cores, so timings include oversubscription "
+                            "and do not show the scaling of separate devices",
+                            max_ranks, host.affinity_cpus));
+  if (!host.cpu_governor.empty() && host.cpu_governor != "performance")
+    w.push_back(fmt::format("CPU frequency governor is '{}', not 'performance': clocks vary with load",
+                            host.cpu_governor));
+  if (host.load_average_1m > 0.5 * host.logical_cpus)
+    w.push_back(fmt::format("load average {:.2f} on {} CPUs at the start: other work competes for the machine",
+                            host.load_average_1m, host.logical_cpus));
+  return w;
+}
+
+std::string compiler_version() {
+#if defined(__clang__)
+  return fmt::format("clang {}.{}.{}", __clang_major__, __clang_minor__, __clang_patchlevel__);
+#elif defined(__GNUC__)
+  return fmt::format("gcc {}.{}.{}", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
+#else
+  return "unknown";
+#endif
+}
+
+std::map<std::string, std::string> library_versions() {
+  return {{"fmt", fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100)},
+          {"nlohmann_json", fmt::format("{}.{}.{}", NLOHMANN_JSON_VERSION_MAJOR, NLOHMANN_JSON_VERSION_MINOR,
+                                        NLOHMANN_JSON_VERSION_PATCH)}};
+}
 
 std::string tool_version() { return LLMT_VERSION; }
 std::string git_commit() { return LLMT_GIT_COMMIT; }

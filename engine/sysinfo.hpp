@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <string>
+#include <vector>
 
 namespace llmt {
 
@@ -14,6 +16,7 @@ struct HostInfo {
   std::size_t memory_total_bytes = 0;
   double load_average_1m = 0.0;
   std::string cpu_governor;  // empty when the kernel exposes none (e.g. virtual machines)
+  double cpu_mhz = 0;        // current clock of CPU 0 as /proc/cpuinfo reports it
   std::string os;
 };
 
@@ -21,6 +24,14 @@ struct HostInfo {
 const HostInfo& host_info();
 // Current MemAvailable from /proc/meminfo (0 when unknown).
 std::size_t available_memory_bytes();
+
+// Conditions that make CPU timings unreliable, one sentence each: ranks outnumbering usable
+// CPUs, a frequency governor other than `performance`, a high load average at the start.
+std::vector<std::string> timing_warnings(const HostInfo& host, int max_ranks);
+
+// Compiler and library versions the binary was built with.
+std::string compiler_version();
+std::map<std::string, std::string> library_versions();
 
 std::string tool_version();
 std::string git_commit();

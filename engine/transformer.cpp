@@ -190,8 +190,12 @@ MemoryPlan plan_rank_memory(const ModelConfig& model, const ConfigPoint& point, 
   plan.kv_cache = d.local_layers * 2 * layer_sizes(d).cache * e;
   const ActivationSizes a = activation_sizes(model, d);
   plan.activations = a.total_elements() * e + a.float_bytes;
-  plan.communication = a.ps_staging * e;
+  plan.communication = a.ps_staging * e + run_control_bytes(point);
   return plan;
+}
+
+std::size_t run_control_bytes(const ConfigPoint& point) {
+  return static_cast<std::size_t>(point.layout.ranks()) * sizeof(float);
 }
 
 RankComms RankComms::split(Communicator& world, const ShardPlan& s) {

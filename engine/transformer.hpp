@@ -34,6 +34,8 @@ struct MemoryPlan {
   std::size_t total() const { return weights + kv_cache + activations + communication; }
 };
 MemoryPlan plan_rank_memory(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard, DType dtype);
+// Run control: one float per rank, gathered to take measurement decisions together.
+std::size_t run_control_bytes(const ConfigPoint& point);
 
 // How a rank executes, beyond what the configuration point says.
 struct ExecutionOptions {

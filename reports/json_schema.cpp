@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "engine/error.hpp"
@@ -64,6 +65,15 @@ json to_json(const RunMetadata& r) {
           {"iterations", r.iterations},
           {"seed", r.seed},
           {"overlap_chunks", r.overlap_chunks},
+          {"measurement",
+           {{"mode", r.target_rse > 0 ? "adaptive" : "fixed"},
+            {"target_rse", r.target_rse},
+            {"min_iters", r.min_iters},
+            {"max_iters", r.max_iters},
+            {"max_time_s", r.max_time_s}}},
+          {"cpu_mhz", r.cpu_mhz},
+          {"compiler", r.compiler},
+          {"libraries", r.libraries},
           {"ensemble_weights", r.ensemble_weights},
           {"resumed_from", r.resumed_from},
           {"model", to_json(r.model)},
@@ -124,6 +134,14 @@ json to_json(const ConfigResult& r) {
   j["warmup"] = r.warmup;
   j["iterations"] = r.iterations;
   j["setup_s"] = r.setup_s;
+  const Measurement& me = r.measurement;
+  j["measurement"] = {{"mode", me.mode},
+                      {"samples", me.samples},
+                      {"target_rse", me.target_rse},
+                      {"achieved_rse", std::isfinite(me.achieved_rse) ? nlohmann::json(me.achieved_rse) : nullptr},
+                      {"target_met", me.target_met},
+                      {"stop_reason", me.stop_reason},
+                      {"outliers", me.outliers}};
   j["samples"] = {{"e2e_ms", s.e2e_ms},
                   {"ttft_ms", s.ttft_ms},
                   {"decode_step_ms", s.decode_step_ms},
@@ -273,6 +291,16 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
   r.iterations = c.get_or<int>("iterations", 0);
   r.setup_s = c.get_or<double>("setup_s", 0.0);
   r.replica_weights_shared = c.get_or<std::string>("replica_weights", "private") == "shared";
+  if (j.contains("measurement")) {
+    const Reader me = c.sub("measurement");
+    r.measurement.mode = me.get_or<std::string>("mode", "fixed");
+    r.measurement.samples = me.get_or<int>("samples", 0);
+    r.measurement.target_rse = me.get_or<double>("target_rse", 0.0);
+    r.measurement.achieved_rse = me.get_or<double>("achieved_rse", 0.0);
+    r.measurement.target_met = me.get_or<bool>("target_met", true);
+    r.measurement.stop_reason = me.get_or<std::string>("stop_reason", "iterations");
+    r.measurement.outliers = me.get_or<std::size_t>("outliers", 0);
+  }
   const Reader s = c.sub("samples");
   const Reader per_rank = s.sub("per_rank");
   RawSamples& raw = r.samples;

@@ -1,6 +1,10 @@
 // The shared statistics.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
 #include "engine/metrics.hpp"
 #include "engine/stats.hpp"
 
@@ -31,6 +35,110 @@ TEST(Stats, LoadImbalance) {
   EXPECT_DOUBLE_EQ(load_imbalance({10, 10, 10}), 0.0);
   EXPECT_DOUBLE_EQ(load_imbalance({10, 20}), 20.0 / 15.0 - 1.0);
   EXPECT_DOUBLE_EQ(load_imbalance({5}), 0.0);
+}
+
+}  // namespace
+}  // namespace llmt
+
+namespace llmt {
+namespace {
+
+// The two-sided permutation p-value of the rank-sum statistic, by enumerating every way to
+// pick the first sample's positions: the definition the U test approximates.
+double brute_force_p(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> pooled(a);
+  pooled.insert(pooled.end(), b.begin(), b.end());
+  std::vector<double> sorted = pooled;
+  std::sort(sorted.begin(), sorted.end());
+  auto midrank = [&](double v) {
+    const auto lo = std::lower_bound(sorted.begin(), sorted.end(), v) - sorted.begin();
+    const auto hi = std::upper_bound(sorted.begin(), sorted.end(), v) - sorted.begin();
+    return (static_cast<double>(lo) + static_cast<double>(hi - 1)) / 2.0 + 1.0;
+  };
+  std::vector<double> ranks;
+  for (double v : pooled) ranks.push_back(midrank(v));
+  const std::size_t n = a.size(), total = pooled.size();
+  double observed = 0, mean = static_cast<double>(n) * (total + 1) / 2.0;
+  for (std::size_t i = 0; i < n; ++i) observed += ranks[i];
+  std::vector<bool> pick(total, false);
+  std::fill(pick.begin(), pick.begin() + static_cast<long>(n), true);
+  std::size_t count = 0, extreme = 0;
+  std::sort(pick.begin(), pick.end(), std::greater<>());
+  do {
+    double sum = 0;
+    for (std::size_t i = 0; i < total; ++i)
+      if (pick[i]) sum += ranks[i];
+    ++count;
+    if (std::fabs(sum - mean) >= std::fabs(observed - mean) - 1e-9) ++extreme;
+  } while (std::prev_permutation(pick.begin(), pick.end()));
+  return static_cast<double>(extreme) / static_cast<double>(count);
+}
+
+TEST(MannWhitney, ExactForSmallSamplesWithoutTies) {
+  EXPECT_NEAR(mann_whitney_p(std::vector<double>{1, 2, 3}, std::vector<double>{4, 5, 6}), 0.1, 1e-12);
+  EXPECT_NEAR(mann_whitney_p(std::vector<double>{1, 2, 3, 4, 5}, std::vector<double>{6, 7, 8, 9, 10}), 2.0 / 252,
+              1e-12);
+  const std::vector<double> a = {1.5, 3.1, 5.2, 7.7, 9.3, 2.2}, b = {2.4, 4.4, 6.1, 8.5, 10.2};
+  EXPECT_NEAR(mann_whitney_p(a, b), brute_force_p(a, b), 1e-12);
+  EXPECT_NEAR(mann_whitney_p(b, a), mann_whitney_p(a, b), 1e-12) << "symmetric";
+  EXPECT_DOUBLE_EQ(mann_whitney_p(std::vector<double>{}, b), 1.0);
+}
+
+TEST(MannWhitney, NormalApproximationWithTiesIsClose) {
+  const std::vector<double> a = {1, 2, 2, 3, 3, 3, 4, 5}, b = {3, 4, 4, 5, 5, 6, 6, 7};
+  EXPECT_NEAR(mann_whitney_p(a, b), brute_force_p(a, b), 0.02);
+  const std::vector<double> same = {5, 5, 5, 5};
+  EXPECT_NEAR(mann_whitney_p(same, same), 1.0, 1e-9);
+}
+
+TEST(Outliers, ModifiedZScoreFlagsOnlyTheFarSample) {
+  EXPECT_EQ(count_outliers(std::vector<double>{10, 11, 9, 10, 12, 10, 50}), 1u);
+  EXPECT_EQ(count_outliers(std::vector<double>{10, 11, 9, 10, 12, 10, 13}), 0u);
+  EXPECT_EQ(count_outliers(std::vector<double>{10, 10, 10, 10, 90}), 0u) << "MAD 0: undecidable, nothing flagged";
+}
+
+TEST(StoppingRule, SyntheticStreams) {
+  const StoppingRule rule{0.01, 5, 100, 0};
+  // A steady stream meets 1% as soon as it has the minimum number of samples.
+  std::vector<double> steady;
+  StopReason r = StopReason::keep_going;
+  for (int i = 0; r == StopReason::keep_going; ++i) {
+    steady.push_back(100.0 + (i % 2 ? 0.5 : -0.5));
+    r = should_stop(rule, steady);
+  }
+  EXPECT_EQ(r, StopReason::target_met);
+  EXPECT_EQ(steady.size(), 5u);
+  // Alternating 1 and 2: the relative standard error falls as 1/3/sqrt(n), so 1% needs ~1100
+  // samples: the cap ends it, and says so.
+  std::vector<double> noisy;
+  for (r = StopReason::keep_going; r == StopReason::keep_going;) {
+    noisy.push_back(noisy.size() % 2 ? 2.0 : 1.0);
+    r = should_stop(rule, noisy);
+  }
+  EXPECT_EQ(r, StopReason::max_iterations);
+  EXPECT_EQ(noisy.size(), 100u);
+  // A moderately noisy stream stops when its estimate gets there: the standard error shrinks.
+  std::vector<double> moderate;
+  const StoppingRule three{0.03, 5, 1000, 0};
+  for (r = StopReason::keep_going; r == StopReason::keep_going;) {
+    moderate.push_back(moderate.size() % 2 ? 1.3 : 1.0);
+    r = should_stop(three, moderate);
+  }
+  EXPECT_EQ(r, StopReason::target_met);
+  EXPECT_LE(relative_standard_error(moderate), 0.03);
+  EXPECT_GT(relative_standard_error(std::vector<double>(moderate.begin(), moderate.end() - 2)), 0.03);
+  // A time budget: samples of 1 s each stop after 3 s.
+  std::vector<double> slow;
+  const StoppingRule timed{0.0001, 2, 100, 3.0};
+  for (r = StopReason::keep_going; r == StopReason::keep_going;) {
+    slow.push_back(slow.size() % 2 ? 1000.0 : 1500.0);
+    r = should_stop(timed, slow);
+  }
+  EXPECT_EQ(r, StopReason::max_time);
+  EXPECT_EQ(slow.size(), 3u);
+  // No target: a fixed count of min_iters.
+  EXPECT_EQ(should_stop(StoppingRule{0, 4, 4, 0}, std::vector<double>{1, 9, 1}), StopReason::keep_going);
+  EXPECT_EQ(should_stop(StoppingRule{0, 4, 4, 0}, std::vector<double>{1, 9, 1, 9}), StopReason::target_met);
 }
 
 }  // namespace

@@ -1,0 +1,69 @@
+// `llmthreads compare base.json new.json`: a regression gate whose exit status means exactly
+// "a significant regression beyond the threshold" (0 none, 1 regression, 2 unusable input).
+#include <fmt/format.h>
+
+#include <fstream>
+
+#include "cli/commands.hpp"
+#include "engine/error.hpp"
+#include "reports/compare.hpp"
+#include "reports/json_schema.hpp"
+
+namespace llmt::cli {
+
+Command add_compare_command(CLI::App& app) {
+  struct Options {
+    std::string base, current, format = "table", output;
+    std::vector<std::string> thresholds;
+    double alpha = 0.01;
+    int min_samples = 3;
+  };
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(
+      "compare", "Compare two result files: per configuration and metric, the change, a Mann-Whitney U test and a "
+                 "verdict. Exit 0: no regression; 1: a regression; 2: unusable input");
+  cmd->add_option("base", o->base, "Baseline results (JSON from `llmthreads bench --json`)")->required();
+  cmd->add_option("new", o->current, "New results")->required();
+  cmd->add_option("--threshold", o->thresholds,
+                  "Relative change that counts: 5% (all metrics) or metric=3% (latency.median, ttft.median, "
+                  "tpot.median, throughput, sync.exposed); repeatable")
+      ->default_str("5%");
+  cmd->add_option("--alpha", o->alpha, "Significance level of the two-sided Mann-Whitney U test")->capture_default_str();
+  cmd->add_option("--min-samples", o->min_samples, "Fewer samples on either side make a metric 'noisy'")
+      ->capture_default_str();
+  cmd->add_option("--format", o->format, "table, markdown (for a pull-request comment) or json")->capture_default_str();
+  cmd->add_option("--output,-o", o->output, "Write the comparison to this file instead of stdout");
+  return [o] {
+    CompareOptions options;
+    options.alpha = o->alpha;
+    options.min_samples = o->min_samples;
+    if (!(o->alpha > 0 && o->alpha < 1)) throw ConfigError("--alpha: must be between 0 and 1");
+    if (o->format != "table" && o->format != "markdown" && o->format != "json")
+      throw ConfigError(fmt::format("--format: '{}' is not table, markdown or json", o->format));
+    for (const std::string& t : o->thresholds) {
+      const auto eq = t.find('=');
+      if (eq == std::string::npos) {
+        options.threshold = parse_fraction(t, "--threshold");
+        continue;
+      }
+      const std::string metric = t.substr(0, eq);
+      bool known = false;
+      for (const MetricSpec& m : compared_metrics()) known |= m.name == metric;
+      if (!known) throw ConfigError(fmt::format("--threshold: unknown metric '{}'", metric));
+      options.per_metric[metric] = parse_fraction(t.substr(eq + 1), "--threshold " + metric);
+    }
+    const Comparison c = compare_runs(read_results_file(o->base), read_results_file(o->current), options, o->base,
+                                      o->current);
+    const std::string text = format_comparison(c, o->format, options);
+    if (o->output.empty()) {
+      fmt::print("{}", text);
+    } else {
+      std::ofstream out(o->output);
+      if (!(out << text)) throw ConfigError(fmt::format("{}: cannot write the comparison", o->output));
+    }
+    for (const std::string& w : c.warnings) fmt::print(stderr, "warning: {}\n", w);
+    return c.regressed() ? 1 : 0;
+  };
+}
+
+}  // namespace llmt::cli

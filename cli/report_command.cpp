@@ -1,0 +1,49 @@
+// `llmthreads report r.json -o report.html`, or `report --compare base.json new.json -o ...`:
+// one self-contained HTML file with the plots drawn as inline SVG.
+#include <fmt/format.h>
+
+#include <fstream>
+
+#include "cli/commands.hpp"
+#include "engine/error.hpp"
+#include "reports/html_report.hpp"
+#include "reports/json_schema.hpp"
+
+namespace llmt::cli {
+
+Command add_report_command(CLI::App& app) {
+  struct Options {
+    std::string results, output = "report.html";
+    std::vector<std::string> compare;
+    double alpha = 0.01, threshold = 0.05;
+  };
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("report", "Write a self-contained HTML report of a results file, or of a "
+                                               "comparison of two (--compare base.json new.json)");
+  cmd->add_option("results", o->results, "Results file (JSON from `llmthreads bench --json`)");
+  cmd->add_option("--compare", o->compare, "Compare two results files instead")->expected(2);
+  cmd->add_option("--output,-o", o->output, "HTML file to write")->capture_default_str();
+  cmd->add_option("--alpha", o->alpha, "--compare: significance level")->capture_default_str();
+  cmd->add_option("--threshold", o->threshold, "--compare: relative change that counts (0.05 = 5%)")
+      ->capture_default_str();
+  return [o] {
+    std::string html;
+    if (!o->compare.empty()) {
+      CompareOptions options;
+      options.alpha = o->alpha;
+      options.threshold = o->threshold;
+      const Comparison c = compare_runs(read_results_file(o->compare[0]), read_results_file(o->compare[1]), options,
+                                        o->compare[0], o->compare[1]);
+      html = html_comparison(c, options, o->compare[0], o->compare[1]);
+    } else {
+      if (o->results.empty()) throw ConfigError("report: give a results file, or --compare base.json new.json");
+      html = html_report(read_results_file(o->results), o->results);
+    }
+    std::ofstream out(o->output, std::ios::trunc);
+    if (!(out << html)) throw ConfigError(fmt::format("{}: cannot write the report", o->output));
+    fmt::print("wrote {}\n", o->output);
+    return 0;
+  };
+}
+
+}  // namespace llmt::cli

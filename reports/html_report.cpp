@@ -1,0 +1,223 @@
+#include "reports/html_report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "engine/ranking.hpp"
+#include "engine/stats.hpp"
+#include "reports/json_schema.hpp"
+#include "reports/svg.hpp"
+
+namespace llmt {
+namespace {
+
+using svg::escape;
+
+const char* kStyle = R"(
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1200px; }
+h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
+td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
+th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.pass { color: #1a7f37; } .fail, .regression { color: #cf222e; font-weight: bold; }
+.improvement { color: #1a7f37; } .noisy { color: #9a6700; } .warning { color: #9a6700; }
+svg.chart { display: block; margin: 12px 0; }
+svg .chart-title { font-size: 14px; font-weight: bold; } svg .tick, svg .legend, svg .row-label { font-size: 11px; }
+svg .label { font-size: 12px; } svg .grid { stroke: #eee; } svg .axis { stroke: #888; }
+.charts { display: flex; flex-wrap: wrap; gap: 8px; }
+)";
+
+std::string page(const std::string& title, const std::string& body) {
+  return fmt::format(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" "
+      "lang=\"en\">\n<head><meta charset=\"UTF-8\"/><title>{}</title><style>{}</style></head>\n<body>\n<h1>{}</h1>\n{}"
+      "</body>\n</html>\n",
+      escape(title), kStyle, escape(title), body);
+}
+
+std::string table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
+                  const std::vector<bool>& numeric = {}) {
+  std::string s = "<table><tr>";
+  for (const std::string& h : header) s += "<th>" + escape(h) + "</th>";
+  s += "</tr>\n";
+  for (const auto& row : rows) {
+    s += "<tr>";
+    for (std::size_t i = 0; i < row.size(); ++i)
+      s += (i < numeric.size() && numeric[i] ? "<td class=\"num\">" : "<td>") + row[i] + "</td>";
+    s += "</tr>\n";
+  }
+  return s + "</table>\n";
+}
+
+std::string num(double v, const char* f = "{:.3g}") { return fmt::format(fmt::runtime(f), v); }
+
+
+std::string short_name(const ConfigResult& r) {
+  const ConfigPoint& p = r.point;
+  return fmt::format("{} {} {} {} {}", p.strategy, p.grid_label(), sync_mode_name(p.sync), merge_mode_name(p.merge),
+                     p.workload.label());
+}
+
+}  // namespace
+
+std::string html_report(const nlohmann::json& doc, const std::string& source) {
+  std::vector<ConfigResult> all;
+  for (std::size_t i = 0; i < doc["configurations"].size(); ++i)
+    all.push_back(result_from_json(doc["configurations"][i], fmt::format("{}: configurations[{}]", source, i)));
+  std::vector<const ConfigResult*> measured;  // verified and measured: what the plots show
+  for (const ConfigResult& r : all)
+    if (r.status == ConfigStatus::ok && !r.samples.e2e_ms.empty()) measured.push_back(&r);
+  const nlohmann::json& run = doc["run"];
+
+  std::string body;
+  body += fmt::format("<p>{} on <b>{}</b> ({}), backend <b>{}</b>, {} measured of {} configurations. Source: {}.</p>\n",
+                      escape(run.value("model", nlohmann::json::object()).value("name", "?")),
+                      escape(run.value("host", "?")), escape(run.value("cpu_model", "?")),
+                      escape(run.value("backend", "?")), measured.size(), all.size(), escape(source));
+  std::vector<std::vector<std::string>> meta;
+  for (const char* k : {"version", "git_commit", "timestamp", "command_line", "device", "blas", "dtype",
+                        "logical_cpus", "load_average_1m"})
+    if (run.contains(k)) meta.push_back({k, escape(run[k].is_string() ? run[k].get<std::string>() : run[k].dump())});
+  body += table({"run", "value"}, meta);
+  for (const auto& w : run.value("warnings", nlohmann::json::array()))
+    body += "<p class=\"warning\">warning: " + escape(w.get<std::string>()) + "</p>\n";
+
+  // Per strategy and workload, the best (lowest median e2e) verified configuration per rank count.
+  std::map<std::string, std::map<int, const ConfigResult*>> best;
+  std::map<std::string, const ConfigResult*> single;  // fastest one-rank run per workload
+  for (const ConfigResult* r : measured) {
+    const std::string key = r->point.strategy + " " + r->point.workload.label();
+    const ConfigResult*& slot = best[key][r->point.ranks()];
+    if (!slot || r->metrics.e2e_ms.median < slot->metrics.e2e_ms.median) slot = r;
+    const ConfigResult*& one = single[r->point.workload.label()];
+    if (r->point.ranks() == 1 && (!one || r->metrics.e2e_ms.median < one->metrics.e2e_ms.median)) one = r;
+  }
+  // One-rank runs are deduplicated to the first strategy; every strategy's curve starts there.
+  for (auto& [key, by_ranks] : best) {
+    const std::string workload = key.substr(key.find(' ') + 1);
+    if (!by_ranks.count(1) && single.count(workload)) by_ranks[1] = single[workload];
+  }
+  svg::LineChart latency{"latency", "Median end-to-end latency per iteration", "ranks", "ms", {}, true};
+  svg::LineChart speedup{"speedup", "Speed-up against the best one-rank run", "ranks", "speed-up", {}, true};
+  svg::LineChart efficiency{"efficiency", "Scaling efficiency (speed-up / ranks)", "ranks", "efficiency", {}, true};
+  int max_ranks = 1;
+  for (const auto& [key, by_ranks] : best) {
+    svg::Series lat{key, {}}, sp{key, {}}, ef{key, {}};
+    const std::string workload = key.substr(key.find(' ') + 1);
+    const ConfigResult* base = single.count(workload) ? single[workload] : nullptr;
+    for (const auto& [ranks, r] : by_ranks) {
+      max_ranks = std::max(max_ranks, ranks);
+      lat.points.emplace_back(ranks, r->metrics.e2e_ms.median);
+      if (base) {
+        const double s = base->metrics.e2e_ms.median / r->metrics.e2e_ms.median;
+        sp.points.emplace_back(ranks, s);
+        ef.points.emplace_back(ranks, s / ranks);
+      }
+    }
+    latency.series.push_back(lat);
+    if (!sp.points.empty()) {
+      speedup.series.push_back(sp);
+      efficiency.series.push_back(ef);
+    }
+  }
+  svg::Series ideal{"ideal", {}, true};
+  for (int n = 1; n <= max_ranks; n *= 2) ideal.points.emplace_back(n, n);
+  speedup.series.push_back(ideal);
+
+  svg::BarChart breakdown{"breakdown", "Time per iteration: compute, exposed communication, pipeline bubble",
+                          "ms per iteration (mean over ranks)", {"compute", "exposed communication", "pipeline bubble / idle"},
+                          {}, {}, {}};
+  svg::BarChart memory{"memory", "Memory of the largest rank (measured peaks)", "GiB",
+                       {"weights", "KV cache", "activations", "communication"}, {}, {}, {}};
+  svg::BarChart imbalance{"imbalance", "Load imbalance (max / mean busy time - 1)", "percent", {"imbalance"}, {}, {}, {}};
+  for (const ConfigResult* r : measured) {
+    const ConfigMetrics& m = r->metrics;
+    const double compute = mean_of(m.rank_busy_ms), comm = m.sync_ms.mean;
+    breakdown.rows.push_back(short_name(*r));
+    breakdown.values.push_back({compute, comm, std::max(0.0, m.e2e_ms.mean - compute - comm)});
+    const RankMemory* largest = nullptr;
+    for (const RankMemory& rm : m.memory)
+      if (!largest || rm.peak_total > largest->peak_total) largest = &rm;
+    memory.rows.push_back(short_name(*r));
+    constexpr double gib = 1073741824.0;
+    memory.values.push_back(largest ? std::vector<double>{largest->weights / gib, largest->kv_cache / gib,
+                                                          largest->activations_peak / gib,
+                                                          largest->communication_peak / gib}
+                                    : std::vector<double>{0, 0, 0, 0});
+    imbalance.rows.push_back(short_name(*r));
+    imbalance.values.push_back({100.0 * m.imbalance});
+  }
+
+  body += "<h2>Scaling</h2>\n<div class=\"charts\">\n" + svg::render(latency) + svg::render(speedup) +
+          svg::render(efficiency) + "</div>\n";
+  body += "<h2>Where the time goes</h2>\n" + svg::render(breakdown);
+  body += "<h2>Memory per rank</h2>\n" + svg::render(memory);
+  body += "<h2>Load balance</h2>\n" + svg::render(imbalance);
+
+  if (doc.contains("summary")) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : doc["summary"]["ranking"])
+      rows.push_back({escape(e["workload"].get<std::string>()), std::to_string(e["ranks"].get<int>()),
+                      escape(e["best"].get<std::string>()), num(e["e2e_ms_median"].get<double>(), "{:.2f}"),
+                      e["speedup"].is_null() ? "n/a" : num(e["speedup"].get<double>(), "{:.2f}x"),
+                      e["efficiency"].is_null() ? "n/a" : num(100 * e["efficiency"].get<double>(), "{:.0f}%")});
+    body += "<h2>Best configuration per rank count (by " + escape(doc["summary"].value("objective", "latency")) +
+            ")</h2>\n" + table({"workload", "ranks", "configuration", "e2e ms", "speed-up", "efficiency"}, rows,
+                               {false, true, false, true, true, true});
+  }
+
+  std::vector<std::vector<std::string>> rows;
+  for (const ConfigResult& r : all) {
+    const Verification& v = r.verification;
+    std::string check = "<span>-</span>";
+    if (v.checked) check = v.passed ? "<span class=\"pass\">pass</span>" : "<span class=\"fail\">FAIL</span>";
+    rows.push_back({escape(r.point.id()), escape(std::string(config_status_name(r.status))),
+                    v.checked ? num(v.max_abs_error) : "", v.checked ? num(v.max_rel_error) : "",
+                    v.checked ? num(v.tolerance) : "", check, escape(r.reason)});
+  }
+  body += "<h2>Verification against the one-rank reference</h2>\n" +
+          table({"configuration", "status", "max abs error", "max rel error", "tolerance", "check", "reason"}, rows,
+                {false, false, true, true, true, false, false});
+  return page("llmthreads report", body);
+}
+
+std::string html_comparison(const Comparison& c, const CompareOptions& o, const std::string& base,
+                            const std::string& current) {
+  std::string body = fmt::format(
+      "<p>Base <b>{}</b> against new <b>{}</b>: threshold {:.1f}%, two-sided Mann-Whitney U test at alpha {}. "
+      "Verdict: <span class=\"{}\">{}</span>.</p>\n",
+      escape(base), escape(current), 100 * o.threshold, o.alpha, c.regressed() ? "regression" : "pass",
+      c.regressed() ? "regression" : "no regression");
+  for (const std::string& w : c.warnings) body += "<p class=\"warning\">warning: " + escape(w) + "</p>\n";
+  svg::BarChart chart{"latency-change", "Change of the median end-to-end latency", "percent", {"slower", "faster"},
+                      {}, {}, {}};
+  std::vector<std::vector<std::string>> rows;
+  for (const MetricComparison& m : c.rows) {
+    if (m.metric == "latency.median") {
+      chart.rows.push_back(m.config);
+      chart.values.push_back({std::max(0.0, 100 * m.change), std::max(0.0, -100 * m.change)});
+      chart.row_classes.emplace_back(verdict_name(m.verdict));
+    }
+    const std::string verdict(verdict_name(m.verdict));
+    rows.push_back({escape(m.config), escape(m.metric), num(m.base, "{:.4g}"), num(m.current, "{:.4g}"),
+                    num(100 * m.change, "{:+.2f}%"), num(m.p_value), "<span class=\"" + verdict + "\">" + verdict +
+                    "</span>" + (m.why.empty() ? "" : " " + escape(m.why))});
+  }
+  body += svg::render(chart);
+  body += table({"configuration", "metric", "base", "new", "change", "p-value", "verdict"}, rows,
+                {false, false, true, true, true, true, false});
+  auto list = [&](const char* title, const std::vector<std::string>& items) {
+    if (items.empty()) return;
+    body += fmt::format("<h2>{}</h2>\n<ul>\n", title);
+    for (const std::string& i : items) body += "<li>" + escape(i) + "</li>\n";
+    body += "</ul>\n";
+  };
+  list("Failed now, passed in the base", c.status_regressions);
+  list("Only in the base", c.only_in_base);
+  list("Only in the new run", c.only_in_current);
+  return page("llmthreads comparison", body);
+}
+
+}  // namespace llmt

@@ -1,0 +1,38 @@
+// Small SVG charts drawn by the tool itself (no scripts, no network): line charts over rank
+// counts and horizontal (stacked) bar charts. Output is well-formed XML, so a report can be
+// checked with any XML parser. Each chart is one <svg data-chart="..."> and each series one
+// <g class="series" data-series="...">.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace llmt::svg {
+
+std::string escape(const std::string& text);
+
+struct Series {
+  std::string name;
+  std::vector<std::pair<double, double>> points;  // (x, y), drawn in x order
+  bool dashed = false;
+};
+
+struct LineChart {
+  std::string id, title, x_label, y_label;
+  std::vector<Series> series;
+  bool log2_x = true;  // rank counts: 1, 2, 4, 8 evenly spaced
+};
+std::string render(const LineChart& chart);
+
+// One bar per row; a bar is the sum of its segments, one per series.
+struct BarChart {
+  std::string id, title, unit;
+  std::vector<std::string> series;             // segment names (legend), in stacking order
+  std::vector<std::string> rows;               // bar labels
+  std::vector<std::vector<double>> values;     // [row][series]
+  std::vector<std::string> row_classes;        // optional CSS class per bar (e.g. a verdict)
+};
+std::string render(const BarChart& chart);
+
+}  // namespace llmt::svg

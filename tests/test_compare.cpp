@@ -1,0 +1,190 @@
+// The regression gate on constructed inputs: shifts are regressions, identical distributions
+// are the same, tiny sample sets are noisy, missing configurations are listed, and the HTML
+// report of both a run and a comparison is well-formed markup with one SVG per plot.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <unistd.h>
+
+#include "engine/error.hpp"
+#include "engine/metrics.hpp"
+#include "reports/compare.hpp"
+#include "reports/html_report.hpp"
+#include "reports/json_schema.hpp"
+
+namespace llmt {
+namespace {
+
+ConfigResult synthetic(const std::string& strategy, int ranks, std::vector<double> e2e) {
+  ConfigResult r;
+  r.point = ConfigPoint{strategy, Layout{ranks, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{4, 16, 3}};
+  r.iterations = static_cast<int>(e2e.size());
+  RawSamples& s = r.samples;
+  for (double ms : e2e) {
+    s.e2e_ms.push_back(ms);
+    s.ttft_ms.push_back(ms * 0.5);
+    s.decode_step_ms.push_back(ms * 0.25);
+    s.decode_step_ms.push_back(ms * 0.25);
+  }
+  s.rank_busy_ms.assign(static_cast<std::size_t>(ranks), s.e2e_ms);
+  s.rank_iteration_ms = s.rank_busy_ms;
+  s.rank_sync_ms.assign(static_cast<std::size_t>(ranks), std::vector<double>(e2e.size(), 1.0));
+  s.rank_sync_total_ms = s.rank_sync_ms;
+  s.rank_transfer_ms.assign(static_cast<std::size_t>(ranks), std::vector<double>(e2e.size(), 0.0));
+  fill_sample_metrics(r.point, s, r.metrics);
+  r.metrics.memory.resize(static_cast<std::size_t>(ranks));
+  r.verification.checked = r.verification.passed = true;
+  return r;
+}
+
+std::vector<double> draws(double mean, double sd, int n, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<double> dist(mean, sd);
+  std::vector<double> v;
+  for (int i = 0; i < n; ++i) v.push_back(dist(gen));
+  return v;
+}
+
+nlohmann::json document(const std::vector<ConfigResult>& results, const std::string& cpu = "AMD EPYC") {
+  RunMetadata run;
+  run.backend = "cpu";
+  run.cpu_model = cpu;
+  std::vector<nlohmann::json> configs;
+  for (const ConfigResult& r : results) configs.push_back(to_json(r));
+  return make_document(run, configs);
+}
+
+const MetricComparison* row(const Comparison& c, const std::string& config_prefix, const std::string& metric) {
+  for (const MetricComparison& m : c.rows)
+    if (m.config.rfind(config_prefix, 0) == 0 && m.metric == metric) return &m;
+  return nullptr;
+}
+
+TEST(Compare, ShiftedSamplesAreARegressionIdenticalOnesTheSame) {
+  const auto base = document({synthetic("tp", 2, draws(100, 2, 20, 1)), synthetic("dp", 2, draws(100, 2, 20, 2))});
+  const auto slower =
+      document({synthetic("tp", 2, draws(110, 2, 20, 3)), synthetic("dp", 2, draws(100, 2, 20, 4))});
+  const Comparison c = compare_runs(base, slower, CompareOptions{}, "base", "new");
+  const MetricComparison* tp = row(c, "tp|", "latency.median");
+  ASSERT_NE(tp, nullptr);
+  EXPECT_EQ(tp->verdict, Verdict::regression);
+  EXPECT_NEAR(tp->change, 0.10, 0.03);
+  EXPECT_LT(tp->p_value, 1e-4);
+  EXPECT_EQ(row(c, "tp|", "throughput")->verdict, Verdict::regression) << "fewer tokens per second is worse";
+  EXPECT_EQ(row(c, "dp|", "latency.median")->verdict, Verdict::same);
+  EXPECT_TRUE(c.regressed());
+
+  const Comparison back = compare_runs(slower, base, CompareOptions{}, "new", "base");
+  EXPECT_EQ(row(back, "tp|", "latency.median")->verdict, Verdict::improvement);
+  EXPECT_FALSE(back.regressed());
+
+  const Comparison same = compare_runs(base, base, CompareOptions{}, "a", "b");
+  for (const MetricComparison& m : same.rows) EXPECT_EQ(m.verdict, Verdict::same) << m.config << " " << m.metric;
+  EXPECT_FALSE(same.regressed());
+}
+
+TEST(Compare, TinySamplesOrInsignificantShiftsAreNoisy) {
+  const auto base = document({synthetic("tp", 2, {100, 101})});
+  const auto slower = document({synthetic("tp", 2, {120, 121})});
+  const Comparison few = compare_runs(base, slower, CompareOptions{}, "a", "b");
+  const MetricComparison* m = row(few, "tp|", "latency.median");
+  EXPECT_EQ(m->verdict, Verdict::noisy);
+  EXPECT_NE(m->why.find("too few samples"), std::string::npos);
+  // 5 samples of a wide distribution: a 10% shift the test cannot confirm at alpha 0.01.
+  const auto wide_a = document({synthetic("tp", 2, {80, 120, 95, 130, 75})});
+  const auto wide_b = document({synthetic("tp", 2, {90, 135, 100, 140, 85})});
+  const Comparison wide = compare_runs(wide_a, wide_b, CompareOptions{}, "a", "b");
+  m = row(wide, "tp|", "latency.median");
+  EXPECT_EQ(m->verdict, Verdict::noisy);
+  EXPECT_NE(m->why.find("not below alpha"), std::string::npos);
+}
+
+TEST(Compare, ThresholdsPerMetricMissingConfigurationsAndWarnings) {
+  const auto base = document({synthetic("tp", 2, draws(100, 0.5, 20, 5)), synthetic("tp", 4, draws(50, 1, 20, 6))});
+  const auto now = document({synthetic("tp", 2, draws(103, 0.5, 20, 7)), synthetic("dp", 2, draws(50, 1, 20, 8))},
+                            "Intel Xeon");
+  CompareOptions strict;
+  strict.per_metric["latency.median"] = 0.02;
+  const Comparison c = compare_runs(base, now, strict, "a", "b");
+  EXPECT_EQ(row(c, "tp|tp2", "latency.median")->verdict, Verdict::regression) << "3% beyond a 2% threshold";
+  EXPECT_EQ(row(c, "tp|tp2", "ttft.median")->verdict, Verdict::same) << "3% within the global 5%";
+  ASSERT_EQ(c.only_in_base.size(), 1u);
+  EXPECT_EQ(c.only_in_base[0].rfind("tp|tp4", 0), 0u);
+  ASSERT_EQ(c.only_in_current.size(), 1u);
+  EXPECT_EQ(c.only_in_current[0].rfind("dp|", 0), 0u);
+  ASSERT_FALSE(c.warnings.empty());
+  EXPECT_NE(c.warnings[0].find("Intel Xeon"), std::string::npos);
+  const std::string md = format_comparison(c, "markdown", strict);
+  EXPECT_NE(md.find("**regression**"), std::string::npos);
+  EXPECT_NE(md.find("| configuration | metric |"), std::string::npos);
+  const auto js = nlohmann::json::parse(format_comparison(c, "json", strict));
+  EXPECT_TRUE(js["regressed"]);
+  EXPECT_EQ(js["only_in_new"].size(), 1u);
+}
+
+TEST(Compare, AFailureThatPassedBeforeIsARegression) {
+  ConfigResult broken = synthetic("tp", 2, draws(100, 1, 10, 9));
+  broken.status = ConfigStatus::failed;
+  broken.reason = "verification failed: max relative error 0.3";
+  const Comparison c = compare_runs(document({synthetic("tp", 2, draws(100, 1, 10, 10))}), document({broken}),
+                                    CompareOptions{}, "a", "b");
+  ASSERT_EQ(c.status_regressions.size(), 1u);
+  EXPECT_NE(c.status_regressions[0].find("verification failed"), std::string::npos);
+  EXPECT_TRUE(c.regressed());
+}
+
+TEST(Compare, FractionsParse) {
+  EXPECT_DOUBLE_EQ(parse_fraction("5%", "x"), 0.05);
+  EXPECT_DOUBLE_EQ(parse_fraction("0.03", "x"), 0.03);
+  EXPECT_THROW(parse_fraction("five", "x"), ConfigError);
+  EXPECT_THROW(parse_fraction("-1%", "x"), ConfigError);
+}
+
+// xmllint is installed by scripts/install-deps.sh: the markup check is a real XML parser.
+bool well_formed(const std::string& markup) {
+  const auto path = std::filesystem::temp_directory_path() / ("llmt_report_" + std::to_string(::getpid()) + ".html");
+  std::ofstream(path) << markup;
+  return std::system(("xmllint --noout " + path.string()).c_str()) == 0;
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(Report, OneSvgPerPlotWithTheExpectedSeries) {
+  const auto doc = document({synthetic("tp", 1, draws(100, 1, 5, 11)), synthetic("tp", 2, draws(60, 1, 5, 12)),
+                             synthetic("tp", 4, draws(40, 1, 5, 13)), synthetic("dp", 2, draws(55, 1, 5, 14))});
+  const std::string html = html_report(doc, "r.json");
+  EXPECT_TRUE(well_formed(html));
+  EXPECT_EQ(count(html, "<svg "), 6u);
+  for (const char* chart : {"latency", "speedup", "efficiency", "breakdown", "memory", "imbalance"})
+    EXPECT_EQ(count(html, std::string("data-chart=\"") + chart + "\""), 1u) << chart;
+  EXPECT_NE(html.find("data-series=\"tp b4.p16.g3\""), std::string::npos);
+  EXPECT_NE(html.find("data-series=\"dp b4.p16.g3\""), std::string::npos);
+  EXPECT_NE(html.find("data-series=\"ideal\""), std::string::npos);
+  for (const char* segment : {"compute", "exposed communication", "weights", "KV cache", "activations"})
+    EXPECT_NE(html.find(std::string("data-series=\"") + segment + "\""), std::string::npos) << segment;
+  EXPECT_EQ(count(html, "class=\"pass\""), 4u) << "the verification table";
+  EXPECT_EQ(html.find("http://") == std::string::npos || html.find("src=\"http") == std::string::npos, true)
+      << "nothing fetched from the network";
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+}
+
+TEST(Report, ComparisonPageIsWellFormed) {
+  const auto a = document({synthetic("tp", 2, draws(100, 1, 10, 15)), synthetic("tp", 4, draws(100, 1, 10, 16))});
+  const auto b = document({synthetic("tp", 2, draws(120, 1, 10, 17)), synthetic("tp", 4, draws(100, 1, 10, 18))});
+  const CompareOptions o;
+  const std::string html = html_comparison(compare_runs(a, b, o, "a.json", "<b>.json"), o, "a.json", "<b>.json");
+  EXPECT_TRUE(well_formed(html));
+  EXPECT_EQ(count(html, "<svg "), 1u);
+  EXPECT_NE(html.find("&lt;b&gt;.json"), std::string::npos) << "text is escaped";
+  EXPECT_NE(html.find("class=\"regression\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace llmt

@@ -1,0 +1,94 @@
+// The regression gate end to end: `bench` twice on the CPU backend, once with a hidden 20%
+// per-iteration delay, then `compare`. Runs alone (RUN_SERIAL), since it times things.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int status = -1;
+  std::string output;
+};
+
+Outcome run(const std::string& args) {
+  Outcome o;
+  FILE* pipe = popen((std::string(LLMT_BINARY) + " " + args + " 2>&1").c_str(), "r");
+  if (!pipe) return o;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), pipe)) o.output += buf.data();
+  const int raw = pclose(pipe);
+  o.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return o;
+}
+
+std::string temp(const std::string& name) {
+  const auto dir = fs::temp_directory_path() / ("llmt_gate_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return (dir / name).string();
+}
+
+// Two GPT-2-shaped layers on one rank: about 0.15 s per iteration here, long enough for the
+// scheduler's noise to be small against it.
+const std::string kSweep = "bench --model gpt2 --layers 2 --gpus 1 --strategy tp --batch 2 --prompt 32 --gen 4 "
+                           "--warmup 2 --iterations 12 --quiet";
+
+TEST(Gate, AnInjectedSlowdownIsFlaggedAndIdenticalRunsAreNot) {
+  const std::string a = temp("a.json"), b = temp("b.json"), slow = temp("slow.json");
+  ASSERT_EQ(run(kSweep + " --json " + a).status, 0);
+  ASSERT_EQ(run(kSweep + " --json " + b).status, 0);
+  ASSERT_EQ(run(kSweep + " --inject-delay 20% --json " + slow).status, 0);
+
+  // 10%: half the injected slowdown, twice the drift seen between identical runs here.
+  const Outcome same = run("compare " + a + " " + b + " --threshold 10%");
+  EXPECT_EQ(same.status, 0) << same.output;
+  EXPECT_EQ(same.output.find("regression "), std::string::npos) << same.output;
+
+  const Outcome flagged = run("compare " + a + " " + slow + " --threshold 10%");
+  EXPECT_EQ(flagged.status, 1) << flagged.output;
+  EXPECT_NE(flagged.output.find("latency.median"), std::string::npos);
+  const auto line = flagged.output.substr(flagged.output.find("latency.median"));
+  EXPECT_NE(line.substr(0, line.find('\n')).find("regression"), std::string::npos) << flagged.output;
+
+  const Outcome markdown = run("compare " + a + " " + slow + " --threshold 10% --format markdown");
+  EXPECT_EQ(markdown.status, 1);
+  EXPECT_NE(markdown.output.find("**regression**"), std::string::npos) << markdown.output;
+}
+
+TEST(Gate, UnusableInputExitsWithTwo) {
+  const std::string good = temp("good.json"), bad = temp("bad.json");
+  ASSERT_EQ(run("bench --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 -n 3 -q --json " + good).status,
+            0);
+  std::FILE* f = std::fopen(bad.c_str(), "w");
+  std::fputs("{\"schema_version\": 1, \"configurations\": [", f);
+  std::fclose(f);
+  Outcome o = run("compare " + good + " " + bad);
+  EXPECT_EQ(o.status, 2);
+  EXPECT_NE(o.output.find("bad.json: not valid JSON"), std::string::npos) << o.output;
+  o = run("compare " + good + " /nonexistent.json");
+  EXPECT_EQ(o.status, 2);
+  EXPECT_NE(o.output.find("/nonexistent.json: cannot open"), std::string::npos) << o.output;
+  o = run("compare " + good + " " + good + " --threshold fast");
+  EXPECT_EQ(o.status, 2);
+  EXPECT_EQ(run("compare " + good + " " + good).status, 0);
+}
+
+TEST(Gate, ReportsRenderARunAndAComparison) {
+  const std::string a = temp("r.json"), html = temp("r.html"), cmp = temp("cmp.html");
+  ASSERT_EQ(run("bench --model tiny --gpus 1,2,4 --strategy tp,dp,pp --batch 4 --prompt 4 --gen 2 -n 3 -q --json " + a)
+                .status,
+            0);
+  ASSERT_EQ(run("report " + a + " -o " + html).status, 0);
+  EXPECT_EQ(std::system(("xmllint --noout " + html).c_str()), 0);
+  ASSERT_EQ(run("report --compare " + a + " " + a + " -o " + cmp).status, 0);
+  EXPECT_EQ(std::system(("xmllint --noout " + cmp).c_str()), 0);
+}
+
+}  // namespace
