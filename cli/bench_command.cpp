@@ -56,7 +56,8 @@ struct BenchOptions {
   std::string ensemble_weights;
   int overlap_chunks = 4;
   std::string inject_delay;
-  bool quiet = false, dry_run = false;
+  bool quiet = false, dry_run = false, emulate_ranks = false, flush_l2 = false;
+  bool profile = false;  // one configuration, with the profiler command and its hottest phases
 };
 
 std::vector<int> default_rank_counts(int devices) {
@@ -109,14 +110,14 @@ void parse_inject_delay(const std::string& text, RunOptions& ro) {
   if (ro.inject_delay_fraction < 0 || ro.inject_delay_ms < 0) throw ConfigError("--inject-delay: must not be negative");
 }
 
-std::size_t largest_rank_memory(const ModelConfig& model, const ConfigPoint& point) {
+std::size_t largest_rank_memory(const ModelConfig& model, const ConfigPoint& point, DType dtype) {
   std::size_t per_rank = 0;
   for (int r = 0; r < point.layout.ranks(); ++r)
-    per_rank = std::max(per_rank, plan_rank_memory(model, point, make_shard_plan(model, point, r), DType::f32).total());
+    per_rank = std::max(per_rank, plan_rank_memory(model, point, make_shard_plan(model, point, r), dtype).total());
   return per_rank;
 }
 
-void print_plan(const ModelConfig& model, const std::vector<PlannedPoint>& plan) {
+void print_plan(const ModelConfig& model, const std::vector<PlannedPoint>& plan, DType dtype) {
   fmt::print("{:<58} {:>5} {:>10} {:>10}  {}\n", "configuration", "ranks", "GiB/rank", "GiB total", "plan");
   for (const PlannedPoint& p : plan) {
     if (p.skip_reason) {
@@ -124,8 +125,8 @@ void print_plan(const ModelConfig& model, const std::vector<PlannedPoint>& plan)
       continue;
     }
     fmt::print("{:<58} {:>5} {:>10.3f} {:>10.3f}  run\n", p.point.id(), p.point.ranks(),
-               largest_rank_memory(model, p.point) / 1073741824.0,
-               predicted_total_memory(model, p.point, DType::f32) / 1073741824.0);
+               largest_rank_memory(model, p.point, dtype) / 1073741824.0,
+               predicted_total_memory(model, p.point, dtype) / 1073741824.0);
   }
 }
 
@@ -204,13 +205,7 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   if (o.layers > 0) model = with_layers(model, o.layers);
   for (const std::string& note : model.notes) fmt::print(stderr, "note: {}: {}\n", model.name, note);
 
-  const BackendChoice backend = resolve_backend(o.backend);
-  if (o.dtype != "auto") {
-    const auto dt = parse_dtype(o.dtype);
-    if (!dt) throw ConfigError(fmt::format("--dtype: unknown type '{}' (fp32, bf16, fp16, auto)", o.dtype));
-    if (backend.name == "cpu" && *dt != DType::f32)
-      throw ConfigError(fmt::format("--dtype {}: the CPU backend computes in fp32 only", o.dtype));
-  }
+  const BackendChoice backend = resolve_backend(o.backend, o.dtype, o.emulate_ranks);
   if (o.iterations < 1) throw ConfigError("--iterations: at least 1 measured iteration is needed");
   if (o.warmup < 0) throw ConfigError("--warmup: must not be negative");
   if (o.overlap_chunks < 1) throw ConfigError("--overlap-chunks: at least 1");
@@ -219,6 +214,8 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
 
   RunOptions ro;
   ro.backend = backend.name;
+  ro.dtype = backend.dtype;
+  ro.flush_cache = o.flush_l2;
   ro.warmup = o.warmup;
   ro.iterations = o.iterations;
   ro.exec.seed = o.seed;
@@ -256,8 +253,23 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
           static_cast<int>(ro.exec.ensemble_weights.size()) != p.point.layout.dp)
         p.skip_reason = fmt::format("{} ensemble weights given for {} replicas", ro.exec.ensemble_weights.size(),
                                     p.point.layout.dp);
+  if (o.profile) {
+    const auto runnable = std::count_if(plan.begin(), plan.end(), [](const PlannedPoint& p) { return !p.skip_reason; });
+    if (runnable != 1) {
+      for (const PlannedPoint& p : plan)
+        if (p.skip_reason) fmt::print(stderr, "  {}: {}\n", p.point.id(), *p.skip_reason);
+      throw ConfigError(fmt::format("profile runs exactly one configuration; these options plan {} (give one value "
+                                    "each to --gpus, --strategy, --sync, --merge, --batch, --prompt, --gen)",
+                                    runnable));
+    }
+    fmt::print(stderr,
+               "to capture the measured iterations (NVTX ranges per phase, in the 'llmthreads' domain):\n  nsys "
+               "profile --capture-range=cudaProfilerApi --capture-range-end=stop -t cuda,nvtx,osrt -o "
+               "llmthreads-profile {}\n",
+               command_line);
+  }
   if (o.dry_run) {
-    print_plan(model, plan);
+    print_plan(model, plan, backend.dtype);
     const auto runnable = std::count_if(plan.begin(), plan.end(), [](const PlannedPoint& p) { return !p.skip_reason; });
     fmt::print("{} configurations: {} to run, {} skipped\n", plan.size(), runnable, plan.size() - runnable);
     return 0;
@@ -272,9 +284,11 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   run.timestamp = utc_timestamp();
   run.command_line = command_line;
   run.backend = backend.name;
-  run.device = make_backend(backend.name, 0)->device_description();
+  run.device = make_backend(backend.name, 0, backend.dtype)->device_description();
   run.blas = blas::library_description();
-  run.dtype = "fp32";
+  run.dtype = std::string(dtype_name(backend.dtype));
+  run.emulated = is_emulated(backend.name);
+  for (const auto& [key, value] : device_metadata(backend.name)) run.devices[key] = value;
   run.host = host.hostname;
   run.cpu_model = host.cpu_model;
   run.os = host.os;
@@ -376,6 +390,17 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   reporters.end(summary);
   fmt::print("{} configurations: {} run ({} failed), {} skipped{}\n", ran + skipped, ran, failed, skipped,
              carried.results.empty() ? "" : fmt::format(", {} kept from {}", carried.results.size(), o.resume));
+  if (o.profile)
+    for (const ConfigResult& r : results) {
+      if (r.metrics.phases.empty()) continue;
+      std::vector<const PhaseSummary*> hottest;
+      for (const PhaseSummary& ph : r.metrics.phases) hottest.push_back(&ph);
+      std::sort(hottest.begin(), hottest.end(), [](auto* a, auto* b) { return a->ms_max_rank > b->ms_max_rank; });
+      fmt::print("\nhottest phases of {} (ms per iteration, slowest rank):\n", r.point.id());
+      for (std::size_t i = 0; i < std::min<std::size_t>(15, hottest.size()); ++i)
+        fmt::print("  {:>10.3f}  {:<13} {}{}\n", hottest[i]->ms_max_rank, hottest[i]->category, hottest[i]->path,
+                   hottest[i]->detail.empty() ? "" : "  (" + hottest[i]->detail + ")");
+    }
   if (summary.interrupted) {
     fmt::print(stderr, "interrupted: {} configuration(s) not run; continue with --resume {}\n",
                total - static_cast<int>(results.size()),
@@ -387,11 +412,8 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   return failed > 0 ? 1 : 0;
 }
 
-}  // namespace
 
-Command add_bench_command(CLI::App& app, const std::string& command_line) {
-  auto o = std::make_shared<BenchOptions>();
-  CLI::App* cmd = app.add_subcommand("bench", "Run a sweep of parallel configurations and report the metrics");
+void add_sweep_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->add_option("--model,-m", o->model, "Model preset name (see `llmthreads list`) or path to a HuggingFace config.json")
       ->capture_default_str();
   cmd->add_option("--layers", o->layers, "Run only the first N layers of the model's real shape (default: all)");
@@ -424,6 +446,10 @@ Command add_bench_command(CLI::App& app, const std::string& command_line) {
       ->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "Compute type: auto, fp32, bf16, fp16 (CPU backend: fp32)")->capture_default_str();
   cmd->add_option("--backend", o->backend, "auto, cpu or cuda (auto: CUDA when a GPU is present)")->capture_default_str();
+  cmd->add_flag("--emulate-ranks", o->emulate_ranks,
+                "CUDA: run all ranks on GPU 0 with a device-local communicator, to check the multi-rank logic of "
+                "every strategy on one GPU (timings are not multi-GPU timings; reports say 'emulated')");
+  cmd->add_flag("--flush-l2", o->flush_l2, "CUDA: evict the L2 cache between iterations");
   cmd->add_option("--seed", o->seed, "Seed of the deterministic weights and tokens")->capture_default_str();
   cmd->add_option("--overlap-chunks", o->overlap_chunks,
                   "overlap sync: column chunks of each row-parallel GEMM, each all-reduced while the next computes")
@@ -442,8 +468,29 @@ Command add_bench_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--inject-delay", o->inject_delay, "Test hook: delay each iteration by N% or Nms")
       ->group("");  // hidden: for testing regression detection
   cmd->add_flag("--quiet,-q", o->quiet, "No progress lines on stderr");
+}
+
+}  // namespace
+
+Command add_bench_command(CLI::App& app, const std::string& command_line) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Run a sweep of parallel configurations and report the metrics");
+  add_sweep_options(cmd, o);
   cmd->add_flag("--dry-run", o->dry_run, "Print the planned configurations, skipped ones with reasons, and the "
                                          "predicted memory per rank, without running");
+  return [o, command_line] { return run_bench(*o, command_line); };
+}
+
+Command add_profile_command(CLI::App& app, const std::string& command_line) {
+  auto o = std::make_shared<BenchOptions>();
+  o->profile = true;
+  o->strategy = "tp";
+  o->gpus = "1";
+  o->iterations = 3;
+  CLI::App* cmd = app.add_subcommand(
+      "profile", "Run one configuration for a profiler: NVTX ranges per phase, cudaProfilerStart/Stop around the "
+                 "measured iterations; prints the Nsight Systems command that captures exactly those");
+  add_sweep_options(cmd, o);
   return [o, command_line] { return run_bench(*o, command_line); };
 }
 

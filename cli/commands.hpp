@@ -11,6 +11,7 @@ namespace llmt::cli {
 using Command = std::function<int()>;
 
 Command add_bench_command(CLI::App& app, const std::string& command_line);
+Command add_profile_command(CLI::App& app, const std::string& command_line);
 Command add_list_command(CLI::App& app);
 Command add_compare_command(CLI::App& app);
 Command add_report_command(CLI::App& app);

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", fmt::format("llmthreads {} ({})", llmt::tool_version(), llmt::git_commit()));
   app.require_subcommand(1);
   const llmt::cli::Command bench = llmt::cli::add_bench_command(app, command_line);
+  const llmt::cli::Command profile = llmt::cli::add_profile_command(app, command_line);
   const llmt::cli::Command list = llmt::cli::add_list_command(app);
   const llmt::cli::Command compare = llmt::cli::add_compare_command(app);
   const llmt::cli::Command report = llmt::cli::add_report_command(app);
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("bench")) return bench();
     if (app.got_subcommand("list")) return list();
+    if (app.got_subcommand("profile")) return profile();
     if (app.got_subcommand("compare")) return compare();
     if (app.got_subcommand("report")) return report();
   } catch (const llmt::Error& e) {

@@ -67,6 +67,10 @@ endif()
 if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
   set(CMAKE_CUDA_ARCHITECTURES "80;90" CACHE STRING "CUDA architectures" FORCE)
 endif()
+# C++17 for the .cu files: CMake 3.25 cannot ask nvcc for C++20, and the kernels and the
+# headers they include need nothing newer.
+set(CMAKE_CUDA_STANDARD 17)
+set(CMAKE_CUDA_STANDARD_REQUIRED ON)
 enable_language(CUDA)
 set(LLMT_WITH_CUDA ON)
 message(STATUS "llmthreads: CUDA toolkit complete (architectures ${CMAKE_CUDA_ARCHITECTURES})")

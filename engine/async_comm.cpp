@@ -55,6 +55,7 @@ class ThreadReducer final : public AsyncReducer {
   };
 
   void serve() {
+    backend_.bind_thread();
     std::unique_lock lock(mutex_);
     for (;;) {
       cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });

@@ -77,15 +77,30 @@ class Backend {
   virtual std::string device_description() const = 0;
 
   MemoryTracker& memory() { return memory_; }
+  // Called first on every thread that uses this backend (CUDA: its device becomes current).
+  virtual void bind_thread() {}
   DeviceBuffer allocate_bytes(std::size_t bytes, MemoryKind kind);
   DeviceBuffer allocate(std::size_t elements, MemoryKind kind) {
     return allocate_bytes(elements * dtype_size(dtype()), kind);
   }
 
-  // Monotonic timestamps in nanoseconds, ordered with the work submitted so far on this rank.
-  // The CPU backend returns wall-clock now; asynchronous backends resolve them at synchronize().
+  // A timestamp ordered with the work submitted so far on this rank. The CPU backend returns
+  // steady-clock nanoseconds; asynchronous backends return a token (an event) that to_ns()
+  // turns into nanoseconds on the host's steady clock once synchronize() has returned.
   virtual std::uint64_t stamp() = 0;
   virtual void synchronize() = 0;
+  virtual std::uint64_t to_ns(std::uint64_t stamp) { return stamp; }
+  // Tokens already resolved may be reused (called once per iteration).
+  virtual void recycle_stamps() {}
+
+  // Bytes in use on the device as the device itself reports them (GPUs: cudaMemGetInfo), or
+  // -1 where there is no such figure.
+  virtual long long device_memory_used() { return -1; }
+  // Bracket the measured iterations for profilers that capture a range (cudaProfilerStart/Stop).
+  virtual void profiler_start() {}
+  virtual void profiler_stop() {}
+  // Evicts the device's cache between iterations (--flush-l2); nothing on the CPU backend.
+  virtual void flush_cache() {}
 
   // Data movement (counts in elements of dtype() unless noted).
   virtual void fill(void* dst, int rows, int cols, const FillSpec& spec) = 0;

@@ -28,6 +28,7 @@ struct RankMemory {
   MemoryPlan predicted;
   // Measured by the allocator: peak bytes per kind, and the peak of all live bytes.
   std::size_t weights = 0, kv_cache = 0, activations_peak = 0, communication_peak = 0, peak_total = 0;
+  long long device_used = -1;  // as the device reports it at the end of the run (GPUs), else -1
 };
 
 // Pipeline stages of a configuration with pp > 1 (means over the stage's ranks and iterations).
@@ -127,6 +128,8 @@ struct RunMetadata {
   std::map<std::string, std::string> libraries;
   std::vector<double> ensemble_weights;
   std::string resumed_from;
+  bool emulated = false;                        // CUDA ranks sharing one GPU
+  std::map<std::string, std::string> devices;   // GPU names, driver, CUDA, cuBLAS, NCCL versions, clocks
   ModelConfig model;
   std::vector<std::string> warnings;
 };

@@ -12,6 +12,7 @@
 #include "engine/backends.hpp"
 #include "engine/error.hpp"
 #include "engine/metrics.hpp"
+#include "engine/nvtx.hpp"
 #include "engine/sysinfo.hpp"
 #include "engine/timeline.hpp"
 
@@ -76,10 +77,12 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
                Backend* backend, Communicator& world, PhaseTable& table, WeightExchange* exchange,
                StepLogits* capture, RankOutcome& out) {
   try {
+    backend->bind_thread();
     const ShardPlan shard = make_shard_plan(model, point, rank);
     RankComms comms = RankComms::split(world, shard);
     Timeline timeline(*backend, table);
 
+    const nvtx::Range configuration_range(point.id());
     const auto t0 = std::chrono::steady_clock::now();
     TransformerRank transformer(model, point, shard, opts.exec,
                                 obtain_weights(model, point, shard, opts.exec, *backend, exchange), *backend, comms,
@@ -97,14 +100,17 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
     // Busy, like extra work: a sleeping rank would add the scheduler's wake-up latency.
     auto injected_delay = [&](std::uint64_t begin) {
       if (!delays) return;
-      const double ms_so_far = static_cast<double>(backend->stamp() - begin) * 1e-6;
+      backend->synchronize();
+      const double ms_so_far = static_cast<double>(backend->to_ns(backend->stamp()) - backend->to_ns(begin)) * 1e-6;
       const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(
                                                                  opts.inject_delay_ms + opts.inject_delay_fraction * ms_so_far);
       while (std::chrono::steady_clock::now() < until) {
       }
     };
+    int iteration_number = 0;
     auto run_iteration = [&](bool keep) {
       world.barrier();
+      const nvtx::Range iteration_range(fmt::format("iteration {}", iteration_number++));
       timeline.collect();
       IterationRecord rec;
       rec.begin = backend->stamp();
@@ -118,9 +124,15 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
       }
       injected_delay(rec.begin);
       rec.end = backend->stamp();
+      backend->synchronize();
+      rec.begin = backend->to_ns(rec.begin);
+      rec.prefill_end = backend->to_ns(rec.prefill_end);
+      for (std::uint64_t& s : rec.step_end) s = backend->to_ns(s);
+      rec.end = backend->to_ns(rec.end);
       if (!rec.step_end.empty()) rec.step_end.back() = rec.end;
       else rec.prefill_end = rec.end;
-      rec.phases = timeline.collect();  // synchronises: stamps are resolved from here on
+      rec.phases = timeline.collect();  // resolves the phases' stamps, then recycles them all
+      if (opts.flush_cache) backend->flush_cache();
       return rec;
     };
 
@@ -132,6 +144,7 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
     // Run control: in adaptive mode every rank contributes its iteration time, and all take the
     // same decision from the same data. Allocated in both modes, as predicted.
     DeviceBuffer control = backend->allocate_bytes(run_control_bytes(point), MemoryKind::communication);
+    if (rank == 0) backend->profiler_start();
     if (opts.adaptive.target_rse <= 0) {
       for (int i = 0; i < opts.iterations; ++i) out.iterations.push_back(run_iteration(false));
     } else {
@@ -151,6 +164,7 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
         if (out.stop != StopReason::keep_going) break;
       }
     }
+    if (rank == 0) backend->profiler_stop();
     world.barrier();
 
     MemoryTracker& mem = backend->memory();
@@ -160,6 +174,7 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
     out.memory.activations_peak = mem.peak(MemoryKind::activations);
     out.memory.communication_peak = mem.peak(MemoryKind::communication);
     out.memory.peak_total = mem.peak_total();
+    out.memory.device_used = backend->device_memory_used();
   } catch (const RankError& e) {
     out.error = e.what();
     out.aborted = true;
@@ -390,22 +405,40 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
   const bool can_share = point.layout.dp > 1 && !point.ensemble();
   bool share_weights = opts.replica_weights == ReplicaWeights::shared && can_share;
   try {
-    if (opts.backend == "cpu") {
-      // Thread ranks share the host's memory: the whole configuration must fit at once.
-      const double budget = opts.memory_headroom * static_cast<double>(available_memory_bytes());
-      const std::size_t private_need = predicted_total_memory(model, point, DType::f32);
-      const std::size_t shared_need = private_need - replica_weight_bytes(model, point, DType::f32);
-      if (budget > 0 && opts.replica_weights == ReplicaWeights::automatic && can_share &&
-          static_cast<double>(private_need) > budget && static_cast<double>(shared_need) <= budget)
-        share_weights = true;
-      const std::size_t need = share_weights ? shared_need : private_need;
-      // Like nvbench's skip on insufficient device memory: the configuration is impossible here.
-      if (budget > 0 && static_cast<double>(need) > budget) {
-        result.status = ConfigStatus::skipped;
-        result.reason = fmt::format("insufficient host memory: {} ranks need {:.2f} GiB (predicted), {:.2f} GiB "
-                                    "usable", n, need / 1073741824.0, budget / 1073741824.0);
-        return result;
-      }
+    // Ranks drawing on one memory pool (the host's, or one GPU's) must fit in it together. Like
+    // nvbench's skip on insufficient device memory: such a configuration is impossible here.
+    const MemoryPools pools = memory_pools(opts.backend, n);
+    std::vector<std::size_t> need(pools.available_bytes.size(), 0), weights(need.size(), 0);
+    for (int r = 0; r < n; ++r) {
+      const ShardPlan shard = make_shard_plan(model, point, r);
+      const MemoryPlan plan = plan_rank_memory(model, point, shard, opts.dtype);
+      const auto pool = static_cast<std::size_t>(pools.pool_of_rank[static_cast<std::size_t>(r)]);
+      need[pool] += plan.total();
+      if (shard.coords.dp > 0) weights[pool] += plan.weights;
+    }
+    // Thread ranks on the CPU may share replicas' read-only weights when private copies do not fit.
+    auto fits = [&](bool shared) {
+      for (std::size_t p = 0; p < need.size(); ++p)
+        if (pools.available_bytes[p] > 0 &&
+            static_cast<double>(need[p] - (shared ? weights[p] : 0)) >
+                opts.memory_headroom * static_cast<double>(pools.available_bytes[p]))
+          return false;
+      return true;
+    };
+    if (opts.backend == "cpu" && opts.replica_weights == ReplicaWeights::automatic && can_share && !fits(false) &&
+        fits(true))
+      share_weights = true;
+    share_weights = share_weights && opts.backend == "cpu";
+    if (!fits(share_weights)) {
+      std::size_t p = 0;
+      while (p + 1 < need.size() && need[p] <= opts.memory_headroom * static_cast<double>(pools.available_bytes[p])) ++p;
+      result.status = ConfigStatus::skipped;
+      result.reason = fmt::format(
+          "insufficient {} memory: {} rank(s) need {:.2f} GiB (predicted), {:.2f} GiB usable",
+          opts.backend == "cpu" ? "host" : fmt::format("GPU {}", p), n,
+          (need[p] - (share_weights ? weights[p] : 0)) / 1073741824.0,
+          opts.memory_headroom * static_cast<double>(pools.available_bytes[p]) / 1073741824.0);
+      return result;
     }
     if (share_weights) {
       result.replica_weights_shared = true;
@@ -416,9 +449,13 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
           point.layout.dp));
     }
     std::vector<std::unique_ptr<Backend>> backends;  // outlive the threads: shared weights point into them
-    for (int r = 0; r < n; ++r) backends.push_back(make_backend(opts.backend, r));
+    std::vector<Backend*> raw;
+    for (int r = 0; r < n; ++r) {
+      backends.push_back(make_backend(opts.backend, r, opts.dtype));
+      raw.push_back(backends.back().get());
+    }
     WeightExchange exchange(point.layout.tp * point.layout.pp);
-    auto world = make_comm_world(opts.backend, n);
+    auto world = make_comm_world(opts.backend, raw);
     std::vector<std::thread> threads;
     threads.reserve(static_cast<std::size_t>(n));
     for (int r = 0; r < n; ++r)
@@ -463,7 +500,7 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
                                        l.dp));
 
   if (reference) {
-    result.verification = verify_logits(*capture, *reference, DType::f32);
+    result.verification = verify_logits(*capture, *reference, opts.dtype);
     if (!result.verification.passed) {
       result.status = ConfigStatus::failed;
       result.reason = "verification failed: " + result.verification.note;

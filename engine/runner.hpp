@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/dtype.hpp"
 #include "engine/model.hpp"
 #include "engine/plan.hpp"
 #include "engine/result.hpp"
@@ -23,7 +24,8 @@ enum class ReplicaWeights {
 };
 
 struct RunOptions {
-  std::string backend = "cpu";
+  std::string backend = "cpu";  // a name from engine/backends.hpp
+  DType dtype = DType::f32;
   int warmup = 1;
   int iterations = 5;  // measured iterations, unless `adaptive.target_rse` is set
   // Adaptive measurement: measure until the relative standard error of the mean e2e latency
@@ -33,6 +35,7 @@ struct RunOptions {
   // Test hook: rank 0 sleeps inside every iteration, for a fixed time or a fraction of the
   // iteration's own time, so that a known slowdown can be injected.
   double inject_delay_ms = 0, inject_delay_fraction = 0;
+  bool flush_cache = false;  // evict the device cache between iterations (GPUs: L2)
   // Refuse a configuration whose predicted memory exceeds this fraction of what is available.
   double memory_headroom = 0.9;
   ReplicaWeights replica_weights = ReplicaWeights::automatic;

@@ -1,6 +1,10 @@
 #include "engine/timeline.hpp"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "engine/backend.hpp"
+#include "engine/nvtx.hpp"
 
 namespace llmt {
 
@@ -18,11 +22,30 @@ PhaseId PhaseTable::add(const PhaseInfo& info) {
   std::lock_guard lock(mutex_);
   for (std::size_t i = 0; i < phases_.size(); ++i)
     if (phases_[i].path == info.path) return static_cast<PhaseId>(i);
-  phases_.push_back(info);
+  PhaseInfo p = info;
+  const auto at = p.path.find("layer.");
+  if (at != std::string::npos) p.layer = std::atoi(p.path.c_str() + at + 6);
+  p.nvtx_name = nvtx::register_name(p.path);
+  phases_.push_back(std::move(p));
   return static_cast<PhaseId>(phases_.size() - 1);
 }
 
-void Timeline::begin(PhaseId id) {
+namespace {
+nvtx::Color color_of(PhaseCategory c) {
+  switch (c) {
+    case PhaseCategory::compute: return nvtx::Color::compute;
+    case PhaseCategory::communication: return nvtx::Color::communication;
+    case PhaseCategory::background: return nvtx::Color::background;
+    case PhaseCategory::transfer: return nvtx::Color::transfer;
+  }
+  return nvtx::Color::structure;
+}
+}  // namespace
+
+void Timeline::begin(PhaseId id, std::uint64_t bytes) {
+  const PhaseInfo& info = table_.at(id);
+  nvtx::push(info.nvtx_name, color_of(info.category),
+             info.category == PhaseCategory::compute ? static_cast<std::uint64_t>(std::max(info.layer, 0)) : bytes);
   open_.push_back(events_.size());
   events_.push_back({id, backend_.stamp(), 0, 0});
 }
@@ -33,6 +56,7 @@ void Timeline::end(PhaseId id, std::uint64_t bytes) {
   (void)id;
   e.end = backend_.stamp();
   e.bytes = bytes;
+  nvtx::pop();
 }
 
 void Timeline::record(PhaseId id, std::uint64_t begin, std::uint64_t end, std::uint64_t bytes) {
@@ -45,10 +69,11 @@ std::vector<PhaseTotal> Timeline::collect() {
   for (const Event& e : events_) {
     PhaseTotal& t = totals[e.id];
     t.calls += 1;
-    t.nanoseconds += e.end - e.begin;
+    t.nanoseconds += backend_.to_ns(e.end) - backend_.to_ns(e.begin);
     t.bytes += e.bytes;
   }
   events_.clear();
+  backend_.recycle_stamps();
   return totals;
 }
 

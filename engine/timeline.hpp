@@ -30,6 +30,8 @@ struct PhaseInfo {
   std::string group;            // "tp", "dp", "pp", "world"
   std::string detail;           // e.g. GEMM shape "m=512 n=6144 k=4096"
   bool counts_as_sync_total = false;  // the collective itself (not a wait for it)
+  int layer = -1;                     // from "layer.N" in the path: the NVTX payload of compute phases
+  const void* nvtx_name = nullptr;    // registered when the phase is added
 };
 
 using PhaseId = std::uint32_t;
@@ -56,7 +58,8 @@ class Timeline {
  public:
   Timeline(Backend& backend, const PhaseTable& table) : backend_(backend), table_(table) {}
 
-  void begin(PhaseId id);
+  // `bytes`: the payload of a communication phase (also reported), known when it starts.
+  void begin(PhaseId id, std::uint64_t bytes = 0);
   void end(PhaseId id, std::uint64_t bytes = 0);
   // An event timed elsewhere (a collective on the communication thread or stream).
   void record(PhaseId id, std::uint64_t begin, std::uint64_t end, std::uint64_t bytes);
@@ -74,12 +77,11 @@ class Timeline {
   std::vector<std::size_t> open_;
 };
 
-// RAII phase: ScopedPhase p(timeline, id); ... ; optional p.set_bytes(n).
+// RAII phase: ScopedPhase p(timeline, id[, bytes]).
 class ScopedPhase {
  public:
-  ScopedPhase(Timeline& t, PhaseId id) : t_(t), id_(id) { t_.begin(id_); }
+  ScopedPhase(Timeline& t, PhaseId id, std::uint64_t bytes = 0) : t_(t), id_(id), bytes_(bytes) { t_.begin(id_, bytes); }
   ~ScopedPhase() { t_.end(id_, bytes_); }
-  void set_bytes(std::uint64_t b) { bytes_ = b; }
   ScopedPhase(const ScopedPhase&) = delete;
   ScopedPhase& operator=(const ScopedPhase&) = delete;
 

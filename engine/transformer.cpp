@@ -6,6 +6,7 @@
 
 #include "engine/async_comm.hpp"
 #include "engine/backends.hpp"
+#include "engine/nvtx.hpp"
 #include "kernels/math.hpp"
 
 namespace llmt {
@@ -384,6 +385,7 @@ struct TransformerRank::Impl {
   DeviceBuffer x, xn, qkv, attn, proj, mlp_in, mlp_act, last, last_norm, logits_local, staging, logits_tp, logits_out;
   std::unique_ptr<AsyncReducer> async;
   StagePhases phases[2];  // prefill, decode
+  std::vector<const void*> layer_names[2];  // NVTX names "prefill/layer.3"
   std::vector<std::int32_t> prompt_tokens, decode_tokens, position_ids;  // decode: [step - 1][batch]
   std::vector<std::int32_t> fed_tokens;
   std::vector<float> feedback_host;
@@ -472,6 +474,8 @@ struct TransformerRank::Impl {
         lp.residual2 = compute(L + "mlp/residual");
         P.layers.push_back(lp);
       }
+      for (int l = shard.layers.begin; l < shard.layers.end; ++l)
+        layer_names[st].push_back(nvtx::register_name(fmt::format("{}/layer.{}", stage, l)));
       P.select = compute("head/select");
       P.final_norm = compute("head/norm");
       P.head = compute("head/gemm", gemm_detail(shapes, "head/gemm"));
@@ -538,16 +542,14 @@ struct TransformerRank::Impl {
     if (comm.size() == 1) return;
     const std::uint64_t bytes = count * esize;
     if (d.sync != SyncMode::param_server) {
-      ScopedPhase p(tl, P.op);
-      p.set_bytes(bytes);
+      ScopedPhase p(tl, P.op, bytes);
       comm.all_reduce(buf, buf, count, dtype, ReduceOp::sum);
       return;
     }
     // Parameter server: a star through rank 0 of the group, which does all the arithmetic.
     const int root = 0, n = comm.size();
     {
-      ScopedPhase p(tl, P.ps_reduce);
-      p.set_bytes(bytes);
+      ScopedPhase p(tl, P.ps_reduce, bytes);
       if (comm.rank() == root) {
         for (int src = 1; src < n; ++src) {
           comm.recv(ps_staging.get(), count, dtype, src);
@@ -557,8 +559,7 @@ struct TransformerRank::Impl {
         comm.send(buf, count, dtype, root);
       }
     }
-    ScopedPhase p(tl, P.ps_broadcast);
-    p.set_bytes(bytes);
+    ScopedPhase p(tl, P.ps_broadcast, bytes);
     if (comm.rank() == root) {
       for (int dst = 1; dst < n; ++dst) comm.send(buf, count, dtype, dst);
     } else {
@@ -622,6 +623,7 @@ struct TransformerRank::Impl {
 
   // Layer `index` on the sequences `seqs` of the replica (a micro-batch).
   void layer_forward(int stage, std::size_t index, Range seqs, int new_tokens, int past) {
+    const nvtx::Range layer_range(layer_names[stage][index], nvtx::Color::structure, shard.layers.begin + index);
     const LayerWeights& L = w->layers[index];
     const KvCache& cache = caches[index];
     const LayerPhases& P = phases[stage].layers[index];
@@ -715,8 +717,7 @@ struct TransformerRank::Impl {
       sum_over(*comms.tp, logits_local.get(), replica_elems, P.head_sync);
     } else if (d.tp > 1) {
       {
-        ScopedPhase p(tl, P.gather);
-        p.set_bytes(replica_elems * esize);
+        ScopedPhase p(tl, P.gather, replica_elems * esize);
         comms.tp->all_gather_v(logits_local.get(), staging.get(), tp_gather_counts, dtype);
       }
       // The gather yields [tp][batch][vocab shard]; reorder to [batch][vocab].
@@ -733,8 +734,7 @@ struct TransformerRank::Impl {
       { ScopedPhase p(tl, P.scale); be.scale(mine, ensemble_weight, replica_elems); }
       sum_over(*comms.dp, mine, replica_elems, P.mean_sync);
     } else if (d.dp > 1) {
-      ScopedPhase p(tl, P.concat);
-      p.set_bytes(static_cast<std::size_t>(d.global_batch) * m.vocab * esize);
+      ScopedPhase p(tl, P.concat, static_cast<std::size_t>(d.global_batch) * m.vocab * esize);
       comms.dp->all_gather_v(replica_logits(), logits_out.get(), dp_gather_counts, dtype);
     }
   }
@@ -749,8 +749,7 @@ struct TransformerRank::Impl {
     const std::int32_t* planned = decode_tokens.data() + static_cast<std::size_t>(step - 1) * d.batch + seqs.begin;
     if (d.pp == 1) return planned;
     {
-      ScopedPhase p(tl, phases[stage].feedback_recv);
-      p.set_bytes(static_cast<std::size_t>(seqs.size()) * sizeof(float));
+      ScopedPhase p(tl, phases[stage].feedback_recv, static_cast<std::size_t>(seqs.size()) * sizeof(float));
       comms.pp->recv(at_float(feedback, seqs.begin), static_cast<std::size_t>(seqs.size()), DType::f32, d.pp - 1);
       be.download_bytes(feedback_host.data(), at_float(feedback, seqs.begin), seqs.size() * sizeof(float));
     }
@@ -761,8 +760,7 @@ struct TransformerRank::Impl {
 
   void send_next_tokens(int stage, int step, Range seqs) {
     if (d.pp == 1 || step + 1 >= point.workload.gen) return;
-    ScopedPhase p(tl, phases[stage].feedback_send);
-    p.set_bytes(static_cast<std::size_t>(seqs.size()) * sizeof(float));
+    ScopedPhase p(tl, phases[stage].feedback_send, static_cast<std::size_t>(seqs.size()) * sizeof(float));
     for (int i = 0; i < seqs.size(); ++i)
       feedback_host[static_cast<std::size_t>(i)] =
           static_cast<float>(decode_tokens[static_cast<std::size_t>(step) * d.batch + seqs.begin + i]);
@@ -784,14 +782,12 @@ struct TransformerRank::Impl {
       if (d.first) {
         embed_tokens(stage, first_stage_tokens(stage, step, seqs), seqs, new_tokens, past);
       } else {
-        ScopedPhase p(tl, P.recv);
-        p.set_bytes(n * esize);
+        ScopedPhase p(tl, P.recv, n * esize);
         comms.pp->recv(xr, n, dtype, d.pp_index - 1);
       }
       for (std::size_t l = 0; l < caches.size(); ++l) layer_forward(stage, l, seqs, new_tokens, past);
       if (!d.last) {
-        ScopedPhase p(tl, P.send);
-        p.set_bytes(n * esize);
+        ScopedPhase p(tl, P.send, n * esize);
         comms.pp->send(xr, n, dtype, d.pp_index + 1);
         continue;
       }

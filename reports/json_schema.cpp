@@ -76,6 +76,8 @@ json to_json(const RunMetadata& r) {
           {"libraries", r.libraries},
           {"ensemble_weights", r.ensemble_weights},
           {"resumed_from", r.resumed_from},
+          {"emulated", r.emulated},
+          {"gpu", r.devices},
           {"model", to_json(r.model)},
           {"warnings", r.warnings}};
 }
@@ -94,7 +96,8 @@ json memory_json(const RankMemory& m) {
             {"kv_cache", m.kv_cache},
             {"activations_peak", m.activations_peak},
             {"communication_peak", m.communication_peak},
-            {"peak_total", m.peak_total}}}};
+            {"peak_total", m.peak_total},
+            {"device_used", m.device_used >= 0 ? nlohmann::json(m.device_used) : nlohmann::json(nullptr)}}}};
 }
 
 json pipeline_json(const PipelineSummary& p) {

@@ -140,101 +140,102 @@ std::pair<std::size_t, std::size_t> chunk(std::size_t n, int parts, int index) {
   return {begin, begin + base + (i < extra ? 1 : 0)};
 }
 
-void require_f32(DType type) {
-  if (type != DType::f32)
-    throw ConfigError(fmt::format("shared-memory communicator: {} reductions are not supported (fp32 only)",
-                                  dtype_name(type)));
-}
-
-// dst[i] = sum over ranks k (in order) of src_k[i], i in [begin, end); scaled for avg.
-void reduce_range(float* dst, const std::vector<Slot>& slots, std::size_t offset_in_send, std::size_t begin,
-                  std::size_t end, ReduceOp op) {
-  constexpr std::size_t kBlock = 2048;
-  float acc[kBlock];
-  const float inv = 1.0f / static_cast<float>(slots.size());
-  for (std::size_t b = begin; b < end; b += kBlock) {
-    const std::size_t len = std::min(kBlock, end - b);
-    const auto* first = static_cast<const float*>(slots[0].send) + offset_in_send + b;
-    std::memcpy(acc, first, len * sizeof(float));
-    for (std::size_t k = 1; k < slots.size(); ++k) {
-      const auto* src = static_cast<const float*>(slots[k].send) + offset_in_send + b;
-      for (std::size_t i = 0; i < len; ++i) acc[i] += src[i];
-    }
-    if (op == ReduceOp::avg)
-      for (std::size_t i = 0; i < len; ++i) acc[i] *= inv;
-    std::memcpy(dst + b, acc, len * sizeof(float));
+class HostMemoryOps final : public SharedMemoryOps {
+ public:
+  void copy(void* dst, const void* src, std::size_t bytes) override {
+    if (bytes > 0 && dst != src) std::memmove(dst, src, bytes);
   }
-}
+  void reduce(void* dst, std::span<const void* const> sources, std::size_t count, DType type, ReduceOp op) override {
+    if (type != DType::f32)
+      throw ConfigError(fmt::format("shared-memory communicator: {} reductions are not supported (fp32 only)",
+                                    dtype_name(type)));
+    constexpr std::size_t kBlock = 2048;
+    float acc[kBlock];
+    const float inv = 1.0f / static_cast<float>(sources.size());
+    float* out = static_cast<float*>(dst);
+    for (std::size_t b = 0; b < count; b += kBlock) {
+      const std::size_t len = std::min(kBlock, count - b);
+      std::memcpy(acc, static_cast<const float*>(sources[0]) + b, len * sizeof(float));
+      for (std::size_t k = 1; k < sources.size(); ++k) {
+        const float* src = static_cast<const float*>(sources[k]) + b;
+        for (std::size_t i = 0; i < len; ++i) acc[i] += src[i];
+      }
+      if (op == ReduceOp::avg)
+        for (std::size_t i = 0; i < len; ++i) acc[i] *= inv;
+      std::memcpy(out + b, acc, len * sizeof(float));
+    }
+  }
+  void to_host(void* host, const void* src, std::size_t bytes) override { copy(host, src, bytes); }
+  void from_host(void* dst, const void* host, std::size_t bytes) override { copy(dst, host, bytes); }
+  std::string kind() const override { return "shared-memory"; }
+};
 
-void copy_bytes(void* dst, const void* src, std::size_t bytes) {
-  if (bytes > 0 && dst != src) std::memmove(dst, src, bytes);
-}
+const char* at(const void* p, std::size_t bytes) { return static_cast<const char*>(p) + bytes; }
+char* at(void* p, std::size_t bytes) { return static_cast<char*>(p) + bytes; }
 
 class ShmCommunicator final : public Communicator {
  public:
-  ShmCommunicator(std::shared_ptr<WorldState> world, std::shared_ptr<GroupState> group, int rank)
-      : world_(std::move(world)), group_(std::move(group)), rank_(rank) {}
+  ShmCommunicator(std::shared_ptr<WorldState> world, std::shared_ptr<GroupState> group, int rank,
+                  std::shared_ptr<SharedMemoryOps> ops)
+      : world_(std::move(world)), group_(std::move(group)), rank_(rank), ops_(std::move(ops)) {}
 
   int rank() const override { return rank_; }
   int size() const override { return group_->size; }
-  std::string kind() const override { return "shared-memory"; }
+  std::string kind() const override { return ops_->kind(); }
 
   void all_reduce(const void* send, void* recv, std::size_t count, DType type, ReduceOp op) override {
-    require_f32(type);
+    const std::size_t e = dtype_size(type);
     publish(send, recv, count);
     // Each rank reduces one range of every rank's input into its own output, then copies the
     // other ranges from their owners. A range is read and written only by its owner in the
     // first phase, which makes send == recv safe.
     const auto [begin, end] = chunk(count, size(), rank_);
-    reduce_range(static_cast<float*>(recv), group_->slots, 0, begin, end, op);
-    sync();
+    reduce_into(at(recv, begin * e), begin * e, end - begin, type, op);
+    finish_step();
     for (int j = 0; j < size(); ++j) {
       if (j == rank_) continue;
-      const auto [b, e] = chunk(count, size(), j);
-      copy_bytes(static_cast<float*>(recv) + b, static_cast<const float*>(group_->slots[j].recv) + b,
-                 (e - b) * sizeof(float));
+      const auto [b, en] = chunk(count, size(), j);
+      ops_->copy(at(recv, b * e), at(group_->slots[j].recv, b * e), (en - b) * e);
     }
-    sync();  // nobody may modify its buffer while another rank still reads from it
+    finish_step();  // nobody may modify its buffer while another rank still reads from it
   }
 
   void all_gather_v(const void* send, void* recv, std::span<const std::size_t> counts, DType type) override {
     check_counts(counts);
-    const std::size_t elem = dtype_size(type);
+    const std::size_t e = dtype_size(type);
     if (counts[static_cast<std::size_t>(rank_)] > 0 && send == nullptr)
       throw ConfigError("all_gather_v: null send buffer");
     publish(send, recv, counts[static_cast<std::size_t>(rank_)]);
     std::size_t offset = 0;
     for (int j = 0; j < size(); ++j) {
       const std::size_t n = counts[static_cast<std::size_t>(j)];
-      copy_bytes(static_cast<std::byte*>(recv) + offset * elem, group_->slots[j].send, n * elem);
+      if (at(recv, offset * e) != group_->slots[j].send) ops_->copy(at(recv, offset * e), group_->slots[j].send, n * e);
       offset += n;
     }
-    sync();
+    finish_step();
   }
 
   void reduce_scatter(const void* send, void* recv, std::size_t recv_count, DType type, ReduceOp op) override {
-    require_f32(type);
     publish(send, recv, recv_count);
-    reduce_range(static_cast<float*>(recv), group_->slots, static_cast<std::size_t>(rank_) * recv_count, 0,
-                 recv_count, op);
-    sync();
+    reduce_into(recv, static_cast<std::size_t>(rank_) * recv_count * dtype_size(type), recv_count, type, op);
+    finish_step();
   }
 
   void reduce(const void* send, void* recv, std::size_t count, DType type, ReduceOp op, int root) override {
-    require_f32(type);
     check_peer(root, "reduce root");
+    const std::size_t e = dtype_size(type);
     publish(send, recv, count);
     // The ranks share the arithmetic and write straight into the root's output.
     const auto [begin, end] = chunk(count, size(), rank_);
-    reduce_range(static_cast<float*>(group_->slots[root].recv), group_->slots, 0, begin, end, op);
-    sync();
+    reduce_into(at(group_->slots[root].recv, begin * e), begin * e, end - begin, type, op);
+    finish_step();
   }
 
   void broadcast(void* buffer, std::size_t count, DType type, int root) override {
     check_peer(root, "broadcast root");
     publish(buffer, buffer, count);
-    if (rank_ != root) copy_bytes(buffer, group_->slots[root].send, count * dtype_size(type));
-    sync();
+    if (rank_ != root) ops_->copy(buffer, group_->slots[root].send, count * dtype_size(type));
+    finish_step();
   }
 
   void send(const void* buffer, std::size_t count, DType type, int peer) override {
@@ -242,7 +243,8 @@ class ShmCommunicator final : public Communicator {
     world_->check();
     const std::size_t bytes = count * dtype_size(type);
     std::vector<std::byte> message(bytes);
-    copy_bytes(message.data(), buffer, bytes);
+    ops_->flush();
+    ops_->to_host(message.data(), buffer, bytes);
     Mailbox& box = mailbox(rank_, peer);
     {
       std::lock_guard lock(box.mutex);
@@ -266,7 +268,8 @@ class ShmCommunicator final : public Communicator {
     if (message.size() != bytes)
       throw RankError(fmt::format("recv from rank {}: expected {} bytes, the matching send had {}", peer, bytes,
                                   message.size()));
-    copy_bytes(buffer, message.data(), bytes);
+    ops_->from_host(buffer, message.data(), bytes);
+    ops_->flush();  // `message` is freed on return
   }
 
   void barrier() override { sync(); }
@@ -291,19 +294,33 @@ class ShmCommunicator final : public Communicator {
     auto child = group_->children[leader];
     sync();
     if (rank_ == leader) group_->children[leader].reset();
-    return std::make_unique<ShmCommunicator>(world_, std::move(child), index);
+    return std::make_unique<ShmCommunicator>(world_, std::move(child), index, ops_);
   }
 
   void abort(const std::string& reason) override { world_->abort(reason); }
 
  private:
   void sync() { group_->barrier.wait(*world_, world_->spin); }
+  // The end of a step of a collective: this rank's copies are done, then everybody's.
+  void finish_step() {
+    ops_->flush();
+    sync();
+  }
 
   void publish(const void* send, void* recv, std::size_t count) {
+    ops_->flush();  // the inputs others will read are complete
     group_->slots[rank_].send = send;
     group_->slots[rank_].recv = recv;
     group_->slots[rank_].count = count;
     sync();
+  }
+
+  // dst[i] = op over ranks k of send_k[offset_bytes + i], i < count.
+  void reduce_into(void* dst, std::size_t offset_bytes, std::size_t count, DType type, ReduceOp op) {
+    if (count == 0) return;
+    std::vector<const void*> sources;
+    for (const Slot& s : group_->slots) sources.push_back(at(s.send, offset_bytes));
+    ops_->reduce(dst, sources, count, type, op);
   }
 
   void check_peer(int peer, const char* what) const {
@@ -323,17 +340,22 @@ class ShmCommunicator final : public Communicator {
   std::shared_ptr<WorldState> world_;
   std::shared_ptr<GroupState> group_;
   int rank_;
+  std::shared_ptr<SharedMemoryOps> ops_;
 };
 
 }  // namespace
 
-std::vector<std::unique_ptr<Communicator>> make_shared_memory_world(int ranks) {
+std::unique_ptr<SharedMemoryOps> make_host_memory_ops() { return std::make_unique<HostMemoryOps>(); }
+
+std::vector<std::unique_ptr<Communicator>> make_shared_memory_world(int ranks, const SharedMemoryOpsFactory& ops) {
   if (ranks <= 0) throw ConfigError(fmt::format("a communicator needs at least one rank, got {}", ranks));
   auto world = std::make_shared<WorldState>(ranks);
   auto group = std::make_shared<GroupState>(ranks);
   world->add_group(group);
   std::vector<std::unique_ptr<Communicator>> comms;
-  for (int r = 0; r < ranks; ++r) comms.push_back(std::make_unique<ShmCommunicator>(world, group, r));
+  for (int r = 0; r < ranks; ++r)
+    comms.push_back(std::make_unique<ShmCommunicator>(
+        world, group, r, std::shared_ptr<SharedMemoryOps>(ops ? ops(r) : make_host_memory_ops())));
   return comms;
 }
 

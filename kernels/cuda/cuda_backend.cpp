@@ -1,0 +1,360 @@
+// The CUDA backend: a rank is one GPU (or one share of a GPU when ranks are emulated). Weights
+// and activations are stored as the chosen dtype; GEMMs go through cuBLASLt with fp32
+// accumulation and a plan (descriptors and heuristic algorithm) cached per shape; every other
+// operation is a kernel of cuda_kernels.cu on the rank's compute stream. Timestamps are CUDA
+// events resolved against a host-clock anchor taken at the first stamp of each iteration.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_profiler_api.h>
+#include <fmt/format.h>
+#include <nccl.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "engine/error.hpp"
+#include "kernels/cuda/cuda_backend.hpp"
+#include "kernels/cuda/cuda_backend_impl.hpp"
+#include "kernels/cuda/cuda_common.hpp"
+#include "kernels/cuda/cuda_kernels.hpp"
+
+namespace llmt {
+namespace cuda {
+namespace {
+
+void check_lt(cublasStatus_t status, const char* expression, const char* file, int line) {
+  if (status != CUBLAS_STATUS_SUCCESS) fail(cublasLtGetStatusString(status), expression, file, line);
+}
+#define LLMT_CUBLAS_CHECK(expr) check_lt((expr), #expr, __FILE__, __LINE__)
+
+cudaDataType_t data_type(DType t) {
+  switch (t) {
+    case DType::f32: return CUDA_R_32F;
+    case DType::f16: return CUDA_R_16F;
+    case DType::bf16: return CUDA_R_16BF;
+  }
+  return CUDA_R_32F;
+}
+
+std::uint64_t host_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+constexpr std::size_t kWorkspaceBytes = 32u << 20;
+
+}  // namespace
+
+CudaBackend::CudaBackend(int device, DType dtype) : device_(device), dtype_(dtype) {
+  bind();
+  LLMT_CUDA_CHECK(cudaStreamCreateWithFlags(&compute_, cudaStreamNonBlocking));
+  LLMT_CUDA_CHECK(cudaStreamCreateWithFlags(&comm_, cudaStreamNonBlocking));
+  LLMT_CUBLAS_CHECK(cublasLtCreate(&lt_));
+  workspace_bytes_ = kWorkspaceBytes;
+  LLMT_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
+}
+
+CudaBackend::~CudaBackend() {
+  (void)cudaSetDevice(device_);
+  (void)cudaStreamSynchronize(compute_);
+  (void)cudaStreamSynchronize(comm_);
+  for (auto& [key, plan] : plans_) {
+    cublasLtMatrixLayoutDestroy(plan.a);
+    cublasLtMatrixLayoutDestroy(plan.b);
+    cublasLtMatrixLayoutDestroy(plan.c);
+    cublasLtMatmulDescDestroy(plan.op);
+  }
+  for (cudaEvent_t e : events_) (void)cudaEventDestroy(e);
+  (void)cudaFree(workspace_);
+  (void)cudaFree(tokens_);
+  (void)cudaFree(flush_buffer_);
+  if (lt_) cublasLtDestroy(lt_);
+  (void)cudaStreamDestroy(compute_);
+  (void)cudaStreamDestroy(comm_);
+}
+
+void CudaBackend::bind() const { LLMT_CUDA_CHECK(cudaSetDevice(device_)); }
+
+std::string CudaBackend::device_description() const {
+  cudaDeviceProp prop{};
+  LLMT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+  return fmt::format("{} (cc {}.{}, {} SMs, {:.1f} GiB), {}", prop.name, prop.major, prop.minor,
+                     prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0, dtype_name(dtype_));
+}
+
+cudaEvent_t CudaBackend::event_at(std::size_t index) {
+  while (events_.size() <= index) {
+    cudaEvent_t e = nullptr;
+    LLMT_CUDA_CHECK(cudaEventCreate(&e));
+    events_.push_back(e);
+  }
+  return events_[index];
+}
+
+void CudaBackend::recycle_stamps() {
+  std::lock_guard lock(stamp_mutex_);
+  next_event_ = 0;
+}
+
+std::uint64_t CudaBackend::stamp() {
+  std::lock_guard lock(stamp_mutex_);
+  if (next_event_ == 0) {
+    // The anchor: the stream is drained, so the event completes at about the host time taken.
+    LLMT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    anchor_ns_ = host_ns();
+    LLMT_CUDA_CHECK(cudaEventRecord(event_at(0), compute_));
+    next_event_ = 1;
+  }
+  LLMT_CUDA_CHECK(cudaEventRecord(event_at(next_event_), compute_));
+  return next_event_++;
+}
+
+std::uint64_t CudaBackend::stamp_comm() {
+  if (next_event_ == 0) (void)stamp();
+  std::lock_guard lock(stamp_mutex_);
+  LLMT_CUDA_CHECK(cudaEventRecord(event_at(next_event_), comm_));
+  return next_event_++;
+}
+
+void CudaBackend::synchronize() {
+  LLMT_CUDA_CHECK(cudaStreamSynchronize(comm_));
+  LLMT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+}
+
+std::uint64_t CudaBackend::to_ns(std::uint64_t stamp) {
+  std::lock_guard lock(stamp_mutex_);
+  if (stamp == 0 || stamp >= next_event_) return anchor_ns_;
+  float ms = 0.0f;
+  LLMT_CUDA_CHECK(cudaEventElapsedTime(&ms, events_[0], events_[stamp]));
+  return anchor_ns_ + static_cast<std::uint64_t>(static_cast<double>(ms) * 1e6);
+}
+
+long long CudaBackend::device_memory_used() {
+  bind();
+  std::size_t free_bytes = 0, total = 0;
+  LLMT_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  return static_cast<long long>(total - free_bytes);
+}
+
+void CudaBackend::profiler_start() { LLMT_CUDA_CHECK(cudaProfilerStart()); }
+void CudaBackend::profiler_stop() { LLMT_CUDA_CHECK(cudaProfilerStop()); }
+
+void CudaBackend::flush_cache() {
+  if (!flush_buffer_) {
+    int l2 = 0;
+    LLMT_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device_));
+    flush_bytes_ = 2 * static_cast<std::size_t>(l2 > 0 ? l2 : (64 << 20));
+    LLMT_CUDA_CHECK(cudaMalloc(&flush_buffer_, flush_bytes_));
+  }
+  LLMT_CUDA_CHECK(cudaMemsetAsync(flush_buffer_, 0, flush_bytes_, compute_));
+  LLMT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+}
+
+void* CudaBackend::raw_allocate(std::size_t bytes) {
+  bind();
+  void* p = nullptr;
+  const cudaError_t status = cudaMalloc(&p, bytes);
+  if (status == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    throw std::bad_alloc();
+  }
+  LLMT_CUDA_CHECK(status);
+  return p;
+}
+
+void CudaBackend::raw_free(void* ptr) noexcept { (void)cudaFree(ptr); }
+
+void CudaBackend::fill(void* dst, int rows, int cols, const FillSpec& spec) {
+  cuda::fill(dtype_, dst, rows, cols, spec, compute_);
+}
+
+void CudaBackend::copy_from_host(void* dst, const float* src, std::size_t n) {
+  if (dtype_ == DType::f32) return upload_bytes(dst, src, n * sizeof(float));
+  std::vector<std::uint16_t> converted(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (dtype_ == DType::bf16) {
+      const __nv_bfloat16_raw raw = __float2bfloat16(src[i]);
+      converted[i] = raw.x;
+    } else {
+      const __half_raw raw = __float2half(src[i]);
+      converted[i] = raw.x;
+    }
+  }
+  upload_bytes(dst, converted.data(), n * 2);
+}
+
+void CudaBackend::upload_bytes(void* dst, const void* src, std::size_t bytes) {
+  LLMT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, compute_));
+  LLMT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+}
+
+void CudaBackend::download_bytes(void* dst, const void* src, std::size_t bytes) {
+  LLMT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, compute_));
+  LLMT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+}
+
+void CudaBackend::copy_to_host(float* dst, const void* src, std::size_t n) {
+  if (dtype_ == DType::f32) return download_bytes(dst, src, n * sizeof(float));
+  std::vector<std::uint16_t> raw(n);
+  download_bytes(raw.data(), src, n * 2);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (dtype_ == DType::bf16) {
+      __nv_bfloat16_raw bits;
+      bits.x = raw[i];
+      dst[i] = __bfloat162float(__nv_bfloat16(bits));
+    } else {
+      __half_raw bits;
+      bits.x = raw[i];
+      dst[i] = __half2float(__half(bits));
+    }
+  }
+}
+
+void CudaBackend::copy_2d(void* dst, std::size_t dst_ld, const void* src, std::size_t src_ld, std::size_t rows,
+                          std::size_t cols) {
+  if (rows * cols == 0) return;
+  const std::size_t e = dtype_size(dtype_);
+  LLMT_CUDA_CHECK(
+      cudaMemcpy2DAsync(dst, dst_ld * e, src, src_ld * e, cols * e, rows, cudaMemcpyDeviceToDevice, compute_));
+}
+
+const CudaBackend::GemmPlan& CudaBackend::plan_for(int m, int n, int k, int lda, int ldw, int ldc, bool accumulate) {
+  const GemmKey key{m, n, k, lda, ldw, ldc, accumulate};
+  if (auto it = plans_.find(key); it != plans_.end()) return it->second;
+  // Row-major C[m,n] = A[m,k] W[n,k]^T is, column-major, C^T[n,m] = (W^T)^T[n,k] A^T[k,m]:
+  // cuBLASLt's A is the weight viewed as k x n (transposed), its B the activations as k x m.
+  GemmPlan plan;
+  const cudaDataType_t dt = data_type(dtype_);
+  LLMT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t transpose = CUBLAS_OP_T, none = CUBLAS_OP_N;
+  LLMT_CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &transpose, sizeof(transpose)));
+  LLMT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &none, sizeof(none)));
+  LLMT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.a, dt, static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(n), ldw));
+  LLMT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.b, dt, static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(m), lda));
+  LLMT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.c, dt, static_cast<std::uint64_t>(n), static_cast<std::uint64_t>(m), ldc));
+  cublasLtMatmulPreference_t preference = nullptr;
+  LLMT_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&preference));
+  LLMT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                         &workspace_bytes_, sizeof(workspace_bytes_)));
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(lt_, plan.op, plan.a, plan.b, plan.c, plan.c,
+                                                                preference, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(preference);
+  LLMT_CUBLAS_CHECK(status);
+  if (found == 0)
+    fail(fmt::format("no cuBLASLt algorithm for m={} n={} k={} {}", m, n, k, dtype_name(dtype_)),
+         "cublasLtMatmulAlgoGetHeuristic", __FILE__, __LINE__);
+  plan.algo = result.algo;
+  (void)accumulate;
+  return plans_.emplace(key, plan).first->second;
+}
+
+void CudaBackend::gemm(int m, int n, int k, const void* a, int lda, const void* w, int ldw, void* c, int ldc,
+                       float beta) {
+  if (m == 0 || n == 0) return;
+  const GemmPlan& plan = plan_for(m, n, k, lda, ldw, ldc, beta != 0.0f);
+  const float alpha = 1.0f;
+  LLMT_CUBLAS_CHECK(cublasLtMatmul(lt_, plan.op, &alpha, w, plan.a, a, plan.b, &beta, c, plan.c, c, plan.c,
+                                   &plan.algo, workspace_, workspace_bytes_, compute_));
+}
+
+void CudaBackend::rms_norm(const void* x, const void* weight, void* out, int rows, int cols, float eps) {
+  cuda::rms_norm(dtype_, x, weight, out, rows, cols, eps, compute_);
+}
+void CudaBackend::layer_norm(const void* x, const void* weight, const void* bias, void* out, int rows, int cols,
+                             float eps) {
+  cuda::layer_norm(dtype_, x, weight, bias, out, rows, cols, eps, compute_);
+}
+void CudaBackend::add_bias(void* x, const void* bias, int rows, int cols) {
+  cuda::add_bias(dtype_, x, bias, rows, cols, compute_);
+}
+void CudaBackend::add(void* x, const void* y, std::size_t n) { cuda::add_2d(dtype_, x, n, y, n, 1, n, compute_); }
+void CudaBackend::add_2d(void* dst, std::size_t dst_ld, const void* src, std::size_t src_ld, std::size_t rows,
+                         std::size_t cols) {
+  cuda::add_2d(dtype_, dst, dst_ld, src, src_ld, rows, cols, compute_);
+}
+void CudaBackend::scale(void* x, float factor, std::size_t n) { cuda::scale(dtype_, x, factor, n, compute_); }
+void CudaBackend::silu_mul(const void* x, void* out, int rows, int cols) {
+  cuda::silu_mul(dtype_, x, out, rows, cols, compute_);
+}
+void CudaBackend::gelu(void* x, std::size_t n) { cuda::gelu(dtype_, x, n, compute_); }
+
+void CudaBackend::embed(const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end,
+                        int hidden, void* out) {
+  if (n == 0) return;
+  if (static_cast<std::size_t>(n) > tokens_capacity_) {
+    (void)cudaStreamSynchronize(compute_);
+    (void)cudaFree(tokens_);
+    tokens_ = nullptr;
+    LLMT_CUDA_CHECK(cudaMalloc(&tokens_, static_cast<std::size_t>(n) * sizeof(std::int32_t)));
+    tokens_capacity_ = static_cast<std::size_t>(n);
+  }
+  // From pageable memory the copy has consumed `tokens` when it returns, so the host may reuse it.
+  LLMT_CUDA_CHECK(cudaMemcpyAsync(tokens_, tokens, static_cast<std::size_t>(n) * sizeof(std::int32_t),
+                                  cudaMemcpyHostToDevice, compute_));
+  cuda::embed(dtype_, tokens_, n, table, vocab_begin, vocab_end, hidden, out, compute_);
+}
+
+void CudaBackend::rope(void* qkv, const AttentionShape& shape, const float* cos_table, const float* sin_table) {
+  cuda::rope(dtype_, qkv, shape, cos_table, sin_table, compute_);
+}
+void CudaBackend::store_kv(const void* qkv, void* k_cache, void* v_cache, const AttentionShape& shape) {
+  cuda::store_kv(dtype_, qkv, k_cache, v_cache, shape, compute_);
+}
+void CudaBackend::attention(const void* qkv, const void* k_cache, const void* v_cache, void* out,
+                            const AttentionShape& shape) {
+  cuda::attention(dtype_, qkv, k_cache, v_cache, out, shape, compute_);
+}
+
+CudaBackend& as_cuda(Backend& b) {
+  auto* c = dynamic_cast<CudaBackend*>(&b);
+  if (!c) throw Error(fmt::format("a CUDA communicator needs CUDA backends, got '{}'", b.name()));
+  return *c;
+}
+
+}  // namespace cuda
+
+CudaRuntimeInfo cuda_runtime_info() {
+  CudaRuntimeInfo info;
+  const cudaError_t status = cudaGetDeviceCount(&info.device_count);
+  if (status != cudaSuccess) {
+    info.device_count = 0;
+    info.why_none = cudaGetErrorString(status);
+    (void)cudaGetLastError();
+  } else if (info.device_count == 0) {
+    info.why_none = "the CUDA runtime reports no device";
+  }
+  (void)cudaDriverGetVersion(&info.driver_version);
+  (void)cudaRuntimeGetVersion(&info.runtime_version);
+  info.cublas_version = static_cast<int>(cublasLtGetVersion());
+  (void)ncclGetVersion(&info.nccl_version);
+  for (int i = 0; i < info.device_count; ++i) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;
+    CudaDeviceInfo d;
+    d.index = i;
+    d.name = prop.name;
+    char bus[32] = {};
+    if (cudaDeviceGetPCIBusId(bus, sizeof(bus), i) == cudaSuccess) d.pci_bus_id = bus;
+    d.compute_capability = prop.major * 10 + prop.minor;
+    d.multiprocessors = prop.multiProcessorCount;
+    d.memory_bytes = prop.totalGlobalMem;
+    d.l2_bytes = static_cast<std::size_t>(prop.l2CacheSize);
+    int value = 0;
+    if (cudaDeviceGetAttribute(&value, cudaDevAttrClockRate, i) == cudaSuccess) d.clock_mhz = value / 1000;
+    if (cudaDeviceGetAttribute(&value, cudaDevAttrMemoryClockRate, i) == cudaSuccess) d.memory_clock_mhz = value / 1000;
+    if (cudaDeviceGetAttribute(&value, cudaDevAttrGlobalMemoryBusWidth, i) == cudaSuccess) d.memory_bus_bits = value;
+    info.devices.push_back(d);
+  }
+  (void)cudaGetLastError();
+  return info;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int device, DType dtype) {
+  return std::make_unique<cuda::CudaBackend>(device, dtype);
+}
+
+}  // namespace llmt

@@ -1,0 +1,107 @@
+// The CUDA backend's class, shared by the files of kernels/cuda (the communicators need its
+// streams). Everything outside kernels/cuda goes through cuda_backend.hpp.
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+#include "engine/backend.hpp"
+
+namespace llmt::cuda {
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(int device, DType dtype);
+  ~CudaBackend() override;
+
+  std::string name() const override { return "cuda"; }
+  DType dtype() const override { return dtype_; }
+  std::string device_description() const override;
+
+  int device() const { return device_; }
+  cudaStream_t compute_stream() const { return compute_; }
+  cudaStream_t comm_stream() const { return comm_; }
+  // Makes this thread use the backend's device (CUDA's current device is per thread).
+  void bind() const;
+  void bind_thread() override { bind(); }
+
+  std::uint64_t stamp() override;
+  // A stamp recorded on the communication stream (the overlap mode's collectives).
+  std::uint64_t stamp_comm();
+  void synchronize() override;
+  std::uint64_t to_ns(std::uint64_t stamp) override;
+  void recycle_stamps() override;
+
+  long long device_memory_used() override;
+  void profiler_start() override;
+  void profiler_stop() override;
+  void flush_cache() override;
+
+  void fill(void* dst, int rows, int cols, const FillSpec& spec) override;
+  void copy_from_host(void* dst, const float* src, std::size_t n) override;
+  void upload_bytes(void* dst, const void* src, std::size_t bytes) override;
+  void download_bytes(void* dst, const void* src, std::size_t bytes) override;
+  void copy_to_host(float* dst, const void* src, std::size_t n) override;
+  void copy_2d(void* dst, std::size_t dst_ld, const void* src, std::size_t src_ld, std::size_t rows,
+               std::size_t cols) override;
+
+  void gemm(int m, int n, int k, const void* a, int lda, const void* w, int ldw, void* c, int ldc,
+            float beta) override;
+  void rms_norm(const void* x, const void* weight, void* out, int rows, int cols, float eps) override;
+  void layer_norm(const void* x, const void* weight, const void* bias, void* out, int rows, int cols,
+                  float eps) override;
+  void add_bias(void* x, const void* bias, int rows, int cols) override;
+  void add(void* x, const void* y, std::size_t n) override;
+  void add_2d(void* dst, std::size_t dst_ld, const void* src, std::size_t src_ld, std::size_t rows,
+              std::size_t cols) override;
+  void scale(void* x, float factor, std::size_t n) override;
+  void silu_mul(const void* x, void* out, int rows, int cols) override;
+  void gelu(void* x, std::size_t n) override;
+  void embed(const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end, int hidden,
+             void* out) override;
+  void rope(void* qkv, const AttentionShape& shape, const float* cos_table, const float* sin_table) override;
+  void store_kv(const void* qkv, void* k_cache, void* v_cache, const AttentionShape& shape) override;
+  void attention(const void* qkv, const void* k_cache, const void* v_cache, void* out,
+                 const AttentionShape& shape) override;
+
+ protected:
+  void* raw_allocate(std::size_t bytes) override;
+  void raw_free(void* ptr) noexcept override;
+
+ private:
+  // A cuBLASLt plan for one GEMM shape: descriptors and the heuristic's algorithm, made once.
+  struct GemmPlan {
+    cublasLtMatmulDesc_t op = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  using GemmKey = std::tuple<int, int, int, int, int, int, bool>;
+  const GemmPlan& plan_for(int m, int n, int k, int lda, int ldw, int ldc, bool accumulate);
+  cudaEvent_t event_at(std::size_t index);
+
+  int device_;
+  DType dtype_;
+  cudaStream_t compute_ = nullptr, comm_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  void* workspace_ = nullptr;  // cuBLASLt workspace: the backend's own, outside the engine's accounting
+  std::size_t workspace_bytes_ = 0;
+  std::map<GemmKey, GemmPlan> plans_;
+  std::vector<cudaEvent_t> events_;
+  std::size_t next_event_ = 0;
+  std::uint64_t anchor_ns_ = 0;  // host steady-clock time of events_[0]
+  std::mutex stamp_mutex_;       // an emulated rank's communication thread stamps too
+  std::int32_t* tokens_ = nullptr;  // device copy of the token ids of one embedding call
+  std::size_t tokens_capacity_ = 0;
+  void* flush_buffer_ = nullptr;
+  std::size_t flush_bytes_ = 0;
+};
+
+// The backend behind `b`; throws when it is not a CUDA backend.
+CudaBackend& as_cuda(Backend& b);
+
+}  // namespace llmt::cuda

@@ -1,0 +1,452 @@
+// The CUDA backend's kernels: reference-quality, one concern each, storage in fp32/fp16/bf16
+// and arithmetic in fp32. GEMMs are not here: they go through cuBLASLt (cuda_backend.cpp).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+
+#include "kernels/cuda/cuda_common.hpp"
+#include "kernels/cuda/cuda_kernels.hpp"
+#include "kernels/math.hpp"
+
+namespace llmt::cuda {
+namespace {
+
+template <typename T>
+__device__ __forceinline__ float to_f(T v);
+template <>
+__device__ __forceinline__ float to_f<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ float to_f<__half>(__half v) { return __half2float(v); }
+template <>
+__device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T>
+__device__ __forceinline__ T from_f(float v);
+template <>
+__device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// Calls f with a value of the C++ type stored for `type`.
+template <typename F>
+void dispatch(DType type, F&& f) {
+  switch (type) {
+    case DType::f32: f(float{}); return;
+    case DType::f16: f(__half{}); return;
+    case DType::bf16: f(__nv_bfloat16{}); return;
+  }
+}
+
+constexpr int kThreads = 256;
+unsigned blocks_for(std::size_t n, int threads = kThreads) {
+  const std::size_t b = (n + threads - 1) / threads;
+  return static_cast<unsigned>(b < 65535 * 16 ? (b > 0 ? b : 1) : 65535 * 16);
+}
+
+// Block-wide sum and max; every thread of the block must call them.
+__device__ float block_reduce(float v, bool is_max) {
+  __shared__ float partial[32];
+  for (int offset = 16; offset > 0; offset /= 2) {
+    const float other = __shfl_xor_sync(0xffffffffu, v, offset);
+    v = is_max ? fmaxf(v, other) : v + other;
+  }
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
+  __syncthreads();  // `partial` may still be read from a previous call
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  v = threadIdx.x < warps ? partial[threadIdx.x] : (is_max ? -INFINITY : 0.0f);
+  if (warp == 0)
+    for (int offset = 16; offset > 0; offset /= 2) {
+      const float other = __shfl_xor_sync(0xffffffffu, v, offset);
+      v = is_max ? fmaxf(v, other) : v + other;
+    }
+  if (threadIdx.x == 0) partial[0] = v;
+  __syncthreads();
+  return partial[0];
+}
+
+template <typename T>
+__global__ void fill_kernel(T* dst, std::size_t total, int cols, FillSpec s) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const std::size_t r = i / cols, c = i % cols;
+    const auto index = static_cast<std::uint64_t>((s.row0 + static_cast<std::int64_t>(r)) * s.global_cols + s.col0 +
+                                                  static_cast<std::int64_t>(c));
+    dst[i] = from_f<T>(s.offset + s.scale * math::uniform_pm1(math::element_key(s.seed, s.tensor, index)));
+  }
+}
+
+template <typename T>
+__global__ void rms_norm_kernel(const T* x, const T* w, T* out, int cols, float eps) {
+  const T* xr = x + static_cast<std::size_t>(blockIdx.x) * cols;
+  T* o = out + static_cast<std::size_t>(blockIdx.x) * cols;
+  float sum = 0.0f;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float v = to_f(xr[c]);
+    sum += v * v;
+  }
+  const float inv = math::rms_inverse(block_reduce(sum, false), cols, eps);
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) o[c] = from_f<T>(to_f(xr[c]) * inv * to_f(w[c]));
+}
+
+template <typename T>
+__global__ void layer_norm_kernel(const T* x, const T* w, const T* b, T* out, int cols, float eps) {
+  const T* xr = x + static_cast<std::size_t>(blockIdx.x) * cols;
+  T* o = out + static_cast<std::size_t>(blockIdx.x) * cols;
+  float sum = 0.0f;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) sum += to_f(xr[c]);
+  const float mean = block_reduce(sum, false) / static_cast<float>(cols);
+  float var = 0.0f;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float d = to_f(xr[c]) - mean;
+    var += d * d;
+  }
+  const float inv = math::rms_inverse(block_reduce(var, false), cols, eps);
+  for (int c = threadIdx.x; c < cols; c += blockDim.x)
+    o[c] = from_f<T>((to_f(xr[c]) - mean) * inv * to_f(w[c]) + to_f(b[c]));
+}
+
+template <typename T>
+__global__ void add_bias_kernel(T* x, const T* bias, std::size_t total, int cols) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    x[i] = from_f<T>(to_f(x[i]) + to_f(bias[i % cols]));
+}
+
+template <typename T>
+__global__ void add_2d_kernel(T* dst, std::size_t dst_ld, const T* src, std::size_t src_ld, std::size_t rows,
+                              std::size_t cols) {
+  const std::size_t total = rows * cols;
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const std::size_t r = i / cols, c = i % cols;
+    dst[r * dst_ld + c] = from_f<T>(to_f(dst[r * dst_ld + c]) + to_f(src[r * src_ld + c]));
+  }
+}
+
+template <typename T>
+__global__ void scale_kernel(T* x, float factor, std::size_t n) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    x[i] = from_f<T>(to_f(x[i]) * factor);
+}
+
+template <typename T>
+__global__ void silu_mul_kernel(const T* x, T* out, std::size_t total, int cols) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const std::size_t r = i / cols, c = i % cols;
+    const T* row = x + r * 2 * cols;
+    out[i] = from_f<T>(math::silu(to_f(row[c])) * to_f(row[cols + c]));
+  }
+}
+
+template <typename T>
+__global__ void gelu_kernel(T* x, std::size_t n) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    x[i] = from_f<T>(math::gelu_tanh(to_f(x[i])));
+}
+
+template <typename T>
+__global__ void embed_kernel(const std::int32_t* tokens, const T* table, int vocab_begin, int vocab_end, int hidden,
+                             T* out) {
+  const int t = tokens[blockIdx.x];
+  T* o = out + static_cast<std::size_t>(blockIdx.x) * hidden;
+  const bool mine = t >= vocab_begin && t < vocab_end;
+  const T* row = table + static_cast<std::size_t>(mine ? t - vocab_begin : 0) * hidden;
+  for (int c = threadIdx.x; c < hidden; c += blockDim.x) o[c] = mine ? row[c] : from_f<T>(0.0f);
+}
+
+template <typename T>
+__global__ void rope_kernel(T* qkv, AttentionShape s, const float* cos_t, const float* sin_t) {
+  const int half = s.head_dim / 2, heads = s.q_heads + s.kv_heads;
+  const std::size_t total = static_cast<std::size_t>(s.batch) * s.new_tokens * heads * half;
+  const int stride = (s.q_heads + 2 * s.kv_heads) * s.head_dim;
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const int pair = static_cast<int>(i % half);
+    const int head = static_cast<int>(i / half % heads);
+    const auto r = static_cast<int>(i / half / heads);
+    const int pos = s.past + r % s.new_tokens;
+    T* x = qkv + static_cast<std::size_t>(r) * stride + static_cast<std::size_t>(head) * s.head_dim;
+    float a = to_f(x[pair]), b = to_f(x[pair + half]);
+    math::rope_rotate(a, b, cos_t[static_cast<std::size_t>(pos) * half + pair], sin_t[static_cast<std::size_t>(pos) * half + pair]);
+    x[pair] = from_f<T>(a);
+    x[pair + half] = from_f<T>(b);
+  }
+}
+
+template <typename T>
+__global__ void store_kv_kernel(const T* qkv, T* k_cache, T* v_cache, AttentionShape s) {
+  const int d = s.head_dim, stride = (s.q_heads + 2 * s.kv_heads) * d;
+  const std::size_t total = static_cast<std::size_t>(s.batch) * s.new_tokens * s.kv_heads * d;
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const int e = static_cast<int>(i % d);
+    const int head = static_cast<int>(i / d % s.kv_heads);
+    const auto r = static_cast<int>(i / d / s.kv_heads);
+    const int b = r / s.new_tokens, pos = s.past + r % s.new_tokens;
+    const std::size_t at = ((static_cast<std::size_t>(b) * s.kv_heads + head) * s.max_len + pos) * d + e;
+    const T* row = qkv + static_cast<std::size_t>(r) * stride;
+    k_cache[at] = row[(s.q_heads + head) * d + e];
+    v_cache[at] = row[(s.q_heads + s.kv_heads + head) * d + e];
+  }
+}
+
+// One block per (token row, query head): keys in tiles of blockDim, online softmax, values
+// accumulated per dimension (up to 4 dimensions per thread).
+constexpr int kAttentionThreads = 128, kDimsPerThread = 4;
+
+template <typename T>
+__global__ void attention_kernel(const T* qkv, const T* k_cache, const T* v_cache, T* out, AttentionShape s,
+                                 float scale) {
+  extern __shared__ float smem[];
+  const int d = s.head_dim, r = blockIdx.x, h = blockIdx.y;
+  float* q = smem;      // [d]
+  float* p = smem + d;  // [blockDim]
+  const int b = r / s.new_tokens, pos = s.past + r % s.new_tokens;
+  const int first = s.window > 0 ? max(0, pos - s.window + 1) : 0;
+  const int kv = h / s.group;
+  const T* qr = qkv + static_cast<std::size_t>(r) * (s.q_heads + 2 * s.kv_heads) * d + static_cast<std::size_t>(h) * d;
+  for (int i = threadIdx.x; i < d; i += blockDim.x) q[i] = to_f(qr[i]) * scale;
+  __syncthreads();
+  const std::size_t base = (static_cast<std::size_t>(b) * s.kv_heads + kv) * s.max_len * d;
+  const T* keys = k_cache + base;
+  const T* values = v_cache + base;
+  float m = -INFINITY, l = 0.0f, acc[kDimsPerThread] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int tile = first; tile <= pos; tile += blockDim.x) {
+    const int j = tile + threadIdx.x;
+    float score = -INFINITY;
+    if (j <= pos) {
+      const T* k = keys + static_cast<std::size_t>(j) * d;
+      float dot = 0.0f;
+      for (int i = 0; i < d; ++i) dot += q[i] * to_f(k[i]);
+      score = dot;
+    }
+    const float new_m = fmaxf(m, block_reduce(score, true));
+    const float pj = j <= pos ? expf(score - new_m) : 0.0f;
+    p[threadIdx.x] = pj;
+    const float correction = m == -INFINITY ? 0.0f : expf(m - new_m);
+    l = l * correction + block_reduce(pj, false);  // also orders the writes to p before the reads
+    const int count = min(static_cast<int>(blockDim.x), pos + 1 - tile);
+    for (int k = 0; k < kDimsPerThread; ++k) {
+      const int dim = threadIdx.x + k * blockDim.x;
+      if (dim >= d) break;
+      float a = acc[k] * correction;
+      for (int jj = 0; jj < count; ++jj) a += p[jj] * to_f(values[static_cast<std::size_t>(tile + jj) * d + dim]);
+      acc[k] = a;
+    }
+    m = new_m;
+    __syncthreads();  // p is rewritten by the next tile
+  }
+  T* o = out + static_cast<std::size_t>(r) * s.q_heads * d + static_cast<std::size_t>(h) * d;
+  for (int k = 0; k < kDimsPerThread; ++k) {
+    const int dim = threadIdx.x + k * blockDim.x;
+    if (dim < d) o[dim] = from_f<T>(acc[k] / l);
+  }
+}
+
+template <typename T>
+__global__ void to_float_kernel(const T* src, float* dst, std::size_t n) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    dst[i] = to_f(src[i]);
+}
+
+template <typename T>
+__global__ void from_float_kernel(const float* src, T* dst, std::size_t n) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    dst[i] = from_f<T>(src[i]);
+}
+
+struct Sources {
+  const void* p[kMaxReduceSources];
+};
+
+template <typename T>
+__global__ void reduce_kernel(T* dst, Sources sources, int count, std::size_t n, float factor) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    float acc = 0.0f;
+    for (int k = 0; k < count; ++k) acc += to_f(static_cast<const T*>(sources.p[k])[i]);
+    dst[i] = from_f<T>(acc * factor);
+  }
+}
+
+}  // namespace
+
+void fill(DType type, void* dst, int rows, int cols, const FillSpec& spec, cudaStream_t stream) {
+  const std::size_t total = static_cast<std::size_t>(rows) * cols;
+  if (total == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    fill_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(static_cast<T*>(dst), total, cols, spec);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void rms_norm(DType type, const void* x, const void* weight, void* out, int rows, int cols, float eps,
+              cudaStream_t stream) {
+  if (rows == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    rms_norm_kernel<T><<<rows, kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<const T*>(weight),
+                                                      static_cast<T*>(out), cols, eps);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void layer_norm(DType type, const void* x, const void* weight, const void* bias, void* out, int rows, int cols,
+                float eps, cudaStream_t stream) {
+  if (rows == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    layer_norm_kernel<T><<<rows, kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<const T*>(weight),
+                                                        static_cast<const T*>(bias), static_cast<T*>(out), cols, eps);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void add_bias(DType type, void* x, const void* bias, int rows, int cols, cudaStream_t stream) {
+  const std::size_t total = static_cast<std::size_t>(rows) * cols;
+  if (total == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    add_bias_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(static_cast<T*>(x), static_cast<const T*>(bias),
+                                                                   total, cols);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void add_2d(DType type, void* dst, std::size_t dst_ld, const void* src, std::size_t src_ld, std::size_t rows,
+            std::size_t cols, cudaStream_t stream) {
+  if (rows * cols == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    add_2d_kernel<T><<<blocks_for(rows * cols), kThreads, 0, stream>>>(static_cast<T*>(dst), dst_ld,
+                                                                       static_cast<const T*>(src), src_ld, rows, cols);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void scale(DType type, void* x, float factor, std::size_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    scale_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<T*>(x), factor, n);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void silu_mul(DType type, const void* x, void* out, int rows, int cols, cudaStream_t stream) {
+  const std::size_t total = static_cast<std::size_t>(rows) * cols;
+  if (total == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    silu_mul_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<T*>(out),
+                                                                   total, cols);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void gelu(DType type, void* x, std::size_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    gelu_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<T*>(x), n);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void embed(DType type, const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end,
+           int hidden, void* out, cudaStream_t stream) {
+  if (n == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    embed_kernel<T><<<n, kThreads, 0, stream>>>(tokens, static_cast<const T*>(table), vocab_begin, vocab_end, hidden,
+                                                static_cast<T*>(out));
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void rope(DType type, void* qkv, const AttentionShape& s, const float* cos_table, const float* sin_table,
+          cudaStream_t stream) {
+  const std::size_t total =
+      static_cast<std::size_t>(s.batch) * s.new_tokens * (s.q_heads + s.kv_heads) * (s.head_dim / 2);
+  if (total == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    rope_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(static_cast<T*>(qkv), s, cos_table, sin_table);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void store_kv(DType type, const void* qkv, void* k_cache, void* v_cache, const AttentionShape& s,
+              cudaStream_t stream) {
+  const std::size_t total = static_cast<std::size_t>(s.batch) * s.new_tokens * s.kv_heads * s.head_dim;
+  if (total == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    store_kv_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(static_cast<const T*>(qkv),
+                                                                   static_cast<T*>(k_cache),
+                                                                   static_cast<T*>(v_cache), s);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void attention(DType type, const void* qkv, const void* k_cache, const void* v_cache, void* out,
+               const AttentionShape& s, cudaStream_t stream) {
+  if (s.batch * s.new_tokens == 0 || s.q_heads == 0) return;
+  if (s.head_dim > kAttentionThreads * kDimsPerThread)
+    fail("head dimension above 512 is not supported by the attention kernel", "attention", __FILE__, __LINE__);
+  const dim3 grid(static_cast<unsigned>(s.batch * s.new_tokens), static_cast<unsigned>(s.q_heads));
+  const std::size_t shared = (s.head_dim + kAttentionThreads) * sizeof(float);
+  const float scale = 1.0f / sqrtf(static_cast<float>(s.head_dim));
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    attention_kernel<T><<<grid, kAttentionThreads, shared, stream>>>(
+        static_cast<const T*>(qkv), static_cast<const T*>(k_cache), static_cast<const T*>(v_cache),
+        static_cast<T*>(out), s, scale);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void to_float(DType type, const void* src, float* dst, std::size_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    to_float_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const T*>(src), dst, n);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void from_float(DType type, const float* src, void* dst, std::size_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    from_float_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(src, static_cast<T*>(dst), n);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void reduce(DType type, void* dst, const void* const* sources, int count, std::size_t n, bool average,
+            cudaStream_t stream) {
+  if (n == 0) return;
+  if (count > kMaxReduceSources)
+    fail("more than 16 emulated ranks in one reduction", "reduce", __FILE__, __LINE__);
+  Sources s{};
+  for (int k = 0; k < count; ++k) s.p[k] = sources[k];
+  const float factor = average ? 1.0f / static_cast<float>(count) : 1.0f;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    reduce_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<T*>(dst), s, count, n, factor);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace llmt::cuda

@@ -1,0 +1,257 @@
+// Communicators of the CUDA backend. NCCL: one communicator per GPU rank, collectives enqueued on
+// the rank's compute stream (so they are ordered with its kernels), all-gather of uneven parts as
+// grouped broadcasts. Emulation: ranks sharing one GPU, through the shared-memory communicator
+// with device copies and a reduction kernel. And the overlap mode's reducer: collectives on the
+// communication stream, ordered with the compute stream by events.
+#include <fmt/format.h>
+#include <nccl.h>
+
+#include <map>
+#include <mutex>
+
+#include "engine/error.hpp"
+#include "kernels/cpu/shm_communicator.hpp"
+#include "kernels/cuda/cuda_backend.hpp"
+#include "kernels/cuda/cuda_backend_impl.hpp"
+#include "kernels/cuda/cuda_common.hpp"
+#include "kernels/cuda/cuda_kernels.hpp"
+
+namespace llmt {
+namespace {
+
+using cuda::CudaBackend;
+
+void check_nccl(ncclResult_t status, const char* expression, const char* file, int line) {
+  if (status != ncclSuccess) cuda::fail(ncclGetErrorString(status), expression, file, line);
+}
+#define LLMT_NCCL_CHECK(expr) check_nccl((expr), #expr, __FILE__, __LINE__)
+
+ncclDataType_t nccl_type(DType t) {
+  switch (t) {
+    case DType::f32: return ncclFloat32;
+    case DType::f16: return ncclFloat16;
+    case DType::bf16: return ncclBfloat16;
+  }
+  return ncclFloat32;
+}
+
+ncclRedOp_t nccl_op(ReduceOp op) { return op == ReduceOp::avg ? ncclAvg : ncclSum; }
+
+// Every communicator of one world, so that a failing rank can abort them all: NCCL operations
+// of the others would otherwise wait forever for it.
+struct NcclWorld {
+  std::mutex mutex;
+  std::vector<ncclComm_t> comms;
+  bool aborted = false;
+  void add(ncclComm_t c) {
+    std::lock_guard lock(mutex);
+    comms.push_back(c);
+  }
+  void abort_all() {
+    std::lock_guard lock(mutex);
+    if (aborted) return;
+    aborted = true;
+    for (ncclComm_t c : comms) (void)ncclCommAbort(c);
+  }
+};
+
+class NcclCommunicator final : public Communicator {
+ public:
+  NcclCommunicator(std::shared_ptr<NcclWorld> world, ncclComm_t comm, CudaBackend& backend)
+      : world_(std::move(world)), comm_(comm), backend_(backend) {
+    LLMT_NCCL_CHECK(ncclCommUserRank(comm_, &rank_));
+    LLMT_NCCL_CHECK(ncclCommCount(comm_, &size_));
+    world_->add(comm_);
+  }
+  ~NcclCommunicator() override {
+    (void)cudaFree(scratch_);
+    // Aborted communicators are freed by the abort; destroying them again is not allowed.
+    std::lock_guard lock(world_->mutex);
+    if (!world_->aborted) (void)ncclCommDestroy(comm_);
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string kind() const override { return "nccl"; }
+
+  void all_reduce_on(cudaStream_t stream, const void* send, void* recv, std::size_t count, DType type, ReduceOp op) {
+    LLMT_NCCL_CHECK(ncclAllReduce(send, recv, count, nccl_type(type), nccl_op(op), comm_, stream));
+  }
+  void all_reduce(const void* send, void* recv, std::size_t count, DType type, ReduceOp op) override {
+    all_reduce_on(stream(), send, recv, count, type, op);
+  }
+
+  void all_gather_v(const void* send, void* recv, std::span<const std::size_t> counts, DType type) override {
+    if (counts.size() != static_cast<std::size_t>(size_))
+      throw ConfigError(fmt::format("all_gather_v: {} counts for {} ranks", counts.size(), size_));
+    const std::size_t e = dtype_size(type);
+    bool equal = true;
+    for (std::size_t c : counts) equal &= c == counts[0];
+    if (equal) {
+      LLMT_NCCL_CHECK(ncclAllGather(send, recv, counts[0], nccl_type(type), comm_, stream()));
+      return;
+    }
+    // NCCL has no all-gather of uneven parts: each rank broadcasts its own, in one group.
+    LLMT_NCCL_CHECK(ncclGroupStart());
+    std::size_t offset = 0;
+    for (int r = 0; r < size_; ++r) {
+      char* part = static_cast<char*>(recv) + offset * e;
+      LLMT_NCCL_CHECK(ncclBroadcast(r == rank_ ? send : part, part, counts[static_cast<std::size_t>(r)],
+                                    nccl_type(type), r, comm_, stream()));
+      offset += counts[static_cast<std::size_t>(r)];
+    }
+    LLMT_NCCL_CHECK(ncclGroupEnd());
+  }
+
+  void reduce_scatter(const void* send, void* recv, std::size_t recv_count, DType type, ReduceOp op) override {
+    LLMT_NCCL_CHECK(ncclReduceScatter(send, recv, recv_count, nccl_type(type), nccl_op(op), comm_, stream()));
+  }
+  void reduce(const void* send, void* recv, std::size_t count, DType type, ReduceOp op, int root) override {
+    LLMT_NCCL_CHECK(ncclReduce(send, recv, count, nccl_type(type), nccl_op(op), root, comm_, stream()));
+  }
+  void broadcast(void* buffer, std::size_t count, DType type, int root) override {
+    LLMT_NCCL_CHECK(ncclBroadcast(buffer, buffer, count, nccl_type(type), root, comm_, stream()));
+  }
+  void send(const void* buffer, std::size_t count, DType type, int peer) override {
+    LLMT_NCCL_CHECK(ncclSend(buffer, count, nccl_type(type), peer, comm_, stream()));
+  }
+  void recv(void* buffer, std::size_t count, DType type, int peer) override {
+    LLMT_NCCL_CHECK(ncclRecv(buffer, count, nccl_type(type), peer, comm_, stream()));
+  }
+
+  // A host-side barrier: a one-element all-reduce, waited for.
+  void barrier() override {
+    if (!scratch_) LLMT_CUDA_CHECK(cudaMalloc(&scratch_, sizeof(float)));
+    LLMT_NCCL_CHECK(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, stream()));
+    LLMT_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  }
+
+  std::unique_ptr<Communicator> split(int color, int key) override {
+    ncclComm_t child = nullptr;
+    LLMT_NCCL_CHECK(ncclCommSplit(comm_, color, key, &child, nullptr));
+    return std::make_unique<NcclCommunicator>(world_, child, backend_);
+  }
+
+  void abort(const std::string&) override { world_->abort_all(); }
+
+ private:
+  cudaStream_t stream() const { return backend_.compute_stream(); }
+
+  std::shared_ptr<NcclWorld> world_;
+  ncclComm_t comm_;
+  CudaBackend& backend_;
+  int rank_ = 0, size_ = 1;
+  void* scratch_ = nullptr;
+};
+
+// Emulated ranks on one GPU: device-to-device copies and a reduction kernel on the rank's
+// stream, drained before other ranks may look.
+class DeviceOps final : public SharedMemoryOps {
+ public:
+  explicit DeviceOps(CudaBackend& backend) : backend_(backend) {}
+  void flush() override { LLMT_CUDA_CHECK(cudaStreamSynchronize(backend_.compute_stream())); }
+  void copy(void* dst, const void* src, std::size_t bytes) override {
+    if (bytes == 0 || dst == src) return;
+    LLMT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, backend_.compute_stream()));
+  }
+  void reduce(void* dst, std::span<const void* const> sources, std::size_t count, DType type, ReduceOp op) override {
+    cuda::reduce(type, dst, sources.data(), static_cast<int>(sources.size()), count, op == ReduceOp::avg,
+                 backend_.compute_stream());
+  }
+  void to_host(void* host, const void* src, std::size_t bytes) override { backend_.download_bytes(host, src, bytes); }
+  void from_host(void* dst, const void* host, std::size_t bytes) override { backend_.upload_bytes(dst, host, bytes); }
+  std::string kind() const override { return "emulated"; }
+
+ private:
+  CudaBackend& backend_;
+};
+
+// The overlap mode on GPUs: each all-reduce waits (on the communication stream) for the compute
+// that produced its data, and the compute stream waits for it only where the sum is used.
+class CudaAsyncReducer final : public AsyncReducer {
+ public:
+  CudaAsyncReducer(NcclCommunicator& comm, CudaBackend& backend) : comm_(comm), backend_(backend) {}
+  ~CudaAsyncReducer() override {
+    for (auto& [ticket, op] : pending_) (void)cudaEventDestroy(op.done);
+    for (cudaEvent_t e : free_) (void)cudaEventDestroy(e);
+  }
+
+  std::uint64_t start_all_reduce(void* buf, std::size_t count, DType type) override {
+    Pending op;
+    cudaEvent_t ready = take_event();
+    LLMT_CUDA_CHECK(cudaEventRecord(ready, backend_.compute_stream()));
+    LLMT_CUDA_CHECK(cudaStreamWaitEvent(backend_.comm_stream(), ready, 0));
+    free_.push_back(ready);  // reusable once recorded: later records do not disturb the wait
+    op.timing.begin = backend_.stamp_comm();
+    comm_.all_reduce_on(backend_.comm_stream(), buf, buf, count, type, ReduceOp::sum);
+    op.timing.end = backend_.stamp_comm();
+    op.done = take_event();
+    LLMT_CUDA_CHECK(cudaEventRecord(op.done, backend_.comm_stream()));
+    const std::uint64_t ticket = next_++;
+    pending_[ticket] = op;
+    return ticket;
+  }
+
+  AsyncTiming wait(std::uint64_t ticket) override {
+    const auto it = pending_.find(ticket);
+    if (it == pending_.end()) throw Error(fmt::format("no pending collective {}", ticket));
+    LLMT_CUDA_CHECK(cudaStreamWaitEvent(backend_.compute_stream(), it->second.done, 0));
+    const AsyncTiming timing = it->second.timing;
+    free_.push_back(it->second.done);
+    pending_.erase(it);
+    return timing;
+  }
+
+ private:
+  struct Pending {
+    AsyncTiming timing;
+    cudaEvent_t done = nullptr;
+  };
+  cudaEvent_t take_event() {
+    if (!free_.empty()) {
+      cudaEvent_t e = free_.back();
+      free_.pop_back();
+      return e;
+    }
+    cudaEvent_t e = nullptr;
+    LLMT_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    return e;
+  }
+
+  NcclCommunicator& comm_;
+  CudaBackend& backend_;
+  std::map<std::uint64_t, Pending> pending_;
+  std::vector<cudaEvent_t> free_;
+  std::uint64_t next_ = 0;
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<Communicator>> make_nccl_world(const std::vector<Backend*>& backends) {
+  const int n = static_cast<int>(backends.size());
+  std::vector<int> devices;
+  for (Backend* b : backends) devices.push_back(cuda::as_cuda(*b).device());
+  std::vector<ncclComm_t> comms(static_cast<std::size_t>(n));
+  LLMT_NCCL_CHECK(ncclCommInitAll(comms.data(), n, devices.data()));
+  auto world = std::make_shared<NcclWorld>();
+  std::vector<std::unique_ptr<Communicator>> out;
+  for (int r = 0; r < n; ++r)
+    out.push_back(std::make_unique<NcclCommunicator>(world, comms[static_cast<std::size_t>(r)],
+                                                     cuda::as_cuda(*backends[static_cast<std::size_t>(r)])));
+  return out;
+}
+
+std::vector<std::unique_ptr<Communicator>> make_emulated_world(const std::vector<Backend*>& backends) {
+  return make_shared_memory_world(static_cast<int>(backends.size()), [&backends](int rank) {
+    return std::make_unique<DeviceOps>(cuda::as_cuda(*backends[static_cast<std::size_t>(rank)]));
+  });
+}
+
+std::unique_ptr<AsyncReducer> make_cuda_async_reducer(Communicator& comm, Backend& backend) {
+  if (auto* nccl = dynamic_cast<NcclCommunicator*>(&comm))
+    return std::make_unique<CudaAsyncReducer>(*nccl, cuda::as_cuda(backend));
+  // Emulated ranks synchronise on the host: a communication thread, like the CPU backend.
+  return make_thread_reducer(comm, backend);
+}
+
+}  // namespace llmt
