@@ -56,7 +56,7 @@ struct BenchOptions {
   std::string ensemble_weights;
   int overlap_chunks = 4;
   std::string inject_delay;
-  bool quiet = false, dry_run = false, emulate_ranks = false, flush_l2 = false;
+  bool quiet = false, dry_run = false, emulate_ranks = false, flush_l2 = false, cuda_graphs = false;
   bool profile = false;  // one configuration, with the profiler command and its hottest phases
 };
 
@@ -216,6 +216,7 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   ro.backend = backend.name;
   ro.dtype = backend.dtype;
   ro.flush_cache = o.flush_l2;
+  ro.cuda_graphs = o.cuda_graphs;
   ro.warmup = o.warmup;
   ro.iterations = o.iterations;
   ro.exec.seed = o.seed;
@@ -247,6 +248,12 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   const int devices = device_count(backend.name);
   const SweepSpec spec = make_spec(o, devices);
   std::vector<PlannedPoint> plan = plan_sweep(model, spec, builtin_strategies());
+  // One GPU per rank: more ranks than GPUs cannot run (emulation shares GPU 0 instead).
+  if (backend.name == "cuda")
+    for (PlannedPoint& p : plan)
+      if (!p.skip_reason && p.point.ranks() > devices)
+        p.skip_reason = fmt::format("{} ranks need {} GPUs, {} present (--emulate-ranks checks the logic on one GPU)",
+                                    p.point.ranks(), p.point.ranks(), devices);
   if (!ro.exec.ensemble_weights.empty())
     for (PlannedPoint& p : plan)
       if (!p.skip_reason && p.point.ensemble() &&
@@ -450,6 +457,9 @@ void add_sweep_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
                 "CUDA: run all ranks on GPU 0 with a device-local communicator, to check the multi-rank logic of "
                 "every strategy on one GPU (timings are not multi-GPU timings; reports say 'emulated')");
   cmd->add_flag("--flush-l2", o->flush_l2, "CUDA: evict the L2 cache between iterations");
+  cmd->add_flag("--cuda-graphs", o->cuda_graphs,
+                "CUDA: capture each decode step once and replay it as a CUDA graph (one GPU per rank, no pipeline, "
+                "no overlap; the report says whether graphs were used)");
   cmd->add_option("--seed", o->seed, "Seed of the deterministic weights and tokens")->capture_default_str();
   cmd->add_option("--overlap-chunks", o->overlap_chunks,
                   "overlap sync: column chunks of each row-parallel GEMM, each all-reduced while the next computes")

@@ -101,6 +101,12 @@ class Backend {
   virtual void profiler_stop() {}
   // Evicts the device's cache between iterations (--flush-l2); nothing on the CPU backend.
   virtual void flush_cache() {}
+  // CUDA Graphs: the work submitted between begin_capture and end_capture is recorded, not run,
+  // and replay(graph) launches it again. Backends without graphs return false.
+  virtual bool supports_graphs() const { return false; }
+  virtual void begin_capture() {}
+  virtual int end_capture() { return -1; }
+  virtual void replay(int /*graph*/) {}
 
   // Data movement (counts in elements of dtype() unless noted).
   virtual void fill(void* dst, int rows, int cols, const FillSpec& spec) = 0;
@@ -127,7 +133,8 @@ class Backend {
   // out[r, :] = silu(x[r, 0:cols]) * x[r, cols:2*cols]
   virtual void silu_mul(const void* x, void* out, int rows, int cols) = 0;
   virtual void gelu(void* x, std::size_t n) = 0;
-  // Rows of `tokens` (host ids) in [vocab_begin, vocab_end) copy their table row, others get zeros.
+  // Rows of `tokens` (ids in this backend's memory) in [vocab_begin, vocab_end) copy their table
+  // row, others get zeros.
   virtual void embed(const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end,
                      int hidden, void* out) = 0;
   // Rotates the q and k heads of every row of qkv in place; cos/sin tables are float

@@ -107,6 +107,7 @@ struct ConfigResult {
   ConfigMetrics metrics;
   Verification verification;
   bool replica_weights_shared = false;
+  bool cuda_graphs = false;  // decode steps replayed as CUDA graphs
   std::vector<std::string> notes;  // remarks a reader of the figures needs (shared weights, ...)
 };
 

@@ -27,6 +27,7 @@ struct IterationRecord {
 
 struct RankOutcome {
   std::vector<IterationRecord> iterations;
+  bool cuda_graphs = false;
   StopReason stop = StopReason::target_met;
   double setup_s = 0;
   RankMemory memory;
@@ -108,6 +109,7 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
       }
     };
     int iteration_number = 0;
+    std::vector<int> decode_graphs;  // one CUDA graph per decode step, when graphs are used
     auto run_iteration = [&](bool keep) {
       world.barrier();
       const nvtx::Range iteration_range(fmt::format("iteration {}", iteration_number++));
@@ -118,7 +120,10 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
       rec.prefill_end = backend->stamp();
       keep_logits(keep);
       for (int step = 1; step < point.workload.gen; ++step) {
-        transformer.decode(step);
+        if (decode_graphs.empty())
+          transformer.decode(step);
+        else
+          backend->replay(decode_graphs[static_cast<std::size_t>(step - 1)]);
         rec.step_end.push_back(backend->stamp());
         keep_logits(keep);
       }
@@ -136,6 +141,19 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
       return rec;
     };
 
+    // CUDA Graphs: each decode step is captured once (its position is baked into the kernels'
+    // arguments) and replayed in every iteration, warm-up included, so verification covers it.
+    if (opts.cuda_graphs && graphs_possible(point, opts.backend) && backend->supports_graphs()) {
+      timeline.set_recording(false);
+      world.barrier();
+      for (int step = 1; step < point.workload.gen; ++step) {
+        backend->begin_capture();
+        transformer.decode(step);
+        decode_graphs.push_back(backend->end_capture());
+      }
+      timeline.set_recording(true);
+      out.cuda_graphs = true;
+    }
     // Logits are kept from the first warm-up iteration (or an extra pass without warm-up): the
     // copies to the host then never fall inside a measured iteration.
     const bool keep = capture != nullptr && transformer.holds_output();
@@ -363,6 +381,10 @@ StepLogits weighted_mean(const std::vector<const StepLogits*>& members, const st
   return out;
 }
 
+bool graphs_possible(const ConfigPoint& point, const std::string& backend) {
+  return backend == "cuda" && point.layout.pp == 1 && point.sync != SyncMode::overlap;
+}
+
 std::size_t replica_weight_bytes(const ModelConfig& model, const ConfigPoint& point, DType dtype) {
   std::size_t total = 0;
   for (int r = 0; r < point.layout.ranks(); ++r) {
@@ -493,6 +515,13 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
   for (const CommSummary& c : result.metrics.comm) result.metrics.comm_bytes += c.bytes;
   result.metrics.comm_bytes *= n;
   for (const RankOutcome& o : outcomes) result.metrics.memory.push_back(o.memory);
+  result.cuda_graphs = outcomes.front().cuda_graphs;
+  if (result.cuda_graphs)
+    result.notes.push_back("decode steps replayed as CUDA graphs: their phases are not timed one by one");
+  else if (opts.cuda_graphs)
+    result.notes.push_back(opts.backend == "cpu" ? "CUDA graphs not used: the CPU backend has none"
+                                                 : "CUDA graphs not used: they need one GPU per rank, no pipeline "
+                                                   "stages and no overlap");
   result.metrics.pipeline = pipeline_summary(model, point, result.samples, result.metrics);
   const Layout& l = point.layout;
   if (l.dp > 1 && !point.ensemble() && point.workload.batch % l.dp != 0)

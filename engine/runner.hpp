@@ -36,6 +36,7 @@ struct RunOptions {
   // iteration's own time, so that a known slowdown can be injected.
   double inject_delay_ms = 0, inject_delay_fraction = 0;
   bool flush_cache = false;  // evict the device cache between iterations (GPUs: L2)
+  bool cuda_graphs = false;  // replay decode steps as CUDA graphs where every rank can capture them
   // Refuse a configuration whose predicted memory exceeds this fraction of what is available.
   double memory_headroom = 0.9;
   ReplicaWeights replica_weights = ReplicaWeights::automatic;
@@ -53,6 +54,11 @@ StepLogits compute_reference(const ModelConfig& model, const Workload& workload,
 // The reference of a `mean` merge over `replicas` ensemble members: the weighted mean of the
 // members' one-rank logits (`weights` empty: equal weights).
 StepLogits weighted_mean(const std::vector<const StepLogits*>& members, const std::vector<double>& weights);
+
+// Whether `point` on `backend` can replay its decode steps as graphs: one GPU per rank (NCCL
+// captures, host-synchronised emulation does not), no pipeline (its token feedback and stage
+// order are host-driven), no overlap (its communication thread or stream is outside the capture).
+bool graphs_possible(const ConfigPoint& point, const std::string& backend);
 
 // Predicted weight bytes of the replicas other than replica 0 (what sharing saves).
 std::size_t replica_weight_bytes(const ModelConfig& model, const ConfigPoint& point, DType dtype);

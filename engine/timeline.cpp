@@ -44,6 +44,7 @@ nvtx::Color color_of(PhaseCategory c) {
 
 void Timeline::begin(PhaseId id, std::uint64_t bytes) {
   const PhaseInfo& info = table_.at(id);
+  if (!recording_) return;
   nvtx::push(info.nvtx_name, color_of(info.category),
              info.category == PhaseCategory::compute ? static_cast<std::uint64_t>(std::max(info.layer, 0)) : bytes);
   open_.push_back(events_.size());
@@ -51,6 +52,7 @@ void Timeline::begin(PhaseId id, std::uint64_t bytes) {
 }
 
 void Timeline::end(PhaseId id, std::uint64_t bytes) {
+  if (!recording_) return;
   Event& e = events_[open_.back()];
   open_.pop_back();
   (void)id;

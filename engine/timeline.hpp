@@ -63,6 +63,8 @@ class Timeline {
   void end(PhaseId id, std::uint64_t bytes = 0);
   // An event timed elsewhere (a collective on the communication thread or stream).
   void record(PhaseId id, std::uint64_t begin, std::uint64_t end, std::uint64_t bytes);
+  // Paused while work is captured into a graph (nothing runs, so there is nothing to time).
+  void set_recording(bool on) { recording_ = on; }
   // Folds the events recorded since the last call into per-phase totals (indexed by PhaseId).
   std::vector<PhaseTotal> collect();
 
@@ -75,6 +77,7 @@ class Timeline {
   const PhaseTable& table_;
   std::vector<Event> events_;
   std::vector<std::size_t> open_;
+  bool recording_ = true;
 };
 
 // RAII phase: ScopedPhase p(timeline, id[, bytes]).

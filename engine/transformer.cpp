@@ -115,7 +115,7 @@ GlobalSizes global_sizes(const ModelConfig& m, const Dims& d) {
 
 struct ActivationSizes {
   std::size_t x, xn, qkv, attn, proj, mlp_in, mlp_act, last, last_norm, logits_local, staging, logits_tp, logits_out;
-  std::size_t float_bytes;  // RoPE tables and token feedback: float whatever the dtype
+  std::size_t aux_bytes;  // float RoPE tables and int32 token and position tables, whatever the dtype
   std::size_t ps_staging;   // parameter-server staging on the root of a group (communication)
   std::size_t total_elements() const {
     return x + xn + qkv + attn + proj + mlp_in + mlp_act + last + last_norm + logits_local + staging + logits_tp +
@@ -144,8 +144,13 @@ ActivationSizes activation_sizes(const ModelConfig& m, const Dims& d) {
     a.logits_tp = gather ? b * full_vocab : 0;
     a.logits_out = d.dp > 1 && !d.ensemble ? static_cast<std::size_t>(d.global_batch) * full_vocab : 0;
   }
-  a.float_bytes = d.gpt2 ? 0 : 2 * static_cast<std::size_t>(d.ctx) * (d.d / 2) * sizeof(float);
-  if (d.pp > 1 && (d.first || d.last)) a.float_bytes += b * sizeof(float);
+  a.aux_bytes = d.gpt2 ? 0 : 2 * static_cast<std::size_t>(d.ctx) * (d.d / 2) * sizeof(float);
+  // Token ids of every step in device memory (no host copy inside a step), the pipeline's
+  // feedback slots, and GPT-2's position ids.
+  const std::size_t steps_ids = b * static_cast<std::size_t>(d.ctx - d.prompt);
+  if (d.first || d.last) a.aux_bytes += (b * d.prompt + steps_ids) * sizeof(std::int32_t);
+  if (d.pp > 1 && d.first) a.aux_bytes += b * sizeof(std::int32_t);
+  if (d.first && d.gpt2) a.aux_bytes += (b * d.prompt + steps_ids) * sizeof(std::int32_t);
   if (d.sync == SyncMode::param_server) {
     if (d.tp > 1 && d.tp_index == 0) a.ps_staging = std::max(rows * h, d.last && d.tp_sum ? b * full_vocab : 0);
     if (d.last && d.ensemble && d.dp_index == 0) a.ps_staging = std::max(a.ps_staging, b * full_vocab);
@@ -190,7 +195,7 @@ MemoryPlan plan_rank_memory(const ModelConfig& model, const ConfigPoint& point, 
   plan.weights = (d.local_layers * layer_weight_elements(d) + g.embed + g.positions + g.final_norm + g.head) * e;
   plan.kv_cache = d.local_layers * 2 * layer_sizes(d).cache * e;
   const ActivationSizes a = activation_sizes(model, d);
-  plan.activations = a.total_elements() * e + a.float_bytes;
+  plan.activations = a.total_elements() * e + a.aux_bytes;
   plan.communication = a.ps_staging * e + run_control_bytes(point);
   return plan;
 }
@@ -382,13 +387,14 @@ struct TransformerRank::Impl {
   std::shared_ptr<const WeightSet> w;
   std::vector<KvCache> caches;
   DeviceBuffer rope_cos, rope_sin, feedback, ps_staging;
+  // int32 tables in backend memory: prompt ids [batch][prompt], decode ids [step - 1][batch],
+  // and for GPT-2 the matching position ids.
+  DeviceBuffer prompt_ids, decode_ids, prompt_positions, decode_positions;
   DeviceBuffer x, xn, qkv, attn, proj, mlp_in, mlp_act, last, last_norm, logits_local, staging, logits_tp, logits_out;
   std::unique_ptr<AsyncReducer> async;
   StagePhases phases[2];  // prefill, decode
   std::vector<const void*> layer_names[2];  // NVTX names "prefill/layer.3"
-  std::vector<std::int32_t> prompt_tokens, decode_tokens, position_ids;  // decode: [step - 1][batch]
-  std::vector<std::int32_t> fed_tokens;
-  std::vector<float> feedback_host;
+  std::vector<std::int32_t> prompt_tokens, decode_tokens;  // host copies of the tables
   std::vector<std::size_t> tp_gather_counts, dp_gather_counts;
   float ensemble_weight = 1.0f;
 
@@ -404,6 +410,7 @@ struct TransformerRank::Impl {
     for (int step = 1; step < p.workload.gen; ++step)
       for (int b = 0; b < d.batch; ++b)
         decode_tokens.push_back(input_token(opts.seed, shard.batch.begin + b, d.prompt + step - 1, m.vocab));
+    upload_token_tables();
     for (int t = 0; t < d.tp; ++t)
       tp_gather_counts.push_back(static_cast<std::size_t>(d.batch) * split_range(m.vocab, d.tp, t).size());
     for (int r = 0; r < d.dp; ++r)
@@ -511,10 +518,28 @@ struct TransformerRank::Impl {
     logits_out = activations(a.logits_out);
     ps_staging = be.allocate(a.ps_staging, MemoryKind::communication);
     if (!d.gpt2) upload_rope_tables();
-    if (d.pp > 1 && (d.first || d.last)) {
-      feedback = be.allocate_bytes(static_cast<std::size_t>(d.batch) * sizeof(float), MemoryKind::activations);
-      feedback_host.resize(static_cast<std::size_t>(d.batch));
-      fed_tokens.resize(static_cast<std::size_t>(d.batch));
+    if (d.pp > 1 && d.first)
+      feedback = be.allocate_bytes(static_cast<std::size_t>(d.batch) * sizeof(std::int32_t), MemoryKind::activations);
+  }
+
+  DeviceBuffer int_table(const std::vector<std::int32_t>& values) {
+    DeviceBuffer buf = be.allocate_bytes(values.size() * sizeof(std::int32_t), MemoryKind::activations);
+    if (buf) be.upload_bytes(buf.get(), values.data(), values.size() * sizeof(std::int32_t));
+    return buf;
+  }
+
+  void upload_token_tables() {
+    if (!d.first && !d.last) return;
+    prompt_ids = int_table(prompt_tokens);
+    decode_ids = int_table(decode_tokens);
+    if (d.first && d.gpt2) {
+      std::vector<std::int32_t> prefill_pos, decode_pos;
+      for (int b = 0; b < d.batch; ++b)
+        for (int t = 0; t < d.prompt; ++t) prefill_pos.push_back(t);
+      for (int step = 1; step < point.workload.gen; ++step)
+        for (int b = 0; b < d.batch; ++b) decode_pos.push_back(d.prompt + step - 1);
+      prompt_positions = int_table(prefill_pos);
+      decode_positions = int_table(decode_pos);
     }
   }
 
@@ -676,10 +701,11 @@ struct TransformerRank::Impl {
     sum_over(*comms.tp, xr, static_cast<std::size_t>(rows) * d.h, P.embed_sync);
     if (d.gpt2) {
       ScopedPhase p(tl, P.positions);
-      position_ids.resize(static_cast<std::size_t>(rows));
-      for (int r = 0; r < rows; ++r) position_ids[static_cast<std::size_t>(r)] = past + r % new_tokens;
+      const std::int32_t* ids =
+          stage == 0 ? int_at(prompt_positions, row0)
+                     : int_at(decode_positions, static_cast<std::size_t>(past - d.prompt) * d.batch + seqs.begin);
       void* pr = at(proj, row0 * d.h);
-      be.embed(position_ids.data(), rows, w->positions.get(), 0, m.max_positions, d.h, pr);
+      be.embed(ids, rows, w->positions.get(), 0, m.max_positions, d.h, pr);
       be.add(xr, pr, static_cast<std::size_t>(rows) * d.h);
     }
   }
@@ -744,32 +770,27 @@ struct TransformerRank::Impl {
   // Pipelines pass each micro-batch on as soon as it is done. In decode, the first stage cannot
   // start a micro-batch before the last stage has produced its previous token: that token goes
   // back to it (teacher-forced ids, so every configuration computes the same sequence).
+  // Token ids in backend memory for the sequences `seqs` of this step. The ids travel as 4-byte
+  // elements labelled fp32: the transfer only moves them.
   const std::int32_t* first_stage_tokens(int stage, int step, Range seqs) {
-    if (stage == 0) return prompt_tokens.data() + static_cast<std::size_t>(seqs.begin) * d.prompt;
-    const std::int32_t* planned = decode_tokens.data() + static_cast<std::size_t>(step - 1) * d.batch + seqs.begin;
+    if (stage == 0) return int_at(prompt_ids, static_cast<std::size_t>(seqs.begin) * d.prompt);
+    const std::int32_t* planned = int_at(decode_ids, static_cast<std::size_t>(step - 1) * d.batch + seqs.begin);
     if (d.pp == 1) return planned;
-    {
-      ScopedPhase p(tl, phases[stage].feedback_recv, static_cast<std::size_t>(seqs.size()) * sizeof(float));
-      comms.pp->recv(at_float(feedback, seqs.begin), static_cast<std::size_t>(seqs.size()), DType::f32, d.pp - 1);
-      be.download_bytes(feedback_host.data(), at_float(feedback, seqs.begin), seqs.size() * sizeof(float));
-    }
-    for (int i = 0; i < seqs.size(); ++i)
-      fed_tokens[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(feedback_host[static_cast<std::size_t>(i)]);
-    return fed_tokens.data();
+    std::int32_t* slot = int_at(feedback, static_cast<std::size_t>(seqs.begin));
+    ScopedPhase p(tl, phases[stage].feedback_recv, static_cast<std::size_t>(seqs.size()) * sizeof(std::int32_t));
+    comms.pp->recv(slot, static_cast<std::size_t>(seqs.size()), DType::f32, d.pp - 1);
+    return slot;
   }
 
   void send_next_tokens(int stage, int step, Range seqs) {
     if (d.pp == 1 || step + 1 >= point.workload.gen) return;
-    ScopedPhase p(tl, phases[stage].feedback_send, static_cast<std::size_t>(seqs.size()) * sizeof(float));
-    for (int i = 0; i < seqs.size(); ++i)
-      feedback_host[static_cast<std::size_t>(i)] =
-          static_cast<float>(decode_tokens[static_cast<std::size_t>(step) * d.batch + seqs.begin + i]);
-    be.upload_bytes(at_float(feedback, seqs.begin), feedback_host.data(), seqs.size() * sizeof(float));
-    comms.pp->send(at_float(feedback, seqs.begin), static_cast<std::size_t>(seqs.size()), DType::f32, 0);
+    ScopedPhase p(tl, phases[stage].feedback_send, static_cast<std::size_t>(seqs.size()) * sizeof(std::int32_t));
+    comms.pp->send(int_at(decode_ids, static_cast<std::size_t>(step) * d.batch + seqs.begin),
+                   static_cast<std::size_t>(seqs.size()), DType::f32, 0);
   }
 
-  void* at_float(const DeviceBuffer& b, int index) const {
-    return static_cast<char*>(b.get()) + static_cast<std::size_t>(index) * sizeof(float);
+  std::int32_t* int_at(const DeviceBuffer& b, std::size_t index) const {
+    return static_cast<std::int32_t*>(b.get()) + index;
   }
 
   // One step (stage 0: prefill; 1: decode step `step`) through this rank's layers.

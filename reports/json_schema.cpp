@@ -132,6 +132,7 @@ json to_json(const ConfigResult& r) {
             {"notes", r.notes}};
   if (r.samples.e2e_ms.empty()) return j;  // skipped, or failed before measuring
   j["replica_weights"] = r.replica_weights_shared ? "shared" : "private";
+  j["cuda_graphs"] = r.cuda_graphs;
 
   const RawSamples& s = r.samples;
   j["warmup"] = r.warmup;
@@ -294,6 +295,7 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
   r.iterations = c.get_or<int>("iterations", 0);
   r.setup_s = c.get_or<double>("setup_s", 0.0);
   r.replica_weights_shared = c.get_or<std::string>("replica_weights", "private") == "shared";
+  r.cuda_graphs = c.get_or<bool>("cuda_graphs", false);
   if (j.contains("measurement")) {
     const Reader me = c.sub("measurement");
     r.measurement.mode = me.get_or<std::string>("mode", "fixed");

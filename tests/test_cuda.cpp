@@ -109,7 +109,10 @@ TEST_P(GpuKernels, EveryOperationMatchesTheCpuBackend) {
   both([&](Backend& b, void* out) {
          auto table = filled(b, static_cast<std::size_t>(50) * cols, 12);
          const std::int32_t tokens[] = {3, 49, 10, 60, 0, 25};
-         b.embed(tokens, 6, table.buf.get(), 10, 60, cols, out);  // rows of tokens outside [10, 60) are zero
+         DeviceBuffer ids = b.allocate_bytes(sizeof(tokens), MemoryKind::activations);
+         b.upload_bytes(ids.get(), tokens, sizeof(tokens));
+         // rows of tokens outside [10, 60) are zero
+         b.embed(static_cast<const std::int32_t*>(ids.get()), 6, table.buf.get(), 10, 60, cols, out);
        },
        static_cast<std::size_t>(rows) * cols, "embed");
   // Attention: rope, store_kv and attention for a prefill of 7 tokens and a decode step.
@@ -262,6 +265,23 @@ TEST_P(GpuStrategies, EmulatedRanksMatchTheOneGpuReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, GpuStrategies, ::testing::Values("tp", "dp", "pp", "hybrid"));
+
+TEST_F(Gpu, CudaGraphReplayEqualsEagerExecution) {
+  const ModelConfig model = load_model("tiny-gpt2");
+  RunOptions opts;
+  opts.backend = "cuda";
+  opts.dtype = DType::f32;
+  opts.iterations = 2;
+  const ConfigPoint point{"tp", Layout{1, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{3, 6, 5}};
+  StepLogits eager, graphed;
+  ASSERT_EQ(run_configuration(model, point, opts, nullptr, &eager).status, ConfigStatus::ok);
+  opts.cuda_graphs = true;
+  const ConfigResult r = run_configuration(model, point, opts, nullptr, &graphed);
+  ASSERT_EQ(r.status, ConfigStatus::ok) << r.reason;
+  EXPECT_TRUE(r.cuda_graphs);
+  EXPECT_EQ(graphed, eager) << "the same kernels on the same data: bit for bit";
+  EXPECT_EQ(r.samples.decode_step_ms.size(), 2u * 4);
+}
 
 TEST_F(Gpu, RealRanksOnEveryGpuMatchTheReference) {
   const int gpus = cuda_runtime_info().device_count;

@@ -66,8 +66,8 @@ CudaBackend::~CudaBackend() {
     cublasLtMatmulDescDestroy(plan.op);
   }
   for (cudaEvent_t e : events_) (void)cudaEventDestroy(e);
+  for (cudaGraphExec_t g : graphs_) (void)cudaGraphExecDestroy(g);
   (void)cudaFree(workspace_);
-  (void)cudaFree(tokens_);
   (void)cudaFree(flush_buffer_);
   if (lt_) cublasLtDestroy(lt_);
   (void)cudaStreamDestroy(compute_);
@@ -149,6 +149,26 @@ void CudaBackend::flush_cache() {
   }
   LLMT_CUDA_CHECK(cudaMemsetAsync(flush_buffer_, 0, flush_bytes_, compute_));
   LLMT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+}
+
+void CudaBackend::begin_capture() {
+  // Thread-local: the other ranks' threads keep using CUDA normally while this one captures.
+  LLMT_CUDA_CHECK(cudaStreamBeginCapture(compute_, cudaStreamCaptureModeThreadLocal));
+}
+
+int CudaBackend::end_capture() {
+  cudaGraph_t graph = nullptr;
+  LLMT_CUDA_CHECK(cudaStreamEndCapture(compute_, &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
+  (void)cudaGraphDestroy(graph);
+  LLMT_CUDA_CHECK(status);
+  graphs_.push_back(exec);
+  return static_cast<int>(graphs_.size() - 1);
+}
+
+void CudaBackend::replay(int graph) {
+  LLMT_CUDA_CHECK(cudaGraphLaunch(graphs_.at(static_cast<std::size_t>(graph)), compute_));
 }
 
 void* CudaBackend::raw_allocate(std::size_t bytes) {
@@ -284,18 +304,7 @@ void CudaBackend::gelu(void* x, std::size_t n) { cuda::gelu(dtype_, x, n, comput
 
 void CudaBackend::embed(const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end,
                         int hidden, void* out) {
-  if (n == 0) return;
-  if (static_cast<std::size_t>(n) > tokens_capacity_) {
-    (void)cudaStreamSynchronize(compute_);
-    (void)cudaFree(tokens_);
-    tokens_ = nullptr;
-    LLMT_CUDA_CHECK(cudaMalloc(&tokens_, static_cast<std::size_t>(n) * sizeof(std::int32_t)));
-    tokens_capacity_ = static_cast<std::size_t>(n);
-  }
-  // From pageable memory the copy has consumed `tokens` when it returns, so the host may reuse it.
-  LLMT_CUDA_CHECK(cudaMemcpyAsync(tokens_, tokens, static_cast<std::size_t>(n) * sizeof(std::int32_t),
-                                  cudaMemcpyHostToDevice, compute_));
-  cuda::embed(dtype_, tokens_, n, table, vocab_begin, vocab_end, hidden, out, compute_);
+  cuda::embed(dtype_, tokens, n, table, vocab_begin, vocab_end, hidden, out, compute_);
 }
 
 void CudaBackend::rope(void* qkv, const AttentionShape& shape, const float* cos_table, const float* sin_table) {

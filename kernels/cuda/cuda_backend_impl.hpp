@@ -41,6 +41,10 @@ class CudaBackend final : public Backend {
   void profiler_start() override;
   void profiler_stop() override;
   void flush_cache() override;
+  bool supports_graphs() const override { return true; }
+  void begin_capture() override;
+  int end_capture() override;
+  void replay(int graph) override;
 
   void fill(void* dst, int rows, int cols, const FillSpec& spec) override;
   void copy_from_host(void* dst, const float* src, std::size_t n) override;
@@ -95,8 +99,7 @@ class CudaBackend final : public Backend {
   std::size_t next_event_ = 0;
   std::uint64_t anchor_ns_ = 0;  // host steady-clock time of events_[0]
   std::mutex stamp_mutex_;       // an emulated rank's communication thread stamps too
-  std::int32_t* tokens_ = nullptr;  // device copy of the token ids of one embedding call
-  std::size_t tokens_capacity_ = 0;
+  std::vector<cudaGraphExec_t> graphs_;
   void* flush_buffer_ = nullptr;
   std::size_t flush_bytes_ = 0;
 };
