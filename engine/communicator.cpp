@@ -31,6 +31,12 @@ double bus_bandwidth_factor(CommOp op, int ranks) {
   return 0.0;
 }
 
+void Communicator::send_recv(const void* send_buffer, std::size_t send_count, int dst, void* recv_buffer,
+                             std::size_t recv_count, int src, DType type) {
+  send(send_buffer, send_count, type, dst);
+  recv(recv_buffer, recv_count, type, src);
+}
+
 void Communicator::all_gather(const void* send, void* recv, std::size_t count, DType type) {
   const std::vector<std::size_t> counts(static_cast<std::size_t>(size()), count);
   all_gather_v(send, recv, counts, type);

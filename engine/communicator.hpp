@@ -44,6 +44,10 @@ class Communicator {
   virtual void send(const void* buffer, std::size_t count, DType type, int peer) = 0;
   virtual void recv(void* buffer, std::size_t count, DType type, int peer) = 0;
   virtual void barrier() = 0;
+  // Sends to `dst` and receives from `src` as one operation (NCCL groups the two), so that a
+  // ring of exchanges cannot deadlock. The default sends, then receives (fine for eager sends).
+  virtual void send_recv(const void* send_buffer, std::size_t send_count, int dst, void* recv_buffer,
+                         std::size_t recv_count, int src, DType type);
 
   // Collective: ranks passing the same color form a new group, ordered by (key, rank).
   virtual std::unique_ptr<Communicator> split(int color, int key) = 0;

@@ -74,9 +74,12 @@ std::shared_ptr<const WeightSet> obtain_weights(const ModelConfig& model, const 
   }
 }
 
+// The rank owns its world communicator and destroys it when it ends, concurrently with the
+// other ranks (NCCL's teardown waits for the communicator to be quiet on every rank).
 void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
-               Backend* backend, Communicator& world, PhaseTable& table, WeightExchange* exchange,
-               StepLogits* capture, RankOutcome& out) {
+               Backend* backend, std::unique_ptr<Communicator> world_owned, PhaseTable& table,
+               WeightExchange* exchange, StepLogits* capture, RankOutcome& out) {
+  Communicator& world = *world_owned;
   try {
     backend->bind_thread();
     const ShardPlan shard = make_shard_plan(model, point, rank);
@@ -482,7 +485,7 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
     threads.reserve(static_cast<std::size_t>(n));
     for (int r = 0; r < n; ++r)
       threads.emplace_back(rank_main, r, std::cref(model), std::cref(point), std::cref(opts),
-                           backends[static_cast<std::size_t>(r)].get(), std::ref(*world[static_cast<std::size_t>(r)]),
+                           backends[static_cast<std::size_t>(r)].get(), std::move(world[static_cast<std::size_t>(r)]),
                            std::ref(table), share_weights ? &exchange : nullptr, capture,
                            std::ref(outcomes[static_cast<std::size_t>(r)]));
     for (auto& t : threads) t.join();

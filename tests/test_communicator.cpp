@@ -152,6 +152,16 @@ TEST_P(Collectives, SendRecvRing) {
   });
 }
 
+TEST_P(Collectives, GroupedSendRecvRing) {
+  const int n = GetParam();
+  run_ranks(n, [&](Communicator& c, int r) {
+    std::vector<float> out(100, static_cast<float>(r)), in(100, -1.0f);
+    c.send_recv(out.data(), out.size(), (r + 1) % n, in.data(), in.size(), (r + n - 1) % n, DType::f32);
+    for (float v : in) ASSERT_EQ(v, static_cast<float>((r + n - 1) % n));
+    c.barrier();
+  });
+}
+
 TEST_P(Collectives, SplitFormsIndependentGroups) {
   const int n = GetParam();
   run_ranks(n, [&](Communicator& c, int r) {

@@ -202,10 +202,7 @@ void check_collectives(const std::string& backend, int ranks) {
           if (out[i] != static_cast<float>(((ranks - 1) * 7 + static_cast<int>(i)) % 13) &&
               i < counts[static_cast<std::size_t>(ranks - 1)])
             throw std::runtime_error("broadcast element " + std::to_string(i));
-        if (ranks > 1) {
-          c.send(part.get(), 16, DType::f32, (r + 1) % ranks);
-          c.recv(buf.get(), 16, DType::f32, (r + ranks - 1) % ranks);
-        }
+        if (ranks > 1) c.send_recv(part.get(), 16, (r + 1) % ranks, buf.get(), 16, (r + ranks - 1) % ranks, DType::f32);
         c.barrier();
       } catch (const std::exception& e) {
         errors[static_cast<std::size_t>(r)] = e.what();
@@ -213,6 +210,7 @@ void check_collectives(const std::string& backend, int ranks) {
       }
     });
   for (auto& t : threads) t.join();
+  comms.clear();
   for (int r = 0; r < ranks; ++r) EXPECT_EQ(errors[static_cast<std::size_t>(r)], "") << backend << " rank " << r;
 }
 

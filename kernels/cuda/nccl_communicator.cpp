@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -65,9 +66,14 @@ class NcclCommunicator final : public Communicator {
   }
   ~NcclCommunicator() override {
     (void)cudaFree(scratch_);
-    // Aborted communicators are freed by the abort; destroying them again is not allowed.
+    // Aborted communicators are freed by the abort; destroying them again is not allowed. A
+    // destroyed one leaves the world's list, so a later abort does not touch it.
     std::lock_guard lock(world_->mutex);
-    if (!world_->aborted) (void)ncclCommDestroy(comm_);
+    if (!world_->aborted) {
+      auto& comms = world_->comms;
+      comms.erase(std::remove(comms.begin(), comms.end(), comm_), comms.end());
+      (void)ncclCommDestroy(comm_);
+    }
   }
 
   int rank() const override { return rank_; }
@@ -117,6 +123,14 @@ class NcclCommunicator final : public Communicator {
   }
   void recv(void* buffer, std::size_t count, DType type, int peer) override {
     LLMT_NCCL_CHECK(ncclRecv(buffer, count, nccl_type(type), peer, comm_, stream()));
+  }
+
+  void send_recv(const void* send_buffer, std::size_t send_count, int dst, void* recv_buffer, std::size_t recv_count,
+                 int src, DType type) override {
+    LLMT_NCCL_CHECK(ncclGroupStart());
+    LLMT_NCCL_CHECK(ncclSend(send_buffer, send_count, nccl_type(type), dst, comm_, stream()));
+    LLMT_NCCL_CHECK(ncclRecv(recv_buffer, recv_count, nccl_type(type), src, comm_, stream()));
+    LLMT_NCCL_CHECK(ncclGroupEnd());
   }
 
   // A host-side barrier: a one-element all-reduce, waited for.
