@@ -1,5 +1,7 @@
 // The binary end to end: run it, parse its JSON and CSV, check exit statuses and messages.
 #include <gtest/gtest.h>
+
+#include "run_binary.hpp"
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,28 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Outcome {
-  int status = -1;
-  std::string output;  // stdout and stderr together
-};
-
-Outcome run(const std::string& args) {
-  const std::string cmd = std::string(LLMT_BINARY) + " " + args + " 2>&1";
-  Outcome o;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return o;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe)) o.output += buf.data();
-  const int raw = pclose(pipe);
-  o.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return o;
-}
-
-fs::path temp_path(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("llmt_cli_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir / name;
-}
+using llmt::testing::Outcome;
+Outcome run(const std::string& args) { return llmt::testing::run_binary(args); }
+fs::path temp_path(const std::string& name) { return llmt::testing::temp_path("llmt_cli", name); }
 
 // Splits one CSV line (RFC 4180 quoting).
 std::vector<std::string> csv_fields(const std::string& line) {

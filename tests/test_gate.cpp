@@ -1,6 +1,8 @@
 // The regression gate end to end: `bench` twice on the CPU backend, once with a hidden 20%
 // per-iteration delay, then `compare`. Runs alone (RUN_SERIAL), since it times things.
 #include <gtest/gtest.h>
+
+#include "run_binary.hpp"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,27 +15,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int status = -1;
-  std::string output;
-};
-
-Outcome run(const std::string& args) {
-  Outcome o;
-  FILE* pipe = popen((std::string(LLMT_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  if (!pipe) return o;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe)) o.output += buf.data();
-  const int raw = pclose(pipe);
-  o.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return o;
-}
-
-std::string temp(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("llmt_gate_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return (dir / name).string();
-}
+using llmt::testing::Outcome;
+Outcome run(const std::string& args) { return llmt::testing::run_binary(args); }
+std::string temp(const std::string& name) { return llmt::testing::temp_path("llmt_gate", name).string(); }
 
 // Two GPT-2-shaped layers on one rank: about 0.15 s per iteration here, long enough for the
 // scheduler's noise to be small against it.
