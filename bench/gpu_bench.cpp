@@ -111,6 +111,12 @@ nlohmann::json gemm_efficiency(int size) {
   CHECK_CUDA(cudaStreamSynchronize(stream));
   const double bare_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count() / reps;
   const double flops = 2.0 * size * size * static_cast<double>(size);
+  cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatrixLayoutDestroy(la);
+  cublasLtMatrixLayoutDestroy(lb);
+  cublasLtMatrixLayoutDestroy(lc);
+  cublasLtMatmulDescDestroy(op);
+  cublasLtDestroy(lt);
   cudaFree(ws);
   cudaStreamDestroy(stream);
   return {{"shape", fmt::format("{0}x{0}x{0} bf16", size)},

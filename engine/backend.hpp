@@ -107,6 +107,8 @@ class Backend {
   virtual void begin_capture() {}
   virtual int end_capture() { return -1; }
   virtual void replay(int /*graph*/) {}
+  // Frees the graphs. Must happen before the communicators whose collectives they captured die.
+  virtual void release_graphs() {}
 
   // Data movement (counts in elements of dtype() unless noted).
   virtual void fill(void* dst, int rows, int cols, const FillSpec& spec) = 0;

@@ -770,23 +770,29 @@ struct TransformerRank::Impl {
   // Pipelines pass each micro-batch on as soon as it is done. In decode, the first stage cannot
   // start a micro-batch before the last stage has produced its previous token: that token goes
   // back to it (teacher-forced ids, so every configuration computes the same sequence).
-  // Token ids in backend memory for the sequences `seqs` of this step. The ids travel as 4-byte
-  // elements labelled fp32: the transfer only moves them.
+  // Token ids in backend memory for the sequences `seqs` of this step.
   const std::int32_t* first_stage_tokens(int stage, int step, Range seqs) {
     if (stage == 0) return int_at(prompt_ids, static_cast<std::size_t>(seqs.begin) * d.prompt);
-    const std::int32_t* planned = int_at(decode_ids, static_cast<std::size_t>(step - 1) * d.batch + seqs.begin);
-    if (d.pp == 1) return planned;
-    std::int32_t* slot = int_at(feedback, static_cast<std::size_t>(seqs.begin));
-    ScopedPhase p(tl, phases[stage].feedback_recv, static_cast<std::size_t>(seqs.size()) * sizeof(std::int32_t));
-    comms.pp->recv(slot, static_cast<std::size_t>(seqs.size()), DType::f32, d.pp - 1);
-    return slot;
+    if (d.pp == 1) return int_at(decode_ids, static_cast<std::size_t>(step - 1) * d.batch + seqs.begin);
+    return int_at(feedback, static_cast<std::size_t>(seqs.begin));
   }
 
-  void send_next_tokens(int stage, int step, Range seqs) {
-    if (d.pp == 1 || step + 1 >= point.workload.gen) return;
-    ScopedPhase p(tl, phases[stage].feedback_send, static_cast<std::size_t>(seqs.size()) * sizeof(std::int32_t));
-    comms.pp->send(int_at(decode_ids, static_cast<std::size_t>(step) * d.batch + seqs.begin),
-                   static_cast<std::size_t>(seqs.size()), DType::f32, 0);
+  // With pipeline stages, a decode step starts on the first stage once the last stage has sent
+  // back the tokens of every sequence: one message per step, after the last micro-batch. (Per
+  // micro-batch feedback would interleave with the activation sends into a cycle that blocking
+  // sends, like NCCL's, cannot get out of.) The ids travel as 4-byte elements labelled fp32:
+  // the transfer only moves them.
+  void receive_tokens(int stage) {
+    if (d.pp == 1 || !d.first || stage == 0) return;
+    ScopedPhase p(tl, phases[stage].feedback_recv, static_cast<std::size_t>(d.batch) * sizeof(std::int32_t));
+    comms.pp->recv(feedback.get(), static_cast<std::size_t>(d.batch), DType::f32, d.pp - 1);
+  }
+
+  void send_tokens(int stage, int step) {
+    if (d.pp == 1 || !d.last || step + 1 >= point.workload.gen) return;
+    ScopedPhase p(tl, phases[stage].feedback_send, static_cast<std::size_t>(d.batch) * sizeof(std::int32_t));
+    comms.pp->send(int_at(decode_ids, static_cast<std::size_t>(step) * d.batch), static_cast<std::size_t>(d.batch),
+                   DType::f32, 0);
   }
 
   std::int32_t* int_at(const DeviceBuffer& b, std::size_t index) const {
@@ -796,6 +802,7 @@ struct TransformerRank::Impl {
   // One step (stage 0: prefill; 1: decode step `step`) through this rank's layers.
   void forward(int stage, int step, int new_tokens, int past) {
     const StagePhases& P = phases[stage];
+    receive_tokens(stage);
     for (int mb = 0; mb < shard.microbatches; ++mb) {
       const Range seqs = microbatch_range(shard, mb);
       const std::size_t n = static_cast<std::size_t>(seqs.size()) * new_tokens * d.h;
@@ -813,8 +820,8 @@ struct TransformerRank::Impl {
         continue;
       }
       head_forward(stage, seqs, new_tokens);
-      send_next_tokens(stage, step, seqs);
     }
+    send_tokens(stage, step);
     if (d.last) merge_outputs(stage);
   }
 };

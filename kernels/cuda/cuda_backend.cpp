@@ -111,7 +111,12 @@ std::uint64_t CudaBackend::stamp() {
 }
 
 std::uint64_t CudaBackend::stamp_comm() {
-  if (next_event_ == 0) (void)stamp();
+  bool anchored = false;
+  {
+    std::lock_guard lock(stamp_mutex_);
+    anchored = next_event_ > 0;
+  }
+  if (!anchored) (void)stamp();
   std::lock_guard lock(stamp_mutex_);
   LLMT_CUDA_CHECK(cudaEventRecord(event_at(next_event_), comm_));
   return next_event_++;
@@ -169,6 +174,12 @@ int CudaBackend::end_capture() {
 
 void CudaBackend::replay(int graph) {
   LLMT_CUDA_CHECK(cudaGraphLaunch(graphs_.at(static_cast<std::size_t>(graph)), compute_));
+}
+
+void CudaBackend::release_graphs() {
+  (void)cudaStreamSynchronize(compute_);
+  for (cudaGraphExec_t g : graphs_) (void)cudaGraphExecDestroy(g);
+  graphs_.clear();
 }
 
 void* CudaBackend::raw_allocate(std::size_t bytes) {
@@ -239,8 +250,22 @@ void CudaBackend::copy_2d(void* dst, std::size_t dst_ld, const void* src, std::s
       cudaMemcpy2DAsync(dst, dst_ld * e, src, src_ld * e, cols * e, rows, cudaMemcpyDeviceToDevice, compute_));
 }
 
-const CudaBackend::GemmPlan& CudaBackend::plan_for(int m, int n, int k, int lda, int ldw, int ldc, bool accumulate) {
-  const GemmKey key{m, n, k, lda, ldw, ldc, accumulate};
+namespace {
+// The largest power of two (at most 256) dividing the address: cuBLASLt's heuristic may pick an
+// algorithm needing 256-byte alignment unless told otherwise, and column offsets into a matrix
+// (overlap chunks, the sum merge's hidden slice) are less aligned than an allocation.
+std::uint32_t alignment_of(const void* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  std::uint32_t a = 256;
+  while (a > 1 && address % a != 0) a /= 2;
+  return a;
+}
+}  // namespace
+
+const CudaBackend::GemmPlan& CudaBackend::plan_for(int m, int n, int k, int lda, int ldw, int ldc,
+                                                   const void* a_ptr, const void* w_ptr, const void* c_ptr) {
+  const std::uint32_t align_a = alignment_of(a_ptr), align_w = alignment_of(w_ptr), align_c = alignment_of(c_ptr);
+  const GemmKey key{m, n, k, lda, ldw, ldc, align_a, align_w, align_c};
   if (auto it = plans_.find(key); it != plans_.end()) return it->second;
   // Row-major C[m,n] = A[m,k] W[n,k]^T is, column-major, C^T[n,m] = (W^T)^T[n,k] A^T[k,m]:
   // cuBLASLt's A is the weight viewed as k x n (transposed), its B the activations as k x m.
@@ -258,6 +283,12 @@ const CudaBackend::GemmPlan& CudaBackend::plan_for(int m, int n, int k, int lda,
   LLMT_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&preference));
   LLMT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                          &workspace_bytes_, sizeof(workspace_bytes_)));
+  // cuBLASLt's A is the weight, its B the activations, C and D the output.
+  for (auto [attribute, value] : {std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_w},
+                                  std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_a},
+                                  std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_c},
+                                  std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_c}})
+    LLMT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(preference, attribute, &value, sizeof(value)));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(lt_, plan.op, plan.a, plan.b, plan.c, plan.c,
@@ -268,14 +299,13 @@ const CudaBackend::GemmPlan& CudaBackend::plan_for(int m, int n, int k, int lda,
     fail(fmt::format("no cuBLASLt algorithm for m={} n={} k={} {}", m, n, k, dtype_name(dtype_)),
          "cublasLtMatmulAlgoGetHeuristic", __FILE__, __LINE__);
   plan.algo = result.algo;
-  (void)accumulate;
   return plans_.emplace(key, plan).first->second;
 }
 
 void CudaBackend::gemm(int m, int n, int k, const void* a, int lda, const void* w, int ldw, void* c, int ldc,
                        float beta) {
   if (m == 0 || n == 0) return;
-  const GemmPlan& plan = plan_for(m, n, k, lda, ldw, ldc, beta != 0.0f);
+  const GemmPlan& plan = plan_for(m, n, k, lda, ldw, ldc, a, w, c);
   const float alpha = 1.0f;
   LLMT_CUBLAS_CHECK(cublasLtMatmul(lt_, plan.op, &alpha, w, plan.a, a, plan.b, &beta, c, plan.c, c, plan.c,
                                    &plan.algo, workspace_, workspace_bytes_, compute_));

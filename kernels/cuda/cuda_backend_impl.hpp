@@ -45,6 +45,7 @@ class CudaBackend final : public Backend {
   void begin_capture() override;
   int end_capture() override;
   void replay(int graph) override;
+  void release_graphs() override;
 
   void fill(void* dst, int rows, int cols, const FillSpec& spec) override;
   void copy_from_host(void* dst, const float* src, std::size_t n) override;
@@ -84,8 +85,10 @@ class CudaBackend final : public Backend {
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
   };
-  using GemmKey = std::tuple<int, int, int, int, int, int, bool>;
-  const GemmPlan& plan_for(int m, int n, int k, int lda, int ldw, int ldc, bool accumulate);
+  // Shape, leading dimensions and the alignments of the activation, weight and output pointers.
+  using GemmKey = std::tuple<int, int, int, int, int, int, std::uint32_t, std::uint32_t, std::uint32_t>;
+  const GemmPlan& plan_for(int m, int n, int k, int lda, int ldw, int ldc, const void* a, const void* w,
+                           const void* c);
   cudaEvent_t event_at(std::size_t index);
 
   int device_;

@@ -7,6 +7,7 @@
 #include <nccl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 
@@ -43,15 +44,14 @@ ncclRedOp_t nccl_op(ReduceOp op) { return op == ReduceOp::avg ? ncclAvg : ncclSu
 struct NcclWorld {
   std::mutex mutex;
   std::vector<ncclComm_t> comms;
-  bool aborted = false;
+  std::atomic<bool> aborted{false};
   void add(ncclComm_t c) {
     std::lock_guard lock(mutex);
     comms.push_back(c);
   }
   void abort_all() {
     std::lock_guard lock(mutex);
-    if (aborted) return;
-    aborted = true;
+    if (aborted.exchange(true)) return;
     for (ncclComm_t c : comms) (void)ncclCommAbort(c);
   }
 };
@@ -81,6 +81,7 @@ class NcclCommunicator final : public Communicator {
   std::string kind() const override { return "nccl"; }
 
   void all_reduce_on(cudaStream_t stream, const void* send, void* recv, std::size_t count, DType type, ReduceOp op) {
+    guard();
     LLMT_NCCL_CHECK(ncclAllReduce(send, recv, count, nccl_type(type), nccl_op(op), comm_, stream));
   }
   void all_reduce(const void* send, void* recv, std::size_t count, DType type, ReduceOp op) override {
@@ -88,6 +89,7 @@ class NcclCommunicator final : public Communicator {
   }
 
   void all_gather_v(const void* send, void* recv, std::span<const std::size_t> counts, DType type) override {
+    guard();
     if (counts.size() != static_cast<std::size_t>(size_))
       throw ConfigError(fmt::format("all_gather_v: {} counts for {} ranks", counts.size(), size_));
     const std::size_t e = dtype_size(type);
@@ -110,23 +112,29 @@ class NcclCommunicator final : public Communicator {
   }
 
   void reduce_scatter(const void* send, void* recv, std::size_t recv_count, DType type, ReduceOp op) override {
+    guard();
     LLMT_NCCL_CHECK(ncclReduceScatter(send, recv, recv_count, nccl_type(type), nccl_op(op), comm_, stream()));
   }
   void reduce(const void* send, void* recv, std::size_t count, DType type, ReduceOp op, int root) override {
+    guard();
     LLMT_NCCL_CHECK(ncclReduce(send, recv, count, nccl_type(type), nccl_op(op), root, comm_, stream()));
   }
   void broadcast(void* buffer, std::size_t count, DType type, int root) override {
+    guard();
     LLMT_NCCL_CHECK(ncclBroadcast(buffer, buffer, count, nccl_type(type), root, comm_, stream()));
   }
   void send(const void* buffer, std::size_t count, DType type, int peer) override {
+    guard();
     LLMT_NCCL_CHECK(ncclSend(buffer, count, nccl_type(type), peer, comm_, stream()));
   }
   void recv(void* buffer, std::size_t count, DType type, int peer) override {
+    guard();
     LLMT_NCCL_CHECK(ncclRecv(buffer, count, nccl_type(type), peer, comm_, stream()));
   }
 
   void send_recv(const void* send_buffer, std::size_t send_count, int dst, void* recv_buffer, std::size_t recv_count,
                  int src, DType type) override {
+    guard();
     LLMT_NCCL_CHECK(ncclGroupStart());
     LLMT_NCCL_CHECK(ncclSend(send_buffer, send_count, nccl_type(type), dst, comm_, stream()));
     LLMT_NCCL_CHECK(ncclRecv(recv_buffer, recv_count, nccl_type(type), src, comm_, stream()));
@@ -135,12 +143,14 @@ class NcclCommunicator final : public Communicator {
 
   // A host-side barrier: a one-element all-reduce, waited for.
   void barrier() override {
+    guard();
     if (!scratch_) LLMT_CUDA_CHECK(cudaMalloc(&scratch_, sizeof(float)));
     LLMT_NCCL_CHECK(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, stream()));
     LLMT_CUDA_CHECK(cudaStreamSynchronize(stream()));
   }
 
   std::unique_ptr<Communicator> split(int color, int key) override {
+    guard();
     ncclComm_t child = nullptr;
     LLMT_NCCL_CHECK(ncclCommSplit(comm_, color, key, &child, nullptr));
     return std::make_unique<NcclCommunicator>(world_, child, backend_);
@@ -150,6 +160,10 @@ class NcclCommunicator final : public Communicator {
 
  private:
   cudaStream_t stream() const { return backend_.compute_stream(); }
+  // After an abort every communicator of the world is gone: fail instead of touching one.
+  void guard() const {
+    if (world_->aborted.load()) throw RankError("collective abandoned: another rank failed and aborted NCCL");
+  }
 
   std::shared_ptr<NcclWorld> world_;
   ncclComm_t comm_;
