@@ -134,19 +134,23 @@ void print_plan(const ModelConfig& model, const std::vector<PlannedPoint>& plan,
 // file from a run whose measurements would not be comparable.
 CarriedResults load_resume(const std::string& path, const RunMetadata& run) {
   const nlohmann::json doc = read_results_file(path);
-  const nlohmann::json& old = doc["run"];
-  auto require_same = [&](const char* what, const nlohmann::json& before, const nlohmann::json& now) {
-    if (before != now)
+  if (!doc["run"].is_object()) throw ConfigError(fmt::format("--resume {}: 'run' is not an object", path));
+  // Every setting that changes what a configuration id measures must be the same.
+  const nlohmann::json old = doc["run"], now = to_json(run);
+  for (const char* key : {"backend", "dtype", "seed", "warmup", "iterations", "measurement", "overlap_chunks",
+                          "ensemble_weights", "replica_weights", "inject_delay", "emulated"}) {
+    const nlohmann::json before = old.value(key, nlohmann::json()), after = now.value(key, nlohmann::json());
+    if (before != after)
       throw ConfigError(fmt::format("--resume {}: that run used {} {}, this one {}; start a new file instead", path,
-                                    what, before.dump(), now.dump()));
-  };
-  require_same("model", old["model"]["name"], run.model.name);
-  require_same("layers", old["model"]["layers"], run.model.layers);
-  require_same("backend", old["backend"], run.backend);
-  require_same("seed", old["seed"], run.seed);
-  require_same("warmup", old["warmup"], run.warmup);
-  require_same("iterations", old["iterations"], run.iterations);
-  require_same("measurement", old.value("measurement", nlohmann::json()), to_json(run)["measurement"]);
+                                    key, before.dump(), after.dump()));
+  }
+  for (const char* key : {"name", "layers"}) {
+    const nlohmann::json before = old.value("model", nlohmann::json::object()).value(key, nlohmann::json());
+    const nlohmann::json after = now["model"][key];
+    if (before != after)
+      throw ConfigError(fmt::format("--resume {}: that run used model {} {}, this one {}; start a new file instead",
+                                    path, key, before.dump(), after.dump()));
+  }
   CarriedResults carried;
   carried.source = path;
   for (std::size_t i = 0; i < doc["configurations"].size(); ++i) {
@@ -308,6 +312,8 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   run.iterations = o.iterations;
   run.seed = o.seed;
   run.overlap_chunks = o.overlap_chunks;
+  run.replica_weights = o.replica_weights;
+  run.inject_delay = o.inject_delay;
   run.target_rse = ro.adaptive.target_rse;
   if (ro.adaptive.target_rse > 0) {
     run.min_iters = ro.adaptive.min_iters;
@@ -355,6 +361,7 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
     ++index;
     if (g_stop_requested.load()) break;
     if (done.count(p.point.id())) continue;  // kept from the resumed file
+    done.insert(p.point.id());
     ConfigResult result;
     if (p.skip_reason) {
       result.point = p.point;
@@ -389,10 +396,13 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   std::signal(SIGINT, previous_handler);
   progress.pause();
 
+  // Interrupted means something planned was left unrun (a Ctrl-C during the last one is not).
+  int not_run = 0;
+  for (const PlannedPoint& p : plan) not_run += done.count(p.point.id()) == 0;
   RunSummary summary;
   summary.objective = std::string(objective_name(*objective));
   summary.ranking = rank_configurations(results, *objective);
-  summary.interrupted = g_stop_requested.load();
+  summary.interrupted = g_stop_requested.load() && not_run > 0;
   summary.complete = !summary.interrupted;
   reporters.end(summary);
   fmt::print("{} configurations: {} run ({} failed), {} skipped{}\n", ran + skipped, ran, failed, skipped,
@@ -409,8 +419,7 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
                    hottest[i]->detail.empty() ? "" : "  (" + hottest[i]->detail + ")");
     }
   if (summary.interrupted) {
-    fmt::print(stderr, "interrupted: {} configuration(s) not run; continue with --resume {}\n",
-               total - static_cast<int>(results.size()),
+    fmt::print(stderr, "interrupted: {} configuration(s) not run; continue with --resume {}\n", not_run,
                json_path.empty() ? std::string("<the --json file>") : json_path);
     return 130;
   }

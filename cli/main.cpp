@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
 #include "engine/error.hpp"
@@ -35,6 +36,10 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("report")) return report();
   } catch (const llmt::Error& e) {
     fmt::print(stderr, "llmthreads: error: {}\n", e.what());
+    return 2;
+  } catch (const nlohmann::json::exception& e) {
+    // Only input files are parsed as JSON: a malformed one is unusable input.
+    fmt::print(stderr, "llmthreads: error: malformed JSON input: {}\n", e.what());
     return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "llmthreads: internal error: {}\n", e.what());

@@ -51,15 +51,15 @@ std::vector<RankingEntry> rank_configurations(const std::vector<ConfigResult>& r
   // Best verified configuration per (workload, ranks).
   std::map<std::pair<std::string, int>, const ConfigResult*> best;
   std::map<std::pair<std::string, int>, int> candidates;
-  std::map<std::string, const ConfigResult*> fastest_single;  // per workload, by latency
+  std::map<std::string, const ConfigResult*> fastest_single;  // per workload
   for (const ConfigResult& r : results) {
     if (r.status != ConfigStatus::ok || r.samples.e2e_ms.empty()) continue;
     const auto key = std::make_pair(r.point.workload.label(), r.point.ranks());
     candidates[key] += 1;
     if (!best.count(key) || better(r, *best[key], objective)) best[key] = &r;
-    if (r.point.ranks() == 1) {
+    if (r.point.ranks() == 1) {  // the baseline: the best one-rank run by the same objective
       const ConfigResult*& single = fastest_single[key.first];
-      if (!single || better(r, *single, Objective::latency)) single = &r;
+      if (!single || better(r, *single, objective)) single = &r;
     }
   }
   std::vector<RankingEntry> out;

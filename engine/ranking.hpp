@@ -22,8 +22,9 @@ struct RankingEntry {
   double e2e_ms = 0;               // median
   double output_tokens_per_s = 0;
   std::size_t peak_bytes = 0;      // largest rank's measured peak
-  // Against the best one-rank configuration of the same workload (latency: ratio of median
-  // e2e; throughput: ratio of tokens/s); absent when no one-rank run was measured.
+  // Against the best one-rank configuration of the same workload by the same objective (latency
+  // and memory: ratio of median e2e; throughput: ratio of tokens/s); absent when no one-rank run
+  // was measured.
   std::optional<double> speedup, efficiency;
 };
 

@@ -122,6 +122,7 @@ struct RunMetadata {
   int warmup = 0, iterations = 0;
   std::uint64_t seed = 0;
   int overlap_chunks = 0;
+  std::string replica_weights, inject_delay;  // --replica-weights; the test hook, when used
   double target_rse = 0, max_time_s = 0;
   int min_iters = 0, max_iters = 0;
   double cpu_mhz = 0;

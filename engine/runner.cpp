@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <future>
+#include <latch>
 #include <map>
+#include <mutex>
 #include <thread>
 #include <tuple>
 
@@ -40,22 +42,43 @@ double ms(std::uint64_t ns) { return static_cast<double>(ns) * 1e-6; }
 // Hands the weights built by replica 0 of each (tp, pp) position to the other replicas.
 class WeightExchange {
  public:
-  explicit WeightExchange(int positions) : promises_(static_cast<std::size_t>(positions)) {
+  explicit WeightExchange(int positions)
+      : promises_(static_cast<std::size_t>(positions)), settled_(static_cast<std::size_t>(positions), false) {
     for (auto& p : promises_) futures_.push_back(p.get_future().share());
   }
-  void publish(int key, std::shared_ptr<const WeightSet> w) { promises_[static_cast<std::size_t>(key)].set_value(std::move(w)); }
-  void fail(int key, std::exception_ptr e) { promises_[static_cast<std::size_t>(key)].set_exception(e); }
+  void publish(int key, std::shared_ptr<const WeightSet> w) {
+    std::lock_guard lock(mutex_);
+    if (!settled(key)) promises_[static_cast<std::size_t>(key)].set_value(std::move(w));
+  }
+  void fail(int key, std::exception_ptr e) {
+    std::lock_guard lock(mutex_);
+    if (!settled(key)) promises_[static_cast<std::size_t>(key)].set_exception(e);
+  }
+  // Any rank that fails releases the replicas still waiting for weights.
+  void abandon(const std::string& why) {
+    std::lock_guard lock(mutex_);
+    for (std::size_t k = 0; k < promises_.size(); ++k)
+      if (!settled(static_cast<int>(k))) promises_[k].set_exception(std::make_exception_ptr(RankError(why)));
+  }
   std::shared_ptr<const WeightSet> wait(int key) {
+    auto future = futures_[static_cast<std::size_t>(key)];  // a copy of its own for this thread
     try {
-      return futures_[static_cast<std::size_t>(key)].get();
+      return future.get();
     } catch (const std::exception& e) {
       throw RankError(fmt::format("the shared weights could not be built: {}", e.what()));
     }
   }
 
  private:
+  bool settled(int key) {
+    const bool was = settled_[static_cast<std::size_t>(key)];
+    settled_[static_cast<std::size_t>(key)] = true;
+    return was;
+  }
+  std::mutex mutex_;
   std::vector<std::promise<std::shared_ptr<const WeightSet>>> promises_;
   std::vector<std::shared_future<std::shared_ptr<const WeightSet>>> futures_;
+  std::vector<bool> settled_;
 };
 
 std::shared_ptr<const WeightSet> obtain_weights(const ModelConfig& model, const ConfigPoint& point,
@@ -78,24 +101,32 @@ std::shared_ptr<const WeightSet> obtain_weights(const ModelConfig& model, const 
 // other ranks (NCCL's teardown waits for the communicator to be quiet on every rank).
 void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
                Backend* backend, std::unique_ptr<Communicator> world_owned, PhaseTable& table,
-               WeightExchange* exchange, StepLogits* capture, RankOutcome& out) {
+               WeightExchange* exchange, StepLogits* capture, std::latch& everyone_done, RankOutcome& out) {
   Communicator& world = *world_owned;
+  // The rank's communicators and buffers outlive its try block until every rank has left its
+  // own: a rank that fails must not free memory a peer may still be copying from.
+  RankComms comms;
+  std::unique_ptr<Timeline> timeline_owned;
+  std::unique_ptr<TransformerRank> transformer_owned;
+  DeviceBuffer control;
   try {
     backend->bind_thread();
     const ShardPlan shard = make_shard_plan(model, point, rank);
-    RankComms comms = RankComms::split(world, shard);
+    comms = RankComms::split(world, shard);
     // Graphs that captured collectives hold their communicators: freed first, on every path.
     struct GraphRelease {
       Backend* b;
       ~GraphRelease() { b->release_graphs(); }
     } release_graphs{backend};
-    Timeline timeline(*backend, table);
+    timeline_owned = std::make_unique<Timeline>(*backend, table);
+    Timeline& timeline = *timeline_owned;
 
     const nvtx::Range configuration_range(point.id());
     const auto t0 = std::chrono::steady_clock::now();
-    TransformerRank transformer(model, point, shard, opts.exec,
-                                obtain_weights(model, point, shard, opts.exec, *backend, exchange), *backend, comms,
-                                timeline, table);
+    transformer_owned = std::make_unique<TransformerRank>(
+        model, point, shard, opts.exec, obtain_weights(model, point, shard, opts.exec, *backend, exchange), *backend,
+        comms, timeline, table);
+    TransformerRank& transformer = *transformer_owned;
     backend->synchronize();
     out.setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -174,8 +205,8 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
     for (int i = 0; i < opts.warmup; ++i) run_iteration(keep && i == 0);
     // Run control: in adaptive mode every rank contributes its iteration time, and all take the
     // same decision from the same data. Allocated in both modes, as predicted.
-    DeviceBuffer control = backend->allocate_bytes(run_control_bytes(point), MemoryKind::communication);
-    if (rank == 0) backend->profiler_start();
+    control = backend->allocate_bytes(run_control_bytes(point), MemoryKind::communication);
+    if (rank == 0 && opts.profiler_range) backend->profiler_start();
     if (opts.adaptive.target_rse <= 0) {
       for (int i = 0; i < opts.iterations; ++i) out.iterations.push_back(run_iteration(false));
     } else {
@@ -195,7 +226,7 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
         if (out.stop != StopReason::keep_going) break;
       }
     }
-    if (rank == 0) backend->profiler_stop();
+    if (rank == 0 && opts.profiler_range) backend->profiler_stop();
     world.barrier();
 
     MemoryTracker& mem = backend->memory();
@@ -209,14 +240,17 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
   } catch (const RankError& e) {
     out.error = e.what();
     out.aborted = true;
-    world.abort(fmt::format("rank {} failed: {}", rank, e.what()));
   } catch (const std::bad_alloc&) {
     out.error = "out of memory while allocating";
-    world.abort(fmt::format("rank {} ran out of memory", rank));
   } catch (const std::exception& e) {
     out.error = e.what();
-    world.abort(fmt::format("rank {} failed: {}", rank, e.what()));
   }
+  if (!out.error.empty()) {
+    const std::string why = fmt::format("rank {} failed: {}", rank, out.error);
+    world.abort(why);
+    if (exchange) exchange->abandon(why);
+  }
+  everyone_done.arrive_and_wait();
 }
 
 // Per-iteration samples: an iteration (or step) lasts from the first rank's start to the last
@@ -305,21 +339,43 @@ std::vector<PhaseSummary> phase_summaries(const std::vector<RankOutcome>& ranks,
   return out;
 }
 
-std::vector<CommSummary> comm_summaries(const std::vector<PhaseSummary>& phases) {
-  std::map<std::tuple<std::string, std::string, int, std::string>, CommSummary> by_key;
-  for (const PhaseSummary& p : phases) {
-    if (p.category == "compute") continue;
-    CommSummary& c = by_key[{p.op, p.group, p.group_size, p.category}];
-    c.op = p.op;
-    c.group = p.group;
-    c.group_size = p.group_size;
-    c.category = p.category;
-    c.calls += p.calls;
-    c.bytes += p.bytes;
-    c.ms += p.ms;
+// Per (operation, group, group size, category), from each rank's own phases: the collectives
+// themselves only (not the overlap mode's waits for them), per iteration and per rank, averaged
+// over the ranks that issued any. Also the bytes all ranks moved per iteration.
+std::vector<CommSummary> comm_summaries(const std::vector<RankOutcome>& ranks, const PhaseTable& table,
+                                        int iterations, double& total_bytes) {
+  using Key = std::tuple<std::string, std::string, int, std::string>;
+  std::map<Key, CommSummary> by_key;
+  std::map<Key, int> ranks_with;
+  total_bytes = 0;
+  for (const RankOutcome& r : ranks) {
+    std::map<Key, CommSummary> mine;
+    for (const IterationRecord& rec : r.iterations)
+      for (std::size_t p = 0; p < rec.phases.size(); ++p) {
+        const PhaseInfo& info = table.at(static_cast<PhaseId>(p));
+        if (info.category == PhaseCategory::compute || !info.counts_as_sync_total || rec.phases[p].calls == 0) continue;
+        CommSummary& c = mine[{std::string(comm_op_name(info.op)), info.group, info.group_size,
+                               std::string(phase_category_name(info.category))}];
+        c.calls += rec.phases[p].calls;
+        c.bytes += static_cast<double>(rec.phases[p].bytes);
+        c.ms += ms(rec.phases[p].nanoseconds);
+      }
+    for (const auto& [key, c] : mine) {
+      CommSummary& total = by_key[key];
+      total.calls += c.calls / iterations;
+      total.bytes += c.bytes / iterations;
+      total.ms += c.ms / iterations;
+      total_bytes += c.bytes / iterations;
+      ranks_with[key] += 1;
+    }
   }
   std::vector<CommSummary> out;
   for (auto& [key, c] : by_key) {
+    const double n = ranks_with[key];
+    std::tie(c.op, c.group, c.group_size, c.category) = key;
+    c.calls /= n;
+    c.bytes /= n;
+    c.ms /= n;
     CommOp op = CommOp::barrier;
     for (CommOp o : {CommOp::all_reduce, CommOp::all_gather, CommOp::reduce_scatter, CommOp::reduce,
                      CommOp::broadcast, CommOp::send_recv})
@@ -414,6 +470,11 @@ std::size_t predicted_total_memory(const ModelConfig& model, const ConfigPoint& 
   return total;
 }
 
+namespace {
+void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
+                        const std::vector<RankOutcome>& outcomes, const PhaseTable& table, ConfigResult& result);
+}  // namespace
+
 ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
                                const StepLogits* reference, StepLogits* captured) {
   ConfigResult result;
@@ -491,13 +552,24 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
     }
     WeightExchange exchange(point.layout.tp * point.layout.pp);
     auto world = make_comm_world(opts.backend, raw);
+    std::latch everyone_done(n);
     std::vector<std::thread> threads;
     threads.reserve(static_cast<std::size_t>(n));
-    for (int r = 0; r < n; ++r)
-      threads.emplace_back(rank_main, r, std::cref(model), std::cref(point), std::cref(opts),
-                           backends[static_cast<std::size_t>(r)].get(), std::move(world[static_cast<std::size_t>(r)]),
-                           std::ref(table), share_weights ? &exchange : nullptr, capture,
-                           std::ref(outcomes[static_cast<std::size_t>(r)]));
+    try {
+      for (int r = 0; r < n; ++r)
+        threads.emplace_back(rank_main, r, std::cref(model), std::cref(point), std::cref(opts),
+                             backends[static_cast<std::size_t>(r)].get(), std::move(world[static_cast<std::size_t>(r)]),
+                             std::ref(table), share_weights ? &exchange : nullptr, capture, std::ref(everyone_done),
+                             std::ref(outcomes[static_cast<std::size_t>(r)]));
+    } catch (const std::exception& e) {
+      // Release the ranks already started, which wait in collectives for the others.
+      const auto started = static_cast<std::ptrdiff_t>(threads.size());
+      world[static_cast<std::size_t>(started)]->abort(fmt::format("could not start rank {}: {}", started, e.what()));
+      exchange.abandon("a rank could not start");
+      everyone_done.count_down(n - started);
+      for (auto& t : threads) t.join();
+      return fail(fmt::format("could not start rank {}: {}", started, e.what()));
+    }
     for (auto& t : threads) t.join();
   } catch (const std::exception& e) {
     return fail(e.what());
@@ -510,6 +582,25 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
       if (!o.error.empty() && (pass == 1 || !o.aborted)) return fail(fmt::format("rank {}: {}", r, o.error));
     }
 
+  try {
+    summarize_outcomes(model, point, opts, outcomes, table, result);
+  } catch (const std::exception& e) {
+    return fail(fmt::format("the measurements could not be summarised: {}", e.what()));
+  }
+  if (reference) {
+    result.verification = verify_logits(*capture, *reference, opts.dtype);
+    if (!result.verification.passed) {
+      result.status = ConfigStatus::failed;
+      result.reason = "verification failed: " + result.verification.note;
+    }
+  }
+  return result;
+}
+
+namespace {
+
+void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
+                        const std::vector<RankOutcome>& outcomes, const PhaseTable& table, ConfigResult& result) {
   for (const RankOutcome& o : outcomes) result.setup_s = std::max(result.setup_s, o.setup_s);
   const int measured = static_cast<int>(outcomes.front().iterations.size());
   result.iterations = measured;
@@ -524,9 +615,7 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
                                        measured, result.measurement.stop_reason));
   fill_sample_metrics(point, result.samples, result.metrics);
   result.metrics.phases = phase_summaries(outcomes, table, measured);
-  result.metrics.comm = comm_summaries(result.metrics.phases);
-  for (const CommSummary& c : result.metrics.comm) result.metrics.comm_bytes += c.bytes;
-  result.metrics.comm_bytes *= n;
+  result.metrics.comm = comm_summaries(outcomes, table, measured, result.metrics.comm_bytes);
   for (const RankOutcome& o : outcomes) result.metrics.memory.push_back(o.memory);
   result.cuda_graphs = outcomes.front().cuda_graphs;
   if (result.cuda_graphs)
@@ -540,16 +629,9 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
   if (l.dp > 1 && !point.ensemble() && point.workload.batch % l.dp != 0)
     result.notes.push_back(fmt::format("uneven data-parallel split: {} sequences over {} replicas", point.workload.batch,
                                        l.dp));
-
-  if (reference) {
-    result.verification = verify_logits(*capture, *reference, opts.dtype);
-    if (!result.verification.passed) {
-      result.status = ConfigStatus::failed;
-      result.reason = "verification failed: " + result.verification.note;
-    }
-  }
-  return result;
 }
+
+}  // namespace
 
 StepLogits compute_reference(const ModelConfig& model, const Workload& workload, const RunOptions& options,
                              int member) {
@@ -560,6 +642,9 @@ StepLogits compute_reference(const ModelConfig& model, const Workload& workload,
   once.warmup = 0;
   once.iterations = 0;
   once.inject_delay_ms = once.inject_delay_fraction = 0;
+  once.adaptive = StoppingRule{0.0, 0, 0, 0.0};  // no measurement at all
+  once.profiler_range = false;                   // a profiler waits for the configuration's range
+  once.cuda_graphs = false;
   once.exec.member_offset = member;
   StepLogits logits;
   const ConfigResult r = run_configuration(model, point, once, nullptr, &logits);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "engine/error.hpp"
@@ -95,7 +96,11 @@ MetricComparison compare_metric(const std::string& config, const MetricSpec& spe
   m.current_n = current.size();
   m.base = median_of(base);
   m.current = median_of(current);
-  m.change = m.base != 0 ? (m.current - m.base) / std::fabs(m.base) : 0.0;
+  // From zero, any change is beyond every threshold; the test still decides whether it is real.
+  if (m.base != 0)
+    m.change = (m.current - m.base) / std::fabs(m.base);
+  else
+    m.change = m.current == 0 ? 0.0 : std::copysign(std::numeric_limits<double>::infinity(), m.current);
   m.p_value = mann_whitney_p(base, current);
   const double worse = spec.higher_is_better ? -m.change : m.change;
   const double threshold = o.threshold_for(spec.name);
@@ -175,7 +180,8 @@ std::string format_comparison(const Comparison& c, const std::string& format, co
     nlohmann::json rows = nlohmann::json::array();
     for (const MetricComparison& m : c.rows)
       rows.push_back({{"configuration", m.config}, {"metric", m.metric},    {"unit", m.unit},
-                      {"base", m.base},            {"new", m.current},      {"change", m.change},
+                      {"base", m.base},            {"new", m.current},
+                      {"change", std::isfinite(m.change) ? nlohmann::json(m.change) : nlohmann::json(std::signbit(m.change) ? "-inf" : "+inf")},
                       {"p_value", m.p_value},      {"base_n", m.base_n},    {"new_n", m.current_n},
                       {"verdict", verdict_name(m.verdict)}, {"why", m.why}});
     return nlohmann::json{{"alpha", o.alpha},

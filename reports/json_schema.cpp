@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 
 #include "engine/error.hpp"
 #include "engine/metrics.hpp"
@@ -65,6 +66,8 @@ json to_json(const RunMetadata& r) {
           {"iterations", r.iterations},
           {"seed", r.seed},
           {"overlap_chunks", r.overlap_chunks},
+          {"replica_weights", r.replica_weights},
+          {"inject_delay", r.inject_delay},
           {"measurement",
            {{"mode", r.target_rse > 0 ? "adaptive" : "fixed"},
             {"target_rse", r.target_rse},
@@ -258,6 +261,8 @@ class Reader {
     return j_.is_object() && j_.contains(key) && !j_.at(key).is_null() ? get<T>(key) : fallback;
   }
   Reader sub(const char* key) const { return Reader(at(key), where_ + "." + key); }
+  bool has(const char* key) const { return j_.is_object() && j_.contains(key) && !j_.at(key).is_null(); }
+  bool has_null(const char* key) const { return j_.is_object() && j_.contains(key) && j_.at(key).is_null(); }
 
  private:
   const json& j_;
@@ -301,7 +306,8 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
     r.measurement.mode = me.get_or<std::string>("mode", "fixed");
     r.measurement.samples = me.get_or<int>("samples", 0);
     r.measurement.target_rse = me.get_or<double>("target_rse", 0.0);
-    r.measurement.achieved_rse = me.get_or<double>("achieved_rse", 0.0);
+    r.measurement.achieved_rse = me.has_null("achieved_rse") ? std::numeric_limits<double>::infinity()
+                                                              : me.get_or<double>("achieved_rse", 0.0);
     r.measurement.target_met = me.get_or<bool>("target_met", true);
     r.measurement.stop_reason = me.get_or<std::string>("stop_reason", "iterations");
     r.measurement.outliers = me.get_or<std::size_t>("outliers", 0);
@@ -339,8 +345,8 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
     r.metrics.comm.push_back(cs);
   }
   for (const json& mj : m.get_or<json>("memory", json::array())) {
-    const Reader pred(mj.at("predicted"), where + ".metrics.memory[].predicted");
-    const Reader meas(mj.at("measured"), where + ".metrics.memory[].measured");
+    const Reader rank(mj, where + ".metrics.memory[]");
+    const Reader pred = rank.sub("predicted"), meas = rank.sub("measured");
     RankMemory rm;
     rm.predicted.weights = pred.get<std::size_t>("weights");
     rm.predicted.kv_cache = pred.get<std::size_t>("kv_cache");
@@ -351,14 +357,31 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
     rm.activations_peak = meas.get<std::size_t>("activations_peak");
     rm.communication_peak = meas.get_or<std::size_t>("communication_peak", 0);
     rm.peak_total = meas.get<std::size_t>("peak_total");
+    rm.device_used = meas.get_or<long long>("device_used", -1);
     r.metrics.memory.push_back(rm);
   }
+  if (m.has("pipeline")) {
+    const Reader pj = m.sub("pipeline");
+    PipelineSummary& pipe = r.metrics.pipeline;
+    pipe.stages = pj.get_or<int>("stages", 1);
+    pipe.microbatches = pj.get_or<int>("microbatches", 1);
+    pipe.bubble_fraction = pj.get_or<double>("bubble_fraction", 0.0);
+    pipe.textbook_bubble_fraction = pj.get_or<double>("textbook_bubble_fraction", 0.0);
+    for (const json& sj : pj.get_or<json>("per_stage", json::array())) {
+      const Reader st(sj, where + ".metrics.pipeline.per_stage[]");
+      const auto layers = st.get<std::vector<int>>("layers");
+      pipe.per_stage.push_back({st.get<int>("stage"), Range{layers.at(0), layers.at(1)}, st.get<double>("busy_ms"),
+                                st.get<double>("transfer_ms"), st.get_or<double>("sync_ms", 0.0)});
+    }
+  }
+  // JSON has no infinity: to_json writes an infinite error as null.
+  constexpr double inf = std::numeric_limits<double>::infinity();
   if (j.contains("verification")) {
     const Reader v = c.sub("verification");
     r.verification.checked = v.get<bool>("checked");
     r.verification.passed = v.get<bool>("passed");
-    r.verification.max_abs_error = v.get_or<double>("max_abs_error", 0.0);
-    r.verification.max_rel_error = v.get_or<double>("max_rel_error", 0.0);
+    r.verification.max_abs_error = v.has_null("max_abs_error") ? inf : v.get_or<double>("max_abs_error", 0.0);
+    r.verification.max_rel_error = v.has_null("max_rel_error") ? inf : v.get_or<double>("max_rel_error", 0.0);
     r.verification.tolerance = v.get_or<double>("tolerance", 0.0);
     r.verification.elements = v.get_or<std::size_t>("elements", 0);
     r.verification.note = v.get_or<std::string>("note", "");

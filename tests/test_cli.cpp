@@ -301,7 +301,7 @@ TEST(Cli, ResumeRefusesAnIncomparableRun) {
   const Outcome o = run("bench --model tiny-gpt2 --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 -n 1 --resume " +
                         json_path.string());
   EXPECT_EQ(o.status, 2);
-  EXPECT_NE(o.output.find("that run used model \"tiny\""), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("that run used model name \"tiny\""), std::string::npos) << o.output;
   const auto broken = temp_path("broken.json");
   std::ofstream(broken) << "{\"schema_version\": 1, \"run\": {";
   EXPECT_EQ(run("bench --model tiny --gpus 1 --resume " + broken.string()).status, 2);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <unistd.h>
 
@@ -134,6 +135,39 @@ TEST(Compare, AFailureThatPassedBeforeIsARegression) {
   ASSERT_EQ(c.status_regressions.size(), 1u);
   EXPECT_NE(c.status_regressions[0].find("verification failed"), std::string::npos);
   EXPECT_TRUE(c.regressed());
+}
+
+TEST(Compare, AChangeFromZeroIsNotSame) {
+  // One rank exposes no synchronisation; a change that adds some is beyond any threshold.
+  ConfigResult quiet = synthetic("tp", 2, draws(100, 1, 12, 21)), busy = synthetic("tp", 2, draws(100, 1, 12, 22));
+  for (auto& rank : quiet.samples.rank_sync_ms) std::fill(rank.begin(), rank.end(), 0.0);
+  for (auto& rank : busy.samples.rank_sync_ms)
+    for (std::size_t i = 0; i < rank.size(); ++i) rank[i] = 45.0 + static_cast<double>(i % 3);
+  const Comparison c = compare_runs(document({quiet}), document({busy}), CompareOptions{}, "a", "b");
+  const MetricComparison* m = row(c, "tp|", "sync.exposed");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->verdict, Verdict::regression);
+  EXPECT_TRUE(std::isinf(m->change));
+  EXPECT_TRUE(c.regressed());
+}
+
+TEST(Json, ResultsSurviveTheRoundTrip) {
+  ConfigResult r = synthetic("pp", 1, draws(100, 1, 6, 23));
+  r.point.layout = Layout{1, 2, 1};
+  r.point.microbatches = 2;
+  r.metrics.pipeline = PipelineSummary{2, 2, 0.31, 1.0 / 3, {{0, Range{0, 3}, 40, 5, 0}, {1, Range{3, 4}, 30, 20, 0}}};
+  r.verification.passed = false;
+  r.verification.max_rel_error = std::numeric_limits<double>::infinity();
+  r.measurement.achieved_rse = std::numeric_limits<double>::infinity();
+  const ConfigResult back = result_from_json(nlohmann::json::parse(to_json(r).dump()), "test");
+  EXPECT_EQ(back.point.id(), r.point.id());
+  EXPECT_EQ(back.samples.e2e_ms, r.samples.e2e_ms);
+  EXPECT_DOUBLE_EQ(back.metrics.pipeline.bubble_fraction, 0.31);
+  ASSERT_EQ(back.metrics.pipeline.per_stage.size(), 2u);
+  EXPECT_EQ(back.metrics.pipeline.per_stage[1].layers, (Range{3, 4}));
+  EXPECT_TRUE(std::isinf(back.verification.max_rel_error)) << "null in JSON reads back as infinite, not 0";
+  EXPECT_TRUE(std::isinf(back.measurement.achieved_rse));
+  EXPECT_DOUBLE_EQ(back.metrics.e2e_ms.median, r.metrics.e2e_ms.median) << "statistics recomputed from samples";
 }
 
 TEST(Compare, FractionsParse) {
