@@ -308,6 +308,7 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   run.affinity_cpus = host.affinity_cpus;
   run.memory_total_bytes = host.memory_total_bytes;
   run.load_average_1m = host.load_average_1m;
+  run.cpu_busy_at_start = host.cpu_busy_at_start;
   run.warmup = o.warmup;
   run.iterations = o.iterations;
   run.seed = o.seed;

@@ -119,6 +119,7 @@ struct RunMetadata {
   int logical_cpus = 0, affinity_cpus = 0, max_ranks = 0;
   std::size_t memory_total_bytes = 0;
   double load_average_1m = 0;
+  double cpu_busy_at_start = -1;  // see HostInfo
   int warmup = 0, iterations = 0;
   std::uint64_t seed = 0;
   int overlap_chunks = 0;

@@ -39,6 +39,33 @@ std::size_t meminfo_field(const std::string& name) {
   return 0;
 }
 
+struct CpuTicks {
+  unsigned long long busy = 0, total = 0;
+};
+
+// The aggregate line of /proc/stat: user nice system idle iowait irq softirq steal ...
+bool read_cpu_ticks(CpuTicks& t) {
+  std::ifstream in("/proc/stat");
+  std::string label;
+  unsigned long long v[8] = {};
+  if (!(in >> label) || label != "cpu") return false;
+  for (auto& x : v)
+    if (!(in >> x)) return false;
+  const unsigned long long idle = v[3] + v[4];
+  t.total = 0;
+  for (auto x : v) t.total += x;
+  t.busy = t.total - idle;
+  return true;
+}
+
+double measure_cpu_busy(std::chrono::milliseconds window) {
+  CpuTicks a, b;
+  if (!read_cpu_ticks(a)) return -1.0;
+  std::this_thread::sleep_for(window);
+  if (!read_cpu_ticks(b) || b.total <= a.total) return -1.0;
+  return static_cast<double>(b.busy - a.busy) / static_cast<double>(b.total - a.total);
+}
+
 HostInfo read_host_info() {
   HostInfo h;
   char name[256] = {};
@@ -59,6 +86,7 @@ HostInfo read_host_info() {
   h.memory_total_bytes = meminfo_field("MemTotal");
   double load[3] = {};
   if (getloadavg(load, 3) > 0) h.load_average_1m = load[0];
+  h.cpu_busy_at_start = measure_cpu_busy(std::chrono::milliseconds(300));
   h.cpu_governor = read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor");
   struct utsname u {};
   if (uname(&u) == 0) h.os = std::string(u.sysname) + " " + u.release + " " + u.machine;
@@ -83,9 +111,15 @@ std::vector<std::string> timing_warnings(const HostInfo& host, int max_ranks) {
   if (!host.cpu_governor.empty() && host.cpu_governor != "performance")
     w.push_back(fmt::format("CPU frequency governor is '{}', not 'performance': clocks vary with load",
                             host.cpu_governor));
-  if (host.load_average_1m > 0.5 * host.logical_cpus)
-    w.push_back(fmt::format("load average {:.2f} on {} CPUs at the start: other work competes for the machine",
-                            host.load_average_1m, host.logical_cpus));
+  // The load average alone lags by a minute: it stays high right after a previous run ends.
+  const bool busy = host.cpu_busy_at_start >= 0 ? host.cpu_busy_at_start > 0.25
+                                                 : host.load_average_1m > 0.5 * host.logical_cpus;
+  if (busy)
+    w.push_back(fmt::format("other work kept {} of the {} CPUs busy at the start (load average {:.2f}): "
+                            "it competes with the measurement",
+                            host.cpu_busy_at_start >= 0 ? fmt::format("{:.0f}%", 100 * host.cpu_busy_at_start)
+                                                        : std::string("many"),
+                            host.logical_cpus, host.load_average_1m));
   return w;
 }
 

@@ -15,6 +15,10 @@ struct HostInfo {
   int affinity_cpus = 0;   // CPUs this process may run on
   std::size_t memory_total_bytes = 0;
   double load_average_1m = 0.0;
+  // Share of all CPUs busy (including steal) over a short window at the start, while this
+  // process was idle: other work, measured now rather than averaged over the past minute
+  // (a run started right after another has a high load average but an idle machine). -1: unknown.
+  double cpu_busy_at_start = -1.0;
   std::string cpu_governor;  // empty when the kernel exposes none (e.g. virtual machines)
   double cpu_mhz = 0;        // current clock of CPU 0 as /proc/cpuinfo reports it
   std::string os;
@@ -26,7 +30,7 @@ const HostInfo& host_info();
 std::size_t available_memory_bytes();
 
 // Conditions that make CPU timings unreliable, one sentence each: ranks outnumbering usable
-// CPUs, a frequency governor other than `performance`, a high load average at the start.
+// CPUs, a frequency governor other than `performance`, other work busy on the CPUs at the start.
 std::vector<std::string> timing_warnings(const HostInfo& host, int max_ranks);
 
 // Compiler and library versions the binary was built with.

@@ -78,7 +78,7 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
                       escape(run.value("backend", "?")), measured.size(), all.size(), escape(source));
   std::vector<std::vector<std::string>> meta;
   for (const char* k : {"version", "git_commit", "timestamp", "command_line", "device", "blas", "dtype",
-                        "logical_cpus", "load_average_1m"})
+                        "logical_cpus", "load_average_1m", "cpu_busy_at_start"})
     if (run.contains(k)) meta.push_back({k, escape(run[k].is_string() ? run[k].get<std::string>() : run[k].dump())});
   body += table({"run", "value"}, meta);
   for (const auto& w : run.value("warnings", nlohmann::json::array()))

@@ -62,6 +62,7 @@ json to_json(const RunMetadata& r) {
           {"max_ranks", r.max_ranks},
           {"memory_total_bytes", r.memory_total_bytes},
           {"load_average_1m", r.load_average_1m},
+          {"cpu_busy_at_start", r.cpu_busy_at_start},
           {"warmup", r.warmup},
           {"iterations", r.iterations},
           {"seed", r.seed},

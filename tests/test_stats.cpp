@@ -7,6 +7,7 @@
 
 #include "engine/metrics.hpp"
 #include "engine/stats.hpp"
+#include "engine/sysinfo.hpp"
 
 namespace llmt {
 namespace {
@@ -139,6 +140,29 @@ TEST(StoppingRule, SyntheticStreams) {
   // No target: a fixed count of min_iters.
   EXPECT_EQ(should_stop(StoppingRule{0, 4, 4, 0}, std::vector<double>{1, 9, 1}), StopReason::keep_going);
   EXPECT_EQ(should_stop(StoppingRule{0, 4, 4, 0}, std::vector<double>{1, 9, 1, 9}), StopReason::target_met);
+}
+
+// The busy-CPU measurement decides; the lagging load average only when it is unknown.
+TEST(TimingWarnings, BusyCpusWarnButALoadAverageLeftByAFinishedRunDoesNot) {
+  HostInfo host;
+  host.logical_cpus = host.affinity_cpus = 2;
+  host.load_average_1m = 1.9;
+  host.cpu_busy_at_start = 0.02;
+  EXPECT_TRUE(timing_warnings(host, 2).empty());
+
+  host.cpu_busy_at_start = 0.6;
+  const auto busy = timing_warnings(host, 2);
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_NE(busy[0].find("60%"), std::string::npos) << busy[0];
+
+  host.cpu_busy_at_start = -1;  // unknown: fall back to the load average
+  EXPECT_EQ(timing_warnings(host, 2).size(), 1u);
+  host.load_average_1m = 0.2;
+  EXPECT_TRUE(timing_warnings(host, 2).empty());
+
+  const auto oversubscribed = timing_warnings(host, 4);
+  ASSERT_EQ(oversubscribed.size(), 1u);
+  EXPECT_NE(oversubscribed[0].find("4 ranks on 2 usable CPUs"), std::string::npos) << oversubscribed[0];
 }
 
 }  // namespace
