@@ -22,8 +22,11 @@ Command add_compare_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "compare", "Compare two result files: per configuration and metric, the change, a Mann-Whitney U test and a "
                  "verdict. Exit 0: no regression; 1: a regression; 2: unusable input");
-  cmd->add_option("base", o->base, "Baseline results (JSON from `llmthreads bench --json`)")->required();
-  cmd->add_option("new", o->current, "New results")->required();
+  cmd->add_option("base", o->base,
+                  "Baseline results (JSON from `llmthreads bench --json`); several runs of the same sweep, "
+                  "comma-separated, are pooled")
+      ->required();
+  cmd->add_option("new", o->current, "New results (one file, or several comma-separated)")->required();
   cmd->add_option("--threshold", o->thresholds,
                   "Relative change that counts: 5% (all metrics) or metric=3% (latency.median, ttft.median, "
                   "tpot.median, throughput, sync.exposed); repeatable")
@@ -52,8 +55,7 @@ Command add_compare_command(CLI::App& app) {
       if (!known) throw ConfigError(fmt::format("--threshold: unknown metric '{}'", metric));
       options.per_metric[metric] = parse_fraction(t.substr(eq + 1), "--threshold " + metric);
     }
-    const Comparison c = compare_runs(read_results_file(o->base), read_results_file(o->current), options, o->base,
-                                      o->current);
+    const Comparison c = compare_runs(read_compare_side(o->base), read_compare_side(o->current), options);
     const std::string text = format_comparison(c, o->format, options);
     if (o->output.empty()) {
       fmt::print("{}", text);

@@ -21,7 +21,7 @@ Command add_report_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("report", "Write a self-contained HTML report of a results file, or of a "
                                                "comparison of two (--compare base.json new.json)");
   cmd->add_option("results", o->results, "Results file (JSON from `llmthreads bench --json`)");
-  cmd->add_option("--compare", o->compare, "Compare two results files instead")->expected(2);
+  cmd->add_option("--compare", o->compare, "Compare two results files instead (each may be several comma-separated runs, pooled)")->expected(2);
   cmd->add_option("--output,-o", o->output, "HTML file to write")->capture_default_str();
   cmd->add_option("--alpha", o->alpha, "--compare: significance level")->capture_default_str();
   cmd->add_option("--threshold", o->threshold, "--compare: relative change that counts (0.05 = 5%)")
@@ -32,8 +32,7 @@ Command add_report_command(CLI::App& app) {
       CompareOptions options;
       options.alpha = o->alpha;
       options.threshold = o->threshold;
-      const Comparison c = compare_runs(read_results_file(o->compare[0]), read_results_file(o->compare[1]), options,
-                                        o->compare[0], o->compare[1]);
+      const Comparison c = compare_runs(read_compare_side(o->compare[0]), read_compare_side(o->compare[1]), options);
       html = html_comparison(c, options, o->compare[0], o->compare[1]);
     } else {
       if (o->results.empty()) throw ConfigError("report: give a results file, or --compare base.json new.json");

@@ -33,7 +33,7 @@ const std::vector<MetricSpec>& compared_metrics() {
                                                   {"ttft.median", false, "ms"},
                                                   {"tpot.median", false, "ms"},
                                                   {"throughput", true, "tok/s"},
-                                                  {"sync.exposed", false, "ms"}};
+                                                  {"sync.exposed", false, "ms", true}};
   return metrics;
 }
 
@@ -86,8 +86,22 @@ double parse_fraction(const std::string& text, const std::string& what) {
 
 namespace {
 
-MetricComparison compare_metric(const std::string& config, const MetricSpec& spec, const std::vector<double>& base,
-                                const std::vector<double>& current, const CompareOptions& o) {
+// One side of a metric: its pooled samples and the median of each run that contributed.
+struct SideSamples {
+  std::vector<double> pooled, run_medians;
+};
+
+// Largest difference between the medians of two runs of one side, over `reference`.
+double run_spread(const std::vector<double>& run_medians, double reference) {
+  if (run_medians.size() < 2 || reference <= 0) return 0;
+  const auto [lo, hi] = std::minmax_element(run_medians.begin(), run_medians.end());
+  return (*hi - *lo) / reference;
+}
+
+MetricComparison compare_metric(const std::string& config, const MetricSpec& spec, const SideSamples& base_side,
+                                const SideSamples& current_side, double base_iteration_ms, const CompareOptions& o) {
+  const std::vector<double>& base = base_side.pooled;
+  const std::vector<double>& current = current_side.pooled;
   MetricComparison m;
   m.config = config;
   m.metric = spec.name;
@@ -96,12 +110,15 @@ MetricComparison compare_metric(const std::string& config, const MetricSpec& spe
   m.current_n = current.size();
   m.base = median_of(base);
   m.current = median_of(current);
+  m.change_of_iteration = spec.change_of_iteration && base_iteration_ms > 0;
+  const double reference = m.change_of_iteration ? base_iteration_ms : std::fabs(m.base);
   // From zero, any change is beyond every threshold; the test still decides whether it is real.
-  if (m.base != 0)
-    m.change = (m.current - m.base) / std::fabs(m.base);
+  if (reference != 0)
+    m.change = (m.current - m.base) / reference;
   else
     m.change = m.current == 0 ? 0.0 : std::copysign(std::numeric_limits<double>::infinity(), m.current);
   m.p_value = mann_whitney_p(base, current);
+  m.run_spread = std::max(run_spread(base_side.run_medians, reference), run_spread(current_side.run_medians, reference));
   const double worse = spec.higher_is_better ? -m.change : m.change;
   const double threshold = o.threshold_for(spec.name);
   if (std::min(base.size(), current.size()) < static_cast<std::size_t>(o.min_samples)) {
@@ -109,11 +126,17 @@ MetricComparison compare_metric(const std::string& config, const MetricSpec& spe
     m.why = fmt::format("too few samples ({} vs {}; at least {} each)", base.size(), current.size(), o.min_samples);
   } else if (std::fabs(m.change) < threshold) {
     m.verdict = Verdict::same;
-  } else if (m.p_value < o.alpha) {
-    m.verdict = worse > 0 ? Verdict::regression : Verdict::improvement;
-  } else {
+  } else if (m.p_value >= o.alpha) {
     m.verdict = Verdict::noisy;
     m.why = fmt::format("a {:+.1f}% change, but p = {:.3g} is not below alpha {}", 100 * m.change, m.p_value, o.alpha);
+  } else if (std::fabs(m.change) <= m.run_spread) {
+    // The U test counts every iteration as independent, but iterations of one run share its
+    // conditions; identical runs that differ this much cannot vouch for a smaller change.
+    m.verdict = Verdict::noisy;
+    m.why = fmt::format("a {:+.1f}% change, but runs of one side differ by {:.1f}% among themselves", 100 * m.change,
+                        100 * m.run_spread);
+  } else {
+    m.verdict = worse > 0 ? Verdict::regression : Verdict::improvement;
   }
   return m;
 }
@@ -124,56 +147,156 @@ void warn_if_different(const nlohmann::json& a, const nlohmann::json& b, const c
   if (va != vb) warnings.push_back(fmt::format("different {}: {} vs {}", what, va.dump(), vb.dump()));
 }
 
+void warn_if_runs_differ(const nlohmann::json& base, const nlohmann::json& current, std::vector<std::string>& warnings) {
+  if (base["schema_version"] != current["schema_version"])
+    warnings.push_back(fmt::format("different schema versions: {} vs {}", base["schema_version"].dump(),
+                                   current["schema_version"].dump()));
+  const nlohmann::json& rb = base["run"];
+  const nlohmann::json& rc = current["run"];
+  warn_if_different(rb, rc, "backend", "backends", warnings);
+  warn_if_different(rb, rc, "device", "devices", warnings);
+  warn_if_different(rb, rc, "cpu_model", "CPUs", warnings);
+  warn_if_different(rb, rc, "logical_cpus", "CPU counts", warnings);
+  warn_if_different(rb, rc, "host", "hosts", warnings);
+  warn_if_different(rb, rc, "dtype", "data types", warnings);
+  if (rb.value("model", nlohmann::json()).value("name", "") != rc.value("model", nlohmann::json()).value("name", ""))
+    warnings.push_back("different models");
+}
+
+// Appends the per-iteration samples that compare reads; the first failure's status wins.
+void pool_into(ConfigResult& into, const ConfigResult& more) {
+  auto append = [](std::vector<double>& a, const std::vector<double>& b) { a.insert(a.end(), b.begin(), b.end()); };
+  if (into.status == ConfigStatus::ok && more.status != ConfigStatus::ok) {
+    into.status = more.status;
+    into.reason = more.reason;
+  }
+  RawSamples& s = into.samples;
+  append(s.e2e_ms, more.samples.e2e_ms);
+  append(s.ttft_ms, more.samples.ttft_ms);
+  append(s.decode_step_ms, more.samples.decode_step_ms);
+  const std::size_t ranks = std::min(s.rank_sync_ms.size(), more.samples.rank_sync_ms.size());
+  s.rank_sync_ms.resize(ranks);
+  for (std::size_t r = 0; r < ranks; ++r) append(s.rank_sync_ms[r], more.samples.rank_sync_ms[r]);
+}
+
+struct Pooled {
+  ConfigResult result;
+  std::vector<ConfigResult> runs;  // as read, one per file
+};
+
+SideSamples side_samples(const Pooled& p, const std::string& metric) {
+  SideSamples s;
+  s.pooled = metric_samples(p.result, metric);
+  for (const ConfigResult& r : p.runs) {
+    const auto own = metric_samples(r, metric);
+    if (!own.empty()) s.run_medians.push_back(median_of(own));
+  }
+  return s;
+}
+
+std::map<std::string, Pooled> pool_side(const std::vector<ResultsFile>& side) {
+  std::map<std::string, Pooled> out;
+  for (const ResultsFile& f : side) {
+    const nlohmann::json& list = f.doc["configurations"];
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      ConfigResult r = result_from_json(list[i], fmt::format("{}: configurations[{}]", f.name, i));
+      if (r.status == ConfigStatus::skipped) continue;
+      Pooled& p = out[r.point.id()];
+      if (p.runs.empty())
+        p.result = r;
+      else
+        pool_into(p.result, r);
+      p.runs.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<ResultsFile> read_compare_side(const std::string& paths) {
+  std::vector<ResultsFile> side;
+  std::size_t begin = 0;
+  while (begin <= paths.size()) {
+    const std::size_t comma = std::min(paths.find(',', begin), paths.size());
+    const std::string path = paths.substr(begin, comma - begin);
+    if (!path.empty()) side.push_back({path, read_results_file(path)});
+    begin = comma + 1;
+  }
+  if (side.empty()) throw ConfigError(fmt::format("compare: '{}' names no results file", paths));
+  return side;
+}
 
 Comparison compare_runs(const nlohmann::json& base, const nlohmann::json& current, const CompareOptions& o,
                         const std::string& base_name, const std::string& current_name) {
-  Comparison c;
-  if (base["schema_version"] != current["schema_version"])
-    c.warnings.push_back(fmt::format("different schema versions: {} vs {}", base["schema_version"].dump(),
-                                     current["schema_version"].dump()));
-  const nlohmann::json& rb = base["run"];
-  const nlohmann::json& rc = current["run"];
-  warn_if_different(rb, rc, "backend", "backends", c.warnings);
-  warn_if_different(rb, rc, "device", "devices", c.warnings);
-  warn_if_different(rb, rc, "cpu_model", "CPUs", c.warnings);
-  warn_if_different(rb, rc, "logical_cpus", "CPU counts", c.warnings);
-  warn_if_different(rb, rc, "host", "hosts", c.warnings);
-  warn_if_different(rb, rc, "dtype", "data types", c.warnings);
-  if (rb.value("model", nlohmann::json()).value("name", "") != rc.value("model", nlohmann::json()).value("name", ""))
-    c.warnings.push_back("different models");
+  return compare_runs(std::vector<ResultsFile>{{base_name, base}}, std::vector<ResultsFile>{{current_name, current}}, o);
+}
 
-  auto index = [](const nlohmann::json& doc, const std::string& name) {
-    std::map<std::string, ConfigResult> out;
-    for (std::size_t i = 0; i < doc["configurations"].size(); ++i) {
-      ConfigResult r = result_from_json(doc["configurations"][i], fmt::format("{}: configurations[{}]", name, i));
-      if (r.status == ConfigStatus::skipped) continue;
-      const std::string id = r.point.id();
-      out.emplace(id, std::move(r));
+Comparison compare_runs(const std::vector<ResultsFile>& base, const std::vector<ResultsFile>& current,
+                        const CompareOptions& o) {
+  if (base.empty() || current.empty()) throw ConfigError("compare: each side needs at least one results file");
+  Comparison c;
+  warn_if_runs_differ(base.front().doc, current.front().doc, c.warnings);
+  // Files pooled on one side must come from comparable runs too.
+  for (const auto* side : {&base, &current})
+    for (std::size_t i = 1; i < side->size(); ++i) {
+      std::vector<std::string> within;
+      warn_if_runs_differ(side->front().doc, (*side)[i].doc, within);
+      for (const std::string& w : within)
+        c.warnings.push_back(fmt::format("{} and {} (pooled): {}", side->front().name, (*side)[i].name, w));
     }
-    return out;
-  };
-  const auto b = index(base, base_name), n = index(current, current_name);
-  for (const auto& [id, r] : b)
+
+  const auto b = pool_side(base), n = pool_side(current);
+  for (const auto& [id, p] : b)
     if (!n.count(id)) c.only_in_base.push_back(id);
-  for (const auto& [id, r] : n)
+  for (const auto& [id, p] : n)
     if (!b.count(id)) c.only_in_current.push_back(id);
   for (const auto& [id, before] : b) {
     const auto it = n.find(id);
     if (it == n.end()) continue;
-    const ConfigResult& now = it->second;
-    if (before.status == ConfigStatus::ok && now.status != ConfigStatus::ok) {
-      c.status_regressions.push_back(fmt::format("{}: {}", id, now.reason));
+    const Pooled& now = it->second;
+    if (before.result.status == ConfigStatus::ok && now.result.status != ConfigStatus::ok) {
+      c.status_regressions.push_back(fmt::format("{}: {}", id, now.result.reason));
       continue;
     }
     for (const MetricSpec& spec : compared_metrics()) {
-      const auto sb = metric_samples(before, spec.name), sn = metric_samples(now, spec.name);
-      if (sb.empty() || sn.empty()) continue;
-      c.rows.push_back(compare_metric(id, spec, sb, sn, o));
+      const SideSamples sb = side_samples(before, spec.name), sn = side_samples(now, spec.name);
+      if (sb.pooled.empty() || sn.pooled.empty()) continue;
+      c.rows.push_back(compare_metric(id, spec, sb, sn, median_of(before.result.samples.e2e_ms), o));
+      c.rows.back().base_runs = before.runs.size();
+      c.rows.back().current_runs = now.runs.size();
     }
   }
   return c;
 }
+
+namespace {
+
+// ", samples pooled from 3 base and 3 new runs" when a side has more than one file.
+std::string pooling(const Comparison& c) {
+  std::size_t base = 1, current = 1;
+  for (const MetricComparison& m : c.rows) {
+    base = std::max(base, m.base_runs);
+    current = std::max(current, m.current_runs);
+  }
+  if (base == 1 && current == 1) return "";
+  return fmt::format(", samples pooled from {} base and {} new run(s)", base, current);
+}
+
+// A regression judged from one run per side may be the machine drifting between the two runs.
+std::string single_run_caveat(const Comparison& c) {
+  const bool single = std::all_of(c.rows.begin(), c.rows.end(), [](const MetricComparison& m) {
+    return m.base_runs == 1 && m.current_runs == 1;
+  });
+  const bool flagged = std::any_of(c.rows.begin(), c.rows.end(), [](const MetricComparison& m) {
+    return m.verdict == Verdict::regression || m.verdict == Verdict::improvement;
+  });
+  if (!single || !flagged) return "";
+  return "one run per side: a shared machine's drift between two runs can look significant; to confirm, "
+         "compare 3 or more runs per side, alternated (docs/ci.md)";
+}
+
+}  // namespace
 
 std::string format_comparison(const Comparison& c, const std::string& format, const CompareOptions& o) {
   if (format == "json") {
@@ -183,6 +306,9 @@ std::string format_comparison(const Comparison& c, const std::string& format, co
                       {"base", m.base},            {"new", m.current},
                       {"change", std::isfinite(m.change) ? nlohmann::json(m.change) : nlohmann::json(std::signbit(m.change) ? "-inf" : "+inf")},
                       {"p_value", m.p_value},      {"base_n", m.base_n},    {"new_n", m.current_n},
+                      {"base_runs", m.base_runs},  {"new_runs", m.current_runs},
+                      {"change_of", m.change_of_iteration ? "base iteration" : "base value"},
+                      {"run_spread", m.run_spread},
                       {"verdict", verdict_name(m.verdict)}, {"why", m.why}});
     return nlohmann::json{{"alpha", o.alpha},
                           {"threshold", o.threshold},
@@ -192,6 +318,7 @@ std::string format_comparison(const Comparison& c, const std::string& format, co
                           {"only_in_base", c.only_in_base},
                           {"only_in_new", c.only_in_current},
                           {"status_regressions", c.status_regressions},
+                          {"caveat", single_run_caveat(c)},
                           {"warnings", c.warnings}}
                .dump(1) + "\n";
   }
@@ -208,9 +335,9 @@ std::string format_comparison(const Comparison& c, const std::string& format, co
   });
   if (md) {
     out += fmt::format("### llmthreads compare: {}\n\n", c.regressed() ? "regression" : "no regression");
-    out += fmt::format("{} regressions, {} improvements, {} noisy, {} same (threshold {:.1f}%, alpha {})\n\n",
+    out += fmt::format("{} regressions, {} improvements, {} noisy, {} same (threshold {:.1f}%, alpha {}){}\n\n",
                        regressions + c.status_regressions.size(), improvements, noisy,
-                       c.rows.size() - regressions - improvements - noisy, 100 * o.threshold, o.alpha);
+                       c.rows.size() - regressions - improvements - noisy, 100 * o.threshold, o.alpha, pooling(c));
     for (const std::string& w : c.warnings) out += fmt::format("> warning: {}\n", w);
     if (!c.warnings.empty()) out += "\n";
     out += "| configuration | metric | base | new | change | p-value | verdict |\n|---|---|---:|---:|---:|---:|---|\n";
@@ -227,10 +354,15 @@ std::string format_comparison(const Comparison& c, const std::string& format, co
       out += fmt::format("{:<58} {:<15} {:>12.4g} {:>12.4g} {:>+8.2f}% {:>9.3g}  {}{}\n", m.config, m.metric, m.base,
                          m.current, 100 * m.change, m.p_value, verdict_name(m.verdict),
                          m.why.empty() ? "" : " (" + m.why + ")");
-    out += fmt::format("{} regression(s), {} improvement(s), {} noisy, {} same (threshold {:.1f}%, alpha {})\n",
+    out += fmt::format("{} regression(s), {} improvement(s), {} noisy, {} same (threshold {:.1f}%, alpha {}){}\n",
                        regressions + c.status_regressions.size(), improvements, noisy,
-                       c.rows.size() - regressions - improvements - noisy, 100 * o.threshold, o.alpha);
+                       c.rows.size() - regressions - improvements - noisy, 100 * o.threshold, o.alpha, pooling(c));
   }
+  if (const std::string caveat = single_run_caveat(c); !caveat.empty())
+    out += fmt::format("{}note: {}\n", md ? "\n> " : "", caveat);
+  if (std::any_of(c.rows.begin(), c.rows.end(), [](const MetricComparison& m) { return m.change_of_iteration; }))
+    out += fmt::format("{}sync.exposed: change in percent of the base iteration (median e2e latency), not of itself\n",
+                       md ? "\n" : "");
   const char* bullet = md ? "- " : "  ";
   if (!c.status_regressions.empty()) {
     out += md ? "\n**Failed now, passed in the base:**\n\n" : "failed now, passed in the base:\n";

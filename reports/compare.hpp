@@ -2,6 +2,13 @@
 // metric's raw samples are compared with a two-sided Mann-Whitney U test. A change counts only
 // when it exceeds the threshold *and* is significant (asv's rule); a change beyond the
 // threshold that the test cannot confirm is `noisy`.
+//
+// Either side may be several result files (repeated runs of the same sweep): their samples are
+// pooled per configuration, and a change no larger than the difference between two runs of the
+// same side is `noisy`. Samples of one process are not independent of that process's
+// conditions (a slow spell of the machine, memory placement), so one run against one run can
+// show a significant shift with no change in the code; runs repeated, and alternated between
+// base and new, spread those conditions over both sides.
 #pragma once
 
 #include <map>
@@ -31,6 +38,10 @@ struct MetricSpec {
   std::string name;         // "latency.median", "ttft.median", "tpot.median", "throughput", "sync.exposed"
   bool higher_is_better;
   std::string unit;
+  // The change is measured against the base iteration (median e2e latency) rather than the
+  // metric itself: exposed communication is a few percent of an iteration, and its own relative
+  // swings (8 -> 12 ms of a 150 ms iteration) are scheduling noise, not a slowdown anyone sees.
+  bool change_of_iteration = false;
 };
 const std::vector<MetricSpec>& compared_metrics();
 // Per-iteration samples of `metric` for a result (empty when it has none).
@@ -39,9 +50,14 @@ std::vector<double> metric_samples(const ConfigResult& r, const std::string& met
 struct MetricComparison {
   std::string config, metric, unit;
   double base = 0, current = 0;  // medians
-  double change = 0;             // (current - base) / base
+  double change = 0;             // (current - base) / base, or / base e2e median (change_of_iteration)
+  bool change_of_iteration = false;
   double p_value = 1;
   std::size_t base_n = 0, current_n = 0;
+  std::size_t base_runs = 1, current_runs = 1;  // result files that contributed samples
+  // Largest difference between the medians of two runs of the same side, on the scale of
+  // `change` (0 with one run per side). A change within it is `noisy`, however small p is.
+  double run_spread = 0;
   Verdict verdict = Verdict::same;
   std::string why;  // for noisy: what made it undecidable
 };
@@ -54,7 +70,17 @@ struct Comparison {
   bool regressed() const;
 };
 
-// Throws ConfigError for unusable input.
+struct ResultsFile {
+  std::string name;
+  nlohmann::json doc;
+};
+
+// Reads one side of a comparison: one path, or several separated by commas (pooled).
+std::vector<ResultsFile> read_compare_side(const std::string& paths);
+
+// Throws ConfigError for unusable input. Each side holds at least one file; several are pooled.
+Comparison compare_runs(const std::vector<ResultsFile>& base, const std::vector<ResultsFile>& current,
+                        const CompareOptions& options);
 Comparison compare_runs(const nlohmann::json& base, const nlohmann::json& current, const CompareOptions& options,
                         const std::string& base_name, const std::string& current_name);
 

@@ -3,6 +3,8 @@
 // report of both a run and a comparison is well-formed markup with one SVG per plot.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -62,6 +64,89 @@ const MetricComparison* row(const Comparison& c, const std::string& config_prefi
   for (const MetricComparison& m : c.rows)
     if (m.config.rfind(config_prefix, 0) == 0 && m.metric == metric) return &m;
   return nullptr;
+}
+
+// Repeated runs pooled per side: a drift of one run alone on each side is significant, but
+// alternated runs put it on both sides.
+TEST(Compare, SeveralRunsPerSideArePooled) {
+  const auto fast = [](unsigned seed) { return document({synthetic("tp", 2, draws(100, 1, 12, seed))}); };
+  const auto slow = [](unsigned seed) { return document({synthetic("tp", 2, draws(108, 1, 12, seed))}); };
+  // One run against one run: a machine that slowed down between them looks like a regression.
+  const Comparison single = compare_runs(fast(1), slow(2), CompareOptions{}, "a", "b");
+  ASSERT_NE(row(single, "tp|", "latency.median"), nullptr);
+  EXPECT_EQ(row(single, "tp|", "latency.median")->verdict, Verdict::regression);
+  EXPECT_NE(format_comparison(single, "table", CompareOptions{}).find("note: one run per side"), std::string::npos);
+
+  const std::vector<ResultsFile> base = {{"a1", fast(1)}, {"a2", slow(3)}, {"a3", fast(5)}};
+  const std::vector<ResultsFile> now = {{"b1", slow(2)}, {"b2", fast(4)}, {"b3", fast(6)}};
+  const Comparison pooled = compare_runs(base, now, CompareOptions{});
+  const MetricComparison* m = row(pooled, "tp|", "latency.median");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->base_n, 36u);
+  EXPECT_EQ(m->current_n, 36u);
+  EXPECT_EQ(m->base_runs, 3u);
+  EXPECT_EQ(m->current_runs, 3u);
+  EXPECT_EQ(m->verdict, Verdict::same) << m->change << " p " << m->p_value;
+  EXPECT_FALSE(pooled.regressed());
+  EXPECT_NE(format_comparison(pooled, "table", CompareOptions{}).find("pooled from 3 base and 3 new"),
+            std::string::npos);
+  EXPECT_EQ(format_comparison(pooled, "table", CompareOptions{}).find("one run per side"), std::string::npos);
+  EXPECT_TRUE(pooled.warnings.empty());
+
+  // Pooling runs from other hardware is named, with the files.
+  const std::vector<ResultsFile> mixed = {{"a1", fast(1)}, {"a2", document({synthetic("tp", 2, draws(100, 1, 12, 7))}, "Intel Xeon")}};
+  const Comparison warned = compare_runs(mixed, now, CompareOptions{});
+  ASSERT_EQ(warned.warnings.size(), 1u);
+  EXPECT_NE(warned.warnings[0].find("a1 and a2 (pooled): different CPUs"), std::string::npos) << warned.warnings[0];
+}
+
+// A pooled change within the difference between runs of one side is noise, however many
+// samples make p small; a slowdown beyond it is a regression.
+TEST(Compare, AChangeWithinTheRunToRunSpreadIsNoisy) {
+  auto runs = [](std::vector<double> medians, unsigned seed) {
+    std::vector<ResultsFile> side;
+    for (double m : medians)
+      side.push_back({fmt::format("run{}", seed), document({synthetic("tp", 2, draws(m, 0.5, 12, seed++))})});
+    return side;
+  };
+  const auto base = runs({84, 78, 88}, 1);
+  const Comparison drift = compare_runs(base, runs({83, 89, 96}, 10), CompareOptions{});
+  const MetricComparison* m = row(drift, "tp|", "latency.median");
+  ASSERT_NE(m, nullptr);
+  EXPECT_GT(m->change, 0.05);
+  EXPECT_LT(m->p_value, 0.01);
+  EXPECT_NEAR(m->run_spread, 13.0 / 84, 0.02);
+  EXPECT_EQ(m->verdict, Verdict::noisy);
+  EXPECT_NE(m->why.find("among themselves"), std::string::npos) << m->why;
+
+  const Comparison slower = compare_runs(base, runs({84 * 1.2, 78 * 1.2, 88 * 1.2}, 20), CompareOptions{});
+  m = row(slower, "tp|", "latency.median");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->verdict, Verdict::regression) << m->change << " spread " << m->run_spread;
+  EXPECT_TRUE(slower.regressed());
+}
+
+// Exposed communication is judged as a share of the iteration, not against itself.
+TEST(Compare, ExposedSyncIsJudgedAgainstTheIteration) {
+  auto with_sync = [](double sync_ms, unsigned seed) {
+    ConfigResult r = synthetic("tp", 2, draws(150, 1, 12, seed));
+    for (auto& rank : r.samples.rank_sync_ms) rank = draws(sync_ms, 0.3, 12, seed + 100);
+    return document({r});
+  };
+  const Comparison noise = compare_runs(with_sync(8, 1), with_sync(12, 2), CompareOptions{}, "a", "b");
+  const MetricComparison* m = row(noise, "tp|", "sync.exposed");
+  ASSERT_NE(m, nullptr);
+  EXPECT_TRUE(m->change_of_iteration);
+  EXPECT_NEAR(m->change, 4.0 / 150, 0.01);  // +50% of itself, under 3% of the iteration
+  EXPECT_EQ(m->verdict, Verdict::same);
+
+  const Comparison slower = compare_runs(with_sync(8, 1), with_sync(20, 2), CompareOptions{}, "a", "b");
+  m = row(slower, "tp|", "sync.exposed");
+  ASSERT_NE(m, nullptr);
+  EXPECT_NEAR(m->change, 12.0 / 150, 0.01);
+  EXPECT_EQ(m->verdict, Verdict::regression);
+  EXPECT_NE(format_comparison(slower, "table", CompareOptions{}).find("percent of the base iteration"),
+            std::string::npos);
 }
 
 TEST(Compare, ShiftedSamplesAreARegressionIdenticalOnesTheSame) {
@@ -138,7 +223,7 @@ TEST(Compare, AFailureThatPassedBeforeIsARegression) {
 }
 
 TEST(Compare, AChangeFromZeroIsNotSame) {
-  // One rank exposes no synchronisation; a change that adds some is beyond any threshold.
+  // No exposed synchronisation before; a change that adds some is beyond any threshold.
   ConfigResult quiet = synthetic("tp", 2, draws(100, 1, 12, 21)), busy = synthetic("tp", 2, draws(100, 1, 12, 22));
   for (auto& rank : quiet.samples.rank_sync_ms) std::fill(rank.begin(), rank.end(), 0.0);
   for (auto& rank : busy.samples.rank_sync_ms)
@@ -147,7 +232,7 @@ TEST(Compare, AChangeFromZeroIsNotSame) {
   const MetricComparison* m = row(c, "tp|", "sync.exposed");
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(m->verdict, Verdict::regression);
-  EXPECT_TRUE(std::isinf(m->change));
+  EXPECT_NEAR(m->change, 46.0 / 100, 0.02);  // a share of the base iteration, so finite from zero
   EXPECT_TRUE(c.regressed());
 }
 
