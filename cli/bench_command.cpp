@@ -289,7 +289,9 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   prepare_backend(backend.name);
 
   RunMetadata run;
-  const HostInfo& host = host_info();
+  HostInfo host = host_info();
+  // Competing work matters to CPU timings only; sampled after planning, before the first run.
+  if (backend.name == "cpu") host.cpu_busy_at_start = measure_cpu_busy(std::chrono::milliseconds(300));
   run.version = tool_version();
   run.git_commit = git_commit();
   run.timestamp = utc_timestamp();

@@ -29,7 +29,7 @@ Command add_compare_command(CLI::App& app) {
   cmd->add_option("new", o->current, "New results (one file, or several comma-separated)")->required();
   cmd->add_option("--threshold", o->thresholds,
                   "Relative change that counts: 5% (all metrics) or metric=3% (latency.median, ttft.median, "
-                  "tpot.median, throughput, sync.exposed); repeatable")
+                  "tpot.median, throughput, sync.exposed: its change is a share of the base iteration); repeatable")
       ->default_str("5%");
   cmd->add_option("--alpha", o->alpha, "Significance level of the two-sided Mann-Whitney U test")->capture_default_str();
   cmd->add_option("--min-samples", o->min_samples, "Fewer samples on either side make a metric 'noisy'")

@@ -58,6 +58,8 @@ bool read_cpu_ticks(CpuTicks& t) {
   return true;
 }
 
+}  // namespace
+
 double measure_cpu_busy(std::chrono::milliseconds window) {
   CpuTicks a, b;
   if (!read_cpu_ticks(a)) return -1.0;
@@ -65,6 +67,8 @@ double measure_cpu_busy(std::chrono::milliseconds window) {
   if (!read_cpu_ticks(b) || b.total <= a.total) return -1.0;
   return static_cast<double>(b.busy - a.busy) / static_cast<double>(b.total - a.total);
 }
+
+namespace {
 
 HostInfo read_host_info() {
   HostInfo h;
@@ -86,7 +90,6 @@ HostInfo read_host_info() {
   h.memory_total_bytes = meminfo_field("MemTotal");
   double load[3] = {};
   if (getloadavg(load, 3) > 0) h.load_average_1m = load[0];
-  h.cpu_busy_at_start = measure_cpu_busy(std::chrono::milliseconds(300));
   h.cpu_governor = read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor");
   struct utsname u {};
   if (uname(&u) == 0) h.os = std::string(u.sysname) + " " + u.release + " " + u.machine;

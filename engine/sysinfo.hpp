@@ -1,6 +1,7 @@
 // What the run happened on: host, CPU, memory, load, and the tool's own version.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <string>
@@ -15,9 +16,10 @@ struct HostInfo {
   int affinity_cpus = 0;   // CPUs this process may run on
   std::size_t memory_total_bytes = 0;
   double load_average_1m = 0.0;
-  // Share of all CPUs busy (including steal) over a short window at the start, while this
-  // process was idle: other work, measured now rather than averaged over the past minute
-  // (a run started right after another has a high load average but an idle machine). -1: unknown.
+  // Share of all the host's CPUs busy (steal included) over a short window at the start, while
+  // this process was idle: other work, measured now rather than averaged over the past minute
+  // (a run started right after another has a high load average but an idle machine). -1: not
+  // measured. Filled by the CPU backend's bench (measure_cpu_busy), not by host_info().
   double cpu_busy_at_start = -1.0;
   std::string cpu_governor;  // empty when the kernel exposes none (e.g. virtual machines)
   double cpu_mhz = 0;        // current clock of CPU 0 as /proc/cpuinfo reports it
@@ -26,6 +28,8 @@ struct HostInfo {
 
 // Read once and cached.
 const HostInfo& host_info();
+// Busy share of all CPUs of the host (from /proc/stat) over `window`; -1 when unreadable.
+double measure_cpu_busy(std::chrono::milliseconds window);
 // Current MemAvailable from /proc/meminfo (0 when unknown).
 std::size_t available_memory_bytes();
 

@@ -163,13 +163,9 @@ void warn_if_runs_differ(const nlohmann::json& base, const nlohmann::json& curre
     warnings.push_back("different models");
 }
 
-// Appends the per-iteration samples that compare reads; the first failure's status wins.
+// Appends the per-iteration samples that compare reads.
 void pool_into(ConfigResult& into, const ConfigResult& more) {
   auto append = [](std::vector<double>& a, const std::vector<double>& b) { a.insert(a.end(), b.begin(), b.end()); };
-  if (into.status == ConfigStatus::ok && more.status != ConfigStatus::ok) {
-    into.status = more.status;
-    into.reason = more.reason;
-  }
   RawSamples& s = into.samples;
   append(s.e2e_ms, more.samples.e2e_ms);
   append(s.ttft_ms, more.samples.ttft_ms);
@@ -180,8 +176,9 @@ void pool_into(ConfigResult& into, const ConfigResult& more) {
 }
 
 struct Pooled {
-  ConfigResult result;
-  std::vector<ConfigResult> runs;  // as read, one per file
+  ConfigResult result;             // samples of every run that has some; the first failure's status
+  std::vector<ConfigResult> runs;  // the runs with samples, one per file
+  bool any = false;
 };
 
 SideSamples side_samples(const Pooled& p, const std::string& metric) {
@@ -202,11 +199,19 @@ std::map<std::string, Pooled> pool_side(const std::vector<ResultsFile>& side) {
       ConfigResult r = result_from_json(list[i], fmt::format("{}: configurations[{}]", f.name, i));
       if (r.status == ConfigStatus::skipped) continue;
       Pooled& p = out[r.point.id()];
-      if (p.runs.empty())
+      const bool measured = !r.samples.e2e_ms.empty();
+      const ConfigStatus status = p.any ? p.result.status : r.status;
+      const std::string reason = p.any ? p.result.reason : r.reason;
+      if (measured && p.runs.empty())
         p.result = r;
-      else
+      else if (measured)
         pool_into(p.result, r);
-      p.runs.push_back(std::move(r));
+      else if (!p.any)
+        p.result = r;  // a run that failed before measuring: its status, no samples
+      p.result.status = status == ConfigStatus::ok ? r.status : status;
+      p.result.reason = status == ConfigStatus::ok ? r.reason : reason;
+      p.any = true;
+      if (measured) p.runs.push_back(std::move(r));
     }
   }
   return out;
@@ -220,7 +225,14 @@ std::vector<ResultsFile> read_compare_side(const std::string& paths) {
   while (begin <= paths.size()) {
     const std::size_t comma = std::min(paths.find(',', begin), paths.size());
     const std::string path = paths.substr(begin, comma - begin);
-    if (!path.empty()) side.push_back({path, read_results_file(path)});
+    if (path.empty()) {
+      begin = comma + 1;
+      continue;
+    }
+    for (const ResultsFile& f : side)
+      if (f.name == path)
+        throw ConfigError(fmt::format("compare: {} is given twice on one side (its samples would count double)", path));
+    side.push_back({path, read_results_file(path)});
     begin = comma + 1;
   }
   if (side.empty()) throw ConfigError(fmt::format("compare: '{}' names no results file", paths));
@@ -265,6 +277,11 @@ Comparison compare_runs(const std::vector<ResultsFile>& base, const std::vector<
       c.rows.push_back(compare_metric(id, spec, sb, sn, median_of(before.result.samples.e2e_ms), o));
       c.rows.back().base_runs = before.runs.size();
       c.rows.back().current_runs = now.runs.size();
+      const MetricComparison& m = c.rows.back();
+      if (spec.name == "latency.median" && m.run_spread > o.threshold_for(spec.name))
+        c.warnings.push_back(fmt::format("{}: runs of one side differ by {:.1f}% in median latency, more than the "
+                                         "{:.1f}% threshold; changes that small are reported noisy (a disturbed run?)",
+                                         id, 100 * m.run_spread, 100 * o.threshold_for(spec.name)));
     }
   }
   return c;

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -91,11 +92,14 @@ TEST(Compare, SeveralRunsPerSideArePooled) {
   EXPECT_NE(format_comparison(pooled, "table", CompareOptions{}).find("pooled from 3 base and 3 new"),
             std::string::npos);
   EXPECT_EQ(format_comparison(pooled, "table", CompareOptions{}).find("one run per side"), std::string::npos);
-  EXPECT_TRUE(pooled.warnings.empty());
+  // Runs of one side 8% apart, beyond the 5% threshold: said, since it hides changes that small.
+  ASSERT_EQ(pooled.warnings.size(), 1u);
+  EXPECT_NE(pooled.warnings[0].find("runs of one side differ by 8."), std::string::npos) << pooled.warnings[0];
 
   // Pooling runs from other hardware is named, with the files.
-  const std::vector<ResultsFile> mixed = {{"a1", fast(1)}, {"a2", document({synthetic("tp", 2, draws(100, 1, 12, 7))}, "Intel Xeon")}};
-  const Comparison warned = compare_runs(mixed, now, CompareOptions{});
+  const std::vector<ResultsFile> mixed = {{"a1", fast(1)},
+                                          {"a2", document({synthetic("tp", 2, draws(100, 1, 12, 7))}, "Intel Xeon")}};
+  const Comparison warned = compare_runs(mixed, {{"b1", fast(2)}}, CompareOptions{});
   ASSERT_EQ(warned.warnings.size(), 1u);
   EXPECT_NE(warned.warnings[0].find("a1 and a2 (pooled): different CPUs"), std::string::npos) << warned.warnings[0];
 }
@@ -124,6 +128,40 @@ TEST(Compare, AChangeWithinTheRunToRunSpreadIsNoisy) {
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(m->verdict, Verdict::regression) << m->change << " spread " << m->run_spread;
   EXPECT_TRUE(slower.regressed());
+}
+
+// A run that failed before measuring adds its status, not an empty sample set.
+TEST(Compare, AFailedRunAmongPooledOnesKeepsTheOthersSamples) {
+  ConfigResult failed = synthetic("tp", 2, {});
+  failed.samples.rank_sync_ms.clear();
+  failed.status = ConfigStatus::failed;
+  failed.reason = "rank 1: out of memory";
+  const std::vector<ResultsFile> base = {{"a1", document({failed})},
+                                         {"a2", document({synthetic("tp", 2, draws(100, 1, 12, 1))})}};
+  const std::vector<ResultsFile> now = {{"b1", document({synthetic("tp", 2, draws(100, 1, 12, 2))})}};
+  const Comparison c = compare_runs(base, now, CompareOptions{});
+  const MetricComparison* m = row(c, "tp|", "sync.exposed");
+  ASSERT_NE(m, nullptr) << "the failed run must not drop the other run's sync samples";
+  EXPECT_EQ(m->base_runs, 1u);
+  EXPECT_EQ(m->base_n, 12u);
+  EXPECT_FALSE(c.regressed());  // failed in the base: a pass now is no regression
+
+  // The other way round, the failure is a regression whatever the samples say.
+  const Comparison back = compare_runs(now, base, CompareOptions{});
+  ASSERT_EQ(back.status_regressions.size(), 1u);
+  EXPECT_NE(back.status_regressions[0].find("out of memory"), std::string::npos);
+}
+
+// From a zero median, a change is infinite and beyond every threshold.
+TEST(Compare, AChangeFromAZeroMedianIsInfinite) {
+  ConfigResult zero = synthetic("tp", 1, std::vector<double>(12, 0.0));
+  const Comparison c = compare_runs(document({zero}), document({synthetic("tp", 1, draws(10, 0.5, 12, 3))}),
+                                    CompareOptions{}, "a", "b");
+  const MetricComparison* m = row(c, "tp|", "latency.median");
+  ASSERT_NE(m, nullptr);
+  EXPECT_TRUE(std::isinf(m->change) && m->change > 0);
+  EXPECT_EQ(m->verdict, Verdict::regression);
+  EXPECT_NE(format_comparison(c, "json", CompareOptions{}).find("\"+inf\""), std::string::npos);
 }
 
 // Exposed communication is judged as a share of the iteration, not against itself.

@@ -81,6 +81,9 @@ TEST(Gate, UnusableInputExitsWithTwo) {
   o = run("compare " + good + ",/nonexistent.json " + good);  // one bad file among pooled runs
   EXPECT_EQ(o.status, 2);
   EXPECT_NE(o.output.find("/nonexistent.json: cannot open"), std::string::npos) << o.output;
+  o = run("compare " + good + "," + good + " " + good);  // a file twice would count its samples twice
+  EXPECT_EQ(o.status, 2);
+  EXPECT_NE(o.output.find("given twice"), std::string::npos) << o.output;
   o = run("compare , " + good);
   EXPECT_EQ(o.status, 2);
   EXPECT_NE(o.output.find("names no results file"), std::string::npos) << o.output;
