@@ -137,9 +137,14 @@ CarriedResults load_resume(const std::string& path, const RunMetadata& run) {
   if (!doc["run"].is_object()) throw ConfigError(fmt::format("--resume {}: 'run' is not an object", path));
   // Every setting that changes what a configuration id measures must be the same.
   const nlohmann::json old = doc["run"], now = to_json(run);
+  // Settings recorded only by later versions: a file without them ran with these values.
+  const std::map<std::string, nlohmann::json> recorded_later = {
+      {"replica_weights", "auto"}, {"inject_delay", ""}, {"emulated", false}};
   for (const char* key : {"backend", "dtype", "seed", "warmup", "iterations", "measurement", "overlap_chunks",
                           "ensemble_weights", "replica_weights", "inject_delay", "emulated"}) {
-    const nlohmann::json before = old.value(key, nlohmann::json()), after = now.value(key, nlohmann::json());
+    nlohmann::json before = old.value(key, nlohmann::json());
+    const nlohmann::json after = now.value(key, nlohmann::json());
+    if (before.is_null() && recorded_later.count(key)) before = recorded_later.at(key);
     if (before != after)
       throw ConfigError(fmt::format("--resume {}: that run used {} {}, this one {}; start a new file instead", path,
                                     key, before.dump(), after.dump()));

@@ -307,6 +307,24 @@ TEST(Cli, ResumeRefusesAnIncomparableRun) {
   EXPECT_EQ(run("bench --model tiny --gpus 1 --resume " + broken.string()).status, 2);
 }
 
+// A file written before a setting was recorded ran with that setting's default.
+TEST(Cli, ResumeAcceptsAFileFromBeforeASettingWasRecorded) {
+  const auto json_path = temp_path("older.json");
+  const std::string sweep = "bench --model tiny --strategy tp --batch 1 --prompt 4 --gen 2 -n 1 -q";
+  ASSERT_EQ(run(sweep + " --gpus 1 --json " + json_path.string()).status, 0);
+  json doc;
+  {
+    std::ifstream in(json_path);
+    doc = json::parse(in);
+  }
+  for (const char* key : {"replica_weights", "inject_delay", "emulated"}) doc["run"].erase(key);
+  std::ofstream(json_path) << doc.dump();
+  const Outcome o = run(sweep + " --gpus 1,2 --resume " + json_path.string());
+  EXPECT_EQ(o.status, 0) << o.output;
+  std::ifstream in(json_path);
+  EXPECT_EQ(json::parse(in)["configurations"].size(), 2u);
+}
+
 TEST(Cli, ListShowsStrategiesAndPresets) {
   const Outcome o = run("list");
   EXPECT_EQ(o.status, 0);
