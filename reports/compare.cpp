@@ -178,7 +178,6 @@ void pool_into(ConfigResult& into, const ConfigResult& more) {
 struct Pooled {
   ConfigResult result;             // samples of every run that has some; the first failure's status
   std::vector<ConfigResult> runs;  // the runs with samples, one per file
-  bool any = false;
 };
 
 SideSamples side_samples(const Pooled& p, const std::string& metric) {
@@ -198,19 +197,19 @@ std::map<std::string, Pooled> pool_side(const std::vector<ResultsFile>& side) {
     for (std::size_t i = 0; i < list.size(); ++i) {
       ConfigResult r = result_from_json(list[i], fmt::format("{}: configurations[{}]", f.name, i));
       if (r.status == ConfigStatus::skipped) continue;
-      Pooled& p = out[r.point.id()];
+      const auto [it, first] = out.try_emplace(r.point.id());
+      Pooled& p = it->second;
+      // The first failure's status wins; samples come only from runs that have some.
+      const bool keep_status = !first && p.result.status != ConfigStatus::ok;
+      const ConfigStatus status = keep_status ? p.result.status : r.status;
+      const std::string reason = keep_status ? p.result.reason : r.reason;
       const bool measured = !r.samples.e2e_ms.empty();
-      const ConfigStatus status = p.any ? p.result.status : r.status;
-      const std::string reason = p.any ? p.result.reason : r.reason;
-      if (measured && p.runs.empty())
+      if (first || (measured && p.runs.empty()))
         p.result = r;
       else if (measured)
         pool_into(p.result, r);
-      else if (!p.any)
-        p.result = r;  // a run that failed before measuring: its status, no samples
-      p.result.status = status == ConfigStatus::ok ? r.status : status;
-      p.result.reason = status == ConfigStatus::ok ? r.reason : reason;
-      p.any = true;
+      p.result.status = status;
+      p.result.reason = reason;
       if (measured) p.runs.push_back(std::move(r));
     }
   }
