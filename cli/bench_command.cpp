@@ -8,6 +8,7 @@
 #include <csignal>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "cli/parse.hpp"
 #include "cli/progress.hpp"
 #include "engine/backends.hpp"
+#include "engine/ceilings.hpp"
 #include "engine/error.hpp"
 #include "engine/runner.hpp"
 #include "engine/sweep.hpp"
@@ -56,6 +58,8 @@ struct BenchOptions {
   std::string ensemble_weights;
   int overlap_chunks = 4;
   std::string inject_delay;
+  std::string ceilings = "measure";  // measure, none, or a hardware profile name or path
+  std::string attention = "auto";
   bool quiet = false, dry_run = false, emulate_ranks = false, flush_l2 = false, cuda_graphs = false;
   bool profile = false;  // one configuration, with the profiler command and its hottest phases
 };
@@ -139,9 +143,9 @@ CarriedResults load_resume(const std::string& path, const RunMetadata& run) {
   const nlohmann::json old = doc["run"], now = to_json(run);
   // Settings recorded only by later versions: a file without them ran with these values.
   const std::map<std::string, nlohmann::json> recorded_later = {
-      {"replica_weights", "auto"}, {"inject_delay", ""}, {"emulated", false}};
+      {"replica_weights", "auto"}, {"inject_delay", ""}, {"emulated", false}, {"attention", "auto"}};
   for (const char* key : {"backend", "dtype", "seed", "warmup", "iterations", "measurement", "overlap_chunks",
-                          "ensemble_weights", "replica_weights", "inject_delay", "emulated"}) {
+                          "ensemble_weights", "replica_weights", "inject_delay", "emulated", "attention"}) {
     nlohmann::json before = old.value(key, nlohmann::json());
     const nlohmann::json after = now.value(key, nlohmann::json());
     if (before.is_null() && recorded_later.count(key)) before = recorded_later.at(key);
@@ -209,6 +213,47 @@ class References {
   std::map<int, StepLogits> means_;
 };
 
+// A compute phase's floor over its measured time per call, "-" without one.
+std::string phase_percent_of_floor(const PhaseSummary& ph) {
+  if (!(ph.floor_ms > 0) || !(ph.ms > 0) || !(ph.calls > 0)) return "-";
+  return fmt::format("{:.1f}%", 100.0 * ph.floor_ms / (ph.ms / ph.calls));
+}
+
+// --attention: the kernel asked for; cuDNN exists only on the CUDA backend.
+AttentionKernel attention_option(const std::string& text, const BackendChoice& backend) {
+  const AttentionKernel kernel = parse_attention_kernel(text);
+  if (kernel == AttentionKernel::cudnn && backend.name == "cpu")
+    throw ConfigError("--attention cudnn: cuDNN attention needs the CUDA backend (this run uses the CPU backend; "
+                      "use --attention auto or naive, or --backend cuda)");
+  return kernel;
+}
+
+// --ceilings given as a hardware profile: read it before anything runs, so a bad name is an
+// input error. Empty for measure and none.
+std::optional<Ceilings> profile_ceilings(const std::string& option, DType dtype) {
+  if (option == "measure" || option == "none") return std::nullopt;
+  return load_hardware_profile(option, dtype);
+}
+
+// The ceilings of this run. `measure` reuses those of a resumed file, so that every floor in one
+// results file comes from the same ceilings; otherwise it measures device/rank 0 of `backend`.
+// A failed measurement is a warning, not an error: the run goes on without floors.
+Ceilings run_ceilings(const BenchOptions& o, const std::optional<Ceilings>& profile, Backend& backend,
+                      RunMetadata& run) {
+  if (profile) return *profile;
+  if (o.ceilings == "none") return {};
+  if (!o.resume.empty()) {
+    Ceilings kept = ceilings_from_json(read_results_file(o.resume)["run"], o.resume + ": run");
+    if (kept.valid()) return kept;
+  }
+  try {
+    return measure_ceilings(backend);
+  } catch (const Error& e) {
+    run.warnings.push_back(fmt::format("ceilings not measured, no speed-of-light floors: {}", e.what()));
+    return {};
+  }
+}
+
 int run_bench(const BenchOptions& o, const std::string& command_line) {
   ModelConfig model = load_model(o.model);
   if (o.layers > 0) model = with_layers(model, o.layers);
@@ -220,6 +265,8 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   if (o.overlap_chunks < 1) throw ConfigError("--overlap-chunks: at least 1");
   const auto objective = parse_objective(o.objective);
   if (!objective) throw ConfigError(fmt::format("--objective: '{}' is not latency, throughput or memory", o.objective));
+  const AttentionKernel attention = attention_option(o.attention, backend);
+  const std::optional<Ceilings> profile = profile_ceilings(o.ceilings, backend.dtype);
 
   RunOptions ro;
   ro.backend = backend.name;
@@ -230,6 +277,7 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   ro.iterations = o.iterations;
   ro.exec.seed = o.seed;
   ro.exec.overlap_chunks = o.overlap_chunks;
+  ro.exec.attention = attention;
   for (const std::string& w : split_list(o.ensemble_weights)) {
     try {
       ro.exec.ensemble_weights.push_back(std::stod(w));
@@ -302,10 +350,12 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   run.timestamp = utc_timestamp();
   run.command_line = command_line;
   run.backend = backend.name;
-  run.device = make_backend(backend.name, 0, backend.dtype)->device_description();
+  std::unique_ptr<Backend> rank0 = make_backend(backend.name, 0, backend.dtype);
+  run.device = rank0->device_description();
   run.blas = blas::library_description();
   run.dtype = std::string(dtype_name(backend.dtype));
   run.emulated = is_emulated(backend.name);
+  run.attention = std::string(attention_kernel_name(attention));
   for (const auto& [key, value] : device_metadata(backend.name)) run.devices[key] = value;
   run.host = host.hostname;
   run.cpu_model = host.cpu_model;
@@ -336,7 +386,6 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   run.model = model;
   run.max_ranks = *std::max_element(spec.ranks.begin(), spec.ranks.end());
   if (backend.name == "cpu") run.warnings = timing_warnings(host, run.max_ranks);
-  for (const std::string& w : run.warnings) fmt::print(stderr, "warning: {}\n", w);
 
   CarriedResults carried;
   std::string json_path = o.json;
@@ -345,6 +394,11 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
     carried = load_resume(o.resume, run);
     if (json_path.empty()) json_path = o.resume;
   }
+  // After the idle CPU sample above: measuring is competing work.
+  run.ceilings = ro.ceilings = run_ceilings(o, profile, *rank0, run);
+  rank0.reset();  // its buffers are freed before the first configuration allocates
+  if (!o.quiet) fmt::print(stderr, "{}\n", describe_ceilings(run.ceilings));
+  for (const std::string& w : run.warnings) fmt::print(stderr, "warning: {}\n", w);
   std::set<std::string> done;
   for (const ConfigResult& r : carried.results) done.insert(r.point.id());
 
@@ -421,9 +475,11 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
       std::vector<const PhaseSummary*> hottest;
       for (const PhaseSummary& ph : r.metrics.phases) hottest.push_back(&ph);
       std::sort(hottest.begin(), hottest.end(), [](auto* a, auto* b) { return a->ms_max_rank > b->ms_max_rank; });
-      fmt::print("\nhottest phases of {} (ms per iteration, slowest rank):\n", r.point.id());
+      fmt::print("\nhottest phases of {} (ms per iteration, slowest rank; % of its speed-of-light floor):\n",
+                 r.point.id());
       for (std::size_t i = 0; i < std::min<std::size_t>(15, hottest.size()); ++i)
-        fmt::print("  {:>10.3f}  {:<13} {}{}\n", hottest[i]->ms_max_rank, hottest[i]->category, hottest[i]->path,
+        fmt::print("  {:>10.3f}  {:>6}  {:<13} {}{}\n", hottest[i]->ms_max_rank, phase_percent_of_floor(*hottest[i]),
+                   hottest[i]->category, hottest[i]->path,
                    hottest[i]->detail.empty() ? "" : "  (" + hottest[i]->detail + ")");
     }
   if (summary.interrupted) {
@@ -483,6 +539,16 @@ void add_sweep_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
       ->capture_default_str();
   cmd->add_option("--ensemble-weights", o->ensemble_weights,
                   "mean merge: one weight per replica, comma-separated (default: equal weights)");
+  cmd->add_option("--ceilings", o->ceilings,
+                  "Speed-of-light floors: measure (copy bandwidth and GEMM throughput of device/rank 0 in the run's "
+                  "dtype, at start, under a second; a resumed run keeps its file's), none, or a hardware profile: a "
+                  "name under profiles/hardware (nvidia-h100-sxm, nvidia-h200: datasheet figures) or a file path")
+      ->capture_default_str();
+  cmd->add_option("--attention", o->attention,
+                  "Attention kernel: auto (the backend's best: cuDNN fused SDPA on the CUDA backend where it "
+                  "accepts the shape), cudnn (CUDA backend only; fails where cuDNN refuses), naive (the engine's "
+                  "own kernel)")
+      ->capture_default_str();
   cmd->add_option("--json", o->json, "Write results as JSON (rewritten after every configuration)");
   cmd->add_option("--csv", o->csv, "Write results as CSV (one row appended per configuration)");
   cmd->add_option("--resume", o->resume,

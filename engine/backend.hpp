@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "engine/dtype.hpp"
 #include "engine/memory.hpp"
@@ -65,6 +66,28 @@ struct AttentionShape {
   int group = 1;       // query heads per KV head
   int window = 0;      // sliding window, 0 = none
   int row_stride() const { return (q_heads + 2 * kv_heads) * head_dim; }
+  bool decode() const { return new_tokens == 1 && past > 0; }
+};
+
+// Which attention kernel a run asks for (--attention): the backend's best (cuDNN's fused SDPA
+// on the CUDA backend when the build has it and cuDNN accepts the shape), cuDNN or else fail,
+// or the engine's own reference kernel.
+enum class AttentionKernel { automatic, cudnn, naive };
+std::string_view attention_kernel_name(AttentionKernel k);
+// Parses "auto", "cudnn" or "naive"; throws ConfigError otherwise.
+AttentionKernel parse_attention_kernel(const std::string& name);
+
+// The kernel that will serve an attention shape, and why it was chosen when it is not the
+// one asked for ("naive": "cuDNN SDPA needs fp16 or bf16").
+struct AttentionPlan {
+  std::string kernel;  // "cpu", "naive", "cudnn-sdpa"
+  std::string why;
+};
+// The kernel that served one pass of a configuration.
+struct AttentionUse {
+  std::string pass;  // "prefill" or "decode"
+  std::string kernel;
+  std::string why;
 };
 
 class Backend {
@@ -110,6 +133,13 @@ class Backend {
   // Frees the graphs. Must happen before the communicators whose collectives they captured die.
   virtual void release_graphs() {}
 
+  // Chooses and prepares (cuDNN: builds the graph and its plan) the attention kernel for
+  // `shape`, outside any timed region and before any graph capture. Decode shapes are
+  // prepared once for every `past`. Throws Error when `wanted` is cudnn and cuDNN refuses.
+  virtual AttentionPlan prepare_attention(const AttentionShape& /*shape*/, AttentionKernel /*wanted*/) {
+    return {name(), ""};
+  }
+
   // Data movement (counts in elements of dtype() unless noted).
   virtual void fill(void* dst, int rows, int cols, const FillSpec& spec) = 0;
   virtual void copy_from_host(void* dst, const float* src, std::size_t n) = 0;  // converts to dtype()
@@ -144,6 +174,15 @@ class Backend {
   virtual void rope(void* qkv, const AttentionShape& shape, const float* cos_table, const float* sin_table) = 0;
   // Appends the new tokens' k and v heads to the caches.
   virtual void store_kv(const void* qkv, void* k_cache, void* v_cache, const AttentionShape& shape) = 0;
+  // rope() then store_kv(), in one pass where the backend fuses them (the k heads rotated into
+  // the cache; their copy in qkv is then unspecified).
+  virtual void rope_store_kv(void* qkv, void* k_cache, void* v_cache, const AttentionShape& shape,
+                             const float* cos_table, const float* sin_table);
+  // The residual step and the next norm, fused where the backend can: x += y (+ bias, per
+  // column, when given); out = norm(x) with `weight`, LayerNorm with `norm_bias` when
+  // `layer_norm`, else RMSNorm.
+  virtual void add_norm(void* x, const void* y, const void* bias, const void* weight, const void* norm_bias,
+                        void* out, int rows, int cols, float eps, bool layer_norm);
   // Causal attention of the new tokens over the cache; out is [batch * new_tokens, q_heads * head_dim].
   virtual void attention(const void* qkv, const void* k_cache, const void* v_cache, void* out,
                          const AttentionShape& shape) = 0;

@@ -146,19 +146,21 @@ fs::path executable_directory() {
 
 }  // namespace
 
-std::vector<fs::path> preset_directories() {
+std::vector<fs::path> profile_directories(const std::string& kind, const char* env_var) {
   std::vector<fs::path> dirs;
-  if (const char* env = std::getenv("LLMT_PROFILE_DIR")) dirs.emplace_back(env);
+  if (const char* env = std::getenv(env_var)) dirs.emplace_back(env);
   const fs::path exe_dir = executable_directory();
   if (!exe_dir.empty()) {
-    dirs.push_back(exe_dir / "profiles" / "models");
-    dirs.push_back(exe_dir / ".." / "share" / "llmthreads" / "models");
+    dirs.push_back(exe_dir / "profiles" / kind);
+    dirs.push_back(exe_dir / ".." / "share" / "llmthreads" / kind);
   }
 #ifdef LLMT_SOURCE_DIR
-  dirs.push_back(fs::path(LLMT_SOURCE_DIR) / "profiles" / "models");
+  dirs.push_back(fs::path(LLMT_SOURCE_DIR) / "profiles" / kind);
 #endif
   return dirs;
 }
+
+std::vector<fs::path> preset_directories() { return profile_directories("models", "LLMT_PROFILE_DIR"); }
 
 std::vector<std::string> list_model_presets() {
   std::set<std::string> names;

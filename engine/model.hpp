@@ -51,6 +51,9 @@ ModelConfig load_model(const std::string& spec);
 // Names of the presets found, sorted.
 std::vector<std::string> list_model_presets();
 // Directories searched for presets, in order.
+// Where profiles of a kind ("models", "hardware") are looked up, in order: $env_var,
+// profiles/<kind> beside the executable, ../share/llmthreads/<kind>, the source tree's profiles/<kind>.
+std::vector<std::filesystem::path> profile_directories(const std::string& kind, const char* env_var);
 std::vector<std::filesystem::path> preset_directories();
 // Returns a copy that runs only the first `layers` layers. Throws ModelError when out of range.
 ModelConfig with_layers(const ModelConfig& model, int layers);

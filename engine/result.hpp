@@ -51,7 +51,13 @@ struct PhaseSummary {
   double calls = 0;            // per iteration, per rank
   double ms = 0;               // per iteration, mean over those ranks
   double ms_max_rank = 0;      // per iteration, slowest rank
-  double bytes = 0;            // per iteration, per rank
+  double bytes = 0;            // per iteration, per rank (communication payload)
+  // Speed of light of a compute phase (docs/metrics.md): its FLOPs and bytes read plus written
+  // per timed call, and the least time the device's ceilings allow for those, per timed call.
+  double work_flops = 0, work_bytes = 0, floor_ms = 0;
+  // "eager" (every call timed), or "eager_sample": decode steps were replayed as CUDA graphs
+  // and this phase was timed on one extra eager decode step per iteration.
+  std::string timing = "eager";
 };
 
 struct CommSummary {
@@ -69,6 +75,24 @@ struct Verification {
   std::string note;
 };
 
+// The device's ceilings the floors are computed from (docs/metrics.md "Speed of light").
+struct Ceilings {
+  double bandwidth_gbps = 0;  // memory: bytes read plus written per second, 1e9
+  double gemm_tflops = 0;     // dense GEMM in the run's dtype, 1e12 FLOP/s
+  std::string source;         // "measured" or "profile:<name>"
+  std::string dtype;
+  std::string device;         // what was measured, or the profile's device
+  bool valid() const { return bandwidth_gbps > 0 && gemm_tflops > 0; }
+};
+
+// Least time per iteration (and per pass) that the ceilings allow for the compute the
+// configuration issues, slowest rank; and the measured median's share of it.
+struct FloorMetrics {
+  bool available = false;
+  double ttft_ms = 0, decode_step_ms = 0, e2e_ms = 0;
+  double ttft_of_floor = 0, decode_step_of_floor = 0, e2e_of_floor = 0;  // floor / measured median
+};
+
 struct ConfigMetrics {
   Summary e2e_ms, ttft_ms, decode_step_ms;
   double output_tokens_per_s = 0, prefill_tokens_per_s = 0, decode_tokens_per_s = 0;
@@ -84,6 +108,7 @@ struct ConfigMetrics {
   std::vector<RankMemory> memory;
   std::vector<PhaseSummary> phases;
   PipelineSummary pipeline;
+  FloorMetrics floor;
 };
 
 // How many samples were taken and why measuring stopped.
@@ -108,6 +133,7 @@ struct ConfigResult {
   Verification verification;
   bool replica_weights_shared = false;
   bool cuda_graphs = false;  // decode steps replayed as CUDA graphs
+  std::vector<AttentionUse> attention;  // rank 0's kernels, one entry per pass
   std::vector<std::string> notes;  // remarks a reader of the figures needs (shared weights, ...)
 };
 
@@ -132,6 +158,8 @@ struct RunMetadata {
   std::vector<double> ensemble_weights;
   std::string resumed_from;
   bool emulated = false;                        // CUDA ranks sharing one GPU
+  std::string attention = "auto";               // --attention
+  Ceilings ceilings;                            // the floors' ceilings (invalid: none)
   std::map<std::string, std::string> devices;   // GPU names, driver, CUDA, cuBLAS, NCCL versions, clocks
   ModelConfig model;
   std::vector<std::string> warnings;

@@ -15,6 +15,7 @@
 #include "engine/error.hpp"
 #include "engine/metrics.hpp"
 #include "engine/nvtx.hpp"
+#include "engine/speed_of_light.hpp"
 #include "engine/sysinfo.hpp"
 #include "engine/timeline.hpp"
 
@@ -25,11 +26,15 @@ struct IterationRecord {
   std::uint64_t begin = 0, prefill_end = 0, end = 0;
   std::vector<std::uint64_t> step_end;
   std::vector<PhaseTotal> phases;
+  // With CUDA graphs: the phases of one extra eager decode step, run after the iteration's end
+  // (its time is in no latency sample): the per-phase breakdown graphs cannot give.
+  std::vector<PhaseTotal> sampled_phases;
 };
 
 struct RankOutcome {
   std::vector<IterationRecord> iterations;
   bool cuda_graphs = false;
+  std::vector<AttentionUse> attention;
   StopReason stop = StopReason::target_met;
   double setup_s = 0;
   RankMemory memory;
@@ -127,6 +132,7 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
         model, point, shard, opts.exec, obtain_weights(model, point, shard, opts.exec, *backend, exchange), *backend,
         comms, timeline, table);
     TransformerRank& transformer = *transformer_owned;
+    out.attention = transformer.attention_uses();
     backend->synchronize();
     out.setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -151,6 +157,15 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
     };
     int iteration_number = 0;
     std::vector<int> decode_graphs;  // one CUDA graph per decode step, when graphs are used
+    // Re-runs one decode step eagerly (iteration i: step 1 + i mod (gen - 1), so the samples
+    // cover every position) to time its phases. Teacher forcing makes it rewrite the same KV
+    // entries and logits, so the next iteration is unchanged.
+    auto eager_decode_sample = [&](int iteration) {
+      world.barrier();
+      transformer.decode(1 + iteration % (point.workload.gen - 1));
+      backend->synchronize();
+      return timeline.collect();
+    };
     auto run_iteration = [&](bool keep) {
       world.barrier();
       const nvtx::Range iteration_range(fmt::format("iteration {}", iteration_number++));
@@ -179,6 +194,7 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
       if (!rec.step_end.empty()) rec.step_end.back() = rec.end;
       else rec.prefill_end = rec.end;
       rec.phases = timeline.collect();  // resolves the phases' stamps, then recycles them all
+      if (!decode_graphs.empty()) rec.sampled_phases = eager_decode_sample(iteration_number);
       if (opts.flush_cache) backend->flush_cache();
       return rec;
     };
@@ -309,12 +325,14 @@ std::vector<PhaseSummary> phase_summaries(const std::vector<RankOutcome>& ranks,
     double calls = 0, total_ms = 0, bytes = 0;
     for (const RankOutcome& r : ranks) {
       double rank_calls = 0, rank_ms = 0, rank_bytes = 0;
-      for (const IterationRecord& rec : r.iterations) {
-        if (p >= rec.phases.size()) continue;
-        rank_calls += rec.phases[p].calls;
-        rank_ms += ms(rec.phases[p].nanoseconds);
-        rank_bytes += static_cast<double>(rec.phases[p].bytes);
-      }
+      for (const IterationRecord& rec : r.iterations)
+        for (const auto* totals : {&rec.phases, &rec.sampled_phases}) {
+          if (p >= totals->size() || (*totals)[p].calls == 0) continue;
+          if (totals == &rec.sampled_phases) s.timing = "eager_sample";
+          rank_calls += (*totals)[p].calls;
+          rank_ms += ms((*totals)[p].nanoseconds);
+          rank_bytes += static_cast<double>((*totals)[p].bytes);
+        }
       if (rank_calls == 0) continue;
       s.ranks += 1;
       calls += rank_calls / iterations;
@@ -618,13 +636,19 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
   result.metrics.comm = comm_summaries(outcomes, table, measured, result.metrics.comm_bytes);
   for (const RankOutcome& o : outcomes) result.metrics.memory.push_back(o.memory);
   result.cuda_graphs = outcomes.front().cuda_graphs;
+  result.attention = outcomes.front().attention;
+  for (const AttentionUse& use : result.attention)
+    if (!use.why.empty()) result.notes.push_back(fmt::format("{} attention: {} ({})", use.pass, use.kernel, use.why));
   if (result.cuda_graphs)
-    result.notes.push_back("decode steps replayed as CUDA graphs: their phases are not timed one by one");
+    result.notes.push_back(
+        "decode steps replayed as CUDA graphs: latencies are the replays'; decode phases (timing eager_sample) "
+        "come from one extra eager decode step per iteration, outside the timed iterations");
   else if (opts.cuda_graphs)
     result.notes.push_back(opts.backend == "cpu" ? "CUDA graphs not used: the CPU backend has none"
                                                  : "CUDA graphs not used: they need one GPU per rank, no pipeline "
                                                    "stages and no overlap");
   result.metrics.pipeline = pipeline_summary(model, point, result.samples, result.metrics);
+  apply_speed_of_light(model, point, opts, result);
   const Layout& l = point.layout;
   if (l.dp > 1 && !point.ensemble() && point.workload.batch % l.dp != 0)
     result.notes.push_back(fmt::format("uneven data-parallel split: {} sequences over {} replicas", point.workload.batch,

@@ -37,6 +37,7 @@ struct RunOptions {
   double inject_delay_ms = 0, inject_delay_fraction = 0;
   bool flush_cache = false;  // evict the device cache between iterations (GPUs: L2)
   bool cuda_graphs = false;  // replay decode steps as CUDA graphs where every rank can capture them
+  Ceilings ceilings;  // the device's ceilings for the speed-of-light floors (invalid: no floors)
   bool profiler_range = true;  // bracket the measured iterations with profiler_start/stop
   // Refuse a configuration whose predicted memory exceeds this fraction of what is available.
   double memory_headroom = 0.9;

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "engine/async_comm.hpp"
 #include "engine/backends.hpp"
@@ -180,6 +183,158 @@ std::vector<GemmShape> gemm_shapes(const ModelConfig& model, const ConfigPoint& 
                                    bool prefill) {
   const Dims d = local_dims(model, point, shard);
   return local_gemm_shapes(d, d.batch * (prefill ? d.prompt : 1), model.vocab);
+}
+
+namespace {
+
+AttentionShape attention_shape(const Dims& d, int sequences, int new_tokens, int past) {
+  return AttentionShape{sequences, new_tokens, past, d.ctx, d.q, d.kv, d.d, d.group, d.window};
+}
+
+// Whether the residual step and the next norm run as one fused call: always, except in the
+// overlap mode, whose residual is added chunk by chunk as the background all-reduces finish.
+bool fuses_residual_norm(const Dims& d) { return !(d.sync == SyncMode::overlap && d.tp > 1); }
+
+// Accumulates the least work of each compute phase: the FLOPs of GEMMs and attention, and the
+// bytes a phase must read and write at the least (every operand once; fused steps counted once).
+class WorkModel {
+ public:
+  WorkModel(const ModelConfig& m, const Dims& d, std::size_t esize, int overlap_chunks)
+      : m_(m), d_(d), e_(static_cast<double>(esize)),
+        chunks_(fuses_residual_norm(d) ? 1 : std::max(1, std::min(overlap_chunks, d.h))) {}
+
+  void pass(const std::string& stage, const ShardPlan& shard, int new_tokens, int past) {
+    for (int mb = 0; mb < shard.microbatches; ++mb) {
+      const int seqs = microbatch_range(shard, mb).size();
+      const double rows = static_cast<double>(seqs) * new_tokens;
+      if (d_.first) embed(stage, rows);
+      for (int l = shard.layers.begin; l < shard.layers.end; ++l)
+        layer(fmt::format("{}/layer.{}/", stage, l), l - shard.layers.begin, seqs, new_tokens, past);
+      if (d_.last) head(stage, seqs, new_tokens);
+    }
+    if (d_.last) merge(stage);
+  }
+  std::vector<PhaseWork> result() const {
+    std::vector<PhaseWork> out;
+    for (const auto& [path, w] : work_) out.push_back(w);
+    return out;
+  }
+
+ private:
+  void add(const std::string& path, double flops, double bytes) {
+    PhaseWork& w = work_[path];
+    w.phase = path;
+    w.calls += 1;
+    w.flops += flops;
+    w.bytes += bytes;
+  }
+  void gemm(const std::string& path, double m, double n, double k) { add(path, 2 * m * n * k, (m * k + n * k + m * n) * e_); }
+  // A row-parallel GEMM, cut into column chunks in the overlap mode: each chunk reads all of a.
+  void row_parallel_gemm(const std::string& path, double m, double k) {
+    for (int c = 0; c < chunks_; ++c) gemm(path, m, split_range(d_.h, chunks_, c).size(), k);
+  }
+  double norm_params() const { return (d_.gpt2 ? 2.0 : 1.0) * d_.h * e_; }
+  double bias_bytes() const { return d_.gpt2 ? d_.h * e_ : 0.0; }
+
+  void embed(const std::string& stage, double rows) {
+    add(stage + "/embed/lookup", 0, 2 * rows * d_.h * e_ + 4 * rows);
+    if (d_.gpt2) add(stage + "/embed/positions", 0, 3 * rows * d_.h * e_ + 4 * rows);
+  }
+
+  void layer(const std::string& L, int index, int seqs, int new_tokens, int past) {
+    const double rows = static_cast<double>(seqs) * new_tokens, h = d_.h, hd = d_.d;
+    const bool fused = fuses_residual_norm(d_);
+    const bool has_next = index + 1 < static_cast<int>(d_.local_layers);
+    if (index == 0 || !fused) add(L + "attn/norm", 0, 2 * rows * h * e_ + norm_params());
+    gemm(L + "attn/qkv", rows, d_.qkv_cols(), h);
+    if (d_.qkv_bias) add(L + "attn/qkv_bias", 0, (2 * rows + 1) * d_.qkv_cols() * e_);
+    if (d_.gpt2)
+      add(L + "attn/kv_store", 0, 4 * rows * d_.kv * hd * e_);
+    else  // q rotated in place; k rotated and v copied into the cache; cos and sin read as floats
+      add(L + "attn/rope_kv_store", 0, rows * hd * e_ * (2.0 * d_.q + 4.0 * d_.kv) + rows * hd * 4);
+    attention(L + "attn/core", attention_shape(d_, seqs, new_tokens, past));
+    row_parallel_gemm(L + "attn/out", rows, static_cast<double>(d_.q) * hd);
+    residual(L + "attn/", rows, fused, true);
+    if (!fused) add(L + "mlp/norm", 0, 2 * rows * h * e_ + norm_params());
+    gemm(L + "mlp/up", rows, d_.up_cols(), h);
+    if (d_.gpt2)  // bias and GELU in place
+      add(L + "mlp/act", 0, (2 * rows + 1) * d_.inter * e_);
+    else  // silu(gate) * up
+      add(L + "mlp/act", 0, 3 * rows * d_.inter * e_);
+    row_parallel_gemm(L + "mlp/down", rows, d_.inter);
+    residual(L + "mlp/", rows, fused, has_next);
+  }
+
+  // x += y (+ bias), then (fused) the next norm from x.
+  void residual(const std::string& prefix, double rows, bool fused, bool norm_follows) {
+    const double plain = 3 * rows * d_.h * e_ + bias_bytes();
+    if (fused && norm_follows)
+      add(prefix + "residual_norm", 0, plain + rows * d_.h * e_ + norm_params());
+    else
+      add(prefix + "residual", 0, plain);
+  }
+
+  // FLOPs of Q K^T and P V over the keys each query sees; bytes: Q, O and every key and value read once.
+  void attention(const std::string& path, const AttentionShape& s) {
+    double pairs = 0;
+    for (int i = s.past; i < s.past + s.new_tokens; ++i) {
+      const int first = s.window > 0 ? std::max(0, i - s.window + 1) : 0;
+      pairs += i - first + 1;
+    }
+    const int last = s.past + s.new_tokens - 1;
+    const int first_key = s.window > 0 ? std::max(0, s.past - s.window + 1) : 0;
+    const double keys = last - first_key + 1;
+    const double b = s.batch, hd = s.head_dim;
+    add(path, 4.0 * b * s.q_heads * hd * pairs,
+        2.0 * b * s.new_tokens * s.q_heads * hd * e_ + 2.0 * b * s.kv_heads * keys * hd * e_);
+  }
+
+  void head(const std::string& stage, int seqs, int new_tokens) {
+    const double rows = seqs, h = d_.h;
+    if (new_tokens > 1) add(stage + "/head/select", 0, 2 * rows * h * e_);
+    add(stage + "/head/norm", 0, 2 * rows * h * e_ + norm_params());
+    if (d_.tp_sum)
+      gemm(stage + "/head/gemm", rows, m_.vocab, d_.hidden_part);
+    else
+      gemm(stage + "/head/gemm", rows, d_.vocab, h);
+  }
+
+  void merge(const std::string& stage) {
+    const double logits = static_cast<double>(d_.batch) * m_.vocab * e_;
+    if (d_.tp > 1 && !d_.tp_sum) add(stage + "/head/assemble", 0, 2 * logits);
+    if (d_.ensemble) add(stage + "/merge/weight", 0, 2 * logits);
+  }
+
+  const ModelConfig& m_;
+  const Dims& d_;
+  double e_;
+  int chunks_;  // column chunks of a row-parallel GEMM
+  std::map<std::string, PhaseWork> work_;
+};
+
+}  // namespace
+
+std::vector<AttentionShape> attention_shapes(const ModelConfig& model, const ConfigPoint& point,
+                                             const ShardPlan& shard) {
+  const Dims d = local_dims(model, point, shard);
+  std::vector<AttentionShape> shapes;
+  std::set<int> sizes;
+  for (int mb = 0; mb < shard.microbatches; ++mb) sizes.insert(microbatch_range(shard, mb).size());
+  for (int seqs : sizes) {
+    if (seqs == 0 || d.local_layers == 0) continue;
+    shapes.push_back(attention_shape(d, seqs, d.prompt, 0));
+    if (point.workload.gen > 1) shapes.push_back(attention_shape(d, seqs, 1, d.prompt));
+  }
+  return shapes;
+}
+
+std::vector<PhaseWork> phase_work(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard,
+                                  DType dtype, int overlap_chunks) {
+  const Dims d = local_dims(model, point, shard);
+  WorkModel work(model, d, dtype_size(dtype), overlap_chunks);
+  work.pass("prefill", shard, d.prompt, 0);
+  for (int step = 1; step < point.workload.gen; ++step) work.pass("decode", shard, 1, d.prompt + step - 1);
+  return work.result();
 }
 
 std::int32_t input_token(std::uint64_t seed, int seq, int pos, int vocab) {
@@ -362,8 +517,8 @@ struct TransformerRank::Impl {
     PhaseId ps_broadcast = 0;  // param-server: the sum sent back from the root
   };
   struct LayerPhases {
-    PhaseId norm1, qkv, qkv_bias, rope, kv_store, attn, out, residual1;
-    PhaseId norm2, up, act, down, residual2;
+    PhaseId norm1, qkv, qkv_bias, rope_kv_store, kv_store, attn, out, residual1, residual_norm1;
+    PhaseId norm2, up, act, down, residual2, residual_norm2;
     ReducePhases out_sync, down_sync;
   };
   struct StagePhases {
@@ -397,11 +552,14 @@ struct TransformerRank::Impl {
   std::vector<std::int32_t> prompt_tokens, decode_tokens;  // host copies of the tables
   std::vector<std::size_t> tp_gather_counts, dp_gather_counts;
   float ensemble_weight = 1.0f;
+  const bool fused_norms;  // residual + next norm in one call (fuses_residual_norm)
+  std::vector<AttentionUse> attention_uses;
 
   Impl(const ModelConfig& model, const ConfigPoint& p, const ShardPlan& s, const ExecutionOptions& o,
        std::shared_ptr<const WeightSet> weights, Backend& backend, RankComms& c, Timeline& timeline, PhaseTable& table)
       : m(model), point(p), shard(s), opts(o), be(backend), comms(c), tl(timeline), d(local_dims(model, p, s)),
-        dtype(backend.dtype()), esize(dtype_size(backend.dtype())), w(std::move(weights)) {
+        dtype(backend.dtype()), esize(dtype_size(backend.dtype())), w(std::move(weights)),
+        fused_norms(fuses_residual_norm(d)) {
     register_phases(table);
     allocate_state();
     for (int b = 0; b < d.batch; ++b)
@@ -422,6 +580,18 @@ struct TransformerRank::Impl {
       ensemble_weight = static_cast<float>(mine / total);
     }
     if (d.sync == SyncMode::overlap && d.tp > 1) async = make_async_reducer(be.name(), *comms.tp, be);
+    prepare_attention();
+  }
+
+  // Chooses every attention kernel (cuDNN builds its graphs) now, outside the timed iterations.
+  void prepare_attention() {
+    for (const AttentionShape& shape : attention_shapes(m, point, shard)) {
+      const AttentionPlan plan = be.prepare_attention(shape, opts.attention);
+      const std::string pass = shape.decode() ? "decode" : "prefill";
+      auto same = [&](const AttentionUse& u) { return u.pass == pass && u.kernel == plan.kernel; };
+      if (std::none_of(attention_uses.begin(), attention_uses.end(), same))
+        attention_uses.push_back({pass, plan.kernel, plan.why});
+    }
   }
 
   char* at(const DeviceBuffer& b, std::size_t elements) const { return static_cast<char*>(b.get()) + elements * esize; }
@@ -467,18 +637,20 @@ struct TransformerRank::Impl {
         lp.norm1 = compute(L + "attn/norm");
         lp.qkv = compute(L + "attn/qkv", gemm_detail(shapes, "attn/qkv"));
         lp.qkv_bias = compute(L + "attn/qkv_bias");
-        lp.rope = compute(L + "attn/rope");
+        lp.rope_kv_store = compute(L + "attn/rope_kv_store");
         lp.kv_store = compute(L + "attn/kv_store");
         lp.attn = compute(L + "attn/core");
         lp.out = compute(L + "attn/out", gemm_detail(shapes, "attn/out"));
         lp.out_sync = reduction(L + "attn/all_reduce", "tp", d.tp);
         lp.residual1 = compute(L + "attn/residual");
+        lp.residual_norm1 = compute(L + "attn/residual_norm");
         lp.norm2 = compute(L + "mlp/norm");
         lp.up = compute(L + "mlp/up", gemm_detail(shapes, "mlp/up"));
         lp.act = compute(L + "mlp/act");
         lp.down = compute(L + "mlp/down", gemm_detail(shapes, "mlp/down"));
         lp.down_sync = reduction(L + "mlp/all_reduce", "tp", d.tp);
         lp.residual2 = compute(L + "mlp/residual");
+        lp.residual_norm2 = compute(L + "mlp/residual_norm");
         P.layers.push_back(lp);
       }
       for (int l = shard.layers.begin; l < shard.layers.end; ++l)
@@ -592,20 +764,45 @@ struct TransformerRank::Impl {
     }
   }
 
+  // The residual step after a row-parallel block, and the norm that follows it (`norm_w`
+  // null: none): x += out (+ bias); xn = norm(x). One fused call unless in overlap mode.
+  struct Residual {
+    PhaseId plain, fused, norm;
+    const DeviceBuffer* bias;
+    const DeviceBuffer *norm_w, *norm_b;
+  };
+
   // out = a[rows, k] * W^T, W [h, k] row-parallel, summed over the TP group, then added to the
-  // residual `x_rows`. In overlap mode the GEMM is cut into column chunks whose all-reduces run
-  // on the communication thread while the next chunk computes.
-  void row_parallel(int rows, int k, const void* a, const void* weight, void* out, void* x_rows, PhaseId gemm,
-                    const ReducePhases& sync, PhaseId residual, const DeviceBuffer& bias) {
+  // residual `x_rows` (and the next norm taken into `xn_rows`). In overlap mode the GEMM is cut
+  // into column chunks whose all-reduces run on the communication thread while the next chunk
+  // computes, and the residual is added chunk by chunk.
+  void row_parallel(int rows, int k, const void* a, const void* weight, void* out, void* x_rows, void* xn_rows,
+                    PhaseId gemm, const ReducePhases& sync, const Residual& r) {
     const std::size_t n = static_cast<std::size_t>(rows) * d.h;
+    const void* bias = r.bias && *r.bias ? r.bias->get() : nullptr;
     if (!async) {
       { ScopedPhase p(tl, gemm); be.gemm(rows, d.h, k, a, k, weight, k, out, d.h, 0.0f); }
       sum_over(*comms.tp, out, n, sync);
-      ScopedPhase p(tl, residual);
+      if (r.norm_w) {
+        ScopedPhase p(tl, r.fused);
+        be.add_norm(x_rows, out, bias, r.norm_w->get(), r.norm_b->get(), xn_rows, rows, d.h,
+                    static_cast<float>(m.norm_eps), d.gpt2);
+        return;
+      }
+      ScopedPhase p(tl, r.plain);
       be.add(x_rows, out, n);
-      if (bias) be.add_bias(x_rows, bias.get(), rows, d.h);
+      if (bias) be.add_bias(x_rows, bias, rows, d.h);
       return;
     }
+    chunked_row_parallel(rows, k, a, weight, out, x_rows, gemm, sync, r.plain, bias);
+    if (r.norm_w) {
+      ScopedPhase p(tl, r.norm);
+      norm(x_rows, *r.norm_w, *r.norm_b, xn_rows, rows);
+    }
+  }
+
+  void chunked_row_parallel(int rows, int k, const void* a, const void* weight, void* out, void* x_rows,
+                            PhaseId gemm, const ReducePhases& sync, PhaseId residual, const void* bias) {
     // Chunk c holds output columns [c0, c1) as a contiguous [rows, c1 - c0] block at out + rows * c0.
     const int chunks = std::max(1, std::min(opts.overlap_chunks, d.h));
     std::vector<std::uint64_t> tickets;
@@ -634,7 +831,7 @@ struct TransformerRank::Impl {
                 static_cast<char*>(out) + static_cast<std::size_t>(rows) * cols.begin * esize, cols.size(), rows,
                 cols.size());
     }
-    if (bias) be.add_bias(x_rows, bias.get(), rows, d.h);
+    if (bias) be.add_bias(x_rows, bias, rows, d.h);
   }
 
   // ---- forward --------------------------------------------------------------------------
@@ -664,17 +861,25 @@ struct TransformerRank::Impl {
     void* actr = d.gpt2 ? inr : at(mlp_act, row0 * d.inter);
     void* kc = at(cache.k, cache0);
     void* vc = at(cache.v, cache0);
-    const AttentionShape shape{seqs.size(), new_tokens, past, d.ctx, d.q, d.kv, d.d, d.group, d.window};
+    const AttentionShape shape = attention_shape(d, seqs.size(), new_tokens, past);
 
-    { ScopedPhase p(tl, P.norm1); norm(xr, L.norm1_w, L.norm1_b, xnr, rows); }
+    // The first layer normalises its input; later ones find it normalised by the previous
+    // layer's fused residual step.
+    if (index == 0 || !fused_norms) { ScopedPhase p(tl, P.norm1); norm(xr, L.norm1_w, L.norm1_b, xnr, rows); }
     { ScopedPhase p(tl, P.qkv); be.gemm(rows, d.qkv_cols(), d.h, xnr, d.h, L.qkv_w.get(), d.h, qkvr, d.qkv_cols(), 0.0f); }
     if (L.qkv_b) { ScopedPhase p(tl, P.qkv_bias); be.add_bias(qkvr, L.qkv_b.get(), rows, d.qkv_cols()); }
-    if (!d.gpt2) { ScopedPhase p(tl, P.rope); be.rope(qkvr, shape, static_cast<const float*>(rope_cos.get()), static_cast<const float*>(rope_sin.get())); }
-    { ScopedPhase p(tl, P.kv_store); be.store_kv(qkvr, kc, vc, shape); }
+    if (d.gpt2) {
+      ScopedPhase p(tl, P.kv_store);
+      be.store_kv(qkvr, kc, vc, shape);
+    } else {
+      ScopedPhase p(tl, P.rope_kv_store);
+      be.rope_store_kv(qkvr, kc, vc, shape, static_cast<const float*>(rope_cos.get()),
+                       static_cast<const float*>(rope_sin.get()));
+    }
     { ScopedPhase p(tl, P.attn); be.attention(qkvr, kc, vc, attnr, shape); }
-    row_parallel(rows, d.q * d.d, attnr, L.out_w.get(), projr, xr, P.out, P.out_sync, P.residual1, L.out_b);
+    row_parallel(rows, d.q * d.d, attnr, L.out_w.get(), projr, xr, xnr, P.out, P.out_sync,
+                 {P.residual1, P.residual_norm1, P.norm2, &L.out_b, &L.norm2_w, &L.norm2_b});
 
-    { ScopedPhase p(tl, P.norm2); norm(xr, L.norm2_w, L.norm2_b, xnr, rows); }
     { ScopedPhase p(tl, P.up); be.gemm(rows, d.up_cols(), d.h, xnr, d.h, L.up_w.get(), d.h, inr, d.up_cols(), 0.0f); }
     {
       ScopedPhase p(tl, P.act);
@@ -685,7 +890,11 @@ struct TransformerRank::Impl {
         be.silu_mul(inr, actr, rows, d.inter);
       }
     }
-    row_parallel(rows, d.inter, actr, L.down_w.get(), projr, xr, P.down, P.down_sync, P.residual2, L.down_b);
+    // Fused: this residual step also normalises the next layer's input.
+    const LayerWeights* next = fused_norms && index + 1 < w->layers.size() ? &w->layers[index + 1] : nullptr;
+    row_parallel(rows, d.inter, actr, L.down_w.get(), projr, xr, xnr, P.down, P.down_sync,
+                 {P.residual2, P.residual_norm2, 0, &L.down_b, next ? &next->norm1_w : nullptr,
+                  next ? &next->norm1_b : nullptr});
   }
 
   void embed_tokens(int stage, const std::int32_t* tokens, Range seqs, int new_tokens, int past) {
@@ -842,6 +1051,8 @@ bool TransformerRank::holds_output() const {
   const auto& c = impl_->shard.coords;
   return impl_->d.last && c.tp == 0 && c.dp == 0;
 }
+
+std::vector<AttentionUse> TransformerRank::attention_uses() const { return impl_->attention_uses; }
 
 const void* TransformerRank::logits() const {
   const auto& d = impl_->d;

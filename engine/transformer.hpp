@@ -43,6 +43,7 @@ struct ExecutionOptions {
   int member_offset = 0;      // added to the ensemble member (references of members > 0)
   int overlap_chunks = 4;     // row-parallel GEMM chunks in the overlap sync mode
   std::vector<double> ensemble_weights;  // mean merge: one weight per replica; empty = equal
+  AttentionKernel attention = AttentionKernel::automatic;
 };
 
 // The GEMMs one rank issues per step, named by their phase (e.g. "attn/qkv", "head/gemm"):
@@ -54,6 +55,22 @@ struct GemmShape {
 };
 std::vector<GemmShape> gemm_shapes(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard,
                                    bool prefill);
+
+// The attention calls one rank makes: one shape per distinct prefill micro-batch size, and
+// the decode shapes (`past` = prompt: one shape serves every decode step).
+std::vector<AttentionShape> attention_shapes(const ModelConfig& model, const ConfigPoint& point,
+                                             const ShardPlan& shard);
+
+// The work of one compute phase of one rank per iteration, for the speed-of-light floors
+// (docs/metrics.md): calls, FLOPs and bytes read plus written, summed over the calls. Phase
+// paths are the timeline's ("prefill/layer.3/attn/qkv").
+struct PhaseWork {
+  std::string phase;
+  double calls = 0, flops = 0, bytes = 0;
+};
+// `overlap_chunks`: ExecutionOptions::overlap_chunks (the overlap mode's GEMM chunks).
+std::vector<PhaseWork> phase_work(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard,
+                                  DType dtype, int overlap_chunks = 4);
 
 // Deterministic token ids: prompt token `pos` of global sequence `seq`, and the token fed at
 // decode step k (position prompt + k - 1). Decoding is teacher-forced with these ids, so that
@@ -81,6 +98,8 @@ class TransformerRank {
   // Whether this rank ends every step holding the merged logits [batch, vocab].
   bool holds_output() const;
   const void* logits() const;
+  // The attention kernel of each pass (prefill, decode) on this rank.
+  std::vector<AttentionUse> attention_uses() const;
 
  private:
   struct Impl;

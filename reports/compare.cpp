@@ -161,6 +161,10 @@ void warn_if_runs_differ(const nlohmann::json& base, const nlohmann::json& curre
   warn_if_different(rb, rc, "dtype", "data types", warnings);
   if (rb.value("model", nlohmann::json()).value("name", "") != rc.value("model", nlohmann::json()).value("name", ""))
     warnings.push_back("different models");
+  // Files from before --attention ran with its default.
+  const std::string attention_b = rb.value("attention", "auto"), attention_c = rc.value("attention", "auto");
+  if (attention_b != attention_c)
+    warnings.push_back(fmt::format("different attention kernels: {} vs {}", attention_b, attention_c));
 }
 
 // Appends the per-iteration samples that compare reads.

@@ -10,13 +10,19 @@
 namespace llmt {
 namespace {
 
+// The e2e floor's share of the measured median, "-" without ceilings.
+std::string percent_of_floor(const FloorMetrics& f) {
+  return f.available ? fmt::format("{:.1f}%", 100.0 * f.e2e_of_floor) : "-";
+}
+
 class ConsoleReporter final : public Reporter {
  public:
   void begin(const RunMetadata&, const CarriedResults& carried) override {
     if (!carried.results.empty())
       fmt::print("resumed: {} configuration(s) kept from {}\n", carried.results.size(), carried.source);
-    fmt::print("{:<44} {:>5} {:<7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8} {:>6} {:>8} {}\n", "configuration", "ranks",
-               "status", "ttft ms", "tpot ms", "e2e ms", "tok/s", "sync%", "GiB/rank", "imbal", "rel.err", "check");
+    fmt::print("{:<44} {:>5} {:<7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8} {:>6} {:>6} {:>8} {}\n", "configuration",
+               "ranks", "status", "ttft ms", "tpot ms", "e2e ms", "tok/s", "sync%", "GiB/rank", "imbal", "%floor",
+               "rel.err", "check");
     std::fflush(stdout);
   }
 
@@ -33,15 +39,18 @@ class ConsoleReporter final : public Reporter {
     std::size_t peak = 0;
     for (const RankMemory& rm : m.memory) peak = std::max(peak, rm.peak_total);
     const Verification& v = r.verification;
-    fmt::print("{:<44} {:>5} {:<7} {:>9.2f} {:>9.3f} {:>9.2f} {:>9.1f} {:>5.1f}% {:>8.3f} {:>5.1f}% {:>8.1e} {}\n",
+    fmt::print("{:<44} {:>5} {:<7} {:>9.2f} {:>9.3f} {:>9.2f} {:>9.1f} {:>5.1f}% {:>8.3f} {:>5.1f}% {:>6} {:>8.1e} "
+               "{}\n",
                name, p.ranks(), config_status_name(r.status), m.ttft_ms.median, m.decode_step_ms.median,
                m.e2e_ms.median, m.output_tokens_per_s, 100.0 * m.sync_fraction, peak / 1073741824.0,
-               100.0 * m.imbalance, v.max_rel_error, v.checked ? (v.passed ? "pass" : "FAIL") : "-");
+               100.0 * m.imbalance, percent_of_floor(m.floor), v.max_rel_error,
+               v.checked ? (v.passed ? "pass" : "FAIL") : "-");
     if (r.status == ConfigStatus::failed) fmt::print("    {}\n", r.reason);
     if (p.layout.pp > 1)
       fmt::print("    pipeline: bubble {:.1f}% measured, {:.1f}% textbook (p={}, m={})\n",
                  100.0 * m.pipeline.bubble_fraction, 100.0 * m.pipeline.textbook_bubble_fraction, p.layout.pp,
                  p.microbatches);
+    // The runner turns an attention kernel's `why` into a note, so it prints here (and is kept in JSON).
     for (const std::string& note : r.notes) fmt::print("    note: {}\n", note);
     std::fflush(stdout);
   }

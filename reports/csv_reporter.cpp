@@ -28,7 +28,24 @@ const char* kColumns[] = {
     "prefill_tokens_per_s", "decode_tokens_per_s", "sync_exposed_ms_mean", "sync_total_ms_mean", "sync_fraction",
     "transfer_ms_mean", "comm_bytes_per_iteration", "max_rank_peak_bytes", "max_rank_predicted_bytes",
     "max_rank_weights_bytes", "max_rank_kv_cache_bytes", "imbalance", "straggler_rank", "bubble_fraction",
-    "max_abs_error", "max_rel_error", "verified", "replica_weights"};
+    "max_abs_error", "max_rel_error", "verified", "replica_weights", "ttft_floor_ms", "decode_step_floor_ms",
+    "e2e_floor_ms", "ttft_of_floor", "decode_step_of_floor", "e2e_of_floor", "attention"};
+
+// The speed-of-light columns: empty when the run had no ceilings (--ceilings none).
+std::vector<std::string> floor_fields(const FloorMetrics& f) {
+  if (!f.available) return std::vector<std::string>(6);
+  std::vector<std::string> out;
+  for (double v : {f.ttft_ms, f.decode_step_ms, f.e2e_ms, f.ttft_of_floor, f.decode_step_of_floor, f.e2e_of_floor})
+    out.push_back(fmt::format("{:.6g}", v));
+  return out;
+}
+
+// "prefill:cudnn-sdpa decode:naive"
+std::string attention_field(const std::vector<AttentionUse>& uses) {
+  std::vector<std::string> parts;
+  for (const AttentionUse& u : uses) parts.push_back(u.pass + ":" + u.kernel);
+  return csv_field(fmt::format("{}", fmt::join(parts, " ")));
+}
 
 class CsvReporter final : public Reporter {
  public:
@@ -84,6 +101,9 @@ class CsvReporter final : public Reporter {
             r.verification.checked ? (r.verification.passed ? "yes" : "no") : "not checked",
             r.replica_weights_shared ? "shared" : "private"};
       f.insert(f.end(), values.begin(), values.end());
+      const std::vector<std::string> floors = floor_fields(m.floor);
+      f.insert(f.end(), floors.begin(), floors.end());
+      f.push_back(attention_field(r.attention));
     }
     out_ << fmt::format("{}\n", fmt::join(f, ","));
     out_.flush();

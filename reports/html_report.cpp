@@ -60,6 +60,34 @@ std::string short_name(const ConfigResult& r) {
                      p.workload.label());
 }
 
+// The ceilings the floors were computed from, for the run table.
+std::string describe(const Ceilings& c) {
+  if (!c.valid()) return "none (no speed-of-light floors)";
+  return fmt::format("copy {:.1f} GB/s, GEMM {:.4g} TFLOP/s {} ({}: {})", c.bandwidth_gbps, c.gemm_tflops, c.dtype,
+                     c.source, c.device);
+}
+
+// The achieved share of each configuration's e2e floor, and a table of every floor.
+std::string speed_of_light_section(const std::vector<const ConfigResult*>& measured) {
+  svg::BarChart chart{"floor", "Share of the speed-of-light floor achieved (e2e floor / median e2e)", "percent",
+                      {"% of floor"}, {}, {}, {}};
+  std::vector<std::vector<std::string>> rows;
+  for (const ConfigResult* r : measured) {
+    const FloorMetrics& f = r->metrics.floor;
+    if (!f.available) continue;
+    chart.rows.push_back(short_name(*r));
+    chart.values.push_back({100.0 * f.e2e_of_floor});
+    rows.push_back({escape(r->point.id()), num(f.ttft_ms, "{:.4g}"), num(100 * f.ttft_of_floor, "{:.1f}%"),
+                    num(f.decode_step_ms, "{:.4g}"), num(100 * f.decode_step_of_floor, "{:.1f}%"),
+                    num(f.e2e_ms, "{:.4g}"), num(100 * f.e2e_of_floor, "{:.1f}%")});
+  }
+  if (rows.empty()) return "";
+  return "<h2>Speed of light</h2>\n" + svg::render(chart) +
+         table({"configuration", "ttft floor ms", "ttft % of floor", "decode step floor ms", "decode % of floor",
+                "e2e floor ms", "e2e % of floor"},
+               rows, {false, true, true, true, true, true, true});
+}
+
 }  // namespace
 
 std::string html_report(const nlohmann::json& doc, const std::string& source) {
@@ -78,8 +106,9 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
                       escape(run.value("backend", "?")), measured.size(), all.size(), escape(source));
   std::vector<std::vector<std::string>> meta;
   for (const char* k : {"version", "git_commit", "timestamp", "command_line", "device", "blas", "dtype",
-                        "logical_cpus", "load_average_1m", "cpu_busy_at_start"})
+                        "logical_cpus", "load_average_1m", "cpu_busy_at_start", "attention"})
     if (run.contains(k)) meta.push_back({k, escape(run[k].is_string() ? run[k].get<std::string>() : run[k].dump())});
+  meta.push_back({"ceilings", escape(describe(ceilings_from_json(run, source + ": run")))});
   body += table({"run", "value"}, meta);
   for (const auto& w : run.value("warnings", nlohmann::json::array()))
     body += "<p class=\"warning\">warning: " + escape(w.get<std::string>()) + "</p>\n";
@@ -91,8 +120,9 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
     const std::string key = r->point.strategy + " " + r->point.workload.label();
     const ConfigResult*& slot = best[key][r->point.ranks()];
     if (!slot || r->metrics.e2e_ms.median < slot->metrics.e2e_ms.median) slot = r;
+    if (r->point.ranks() != 1) continue;  // (indexing `single` here would add a null entry)
     const ConfigResult*& one = single[r->point.workload.label()];
-    if (r->point.ranks() == 1 && (!one || r->metrics.e2e_ms.median < one->metrics.e2e_ms.median)) one = r;
+    if (!one || r->metrics.e2e_ms.median < one->metrics.e2e_ms.median) one = r;
   }
   // One-rank runs are deduplicated to the first strategy; every strategy's curve starts there.
   for (auto& [key, by_ranks] : best) {
@@ -155,6 +185,7 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
   body += "<h2>Where the time goes</h2>\n" + svg::render(breakdown);
   body += "<h2>Memory per rank</h2>\n" + svg::render(memory);
   body += "<h2>Load balance</h2>\n" + svg::render(imbalance);
+  body += speed_of_light_section(measured);
 
   if (doc.contains("summary")) {
     std::vector<std::vector<std::string>> rows;

@@ -10,8 +10,8 @@
 namespace llmt {
 
 // Plots: latency, speed-up and scaling efficiency against rank count per strategy; time
-// breakdown, memory per rank and load imbalance per configuration; then the ranking and the
-// verification table.
+// breakdown, memory per rank, load imbalance and (when the run had ceilings) the share of the
+// speed-of-light floor achieved per configuration; then the ranking and the verification table.
 std::string html_report(const nlohmann::json& results, const std::string& source);
 
 // The comparison table and a chart of each configuration's change in median latency.

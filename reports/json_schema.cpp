@@ -43,6 +43,15 @@ json to_json(const ModelConfig& m) {
           {"notes", m.notes}};
 }
 
+json to_json(const Ceilings& c) {
+  if (!c.valid()) return nullptr;
+  return {{"bandwidth_gbps", c.bandwidth_gbps},
+          {"gemm_tflops", c.gemm_tflops},
+          {"source", c.source},
+          {"dtype", c.dtype},
+          {"device", c.device}};
+}
+
 json to_json(const RunMetadata& r) {
   return {{"tool", r.tool},
           {"version", r.version},
@@ -81,6 +90,8 @@ json to_json(const RunMetadata& r) {
           {"ensemble_weights", r.ensemble_weights},
           {"resumed_from", r.resumed_from},
           {"emulated", r.emulated},
+          {"attention", r.attention},
+          {"ceilings", to_json(r.ceilings)},
           {"gpu", r.devices},
           {"model", to_json(r.model)},
           {"warnings", r.warnings}};
@@ -102,6 +113,42 @@ json memory_json(const RankMemory& m) {
             {"communication_peak", m.communication_peak},
             {"peak_total", m.peak_total},
             {"device_used", m.device_used >= 0 ? nlohmann::json(m.device_used) : nlohmann::json(nullptr)}}}};
+}
+
+json floor_json(const FloorMetrics& f) {
+  if (!f.available) return nullptr;
+  return {{"ttft_ms", f.ttft_ms},
+          {"decode_step_ms", f.decode_step_ms},
+          {"e2e_ms", f.e2e_ms},
+          {"ttft_of_floor", f.ttft_of_floor},
+          {"decode_step_of_floor", f.decode_step_of_floor},
+          {"e2e_of_floor", f.e2e_of_floor}};
+}
+
+json attention_json(const std::vector<AttentionUse>& uses) {
+  json a = json::array();
+  for (const AttentionUse& u : uses) a.push_back({{"pass", u.pass}, {"kernel", u.kernel}, {"why", u.why}});
+  return a;
+}
+
+json phase_json(const PhaseSummary& ph) {
+  json e = {{"path", ph.path}, {"category", ph.category}, {"ranks", ph.ranks},        {"calls", ph.calls},
+            {"ms", ph.ms},     {"ms_max_rank", ph.ms_max_rank}, {"bytes", ph.bytes}, {"timing", ph.timing}};
+  if (!ph.detail.empty()) e["detail"] = ph.detail;
+  if (!ph.op.empty()) {
+    e["op"] = ph.op;
+    e["group"] = ph.group;
+    e["group_size"] = ph.group_size;
+  }
+  if (ph.floor_ms > 0) {
+    // Per timed call, like floor_ms; of_floor is derived (floor over the measured mean call).
+    const double call_ms = ph.calls > 0 ? ph.ms / ph.calls : 0.0;
+    e["work"] = {{"flops", ph.work_flops},
+                 {"bytes", ph.work_bytes},
+                 {"floor_ms", ph.floor_ms},
+                 {"of_floor", call_ms > 0 ? ph.floor_ms / call_ms : 0.0}};
+  }
+  return e;
 }
 
 json pipeline_json(const PipelineSummary& p) {
@@ -137,6 +184,7 @@ json to_json(const ConfigResult& r) {
   if (r.samples.e2e_ms.empty()) return j;  // skipped, or failed before measuring
   j["replica_weights"] = r.replica_weights_shared ? "shared" : "private";
   j["cuda_graphs"] = r.cuda_graphs;
+  j["attention"] = attention_json(r.attention);
 
   const RawSamples& s = r.samples;
   j["warmup"] = r.warmup;
@@ -175,17 +223,7 @@ json to_json(const ConfigResult& r) {
   json memory = json::array();
   for (const RankMemory& rm : m.memory) memory.push_back(memory_json(rm));
   json phases = json::array();
-  for (const PhaseSummary& ph : m.phases) {
-    json e = {{"path", ph.path}, {"category", ph.category}, {"ranks", ph.ranks},        {"calls", ph.calls},
-              {"ms", ph.ms},     {"ms_max_rank", ph.ms_max_rank}, {"bytes", ph.bytes}};
-    if (!ph.detail.empty()) e["detail"] = ph.detail;
-    if (!ph.op.empty()) {
-      e["op"] = ph.op;
-      e["group"] = ph.group;
-      e["group_size"] = ph.group_size;
-    }
-    phases.push_back(std::move(e));
-  }
+  for (const PhaseSummary& ph : m.phases) phases.push_back(phase_json(ph));
   j["metrics"] = {{"latency", {{"e2e_ms", to_json(m.e2e_ms)}, {"ttft_ms", to_json(m.ttft_ms)}, {"decode_step_ms", to_json(m.decode_step_ms)}}},
                   {"throughput",
                    {{"output_tokens_per_s", m.output_tokens_per_s},
@@ -202,6 +240,7 @@ json to_json(const ConfigResult& r) {
                   {"load_balance",
                    {{"busy_ms", m.rank_busy_ms}, {"imbalance", m.imbalance}, {"straggler_rank", m.straggler_rank}}},
                   {"pipeline", pipeline_json(m.pipeline)},
+                  {"floor", floor_json(m.floor)},
                   {"phases", phases}};
   const Verification& v = r.verification;
   j["verification"] = {{"checked", v.checked},
@@ -270,7 +309,74 @@ class Reader {
   std::string where_;
 };
 
+// Fields below were added after the first results files: all optional.
+FloorMetrics floor_from_json(const Reader& metrics) {
+  FloorMetrics f;
+  if (!metrics.has("floor")) return f;
+  const Reader fj = metrics.sub("floor");
+  f.available = true;
+  f.ttft_ms = fj.get<double>("ttft_ms");
+  f.decode_step_ms = fj.get<double>("decode_step_ms");
+  f.e2e_ms = fj.get<double>("e2e_ms");
+  f.ttft_of_floor = fj.get<double>("ttft_of_floor");
+  f.decode_step_of_floor = fj.get<double>("decode_step_of_floor");
+  f.e2e_of_floor = fj.get<double>("e2e_of_floor");
+  return f;
+}
+
+std::vector<AttentionUse> attention_from_json(const Reader& config, const std::string& where) {
+  std::vector<AttentionUse> uses;
+  for (const json& aj : config.get_or<json>("attention", json::array())) {
+    const Reader a(aj, where + ".attention[]");
+    uses.push_back({a.get<std::string>("pass"), a.get<std::string>("kernel"), a.get_or<std::string>("why", "")});
+  }
+  return uses;
+}
+
+PhaseSummary phase_from_json(const Reader& ph) {
+  PhaseSummary s;
+  s.path = ph.get<std::string>("path");
+  s.category = ph.get<std::string>("category");
+  s.detail = ph.get_or<std::string>("detail", "");
+  s.op = ph.get_or<std::string>("op", "");
+  s.group = ph.get_or<std::string>("group", "");
+  s.group_size = ph.get_or<int>("group_size", 1);
+  s.ranks = ph.get_or<int>("ranks", 0);
+  s.calls = ph.get_or<double>("calls", 0.0);
+  s.ms = ph.get_or<double>("ms", 0.0);
+  s.ms_max_rank = ph.get_or<double>("ms_max_rank", 0.0);
+  s.bytes = ph.get_or<double>("bytes", 0.0);
+  s.timing = ph.get_or<std::string>("timing", "eager");
+  if (ph.has("work")) {
+    const Reader w = ph.sub("work");
+    s.work_flops = w.get<double>("flops");
+    s.work_bytes = w.get<double>("bytes");
+    s.floor_ms = w.get<double>("floor_ms");
+  }
+  return s;
+}
+
+std::vector<PhaseSummary> phases_from_json(const Reader& metrics, const std::string& where) {
+  std::vector<PhaseSummary> phases;
+  for (const json& pj : metrics.get_or<json>("phases", json::array()))
+    phases.push_back(phase_from_json(Reader(pj, where + ".metrics.phases[]")));
+  return phases;
+}
+
 }  // namespace
+
+Ceilings ceilings_from_json(const json& run, const std::string& where) {
+  Ceilings c;
+  const Reader r(run, where);
+  if (!r.has("ceilings")) return c;
+  const Reader cj = r.sub("ceilings");
+  c.bandwidth_gbps = cj.get<double>("bandwidth_gbps");
+  c.gemm_tflops = cj.get<double>("gemm_tflops");
+  c.source = cj.get_or<std::string>("source", "");
+  c.dtype = cj.get_or<std::string>("dtype", "");
+  c.device = cj.get_or<std::string>("device", "");
+  return c;
+}
 
 ConfigResult result_from_json(const json& j, const std::string& where) {
   const Reader c(j, where);
@@ -302,6 +408,7 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
   r.setup_s = c.get_or<double>("setup_s", 0.0);
   r.replica_weights_shared = c.get_or<std::string>("replica_weights", "private") == "shared";
   r.cuda_graphs = c.get_or<bool>("cuda_graphs", false);
+  r.attention = attention_from_json(c, where);
   if (j.contains("measurement")) {
     const Reader me = c.sub("measurement");
     r.measurement.mode = me.get_or<std::string>("mode", "fixed");
@@ -375,6 +482,8 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
                                 st.get<double>("transfer_ms"), st.get_or<double>("sync_ms", 0.0)});
     }
   }
+  r.metrics.phases = phases_from_json(m, where);
+  r.metrics.floor = floor_from_json(m);
   // JSON has no infinity: to_json writes an infinite error as null.
   constexpr double inf = std::numeric_limits<double>::infinity();
   if (j.contains("verification")) {

@@ -24,6 +24,8 @@ struct RunSummary {
 nlohmann::json to_json(const Summary& s);
 nlohmann::json to_json(const ModelConfig& m);
 nlohmann::json to_json(const RunMetadata& run);
+// null when the ceilings are not valid (no floors in the run).
+nlohmann::json to_json(const Ceilings& c);
 nlohmann::json to_json(const ConfigResult& r);
 nlohmann::json to_json(const RunSummary& s);
 // {"schema_version", "run", "configurations": [...], and once finished "summary"}
@@ -31,9 +33,12 @@ nlohmann::json make_document(const RunMetadata& run, const std::vector<nlohmann:
                              const RunSummary* summary = nullptr);
 
 // Reads a configuration written by to_json: identity, status, raw samples (statistics are
-// recomputed from them), memory, communication totals, verification. Phases are not read.
-// Throws ConfigError naming `where` and the missing or malformed field.
+// recomputed from them), memory, communication totals, phases, speed-of-light floors,
+// attention kernels, verification. Fields added after the first files (floors, attention,
+// phase work) are optional. Throws ConfigError naming `where` and the missing or malformed field.
 ConfigResult result_from_json(const nlohmann::json& j, const std::string& where);
+// Reads run.ceilings: invalid (no floors) when absent or null. Throws ConfigError when malformed.
+Ceilings ceilings_from_json(const nlohmann::json& run, const std::string& where);
 // Reads and checks a whole results file (schema version, shape). Throws ConfigError.
 nlohmann::json read_results_file(const std::string& path);
 

@@ -146,6 +146,121 @@ TEST(Cli, BenchWritesEveryMetricToJsonAndCsv) {
   EXPECT_NE(o.output.find("best by latency"), std::string::npos) << o.output;
 }
 
+// The column of `header_name` in the console table: where the name ends in the header line.
+std::size_t console_column_end(const std::string& output, const std::string& header_name) {
+  const std::size_t at = output.find(header_name);
+  if (at == std::string::npos) return std::string::npos;
+  const std::size_t line_start = output.rfind('\n', at) + 1;  // npos + 1 = 0 on the first line
+  return at - line_start + header_name.size();
+}
+
+// The console lines of configurations that ran (they start with the strategy and grid).
+std::vector<std::string> console_rows(const std::string& output, const std::string& prefix) {
+  std::vector<std::string> rows;
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(prefix, 0) == 0) rows.push_back(line);
+  return rows;
+}
+
+double csv_number(const std::vector<std::string>& header, const std::vector<std::string>& row, const std::string& c) {
+  for (std::size_t i = 0; i < header.size() && i < row.size(); ++i)
+    if (header[i] == c) return row[i].empty() ? -1.0 : std::stod(row[i]);
+  ADD_FAILURE() << "no CSV column " << c;
+  return -1.0;
+}
+
+// Speed of light on the CPU backend: measured ceilings, floors and their shares in the console,
+// JSON and CSV. Values are checked for consistency, never against a speed.
+TEST(Cli, BenchReportsSpeedOfLightFloors) {
+  const auto json_path = temp_path("sol.json"), csv_path = temp_path("sol.csv");
+  const Outcome o = run("bench --model tiny --gpus 1,2 --strategy tp --batch 2 --prompt 8 --gen 3 -n 2 --json " +
+                        json_path.string() + " --csv " + csv_path.string());
+  ASSERT_EQ(o.status, 0) << o.output;
+  EXPECT_NE(o.output.find("ceilings: copy "), std::string::npos) << o.output;
+  const std::size_t floor_end = console_column_end(o.output, "%floor");
+  ASSERT_NE(floor_end, std::string::npos) << o.output;
+  const auto rows = console_rows(o.output, "tp tp");
+  ASSERT_EQ(rows.size(), 2u) << o.output;
+  for (const std::string& row : rows) {
+    ASSERT_GE(row.size(), floor_end) << row;
+    EXPECT_EQ(row[floor_end - 1], '%') << "a percentage under %floor: " << row;
+  }
+
+  std::ifstream in(json_path);
+  const json doc = json::parse(in);
+  const json& ceilings = doc["run"]["ceilings"];
+  EXPECT_EQ(ceilings["source"], "measured");
+  EXPECT_EQ(ceilings["dtype"], "fp32");
+  EXPECT_GT(ceilings["bandwidth_gbps"].get<double>(), 0);
+  EXPECT_GT(ceilings["gemm_tflops"].get<double>(), 0);
+  EXPECT_EQ(doc["run"]["attention"], "auto");
+
+  std::ifstream csv(csv_path);
+  std::string line;
+  std::getline(csv, line);
+  const auto header = csv_fields(line);
+  for (const json& c : doc["configurations"]) {
+    ASSERT_EQ(c["status"], "ok") << c["reason"];
+    const json& f = c["metrics"]["floor"];
+    ASSERT_TRUE(f.is_object()) << c["id"];
+    const double ttft = f["ttft_ms"], step = f["decode_step_ms"], e2e = f["e2e_ms"];
+    EXPECT_GT(ttft, 0);
+    EXPECT_GT(step, 0);
+    EXPECT_GE(e2e, ttft);
+    EXPECT_LE(e2e, (ttft + 2 * step) * (1 + 1e-9)) << "two decode steps; max of sums <= sum of maxima";
+    const double median = c["metrics"]["latency"]["e2e_ms"]["median"];
+    EXPECT_NEAR(f["e2e_of_floor"].get<double>(), e2e / median, 1e-9 * e2e / median);
+    bool gemm_has_work = false;
+    for (const json& ph : c["metrics"]["phases"]) {
+      EXPECT_TRUE(ph.contains("timing")) << ph["path"];
+      if (ph["path"] == "prefill/layer.0/attn/qkv")
+        gemm_has_work = ph["work"]["flops"].get<double>() > 0 && ph["work"]["floor_ms"].get<double>() > 0;
+    }
+    EXPECT_TRUE(gemm_has_work) << c["id"];
+    ASSERT_EQ(c["attention"].size(), 2u);
+    EXPECT_EQ(c["attention"][0]["pass"], "prefill");
+
+    ASSERT_TRUE(std::getline(csv, line));
+    const auto row = csv_fields(line);
+    ASSERT_EQ(row.size(), header.size());
+    EXPECT_NEAR(csv_number(header, row, "e2e_floor_ms"), e2e, 1e-5 * e2e);
+    EXPECT_NEAR(csv_number(header, row, "ttft_floor_ms"), ttft, 1e-5 * ttft);
+    EXPECT_NEAR(csv_number(header, row, "decode_step_floor_ms"), step, 1e-5 * step);
+    EXPECT_NEAR(csv_number(header, row, "e2e_of_floor"), f["e2e_of_floor"].get<double>(),
+                1e-5 * f["e2e_of_floor"].get<double>());
+    EXPECT_EQ(row.back(), c["attention"][0]["pass"].get<std::string>() + ":" +
+                              c["attention"][0]["kernel"].get<std::string>() + " decode:" +
+                              c["attention"][1]["kernel"].get<std::string>());
+  }
+}
+
+// A hardware profile's datasheet figures (fp32 on the CPU backend), and no floors at all.
+TEST(Cli, CeilingsFromAProfileOrNone) {
+  const std::string sweep = "bench --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 -n 1 --json ";
+  const auto profiled = temp_path("profiled.json"), none = temp_path("none.json");
+  const Outcome p = run(sweep + profiled.string() + " --ceilings nvidia-h100-sxm");
+  ASSERT_EQ(p.status, 0) << p.output;
+  EXPECT_NE(p.output.find("profile:nvidia-h100-sxm"), std::string::npos) << p.output;
+  std::ifstream pin(profiled);
+  const json pdoc = json::parse(pin);
+  EXPECT_EQ(pdoc["run"]["ceilings"]["source"], "profile:nvidia-h100-sxm");
+  EXPECT_DOUBLE_EQ(pdoc["run"]["ceilings"]["bandwidth_gbps"].get<double>(), 3350);
+  EXPECT_DOUBLE_EQ(pdoc["run"]["ceilings"]["gemm_tflops"].get<double>(), 67) << "the run's dtype, fp32";
+  EXPECT_GT(pdoc["configurations"][0]["metrics"]["floor"]["e2e_of_floor"].get<double>(), 0);
+
+  const Outcome n = run(sweep + none.string() + " --ceilings none");
+  ASSERT_EQ(n.status, 0) << n.output;
+  std::ifstream nin(none);
+  const json ndoc = json::parse(nin);
+  EXPECT_TRUE(ndoc["run"]["ceilings"].is_null());
+  EXPECT_TRUE(ndoc["configurations"][0]["metrics"]["floor"].is_null());
+  const std::size_t floor_end = console_column_end(n.output, "%floor");
+  const auto rows = console_rows(n.output, "tp tp");
+  ASSERT_EQ(rows.size(), 1u) << n.output;
+  EXPECT_EQ(rows[0].substr(floor_end - 6, 6), "     -") << n.output;
+}
+
 TEST(Cli, ModelFileErrorsNameFileAndField) {
   const auto bad = temp_path("bad_config.json");
   std::ofstream(bad) << R"({"model_type": "llama", "hidden_size": 100, "intermediate_size": 8,
@@ -166,7 +281,12 @@ TEST(Cli, BadOptionsAreClearErrors) {
                                          {"bench --model tiny --sync sometimes", "unknown mode 'sometimes'"},
                                          {"bench --model tiny --layers 9", "tiny has 4 layers"},
                                          {"bench --model nosuchmodel", "unknown model 'nosuchmodel'"},
-                                         {"bench --model tiny --backend tpu", "unknown backend"}}) {
+                                         {"bench --model tiny --backend tpu", "unknown backend"},
+                                         {"bench --model tiny --backend cpu --attention cudnn",
+                                          "cuDNN attention needs the CUDA backend"},
+                                         {"bench --model tiny --attention fast", "unknown attention kernel"},
+                                         {"bench --model tiny --ceilings nosuch-gpu",
+                                          "unknown hardware profile 'nosuch-gpu'"}}) {
     const Outcome o = run(c.args);
     EXPECT_EQ(o.status, 2) << c.args << "\n" << o.output;
     EXPECT_NE(o.output.find(c.says), std::string::npos) << c.args << "\n" << o.output;
@@ -317,7 +437,8 @@ TEST(Cli, ResumeAcceptsAFileFromBeforeASettingWasRecorded) {
     std::ifstream in(json_path);
     doc = json::parse(in);
   }
-  for (const char* key : {"replica_weights", "inject_delay", "emulated"}) doc["run"].erase(key);
+  for (const char* key : {"replica_weights", "inject_delay", "emulated", "attention", "ceilings"})
+    doc["run"].erase(key);
   std::ofstream(json_path) << doc.dump();
   const Outcome o = run(sweep + " --gpus 1,2 --resume " + json_path.string());
   EXPECT_EQ(o.status, 0) << o.output;

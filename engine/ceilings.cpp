@@ -1,0 +1,202 @@
+#include "engine/ceilings.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "engine/error.hpp"
+#include "engine/model.hpp"
+
+namespace llmt {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// How hard to probe: big enough to defeat caches and launch overheads, small enough to stay a
+// start-up step. A CPU rank is one BLAS thread, so its GEMM ceiling is one core's: 1024^3 takes
+// tens of milliseconds there, while a GPU needs 8192^3 to reach its tensor-core peak.
+struct Probe {
+  std::size_t copy_bytes;  // per buffer; beyond any last-level cache (EPYC L3 slice, H100/H200 L2)
+  int gemm_n;
+  int reps;
+};
+
+Probe probe_for(const Backend& backend) {
+  if (backend.name() == "cpu") return {std::size_t{128} << 20, 1024, 3};
+  return {std::size_t{1} << 30, 8192, 5};
+}
+
+// Shortest time of `reps` timed runs of `work`, after one untimed run that pays for page
+// faults, plans and kernel loading. The best, not the mean: a ceiling is what the device can do.
+template <typename Work>
+double best_seconds(Backend& be, int reps, Work&& work) {
+  work();
+  be.synchronize();
+  double best = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < reps; ++i) {
+    const std::uint64_t start = be.stamp();
+    work();
+    const std::uint64_t end = be.stamp();
+    be.synchronize();
+    const double seconds = (static_cast<double>(be.to_ns(end)) - static_cast<double>(be.to_ns(start))) * 1e-9;
+    be.recycle_stamps();
+    if (seconds > 0) best = std::min(best, seconds);
+  }
+  if (!std::isfinite(best)) throw Error(fmt::format("{}: could not time the ceiling measurement", be.name()));
+  return best;
+}
+
+void fill_random(Backend& be, const DeviceBuffer& buffer, int rows, int cols, std::uint64_t tensor) {
+  FillSpec spec;
+  spec.seed = 0x5eed;
+  spec.tensor = tensor;
+  spec.global_cols = cols;
+  be.fill(buffer.get(), rows, cols, spec);
+}
+
+double measure_copy_gbps(Backend& be, const Probe& probe) {
+  constexpr int cols = 4096;
+  const std::size_t esize = dtype_size(be.dtype());
+  const std::size_t rows = probe.copy_bytes / esize / cols;
+  const DeviceBuffer src = be.allocate(rows * cols, MemoryKind::activations);
+  const DeviceBuffer dst = be.allocate(rows * cols, MemoryKind::activations);
+  // Real data in the source: untouched host pages all map to one zero page and read from cache.
+  fill_random(be, src, static_cast<int>(rows), cols, 1);
+  const double seconds =
+      best_seconds(be, probe.reps, [&] { be.copy_2d(dst.get(), cols, src.get(), cols, rows, cols); });
+  return 2.0 * static_cast<double>(rows * cols * esize) / seconds / 1e9;  // read + written
+}
+
+double measure_gemm_tflops(Backend& be, const Probe& probe) {
+  const int n = probe.gemm_n;
+  const std::size_t elements = static_cast<std::size_t>(n) * n;
+  const DeviceBuffer a = be.allocate(elements, MemoryKind::activations);
+  const DeviceBuffer w = be.allocate(elements, MemoryKind::activations);
+  const DeviceBuffer c = be.allocate(elements, MemoryKind::activations);
+  fill_random(be, a, n, n, 2);
+  fill_random(be, w, n, n, 3);
+  const double seconds =
+      best_seconds(be, probe.reps, [&] { be.gemm(n, n, n, a.get(), n, w.get(), n, c.get(), n, 0.0f); });
+  return 2.0 * std::pow(static_cast<double>(n), 3) / seconds / 1e12;
+}
+
+// Reads one profile file; every problem names the file and the field.
+class ProfileReader {
+ public:
+  ProfileReader(const fs::path& file) : file_(file.string()) {
+    std::ifstream in(file);
+    if (!in) throw ConfigError(fmt::format("{}: cannot open the hardware profile", file_));
+    try {
+      doc_ = json::parse(in);
+    } catch (const json::parse_error& e) {
+      throw ConfigError(fmt::format("{}: not valid JSON: {}", file_, e.what()));
+    }
+    if (!doc_.is_object()) throw ConfigError(fmt::format("{}: a hardware profile is a JSON object", file_));
+  }
+
+  std::string text(const std::string& field) const {
+    const json& v = at(doc_, field, "a string");
+    if (!v.is_string()) fail(field, fmt::format("must be a string, got {}", v.dump()));
+    return v.get<std::string>();
+  }
+  double positive(const std::string& field) const { return positive_in(doc_, field, field); }
+  // A positive number inside an object field: "gemm_tflops" -> "bf16".
+  double positive(const std::string& object, const std::string& key) const {
+    const json& o = at(doc_, object, "an object of numbers by dtype");
+    if (!o.is_object()) fail(object, fmt::format("must be an object of numbers by dtype, got {}", o.dump()));
+    return positive_in(o, key, object + "." + key);
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& field, const std::string& problem) const {
+    throw ConfigError(fmt::format("{}: field '{}': {}", file_, field, problem));
+  }
+  const json& at(const json& object, const std::string& key, const char* wanted) const {
+    if (!object.contains(key) || object.at(key).is_null()) fail(key, fmt::format("missing ({} is required)", wanted));
+    return object.at(key);
+  }
+  double positive_in(const json& object, const std::string& key, const std::string& field) const {
+    if (!object.contains(key) || object.at(key).is_null()) fail(field, "missing (a positive number is required)");
+    const json& v = object.at(key);
+    if (!v.is_number() || !(v.get<double>() > 0))
+      fail(field, fmt::format("must be a positive number, got {}", v.dump()));
+    return v.get<double>();
+  }
+
+  std::string file_;
+  json doc_;
+};
+
+Ceilings read_profile(const fs::path& file, const std::string& name, DType dtype) {
+  const ProfileReader r(file);
+  Ceilings c;
+  c.device = r.text("device");
+  c.bandwidth_gbps = r.positive("memory_bandwidth_gbps");
+  c.dtype = std::string(dtype_name(dtype));
+  c.gemm_tflops = r.positive("gemm_tflops", c.dtype);
+  c.source = "profile:" + name;
+  return c;
+}
+
+}  // namespace
+
+Ceilings measure_ceilings(Backend& backend) {
+  backend.bind_thread();
+  const Probe probe = probe_for(backend);
+  Ceilings c;
+  c.bandwidth_gbps = measure_copy_gbps(backend, probe);
+  c.gemm_tflops = measure_gemm_tflops(backend, probe);
+  c.source = "measured";
+  c.dtype = std::string(dtype_name(backend.dtype()));
+  c.device = backend.device_description();
+  return c;
+}
+
+std::vector<fs::path> hardware_profile_directories() {
+  return profile_directories("hardware", "LLMT_HARDWARE_PROFILE_DIR");
+}
+
+std::vector<std::string> list_hardware_profiles() {
+  std::set<std::string> names;
+  for (const fs::path& dir : hardware_profile_directories()) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec))
+      if (entry.path().extension() == ".json") names.insert(entry.path().stem().string());
+  }
+  return {names.begin(), names.end()};
+}
+
+Ceilings load_hardware_profile(const std::string& name_or_path, DType dtype) {
+  if (name_or_path.empty()) throw ConfigError("--ceilings: empty hardware profile name");
+  const fs::path as_path(name_or_path);
+  const bool looks_like_path = name_or_path.find('/') != std::string::npos || as_path.extension() == ".json";
+  if (looks_like_path || fs::exists(as_path)) {
+    if (!fs::is_regular_file(as_path))
+      throw ConfigError(fmt::format("{}: no such hardware profile file", name_or_path));
+    return read_profile(as_path, as_path.stem().string(), dtype);
+  }
+  for (const fs::path& dir : hardware_profile_directories()) {
+    const fs::path candidate = dir / (name_or_path + ".json");
+    if (fs::is_regular_file(candidate)) return read_profile(candidate, name_or_path, dtype);
+  }
+  const auto known = list_hardware_profiles();
+  const std::string names = known.empty() ? std::string("none found") : fmt::format("{}", fmt::join(known, ", "));
+  throw ConfigError(fmt::format("--ceilings: unknown hardware profile '{}': not a file and not a profile under "
+                                "profiles/hardware (profiles: {}; or measure, none)",
+                                name_or_path, names));
+}
+
+std::string describe_ceilings(const Ceilings& c) {
+  if (!c.valid()) return "ceilings: none (no speed-of-light floors)";
+  return fmt::format("ceilings: copy {:.1f} GB/s, GEMM {:.3g} TFLOP/s {} ({}: {})", c.bandwidth_gbps, c.gemm_tflops,
+                     c.dtype, c.source, c.device);
+}
+
+}  // namespace llmt

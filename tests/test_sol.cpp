@@ -1,0 +1,384 @@
+// Speed of light: floors on hand-computed work, hardware profiles, the ceiling measurement
+// (values only checked for sanity, never against a speed), and the new fields through the
+// JSON, CSV, console and HTML writers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <unistd.h>
+
+#include "engine/backends.hpp"
+#include "engine/ceilings.hpp"
+#include "engine/error.hpp"
+#include "engine/metrics.hpp"
+#include "engine/model.hpp"
+#include "engine/speed_of_light.hpp"
+#include "reports/html_report.hpp"
+#include "reports/json_schema.hpp"
+#include "reports/reporter.hpp"
+
+namespace llmt {
+namespace {
+
+namespace fs = std::filesystem;
+
+// 100 GB/s and 1 TFLOP/s: 1e9 bytes take 10 ms, 1e12 FLOPs take 1000 ms.
+Ceilings round_ceilings() { return {100.0, 1.0, "measured", "fp32", "test device"}; }
+
+fs::path temp_file(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("llmt_sol_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir / name;
+}
+
+std::string expect_config_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no ConfigError";
+  return "";
+}
+
+TEST(SpeedOfLight, APhaseFloorIsTheLargerOfItsMemoryAndComputeTimes) {
+  const Ceilings c = round_ceilings();
+  EXPECT_DOUBLE_EQ(floor_ms(1e6, 1e9, c), 10.0) << "memory-bound: 1e9 bytes at 100 GB/s";
+  EXPECT_DOUBLE_EQ(floor_ms(5e10, 1e8, c), 50.0) << "compute-bound: 5e10 FLOPs at 1 TFLOP/s";
+  EXPECT_DOUBLE_EQ(floor_ms(0, 0, c), 0.0);
+  EXPECT_DOUBLE_EQ(floor_ms(5e10, 1e8, Ceilings{}), 0.0) << "no ceilings, no floor";
+}
+
+// Rank 0: prefill 50 ms (compute-bound), decode 40 ms; rank 1: prefill 10 ms, decode 90 ms
+// (memory-bound), over 4 decode steps.
+std::vector<std::vector<PhaseWork>> two_uneven_ranks() {
+  return {{{"prefill/layer.0/attn/qkv", 1, 5e10, 1e8}, {"decode/layer.0/attn/qkv", 4, 0, 4e9}},
+          {{"prefill/layer.0/attn/qkv", 1, 1e10, 1e8}, {"decode/layer.0/attn/qkv", 4, 0, 9e9}}};
+}
+
+TEST(SpeedOfLight, ConfigurationFloorsAreTheSlowestRanks) {
+  const FloorMetrics f = floor_metrics(two_uneven_ranks(), round_ceilings(), 4, 100.0, 45.0, 400.0);
+  ASSERT_TRUE(f.available);
+  EXPECT_DOUBLE_EQ(f.ttft_ms, 50.0);
+  EXPECT_DOUBLE_EQ(f.decode_step_ms, 90.0 / 4) << "the slowest rank's decode floor per step";
+  EXPECT_DOUBLE_EQ(f.e2e_ms, 100.0) << "max over ranks of each rank's sum (not 50 + 90, the sum of the maxima)";
+  EXPECT_DOUBLE_EQ(f.ttft_of_floor, 0.5);
+  EXPECT_DOUBLE_EQ(f.decode_step_of_floor, 0.5);
+  EXPECT_DOUBLE_EQ(f.e2e_of_floor, 0.25);
+}
+
+TEST(SpeedOfLight, RankFloorsSplitByPassAndIgnoreOtherPaths) {
+  const RankFloor f = rank_floor({{"prefill/head/gemm", 1, 2e12, 0}, {"decode/head/gemm", 2, 0, 2e9},
+                                  {"decode/layer.1/mlp/act", 2, 0, 1e9}, {"setup/other", 1, 1e15, 1e15}},
+                                 round_ceilings());
+  EXPECT_DOUBLE_EQ(f.prefill_ms, 2000.0);
+  EXPECT_DOUBLE_EQ(f.decode_ms, 30.0);
+}
+
+TEST(SpeedOfLight, NoFloorsWithoutCeilingsOrWork) {
+  EXPECT_FALSE(floor_metrics(two_uneven_ranks(), Ceilings{}, 4, 1, 1, 1).available);
+  EXPECT_FALSE(floor_metrics({{}, {}}, round_ceilings(), 4, 1, 1, 1).available);
+  const FloorMetrics one_token = floor_metrics(two_uneven_ranks(), round_ceilings(), 0, 100.0, 0.0, 100.0);
+  EXPECT_DOUBLE_EQ(one_token.decode_step_ms, 0.0) << "gen = 1: no decode step";
+  EXPECT_DOUBLE_EQ(one_token.decode_step_of_floor, 0.0);
+}
+
+TEST(SpeedOfLight, PhasesGetTheirWorkPerTimedCall) {
+  std::vector<PhaseSummary> phases(3);
+  phases[0].path = "decode/layer.0/attn/qkv";
+  phases[0].category = "compute";
+  phases[1].path = "decode/layer.0/attn/all_reduce";
+  phases[1].category = "communication";
+  phases[2].path = "prefill/layer.0/attn/qkv";
+  annotate_phases(two_uneven_ranks(), round_ceilings(), phases);
+  // Per call 1e9 bytes on rank 0 and 2.25e9 on rank 1: the mean over ranks, like PhaseSummary::ms.
+  EXPECT_DOUBLE_EQ(phases[0].work_bytes, 1.625e9);
+  EXPECT_DOUBLE_EQ(phases[0].work_flops, 0.0);
+  EXPECT_DOUBLE_EQ(phases[0].floor_ms, 16.25);
+  EXPECT_DOUBLE_EQ(phases[1].floor_ms, 0.0) << "communication has no compute floor";
+  EXPECT_DOUBLE_EQ(phases[2].work_flops, 3e10);
+  EXPECT_DOUBLE_EQ(phases[2].floor_ms, 30.0);
+}
+
+ConfigPoint tiny_tp2() {
+  return ConfigPoint{"tp", Layout{2, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{2, 8, 3}};
+}
+
+// The engine's work model seen through apply_speed_of_light: GEMM phases carry 2mnk FLOPs per call.
+TEST(SpeedOfLight, AppliedToAConfigurationFromTheEnginesWorkModel) {
+  const ModelConfig model = load_model("tiny");
+  const ConfigPoint point = tiny_tp2();
+  ConfigResult r;
+  r.point = point;
+  r.metrics.ttft_ms.median = 10;
+  r.metrics.decode_step_ms.median = 2;
+  r.metrics.e2e_ms.median = 14;
+  PhaseSummary qkv;
+  qkv.path = "prefill/layer.0/attn/qkv";
+  qkv.category = "compute";
+  qkv.calls = 1;
+  r.metrics.phases = {qkv};
+  RunOptions options;
+  apply_speed_of_light(model, point, options, r);
+  EXPECT_FALSE(r.metrics.floor.available) << "no ceilings: nothing applied";
+  EXPECT_EQ(r.metrics.phases[0].floor_ms, 0.0);
+
+  options.ceilings = round_ceilings();
+  apply_speed_of_light(model, point, options, r);
+  const FloorMetrics& f = r.metrics.floor;
+  ASSERT_TRUE(f.available);
+  EXPECT_GT(f.ttft_ms, 0);
+  EXPECT_GT(f.decode_step_ms, 0);
+  EXPECT_NEAR(f.e2e_ms, f.ttft_ms + 2 * f.decode_step_ms, 1e-9 * f.e2e_ms) << "tp ranks do the same work";
+  EXPECT_DOUBLE_EQ(f.e2e_of_floor, f.e2e_ms / 14);
+  double qkv_flops = 0;
+  for (const GemmShape& g : gemm_shapes(model, point, make_shard_plan(model, point, 0), true))
+    if (g.phase == "attn/qkv") qkv_flops = g.flops();
+  ASSERT_GT(qkv_flops, 0);
+  EXPECT_DOUBLE_EQ(r.metrics.phases[0].work_flops, qkv_flops);
+  EXPECT_DOUBLE_EQ(r.metrics.phases[0].floor_ms, floor_ms(qkv_flops, r.metrics.phases[0].work_bytes, options.ceilings));
+}
+
+// ---- hardware profiles ----------------------------------------------------------------
+
+TEST(HardwareProfile, ShippedProfilesHoldDatasheetFigures) {
+  const Ceilings h100 = load_hardware_profile("nvidia-h100-sxm", DType::bf16);
+  EXPECT_DOUBLE_EQ(h100.bandwidth_gbps, 3350);
+  EXPECT_DOUBLE_EQ(h100.gemm_tflops, 989);
+  EXPECT_EQ(h100.source, "profile:nvidia-h100-sxm");
+  EXPECT_EQ(h100.dtype, "bf16");
+  EXPECT_FALSE(h100.device.empty());
+  EXPECT_DOUBLE_EQ(load_hardware_profile("nvidia-h100-sxm", DType::f32).gemm_tflops, 67);
+  const Ceilings h200 = load_hardware_profile("nvidia-h200", DType::f16);
+  EXPECT_DOUBLE_EQ(h200.bandwidth_gbps, 4800);
+  EXPECT_DOUBLE_EQ(h200.gemm_tflops, 989);
+}
+
+TEST(HardwareProfile, AFileByPath) {
+  const fs::path file = temp_file("my-gpu.json");
+  std::ofstream(file) << R"({"device": "Test GPU", "memory_bandwidth_gbps": 1000, "gemm_tflops": {"fp32": 20}})";
+  const Ceilings c = load_hardware_profile(file.string(), DType::f32);
+  EXPECT_DOUBLE_EQ(c.bandwidth_gbps, 1000);
+  EXPECT_DOUBLE_EQ(c.gemm_tflops, 20);
+  EXPECT_EQ(c.source, "profile:my-gpu");
+  EXPECT_EQ(c.device, "Test GPU");
+  EXPECT_TRUE(c.valid());
+}
+
+TEST(HardwareProfile, ErrorsNameTheFileAndTheField) {
+  const fs::path file = temp_file("broken-gpu.json");
+  std::ofstream(file) << R"({"device": "Test GPU", "gemm_tflops": {"fp32": 20}})";
+  std::string what = expect_config_error([&] { load_hardware_profile(file.string(), DType::f32); });
+  EXPECT_NE(what.find("broken-gpu.json"), std::string::npos) << what;
+  EXPECT_NE(what.find("'memory_bandwidth_gbps'"), std::string::npos) << what;
+
+  std::ofstream(file) << R"({"device": "Test GPU", "memory_bandwidth_gbps": 1000, "gemm_tflops": {"fp32": 20}})";
+  what = expect_config_error([&] { load_hardware_profile(file.string(), DType::bf16); });
+  EXPECT_NE(what.find("'gemm_tflops.bf16'"), std::string::npos) << "the dtype asked for: " << what;
+
+  std::ofstream(file) << R"({"device": "Test GPU", "memory_bandwidth_gbps": -3, "gemm_tflops": {"fp32": 20}})";
+  what = expect_config_error([&] { load_hardware_profile(file.string(), DType::f32); });
+  EXPECT_NE(what.find("must be a positive number, got -3"), std::string::npos) << what;
+
+  what = expect_config_error([] { load_hardware_profile("nosuch-accelerator", DType::f32); });
+  EXPECT_NE(what.find("unknown hardware profile 'nosuch-accelerator'"), std::string::npos) << what;
+  EXPECT_NE(what.find("nvidia-h200"), std::string::npos) << "lists the known profiles: " << what;
+}
+
+// ---- measurement ------------------------------------------------------------------------
+
+TEST(Ceilings, MeasuredOnTheCpuBackend) {
+  prepare_backend("cpu");
+  const auto backend = make_backend("cpu", 0, DType::f32);
+  const Ceilings c = measure_ceilings(*backend);
+  EXPECT_TRUE(std::isfinite(c.bandwidth_gbps) && c.bandwidth_gbps > 0) << c.bandwidth_gbps;
+  EXPECT_TRUE(std::isfinite(c.gemm_tflops) && c.gemm_tflops > 0) << c.gemm_tflops;
+  EXPECT_EQ(c.source, "measured");
+  EXPECT_EQ(c.dtype, "fp32");
+  EXPECT_EQ(c.device, backend->device_description());
+  EXPECT_EQ(backend->memory().live_total(), 0u) << "its buffers are freed";
+  EXPECT_GE(backend->memory().peak_total(), std::size_t{256} << 20) << "the copy buffers exceed any cache";
+}
+
+// ---- reports ------------------------------------------------------------------------------
+
+ConfigResult measured_result(int tp = 2) {
+  ConfigResult r;
+  r.point = tiny_tp2();
+  r.point.layout = Layout{tp, 1, 1};
+  r.iterations = 2;
+  RawSamples& s = r.samples;
+  s.e2e_ms = {40, 40};
+  s.ttft_ms = {20, 20};
+  s.decode_step_ms = {10, 10, 10, 10};
+  const auto ranks = static_cast<std::size_t>(tp);
+  s.rank_busy_ms.assign(ranks, s.e2e_ms);
+  s.rank_iteration_ms = s.rank_busy_ms;
+  s.rank_sync_ms.assign(ranks, {0, 0});
+  s.rank_sync_total_ms = s.rank_sync_ms;
+  s.rank_transfer_ms = s.rank_sync_ms;
+  fill_sample_metrics(r.point, s, r.metrics);
+  r.metrics.memory.resize(ranks);
+  r.metrics.floor = {true, 5, 2.5, 10, 0.25, 0.25, 0.25};
+  PhaseSummary ph;
+  ph.path = "decode/layer.0/attn/core";
+  ph.category = "compute";
+  ph.ranks = 2;
+  ph.calls = 1;
+  ph.ms = 0.5;
+  ph.work_flops = 1e6;
+  ph.work_bytes = 2e6;
+  ph.floor_ms = 0.125;
+  ph.timing = "eager_sample";
+  r.metrics.phases = {ph};
+  r.attention = {{"prefill", "cudnn-sdpa", ""}, {"decode", "naive", "cuDNN SDPA needs fp16 or bf16"}};
+  r.verification.checked = r.verification.passed = true;
+  return r;
+}
+
+TEST(SpeedOfLightJson, NewFieldsSurviveTheRoundTrip) {
+  const ConfigResult r = measured_result();
+  const nlohmann::json j = nlohmann::json::parse(to_json(r).dump());
+  EXPECT_DOUBLE_EQ(j["metrics"]["phases"][0]["work"]["of_floor"].get<double>(), 0.25) << "floor over ms per call";
+  const ConfigResult back = result_from_json(j, "test");
+  const FloorMetrics& f = back.metrics.floor;
+  ASSERT_TRUE(f.available);
+  EXPECT_DOUBLE_EQ(f.ttft_ms, 5);
+  EXPECT_DOUBLE_EQ(f.decode_step_ms, 2.5);
+  EXPECT_DOUBLE_EQ(f.e2e_ms, 10);
+  EXPECT_DOUBLE_EQ(f.e2e_of_floor, 0.25);
+  ASSERT_EQ(back.metrics.phases.size(), 1u);
+  const PhaseSummary& ph = back.metrics.phases[0];
+  EXPECT_EQ(ph.path, "decode/layer.0/attn/core");
+  EXPECT_EQ(ph.timing, "eager_sample");
+  EXPECT_DOUBLE_EQ(ph.work_flops, 1e6);
+  EXPECT_DOUBLE_EQ(ph.work_bytes, 2e6);
+  EXPECT_DOUBLE_EQ(ph.floor_ms, 0.125);
+  ASSERT_EQ(back.attention.size(), 2u);
+  EXPECT_EQ(back.attention[1].kernel, "naive");
+  EXPECT_EQ(back.attention[1].why, "cuDNN SDPA needs fp16 or bf16");
+
+  RunMetadata run;
+  run.ceilings = round_ceilings();
+  run.attention = "naive";
+  const nlohmann::json rj = to_json(run);
+  EXPECT_EQ(rj["attention"], "naive");
+  const Ceilings c = ceilings_from_json(rj, "run");
+  EXPECT_DOUBLE_EQ(c.bandwidth_gbps, 100);
+  EXPECT_DOUBLE_EQ(c.gemm_tflops, 1);
+  EXPECT_EQ(c.source, "measured");
+  EXPECT_EQ(c.device, "test device");
+  EXPECT_TRUE(to_json(RunMetadata{})["ceilings"].is_null()) << "no ceilings: null";
+}
+
+TEST(SpeedOfLightJson, FilesFromBeforeTheFieldsStillLoad) {
+  nlohmann::json j = to_json(measured_result());
+  j.erase("attention");
+  j["metrics"].erase("floor");
+  for (auto& ph : j["metrics"]["phases"]) {
+    ph.erase("work");
+    ph.erase("timing");
+  }
+  const ConfigResult back = result_from_json(j, "old");
+  EXPECT_FALSE(back.metrics.floor.available);
+  EXPECT_TRUE(back.attention.empty());
+  ASSERT_EQ(back.metrics.phases.size(), 1u);
+  EXPECT_EQ(back.metrics.phases[0].timing, "eager");
+  EXPECT_EQ(back.metrics.phases[0].floor_ms, 0.0);
+  nlohmann::json run = to_json(RunMetadata{});
+  run.erase("ceilings");
+  EXPECT_FALSE(ceilings_from_json(run, "old run").valid());
+}
+
+std::vector<std::string> split(const std::string& line, char sep) {
+  std::vector<std::string> out(1);
+  for (char c : line) {
+    if (c == sep) out.emplace_back();
+    else out.back() += c;
+  }
+  return out;
+}
+
+TEST(SpeedOfLightReports, CsvHasTheFloorAndAttentionColumns) {
+  const fs::path path = temp_file("floors.csv");
+  {
+    const auto csv = make_csv_reporter(path.string());
+    csv->begin(RunMetadata{}, CarriedResults{});
+    csv->add(measured_result());
+  }
+  std::ifstream in(path);
+  std::string header_line, row_line;
+  std::getline(in, header_line);
+  std::getline(in, row_line);
+  const auto header = split(header_line, ','), row = split(row_line, ',');
+  ASSERT_EQ(header.size(), row.size());
+  auto value = [&](const std::string& column) {
+    for (std::size_t i = 0; i < header.size(); ++i)
+      if (header[i] == column) return row[i];
+    ADD_FAILURE() << "no column " << column;
+    return std::string();
+  };
+  EXPECT_EQ(value("ttft_floor_ms"), "5");
+  EXPECT_EQ(value("decode_step_floor_ms"), "2.5");
+  EXPECT_EQ(value("e2e_floor_ms"), "10");
+  EXPECT_EQ(value("ttft_of_floor"), "0.25");
+  EXPECT_EQ(value("decode_step_of_floor"), "0.25");
+  EXPECT_EQ(value("e2e_of_floor"), "0.25");
+  EXPECT_EQ(value("attention"), "prefill:cudnn-sdpa decode:naive");
+}
+
+TEST(SpeedOfLightReports, ConsoleShowsPercentOfFloor) {
+  ConfigResult without = measured_result();
+  without.metrics.floor = FloorMetrics{};
+  ::testing::internal::CaptureStdout();
+  {
+    const auto console = make_console_reporter();
+    console->begin(RunMetadata{}, CarriedResults{});
+    console->add(measured_result());
+    console->add(without);
+  }
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  const auto lines = split(out, '\n');
+  ASSERT_GE(lines.size(), 3u) << out;
+  const std::size_t column = lines[0].find("%floor");
+  ASSERT_NE(column, std::string::npos) << out;
+  // Right-aligned under the header: the value ends where "%floor" ends.
+  EXPECT_EQ(lines[1].substr(column, 6), " 25.0%") << out;
+  const std::string last = lines[2];
+  EXPECT_EQ(last.substr(column, 6), "     -") << out;
+}
+
+// xmllint is installed by scripts/install-deps.sh: the markup check is a real XML parser.
+bool well_formed(const std::string& markup) {
+  const fs::path path = temp_file("report.html");
+  std::ofstream(path) << markup;
+  return std::system(("xmllint --noout " + path.string()).c_str()) == 0;
+}
+
+TEST(SpeedOfLightReports, HtmlPlotsTheShareOfTheFloorAndNamesTheCeilings) {
+  RunMetadata run;
+  run.ceilings = round_ceilings();
+  ConfigResult other = measured_result(1);
+  other.metrics.floor.e2e_of_floor = 0.5;
+  const std::string html = html_report(make_document(run, {to_json(measured_result()), to_json(other)}), "r.json");
+  EXPECT_TRUE(well_formed(html));
+  EXPECT_NE(html.find("data-chart=\"floor\""), std::string::npos);
+  EXPECT_NE(html.find("data-series=\"% of floor\""), std::string::npos);
+  EXPECT_NE(html.find("tp tp2.pp1.dp1 blocking concat b2.p8.g3: % of floor 25 percent"), std::string::npos);
+  EXPECT_NE(html.find("tp tp1.pp1.dp1 blocking concat b2.p8.g3: % of floor 50 percent"), std::string::npos);
+  EXPECT_NE(html.find("copy 100.0 GB/s, GEMM 1 TFLOP/s fp32 (measured: test device)"), std::string::npos);
+
+  run.ceilings = Ceilings{};
+  ConfigResult none = measured_result();
+  none.metrics.floor = FloorMetrics{};
+  // (Also a sweep without a one-rank configuration: the scaling plots used to dereference a null one.)
+  const std::string plain = html_report(make_document(run, {to_json(none)}), "r.json");
+  EXPECT_EQ(plain.find("data-chart=\"floor\""), std::string::npos) << "no plot without floors";
+  EXPECT_NE(plain.find("none (no speed-of-light floors)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace llmt
