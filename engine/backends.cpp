@@ -139,6 +139,7 @@ std::vector<std::pair<std::string, std::string>> device_metadata(const std::stri
   out.emplace_back("cuda_driver", version(info.driver_version));
   out.emplace_back("cuda_runtime", version(info.runtime_version));
   out.emplace_back("cublas", std::to_string(info.cublas_version));
+  out.emplace_back("cudnn", info.cudnn_version ? std::to_string(info.cudnn_version) : "none (no cuDNN attention in this build)");
   out.emplace_back("nccl", fmt::format("{}.{}.{}", info.nccl_version / 10000, info.nccl_version / 100 % 100,
                                        info.nccl_version % 100));
   for (const CudaDeviceInfo& d : info.devices)

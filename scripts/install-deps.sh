@@ -11,14 +11,29 @@ packages=(
   libxml2-utils
 )
 
+# With a CUDA toolkit that has cuDNN, the fused attention needs the cudnn-frontend headers, which
+# come from PyPI: pip is needed to fetch them.
+cuda_include=""
+for dir in "${CUDA_HOME:-}" /usr/local/cuda "$(dirname "$(dirname "$(command -v nvcc 2>/dev/null || echo /x/x)")")"; do
+  if [ -n "$dir" ] && [ -f "$dir/include/cudnn_version.h" ]; then cuda_include="$dir/include"; break; fi
+done
+if [ -n "$cuda_include" ]; then
+  packages+=(python3 python3-pip)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
 
+fetch_frontend() {
+  if [ -n "$cuda_include" ]; then "$(dirname "$0")/fetch-cudnn-frontend"; fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all build dependencies present"
+  fetch_frontend
   exit 0
 fi
 
@@ -37,3 +52,4 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fetch_frontend

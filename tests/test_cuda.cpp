@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/backends.hpp"
+#include "engine/error.hpp"
 #include "engine/model.hpp"
 #include "engine/runner.hpp"
 #include "engine/sweep.hpp"
@@ -52,6 +53,17 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
 }
 
 class GpuKernels : public Gpu, public ::testing::WithParamInterface<DType> {};
+
+// The engine's own attention kernel on `b`'s device and stream, whatever `b` chose for the shape.
+void cuda_naive_attention(Backend& b, const void* qkv, const void* k, const void* v, void* out,
+                          const AttentionShape& shape) {
+  auto naive = make_backend("cuda", 0, b.dtype());
+  naive->bind_thread();
+  b.synchronize();
+  naive->prepare_attention(shape, AttentionKernel::naive);
+  naive->attention(qkv, k, v, out, shape);
+  naive->synchronize();
+}
 
 TEST_P(GpuKernels, EveryOperationMatchesTheCpuBackend) {
   const DType type = GetParam();
@@ -115,6 +127,16 @@ TEST_P(GpuKernels, EveryOperationMatchesTheCpuBackend) {
          b.embed(static_cast<const std::int32_t*>(ids.get()), 6, table.buf.get(), 10, 60, cols, out);
        },
        static_cast<std::size_t>(rows) * cols, "embed");
+  for (const bool layer : {false, true})
+    both([&](Backend& b, void* out) {
+           const std::size_t n = static_cast<std::size_t>(rows) * cols;
+           auto x = filled(b, n, 20, 2.0f), y = filled(b, n, 21), bias = filled(b, cols, 22, 0.1f);
+           auto w = filled(b, cols, 23, 0.1f, 1.0f), nb = filled(b, cols, 24, 0.1f);
+           b.add_norm(x.buf.get(), y.buf.get(), layer ? bias.buf.get() : nullptr, w.buf.get(),
+                      layer ? nb.buf.get() : nullptr, out, rows, cols, 1e-5f, layer);
+           b.add(out, x.buf.get(), n);  // the updated residual counts too
+         },
+         static_cast<std::size_t>(rows) * cols, layer ? "add_norm (layer norm, biases)" : "add_norm (rms)");
   // Attention: rope, store_kv and attention for a prefill of 7 tokens and a decode step.
   const AttentionShape prefill{2, 7, 0, 9, 4, 2, 16, 2, 0};
   const int half = 8;
@@ -124,27 +146,109 @@ TEST_P(GpuKernels, EveryOperationMatchesTheCpuBackend) {
       cos_t[p * half + i] = static_cast<float>(std::cos(p * std::pow(10000.0, -2.0 * i / 16)));
       sin_t[p * half + i] = static_cast<float>(std::sin(p * std::pow(10000.0, -2.0 * i / 16)));
     }
+  // RoPE tables and an empty KV cache for `prefill` on one backend.
+  struct AttentionState {
+    DeviceBuffer cos, sin, k, v;
+    const float* c() const { return static_cast<const float*>(cos.get()); }
+    const float* s() const { return static_cast<const float*>(sin.get()); }
+  };
+  auto attention_state = [&](Backend& b) {
+    AttentionState st{b.allocate_bytes(cos_t.size() * 4, MemoryKind::activations),
+                      b.allocate_bytes(sin_t.size() * 4, MemoryKind::activations), {}, {}};
+    b.upload_bytes(st.cos.get(), cos_t.data(), cos_t.size() * 4);
+    b.upload_bytes(st.sin.get(), sin_t.data(), sin_t.size() * 4);
+    const std::size_t cache = 2u * 2 * 9 * 16;
+    st.k = b.allocate(cache, MemoryKind::kv_cache);
+    st.v = b.allocate(cache, MemoryKind::kv_cache);
+    return st;
+  };
   both([&](Backend& b, void* out) {
-         DeviceBuffer cs = b.allocate_bytes(cos_t.size() * 4, MemoryKind::activations);
-         DeviceBuffer sn = b.allocate_bytes(sin_t.size() * 4, MemoryKind::activations);
-         b.upload_bytes(cs.get(), cos_t.data(), cos_t.size() * 4);
-         b.upload_bytes(sn.get(), sin_t.data(), sin_t.size() * 4);
-         const std::size_t cache = 2u * 2 * 9 * 16;
-         DeviceBuffer kc = b.allocate(cache, MemoryKind::kv_cache), vc = b.allocate(cache, MemoryKind::kv_cache);
+         AttentionState st = attention_state(b);
          auto qkv = filled(b, static_cast<std::size_t>(2) * 7 * prefill.row_stride(), 13);
-         b.rope(qkv.buf.get(), prefill, static_cast<const float*>(cs.get()), static_cast<const float*>(sn.get()));
-         b.store_kv(qkv.buf.get(), kc.get(), vc.get(), prefill);
+         b.rope(qkv.buf.get(), prefill, st.c(), st.s());
+         b.store_kv(qkv.buf.get(), st.k.get(), st.v.get(), prefill);
          DeviceBuffer first = b.allocate(static_cast<std::size_t>(2) * 7 * 4 * 16, MemoryKind::activations);
-         b.attention(qkv.buf.get(), kc.get(), vc.get(), first.get(), prefill);
+         b.attention(qkv.buf.get(), st.k.get(), st.v.get(), first.get(), prefill);
          AttentionShape decode = prefill;
          decode.new_tokens = 1;
          decode.past = 7;
          auto step = filled(b, static_cast<std::size_t>(2) * prefill.row_stride(), 14);
-         b.rope(step.buf.get(), decode, static_cast<const float*>(cs.get()), static_cast<const float*>(sn.get()));
-         b.store_kv(step.buf.get(), kc.get(), vc.get(), decode);
-         b.attention(step.buf.get(), kc.get(), vc.get(), out, decode);
+         b.rope(step.buf.get(), decode, st.c(), st.s());
+         b.store_kv(step.buf.get(), st.k.get(), st.v.get(), decode);
+         b.attention(step.buf.get(), st.k.get(), st.v.get(), out, decode);
        },
        static_cast<std::size_t>(2) * 4 * 16, "rope, store_kv, attention (prefill, then a decode step)");
+  // The fused rope + store: the caches it fills, read back through the naive attention.
+  both([&](Backend& b, void* out) {
+         AttentionState st = attention_state(b);
+         auto qkv = filled(b, static_cast<std::size_t>(2) * 7 * prefill.row_stride(), 25);
+         b.prepare_attention(prefill, AttentionKernel::naive);
+         b.rope_store_kv(qkv.buf.get(), st.k.get(), st.v.get(), prefill, st.c(), st.s());
+         b.attention(qkv.buf.get(), st.k.get(), st.v.get(), out, prefill);
+       },
+       static_cast<std::size_t>(2) * 7 * 4 * 16, "rope_store_kv, then attention");
+}
+
+// cuDNN's fused SDPA against the engine's naive kernel on the same inputs: prefill (causal,
+// grouped KV heads) and decode steps at several cache fills through one decode graph.
+class CudnnAttention : public Gpu, public ::testing::WithParamInterface<DType> {};
+
+TEST_P(CudnnAttention, MatchesTheNaiveKernelInPrefillAndEveryDecodeStep) {
+  const DType type = GetParam();
+  auto gpu = make_backend("cuda", 0, type);
+  gpu->bind_thread();
+  struct Case {
+    int batch, prompt, capacity, q_heads, kv_heads, head_dim;
+  };
+  for (const Case c : {Case{2, 7, 12, 4, 2, 64}, Case{1, 128, 161, 32, 8, 128}, Case{3, 33, 40, 8, 8, 128}}) {
+    const AttentionShape prefill{c.batch, c.prompt, 0, c.capacity, c.q_heads, c.kv_heads, c.head_dim,
+                                 c.q_heads / c.kv_heads, 0};
+    AttentionShape decode = prefill;
+    decode.new_tokens = 1;
+    decode.past = c.prompt;
+    const AttentionPlan p = gpu->prepare_attention(prefill, AttentionKernel::cudnn);
+    const AttentionPlan d = gpu->prepare_attention(decode, AttentionKernel::cudnn);
+    ASSERT_EQ(p.kernel, "cudnn-sdpa") << p.why;
+    ASSERT_EQ(d.kernel, "cudnn-sdpa") << d.why;
+    const std::size_t cache = static_cast<std::size_t>(c.batch) * c.kv_heads * c.capacity * c.head_dim;
+    auto kc = filled(*gpu, cache, 30), vc = filled(*gpu, cache, 31);
+    auto qkv = filled(*gpu, static_cast<std::size_t>(c.batch) * c.prompt * prefill.row_stride(), 32);
+    const std::size_t out_n = static_cast<std::size_t>(c.batch) * c.prompt * c.q_heads * c.head_dim;
+    DeviceBuffer fused = gpu->allocate(out_n, MemoryKind::activations), naive = gpu->allocate(out_n, MemoryKind::activations);
+    gpu->attention(qkv.buf.get(), kc.buf.get(), vc.buf.get(), fused.get(), prefill);
+    cuda_naive_attention(*gpu, qkv.buf.get(), kc.buf.get(), vc.buf.get(), naive.get(), prefill);
+    const double tol = type == DType::bf16 ? 2e-2 : 3e-3;
+    expect_close(host(*gpu, fused, out_n), host(*gpu, naive, out_n), tol, "prefill");
+    for (int past = c.prompt; past < c.capacity; past += std::max(1, (c.capacity - c.prompt) / 3)) {
+      decode.past = past;
+      const std::size_t step_n = static_cast<std::size_t>(c.batch) * c.q_heads * c.head_dim;
+      gpu->attention(qkv.buf.get(), kc.buf.get(), vc.buf.get(), fused.get(), decode);
+      cuda_naive_attention(*gpu, qkv.buf.get(), kc.buf.get(), vc.buf.get(), naive.get(), decode);
+      expect_close(host(*gpu, fused, step_n), host(*gpu, naive, step_n), tol,
+                   ("decode over " + std::to_string(past + 1) + " keys").c_str());
+    }
+  }
+}
+
+TEST_P(CudnnAttention, AutoUsesCudnnAndNaiveIsHonoured) {
+  auto gpu = make_backend("cuda", 0, GetParam());
+  gpu->bind_thread();
+  const AttentionShape s{1, 16, 0, 32, 8, 8, 64, 1, 0};
+  EXPECT_EQ(gpu->prepare_attention(s, AttentionKernel::automatic).kernel, "cudnn-sdpa");
+  EXPECT_EQ(gpu->prepare_attention(s, AttentionKernel::naive).kernel, "naive");
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, CudnnAttention, ::testing::Values(DType::bf16, DType::f16),
+                         [](const auto& test) { return std::string(dtype_name(test.param)); });
+
+TEST_F(Gpu, Fp32AttentionFallsBackToTheNaiveKernelWithAReason) {
+  auto gpu = make_backend("cuda", 0, DType::f32);
+  gpu->bind_thread();
+  const AttentionShape s{1, 16, 0, 32, 8, 8, 64, 1, 0};
+  const AttentionPlan plan = gpu->prepare_attention(s, AttentionKernel::automatic);
+  EXPECT_EQ(plan.kernel, "naive");
+  EXPECT_NE(plan.why.find("fp16 or bf16"), std::string::npos) << plan.why;
+  EXPECT_THROW(gpu->prepare_attention(s, AttentionKernel::cudnn), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, GpuKernels, ::testing::Values(DType::f32, DType::bf16, DType::f16),
@@ -264,11 +368,15 @@ TEST_P(GpuStrategies, EmulatedRanksMatchTheOneGpuReference) {
 
 INSTANTIATE_TEST_SUITE_P(All, GpuStrategies, ::testing::Values("tp", "dp", "pp", "hybrid"));
 
-TEST_F(Gpu, CudaGraphReplayEqualsEagerExecution) {
-  const ModelConfig model = load_model("tiny-gpt2");
+// GPT-2 in fp32 (naive attention) and a Llama-style model in bf16 (cuDNN attention inside the
+// graphs): replays equal eager execution, and the decode phases come from the eager sample.
+class CudaGraphs : public Gpu, public ::testing::WithParamInterface<std::pair<const char*, DType>> {};
+
+TEST_P(CudaGraphs, ReplayEqualsEagerExecutionAndKeepsAPhaseBreakdown) {
+  const ModelConfig model = load_model(GetParam().first);
   RunOptions opts;
   opts.backend = "cuda";
-  opts.dtype = DType::f32;
+  opts.dtype = GetParam().second;
   opts.iterations = 2;
   const ConfigPoint point{"tp", Layout{1, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{3, 6, 5}};
   StepLogits eager, graphed;
@@ -279,7 +387,22 @@ TEST_F(Gpu, CudaGraphReplayEqualsEagerExecution) {
   EXPECT_TRUE(r.cuda_graphs);
   EXPECT_EQ(graphed, eager) << "the same kernels on the same data: bit for bit";
   EXPECT_EQ(r.samples.decode_step_ms.size(), 2u * 4);
+  int sampled = 0;
+  for (const PhaseSummary& p : r.metrics.phases)
+    if (p.path.rfind("decode/", 0) == 0 && p.category == "compute") {
+      EXPECT_EQ(p.timing, "eager_sample") << p.path;
+      EXPECT_DOUBLE_EQ(p.calls, 1.0) << p.path << ": one sampled step per iteration";
+      EXPECT_GT(p.ms, 0.0) << p.path;
+      ++sampled;
+    } else if (p.path.rfind("prefill/", 0) == 0) {
+      EXPECT_EQ(p.timing, "eager") << p.path;
+    }
+  EXPECT_GT(sampled, 5);
 }
+
+INSTANTIATE_TEST_SUITE_P(Models, CudaGraphs,
+                         ::testing::Values(std::pair{"tiny-gpt2", DType::f32}, std::pair{"tiny", DType::bf16}),
+                         [](const auto& test) { return std::string(dtype_name(test.param.second)); });
 
 TEST_F(Gpu, RealRanksOnEveryGpuMatchTheReference) {
   const int gpus = cuda_runtime_info().device_count;

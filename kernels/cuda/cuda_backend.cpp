@@ -17,6 +17,13 @@
 #include "kernels/cuda/cuda_backend_impl.hpp"
 #include "kernels/cuda/cuda_common.hpp"
 #include "kernels/cuda/cuda_kernels.hpp"
+#ifdef LLMT_WITH_CUDNN
+#include "kernels/cuda/cudnn_attention.hpp"
+#else
+namespace llmt::cuda {
+class CudnnAttention {};  // never built without cuDNN
+}  // namespace llmt::cuda
+#endif
 
 namespace llmt {
 namespace cuda {
@@ -67,6 +74,7 @@ CudaBackend::~CudaBackend() {
   }
   for (cudaEvent_t e : events_) (void)cudaEventDestroy(e);
   for (cudaGraphExec_t g : graphs_) (void)cudaGraphExecDestroy(g);
+  cudnn_.reset();
   (void)cudaFree(workspace_);
   (void)cudaFree(flush_buffer_);
   if (lt_) cublasLtDestroy(lt_);
@@ -343,8 +351,61 @@ void CudaBackend::rope(void* qkv, const AttentionShape& shape, const float* cos_
 void CudaBackend::store_kv(const void* qkv, void* k_cache, void* v_cache, const AttentionShape& shape) {
   cuda::store_kv(dtype_, qkv, k_cache, v_cache, shape, compute_);
 }
+void CudaBackend::rope_store_kv(void* qkv, void* k_cache, void* v_cache, const AttentionShape& shape,
+                                const float* cos_table, const float* sin_table) {
+  cuda::rope_store_kv(dtype_, qkv, k_cache, v_cache, shape, cos_table, sin_table, compute_);
+}
+
+void CudaBackend::add_norm(void* x, const void* y, const void* bias, const void* weight, const void* norm_bias,
+                           void* out, int rows, int cols, float eps, bool layer_norm) {
+  cuda::add_norm(dtype_, x, y, bias, weight, layer_norm ? norm_bias : nullptr, out, rows, cols, eps, layer_norm,
+                 compute_);
+}
+
+std::string CudaBackend::attention_key(const AttentionShape& s) {
+  return fmt::format("{}:{}:{}:{}:{}:{}:{}:{}", s.batch, s.new_tokens, s.decode() ? -1 : s.past, s.max_len, s.q_heads,
+                     s.kv_heads, s.head_dim, s.window);
+}
+
+AttentionPlan CudaBackend::prepare_attention(const AttentionShape& shape, AttentionKernel wanted) {
+  bind();
+  const std::string key = attention_key(shape);
+  auto choose = [&](bool cudnn, std::string why) {
+    use_cudnn_[key] = cudnn;
+    return AttentionPlan{cudnn ? "cudnn-sdpa" : "naive", std::move(why)};
+  };
+  if (wanted == AttentionKernel::naive) return choose(false, "");
+#ifdef LLMT_WITH_CUDNN
+  std::string refusal = sdpa_unsupported(shape, dtype_);
+  if (refusal.empty()) {
+    if (!cudnn_) cudnn_ = std::make_unique<CudnnAttention>(device_);
+    refusal = cudnn_->prepare(SdpaSpec::from(shape, dtype_));
+  }
+  if (refusal.empty()) return choose(true, "");
+  if (wanted == AttentionKernel::cudnn)
+    throw Error(fmt::format("--attention cudnn: cuDNN cannot serve {}: {}", SdpaSpec::from(shape, dtype_).describe(),
+                            refusal));
+  return choose(false, "cuDNN refused: " + refusal);
+#else
+  if (wanted == AttentionKernel::cudnn)
+    throw Error("--attention cudnn: this build has no cuDNN attention (configure with cuDNN and cudnn-frontend)");
+  return choose(false, "this build has no cuDNN attention");
+#endif
+}
+
 void CudaBackend::attention(const void* qkv, const void* k_cache, const void* v_cache, void* out,
                             const AttentionShape& shape) {
+  auto choice = use_cudnn_.find(attention_key(shape));
+  if (choice == use_cudnn_.end()) {
+    prepare_attention(shape, AttentionKernel::automatic);
+    choice = use_cudnn_.find(attention_key(shape));
+  }
+#ifdef LLMT_WITH_CUDNN
+  if (choice->second) {
+    cudnn_->run(SdpaSpec::from(shape, dtype_), qkv, k_cache, v_cache, out, shape.past, compute_);
+    return;
+  }
+#endif
   cuda::attention(dtype_, qkv, k_cache, v_cache, out, shape, compute_);
 }
 
@@ -370,6 +431,9 @@ CudaRuntimeInfo cuda_runtime_info() {
   (void)cudaRuntimeGetVersion(&info.runtime_version);
   info.cublas_version = static_cast<int>(cublasLtGetVersion());
   (void)ncclGetVersion(&info.nccl_version);
+#ifdef LLMT_WITH_CUDNN
+  info.cudnn_version = cuda::cudnn_version();
+#endif
   for (int i = 0; i < info.device_count; ++i) {
     cudaDeviceProp prop{};
     if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;

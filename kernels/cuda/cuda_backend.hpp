@@ -25,6 +25,7 @@ struct CudaRuntimeInfo {
   int device_count = 0;
   std::string why_none;  // when device_count is 0: what the runtime said
   int driver_version = 0, runtime_version = 0, cublas_version = 0, nccl_version = 0;
+  int cudnn_version = 0;  // cudnnGetVersion(); 0 when the build has no cuDNN attention
   std::vector<CudaDeviceInfo> devices;
 };
 

@@ -6,13 +6,17 @@
 #include <cuda_runtime.h>
 
 #include <map>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <tuple>
 #include <vector>
 
 #include "engine/backend.hpp"
 
 namespace llmt::cuda {
+
+class CudnnAttention;
 
 class CudaBackend final : public Backend {
  public:
@@ -70,6 +74,11 @@ class CudaBackend final : public Backend {
   void embed(const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end, int hidden,
              void* out) override;
   void rope(void* qkv, const AttentionShape& shape, const float* cos_table, const float* sin_table) override;
+  void rope_store_kv(void* qkv, void* k_cache, void* v_cache, const AttentionShape& shape, const float* cos_table,
+                     const float* sin_table) override;
+  void add_norm(void* x, const void* y, const void* bias, const void* weight, const void* norm_bias, void* out,
+                int rows, int cols, float eps, bool layer_norm) override;
+  AttentionPlan prepare_attention(const AttentionShape& shape, AttentionKernel wanted) override;
   void store_kv(const void* qkv, void* k_cache, void* v_cache, const AttentionShape& shape) override;
   void attention(const void* qkv, const void* k_cache, const void* v_cache, void* out,
                  const AttentionShape& shape) override;
@@ -90,6 +99,8 @@ class CudaBackend final : public Backend {
   const GemmPlan& plan_for(int m, int n, int k, int lda, int ldw, int ldc, const void* a, const void* w,
                            const void* c);
   cudaEvent_t event_at(std::size_t index);
+  // The kernel chosen for an attention shape (decode shapes keyed without `past`).
+  static std::string attention_key(const AttentionShape& shape);
 
   int device_;
   DType dtype_;
@@ -105,6 +116,8 @@ class CudaBackend final : public Backend {
   std::vector<cudaGraphExec_t> graphs_;
   void* flush_buffer_ = nullptr;
   std::size_t flush_bytes_ = 0;
+  std::unique_ptr<CudnnAttention> cudnn_;   // built on first use (LLMT_WITH_CUDNN builds)
+  std::map<std::string, bool> use_cudnn_;  // per attention_key: cuDNN (true) or naive
 };
 
 // The backend behind `b`; throws when it is not a CUDA backend.

@@ -3,7 +3,9 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/cuda/cuda_common.hpp"
 #include "kernels/cuda/cuda_kernels.hpp"
@@ -197,6 +199,133 @@ __global__ void store_kv_kernel(const T* qkv, T* k_cache, T* v_cache, AttentionS
   }
 }
 
+template <typename T>
+__global__ void rope_store_kv_kernel(T* qkv, T* k_cache, T* v_cache, AttentionShape s, const float* cos_t,
+                                     const float* sin_t) {
+  const int half = s.head_dim / 2, heads = s.q_heads + s.kv_heads, d = s.head_dim;
+  const std::size_t total = static_cast<std::size_t>(s.batch) * s.new_tokens * heads * half;
+  const int stride = (s.q_heads + 2 * s.kv_heads) * d;
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const int pair = static_cast<int>(i % half);
+    const int head = static_cast<int>(i / half % heads);
+    const auto r = static_cast<int>(i / half / heads);
+    const int pos = s.past + r % s.new_tokens, b = r / s.new_tokens;
+    T* row = qkv + static_cast<std::size_t>(r) * stride;
+    T* x = row + static_cast<std::size_t>(head) * d;
+    const std::size_t table = static_cast<std::size_t>(pos) * half + pair;
+    float a = to_f(x[pair]), c = to_f(x[pair + half]);
+    math::rope_rotate(a, c, cos_t[table], sin_t[table]);
+    if (head < s.q_heads) {
+      x[pair] = from_f<T>(a);
+      x[pair + half] = from_f<T>(c);
+      continue;
+    }
+    const int kv = head - s.q_heads;
+    const std::size_t at = ((static_cast<std::size_t>(b) * s.kv_heads + kv) * s.max_len + pos) * d;
+    const T* v = row + static_cast<std::size_t>(s.q_heads + s.kv_heads + kv) * d;
+    k_cache[at + pair] = from_f<T>(a);
+    k_cache[at + pair + half] = from_f<T>(c);
+    v_cache[at + pair] = v[pair];
+    v_cache[at + pair + half] = v[pair + half];
+  }
+}
+
+// 16 bytes of T: the unit of a vectorised load or store.
+template <typename T>
+struct alignas(16) Pack {
+  static constexpr int size = 16 / sizeof(T);
+  T v[size];
+};
+
+// Elements [p * Pack::size, (p + 1) * Pack::size) of a row, in fp32.
+template <typename T, bool kVector>
+__device__ __forceinline__ void load_pack(const T* row, int p, float* out) {
+  constexpr int n = Pack<T>::size;
+  if constexpr (kVector) {
+    const Pack<T> pack = reinterpret_cast<const Pack<T>*>(row)[p];
+    for (int j = 0; j < n; ++j) out[j] = to_f(pack.v[j]);
+  } else {
+    for (int j = 0; j < n; ++j) out[j] = to_f(row[p * n + j]);
+  }
+}
+template <typename T, bool kVector>
+__device__ __forceinline__ void store_pack(T* row, int p, const float* in) {
+  constexpr int n = Pack<T>::size;
+  Pack<T> pack;
+  for (int j = 0; j < n; ++j) pack.v[j] = from_f<T>(in[j]);
+  if constexpr (kVector) {
+    reinterpret_cast<Pack<T>*>(row)[p] = pack;
+  } else {
+    for (int j = 0; j < n; ++j) row[p * n + j] = pack.v[j];
+  }
+}
+
+// One block per row; cols is a multiple of Pack<T>::size (the launcher checks). The new x is
+// rounded to T before the norm reads it, as the unfused add then norm would.
+template <typename T, bool kVector>
+__global__ void add_norm_kernel(T* x, const T* y, const T* bias, const T* w, const T* nb, T* out, int cols,
+                                float eps, bool layer_norm) {
+  constexpr int n = Pack<T>::size;
+  const std::size_t offset = static_cast<std::size_t>(blockIdx.x) * cols;
+  T* xr = x + offset;
+  const T* yr = y + offset;
+  T* o = out + offset;
+  const int packs = cols / n;
+  float sum = 0.0f, a[n], b[n];
+  for (int p = threadIdx.x; p < packs; p += blockDim.x) {
+    load_pack<T, kVector>(xr, p, a);
+    load_pack<T, kVector>(yr, p, b);
+    for (int j = 0; j < n; ++j) a[j] += b[j];
+    if (bias) {
+      load_pack<T, kVector>(bias, p, b);
+      for (int j = 0; j < n; ++j) a[j] += b[j];
+    }
+    store_pack<T, kVector>(xr, p, a);
+    load_pack<T, kVector>(xr, p, a);  // the rounded values
+    for (int j = 0; j < n; ++j) sum += layer_norm ? a[j] : a[j] * a[j];
+  }
+  float mean = 0.0f, inv = 0.0f;
+  if (layer_norm) {
+    mean = block_reduce(sum, false) / static_cast<float>(cols);
+    float var = 0.0f;
+    for (int p = threadIdx.x; p < packs; p += blockDim.x) {
+      load_pack<T, kVector>(xr, p, a);
+      for (int j = 0; j < n; ++j) var += (a[j] - mean) * (a[j] - mean);
+    }
+    inv = math::rms_inverse(block_reduce(var, false), cols, eps);
+  } else {
+    inv = math::rms_inverse(block_reduce(sum, false), cols, eps);
+  }
+  for (int p = threadIdx.x; p < packs; p += blockDim.x) {
+    load_pack<T, kVector>(xr, p, a);
+    load_pack<T, kVector>(w, p, b);
+    for (int j = 0; j < n; ++j) a[j] = (a[j] - mean) * inv * b[j];
+    if (layer_norm) {
+      load_pack<T, kVector>(nb, p, b);
+      for (int j = 0; j < n; ++j) a[j] += b[j];
+    }
+    store_pack<T, kVector>(o, p, a);
+  }
+}
+
+// silu(gate) * up, a pack of 16 bytes per thread (cols a multiple of the pack, 16-byte rows).
+template <typename T>
+__global__ void silu_mul_packed_kernel(const T* x, T* out, std::size_t packs, int col_packs) {
+  constexpr int n = Pack<T>::size;
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < packs;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const std::size_t r = i / col_packs;
+    const int p = static_cast<int>(i % col_packs);
+    const T* row = x + r * 2 * col_packs * n;
+    float gate[n], up[n];
+    load_pack<T, true>(row, p, gate);
+    load_pack<T, true>(row + static_cast<std::size_t>(col_packs) * n, p, up);
+    for (int j = 0; j < n; ++j) gate[j] = math::silu(gate[j]) * up[j];
+    store_pack<T, true>(out + r * col_packs * n, p, gate);
+  }
+}
+
 // One block per (token row, query head): keys in tiles of blockDim, online softmax, values
 // accumulated per dimension (up to 4 dimensions per thread).
 constexpr int kAttentionThreads = 128, kDimsPerThread = 4;
@@ -343,9 +472,22 @@ void scale(DType type, void* x, float factor, std::size_t n, cudaStream_t stream
   LLMT_CUDA_CHECK_LAUNCH();
 }
 
+bool aligned16(const void* p);
+
 void silu_mul(DType type, const void* x, void* out, int rows, int cols, cudaStream_t stream) {
   const std::size_t total = static_cast<std::size_t>(rows) * cols;
   if (total == 0) return;
+  const int pack = 16 / static_cast<int>(dtype_size(type));
+  if (cols % pack == 0 && aligned16(x) && aligned16(out)) {
+    const std::size_t packs = total / pack;
+    dispatch(type, [&](auto tag) {
+      using T = decltype(tag);
+      silu_mul_packed_kernel<T><<<blocks_for(packs), kThreads, 0, stream>>>(static_cast<const T*>(x),
+                                                                            static_cast<T*>(out), packs, cols / pack);
+    });
+    LLMT_CUDA_CHECK_LAUNCH();
+    return;
+  }
   dispatch(type, [&](auto tag) {
     using T = decltype(tag);
     silu_mul_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<T*>(out),
@@ -395,6 +537,53 @@ void store_kv(DType type, const void* qkv, void* k_cache, void* v_cache, const A
     store_kv_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(static_cast<const T*>(qkv),
                                                                    static_cast<T*>(k_cache),
                                                                    static_cast<T*>(v_cache), s);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void rope_store_kv(DType type, void* qkv, void* k_cache, void* v_cache, const AttentionShape& s,
+                   const float* cos_table, const float* sin_table, cudaStream_t stream) {
+  const std::size_t total =
+      static_cast<std::size_t>(s.batch) * s.new_tokens * (s.q_heads + s.kv_heads) * (s.head_dim / 2);
+  if (total == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    rope_store_kv_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(
+        static_cast<T*>(qkv), static_cast<T*>(k_cache), static_cast<T*>(v_cache), s, cos_table, sin_table);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+void add_norm(DType type, void* x, const void* y, const void* bias, const void* weight, const void* norm_bias,
+              void* out, int rows, int cols, float eps, bool layer_norm, cudaStream_t stream) {
+  if (rows == 0) return;
+  const int pack = 16 / static_cast<int>(dtype_size(type));
+  if (cols % pack != 0) {  // rows the packed kernel cannot cut: the unfused kernels
+    add_2d(type, x, static_cast<std::size_t>(cols), y, static_cast<std::size_t>(cols), static_cast<std::size_t>(rows),
+           static_cast<std::size_t>(cols), stream);
+    if (bias) add_bias(type, x, bias, rows, cols, stream);
+    if (layer_norm)
+      cuda::layer_norm(type, x, weight, norm_bias, out, rows, cols, eps, stream);
+    else
+      cuda::rms_norm(type, x, weight, out, rows, cols, eps, stream);
+    return;
+  }
+  const bool vector = aligned16(x) && aligned16(y) && aligned16(weight) && aligned16(out) &&
+                      (!bias || aligned16(bias)) && (!norm_bias || aligned16(norm_bias));
+  const int threads = std::min(kThreads, std::max(32, (cols / pack + 31) / 32 * 32));
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    auto launch = [&](auto kernel) {
+      kernel<<<rows, threads, 0, stream>>>(static_cast<T*>(x), static_cast<const T*>(y), static_cast<const T*>(bias),
+                                           static_cast<const T*>(weight), static_cast<const T*>(norm_bias),
+                                           static_cast<T*>(out), cols, eps, layer_norm);
+    };
+    if (vector)
+      launch(add_norm_kernel<T, true>);
+    else
+      launch(add_norm_kernel<T, false>);
   });
   LLMT_CUDA_CHECK_LAUNCH();
 }

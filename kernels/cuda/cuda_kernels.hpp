@@ -30,6 +30,14 @@ void rope(DType type, void* qkv, const AttentionShape& shape, const float* cos_t
           cudaStream_t stream);
 void store_kv(DType type, const void* qkv, void* k_cache, void* v_cache, const AttentionShape& shape,
               cudaStream_t stream);
+// rope() and store_kv() in one pass: q heads rotated in place, k heads rotated into the cache,
+// v heads copied into it.
+void rope_store_kv(DType type, void* qkv, void* k_cache, void* v_cache, const AttentionShape& shape,
+                   const float* cos_table, const float* sin_table, cudaStream_t stream);
+// x += y (+ bias per column); out = norm(x): LayerNorm with norm_bias when `layer_norm`, else
+// RMSNorm. One block per row; 16-byte loads where rows and pointers allow.
+void add_norm(DType type, void* x, const void* y, const void* bias, const void* weight, const void* norm_bias,
+              void* out, int rows, int cols, float eps, bool layer_norm, cudaStream_t stream);
 void attention(DType type, const void* qkv, const void* k_cache, const void* v_cache, void* out,
                const AttentionShape& shape, cudaStream_t stream);
 void to_float(DType type, const void* src, float* dst, std::size_t n, cudaStream_t stream);

@@ -1,0 +1,111 @@
+// cuDNN's fused attention without a GPU: every SDPA graph a default sweep would build is
+// checked with cudnn-frontend's validate() against Hopper (sm 90) and Ampere (sm 80), and the
+// shapes cuDNN must not serve fall back to the naive kernel with a reason. (Running the graphs
+// is tests/test_cuda.cpp's job, on a GPU.)
+#include <gtest/gtest.h>
+
+#include <map>
+#include <tuple>
+
+#include "engine/model.hpp"
+#include "engine/sweep.hpp"
+#include "engine/transformer.hpp"
+#include "kernels/cuda/cudnn_attention.hpp"
+
+namespace llmt {
+namespace {
+
+using cuda::SdpaSpec;
+
+// The sweeps the README and the GPU validation run, and llmt_gpu_bench's attention shapes.
+std::vector<Workload> default_workloads() {
+  return {{4, 128, 16}, {4, 64, 8}, {1, 128, 33}, {16, 128, 33}, {1, 2048, 2}, {1, 159, 2}, {16, 4095, 2}};
+}
+
+// Every attention shape of every rank of every runnable point of `model` over 1-8 ranks.
+std::map<std::string, AttentionShape> planned_shapes(const ModelConfig& model) {
+  SweepSpec spec;
+  spec.ranks = {1, 2, 4, 8};
+  spec.strategies = {"all"};
+  for (const Workload& w : default_workloads()) {
+    spec.batches.push_back(w.batch);
+    spec.prompts.push_back(w.prompt);
+    spec.gens.push_back(w.gen);
+  }
+  std::map<std::string, AttentionShape> shapes;
+  for (const PlannedPoint& planned : plan_sweep(model, spec, builtin_strategies())) {
+    if (planned.skip_reason) continue;
+    for (int r = 0; r < planned.point.layout.ranks(); ++r)
+      for (const AttentionShape& s : attention_shapes(model, planned.point, make_shard_plan(model, planned.point, r)))
+        shapes.emplace(SdpaSpec::from(s, DType::bf16).key() + (s.window > 0 ? ":w" : ""), s);
+  }
+  return shapes;
+}
+
+TEST(Cudnn, EveryGraphOfTheDefaultSweepsValidatesOnHopperAndAmpere) {
+  int checked = 0;
+  for (const std::string name : {"tiny", "gpt2", "llama-3-8b", "llama-2-7b", "mistral-7b", "qwen2-7b", "llama-3-70b"}) {
+    const ModelConfig model = load_model(name);
+    const auto shapes = planned_shapes(model);
+    ASSERT_FALSE(shapes.empty()) << name;
+    for (const auto& [key, shape] : shapes)
+      for (DType type : {DType::bf16, DType::f16}) {
+        if (!cuda::sdpa_unsupported(shape, type).empty()) continue;
+        const SdpaSpec spec = SdpaSpec::from(shape, type);
+        for (int sm : {90, 80}) {
+          EXPECT_EQ(cuda::validate_sdpa(spec, sm), "") << name << " " << spec.describe() << " sm" << sm;
+          ++checked;
+        }
+      }
+  }
+  EXPECT_GT(checked, 100);
+}
+
+TEST(Cudnn, DecodeGraphsCoverTheWholeCacheAndPrefillGraphsThePrompt) {
+  const AttentionShape prefill{2, 128, 0, 161, 32, 8, 128, 4, 0};
+  const SdpaSpec p = SdpaSpec::from(prefill, DType::bf16);
+  EXPECT_FALSE(p.decode);
+  EXPECT_EQ(p.s_q, 128);
+  EXPECT_EQ(p.s_kv, 128);
+  EXPECT_EQ(p.q_row_stride(), (32 + 16) * 128);
+  AttentionShape step = prefill;
+  step.new_tokens = 1;
+  step.past = 140;
+  const SdpaSpec d = SdpaSpec::from(step, DType::bf16);
+  EXPECT_TRUE(d.decode);
+  EXPECT_EQ(d.s_q, 1);
+  EXPECT_EQ(d.s_kv, 161);
+  step.past = 150;  // another step: the same graph
+  EXPECT_EQ(SdpaSpec::from(step, DType::bf16).key(), d.key());
+  EXPECT_NE(p.key(), d.key());
+}
+
+TEST(Cudnn, ShapesCudnnDoesNotServeSayWhy) {
+  AttentionShape s{1, 16, 0, 32, 8, 8, 64, 1, 0};
+  EXPECT_EQ(cuda::sdpa_unsupported(s, DType::bf16), "");
+  EXPECT_NE(cuda::sdpa_unsupported(s, DType::f32).find("fp16 or bf16"), std::string::npos);
+  s.window = 8;  // a window shorter than the context
+  EXPECT_NE(cuda::sdpa_unsupported(s, DType::bf16).find("sliding"), std::string::npos);
+  s.window = 64;  // a window the context never reaches changes nothing
+  EXPECT_EQ(cuda::sdpa_unsupported(s, DType::bf16), "");
+  // cuDNN itself refuses what it cannot do, with its own message: head dimension 7.
+  AttentionShape odd{1, 16, 0, 32, 2, 2, 7, 1, 0};
+  EXPECT_NE(cuda::validate_sdpa(SdpaSpec::from(odd, DType::bf16), 90), "");
+}
+
+TEST(Cudnn, TheBenchmarksBareCallsValidate) {
+  // llmt_gpu_bench's reference: contiguous tensors, Llama-3-8B heads, prefill and decode.
+  for (const auto& [batch, s_q, s_kv] : {std::tuple{1, 128, 128}, {16, 128, 128}, {1, 2048, 2048}, {1, 1, 160},
+                                          {16, 1, 160}, {1, 1, 4096}, {16, 1, 4096}}) {
+    const SdpaSpec spec = SdpaSpec::bare_call(DType::bf16, batch, 32, 8, 128, s_q, s_kv);
+    EXPECT_EQ(spec.decode, s_q == 1);
+    EXPECT_EQ(cuda::validate_sdpa(spec, 90), "") << spec.describe();
+  }
+}
+
+TEST(Cudnn, LibraryVersionIsTheOneBuiltAgainst) {
+  EXPECT_GE(cuda::cudnn_version(), 90000);
+}
+
+}  // namespace
+}  // namespace llmt
