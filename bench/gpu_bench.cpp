@@ -1,27 +1,40 @@
-// The CUDA backend's reference measurements, each a ratio within one run:
-//  - GEMM efficiency: an 8192^3 bf16 GEMM through the backend's GEMM path against a bare
-//    cuBLASLt call of the same shape (target: at least 0.85 of its throughput);
-//  - HBM bandwidth from a device-to-device copy (bytes read plus bytes written per second);
-//  - a decode step of the full Llama-3-8B in bf16 at batch 1 against the time to read its
-//    weights once at that bandwidth (target: at most 1.3x), and its prefill.
-//   llmt_gpu_bench --json out.json [--model llama-3-8b] [--size 8192]
+// The one GPU reference run of the CUDA backend: every figure a ratio measured within this run.
+//  - GEMM: an 8192^3 GEMM through the backend against a bare cuBLASLt call (target >= 0.85).
+//  - Copy bandwidth (device to device, bytes read plus written per second).
+//  - Attention: the engine's attention phase (per call) against a bare cuDNN SDPA call of the
+//    same shape: prefill b1 x p128, b16 x p128, b1 x p2048; decode b1 and b16 over 160 and
+//    4096 keys (target <= 1.3).
+//  - Prefill: TTFT at b1 x p2048 and b16 x p128 against their speed-of-light floors (<= 1.5, <= 1.3).
+//  - Decode: the step of the full model at batch 1, eager and replayed as CUDA graphs, against
+//    its floor (<= 1.5, <= 1.25).
+// The floors use the ceilings measured here: the copy bandwidth and the bare cuBLASLt GEMM.
+//   llmt_gpu_bench [--json gpu-bench.json] [--markdown gpu-bench.md] [--model llama-3-8b]
+//                  [--dtype bf16] [--size 8192] [--quick]
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "engine/backends.hpp"
 #include "engine/error.hpp"
 #include "engine/runner.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
+#ifdef LLMT_WITH_CUDNN
+#include "kernels/cuda/cudnn_attention.hpp"
+#endif
 
 namespace {
 
 using namespace llmt;
+using nlohmann::json;
 
 #define CHECK_CUDA(x)                                                                            \
   do {                                                                                           \
@@ -34,9 +47,14 @@ using namespace llmt;
     if (s != CUBLAS_STATUS_SUCCESS) throw Error(fmt::format("{}: {}", #x, cublasLtGetStatusString(s))); \
   } while (0)
 
-// Mean milliseconds of `reps` calls of f on `stream`, after `warmup` calls.
-template <typename F>
-double time_ms(cudaStream_t stream, int warmup, int reps, F&& f) {
+struct Options {
+  std::string json_path = "gpu-bench.json", markdown_path, model = "llama-3-8b", dtype = "bf16";
+  int size = 8192;
+  bool quick = false;  // fewer iterations and the smaller attention shapes only (a smoke run)
+};
+
+// Mean milliseconds of `reps` calls of f on `stream` (CUDA events), after `warmup` calls.
+double time_ms(cudaStream_t stream, int warmup, int reps, const std::function<void()>& f) {
   for (int i = 0; i < warmup; ++i) f();
   cudaEvent_t a, b;
   CHECK_CUDA(cudaEventCreate(&a));
@@ -52,8 +70,31 @@ double time_ms(cudaStream_t stream, int warmup, int reps, F&& f) {
   return ms / reps;
 }
 
-nlohmann::json gemm_efficiency(int size) {
-  auto backend = make_backend("cuda", 0, DType::bf16);
+// One line of the result: a measured figure, its reference, their ratio and the target.
+struct Row {
+  std::string name, unit;
+  double value = 0, reference = 0;
+  std::string reference_name;
+  double target = 0;
+  bool at_most = true;  // the ratio value / reference must be at most target (else at least)
+  double ratio() const { return reference > 0 ? value / reference : 0; }
+  bool met() const { return at_most ? ratio() <= target : ratio() >= target; }
+};
+
+json to_json(const Row& r) {
+  return {{"name", r.name},   {"unit", r.unit},        {"value", r.value}, {"reference", r.reference},
+          {"reference_name", r.reference_name},        {"ratio", r.ratio()},
+          {"target", fmt::format("{} {}", r.at_most ? "<=" : ">=", r.target)}, {"met", r.met()}};
+}
+
+// ---- GEMM and copy bandwidth ----------------------------------------------------------
+
+struct GemmResult {
+  double backend_ms = 0, bare_ms = 0, flops = 0;
+};
+
+GemmResult gemm_efficiency(int size, DType dtype) {
+  auto backend = make_backend("cuda", 0, dtype);
   backend->bind_thread();
   const std::size_t n = static_cast<std::size_t>(size) * size;
   DeviceBuffer a = backend->allocate(n, MemoryKind::activations), w = backend->allocate(n, MemoryKind::weights),
@@ -61,21 +102,19 @@ nlohmann::json gemm_efficiency(int size) {
   backend->fill(a.get(), size, size, FillSpec{1, 1, 0, 0, size, 1.0f, 0.0f});
   backend->fill(w.get(), size, size, FillSpec{1, 2, 0, 0, size, 0.01f, 0.0f});
   backend->synchronize();
-  // The backend's path: its stream is the one it enqueues on; time on the default stream
-  // after draining, with the backend synchronising at the end.
-  cudaStream_t stream = nullptr;
-  CHECK_CUDA(cudaStreamCreate(&stream));
+  // The backend's path, timed with the wall clock around its own stream's work.
   auto backend_call = [&] { backend->gemm(size, size, size, a.get(), size, w.get(), size, c.get(), size, 0.0f); };
   for (int i = 0; i < 3; ++i) backend_call();
   backend->synchronize();
-  const auto t0 = std::chrono::steady_clock::now();
   const int reps = 20;
+  const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < reps; ++i) backend_call();
   backend->synchronize();
-  const double backend_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
+  GemmResult r;
+  r.backend_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
 
   // A bare cuBLASLt call of the same shape: descriptors made once, the heuristic's first algorithm.
+  const cudaDataType_t type = dtype == DType::bf16 ? CUDA_R_16BF : dtype == DType::f16 ? CUDA_R_16F : CUDA_R_32F;
   cublasLtHandle_t lt = nullptr;
   CHECK_LT(cublasLtCreate(&lt));
   cublasLtMatmulDesc_t op = nullptr;
@@ -84,9 +123,9 @@ nlohmann::json gemm_efficiency(int size) {
   CHECK_LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)));
   CHECK_LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &nn, sizeof(nn)));
   cublasLtMatrixLayout_t la, lb, lc;
-  CHECK_LT(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, size, size, size));
-  CHECK_LT(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, size, size, size));
-  CHECK_LT(cublasLtMatrixLayoutCreate(&lc, CUDA_R_16BF, size, size, size));
+  CHECK_LT(cublasLtMatrixLayoutCreate(&la, type, size, size, size));
+  CHECK_LT(cublasLtMatrixLayoutCreate(&lb, type, size, size, size));
+  CHECK_LT(cublasLtMatrixLayoutCreate(&lc, type, size, size, size));
   std::size_t ws_bytes = 32u << 20;
   void* ws = nullptr;
   CHECK_CUDA(cudaMalloc(&ws, ws_bytes));
@@ -98,8 +137,9 @@ nlohmann::json gemm_efficiency(int size) {
   int found = 0;
   CHECK_LT(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 1, &heuristic, &found));
   if (found == 0) throw Error("no cuBLASLt algorithm for the bare GEMM");
+  cudaStream_t stream = nullptr;
+  CHECK_CUDA(cudaStreamCreate(&stream));
   const float alpha = 1.0f, beta = 0.0f;
-  // Timed like the backend's path: wall clock around `reps` calls on a drained stream.
   auto bare_call = [&] {
     CHECK_LT(cublasLtMatmul(lt, op, &alpha, w.get(), la, a.get(), lb, &beta, c.get(), lc, c.get(), lc, &heuristic.algo,
                             ws, ws_bytes, stream));
@@ -109,8 +149,8 @@ nlohmann::json gemm_efficiency(int size) {
   const auto t1 = std::chrono::steady_clock::now();
   for (int i = 0; i < reps; ++i) bare_call();
   CHECK_CUDA(cudaStreamSynchronize(stream));
-  const double bare_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count() / reps;
-  const double flops = 2.0 * size * size * static_cast<double>(size);
+  r.bare_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count() / reps;
+  r.flops = 2.0 * size * size * static_cast<double>(size);
   cublasLtMatmulPreferenceDestroy(pref);
   cublasLtMatrixLayoutDestroy(la);
   cublasLtMatrixLayoutDestroy(lb);
@@ -119,14 +159,7 @@ nlohmann::json gemm_efficiency(int size) {
   cublasLtDestroy(lt);
   cudaFree(ws);
   cudaStreamDestroy(stream);
-  return {{"shape", fmt::format("{0}x{0}x{0} bf16", size)},
-          {"backend_ms", backend_ms},
-          {"bare_cublaslt_ms", bare_ms},
-          {"backend_tflops", flops / backend_ms * 1e-9},
-          {"bare_tflops", flops / bare_ms * 1e-9},
-          {"ratio", bare_ms / backend_ms},
-          {"target", 0.85},
-          {"met", bare_ms / backend_ms >= 0.85}};
+  return r;
 }
 
 double copy_bandwidth_gbps() {
@@ -147,56 +180,227 @@ double copy_bandwidth_gbps() {
   return 2.0 * static_cast<double>(bytes) / (ms * 1e-3) * 1e-9;  // read + written
 }
 
+// ---- engine runs ------------------------------------------------------------------------
+
+ConfigResult run_engine(const ModelConfig& model, const Workload& workload, const RunOptions& base, bool graphs,
+                        int iterations) {
+  RunOptions ro = base;
+  ro.cuda_graphs = graphs;
+  ro.warmup = 1;
+  ro.iterations = iterations;
+  const ConfigPoint point{"tp", Layout{1, 1, 1}, SyncMode::blocking, MergeMode::concat, workload};
+  ConfigResult r = run_configuration(model, point, ro, nullptr);
+  if (r.status != ConfigStatus::ok) throw Error(fmt::format("{} failed: {}", workload.label(), r.reason));
+  return r;
+}
+
+// Mean milliseconds per call of the phases "<pass>/layer.N/attn/core", over all layers.
+double attention_ms_per_call(const ConfigResult& r, const std::string& pass) {
+  double ms = 0, calls = 0;
+  for (const PhaseSummary& p : r.metrics.phases)
+    if (p.path.rfind(pass + "/layer.", 0) == 0 && p.path.size() > 10 &&
+        p.path.compare(p.path.size() - 10, 10, "/attn/core") == 0) {
+      ms += p.ms;
+      calls += p.calls;
+    }
+  if (calls == 0) throw Error(fmt::format("no {} attention phase was timed", pass));
+  return ms / calls;
+}
+
+std::string kernel_of(const ConfigResult& r, const std::string& pass) {
+  for (const AttentionUse& u : r.attention)
+    if (u.pass == pass) return u.why.empty() ? u.kernel : fmt::format("{} ({})", u.kernel, u.why);
+  return "?";
+}
+
+// A bare cuDNN SDPA call of the engine's shape, in contiguous [b, h, s, d] tensors.
+double bare_sdpa_ms(const ModelConfig& m, DType dtype, int batch, int s_q, int s_kv) {
+#ifdef LLMT_WITH_CUDNN
+  const cuda::SdpaSpec spec = cuda::SdpaSpec::bare_call(dtype, batch, m.heads, m.kv_heads, m.head_dim, s_q, s_kv);
+  cuda::CudnnAttention cudnn(0);
+  if (const std::string why = cudnn.prepare(spec); !why.empty())
+    throw Error(fmt::format("bare cuDNN SDPA {}: {}", spec.describe(), why));
+  auto backend = make_backend("cuda", 0, dtype);  // its allocator and fill kernel
+  backend->bind_thread();
+  const std::size_t q = static_cast<std::size_t>(batch) * m.heads * s_q * m.head_dim;
+  const std::size_t kv = static_cast<std::size_t>(batch) * m.kv_heads * s_kv * m.head_dim;
+  DeviceBuffer bq = backend->allocate(q, MemoryKind::activations), bo = backend->allocate(q, MemoryKind::activations);
+  DeviceBuffer bk = backend->allocate(kv, MemoryKind::kv_cache), bv = backend->allocate(kv, MemoryKind::kv_cache);
+  backend->fill(bq.get(), 1, static_cast<int>(q), FillSpec{3, 1, 0, 0, static_cast<std::int64_t>(q), 1.0f, 0.0f});
+  backend->fill(bk.get(), 1, static_cast<int>(kv), FillSpec{3, 2, 0, 0, static_cast<std::int64_t>(kv), 1.0f, 0.0f});
+  backend->fill(bv.get(), 1, static_cast<int>(kv), FillSpec{3, 3, 0, 0, static_cast<std::int64_t>(kv), 1.0f, 0.0f});
+  backend->synchronize();
+  cudaStream_t stream = nullptr;
+  CHECK_CUDA(cudaStreamCreate(&stream));
+  const double ms = time_ms(stream, 3, 20, [&] { cudnn.run(spec, bq.get(), bk.get(), bv.get(), bo.get(), 0, stream); });
+  cudaStreamDestroy(stream);
+  return ms;
+#else
+  (void)m, (void)dtype, (void)batch, (void)s_q, (void)s_kv;
+  throw Error("this build has no cuDNN attention (configure with cuDNN and cudnn-frontend)");
+#endif
+}
+
+struct AttentionCase {
+  std::string label;
+  int batch, prompt, keys;  // keys > 0: a decode step over `keys` keys (prompt keys - 1)
+};
+
+std::vector<AttentionCase> attention_cases(bool quick) {
+  std::vector<AttentionCase> cases = {{"prefill b1 x p128", 1, 128, 0},   {"prefill b16 x p128", 16, 128, 0},
+                                      {"decode b1, 160 keys", 1, 159, 160}, {"decode b16, 160 keys", 16, 159, 160}};
+  if (!quick) {
+    cases.push_back({"prefill b1 x p2048", 1, 2048, 0});
+    cases.push_back({"decode b1, 4096 keys", 1, 4095, 4096});
+    cases.push_back({"decode b16, 4096 keys", 16, 4095, 4096});
+  }
+  return cases;
+}
+
+// The engine's attention phase on two layers of the model, against the bare call.
+Row attention_row(const ModelConfig& model, const AttentionCase& c, const RunOptions& ro, int iterations,
+                  json& detail) {
+  const bool decode = c.keys > 0;
+  const ConfigResult r =
+      run_engine(with_layers(model, std::min(2, model.layers)), Workload{c.batch, c.prompt, decode ? 2 : 1}, ro,
+                 false, iterations);
+  const std::string pass = decode ? "decode" : "prefill";
+  Row row;
+  row.name = "attention, " + c.label;
+  row.unit = "ms per layer";
+  row.value = attention_ms_per_call(r, pass);
+  row.reference = bare_sdpa_ms(model, ro.dtype, c.batch, decode ? 1 : c.prompt, decode ? c.keys : c.prompt);
+  row.reference_name = "bare cuDNN SDPA";
+  row.target = 1.3;
+  detail[row.name] = {{"engine_kernel", kernel_of(r, pass)}};
+  return row;
+}
+
+// A latency median against its speed-of-light floor.
+Row floor_row(const std::string& name, double median_ms, double floor_ms, double target) {
+  Row row;
+  row.name = name;
+  row.unit = "ms";
+  row.value = median_ms;
+  row.reference = floor_ms;
+  row.reference_name = "speed-of-light floor";
+  row.target = target;
+  return row;
+}
+
+std::string markdown(const std::vector<Row>& rows, const json& header) {
+  std::string out = fmt::format("# llmt_gpu_bench on {}\n\n{}\n\n", header.value("device", "?"), header.dump());
+  out += "| measurement | llmthreads | reference | ratio | target | met |\n|---|---|---|---|---|---|\n";
+  for (const Row& r : rows)
+    out += fmt::format("| {} | {:.4g} {} | {:.4g} ({}) | {:.3f} | {} {} | {} |\n", r.name, r.value, r.unit,
+                       r.reference, r.reference_name, r.ratio(), r.at_most ? "<=" : ">=", r.target,
+                       r.met() ? "yes" : "**no**");
+  return out;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string key = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw ConfigError(key + " needs a value");
+      return argv[++i];
+    };
+    if (key == "--json") o.json_path = value();
+    else if (key == "--markdown") o.markdown_path = value();
+    else if (key == "--model") o.model = value();
+    else if (key == "--dtype") o.dtype = value();
+    else if (key == "--size") o.size = std::stoi(value());
+    else if (key == "--quick") o.quick = true;
+    else if (key == "--help" || key == "-h") {
+      fmt::print("usage: llmt_gpu_bench [--json FILE] [--markdown FILE] [--model NAME] [--dtype bf16|f16] "
+                 "[--size N] [--quick]\n");
+      std::exit(0);
+    } else {
+      throw ConfigError("unknown option " + key);
+    }
+  }
+  return o;
+}
+
+int run(const Options& o) {
+  const CudaRuntimeInfo info = cuda_runtime_info();
+  if (info.device_count == 0) {
+    fmt::print(stderr, "llmt_gpu_bench: no GPU: {}\n", info.why_none);
+    return 2;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const DType dtype = parse_dtype(o.dtype).value_or(DType::bf16);
+  const ModelConfig model = load_model(o.model);
+  json header = {{"device", info.devices[0].name}, {"model", o.model}, {"dtype", dtype_name(dtype)},
+                 {"cudnn", info.cudnn_version},     {"cublas", info.cublas_version}};
+  std::vector<Row> rows;
+  json detail;
+  auto progress = [&](const Row& r) {
+    fmt::print("{:<34} {:>10.4g} {:<13} vs {:>10.4g} ({}): ratio {:.3f} (target {} {}) {}\n", r.name, r.value, r.unit,
+               r.reference, r.reference_name, r.ratio(), r.at_most ? "<=" : ">=", r.target, r.met() ? "met" : "NOT MET");
+    std::fflush(stdout);
+  };
+
+  const GemmResult gemm = gemm_efficiency(o.size, dtype);
+  Row g;
+  g.name = fmt::format("GEMM {0}^3 {1}, throughput", o.size, dtype_name(dtype));
+  g.unit = "TFLOP/s";
+  g.value = gemm.flops / gemm.backend_ms * 1e-9;
+  g.reference = gemm.flops / gemm.bare_ms * 1e-9;
+  g.reference_name = "bare cuBLASLt";
+  g.target = 0.85;
+  g.at_most = false;
+  rows.push_back(g);
+  progress(g);
+  const double bandwidth = copy_bandwidth_gbps();
+  header["copy_bandwidth_gbps"] = bandwidth;
+  fmt::print("device-to-device copy: {:.0f} GB/s (read + written)\n", bandwidth);
+
+  RunOptions ro;
+  ro.backend = "cuda";
+  ro.dtype = dtype;
+  ro.ceilings = Ceilings{bandwidth, g.reference, "measured", std::string(dtype_name(dtype)), info.devices[0].name};
+  header["ceilings"] = {{"bandwidth_gbps", bandwidth}, {"gemm_tflops", g.reference}};
+  const int iterations = o.quick ? 2 : 5;
+
+  for (const AttentionCase& c : attention_cases(o.quick)) {
+    rows.push_back(attention_row(model, c, ro, iterations, detail));
+    progress(rows.back());
+  }
+  auto prefill = [&](int batch, int prompt, double target) {
+    const ConfigResult r = run_engine(model, Workload{batch, prompt, 1}, ro, false, o.quick ? 2 : 3);
+    rows.push_back(floor_row(fmt::format("TTFT b{} x p{}", batch, prompt), r.metrics.ttft_ms.median,
+                             r.metrics.floor.ttft_ms, target));
+    progress(rows.back());
+  };
+  if (!o.quick) prefill(1, 2048, 1.5);
+  prefill(16, 128, 1.3);
+  for (const bool graphs : {false, true}) {
+    const ConfigResult r = run_engine(model, Workload{1, 128, 33}, ro, graphs, iterations);
+    rows.push_back(floor_row(fmt::format("decode step b1, {}", graphs ? "CUDA graphs" : "eager"),
+                             r.metrics.decode_step_ms.median, r.metrics.floor.decode_step_ms, graphs ? 1.25 : 1.5));
+    detail[rows.back().name] = {{"attention", kernel_of(r, "decode")}, {"cuda_graphs", r.cuda_graphs}};
+    progress(rows.back());
+  }
+
+  header["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  json out = header;
+  for (const Row& r : rows) out["rows"].push_back(to_json(r));
+  out["detail"] = detail;
+  std::ofstream(o.json_path) << out.dump(1) << "\n";
+  if (!o.markdown_path.empty()) std::ofstream(o.markdown_path) << markdown(rows, header);
+  int unmet = 0;
+  for (const Row& r : rows) unmet += r.met() ? 0 : 1;
+  fmt::print("{} of {} targets met in {:.0f} s\n", rows.size() - unmet, rows.size(), header["seconds"].get<double>());
+  return unmet == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string json_path = "gpu-bench.json", model_name = "llama-3-8b";
-  int size = 8192;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string key = argv[i], value = argv[i + 1];
-    if (key == "--json") json_path = value;
-    else if (key == "--model") model_name = value;
-    else if (key == "--size") size = std::stoi(value);
-  }
   try {
-    const CudaRuntimeInfo info = cuda_runtime_info();
-    if (info.device_count == 0) {
-      fmt::print(stderr, "llmt_gpu_bench: no GPU: {}\n", info.why_none);
-      return 2;
-    }
-    nlohmann::json out;
-    out["device"] = info.devices[0].name;
-    out["gemm"] = gemm_efficiency(size);
-    fmt::print("GEMM {}: backend {:.1f} TFLOP/s, bare cuBLASLt {:.1f} TFLOP/s, ratio {:.3f} (target >= 0.85)\n",
-               out["gemm"]["shape"].get<std::string>(), out["gemm"]["backend_tflops"].get<double>(),
-               out["gemm"]["bare_tflops"].get<double>(), out["gemm"]["ratio"].get<double>());
-    const double bandwidth = copy_bandwidth_gbps();
-    out["hbm_copy_gbps"] = bandwidth;
-    fmt::print("device-to-device copy: {:.0f} GB/s (read + written)\n", bandwidth);
-
-    const ModelConfig model = load_model(model_name);
-    RunOptions ro;
-    ro.backend = "cuda";
-    ro.dtype = DType::bf16;
-    ro.warmup = 2;
-    ro.iterations = 5;
-    const ConfigPoint point{"tp", Layout{1, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{1, 128, 33}};
-    const ConfigResult r = run_configuration(model, point, ro, nullptr);
-    if (r.status != ConfigStatus::ok) throw Error("the decode run failed: " + r.reason);
-    const double weight_bytes = static_cast<double>(r.metrics.memory.at(0).weights);
-    const double ideal_ms = weight_bytes / (bandwidth * 1e9) * 1e3;
-    const double step_ms = r.metrics.decode_step_ms.median;
-    out["decode"] = {{"model", model_name},       {"batch", 1},
-                     {"step_ms_median", step_ms}, {"weights_bytes", weight_bytes},
-                     {"weights_read_ms", ideal_ms}, {"ratio", step_ms / ideal_ms},
-                     {"target", 1.3},             {"met", step_ms / ideal_ms <= 1.3},
-                     {"prefill_128_ms_median", r.metrics.ttft_ms.median}};
-    fmt::print("{} bf16 decode step: {:.3f} ms; reading its {:.2f} GB of weights once: {:.3f} ms; ratio {:.3f} "
-               "(target <= 1.3); prefill of 128 tokens {:.2f} ms\n",
-               model_name, step_ms, weight_bytes * 1e-9, ideal_ms, step_ms / ideal_ms, r.metrics.ttft_ms.median);
-    std::ofstream(json_path) << out.dump(1) << "\n";
-    const bool met = out["gemm"]["met"].get<bool>() && out["decode"]["met"].get<bool>();
-    return met ? 0 : 1;
+    return run(parse(argc, argv));
   } catch (const std::exception& e) {
     fmt::print(stderr, "llmt_gpu_bench: {}\n", e.what());
     return 2;
