@@ -1,8 +1,10 @@
-// `llmthreads list`: strategies, sync and merge modes, model presets and backends.
+// `llmthreads list`: strategies, sync and merge modes, model presets, hardware profiles, backends
+// and attention kernels.
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
 #include "engine/backends.hpp"
+#include "engine/ceilings.hpp"
 #include "engine/error.hpp"
 #include "engine/model.hpp"
 #include "engine/plan.hpp"
@@ -41,7 +43,21 @@ Command add_list_command(CLI::App& app) {
         fmt::print("  {:<14} unreadable: {}\n", name, e.what());
       }
     }
+    fmt::print("\nhardware profiles (--ceilings NAME; the default measures the device at start):\n");
+    for (const std::string& name : list_hardware_profiles()) {
+      try {
+        fmt::print("  {:<16} {}\n", name, describe_ceilings(load_hardware_profile(name, DType::bf16)));
+      } catch (const Error& e) {
+        fmt::print("  {:<16} unreadable: {}\n", name, e.what());
+      }
+    }
     fmt::print("\nbackends in this build: {}\n", fmt::join(compiled_backends(), ", "));
+#ifdef LLMT_WITH_CUDNN
+    fmt::print("attention kernels: cudnn (cuDNN fused SDPA, CUDA backend), naive; --attention auto picks cudnn "
+               "where it serves the shape\n");
+#else
+    fmt::print("attention kernels: naive (this build has no cuDNN attention)\n");
+#endif
     return 0;
   };
 }
