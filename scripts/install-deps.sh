@@ -27,8 +27,12 @@ for p in "${packages[@]}"; do
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
 
+# Not fatal: without the headers the CUDA backend is built with its own attention kernel
+# (LLMT_CUDNN=AUTO says so at configure time; LLMT_CUDNN=ON refuses to configure).
 fetch_frontend() {
-  if [ -n "$cuda_include" ]; then "$(dirname "$0")/fetch-cudnn-frontend"; fi
+  if [ -n "$cuda_include" ] && ! "$(dirname "$0")/fetch-cudnn-frontend"; then
+    echo "install-deps: WARNING: could not fetch cudnn-frontend from PyPI: cuDNN attention will not be built" >&2
+  fi
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

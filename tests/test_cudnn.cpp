@@ -88,6 +88,13 @@ TEST(Cudnn, ShapesCudnnDoesNotServeSayWhy) {
   EXPECT_NE(cuda::sdpa_unsupported(s, DType::bf16).find("sliding"), std::string::npos);
   s.window = 64;  // a window the context never reaches changes nothing
   EXPECT_EQ(cuda::sdpa_unsupported(s, DType::bf16), "");
+  AttentionShape step = s;  // decode: the window binds at the cache's last step
+  step.new_tokens = 1;
+  step.past = 16;
+  step.window = 20;
+  EXPECT_NE(cuda::sdpa_unsupported(step, DType::bf16).find("sliding"), std::string::npos);
+  step.window = 32;
+  EXPECT_EQ(cuda::sdpa_unsupported(step, DType::bf16), "");
   // cuDNN itself refuses what it cannot do, with its own message: head dimension 7.
   AttentionShape odd{1, 16, 0, 32, 2, 2, 7, 1, 0};
   EXPECT_NE(cuda::validate_sdpa(SdpaSpec::from(odd, DType::bf16), 90), "");

@@ -111,8 +111,9 @@ std::string SdpaSpec::describe() const {
 
 std::string sdpa_unsupported(const AttentionShape& shape, DType dtype) {
   if (dtype == DType::f32) return "cuDNN SDPA needs fp16 or bf16 (fp32 run)";
-  if (shape.window > 0 && shape.window < shape.past + shape.new_tokens)
-    return "sliding-window attention is served by the naive kernel";
+  // A window binds once a query sees more keys than it: in decode, at the last step the cache holds.
+  const int keys = shape.decode() ? shape.max_len : shape.past + shape.new_tokens;
+  if (shape.window > 0 && shape.window < keys) return "sliding-window attention is served by the naive kernel";
   if (!shape.decode() && shape.past > 0) return "a prefill over cached tokens is served by the naive kernel";
   if (shape.q_heads % shape.kv_heads != 0) return "query heads are not a multiple of KV heads";
   return "";
