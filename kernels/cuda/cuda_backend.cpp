@@ -362,14 +362,13 @@ void CudaBackend::add_norm(void* x, const void* y, const void* bias, const void*
                  compute_);
 }
 
-std::string CudaBackend::attention_key(const AttentionShape& s) {
-  return fmt::format("{}:{}:{}:{}:{}:{}:{}:{}", s.batch, s.new_tokens, s.decode() ? -1 : s.past, s.max_len, s.q_heads,
-                     s.kv_heads, s.head_dim, s.window);
+CudaBackend::AttentionKey CudaBackend::attention_key(const AttentionShape& s) {
+  return {s.batch, s.new_tokens, s.decode() ? -1 : s.past, s.max_len, s.q_heads, s.kv_heads, s.head_dim, s.window};
 }
 
 AttentionPlan CudaBackend::prepare_attention(const AttentionShape& shape, AttentionKernel wanted) {
   bind();
-  const std::string key = attention_key(shape);
+  const AttentionKey key = attention_key(shape);
   auto choose = [&](bool cudnn, std::string why) {
     use_cudnn_[key] = cudnn;
     return AttentionPlan{cudnn ? "cudnn-sdpa" : "naive", std::move(why)};
@@ -397,6 +396,11 @@ void CudaBackend::attention(const void* qkv, const void* k_cache, const void* v_
                             const AttentionShape& shape) {
   auto choice = use_cudnn_.find(attention_key(shape));
   if (choice == use_cudnn_.end()) {
+    // Preparing allocates and synchronises, which a graph capture cannot contain.
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    LLMT_CUDA_CHECK(cudaStreamIsCapturing(compute_, &capturing));
+    if (capturing != cudaStreamCaptureStatusNone)
+      throw Error("attention shape captured in a CUDA graph before prepare_attention");
     prepare_attention(shape, AttentionKernel::automatic);
     choice = use_cudnn_.find(attention_key(shape));
   }

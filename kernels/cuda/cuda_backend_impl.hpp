@@ -100,7 +100,8 @@ class CudaBackend final : public Backend {
                            const void* c);
   cudaEvent_t event_at(std::size_t index);
   // The kernel chosen for an attention shape (decode shapes keyed without `past`).
-  static std::string attention_key(const AttentionShape& shape);
+  using AttentionKey = std::tuple<int, int, int, int, int, int, int, int>;
+  static AttentionKey attention_key(const AttentionShape& shape);
 
   int device_;
   DType dtype_;
@@ -117,7 +118,7 @@ class CudaBackend final : public Backend {
   void* flush_buffer_ = nullptr;
   std::size_t flush_bytes_ = 0;
   std::unique_ptr<CudnnAttention> cudnn_;   // built on first use (LLMT_WITH_CUDNN builds)
-  std::map<std::string, bool> use_cudnn_;  // per attention_key: cuDNN (true) or naive
+  std::map<AttentionKey, bool> use_cudnn_;  // per attention_key: cuDNN (true) or naive
 };
 
 // The backend behind `b`; throws when it is not a CUDA backend.

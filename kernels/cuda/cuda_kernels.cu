@@ -262,7 +262,8 @@ __device__ __forceinline__ void store_pack(T* row, int p, const float* in) {
 }
 
 // One block per row; cols is a multiple of Pack<T>::size (the launcher checks). The new x is
-// rounded to T before the norm reads it, as the unfused add then norm would.
+// rounded to T after each addition, before the norm reads it, as the unfused add, add_bias and
+// norm would.
 template <typename T, bool kVector>
 __global__ void add_norm_kernel(T* x, const T* y, const T* bias, const T* w, const T* nb, T* out, int cols,
                                 float eps, bool layer_norm) {
@@ -276,13 +277,12 @@ __global__ void add_norm_kernel(T* x, const T* y, const T* bias, const T* w, con
   for (int p = threadIdx.x; p < packs; p += blockDim.x) {
     load_pack<T, kVector>(xr, p, a);
     load_pack<T, kVector>(yr, p, b);
-    for (int j = 0; j < n; ++j) a[j] += b[j];
+    for (int j = 0; j < n; ++j) a[j] = to_f(from_f<T>(a[j] + b[j]));  // rounded, as add() stores it
     if (bias) {
       load_pack<T, kVector>(bias, p, b);
-      for (int j = 0; j < n; ++j) a[j] += b[j];
+      for (int j = 0; j < n; ++j) a[j] = to_f(from_f<T>(a[j] + b[j]));  // as add_bias() stores it
     }
     store_pack<T, kVector>(xr, p, a);
-    load_pack<T, kVector>(xr, p, a);  // the rounded values
     for (int j = 0; j < n; ++j) sum += layer_norm ? a[j] : a[j] * a[j];
   }
   float mean = 0.0f, inv = 0.0f;

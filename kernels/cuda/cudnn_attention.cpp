@@ -98,11 +98,6 @@ SdpaSpec SdpaSpec::bare_call(DType dtype, int batch, int q_heads, int kv_heads, 
   return s;
 }
 
-std::string SdpaSpec::key() const {
-  return fmt::format("{}:{}:{}:{}:{}:{}:{}:{}:{}:{}", dtype_name(dtype), batch, q_heads, kv_heads, head_dim, s_q, s_kv,
-                     max_len, decode, bare);
-}
-
 std::string SdpaSpec::describe() const {
   return fmt::format("b={} hq={} hkv={} d={} s_q={} s_kv={} {}{} {}", batch, q_heads, kv_heads, head_dim, s_q, s_kv,
                      decode ? (bare ? "decode" : "decode (padding mask)") : "causal", bare ? " bare" : "",
@@ -135,20 +130,26 @@ struct CudnnAttention::Impl {
   struct Built {
     std::shared_ptr<Graph> graph;
     std::string refusal;  // non-empty: cuDNN cannot serve this spec
+    std::unordered_map<std::int64_t, void*> pack;  // the variant pack, reused by every call
+  };
+  // Decode lengths for caches of one capacity: row i holds i + 1 for each of `batch` sequences,
+  // so row 0 is every query length (1) and row `past` every key length of that step. Rows are
+  // padded to 16 bytes, the alignment the graph declares for the length tensors.
+  struct LengthTable {
+    std::int32_t* data = nullptr;
+    int row = 0;  // elements per row
   };
   int device = 0;
   cudnnHandle_t handle = nullptr;
-  std::map<std::string, Built> graphs;
+  std::map<SdpaSpec::Key, Built> graphs;
   void* workspace = nullptr;
   std::int64_t workspace_bytes = 0;
-  // Decode lengths per (batch, capacity): row i holds `batch` copies of i + 1, so row 0 is
-  // every query length (1) and row `past` every key length of that step.
-  std::map<std::pair<int, int>, std::int32_t*> lengths;
+  std::map<std::pair<int, int>, LengthTable> lengths;
 
   ~Impl() {
     (void)cudaSetDevice(device);
     graphs.clear();
-    for (auto& [key, table] : lengths) (void)cudaFree(table);
+    for (auto& [key, table] : lengths) (void)cudaFree(table.data);
     (void)cudaFree(workspace);
     if (handle) cudnnDestroy(handle);
   }
@@ -167,23 +168,28 @@ struct CudnnAttention::Impl {
     return "";
   }
 
+  // Set-up only (never during a capture): nothing may still use the old workspace.
   void grow_workspace(std::int64_t bytes) {
     if (bytes <= workspace_bytes) return;
-    LLMT_CUDA_CHECK(cudaDeviceSynchronize());  // nothing may still use the old one
+    LLMT_CUDA_CHECK(cudaDeviceSynchronize());
     LLMT_CUDA_CHECK(cudaFree(workspace));
     workspace = nullptr;
+    workspace_bytes = 0;
     LLMT_CUDA_CHECK(cudaMalloc(&workspace, static_cast<std::size_t>(bytes)));
     workspace_bytes = bytes;
   }
 
-  const std::int32_t* length_table(int batch, int capacity) {
-    auto& table = lengths[{batch, capacity}];
-    if (!table) {
-      std::vector<std::int32_t> host(static_cast<std::size_t>(batch) * capacity);
+  // Built during set-up (prepare); run() only looks it up.
+  const LengthTable& length_table(int batch, int capacity) {
+    LengthTable& table = lengths[{batch, capacity}];
+    if (!table.data) {
+      table.row = (batch + 3) / 4 * 4;
+      std::vector<std::int32_t> host(static_cast<std::size_t>(table.row) * capacity, 1);
       for (int i = 0; i < capacity; ++i)
-        for (int b = 0; b < batch; ++b) host[static_cast<std::size_t>(i) * batch + b] = i + 1;
-      LLMT_CUDA_CHECK(cudaMalloc(&table, host.size() * sizeof(std::int32_t)));
-      LLMT_CUDA_CHECK(cudaMemcpy(table, host.data(), host.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice));
+        for (int b = 0; b < batch; ++b) host[static_cast<std::size_t>(i) * table.row + b] = i + 1;
+      LLMT_CUDA_CHECK(cudaMalloc(&table.data, host.size() * sizeof(std::int32_t)));
+      LLMT_CUDA_CHECK(cudaMemcpy(table.data, host.data(), host.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice));
+      LLMT_CUDA_CHECK(cudaDeviceSynchronize());  // complete before any stream reads it
     }
     return table;
   }
@@ -194,24 +200,21 @@ CudnnAttention::~CudnnAttention() = default;
 
 std::string CudnnAttention::prepare(const SdpaSpec& spec) {
   Impl& m = *impl_;
-  const std::string key = spec.key();
+  const SdpaSpec::Key key = spec.key();
   if (auto it = m.graphs.find(key); it != m.graphs.end()) return it->second.refusal;
   LLMT_CUDA_CHECK(cudaSetDevice(m.device));
-  if (!m.handle) check_cudnn(cudnnCreate(&m.handle), "cudnnCreate");
   Impl::Built built;
   try {
+    if (!m.handle) check_cudnn(cudnnCreate(&m.handle), "cudnnCreate");
     built.graph = sdpa_graph(spec, 0);
     built.refusal = m.build(spec, *built.graph);
   } catch (const std::exception& e) {
     built.refusal = e.what();
   }
   if (!built.refusal.empty()) built.graph.reset();
+  for (std::int64_t uid : {kQ, kK, kV, kO}) built.pack[uid] = nullptr;
+  if (spec.decode && !spec.bare) built.pack[kSeqQ] = built.pack[kSeqKv] = nullptr;
   return m.graphs.emplace(key, std::move(built)).first->second.refusal;
-}
-
-bool CudnnAttention::prepared(const SdpaSpec& spec) const {
-  const auto it = impl_->graphs.find(spec.key());
-  return it != impl_->graphs.end() && it->second.graph != nullptr;
 }
 
 void CudnnAttention::run(const SdpaSpec& spec, const void* q, const void* k, const void* v, void* o, int past,
@@ -220,16 +223,20 @@ void CudnnAttention::run(const SdpaSpec& spec, const void* q, const void* k, con
   const auto it = m.graphs.find(spec.key());
   if (it == m.graphs.end() || !it->second.graph)
     throw Error(fmt::format("cuDNN attention was not prepared for {}", spec.describe()));
+  Impl::Built& built = it->second;
   check_cudnn(cudnnSetStream(m.handle, stream), "cudnnSetStream");
-  std::unordered_map<std::int64_t, void*> pack = {
-      {kQ, const_cast<void*>(q)}, {kK, const_cast<void*>(k)}, {kV, const_cast<void*>(v)}, {kO, o}};
+  built.pack[kQ] = const_cast<void*>(q);
+  built.pack[kK] = const_cast<void*>(k);
+  built.pack[kV] = const_cast<void*>(v);
+  built.pack[kO] = o;
   if (spec.decode && !spec.bare) {
     if (past < 0 || past >= spec.max_len) throw Error(fmt::format("decode step past {} outside the cache", past));
-    const std::int32_t* table = m.length_table(spec.batch, spec.max_len);
-    pack[kSeqQ] = const_cast<std::int32_t*>(table);
-    pack[kSeqKv] = const_cast<std::int32_t*>(table + static_cast<std::size_t>(past) * spec.batch);
+    const auto table = m.lengths.find({spec.batch, spec.max_len});
+    if (table == m.lengths.end()) throw Error("cuDNN decode lengths were not prepared");
+    built.pack[kSeqQ] = table->second.data;
+    built.pack[kSeqKv] = table->second.data + static_cast<std::size_t>(past) * table->second.row;
   }
-  const fe::error_t status = it->second.graph->execute(m.handle, pack, m.workspace);
+  const fe::error_t status = built.graph->execute(m.handle, built.pack, m.workspace);
   if (status.is_bad()) throw Error(message("cuDNN SDPA execute", status));
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include "engine/backend.hpp"
 
@@ -28,7 +29,8 @@ struct SdpaSpec {
   bool bare = false;
   static SdpaSpec from(const AttentionShape& shape, DType dtype);
   static SdpaSpec bare_call(DType dtype, int batch, int q_heads, int kv_heads, int head_dim, int s_q, int s_kv);
-  std::string key() const;
+  using Key = std::tuple<DType, int, int, int, int, int, int, int, bool, bool>;
+  Key key() const { return {dtype, batch, q_heads, kv_heads, head_dim, s_q, s_kv, max_len, decode, bare}; }
   std::string describe() const;  // "b=1 hq=32 hkv=8 d=128 s_q=1 s_kv=161 decode bf16"
   std::int64_t q_row_stride() const { return static_cast<std::int64_t>(q_heads + 2 * kv_heads) * head_dim; }
 };
@@ -52,7 +54,6 @@ class CudnnAttention {
   // Builds the graph and plan of `spec` (once), its workspace and, for decode, the sequence
   // length table for caches of `spec.max_len`. Returns "" when ready, else cuDNN's reason.
   std::string prepare(const SdpaSpec& spec);
-  bool prepared(const SdpaSpec& spec) const;
   // Runs a prepared spec on `stream`; `past` is the decode step's cached tokens (ignored in prefill).
   void run(const SdpaSpec& spec, const void* q, const void* k, const void* v, void* o, int past,
            cudaStream_t stream);
