@@ -42,6 +42,9 @@ struct RunOptions {
   // Refuse a configuration whose predicted memory exceeds this fraction of what is available.
   double memory_headroom = 0.9;
   ReplicaWeights replica_weights = ReplicaWeights::automatic;
+  // A collective that waits longer than this fails the configuration, naming the collective and
+  // the ranks that did not arrive (--collective-timeout); 0 = wait forever.
+  double collective_timeout_s = 300;
 };
 
 // Runs `point`. When `reference` is given, the logits are verified against it. A failure of
