@@ -159,7 +159,8 @@ void warn_if_runs_differ(const nlohmann::json& base, const nlohmann::json& curre
   warn_if_different(rb, rc, "logical_cpus", "CPU counts", warnings);
   warn_if_different(rb, rc, "host", "hosts", warnings);
   warn_if_different(rb, rc, "dtype", "data types", warnings);
-  if (rb.value("model", nlohmann::json()).value("name", "") != rc.value("model", nlohmann::json()).value("name", ""))
+  const nlohmann::json none = nlohmann::json::object();
+  if (rb.value("model", none).value("name", "") != rc.value("model", none).value("name", ""))
     warnings.push_back("different models");
   // Files from before --attention ran with its default.
   const std::string attention_b = rb.value("attention", "auto"), attention_c = rc.value("attention", "auto");
@@ -250,6 +251,10 @@ Comparison compare_runs(const nlohmann::json& base, const nlohmann::json& curren
 Comparison compare_runs(const std::vector<ResultsFile>& base, const std::vector<ResultsFile>& current,
                         const CompareOptions& o) {
   if (base.empty() || current.empty()) throw ConfigError("compare: each side needs at least one results file");
+  // Documents read from files were validated by read_results_file; those built in memory are
+  // checked here, so that no verdict is ever drawn from an unusable document.
+  for (const auto* side : {&base, &current})
+    for (const ResultsFile& f : *side) validate_results(f.doc, f.name);
   Comparison c;
   warn_if_runs_differ(base.front().doc, current.front().doc, c.warnings);
   // Files pooled on one side must come from comparable runs too.
@@ -266,10 +271,12 @@ Comparison compare_runs(const std::vector<ResultsFile>& base, const std::vector<
     if (!n.count(id)) c.only_in_base.push_back(id);
   for (const auto& [id, p] : n)
     if (!b.count(id)) c.only_in_current.push_back(id);
+  bool fixed = false;  // a configuration that failed before and passes now
   for (const auto& [id, before] : b) {
     const auto it = n.find(id);
     if (it == n.end()) continue;
     const Pooled& now = it->second;
+    fixed |= before.result.status != ConfigStatus::ok && now.result.status == ConfigStatus::ok;
     if (before.result.status == ConfigStatus::ok && now.result.status != ConfigStatus::ok) {
       c.status_regressions.push_back(fmt::format("{}: {}", id, now.result.reason));
       continue;
@@ -286,6 +293,19 @@ Comparison compare_runs(const std::vector<ResultsFile>& base, const std::vector<
                                          "{:.1f}% threshold; changes that small are reported noisy (a disturbed run?)",
                                          id, 100 * m.run_spread, 100 * o.threshold_for(spec.name)));
     }
+  }
+  // A gate that judged nothing must not pass: no configuration measured on both sides (nor one
+  // that failed before and passes now) is unusable input, not "no regression".
+  if (c.rows.empty() && c.status_regressions.empty() && !fixed) {
+    const auto names = [](const std::vector<ResultsFile>& side) {
+      std::string s;
+      for (const ResultsFile& f : side) s += (s.empty() ? "" : ",") + f.name;
+      return s;
+    };
+    throw ConfigError(fmt::format("compare: nothing to judge: no configuration was measured on both sides (base {}: {} "
+                                  "configuration(s), new {}: {} configuration(s); {} only in base, {} only in new)",
+                                  names(base), b.size(), names(current), n.size(), c.only_in_base.size(),
+                                  c.only_in_current.size()));
   }
   return c;
 }

@@ -75,10 +75,13 @@ struct ResultsFile {
   nlohmann::json doc;
 };
 
-// Reads one side of a comparison: one path, or several separated by commas (pooled).
+// Reads one side of a comparison: one path, or several separated by commas (pooled). Every file
+// goes through read_results_file (and so validate_results): ConfigError naming file,
+// configuration and field for unusable input.
 std::vector<ResultsFile> read_compare_side(const std::string& paths);
 
-// Throws ConfigError for unusable input. Each side holds at least one file; several are pooled.
+// Throws ConfigError for unusable input (every document is checked by validate_results first,
+// named by its ResultsFile::name). Each side holds at least one file; several are pooled.
 Comparison compare_runs(const std::vector<ResultsFile>& base, const std::vector<ResultsFile>& current,
                         const CompareOptions& options);
 Comparison compare_runs(const nlohmann::json& base, const nlohmann::json& current, const CompareOptions& options,

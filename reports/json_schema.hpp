@@ -39,7 +39,24 @@ nlohmann::json make_document(const RunMetadata& run, const std::vector<nlohmann:
 ConfigResult result_from_json(const nlohmann::json& j, const std::string& where);
 // Reads run.ceilings: invalid (no floors) when absent or null. Throws ConfigError when malformed.
 Ceilings ceilings_from_json(const nlohmann::json& run, const std::string& where);
-// Reads and checks a whole results file (schema version, shape). Throws ConfigError.
+// Reads and checks a whole results file: readable, JSON, an object, schema_version this
+// llmthreads reads, then validate_results. Throws ConfigError naming the path (and, through
+// validate_results, the configuration and field) for every unusable file; never anything else.
 nlohmann::json read_results_file(const std::string& path);
+
+// The JSON Schema of a results file, the same text as docs/results.schema.json.
+const nlohmann::json& results_schema();
+// Checks `doc` against results_schema() (structure, types, ranges, finite numbers) and then the
+// semantics no schema says: unique configuration ids matching their fields, samples present and
+// non-empty where status is ok, sample rows of one length matching the iteration count (and
+// gen - 1 decode steps each), one per-rank row per rank, phases and pipeline stages consistent
+// with the configuration. Throws ConfigError "<source>: configuration <id> (configurations[i]):
+// field '<path>' ..." on the first problem.
+void validate_results(const nlohmann::json& doc, const std::string& source);
+// Checks one JSON value against a schema (a subset of JSON Schema 2020-12: type, enum, required,
+// properties, additionalProperties, dependentRequired, items, minItems, maxItems, minLength,
+// minimum, maximum, $ref to "#/$defs/..." of `root`). Returns the first violation as
+// "<path>: <what>", empty when none.
+std::string schema_violation(const nlohmann::json& root, const nlohmann::json& value);
 
 }  // namespace llmt
