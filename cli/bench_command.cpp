@@ -3,9 +3,15 @@
 // configuration in progress; --resume continues an interrupted run.
 #include <fmt/format.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
+#include <charconv>
+#include <cmath>
 #include <csignal>
+#include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -39,7 +45,7 @@ extern "C" void on_interrupt(int) {
 
 struct BenchOptions {
   std::string model = "gpt2";
-  int layers = 0;
+  std::string layers;  // empty: every layer
   std::string gpus;
   std::string strategy = "all";
   std::string sync = "blocking";
@@ -51,7 +57,8 @@ struct BenchOptions {
   int min_iters = 5, max_iters = 100;
   double max_time = 60;
   std::string dtype = "auto", backend = "auto";
-  std::uint64_t seed = 1234;
+  std::string seed = "1234";
+  double collective_timeout = 900;
   std::string json, csv, resume;
   std::string objective = "latency";
   std::string replica_weights = "auto";
@@ -68,6 +75,122 @@ std::vector<int> default_rank_counts(int devices) {
   std::vector<int> counts;
   for (int n = 1; n <= std::max(2, devices); n *= 2) counts.push_back(n);
   return counts;
+}
+
+// Bounds on what a flag may ask for: far beyond any real run, far below where an int or a size
+// computed from them could overflow.
+constexpr int kMaxRanks = 4096;
+constexpr int kMaxBatch = 1 << 20;
+constexpr int kMaxTokens = 1 << 24;  // --prompt, --gen (the model's positions bound them further)
+constexpr int kMaxIterations = 1000000;
+constexpr int kMaxOverlapChunks = 1024;
+constexpr double kMaxDecodeSamples = 1e8;  // per rank: iterations x (gen - 1)
+
+// An integer flag within [low, high], or a ConfigError naming the flag.
+int bounded_int(const std::string& option, const std::string& text, int low, int high) {
+  long long v = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec == std::errc::invalid_argument || ptr != end)
+    throw ConfigError(fmt::format("{}: '{}' is not an integer", option, text));
+  if (ec == std::errc::result_out_of_range || v < low || v > high)
+    throw ConfigError(fmt::format("{}: {} is out of range (from {} to {})", option, text, low, high));
+  return static_cast<int>(v);
+}
+void check_int(const std::string& option, int value, int low, int high) {
+  if (value < low || value > high)
+    throw ConfigError(fmt::format("{}: {} is out of range (from {} to {})", option, value, low, high));
+}
+// A finite number, the whole text, or a ConfigError naming the flag.
+double strict_number(const std::string& option, const std::string& text) {
+  double v = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(v))
+    throw ConfigError(fmt::format("{}: '{}' is not a finite number", option, text));
+  return v;
+}
+std::vector<int> bounded_list(const std::string& option, const std::string& text, int high) {
+  std::vector<int> values = parse_positive_ints(option, text);
+  for (int v : values)
+    if (v > high) throw ConfigError(fmt::format("{}: {} exceeds the most allowed ({})", option, v, high));
+  return values;
+}
+
+// --json and --csv: a file that can be written, checked before any work.
+void check_output_path(const std::string& option, const std::string& path) {
+  if (path.empty()) return;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p(path);
+  if (fs::is_directory(p, ec))
+    throw ConfigError(fmt::format("{} {}: is a directory; give a file name", option, path));
+  if (p.filename().empty()) throw ConfigError(fmt::format("{} {}: not a file name", option, path));
+  const fs::path parent = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  if (!fs::is_directory(parent, ec))
+    throw ConfigError(fmt::format("{} {}: directory {} does not exist", option, path, parent.string()));
+  if (::access(parent.c_str(), W_OK) != 0)
+    throw ConfigError(fmt::format("{} {}: directory {} is not writable", option, path, parent.string()));
+}
+
+// Threads and file descriptors a run may use: each rank is one thread (and, on a GPU, the
+// descriptors its driver and NCCL open). Limits of the process, read once.
+struct RankBudget {
+  long long threads = std::numeric_limits<long long>::max();
+  long long descriptors = std::numeric_limits<long long>::max();
+  int descriptors_per_rank = 1;
+};
+RankBudget rank_budget(const std::string& backend) {
+  RankBudget b;
+  constexpr long long kReserve = 64;  // threads and descriptors the process itself needs
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NPROC, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
+    b.threads = std::max<long long>(0, static_cast<long long>(lim.rlim_cur) - kReserve);
+  if (std::FILE* f = std::fopen("/proc/sys/kernel/threads-max", "r")) {
+    long long max_threads = 0;
+    if (std::fscanf(f, "%lld", &max_threads) == 1 && max_threads > 0)
+      b.threads = std::min(b.threads, std::max<long long>(0, max_threads - kReserve));
+    std::fclose(f);
+  }
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
+    b.descriptors = std::max<long long>(0, static_cast<long long>(lim.rlim_cur) - kReserve);
+  b.descriptors_per_rank = backend == "cpu" ? 1 : 16;
+  return b;
+}
+
+// Why `point` cannot be started here (threads, descriptors, or memory for all its ranks
+// together), or nullopt. Checked while planning, before any reference or thread is created.
+std::optional<std::string> admission_problem(const ModelConfig& model, const ConfigPoint& point,
+                                             const RunOptions& ro, const RankBudget& budget, bool check_memory) {
+  const long long n = point.ranks();
+  if (n > budget.threads)
+    return fmt::format("{} ranks need {} threads; the process may start about {} (ulimit -u, kernel.threads-max)", n,
+                       n, budget.threads);
+  if (n * budget.descriptors_per_rank > budget.descriptors)
+    return fmt::format("{} ranks need about {} file descriptors; the process may open about {} (ulimit -n)", n,
+                       n * budget.descriptors_per_rank, budget.descriptors);
+  if (!check_memory) return std::nullopt;
+  // The runner's own check, made before the one-rank references are computed.
+  const MemoryPools pools = memory_pools(ro.backend, static_cast<int>(n));
+  std::vector<double> need(pools.available_bytes.size(), 0.0), weights(need.size(), 0.0);
+  for (int r = 0; r < n; ++r) {
+    const ShardPlan shard = make_shard_plan(model, point, r);
+    const MemoryPlan plan = plan_rank_memory(model, point, shard, ro.dtype);
+    const auto pool = static_cast<std::size_t>(pools.pool_of_rank[static_cast<std::size_t>(r)]);
+    need[pool] += static_cast<double>(plan.total());
+    if (shard.coords.dp > 0) weights[pool] += static_cast<double>(plan.weights);
+  }
+  const bool can_share = point.layout.dp > 1 && !point.ensemble() && ro.backend == "cpu" &&
+                         ro.replica_weights != ReplicaWeights::private_copies;
+  for (std::size_t p = 0; p < need.size(); ++p) {
+    const double usable = ro.memory_headroom * static_cast<double>(pools.available_bytes[p]);
+    const double least = need[p] - (can_share ? weights[p] : 0.0);
+    if (pools.available_bytes[p] > 0 && least > usable)
+      return fmt::format("insufficient {} memory: {} rank(s) need {:.2f} GiB (predicted), {:.2f} GiB usable",
+                         ro.backend == "cpu" ? "host" : fmt::format("GPU {}", p), n, least / 1073741824.0,
+                         usable / 1073741824.0);
+  }
+  return std::nullopt;
 }
 
 template <typename Mode, std::size_t N>
@@ -88,14 +211,15 @@ std::vector<Mode> parse_modes(const std::string& option, const std::string& text
 
 SweepSpec make_spec(const BenchOptions& o, int devices) {
   SweepSpec spec;
-  spec.ranks = o.gpus.empty() ? default_rank_counts(devices) : parse_positive_ints("--gpus", o.gpus);
+  spec.ranks = o.gpus.empty() ? default_rank_counts(devices) : bounded_list("--gpus", o.gpus, kMaxRanks);
   spec.strategies = split_list(o.strategy);
   spec.syncs = parse_modes("--sync", o.sync, kAllSyncModes, parse_sync_mode, "blocking, overlap, param-server");
+  if (spec.syncs.empty()) throw ConfigError("--sync: the list is empty");
   spec.merges = parse_modes("--merge", o.merge, kAllMergeModes, parse_merge_mode, "concat, sum, mean");
-  if (o.microbatches != "auto") spec.microbatches = parse_positive_ints("--microbatches", o.microbatches);
-  spec.batches = parse_positive_ints("--batch", o.batch);
-  spec.prompts = parse_positive_ints("--prompt", o.prompt);
-  spec.gens = parse_positive_ints("--gen", o.gen);
+  if (o.microbatches != "auto") spec.microbatches = bounded_list("--microbatches", o.microbatches, kMaxBatch);
+  spec.batches = bounded_list("--batch", o.batch, kMaxBatch);
+  spec.prompts = bounded_list("--prompt", o.prompt, kMaxTokens);
+  spec.gens = bounded_list("--gen", o.gen, kMaxTokens);
   return spec;
 }
 
@@ -103,22 +227,30 @@ void parse_inject_delay(const std::string& text, RunOptions& ro) {
   if (text.empty()) return;
   try {
     if (text.back() == '%') {
-      ro.inject_delay_fraction = std::stod(text.substr(0, text.size() - 1)) / 100.0;
+      ro.inject_delay_fraction = strict_number("--inject-delay", text.substr(0, text.size() - 1)) / 100.0;
     } else {
       const std::string number = text.size() > 2 && text.ends_with("ms") ? text.substr(0, text.size() - 2) : text;
-      ro.inject_delay_ms = std::stod(number);
+      ro.inject_delay_ms = strict_number("--inject-delay", number);
     }
-  } catch (const std::exception&) {
+  } catch (const ConfigError&) {
     throw ConfigError(fmt::format("--inject-delay: '{}' is neither N% nor Nms", text));
   }
   if (ro.inject_delay_fraction < 0 || ro.inject_delay_ms < 0) throw ConfigError("--inject-delay: must not be negative");
 }
 
-std::size_t largest_rank_memory(const ModelConfig& model, const ConfigPoint& point, DType dtype) {
-  std::size_t per_rank = 0;
+double largest_rank_memory(const ModelConfig& model, const ConfigPoint& point, DType dtype) {
+  double per_rank = 0;
   for (int r = 0; r < point.layout.ranks(); ++r)
-    per_rank = std::max(per_rank, plan_rank_memory(model, point, make_shard_plan(model, point, r), dtype).total());
+    per_rank = std::max(per_rank, static_cast<double>(
+                                      plan_rank_memory(model, point, make_shard_plan(model, point, r), dtype).total()));
   return per_rank;
+}
+// Summed in floating point: a sum of huge per-rank sizes must not wrap around.
+double total_memory(const ModelConfig& model, const ConfigPoint& point, DType dtype) {
+  double total = 0;
+  for (int r = 0; r < point.layout.ranks(); ++r)
+    total += static_cast<double>(plan_rank_memory(model, point, make_shard_plan(model, point, r), dtype).total());
+  return total;
 }
 
 void print_plan(const ModelConfig& model, const std::vector<PlannedPoint>& plan, DType dtype) {
@@ -130,7 +262,7 @@ void print_plan(const ModelConfig& model, const std::vector<PlannedPoint>& plan,
     }
     fmt::print("{:<58} {:>5} {:>10.3f} {:>10.3f}  run\n", p.point.id(), p.point.ranks(),
                largest_rank_memory(model, p.point, dtype) / 1073741824.0,
-               predicted_total_memory(model, p.point, dtype) / 1073741824.0);
+               total_memory(model, p.point, dtype) / 1073741824.0);
   }
 }
 
@@ -255,14 +387,39 @@ Ceilings run_ceilings(const BenchOptions& o, const std::optional<Ceilings>& prof
 }
 
 int run_bench(const BenchOptions& o, const std::string& command_line) {
+  // Every output path and every flag is checked before the model is read or anything runs.
+  check_output_path("--json", o.json);
+  check_output_path("--csv", o.csv);
+  if (!o.resume.empty() && std::filesystem::is_directory(o.resume))
+    throw ConfigError(fmt::format("--resume {}: is a directory; give the results file of the run", o.resume));
+  check_int("--warmup", o.warmup, 0, kMaxIterations);
+  check_int("--iterations", o.iterations, 1, kMaxIterations);
+  check_int("--overlap-chunks", o.overlap_chunks, 1, kMaxOverlapChunks);
+  if (!std::isfinite(o.collective_timeout) || o.collective_timeout < 0)
+    throw ConfigError(fmt::format("--collective-timeout: {} is not a number of seconds >= 0", o.collective_timeout));
+  if (!std::isfinite(o.max_time) || o.max_time < 0)
+    throw ConfigError(fmt::format("--max-time: {} is not a number of seconds >= 0", o.max_time));
+  if (o.seed.empty() || o.seed.front() == '-' || o.seed.front() == '+')
+    throw ConfigError(fmt::format("--seed: '{}' is not an integer from 0 to {}", o.seed,
+                                  std::numeric_limits<std::uint64_t>::max()));
+  std::uint64_t seed = 0;
+  {
+    const char* end = o.seed.data() + o.seed.size();
+    const auto [ptr, ec] = std::from_chars(o.seed.data(), end, seed);
+    if (ec != std::errc() || ptr != end)
+      throw ConfigError(fmt::format("--seed: '{}' is not an integer from 0 to {}", o.seed,
+                                    std::numeric_limits<std::uint64_t>::max()));
+  }
   ModelConfig model = load_model(o.model);
-  if (o.layers > 0) model = with_layers(model, o.layers);
+  if (!o.layers.empty()) model = with_layers(model, bounded_int("--layers", o.layers, 1, 1 << 30));
   for (const std::string& note : model.notes) fmt::print(stderr, "note: {}: {}\n", model.name, note);
 
   const BackendChoice backend = resolve_backend(o.backend, o.dtype, o.emulate_ranks);
-  if (o.iterations < 1) throw ConfigError("--iterations: at least 1 measured iteration is needed");
-  if (o.warmup < 0) throw ConfigError("--warmup: must not be negative");
-  if (o.overlap_chunks < 1) throw ConfigError("--overlap-chunks: at least 1");
+  // Asked for the CPU backend by name, CUDA-only options contradict it (with auto they are
+  // simply unused, and the report says so).
+  if (o.backend == "cpu")
+    for (const auto& [given, name] : {std::pair{o.cuda_graphs, "--cuda-graphs"}, std::pair{o.flush_l2, "--flush-l2"}})
+      if (given) throw ConfigError(fmt::format("{}: needs the CUDA backend, and --backend cpu was given", name));
   const auto objective = parse_objective(o.objective);
   if (!objective) throw ConfigError(fmt::format("--objective: '{}' is not latency, throughput or memory", o.objective));
   const AttentionKernel attention = attention_option(o.attention, backend);
@@ -275,13 +432,14 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   ro.cuda_graphs = o.cuda_graphs;
   ro.warmup = o.warmup;
   ro.iterations = o.iterations;
-  ro.exec.seed = o.seed;
+  ro.exec.seed = seed;
+  ro.collective_timeout_s = o.collective_timeout;
   ro.exec.overlap_chunks = o.overlap_chunks;
   ro.exec.attention = attention;
   for (const std::string& w : split_list(o.ensemble_weights)) {
     try {
-      ro.exec.ensemble_weights.push_back(std::stod(w));
-    } catch (const std::exception&) {
+      ro.exec.ensemble_weights.push_back(strict_number("--ensemble-weights", w));
+    } catch (const ConfigError&) {
       throw ConfigError(fmt::format("--ensemble-weights: '{}' is not a number", w));
     }
     if (!(ro.exec.ensemble_weights.back() > 0)) throw ConfigError("--ensemble-weights: weights must be positive");
@@ -293,17 +451,28 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   parse_inject_delay(o.inject_delay, ro);
   if (!o.target_rsd.empty()) {
     ro.adaptive.target_rse = parse_fraction(o.target_rsd, "--target-rsd");
-    if (!(ro.adaptive.target_rse > 0)) throw ConfigError("--target-rsd: must be above 0");
+    if (!(ro.adaptive.target_rse > 0) || !(ro.adaptive.target_rse <= 1))
+      throw ConfigError(fmt::format("--target-rsd: '{}' must be above 0% and at most 100%", o.target_rsd));
     ro.adaptive.min_iters = o.min_iters;
     ro.adaptive.max_iters = o.max_iters;
     ro.adaptive.max_time_s = o.max_time;
     if (o.min_iters < 2) throw ConfigError("--min-iters: at least 2 (a spread needs two samples)");
+    check_int("--min-iters", o.min_iters, 2, kMaxIterations);
+    check_int("--max-iters", o.max_iters, 2, kMaxIterations);
     if (o.max_iters < o.min_iters) throw ConfigError("--max-iters: must not be below --min-iters");
-    if (o.max_time < 0) throw ConfigError("--max-time: must not be negative");
   }
 
   const int devices = device_count(backend.name);
   const SweepSpec spec = make_spec(o, devices);
+  {
+    // Samples each rank keeps: (warmup-free) iterations times decode steps.
+    const double iterations = ro.adaptive.target_rse > 0 ? o.max_iters : o.iterations;
+    const double steps = *std::max_element(spec.gens.begin(), spec.gens.end()) - 1;
+    if (iterations * steps > kMaxDecodeSamples)
+      throw ConfigError(fmt::format("--iterations x --gen: {:.0f} measured decode steps per configuration exceed "
+                                    "the most llmthreads records ({:.0f})",
+                                    iterations * steps, kMaxDecodeSamples));
+  }
   std::vector<PlannedPoint> plan = plan_sweep(model, spec, builtin_strategies());
   // One GPU per rank: more ranks than GPUs cannot run (emulation shares GPU 0 instead).
   if (backend.name == "cuda")
@@ -317,6 +486,13 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
           static_cast<int>(ro.exec.ensemble_weights.size()) != p.point.layout.dp)
         p.skip_reason = fmt::format("{} ensemble weights given for {} replicas", ro.exec.ensemble_weights.size(),
                                     p.point.layout.dp);
+  // Admission: every point's ranks against threads, descriptors and (when it will run) memory,
+  // before any one-rank reference is computed or any rank thread created.
+  {
+    const RankBudget budget = rank_budget(backend.name);
+    for (PlannedPoint& p : plan)
+      if (!p.skip_reason) p.skip_reason = admission_problem(model, p.point, ro, budget, !o.dry_run);
+  }
   if (o.profile) {
     const auto runnable = std::count_if(plan.begin(), plan.end(), [](const PlannedPoint& p) { return !p.skip_reason; });
     if (runnable != 1) {
@@ -336,6 +512,11 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
     print_plan(model, plan, backend.dtype);
     const auto runnable = std::count_if(plan.begin(), plan.end(), [](const PlannedPoint& p) { return !p.skip_reason; });
     fmt::print("{} configurations: {} to run, {} skipped\n", plan.size(), runnable, plan.size() - runnable);
+    if (runnable == 0) {
+      fmt::print(stderr, "llmthreads: error: nothing could run: all {} planned configuration(s) are skipped (reasons "
+                         "above)\n", plan.size());
+      return 2;
+    }
     return 0;
   }
   if (!o.quiet) fmt::print(stderr, "{}\n", backend.why);
@@ -368,7 +549,7 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   run.cpu_busy_at_start = host.cpu_busy_at_start;
   run.warmup = o.warmup;
   run.iterations = o.iterations;
-  run.seed = o.seed;
+  run.seed = seed;
   run.overlap_chunks = o.overlap_chunks;
   run.replica_weights = o.replica_weights;
   run.inject_delay = o.inject_delay;
@@ -489,6 +670,12 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   }
   for (const ConfigResult& r : carried.results)
     if (r.status == ConfigStatus::failed) ++failed;
+  // A sweep in which nothing ran is not a pass: a CI job must not go green on it.
+  if (ran == 0 && carried.results.empty()) {
+    fmt::print(stderr, "llmthreads: error: nothing could run: all {} configuration(s) were skipped (reasons above)\n",
+               skipped);
+    return 2;
+  }
   return failed > 0 ? 1 : 0;
 }
 
@@ -496,7 +683,8 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
 void add_sweep_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->add_option("--model,-m", o->model, "Model preset name (see `llmthreads list`) or path to a HuggingFace config.json")
       ->capture_default_str();
-  cmd->add_option("--layers", o->layers, "Run only the first N layers of the model's real shape (default: all)");
+  cmd->add_option("--layers", o->layers, "Run only the first N layers of the model's real shape (default: all)")
+      ->type_name("INT");
   cmd->add_option("--gpus,--ranks,-g", o->gpus,
                   "Rank counts to sweep, e.g. 1,2,4 (CPU backend: thread ranks; default: powers of two up to the "
                   "device count)");
@@ -533,7 +721,13 @@ void add_sweep_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->add_flag("--cuda-graphs", o->cuda_graphs,
                 "CUDA: capture each decode step once and replay it as a CUDA graph (one GPU per rank, no pipeline, "
                 "no overlap; the report says whether graphs were used)");
-  cmd->add_option("--seed", o->seed, "Seed of the deterministic weights and tokens")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of the deterministic weights and tokens (0 to 2^64-1)")
+      ->type_name("UINT")
+      ->capture_default_str();
+  cmd->add_option("--collective-timeout", o->collective_timeout,
+                  "Seconds a collective may wait for the other ranks before the configuration fails, naming the "
+                  "collective and the ranks that did not arrive (0: wait forever)")
+      ->capture_default_str();
   cmd->add_option("--overlap-chunks", o->overlap_chunks,
                   "overlap sync: column chunks of each row-parallel GEMM, each all-reduced while the next computes")
       ->capture_default_str();
@@ -561,6 +755,12 @@ void add_sweep_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->add_option("--inject-delay", o->inject_delay, "Test hook: delay each iteration by N% or Nms")
       ->group("");  // hidden: for testing regression detection
   cmd->add_flag("--quiet,-q", o->quiet, "No progress lines on stderr");
+  // An option given with an empty value ("--gpus ''") is an error, not a silent default.
+  const CLI::Validator not_empty(
+      [](std::string& value) { return value.empty() ? std::string("an empty value is not allowed") : std::string(); },
+      "", "not empty");
+  for (CLI::Option* opt : cmd->get_options())
+    if (opt->get_expected_min() > 0) opt->check(not_empty);
 }
 
 }  // namespace

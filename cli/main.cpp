@@ -26,7 +26,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version end here with status 0; every other parse error (unknown option,
+    // a value CLI11 cannot convert, a missing argument) is bad input: the documented status 2.
+    const int status = app.exit(e);
+    return status == 0 ? 0 : 2;
   }
   try {
     if (app.got_subcommand("bench")) return bench();

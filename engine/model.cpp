@@ -18,6 +18,13 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+// No integer field of a model exceeds this; the shape checks below bound the products.
+constexpr long long kMaxField = 1LL << 30;
+constexpr long long kMaxDim = 1LL << 24;       // hidden, MLP width, heads, vocabulary, positions, head_dim
+constexpr long long kMaxLayers = 1LL << 20;    // layers
+constexpr long long kMaxExperts = 1LL << 12;   // MoE experts per layer
+constexpr double kMaxParameters = 1e15;        // far beyond any model, far below int64's range
+
 // Reads typed fields from one config.json and turns every problem into a ModelError that
 // names the file and the field.
 class FieldReader {
@@ -64,9 +71,11 @@ class FieldReader {
     const json& v = doc_.at(field);
     if (!v.is_number_integer() && !v.is_number_unsigned())
       fail(field, fmt::format("must be a positive integer, got {}", v.dump()));
+    if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxField))
+      fail(field, fmt::format("value {} is implausibly large (at most {})", v.dump(), kMaxField));
     const auto i = v.get<long long>();
     if (i <= 0) fail(field, fmt::format("must be a positive integer, got {}", i));
-    if (i > (1LL << 30)) fail(field, fmt::format("value {} is implausibly large", i));
+    if (i > kMaxField) fail(field, fmt::format("value {} is implausibly large (at most {})", i, kMaxField));
     return static_cast<int>(i);
   }
 
@@ -138,6 +147,37 @@ void read_llama_family(const FieldReader& f, ModelConfig& m) {
   if (act != "silu") f.fail("hidden_act", fmt::format("'{}' is not supported (silu)", act));
 }
 
+// Bounds on the shape so that every size the engine derives from it (per-rank element counts in
+// int, parameter counts in int64) is representable: a file beyond them is rejected, naming the
+// field, instead of wrapping around.
+void check_shape(const FieldReader& f, const ModelConfig& m) {
+  const bool gpt2 = m.arch == Architecture::gpt2;
+  auto limit = [&](long long value, long long most, const char* field, const char* what) {
+    if (value > most) f.fail(field, fmt::format("{} {} exceeds the most llmthreads models ({})", what, value, most));
+  };
+  limit(m.hidden, kMaxDim, gpt2 ? "n_embd" : "hidden_size", "hidden size");
+  limit(m.intermediate, kMaxDim, gpt2 ? "n_inner" : "intermediate_size", "MLP width");
+  limit(m.heads, kMaxDim, gpt2 ? "n_head" : "num_attention_heads", "attention heads");
+  limit(m.vocab, kMaxDim, "vocab_size", "vocabulary size");
+  limit(m.max_positions, kMaxDim, gpt2 ? "n_positions" : "max_position_embeddings", "positions");
+  limit(m.layers, kMaxLayers, gpt2 ? "n_layer" : "num_hidden_layers", "layers");
+  limit(m.head_dim, kMaxDim, "head_dim", "head dimension");
+  limit(m.experts, kMaxExperts, "num_local_experts", "experts");
+  // Query, key and value columns of one layer: (heads + 2 * kv_heads) * head_dim.
+  const long long qkv = (static_cast<long long>(m.heads) + 2LL * m.kv_heads) * m.head_dim;
+  limit(qkv, kMaxDim, gpt2 ? "n_head" : "head_dim", "(heads + 2 * KV heads) * head_dim =");
+  // Parameters, in floating point so the check itself cannot overflow.
+  const double h = m.hidden, q = static_cast<double>(m.heads) * m.head_dim,
+               kv = static_cast<double>(m.kv_heads) * m.head_dim, inter = m.intermediate;
+  const double mlp = (gpt2 ? 2.0 : 3.0) * h * inter;
+  const double per_layer = 2 * h * q + 2 * h * kv + (m.experts > 0 ? m.experts * (mlp + h) : mlp);
+  const double total = per_layer * m.layers + 2.0 * m.vocab * h + static_cast<double>(m.max_positions) * h;
+  if (total > kMaxParameters)
+    f.fail(gpt2 ? "n_layer" : "num_hidden_layers",
+           fmt::format("the shape has {:.3g} parameters, more than the {:.3g} llmthreads can count", total,
+                       kMaxParameters));
+}
+
 fs::path executable_directory() {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
@@ -176,11 +216,13 @@ std::vector<std::string> list_model_presets() {
 ModelConfig load_model_file(const fs::path& path) {
   const std::string file = path.string();
   std::ifstream in(path);
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw ModelError(fmt::format("{}: is a directory, not a model file", file));
   if (!in) throw ModelError(fmt::format("{}: cannot open the model file", file));
   json doc;
   try {
     doc = json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw ModelError(fmt::format("{}: not valid JSON: {}", file, e.what()));
   }
   if (!doc.is_object()) throw ModelError(fmt::format("{}: expected a JSON object at the top level", file));
@@ -203,6 +245,7 @@ ModelConfig load_model_file(const fs::path& path) {
     f.fail("model_type", fmt::format("'{}' is not supported (llama, mistral, qwen2, mixtral, gpt2)",
                                      m.model_type));
   }
+  check_shape(f, m);
   m.published_layers = m.layers;
   return m;
 }
@@ -211,14 +254,21 @@ ModelConfig load_model(const std::string& spec) {
   if (spec.empty()) throw ModelError("--model: empty model name");
   const fs::path as_path(spec);
   const bool looks_like_path = spec.find('/') != std::string::npos || as_path.extension() == ".json";
-  if (looks_like_path || fs::exists(as_path)) {
-    if (!fs::exists(as_path)) throw ModelError(fmt::format("{}: no such model file", spec));
-    if (fs::is_directory(as_path)) return load_model_file(as_path / "config.json");
+  std::error_code ec;
+  const bool exists = fs::exists(as_path, ec);
+  if (looks_like_path || exists) {
+    if (!exists) throw ModelError(fmt::format("{}: no such model file", spec));
+    if (fs::is_directory(as_path, ec)) {
+      if (!fs::is_regular_file(as_path / "config.json", ec))
+        throw ModelError(fmt::format("{}: a directory without a config.json", spec));
+      return load_model_file(as_path / "config.json");
+    }
+    if (!fs::is_regular_file(as_path, ec)) throw ModelError(fmt::format("{}: not a regular file", spec));
     return load_model_file(as_path);
   }
   for (const auto& dir : preset_directories()) {
     const fs::path candidate = dir / (spec + ".json");
-    if (fs::exists(candidate)) {
+    if (fs::exists(candidate, ec)) {
       ModelConfig m = load_model_file(candidate);
       m.name = spec;
       return m;

@@ -70,33 +70,79 @@ double embedding_cost(const ModelConfig& m) { return 2.0 * m.hidden; }
 double head_cost(const ModelConfig& m) { return 2.0 * m.hidden * static_cast<double>(m.vocab) + 4.0 * m.hidden; }
 
 std::vector<Range> partition_layers(const ModelConfig& model, int stages) {
-  const int n = model.layers;
-  stages = std::clamp(stages, 1, std::max(1, n));
+  // Every layer costs the same, so a stage's cost depends only on its layer count and on whether
+  // it is the first (embedding) or the last (final norm and LM head) stage. The bottleneck of an
+  // optimal partition is therefore the cost of some stage; it is found by binary search over the
+  // layer counts of each stage kind, with an O(1) greedy check of how many layers fit under it.
+  // Ranges are the ones an exhaustive dynamic programme (minimise the costliest stage, later cut
+  // on ties so earlier stages take the extra layer) picks, in O(stages * log n) instead of
+  // O(stages * n^2).
+  const int n = std::max(1, model.layers);
+  stages = std::clamp(stages, 1, n);
   const double layer = layer_cost(model), first = embedding_cost(model), last = head_cost(model);
-  auto stage_cost = [&](int begin, int end, int stage) {
-    return (end - begin) * layer + (stage == 0 ? first : 0.0) + (stage == stages - 1 ? last : 0.0);
+  auto stage_cost = [&](std::int64_t layers, int stage) {
+    return static_cast<double>(layers) * layer + (stage == 0 ? first : 0.0) + (stage == stages - 1 ? last : 0.0);
   };
-  // best[s][i]: smallest achievable max stage cost placing the first i layers on stages 0..s-1
-  // (each stage at least one layer); cut[s][i] remembers where stage s-1 starts.
-  constexpr double inf = std::numeric_limits<double>::infinity();
-  std::vector<std::vector<double>> best(stages + 1, std::vector<double>(n + 1, inf));
-  std::vector<std::vector<int>> cut(stages + 1, std::vector<int>(n + 1, 0));
-  best[0][0] = 0.0;
-  for (int s = 1; s <= stages; ++s)
-    for (int i = s; i <= n; ++i)
-      for (int j = s - 1; j < i; ++j) {
-        const double c = std::max(best[s - 1][j], stage_cost(j, i, s - 1));
-        // Prefer the later cut on ties, so earlier stages take the extra layer.
-        if (c <= best[s][i]) {
-          best[s][i] = c;
-          cut[s][i] = j;
-        }
+  // Most layers (at most n) that stage `stage` holds within `bound`; 0 when not even one fits.
+  auto most_layers = [&](double bound, int stage) -> std::int64_t {
+    if (!(stage_cost(1, stage) <= bound)) return 0;
+    std::int64_t lo = 1, hi = n;  // stage_cost(lo) <= bound; find the largest such
+    while (lo < hi) {
+      const std::int64_t mid = lo + (hi - lo + 1) / 2;
+      if (stage_cost(mid, stage) <= bound) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+  // Layers that stages 0..count-1 hold together within `bound`, or -1 when one of them cannot
+  // hold a single layer. Stages of one kind hold the same, so this is O(log n).
+  auto middles_of = [&](int count) -> std::int64_t { return count - 1 - (count == stages && stages > 1 ? 1 : 0); };
+  auto capacity = [&](double bound, int count) -> std::int64_t {
+    const std::int64_t k0 = most_layers(bound, 0);
+    if (k0 == 0) return -1;
+    std::int64_t total = k0;
+    if (const std::int64_t middles = middles_of(count); middles > 0) {
+      const std::int64_t k = most_layers(bound, 1);  // stage 1 is a middle stage when there are middles
+      if (k == 0) return -1;
+      total += middles * k;
+    }
+    if (count == stages && stages > 1) {
+      const std::int64_t k = most_layers(bound, stages - 1);
+      if (k == 0) return -1;
+      total += k;
+    }
+    return std::min<std::int64_t>(total, n);
+  };
+  // Smallest possible costliest stage placing `layers` layers on stages 0..count-1: the cost of
+  // one of its stages, found per stage kind as the fewest layers whose cost is a feasible bound.
+  auto bottleneck = [&](std::int64_t layers, int count) {
+    double best = std::numeric_limits<double>::infinity();
+    std::vector<int> kinds = {0};
+    if (middles_of(count) > 0) kinds.push_back(1);
+    if (count == stages && stages > 1) kinds.push_back(stages - 1);
+    for (int stage : kinds) {
+      std::int64_t lo = 1, hi = layers;
+      while (lo < hi) {
+        const std::int64_t mid = lo + (hi - lo) / 2;
+        if (capacity(stage_cost(mid, stage), count) >= layers) hi = mid;
+        else lo = mid + 1;
       }
+      const double c = stage_cost(lo, stage);
+      if (capacity(c, count) >= layers) best = std::min(best, c);
+    }
+    return best;
+  };
   std::vector<Range> ranges(static_cast<std::size_t>(stages));
-  int end = n;
+  std::int64_t end = n;
   for (int s = stages; s >= 1; --s) {
-    ranges[static_cast<std::size_t>(s - 1)] = {cut[s][end], end};
-    end = cut[s][end];
+    std::int64_t begin = 0;
+    if (s > 1) {
+      // The latest cut whose prefix still fits under this prefix's optimal bottleneck.
+      const double bound = bottleneck(end, s);
+      begin = std::min(capacity(bound, s - 1), end - 1);
+    }
+    ranges[static_cast<std::size_t>(s - 1)] = {static_cast<int>(begin), static_cast<int>(end)};
+    end = begin;
   }
   return ranges;
 }
@@ -115,7 +161,21 @@ ShardPlan make_shard_plan(const ModelConfig& m, const ConfigPoint& point, int wo
   p.vocab = split_range(m.vocab, layout.tp, p.coords.tp);
   p.hidden = split_range(m.hidden, layout.tp, p.coords.tp);
   p.batch = p.ensemble ? Range{0, point.workload.batch} : split_range(point.workload.batch, layout.dp, p.coords.dp);
-  p.layers = partition_layers(m, layout.pp)[static_cast<std::size_t>(p.coords.pp)];
+  {
+    // Every rank of a point asks for the same partition: keep the last one per thread, so a
+    // plan over p ranks partitions once, not p times.
+    struct Cached {
+      int layers = -1, stages = -1;
+      double layer = 0, first = 0, last = 0;
+      std::vector<Range> ranges;
+    };
+    thread_local Cached cached;
+    const double layer = layer_cost(m), first = embedding_cost(m), last = head_cost(m);
+    if (cached.layers != m.layers || cached.stages != layout.pp || cached.layer != layer || cached.first != first ||
+        cached.last != last)
+      cached = Cached{m.layers, layout.pp, layer, first, last, partition_layers(m, layout.pp)};
+    p.layers = cached.ranges[static_cast<std::size_t>(p.coords.pp)];
+  }
   p.microbatches = std::max(1, std::min(point.microbatches, p.batch.size()));
   p.weight_member = p.ensemble ? p.coords.dp : 0;
   return p;

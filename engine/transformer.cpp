@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -73,45 +74,66 @@ Dims local_dims(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s) 
   return d;
 }
 
+// Saturating size arithmetic: a shape too large for size_t predicts SIZE_MAX bytes (and is
+// refused as not fitting) instead of wrapping around to a small number.
+constexpr std::size_t kSizeMax = std::numeric_limits<std::size_t>::max();
+std::size_t sat_mul(std::size_t a, std::size_t b) {
+  std::size_t r = 0;
+  return __builtin_mul_overflow(a, b, &r) ? kSizeMax : r;
+}
+template <typename... More>
+std::size_t sat_mul(std::size_t a, std::size_t b, std::size_t c, More... more) {
+  return sat_mul(sat_mul(a, b), c, static_cast<std::size_t>(more)...);
+}
+std::size_t sat_add(std::size_t a, std::size_t b) {
+  std::size_t r = 0;
+  return __builtin_add_overflow(a, b, &r) ? kSizeMax : r;
+}
+template <typename... More>
+std::size_t sat_add(std::size_t a, std::size_t b, std::size_t c, More... more) {
+  return sat_add(sat_add(a, b), c, static_cast<std::size_t>(more)...);
+}
+std::size_t nonneg(int v) { return v > 0 ? static_cast<std::size_t>(v) : 0; }
+
 // Element counts of every buffer a rank allocates; allocation and prediction both use them.
 struct LayerSizes {
   std::size_t norm, qkv_w, qkv_b, out_w, out_b, up_w, up_b, down_w, down_b, cache;
 };
 LayerSizes layer_sizes(const Dims& d) {
-  const auto h = static_cast<std::size_t>(d.h);
+  const std::size_t h = nonneg(d.h);
   LayerSizes s{};
   s.norm = h;
-  s.qkv_w = static_cast<std::size_t>(d.qkv_cols()) * h;
-  s.qkv_b = d.qkv_bias ? static_cast<std::size_t>(d.qkv_cols()) : 0;
-  s.out_w = h * static_cast<std::size_t>(d.q * d.d);
+  s.qkv_w = sat_mul(nonneg(d.qkv_cols()), h);
+  s.qkv_b = d.qkv_bias ? nonneg(d.qkv_cols()) : 0;
+  s.out_w = sat_mul(h, nonneg(d.q), nonneg(d.d));
   s.out_b = d.gpt2 ? h : 0;
-  s.up_w = static_cast<std::size_t>(d.up_cols()) * h;
-  s.up_b = d.gpt2 ? static_cast<std::size_t>(d.inter) : 0;
-  s.down_w = h * static_cast<std::size_t>(d.inter);
+  s.up_w = sat_mul(nonneg(d.up_cols()), h);
+  s.up_b = d.gpt2 ? nonneg(d.inter) : 0;
+  s.down_w = sat_mul(h, nonneg(d.inter));
   s.down_b = d.gpt2 ? h : 0;
-  s.cache = static_cast<std::size_t>(d.batch) * d.kv * d.ctx * d.d;
+  s.cache = sat_mul(nonneg(d.batch), nonneg(d.kv), nonneg(d.ctx), nonneg(d.d));
   return s;
 }
 std::size_t layer_weight_elements(const Dims& d) {
   const LayerSizes s = layer_sizes(d);
-  const std::size_t norms = 2 * s.norm * (d.gpt2 ? 2 : 1);
-  return norms + s.qkv_w + s.qkv_b + s.out_w + s.out_b + s.up_w + s.up_b + s.down_w + s.down_b;
+  const std::size_t norms = sat_mul(2 * s.norm, d.gpt2 ? 2 : 1);
+  return sat_add(norms, s.qkv_w, s.qkv_b, s.out_w, s.out_b, s.up_w, s.up_b, s.down_w, s.down_b);
 }
 
 struct GlobalSizes {
   std::size_t embed, positions, final_norm, head;
 };
 GlobalSizes global_sizes(const ModelConfig& m, const Dims& d) {
-  const auto h = static_cast<std::size_t>(d.h);
+  const std::size_t h = nonneg(d.h);
   GlobalSizes g{};
-  g.embed = d.first ? static_cast<std::size_t>(d.vocab) * h : 0;
-  g.positions = d.first && d.gpt2 ? static_cast<std::size_t>(m.max_positions) * h : 0;
+  g.embed = d.first ? sat_mul(nonneg(d.vocab), h) : 0;
+  g.positions = d.first && d.gpt2 ? sat_mul(nonneg(m.max_positions), h) : 0;
   g.final_norm = d.last ? h * (d.gpt2 ? 2 : 1) : 0;
   if (d.last) {
     if (d.tp_sum)
-      g.head = static_cast<std::size_t>(m.vocab) * d.hidden_part;
+      g.head = sat_mul(nonneg(m.vocab), nonneg(d.hidden_part));
     else if (!(m.tied_embeddings && d.first))  // a tied head reuses the embedding shard
-      g.head = static_cast<std::size_t>(d.vocab) * h;
+      g.head = sat_mul(nonneg(d.vocab), h);
   }
   return g;
 }
@@ -121,42 +143,44 @@ struct ActivationSizes {
   std::size_t aux_bytes;  // float RoPE tables and int32 token and position tables, whatever the dtype
   std::size_t ps_staging;   // parameter-server staging on the root of a group (communication)
   std::size_t total_elements() const {
-    return x + xn + qkv + attn + proj + mlp_in + mlp_act + last + last_norm + logits_local + staging + logits_tp +
-           logits_out;
+    return sat_add(x, xn, qkv, attn, proj, mlp_in, mlp_act, last, last_norm, logits_local, staging, logits_tp,
+                   logits_out);
   }
 };
 ActivationSizes activation_sizes(const ModelConfig& m, const Dims& d) {
-  const auto rows = static_cast<std::size_t>(d.batch) * d.prompt;  // prefill is the largest step
-  const auto h = static_cast<std::size_t>(d.h);
-  const auto b = static_cast<std::size_t>(d.batch);
-  const auto full_vocab = static_cast<std::size_t>(m.vocab);
+  const std::size_t rows = sat_mul(nonneg(d.batch), nonneg(d.prompt));  // prefill is the largest step
+  const std::size_t h = nonneg(d.h);
+  const std::size_t b = nonneg(d.batch);
+  const std::size_t full_vocab = nonneg(m.vocab);
   ActivationSizes a{};
-  a.x = rows * h;
-  a.xn = rows * h;
-  a.qkv = rows * d.qkv_cols();
-  a.attn = rows * d.q * d.d;
-  a.proj = rows * h;
-  a.mlp_in = rows * d.up_cols();
-  a.mlp_act = d.gpt2 ? 0 : rows * d.inter;  // GELU runs in place
+  a.x = sat_mul(rows, h);
+  a.xn = sat_mul(rows, h);
+  a.qkv = sat_mul(rows, nonneg(d.qkv_cols()));
+  a.attn = sat_mul(rows, nonneg(d.q), nonneg(d.d));
+  a.proj = sat_mul(rows, h);
+  a.mlp_in = sat_mul(rows, nonneg(d.up_cols()));
+  a.mlp_act = d.gpt2 ? 0 : sat_mul(rows, nonneg(d.inter));  // GELU runs in place
   if (d.last) {
-    a.last = b * h;
-    a.last_norm = b * h;
-    a.logits_local = b * d.logits_cols(m.vocab);
+    a.last = sat_mul(b, h);
+    a.last_norm = sat_mul(b, h);
+    a.logits_local = sat_mul(b, nonneg(d.logits_cols(m.vocab)));
     const bool gather = d.tp > 1 && !d.tp_sum;
-    a.staging = gather ? b * full_vocab : 0;
-    a.logits_tp = gather ? b * full_vocab : 0;
-    a.logits_out = d.dp > 1 && !d.ensemble ? static_cast<std::size_t>(d.global_batch) * full_vocab : 0;
+    a.staging = gather ? sat_mul(b, full_vocab) : 0;
+    a.logits_tp = gather ? sat_mul(b, full_vocab) : 0;
+    a.logits_out = d.dp > 1 && !d.ensemble ? sat_mul(nonneg(d.global_batch), full_vocab) : 0;
   }
-  a.aux_bytes = d.gpt2 ? 0 : 2 * static_cast<std::size_t>(d.ctx) * (d.d / 2) * sizeof(float);
+  a.aux_bytes = d.gpt2 ? 0 : sat_mul(2, nonneg(d.ctx), nonneg(d.d / 2), sizeof(float));
   // Token ids of every step in device memory (no host copy inside a step), the pipeline's
   // feedback slots, and GPT-2's position ids.
-  const std::size_t steps_ids = b * static_cast<std::size_t>(d.ctx - d.prompt);
-  if (d.first || d.last) a.aux_bytes += (b * d.prompt + steps_ids) * sizeof(std::int32_t);
-  if (d.pp > 1 && d.first) a.aux_bytes += b * sizeof(std::int32_t);
-  if (d.first && d.gpt2) a.aux_bytes += (b * d.prompt + steps_ids) * sizeof(std::int32_t);
+  const std::size_t steps_ids = sat_mul(b, nonneg(d.ctx - d.prompt));
+  const std::size_t ids_bytes = sat_mul(sat_add(sat_mul(b, nonneg(d.prompt)), steps_ids), sizeof(std::int32_t));
+  if (d.first || d.last) a.aux_bytes = sat_add(a.aux_bytes, ids_bytes);
+  if (d.pp > 1 && d.first) a.aux_bytes = sat_add(a.aux_bytes, sat_mul(b, sizeof(std::int32_t)));
+  if (d.first && d.gpt2) a.aux_bytes = sat_add(a.aux_bytes, ids_bytes);
   if (d.sync == SyncMode::param_server) {
-    if (d.tp > 1 && d.tp_index == 0) a.ps_staging = std::max(rows * h, d.last && d.tp_sum ? b * full_vocab : 0);
-    if (d.last && d.ensemble && d.dp_index == 0) a.ps_staging = std::max(a.ps_staging, b * full_vocab);
+    if (d.tp > 1 && d.tp_index == 0)
+      a.ps_staging = std::max(sat_mul(rows, h), d.last && d.tp_sum ? sat_mul(b, full_vocab) : 0);
+    if (d.last && d.ensemble && d.dp_index == 0) a.ps_staging = std::max(a.ps_staging, sat_mul(b, full_vocab));
   }
   return a;
 }
@@ -347,16 +371,24 @@ MemoryPlan plan_rank_memory(const ModelConfig& model, const ConfigPoint& point, 
   const std::size_t e = dtype_size(dtype);
   const GlobalSizes g = global_sizes(model, d);
   MemoryPlan plan;
-  plan.weights = (d.local_layers * layer_weight_elements(d) + g.embed + g.positions + g.final_norm + g.head) * e;
-  plan.kv_cache = d.local_layers * 2 * layer_sizes(d).cache * e;
+  plan.weights = sat_mul(sat_add(sat_mul(d.local_layers, layer_weight_elements(d)), g.embed, g.positions,
+                                 g.final_norm, g.head),
+                         e);
+  plan.kv_cache = sat_mul(d.local_layers, 2, layer_sizes(d).cache, e);
   const ActivationSizes a = activation_sizes(model, d);
-  plan.activations = a.total_elements() * e + a.aux_bytes;
-  plan.communication = a.ps_staging * e + run_control_bytes(point);
+  plan.activations = sat_add(sat_mul(a.total_elements(), e), a.aux_bytes);
+  plan.communication = sat_add(sat_mul(a.ps_staging, e), run_control_bytes(point));
+  // total() adds the four; keep their sum representable too.
+  const std::size_t quarter = kSizeMax / 4;
+  plan.weights = std::min(plan.weights, quarter);
+  plan.kv_cache = std::min(plan.kv_cache, quarter);
+  plan.activations = std::min(plan.activations, quarter);
+  plan.communication = std::min(plan.communication, quarter);
   return plan;
 }
 
 std::size_t run_control_bytes(const ConfigPoint& point) {
-  return static_cast<std::size_t>(point.layout.ranks()) * sizeof(float);
+  return sat_mul(nonneg(point.layout.ranks()), sizeof(float));
 }
 
 RankComms RankComms::split(Communicator& world, const ShardPlan& s) {

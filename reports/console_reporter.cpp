@@ -39,9 +39,11 @@ class ConsoleReporter final : public Reporter {
     std::size_t peak = 0;
     for (const RankMemory& rm : m.memory) peak = std::max(peak, rm.peak_total);
     const Verification& v = r.verification;
-    fmt::print("{:<44} {:>5} {:<7} {:>9.2f} {:>9.3f} {:>9.2f} {:>9.1f} {:>5.1f}% {:>8.3f} {:>5.1f}% {:>6} {:>8.1e} "
+    // --gen 1 has no decode step: no time per output token to show (JSON records n = 0).
+    const std::string tpot = m.decode_step_ms.n == 0 ? "-" : fmt::format("{:.3f}", m.decode_step_ms.median);
+    fmt::print("{:<44} {:>5} {:<7} {:>9.2f} {:>9} {:>9.2f} {:>9.1f} {:>5.1f}% {:>8.3f} {:>5.1f}% {:>6} {:>8.1e} "
                "{}\n",
-               name, p.ranks(), config_status_name(r.status), m.ttft_ms.median, m.decode_step_ms.median,
+               name, p.ranks(), config_status_name(r.status), m.ttft_ms.median, tpot,
                m.e2e_ms.median, m.output_tokens_per_s, 100.0 * m.sync_fraction, peak / 1073741824.0,
                100.0 * m.imbalance, percent_of_floor(m.floor), v.max_rel_error,
                v.checked ? (v.passed ? "pass" : "FAIL") : "-");

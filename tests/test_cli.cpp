@@ -298,7 +298,9 @@ TEST(Cli, ImpossibleConfigurationsAreListedNotDropped) {
   const auto json_path = temp_path("moe.json");
   const Outcome o = run("bench --model mixtral-8x7b --layers 1 --gpus 1,2 --strategy tp --batch 1 --prompt 4 "
                         "--gen 2 --json " + json_path.string());
-  EXPECT_EQ(o.status, 0) << o.output;
+  // Nothing could run: that is not a pass (status 2, said so), and the skips are still recorded.
+  EXPECT_EQ(o.status, 2) << o.output;
+  EXPECT_NE(o.output.find("nothing could run: all 2 configuration(s) were skipped"), std::string::npos) << o.output;
   std::ifstream in(json_path);
   const json doc = json::parse(in);
   ASSERT_EQ(doc["configurations"].size(), 2u);
@@ -306,6 +308,78 @@ TEST(Cli, ImpossibleConfigurationsAreListedNotDropped) {
     EXPECT_EQ(c["status"], "skipped");
     EXPECT_NE(c["reason"].get<std::string>().find("MoE not yet supported"), std::string::npos);
   }
+}
+
+TEST(Cli, ReportedCasesOfIssue13GiveClearErrorsWithStatus2) {
+  struct Case {
+    std::string args, says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"bench --model tiny --layers -1 --dry-run", "--layers: -1 is out of range"},
+           {"bench --model tiny --seed -1 --dry-run", "--seed: '-1' is not an integer from 0 to 18446744073709551615"},
+           {"bench --model tiny --gpus 100000 --strategy dp --merge mean --batch 1 --prompt 4 --gen 2",
+            "--gpus: 100000 exceeds the most allowed (4096)"},
+           {"bench --no-such-flag", "--no-such-flag"},
+           {"bench --model tiny --iterations lots", "--iterations"},
+           {"bench --model tiny --gpus 3 --strategy tp --batch 1 --prompt 4 --gen 2 --dry-run", "nothing could run"}}) {
+    const Outcome o = run(c.args);
+    EXPECT_EQ(o.status, 2) << c.args << "\n" << o.output;
+    EXPECT_NE(o.output.find(c.says), std::string::npos) << c.args << "\n" << o.output;
+  }
+}
+
+TEST(Cli, JsonIntoADirectoryIsRefusedBeforeAnyWork) {
+  const auto dir = temp_path("json_dir");
+  fs::create_directories(dir);
+  const Outcome o = run("bench --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --warmup 0 -n 1 "
+                        "--ceilings none --json " + dir.string());
+  EXPECT_EQ(o.status, 2) << o.output;
+  EXPECT_NE(o.output.find("is a directory"), std::string::npos) << o.output;
+  EXPECT_EQ(o.output.find("configuration "), std::string::npos) << "nothing may run:\n" << o.output;
+  EXPECT_FALSE(fs::exists(dir.string() + ".tmp"));
+}
+
+TEST(Cli, AHundredThousandLayersPlanAtOnce) {
+  // The layer partitioner used to be O(p n^2) per rank: this plan hung. The ctest timeout, not a
+  // clock, is the bound; the assertions are on the plan.
+  const auto cfg = temp_path("deep.json");
+  std::ofstream(cfg) << R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 200,
+    "num_attention_heads": 8, "num_key_value_heads": 4, "num_hidden_layers": 100000, "vocab_size": 997,
+    "max_position_embeddings": 512})";
+  const Outcome o = run("bench --model " + cfg.string() + " --gpus 1,2,4,8,16 --strategy all --batch 16 --prompt 4 "
+                        "--gen 2 --dry-run");
+  EXPECT_EQ(o.status, 0) << o.output;
+  EXPECT_NE(o.output.find("pp|tp1.pp16.dp1.mb16"), std::string::npos) << o.output;
+}
+
+TEST(Cli, OneGeneratedTokenHasNoTimePerOutputToken) {
+  const auto json_path = temp_path("gen1.json");
+  const Outcome o = run("bench --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 1 --warmup 0 -n 1 "
+                        "--ceilings none -q --json " + json_path.string());
+  ASSERT_EQ(o.status, 0) << o.output;
+  // The row: name, ranks, status, ttft, then tpot, which must be "-" rather than 0.000.
+  const auto at = o.output.find("b1.p4.g1     ");
+  ASSERT_NE(at, std::string::npos) << o.output;
+  std::istringstream row(o.output.substr(at, o.output.find('\n', at) - at));
+  std::string label, ranks, status, ttft, tpot;
+  row >> label >> ranks >> status >> ttft >> tpot;
+  EXPECT_EQ(status, "ok") << o.output;
+  EXPECT_EQ(tpot, "-") << o.output;
+  std::ifstream in(json_path);
+  const json doc = json::parse(in);
+  // JSON: no decode-step samples at all, so no claimed time per output token.
+  EXPECT_EQ(doc["configurations"][0]["metrics"]["latency"]["decode_step_ms"]["n"], 0) << doc.dump(1);
+}
+
+TEST(Cli, CollectiveTimeoutIsAnOptionOfBenchAndProfile) {
+  for (const char* command : {"bench", "profile"}) {
+    const Outcome help = run(std::string(command) + " --help");
+    EXPECT_EQ(help.status, 0);
+    EXPECT_NE(help.output.find("--collective-timeout"), std::string::npos) << help.output;
+    EXPECT_NE(help.output.find("0: wait forever"), std::string::npos) << help.output;
+  }
+  EXPECT_EQ(run("bench --model tiny --collective-timeout -5 --dry-run").status, 2);
+  EXPECT_EQ(run("bench --model tiny --collective-timeout 0 --gpus 1 --strategy tp --dry-run").status, 0);
 }
 
 TEST(Cli, DryRunPlansWithoutRunning) {

@@ -152,6 +152,60 @@ TEST(ModelErrors, BadJsonAndMissingFiles) {
   }
 }
 
+TEST(ModelErrors, SizesAndProductsAreBoundedBeforeAnythingOverflows) {
+  struct Case {
+    std::string body, field, says;
+  };
+  const std::vector<Case> cases = {
+      // Beyond int64, and 2^64-1 (which read as a signed number would look like -1).
+      {llama_with(", \"hidden_size\": 18446744073709551615", "hidden_size"), "hidden_size", "implausibly large"},
+      {llama_with(", \"vocab_size\": 4294967296", "vocab_size"), "vocab_size", "implausibly large"},
+      {llama_with(", \"hidden_size\": 67108864, \"head_dim\": 64", "hidden_size"), "hidden_size", "exceeds the most"},
+      {llama_with(", \"num_hidden_layers\": 2097152", "num_hidden_layers"), "num_hidden_layers", "exceeds the most"},
+      {llama_with(", \"num_local_experts\": 100000, \"num_experts_per_tok\": 2"), "num_local_experts",
+       "exceeds the most"},
+      // Each within bounds, their product not: (heads + 2 kv) * head_dim.
+      {llama_with(", \"num_attention_heads\": 65536, \"num_key_value_heads\": 65536, \"head_dim\": 4096",
+                  "num_attention_heads"),
+       "head_dim", "exceeds the most"},
+      {llama_with(", \"hidden_size\": 16777216, \"intermediate_size\": 16777216, \"vocab_size\": 16777216, "
+                  "\"head_dim\": 64",
+                  "hidden_size"),
+       "num_hidden_layers", "parameters, more than"},
+  };
+  for (const Case& c : cases) {
+    const std::string msg = load_error(c.body);
+    EXPECT_NE(msg.find("llmt_test_model_"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'" + c.field + "'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.says), std::string::npos) << msg;
+  }
+  // A deep but allowed model loads, and its parameter count is exact in int64.
+  const auto path = own_temp("_deep.json");
+  std::ofstream(path) << llama_with(", \"num_hidden_layers\": 1048576", "num_hidden_layers");
+  const ModelConfig deep = load_model_file(path);
+  EXPECT_EQ(deep.layers, 1048576);
+  EXPECT_EQ(parameter_count(deep), layer_parameter_count(deep) * 1048576 + 2 * 100 * 64);
+}
+
+TEST(ModelErrors, DirectoriesAndEmptyFilesAreClearErrors) {
+  const auto dir = own_temp("_emptydir");
+  std::filesystem::create_directories(dir);
+  try {
+    load_model(dir.string());
+    FAIL();
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("without a config.json"), std::string::npos) << e.what();
+  }
+  try {
+    load_model_file(dir);
+    FAIL();
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos) << e.what();
+  }
+  EXPECT_NE(load_error("").find("not valid JSON"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ModelErrors, LayersOutOfRange) {
   const ModelConfig m = load_model("tiny");
   EXPECT_EQ(with_layers(m, 2).layers, 2);

@@ -1,6 +1,8 @@
 // Grids, shard plans, validity reasons, the layer partitioner and the sweep planner.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "engine/communicator.hpp"
@@ -116,6 +118,101 @@ TEST(Plan, PartitionerBalancesStagesCountingEmbeddingAndHead) {
   m.layers = 32;
   const auto ranges = partition_layers(m, 4);
   EXPECT_LT(ranges[3].size(), ranges[0].size());
+}
+
+// The exhaustive O(p * n^2) dynamic programme the partitioner replaced, kept as the oracle.
+std::vector<Range> reference_partition(const ModelConfig& model, int stages) {
+  const int n = model.layers;
+  stages = std::clamp(stages, 1, std::max(1, n));
+  const double layer = layer_cost(model), first = embedding_cost(model), last = head_cost(model);
+  auto stage_cost = [&](int begin, int end, int stage) {
+    return (end - begin) * layer + (stage == 0 ? first : 0.0) + (stage == stages - 1 ? last : 0.0);
+  };
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  std::vector<std::vector<double>> best(stages + 1, std::vector<double>(n + 1, inf));
+  std::vector<std::vector<int>> cut(stages + 1, std::vector<int>(n + 1, 0));
+  best[0][0] = 0.0;
+  for (int s = 1; s <= stages; ++s)
+    for (int i = s; i <= n; ++i)
+      for (int j = s - 1; j < i; ++j) {
+        const double c = std::max(best[s - 1][j], stage_cost(j, i, s - 1));
+        if (c <= best[s][i]) {
+          best[s][i] = c;
+          cut[s][i] = j;
+        }
+      }
+  std::vector<Range> ranges(static_cast<std::size_t>(stages));
+  int end = n;
+  for (int s = stages; s >= 1; --s) {
+    ranges[static_cast<std::size_t>(s - 1)] = {cut[s][end], end};
+    end = cut[s][end];
+  }
+  return ranges;
+}
+
+TEST(Plan, PartitionerMatchesTheExhaustiveProgrammeExactly) {
+  int compared = 0;
+  for (const char* preset : {"tiny", "tiny-gpt2", "gpt2", "llama-3-8b", "llama-2-70b", "qwen2-7b"}) {
+    ModelConfig m = load_model(preset);
+    for (int layers = 1; layers <= 40; ++layers)
+      for (int stages = 1; stages <= std::min(layers, 12); ++stages) {
+        m.layers = layers;
+        ASSERT_EQ(partition_layers(m, stages), reference_partition(m, stages))
+            << preset << " layers " << layers << " stages " << stages;
+        ++compared;
+      }
+    // Embedding or head heavier than many layers: a tiny hidden size against a huge vocabulary.
+    ModelConfig wide = m;
+    wide.vocab = 1 << 22;
+    for (int layers : {3, 17, 64})
+      for (int stages : {2, 3, 5, 16}) {
+        if (stages > layers) continue;
+        wide.layers = layers;
+        ASSERT_EQ(partition_layers(wide, stages), reference_partition(wide, stages))
+            << preset << " wide, layers " << layers << " stages " << stages;
+        ++compared;
+      }
+  }
+  EXPECT_GT(compared, 2000);
+}
+
+TEST(Plan, PartitionerHandlesHugeLayerCounts) {
+  // 100000 layers on 64 stages: the exhaustive programme would take ~1e12 steps; this must
+  // plan at once (checked by the test's own timeout, not by a clock) and cover every layer.
+  ModelConfig m = load_model("tiny");
+  m.layers = m.published_layers = 100000;
+  for (int stages : {1, 2, 64, 1000}) {
+    const auto ranges = partition_layers(m, stages);
+    ASSERT_EQ(static_cast<int>(ranges.size()), stages);
+    int next = 0;
+    for (const Range& r : ranges) {
+      EXPECT_EQ(r.begin, next);
+      EXPECT_GE(r.size(), 1);
+      next = r.end;
+    }
+    EXPECT_EQ(next, 100000);
+  }
+  // Balanced: the first and the last stage of 2 differ by the head's and embedding's share only.
+  const auto two = partition_layers(m, 2);
+  EXPECT_LE(std::abs(two[0].size() - two[1].size()), 1 + static_cast<int>(head_cost(m) / layer_cost(m)));
+}
+
+TEST(Plan, PredictedMemoryOfHugeShapesSaturatesInsteadOfWrapping) {
+  ModelConfig m = load_model("tiny");
+  m.hidden = 1 << 24;
+  m.vocab = 1 << 24;
+  m.intermediate = 1 << 24;
+  m.max_positions = 1 << 24;
+  // Prefill activations alone: 2^20 sequences x 2^23 tokens x 2^24 columns, far beyond 2^64 bytes.
+  const ConfigPoint p = at({1, 1, 1}, {1 << 20, 1 << 23, 2});
+  const MemoryPlan plan = plan_rank_memory(m, p, make_shard_plan(m, p, 0), DType::f32);
+  EXPECT_EQ(plan.activations, std::numeric_limits<std::size_t>::max() / 4);
+  EXPECT_GE(plan.total(), plan.activations);  // the sum does not wrap either
+  // A large shape that fits in size_t is still exact: 2^24 x 2^24 embedding rows x 4 bytes.
+  const ConfigPoint small = at({1, 1, 1}, {1, 4, 2});
+  const MemoryPlan exact = plan_rank_memory(m, small, make_shard_plan(m, small, 0), DType::f32);
+  EXPECT_GE(exact.weights, (std::size_t{1} << 48) * 4);
+  EXPECT_LT(exact.weights, std::numeric_limits<std::size_t>::max() / 4);
 }
 
 TEST(Plan, PredictedMemoryOfAShardedRunAddsUpToTheWhole) {

@@ -1,0 +1,198 @@
+# Writes tests/data/hostile_inputs.tsv, the table tests/test_hostile.cpp runs: python3 tests/data/make_hostile_inputs.py
+import json
+import os
+root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+tiny = json.load(open(os.path.join(root, 'profiles/models/tiny.json')))
+tiny.pop('_comment', None)
+gpt = json.load(open(os.path.join(root, 'profiles/models/tiny-gpt2.json')))
+gpt.pop('_comment', None)
+rows = []
+def add(name, args, status, says, config='-'):
+    assert '\t' not in args and '\t' not in says and '\t' not in config and '\n' not in config
+    rows.append((name, args, config, str(status), says))
+def cfg(base, **patch):
+    d = dict(base)
+    for k, v in patch.items():
+        if v is Ellipsis: d.pop(k, None)
+        else: d[k] = v
+    return json.dumps(d, separators=(',', ':'))
+DRY = '--gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --dry-run'
+RUN = '--gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --warmup 0 -n 1 --ceilings none -q'
+M = 'bench --model {cfg} ' + DRY
+# --- model files: every integer field wrong type / negative / zero / huge / fractional / missing
+llama_int = ['hidden_size', 'intermediate_size', 'num_attention_heads', 'num_key_value_heads', 'num_hidden_layers',
+             'vocab_size', 'max_position_embeddings']
+required = {'hidden_size', 'intermediate_size', 'num_attention_heads', 'num_hidden_layers', 'vocab_size',
+            'max_position_embeddings'}
+bad_ints = [('string', '"64"', 'must be a positive integer'), ('negative', -8, 'must be a positive integer'),
+            ('zero', 0, 'must be a positive integer'), ('fraction', 1.5, 'must be a positive integer'),
+            ('bool', True, 'must be a positive integer'), ('huge', 10**12, 'implausibly large'),
+            ('u64max', 2**64 - 1, 'implausibly large'), ('array', [64], 'must be a positive integer')]
+for field in llama_int:
+    for tag, value, says in (bad_ints if field == 'hidden_size' else bad_ints[:2] + bad_ints[5:6]):
+        v = json.loads(value) if isinstance(value, str) and value.startswith('"') else value
+        add(f'llama-{field}-{tag}', M, 2, f"field '{field}'|{says}", cfg(tiny, **{field: v}))
+    if field in required:
+        add(f'llama-{field}-missing', M, 2, f"field '{field}'|missing", cfg(tiny, **{field: ...}))
+for field in ['n_embd', 'n_head', 'n_layer', 'vocab_size', 'n_positions', 'n_inner']:
+    for tag, value, says in [bad_ints[1]] if field != 'n_embd' else [bad_ints[0], bad_ints[1], bad_ints[2], bad_ints[5]]:
+        v = json.loads(value) if isinstance(value, str) and value.startswith('"') else value
+        add(f'gpt2-{field}-{tag}', M, 2, f"field '{field}'|{says}", cfg(gpt, **{field: v}))
+    if field != 'n_inner':
+        add(f'gpt2-{field}-missing', M, 2, f"field '{field}'|missing", cfg(gpt, **{field: ...}))
+for field in ['rms_norm_eps', 'rope_theta']:
+    add(f'llama-{field}-string', M, 2, f"field '{field}'|must be a number", cfg(tiny, **{field: 'x'}))
+    add(f'llama-{field}-zero', M, 2, f"field '{field}'|must be positive", cfg(tiny, **{field: 0}))
+    add(f'llama-{field}-negative', M, 2, f"field '{field}'|must be positive", cfg(tiny, **{field: -1e-5}))
+add('gpt2-layer_norm_epsilon-negative', M, 2, "field 'layer_norm_epsilon'|must be positive", cfg(gpt, layer_norm_epsilon=-1))
+add('llama-tie-string', M, 2, "field 'tie_word_embeddings'|must be true or false", cfg(tiny, tie_word_embeddings='yes'))
+add('llama-tie-number', M, 2, "field 'tie_word_embeddings'|must be true or false", cfg(tiny, tie_word_embeddings=1))
+add('model_type-number', M, 2, "field 'model_type'|must be a string", cfg(tiny, model_type=5))
+add('model_type-unknown', M, 2, "field 'model_type'|'bert' is not supported", cfg(tiny, model_type='bert'))
+add('hidden_act-unknown', M, 2, "field 'hidden_act'|'relu' is not supported", cfg(tiny, hidden_act='relu'))
+add('gpt2-activation-unknown', M, 2, "field 'activation_function'|not supported", cfg(gpt, activation_function='relu'))
+add('heads-do-not-divide-hidden', M, 2, "field 'num_attention_heads'|do not divide hidden_size", cfg(tiny, num_attention_heads=7, num_key_value_heads=7))
+add('kv-heads-do-not-divide-heads', M, 2, "field 'num_key_value_heads'|do not divide num_attention_heads", cfg(tiny, num_key_value_heads=3))
+add('odd-head-dim', M, 2, "field 'head_dim'|even head dimension", cfg(tiny, head_dim=7))
+add('gpt2-heads-do-not-divide', M, 2, "field 'n_head'|do not divide n_embd", cfg(gpt, n_head=5))
+add('experts-per-token-exceed', M, 2, "field 'num_experts_per_tok'|exceeds num_local_experts", cfg(tiny, num_local_experts=2, num_experts_per_tok=3))
+add('experts-without-per-token', M, 2, "field 'num_experts_per_tok'|missing", cfg(tiny, num_local_experts=2))
+add('experts-too-many', M, 2, "field 'num_local_experts'|exceeds the most", cfg(tiny, num_local_experts=100000, num_experts_per_tok=2))
+add('sliding-window-zero', M, 2, "field 'sliding_window'|must be a positive integer", cfg(tiny, sliding_window=0))
+add('hidden-too-wide', M, 2, "field 'hidden_size'|exceeds the most", cfg(tiny, hidden_size=1 << 26, head_dim=64))
+add('layers-too-many', M, 2, "field 'num_hidden_layers'|exceeds the most", cfg(tiny, num_hidden_layers=1 << 21))
+add('qkv-product-too-large', M, 2, "field 'head_dim'|exceeds the most", cfg(tiny, num_attention_heads=1 << 16, num_key_value_heads=1 << 16, head_dim=1 << 12))
+add('parameters-too-many', M, 2, "field 'num_hidden_layers'|parameters, more than", cfg(tiny, hidden_size=1 << 24, intermediate_size=1 << 24, vocab_size=1 << 24, head_dim=64))
+# big but allowed shapes: plan at once, memory printed without wrapping around size_t
+add('layers-100000-dry-run', 'bench --model {cfg} --gpus 1,2,4,8 --strategy tp,pp --batch 1 --prompt 4 --gen 2 --dry-run', 0, 'pp|tp1.pp8.dp1|!4294967', cfg(tiny, num_hidden_layers=100000))
+add('layers-100000-pp4096-dry-run', 'bench --model {cfg} --gpus 4096 --strategy pp --batch 4096 --prompt 4 --gen 2 --dry-run', 0, 'pp|tp1.pp4096.dp1.mb4096|1 to run', cfg(tiny, num_hidden_layers=100000))
+add('layers-1M-dry-run', 'bench --model {cfg} --gpus 1,64 --strategy pp --batch 64 --prompt 4 --gen 2 --dry-run', 0, 'pp|tp1.pp64.dp1.mb64', cfg(tiny, num_hidden_layers=1 << 20))
+add('huge-shape-dry-run-no-wrap', 'bench --model {cfg} --gpus 1,2 --strategy tp --batch 1000000 --prompt 4 --gen 2 --dry-run', 0, 'tp|tp2.pp1.dp1|!4294967', cfg(tiny, hidden_size=1 << 20, intermediate_size=1 << 20, vocab_size=1 << 20, head_dim=64, num_attention_heads=16, num_key_value_heads=16))
+add('huge-shape-run-refused-for-memory', 'bench --model {cfg} ' + RUN, 2, 'insufficient host memory|nothing could run', cfg(tiny, hidden_size=1 << 20, intermediate_size=1 << 20, vocab_size=1 << 20, head_dim=64, num_attention_heads=16, num_key_value_heads=16))
+# unusable files
+for tag, content, says in [('empty-file', '@empty', 'not valid JSON'), ('truncated', '{"hidden_size": ', 'not valid JSON'),
+                           ('array', '[]', 'expected a JSON object'), ('null', 'null', 'expected a JSON object'),
+                           ('number', '42', 'expected a JSON object'), ('string', '"llama"', 'expected a JSON object'),
+                           ('garbage', 'GIF89a\\x01', 'not valid JSON'), ('trailing-comma', '{"a": 1,}', 'not valid JSON'),
+                           ('empty-object', '{}', "field 'hidden_size'|missing"), ('directory', '@dir', 'without a config.json'),
+                           ('directory-with-config', '@dirconfig ' + cfg(tiny), 'to run')]:
+    add(f'file-{tag}', M, 0 if tag == 'directory-with-config' else 2, says, content)
+add('file-missing', 'bench --model {tmp}/nosuch.json ' + DRY, 2, 'no such model file')
+add('model-empty-name', 'bench --model "" ' + DRY, 2, '--model: an empty value is not allowed')
+add('model-unknown-preset', 'bench --model nosuchmodel ' + DRY, 2, "unknown model 'nosuchmodel'")
+add('model-dev-null', 'bench --model /dev/null ' + DRY, 2, 'not a regular file')
+# --- numeric flags
+T = 'bench --model tiny ' 
+base = '--strategy tp --batch 1 --prompt 4 --gen 2 --dry-run'
+for flag, good in [('--gpus', '1'), ('--batch', '1'), ('--prompt', '4'), ('--gen', '2'), ('--microbatches', '1')]:
+    rest = ' '.join(x for x in ['--gpus 1', '--strategy tp', '--batch 1', '--prompt 4', '--gen 2', '--dry-run'] if not x.startswith(flag + ' '))
+    for tag, value, says in [('negative', '-1', "'-1' is not a positive integer"), ('zero', '0', "'0' is not a positive integer"),
+                             ('huge', '99999999999', "'99999999999' is not a positive integer"), ('too-many', '16777217', 'exceeds the most allowed'),
+                             ('text', 'abc', "'abc' is not a positive integer"), ('fraction', '1.5', "'1.5' is not a positive integer"),
+                             ('empty', '""', 'an empty value is not allowed'), ('commas', '","', 'expected a comma-separated list'),
+                             ('bad-item', '1,x', "'x' is not a positive integer"), ('plus', '+1', "'+1' is not a positive integer")]:
+        if flag == '--gpus' or tag in ('negative', 'text'):
+            add(f'flag{flag}-{tag}', f'{T}{flag} {value} {rest}', 2, f'{flag}|{says}')
+add('flag--gpus-above-cap', T + '--gpus 100000 --strategy dp --merge mean --batch 1 --prompt 4 --gen 2', 2, '--gpus: 100000 exceeds the most allowed')
+add('flag--gpus-duplicates', T + '--gpus 1,1,1 ' + base, 0, '1 configurations: 1 to run')
+add('flag--batch-duplicates', T + '--gpus 1 --strategy tp --batch 1,1 --prompt 4 --gen 2 --dry-run', 0, '1 configurations: 1 to run')
+add('flag--prompt-beyond-positions', T + '--gpus 1 --strategy tp --batch 1 --prompt 600 --gen 2 --dry-run', 2, 'exceed the model|nothing could run')
+for flag, low, high in [('--warmup', 0, 1000000), ('--iterations', 1, 1000000), ('--overlap-chunks', 1, 1024)]:
+    add(f'flag{flag}-below', f'{T}{flag} {low - 1} --gpus 1 {base}', 2, f'{flag}: {low - 1} is out of range')
+    add(f'flag{flag}-above', f'{T}{flag} {high + 1} --gpus 1 {base}', 2, f'{flag}: {high + 1} is out of range')
+add('flag-n-negative', T + '-n -5 --gpus 1 ' + base, 2, '--iterations: -5 is out of range')
+for tag, value, says in [('negative', '-1', 'out of range'), ('zero', '0', 'out of range'), ('huge', '2000000000', 'out of range'),
+                         ('text', 'abc', 'is not an integer'), ('beyond-model', '9', 'tiny has 4 layers')]:
+    add(f'flag--layers-{tag}', f'{T}--layers {value} --gpus 1 {base}', 2, f'--layers|{says}')
+add('flag--layers-one', T + '--layers 1 --gpus 1 ' + base, 0, 'to run')
+for tag, value, says in [('negative', '-1', "--seed: '-1' is not an integer"), ('overflow', '18446744073709551616', 'is not an integer from 0 to 18446744073709551615'),
+                         ('text', 'abc', "--seed: 'abc'"), ('plus', '+5', "--seed: '+5'")]:
+    add(f'flag--seed-{tag}', f'{T}--seed {value} --gpus 1 {base}', 2, says)
+add('flag--seed-max', T + '--seed 18446744073709551615 --gpus 1 ' + base, 0, 'to run')
+add('flag--seed-zero', T + '--seed 0 --gpus 1 ' + base, 0, 'to run')
+for tag, value, says in [('negative', '-1', 'is not a number of seconds >= 0'), ('text', 'abc', '--collective-timeout'),
+                         ('nan', 'nan', 'is not a number of seconds >= 0')]:
+    add(f'flag--collective-timeout-{tag}', f'{T}--collective-timeout {value} --gpus 1 {base}', 2, says)
+add('flag--collective-timeout-zero', T + '--collective-timeout 0 --gpus 1 ' + base, 0, 'to run')
+A = T + '--gpus 1 ' + base + ' --target-rsd 5%'
+for tag, extra, says in [('max-time-negative', '--max-time -1', '--max-time: -1'), ('max-time-nan', '--max-time nan', '--max-time: nan'),
+                         ('min-iters-one', '--min-iters 1', '--min-iters: at least 2'),
+                         ('min-iters-huge', '--min-iters 2000000 --max-iters 2000000', '--min-iters: 2000000 is out of range'),
+                         ('max-below-min', '--min-iters 10 --max-iters 5', 'must not be below --min-iters'),
+                         ('max-iters-negative', '--max-iters -3', '--max-iters')]:
+    add(f'flag-adaptive-{tag}', f'{A} {extra}', 2, says)
+for tag, value, says in [('zero', '0%', '--target-rsd'), ('text', 'abc', '--target-rsd'),
+                         ('above-100', '150%', '--target-rsd'), ('percent-only', '%', '--target-rsd')]:
+    add(f'flag--target-rsd-{tag}', f'{T}--gpus 1 {base} --target-rsd {value}', 2, says)
+D = T + '--gpus 2 --strategy dp --merge mean --batch 1 --prompt 4 --gen 2 --dry-run'
+for tag, value, says in [('zero', '0,1', 'weights must be positive'), 
+                         ('text', 'a,1', "'a' is not a number"), ('nan', 'nan,1', "'nan' is not a number"), ('inf', 'inf,1', "'inf' is not a number"),
+                         ('count-mismatch', '1,2,3', 'ensemble weights given for 2 replicas|nothing could run')]:
+    add(f'flag--ensemble-weights-{tag}', f'{D} --ensemble-weights {value}', 2, says)
+for tag, value in [('text', 'abc'), ('negative', '-5%'), ('nan', 'nan%'), ('garbage', '5xms')]:
+    add(f'flag--inject-delay-{tag}', f'{T}--gpus 1 {base} --inject-delay {value}', 2, '--inject-delay')
+# --- names and modes
+for flag, value, says in [('--strategy', 'warp', "unknown strategy 'warp'"), ('--strategy', '""', '--strategy: an empty value is not allowed'),
+                          ('--strategy', '","', '--strategy: the list is empty'), ('--sync', 'sometimes', "unknown mode 'sometimes'"),
+                          ('--sync', '""', '--sync: an empty value is not allowed'), ('--merge', 'avg', "unknown mode 'avg'"),
+                          ('--dtype', 'fp64', 'fp64'), ('--dtype', 'bf16 --backend cpu', 'fp32 only'),
+                          ('--backend', 'tpu', 'unknown backend'), ('--backend', '""', 'backend'),
+                          ('--attention', 'fast', 'unknown attention kernel'), ('--attention', 'cudnn --backend cpu', 'cuDNN attention needs the CUDA backend'),
+                          ('--ceilings', 'nosuch-gpu', "unknown hardware profile 'nosuch-gpu'"), ('--objective', 'speed', "--objective: 'speed'"),
+                          ('--replica-weights', 'some', "--replica-weights: 'some'"), ('--microbatches', 'auto,2', "--microbatches: 'auto'")]:
+    rest = ' '.join(x for x in ['--gpus 1', '--strategy tp', '--batch 1', '--prompt 4', '--gen 2'] if not x.startswith(flag + ' '))
+    add(f'flag{flag}-{value.split()[0].strip(chr(34)) or "empty"}', f'{T}{flag} {value} {rest}', 2, says)
+add('flag--merge-empty', T + '--merge "" --gpus 1 ' + base, 2, '--merge: an empty value is not allowed')
+add('flag--sync-comma-only', T + '--sync , --gpus 1 ' + base, 2, '--sync: the list is empty')
+add('flag--sync-all-duplicated', T + '--gpus 1 --strategy tp --sync all,all,blocking --batch 1 --prompt 4 --gen 2 --dry-run', 0, 'to run')
+# --- conflicts and impossible sweeps
+add('conflict-cuda-graphs-on-cpu', T + '--backend cpu --cuda-graphs --gpus 1 ' + base, 2, '--cuda-graphs: needs the CUDA backend')
+add('conflict-flush-l2-on-cpu', T + '--backend cpu --flush-l2 --gpus 1 ' + base, 2, '--flush-l2: needs the CUDA backend')
+add('conflict-emulate-on-cpu', T + '--backend cpu --emulate-ranks --gpus 1 ' + base, 2, 'emulate')
+add('conflict-profile-several', 'profile --model tiny --gpus 1,2 --strategy tp --batch 1 --prompt 4 --gen 2', 2, 'profile runs exactly one configuration')
+add('impossible-all-skipped-tp3', T + '--gpus 3 --strategy tp --batch 1 --prompt 4 --gen 2 --dry-run', 2, 'does not divide the 8 attention heads|nothing could run')
+add('impossible-dp-beyond-batch', T + '--gpus 2 --strategy dp --batch 1 --prompt 4 --gen 2 --dry-run', 2, 'exceeds the batch of 1|nothing could run')
+add('impossible-moe', 'bench --model mixtral-8x7b --layers 1 --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --dry-run', 2, 'MoE not yet supported|nothing could run')
+add('impossible-pp-beyond-layers', T + '--gpus 8 --strategy pp --batch 8 --prompt 4 --gen 2 --dry-run', 2, 'nothing could run')
+add('impossible-run-all-skipped', T + '--gpus 3 --strategy tp ' + RUN.replace('--gpus 1 --strategy tp ', ''), 2, 'nothing could run')
+# --- output paths, checked before any work
+add('output-json-directory', T + '--json {tmp} ' + RUN, 2, 'is a directory')
+add('output-csv-directory', T + '--csv {tmp} ' + RUN, 2, 'is a directory')
+add('output-json-missing-dir', T + '--json {tmp}/no/such/dir/r.json ' + RUN, 2, 'does not exist')
+add('output-csv-missing-dir', T + '--csv {tmp}/no/such/dir/r.csv ' + RUN, 2, 'does not exist')
+add('output-json-trailing-slash', T + '--json {tmp}/newdir/ ' + RUN, 2, '--json')
+add('resume-directory', T + '--resume {tmp} ' + RUN, 2, 'is a directory')
+add('resume-missing', T + '--resume {tmp}/nosuch.json ' + RUN, 2, 'nosuch.json')
+add('resume-not-json', T + '--resume {cfg} ' + RUN, 2, 'JSON', 'not json at all')
+# --- command line shape
+add('cli-no-subcommand', '', 2, 'subcommand is required')
+add('cli-unknown-subcommand', 'frobnicate', 2, 'subcommand')
+add('cli-unknown-option', 'bench --bogus', 2, '--bogus')
+add('cli-missing-value', 'bench --gpus', 2, '--gpus')
+add('cli-extra-positional', 'bench extra', 2, 'extra')
+add('cli-int-option-text', 'bench --warmup many', 2, '--warmup')
+add('cli-compare-no-args', 'compare', 2, 'required')
+add('cli-compare-one-arg', 'compare {tmp}/a.json', 2, 'required')
+add('cli-list-extra', 'list extra', 2, 'extra')
+add('cli-help', 'bench --help', 0, '--collective-timeout')
+add('cli-version', '--version', 0, 'llmthreads')
+add('cli-list', 'list', 0, 'tiny')
+# --- real runs on the tiny models (the correct result, fast)
+add('run-ok', T + RUN, 0, 'pass|1 configurations: 1 run (0 failed), 0 skipped')
+add('run-gen-1', T + RUN.replace('--gen 2', '--gen 1'), 0, 'pass')
+add('run-gpt2-two-ranks', 'bench --model tiny-gpt2 ' + RUN.replace('--gpus 1', '--gpus 2'), 0, 'pass')
+add('run-seed-max', T + RUN + ' --seed 18446744073709551615', 0, 'pass')
+add('run-collective-timeout', T + RUN.replace('--gpus 1', '--gpus 2') + ' --collective-timeout 0', 0, 'pass')
+add('run-some-skipped', T + RUN.replace('--gpus 1', '--gpus 1,3'), 0, '1 run (0 failed), 1 skipped')
+add('run-layers-100000-one-rank-dry', 'bench --model {cfg} --gpus 4 --strategy pp --batch 4 --prompt 4 --gen 2 --dry-run', 0, 'tp1.pp4.dp1', cfg(tiny, num_hidden_layers=100000))
+
+with open(os.path.join(root, 'tests/data/hostile_inputs.tsv'), 'w') as f:
+    f.write('# Hostile inputs for tests/test_hostile.cpp, one per line, tab-separated:\n')
+    f.write('#   name  args  config  status  says\n')
+    f.write('# args: the command line after the binary; {cfg} is the path of a file holding `config` (written\n')
+    f.write('#   for the case; "-": none; "@empty": an empty file; "@dir": an empty directory; "@dirconfig JSON":\n')
+    f.write('#   a directory holding config.json), {tmp} a scratch directory of the case. status: the expected\n')
+    f.write('#   exit status. says: substrings the output must contain, |-separated; one starting with ! must not appear.\n')
+    for r in rows: f.write('\t'.join(r) + '\n')
+print(len(rows))
+names=[r[0] for r in rows]; assert len(names)==len(set(names)), [n for n in names if names.count(n)>1]
