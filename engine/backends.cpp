@@ -91,14 +91,28 @@ std::unique_ptr<Backend> make_backend(const std::string& name, int rank, DType d
   throw ConfigError(fmt::format("backend '{}' is not available in this build", name));
 }
 
-std::vector<std::unique_ptr<Communicator>> make_comm_world(const std::string& name,
-                                                           const std::vector<Backend*>& backends) {
+namespace {
+
+std::vector<std::unique_ptr<Communicator>> new_comm_world(const std::string& name,
+                                                          const std::vector<Backend*>& backends) {
   if (name == "cpu") return make_shared_memory_world(static_cast<int>(backends.size()));
 #ifdef LLMT_WITH_CUDA
   if (name == "cuda") return make_nccl_world(backends);
   if (name == "cuda-emulated") return make_emulated_world(backends);
 #endif
   throw ConfigError(fmt::format("backend '{}' is not available in this build", name));
+}
+
+}  // namespace
+
+std::vector<std::unique_ptr<Communicator>> make_comm_world(const std::string& name,
+                                                           const std::vector<Backend*>& backends,
+                                                           double collective_timeout_s) {
+  if (!(collective_timeout_s >= 0))
+    throw ConfigError(fmt::format("collective timeout {} s: must be at least 0 (0: wait forever)", collective_timeout_s));
+  auto world = new_comm_world(name, backends);
+  if (!world.empty()) world.front()->set_collective_timeout(collective_timeout_s);  // the whole world's
+  return world;
 }
 
 std::unique_ptr<AsyncReducer> make_async_reducer(const std::string& name, Communicator& comm, Backend& backend) {

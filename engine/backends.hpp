@@ -29,9 +29,12 @@ void prepare_backend(const std::string& name);
 // Devices a sweep may use by default: GPUs for CUDA, online CPUs for the CPU backend.
 int device_count(const std::string& name);
 std::unique_ptr<Backend> make_backend(const std::string& name, int rank, DType dtype);
-// One communicator per backend (one rank each).
+// One communicator per backend (one rank each). A collective that waits longer than
+// `collective_timeout_s` (0: forever) fails, naming the ranks that did not arrive (where the
+// communicator has such a watchdog; see Communicator::set_collective_timeout).
 std::vector<std::unique_ptr<Communicator>> make_comm_world(const std::string& name,
-                                                           const std::vector<Backend*>& backends);
+                                                           const std::vector<Backend*>& backends,
+                                                           double collective_timeout_s = 0);
 // Runs collectives of `comm` beside `backend`'s compute (the overlap sync mode).
 std::unique_ptr<AsyncReducer> make_async_reducer(const std::string& name, Communicator& comm, Backend& backend);
 

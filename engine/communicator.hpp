@@ -12,10 +12,18 @@
 #include <string_view>
 
 #include "engine/dtype.hpp"
+#include "engine/error.hpp"
 
 namespace llmt {
 
 enum class ReduceOp { sum, avg };
+
+// A collective (or a receive) waited longer than the world's collective timeout; the message
+// names the call and the ranks that did not arrive. Not a RankError: it is the cause of the
+// failure, while the ranks it releases see RankError.
+struct CollectiveTimeout : Error {
+  using Error::Error;
+};
 
 enum class CommOp { all_reduce, all_gather, reduce_scatter, reduce, broadcast, send_recv, barrier };
 std::string_view comm_op_name(CommOp op);
@@ -55,6 +63,12 @@ class Communicator {
   // Not collective: makes every pending and later call of every group of this world throw
   // RankError, so that one failing rank cannot leave the others waiting forever.
   virtual void abort(const std::string& reason) = 0;
+
+  // Not collective: a collective or receive of any group of this world that waits longer than
+  // `seconds` for its peers (0: forever) throws CollectiveTimeout naming the call and the ranks
+  // that did not arrive, and aborts the world so that the others are released too. The default
+  // ignores it (a communicator with a watchdog of its own, such as NCCL's).
+  virtual void set_collective_timeout(double seconds) { (void)seconds; }
 
   // Collective over the group with equal counts.
   void all_gather(const void* send, void* recv, std::size_t count, DType type);

@@ -8,6 +8,7 @@
 #include <latch>
 #include <map>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <tuple>
 
@@ -102,11 +103,14 @@ std::shared_ptr<const WeightSet> obtain_weights(const ModelConfig& model, const 
   }
 }
 
-// The rank owns its world communicator and destroys it when it ends, concurrently with the
-// other ranks (NCCL's teardown waits for the communicator to be quiet on every rank).
+// The rank takes its world communicator from `world_slot` once it runs (until then the caller
+// still owns it, and can abort the world through it if the thread cannot start), and destroys it
+// when it ends, concurrently with the other ranks (NCCL's teardown waits for the communicator to
+// be quiet on every rank).
 void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
-               Backend* backend, std::unique_ptr<Communicator> world_owned, PhaseTable& table,
+               Backend* backend, std::unique_ptr<Communicator>& world_slot, PhaseTable& table,
                WeightExchange* exchange, StepLogits* capture, std::latch& everyone_done, RankOutcome& out) {
+  const std::unique_ptr<Communicator> world_owned = std::move(world_slot);
   Communicator& world = *world_owned;
   // The rank's communicators and buffers outlive its try block until every rank has left its
   // own: a rank that fails must not free memory a peer may still be copying from.
@@ -569,24 +573,34 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
       raw.push_back(backends.back().get());
     }
     WeightExchange exchange(point.layout.tp * point.layout.pp);
-    auto world = make_comm_world(opts.backend, raw);
+    // Each rank's thread takes its communicator from here once it runs: the ones never started
+    // stay here, so a failed start can still abort the world through its own communicator.
+    auto world = make_comm_world(opts.backend, raw, opts.collective_timeout_s);
     std::latch everyone_done(n);
     std::vector<std::thread> threads;
     threads.reserve(static_cast<std::size_t>(n));
     try {
-      for (int r = 0; r < n; ++r)
+      for (int r = 0; r < n; ++r) {
+        if (r == opts.fail_rank_thread_start)
+          throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
+                                  "test hook: thread creation refused");
         threads.emplace_back(rank_main, r, std::cref(model), std::cref(point), std::cref(opts),
-                             backends[static_cast<std::size_t>(r)].get(), std::move(world[static_cast<std::size_t>(r)]),
+                             backends[static_cast<std::size_t>(r)].get(), std::ref(world[static_cast<std::size_t>(r)]),
                              std::ref(table), share_weights ? &exchange : nullptr, capture, std::ref(everyone_done),
                              std::ref(outcomes[static_cast<std::size_t>(r)]));
+      }
     } catch (const std::exception& e) {
       // Release the ranks already started, which wait in collectives for the others.
-      const auto started = static_cast<std::ptrdiff_t>(threads.size());
-      world[static_cast<std::size_t>(started)]->abort(fmt::format("could not start rank {}: {}", started, e.what()));
-      exchange.abandon("a rank could not start");
+      const int started = static_cast<int>(threads.size());
+      const std::string why =
+          fmt::format("could not start the thread of rank {} of {}: {} (the system refused another thread: "
+                      "see `ulimit -u` and `ulimit -v`, or run fewer ranks)",
+                      started, n, e.what());
+      world[static_cast<std::size_t>(started)]->abort(why);
+      exchange.abandon(why);
       everyone_done.count_down(n - started);
       for (auto& t : threads) t.join();
-      return fail(fmt::format("could not start rank {}: {}", started, e.what()));
+      return fail(why);
     }
     for (auto& t : threads) t.join();
   } catch (const std::exception& e) {

@@ -44,7 +44,10 @@ struct RunOptions {
   ReplicaWeights replica_weights = ReplicaWeights::automatic;
   // A collective that waits longer than this fails the configuration, naming the collective and
   // the ranks that did not arrive (--collective-timeout); 0 = wait forever.
-  double collective_timeout_s = 300;
+  double collective_timeout_s = 900;
+  // Test hook: starting the thread of this rank fails as if the system refused one more thread
+  // (-1: never), so that a configuration whose ranks cannot all start can be tested.
+  int fail_rank_thread_start = -1;
 };
 
 // Runs `point`. When `reference` is given, the logits are verified against it. A failure of

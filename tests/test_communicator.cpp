@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <string>
 #include <numeric>
 #include <stdexcept>
 #include <thread>
@@ -205,6 +207,105 @@ TEST(Communicator, OneFailingRankReleasesTheOthers) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   EXPECT_EQ(errors[2], "injected failure");
   for (int r : {0, 1, 3}) EXPECT_NE(errors[r].find("rank 2: injected failure"), std::string::npos) << errors[r];
+}
+
+// The watchdog: ranks that never enter a collective make it fail within the timeout, naming the
+// collective and the missing ranks, and every waiting rank is released. Deterministic: the
+// missing ranks never arrive, however busy the machine is.
+struct WatchdogRun {
+  std::vector<std::string> errors;
+  std::vector<bool> timeout_error;  // CollectiveTimeout (the cause), not the RankError it releases
+  double seconds = 0;
+};
+
+WatchdogRun run_with_missing_ranks(std::vector<std::unique_ptr<Communicator>>& comms,
+                                   const std::function<void(Communicator&, int)>& fn) {
+  WatchdogRun out;
+  const auto n = comms.size();
+  out.errors.assign(n, "");
+  out.timeout_error.assign(n, false);
+  std::vector<std::thread> threads;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t r = 0; r < n; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        fn(*comms[r], static_cast<int>(r));
+      } catch (const CollectiveTimeout& e) {
+        out.errors[r] = e.what();
+        out.timeout_error[r] = true;
+      } catch (const std::exception& e) {
+        out.errors[r] = e.what();
+      }
+    });
+  for (auto& t : threads) t.join();
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+TEST(Communicator, ACollectiveThatWaitsTooLongNamesItAndTheRanksThatDidNotArrive) {
+  auto comms = make_shared_memory_world(4);
+  comms[0]->set_collective_timeout(0.2);  // the whole world's
+  const WatchdogRun run = run_with_missing_ranks(comms, [](Communicator& c, int r) {
+    if (r == 1 || r == 3) return;  // never enter the collective
+    float v = 1;
+    c.all_reduce(&v, &v, 1, DType::f32, ReduceOp::sum);
+  });
+  EXPECT_GE(run.seconds, 0.2);
+  EXPECT_LT(run.seconds, 30.0) << "bounded: the watchdog released the waiting ranks";
+  EXPECT_TRUE(run.timeout_error[0] || run.timeout_error[2]) << "the cause is reported as a timeout";
+  for (int r : {0, 2}) {
+    EXPECT_NE(run.errors[r].find("collective timeout: all_reduce"), std::string::npos) << run.errors[r];
+    EXPECT_NE(run.errors[r].find("rank(s) 1, 3 did not arrive"), std::string::npos) << run.errors[r];
+  }
+  for (int r : {1, 3}) EXPECT_EQ(run.errors[r], "");
+  // The world is aborted: a late rank fails at once instead of waiting for the others.
+  float v = 1;
+  EXPECT_THROW(comms[1]->all_reduce(&v, &v, 1, DType::f32, ReduceOp::sum), RankError);
+}
+
+TEST(Communicator, TheWatchdogNamesWorldRanksInASubgroupAndCoversReceives) {
+  auto comms = make_shared_memory_world(4);
+  // The split runs without a timeout; rank 1 then sets one for the world, and its group's other
+  // member (world rank 3) never joins the broadcast.
+  WatchdogRun run = run_with_missing_ranks(comms, [](Communicator& c, int r) {
+    auto sub = c.split(r % 2, r);
+    if (r != 1) return;
+    c.set_collective_timeout(0.2);
+    float v = 1;
+    sub->broadcast(&v, 1, DType::f32, 0);
+  });
+  EXPECT_LT(run.seconds, 30.0);
+  EXPECT_TRUE(run.timeout_error[1]);
+  EXPECT_NE(run.errors[1].find("collective timeout: broadcast on rank 1"), std::string::npos) << run.errors[1];
+  EXPECT_NE(run.errors[1].find("rank(s) 3 did not arrive (a group of 2 ranks: 1, 3)"), std::string::npos)
+      << run.errors[1];
+
+  auto pair = make_shared_memory_world(2);
+  pair[1]->set_collective_timeout(0.2);
+  run = run_with_missing_ranks(pair, [](Communicator& c, int r) {
+    if (r == 1) return;  // never sends
+    float v = 0;
+    c.recv(&v, 1, DType::f32, 1);
+  });
+  EXPECT_LT(run.seconds, 30.0);
+  EXPECT_TRUE(run.timeout_error[0]);
+  EXPECT_NE(run.errors[0].find("recv from rank 1 on rank 0"), std::string::npos) << run.errors[0];
+  EXPECT_NE(run.errors[0].find("rank(s) 1 did not arrive"), std::string::npos) << run.errors[0];
+}
+
+TEST(Communicator, CollectivesWithinTheTimeoutAreUnaffected) {
+  auto comms = make_shared_memory_world(3);
+  comms[2]->set_collective_timeout(120);
+  EXPECT_THROW(comms[0]->set_collective_timeout(-1), ConfigError);
+  const WatchdogRun run = run_with_missing_ranks(comms, [](Communicator& c, int r) {
+    std::vector<float> v(1000, static_cast<float>(r));
+    for (int i = 0; i < 20; ++i) {
+      c.all_reduce(v.data(), v.data(), v.size(), DType::f32, ReduceOp::avg);
+      c.barrier();
+    }
+    if (v[0] != 1.0f) throw std::runtime_error("wrong average");
+  });
+  for (const std::string& e : run.errors) EXPECT_EQ(e, "");
 }
 
 TEST(Communicator, RejectsBadArguments) {

@@ -3,7 +3,9 @@
 // reported, not thrown.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
+#include <string>
 
 #include "engine/backends.hpp"
 #include "engine/model.hpp"
@@ -297,6 +299,53 @@ TEST(Parallel, MemoryAdmissionAndInvalidLayoutsAreReportedNotThrown) {
                         quick_options(), nullptr);
   EXPECT_EQ(r.status, ConfigStatus::skipped);
   EXPECT_NE(r.reason.find("does not divide"), std::string::npos);
+}
+
+// A rank whose thread cannot be created (the system refuses: too many threads, no address
+// space for its stack) fails the configuration with the reason; the ranks already started are
+// released, and the next configuration runs. The refusal is injected through a test hook, so the
+// test does not depend on the machine's limits (CI runs as root, where RLIMIT_NPROC does not bind).
+TEST(Parallel, ARankThreadThatCannotStartFailsTheConfiguration) {
+  const ModelConfig model = load_model("tiny");
+  const Workload w{2, 5, 3};
+  const ConfigPoint point{"dp", Layout{1, 1, 4}, SyncMode::blocking, MergeMode::mean, w};
+  for (int refused : {0, 2, 3}) {
+    RunOptions opts = quick_options();
+    opts.fail_rank_thread_start = refused;
+    const ConfigResult r = run_configuration(model, point, opts, nullptr);
+    EXPECT_EQ(r.status, ConfigStatus::failed);
+    EXPECT_NE(r.reason.find("could not start the thread of rank " + std::to_string(refused) + " of 4"),
+              std::string::npos)
+        << r.reason;
+    EXPECT_NE(r.reason.find("test hook: thread creation refused"), std::string::npos) << r.reason;
+  }
+  const ConfigResult next = run_configuration(model, point, quick_options(), nullptr);
+  EXPECT_EQ(next.status, ConfigStatus::ok) << next.reason;
+}
+
+// The watchdog in the thread mode: rank 0 stays away (a 3 s injected delay) far longer than the
+// 0.5 s collective timeout, so the others' wait fails the configuration instead of hanging, and
+// the next configuration runs.
+TEST(Parallel, ACollectiveThatWaitsTooLongFailsTheConfiguration) {
+  const ModelConfig model = load_model("tiny");
+  const Workload w{2, 5, 3};
+  const ConfigPoint point{"tp", Layout{2, 1, 1}, SyncMode::blocking, MergeMode::concat, w};
+  RunOptions opts = quick_options();
+  opts.collective_timeout_s = 0.5;
+  opts.inject_delay_ms = 3000;
+  const auto start = std::chrono::steady_clock::now();
+  const ConfigResult r = run_configuration(model, point, opts, nullptr);
+  RecordProperty("reason", r.reason);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
+  EXPECT_EQ(r.status, ConfigStatus::failed);
+  EXPECT_NE(r.reason.find("collective timeout: "), std::string::npos) << r.reason;
+  EXPECT_NE(r.reason.find("did not arrive"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.reason.find("collective abandoned"), std::string::npos) << "the cause, not its consequence: " << r.reason;
+
+  opts.inject_delay_ms = 0;
+  opts.collective_timeout_s = 120;
+  const ConfigResult next = run_configuration(model, point, opts, nullptr);
+  EXPECT_EQ(next.status, ConfigStatus::ok) << next.reason;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -27,16 +28,32 @@ struct WorldState;
 // Spins briefly (only when every rank has a core of its own), then blocks.
 class Barrier {
  public:
-  explicit Barrier(int ranks) : ranks_(ranks) {}
+  explicit Barrier(int ranks) : ranks_(ranks), entered_(new std::atomic<std::uint64_t>[static_cast<std::size_t>(ranks)]) {
+    for (int r = 0; r < ranks; ++r) entered_[static_cast<std::size_t>(r)].store(0, std::memory_order_relaxed);
+  }
 
-  void wait(const WorldState& world, int spin);
+  // Returns false, with the ranks that did not arrive in `missing`, when the world's collective
+  // timeout passed before every rank arrived.
+  bool wait(const WorldState& world, int spin, int rank, std::vector<int>& missing);
   void wake_all() {
     std::lock_guard lock(mutex_);
     cv_.notify_all();
   }
 
  private:
+  // The ranks that have not entered the barrier `rank` waits at.
+  std::vector<int> missing(int rank) const {
+    std::vector<int> out;
+    const std::uint64_t mine = entered_[static_cast<std::size_t>(rank)].load(std::memory_order_acquire);
+    for (int j = 0; j < ranks_; ++j)
+      if (entered_[static_cast<std::size_t>(j)].load(std::memory_order_acquire) < mine) out.push_back(j);
+    return out;
+  }
+
   const int ranks_;
+  // How many times each rank has entered: every rank passes the same barriers in the same order,
+  // so the ranks behind the one that timed out are those that did not arrive.
+  std::unique_ptr<std::atomic<std::uint64_t>[]> entered_;
   std::atomic<int> arrived_{0};
   std::atomic<std::uint64_t> generation_{0};
   std::mutex mutex_;
@@ -58,10 +75,12 @@ struct Slot {
 };
 
 struct GroupState {
-  explicit GroupState(int n)
-      : size(n), barrier(n), slots(static_cast<std::size_t>(n)), children(static_cast<std::size_t>(n)),
-        mailboxes(static_cast<std::size_t>(n) * static_cast<std::size_t>(n)) {}
+  explicit GroupState(std::vector<int> members)
+      : size(static_cast<int>(members.size())), world_ranks(std::move(members)), barrier(size),
+        slots(static_cast<std::size_t>(size)), children(static_cast<std::size_t>(size)),
+        mailboxes(static_cast<std::size_t>(size) * static_cast<std::size_t>(size)) {}
   const int size;
+  const std::vector<int> world_ranks;  // of the group's ranks, in group order
   Barrier barrier;
   std::vector<Slot> slots;
   std::vector<std::shared_ptr<GroupState>> children;  // split: the new group, at its leader's index
@@ -70,10 +89,12 @@ struct GroupState {
 
 struct WorldState {
   explicit WorldState(int ranks)
-      : spin(ranks <= static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) ? 4000 : 0) {}
+      : world_size(ranks), spin(ranks <= static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) ? 4000 : 0) {}
 
+  const int world_size;
   const int spin;
   std::atomic<bool> aborted{false};
+  std::atomic<double> timeout_s{0};  // 0: wait forever
   std::mutex mutex;  // guards reason and groups
   std::string reason;
   std::vector<std::weak_ptr<GroupState>> groups;
@@ -108,10 +129,16 @@ struct WorldState {
   }
 };
 
-void Barrier::wait(const WorldState& world, int spin) {
+bool Barrier::wait(const WorldState& world, int spin, int rank, std::vector<int>& missing_ranks) {
   world.check();
-  if (ranks_ == 1) return;
+  if (ranks_ == 1) return true;
+  const double timeout_s = world.timeout_s.load(std::memory_order_relaxed);
+  const auto deadline = timeout_s > 0 ? std::chrono::steady_clock::now() +
+                                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                std::chrono::duration<double>(timeout_s))
+                                      : std::chrono::steady_clock::time_point::max();
   const std::uint64_t gen = generation_.load(std::memory_order_acquire);
+  entered_[static_cast<std::size_t>(rank)].fetch_add(1, std::memory_order_acq_rel);
   if (arrived_.fetch_add(1, std::memory_order_acq_rel) == ranks_ - 1) {
     arrived_.store(0, std::memory_order_relaxed);
     {
@@ -119,17 +146,34 @@ void Barrier::wait(const WorldState& world, int spin) {
       generation_.store(gen + 1, std::memory_order_release);
     }
     cv_.notify_all();
-    return;
+    return true;
   }
   for (int i = 0; i < spin; ++i) {
-    if (generation_.load(std::memory_order_acquire) != gen) return;
+    if (generation_.load(std::memory_order_acquire) != gen) return true;
     LLMT_CPU_RELAX();
   }
   std::unique_lock lock(mutex_);
-  cv_.wait(lock, [&] {
+  const auto done = [&] {
     return generation_.load(std::memory_order_acquire) != gen || world.aborted.load(std::memory_order_acquire);
-  });
+  };
+  if (timeout_s > 0) {
+    while (!cv_.wait_until(lock, deadline, done)) {
+      missing_ranks = missing(rank);
+      if (!missing_ranks.empty()) return false;
+      // Everybody entered: the last one is about to open the barrier.
+      cv_.wait(lock, done);
+    }
+  } else {
+    cv_.wait(lock, done);
+  }
   if (generation_.load(std::memory_order_acquire) == gen) world.throw_aborted();
+  return true;
+}
+
+std::string join_ranks(const std::vector<int>& ranks) {
+  std::string out;
+  for (int r : ranks) out += (out.empty() ? "" : ", ") + std::to_string(r);
+  return out;
 }
 
 // Element range [begin, end) of part `index` when n elements are split into `parts`.
@@ -185,19 +229,19 @@ class ShmCommunicator final : public Communicator {
 
   void all_reduce(const void* send, void* recv, std::size_t count, DType type, ReduceOp op) override {
     const std::size_t e = dtype_size(type);
-    publish(send, recv, count);
+    publish(send, recv, count, "all_reduce");
     // Each rank reduces one range of every rank's input into its own output, then copies the
     // other ranges from their owners. A range is read and written only by its owner in the
     // first phase, which makes send == recv safe.
     const auto [begin, end] = chunk(count, size(), rank_);
     reduce_into(at(recv, begin * e), begin * e, end - begin, type, op);
-    finish_step();
+    finish_step("all_reduce");
     for (int j = 0; j < size(); ++j) {
       if (j == rank_) continue;
       const auto [b, en] = chunk(count, size(), j);
       ops_->copy(at(recv, b * e), at(group_->slots[j].recv, b * e), (en - b) * e);
     }
-    finish_step();  // nobody may modify its buffer while another rank still reads from it
+    finish_step("all_reduce");  // nobody may modify its buffer while another rank still reads from it
   }
 
   void all_gather_v(const void* send, void* recv, std::span<const std::size_t> counts, DType type) override {
@@ -205,37 +249,37 @@ class ShmCommunicator final : public Communicator {
     const std::size_t e = dtype_size(type);
     if (counts[static_cast<std::size_t>(rank_)] > 0 && send == nullptr)
       throw ConfigError("all_gather_v: null send buffer");
-    publish(send, recv, counts[static_cast<std::size_t>(rank_)]);
+    publish(send, recv, counts[static_cast<std::size_t>(rank_)], "all_gather");
     std::size_t offset = 0;
     for (int j = 0; j < size(); ++j) {
       const std::size_t n = counts[static_cast<std::size_t>(j)];
       if (at(recv, offset * e) != group_->slots[j].send) ops_->copy(at(recv, offset * e), group_->slots[j].send, n * e);
       offset += n;
     }
-    finish_step();
+    finish_step("all_gather");
   }
 
   void reduce_scatter(const void* send, void* recv, std::size_t recv_count, DType type, ReduceOp op) override {
-    publish(send, recv, recv_count);
+    publish(send, recv, recv_count, "reduce_scatter");
     reduce_into(recv, static_cast<std::size_t>(rank_) * recv_count * dtype_size(type), recv_count, type, op);
-    finish_step();
+    finish_step("reduce_scatter");
   }
 
   void reduce(const void* send, void* recv, std::size_t count, DType type, ReduceOp op, int root) override {
     check_peer(root, "reduce root");
     const std::size_t e = dtype_size(type);
-    publish(send, recv, count);
+    publish(send, recv, count, "reduce");
     // The ranks share the arithmetic and write straight into the root's output.
     const auto [begin, end] = chunk(count, size(), rank_);
     reduce_into(at(group_->slots[root].recv, begin * e), begin * e, end - begin, type, op);
-    finish_step();
+    finish_step("reduce");
   }
 
   void broadcast(void* buffer, std::size_t count, DType type, int root) override {
     check_peer(root, "broadcast root");
-    publish(buffer, buffer, count);
+    publish(buffer, buffer, count, "broadcast");
     if (rank_ != root) ops_->copy(buffer, group_->slots[root].send, count * dtype_size(type));
-    finish_step();
+    finish_step("broadcast");
   }
 
   void send(const void* buffer, std::size_t count, DType type, int peer) override {
@@ -258,8 +302,17 @@ class ShmCommunicator final : public Communicator {
     Mailbox& box = mailbox(peer, rank_);
     std::vector<std::byte> message;
     {
+      const double timeout_s = world_->timeout_s.load(std::memory_order_relaxed);
+      const auto arrived = [&] { return !box.messages.empty() || world_->aborted.load(); };
       std::unique_lock lock(box.mutex);
-      box.cv.wait(lock, [&] { return !box.messages.empty() || world_->aborted.load(); });
+      if (timeout_s > 0) {
+        if (!box.cv.wait_for(lock, std::chrono::duration<double>(timeout_s), arrived)) {
+          lock.unlock();
+          timed_out(fmt::format("recv from rank {}", world_rank(peer)), {peer}, timeout_s);
+        }
+      } else {
+        box.cv.wait(lock, arrived);
+      }
       if (box.messages.empty()) world_->throw_aborted();
       message = std::move(box.messages.front());
       box.messages.pop_front();
@@ -272,13 +325,13 @@ class ShmCommunicator final : public Communicator {
     ops_->flush();  // `message` is freed on return
   }
 
-  void barrier() override { sync(); }
+  void barrier() override { sync("barrier"); }
 
   std::unique_ptr<Communicator> split(int color, int key) override {
     auto& slots = group_->slots;
     slots[rank_].color = color;
     slots[rank_].key = key;
-    sync();
+    sync("split");
     std::vector<int> members;
     for (int j = 0; j < size(); ++j)
       if (slots[j].color == color) members.push_back(j);
@@ -286,33 +339,62 @@ class ShmCommunicator final : public Communicator {
     const int leader = members.front();
     const int index = static_cast<int>(std::find(members.begin(), members.end(), rank_) - members.begin());
     if (rank_ == leader) {
-      auto child = std::make_shared<GroupState>(static_cast<int>(members.size()));
+      std::vector<int> world_ranks;
+      for (int m : members) world_ranks.push_back(world_rank(m));
+      auto child = std::make_shared<GroupState>(std::move(world_ranks));
       world_->add_group(child);
       group_->children[leader] = child;
     }
-    sync();
+    sync("split");
     auto child = group_->children[leader];
-    sync();
+    sync("split");
     if (rank_ == leader) group_->children[leader].reset();
     return std::make_unique<ShmCommunicator>(world_, std::move(child), index, ops_);
   }
 
   void abort(const std::string& reason) override { world_->abort(reason); }
 
- private:
-  void sync() { group_->barrier.wait(*world_, world_->spin); }
-  // The end of a step of a collective: this rank's copies are done, then everybody's.
-  void finish_step() {
-    ops_->flush();
-    sync();
+  void set_collective_timeout(double seconds) override {
+    if (!(seconds >= 0)) throw ConfigError(fmt::format("collective timeout {} s: must be at least 0", seconds));
+    world_->timeout_s.store(seconds, std::memory_order_relaxed);
   }
 
-  void publish(const void* send, void* recv, std::size_t count) {
+ private:
+  int world_rank(int group_rank) const { return group_->world_ranks[static_cast<std::size_t>(group_rank)]; }
+
+  // `what`: the collective, for the watchdog's message.
+  void sync(const char* what) {
+    std::vector<int> missing;
+    if (!group_->barrier.wait(*world_, world_->spin, rank_, missing))
+      timed_out(what, missing, world_->timeout_s.load());
+  }
+
+  // Aborts the world (releasing every waiting rank with the reason) and throws the cause.
+  [[noreturn]] void timed_out(const std::string& what, const std::vector<int>& missing_group_ranks, double timeout_s) {
+    std::vector<int> missing;
+    for (int g : missing_group_ranks) missing.push_back(world_rank(g));
+    std::string group;
+    if (size() != world_->world_size)
+      group = fmt::format(" (a group of {} ranks: {})", size(), join_ranks(group_->world_ranks));
+    const std::string why = fmt::format(
+        "collective timeout: {} on rank {} waited more than {:g} s (--collective-timeout); rank(s) {} did not arrive{}",
+        what, world_rank(rank_), timeout_s, missing.empty() ? "?" : join_ranks(missing), group);
+    world_->abort(why);
+    throw CollectiveTimeout(why);
+  }
+
+  // The end of a step of a collective: this rank's copies are done, then everybody's.
+  void finish_step(const char* what) {
+    ops_->flush();
+    sync(what);
+  }
+
+  void publish(const void* send, void* recv, std::size_t count, const char* what) {
     ops_->flush();  // the inputs others will read are complete
     group_->slots[rank_].send = send;
     group_->slots[rank_].recv = recv;
     group_->slots[rank_].count = count;
-    sync();
+    sync(what);
   }
 
   // dst[i] = op over ranks k of send_k[offset_bytes + i], i < count.
@@ -350,7 +432,9 @@ std::unique_ptr<SharedMemoryOps> make_host_memory_ops() { return std::make_uniqu
 std::vector<std::unique_ptr<Communicator>> make_shared_memory_world(int ranks, const SharedMemoryOpsFactory& ops) {
   if (ranks <= 0) throw ConfigError(fmt::format("a communicator needs at least one rank, got {}", ranks));
   auto world = std::make_shared<WorldState>(ranks);
-  auto group = std::make_shared<GroupState>(ranks);
+  std::vector<int> everyone(static_cast<std::size_t>(ranks));
+  for (int r = 0; r < ranks; ++r) everyone[static_cast<std::size_t>(r)] = r;
+  auto group = std::make_shared<GroupState>(std::move(everyone));
   world->add_group(group);
   std::vector<std::unique_ptr<Communicator>> comms;
   for (int r = 0; r < ranks; ++r)
