@@ -9,6 +9,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev
   libxml2-utils
+  # `make asan|tsan|fuzz`: clang 16 (Debian 12's clang 14 cannot capture structured bindings in
+  # lambdas, which reports/svg.cpp does), libFuzzer and the sanitizer runtimes (only recommended
+  # by clang-16, so named here), and llvm-16 for llvm-symbolizer (readable sanitizer stacks).
+  clang-16 libclang-rt-16-dev llvm-16
 )
 
 # With a CUDA toolkit that has cuDNN, the fused attention needs the cudnn-frontend headers, which
