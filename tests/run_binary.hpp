@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace llmt::testing {
 
@@ -16,15 +17,31 @@ struct Outcome {
   std::string output;  // stdout and stderr together
 };
 
-inline Outcome run_binary(const std::string& args) {
+// A shell command line, stdout and stderr as the command redirects them; status 128 + signal
+// when the command was killed.
+inline Outcome run_command(const std::string& cmd) {
   Outcome o;
-  FILE* pipe = popen((std::string(LLMT_BINARY) + " " + args + " 2>&1").c_str(), "r");
+  FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return o;
   std::array<char, 4096> buf{};
   while (std::fgets(buf.data(), buf.size(), pipe)) o.output += buf.data();
   const int raw = pclose(pipe);
-  o.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  o.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : (WIFSIGNALED(raw) ? 128 + WTERMSIG(raw) : -1);
   return o;
+}
+
+inline Outcome run_binary(const std::string& args) {
+  return run_command(std::string(LLMT_BINARY) + " " + args + " 2>&1");
+}
+
+// Fields of `line` between separators (an empty line is one empty field).
+inline std::vector<std::string> split(const std::string& line, char sep) {
+  std::vector<std::string> out(1);
+  for (char c : line) {
+    if (c == sep) out.emplace_back();
+    else out.back() += c;
+  }
+  return out;
 }
 
 // A file path in a directory of this test process's own.

@@ -17,18 +17,18 @@
 #include <thread>
 #include <vector>
 
+#include "run_binary.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int status = -1;  // exit status; 128 + signal when killed
-  std::string output;
-};
+using llmt::testing::Outcome;
+using llmt::testing::run_command;
+using llmt::testing::split;
 
 // The binary with `args` (through /bin/sh), stdout and stderr together. `timeout` turns a hang
 // into status 124 (137 if it ignores SIGTERM), so a hanging case fails instead of blocking.
-Outcome run_command(const std::string& cmd);
 Outcome run(const std::string& args, int timeout_s = 30) {
   return run_command("timeout -k 5 " + std::to_string(timeout_s) + " " + std::string(LLMT_BINARY) + " " + args +
                      " 2>&1");
@@ -38,16 +38,6 @@ Outcome run_shell(const std::string& command, int timeout_s = 30) {
   std::string quoted = "'";
   for (char c : command) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return run_command("timeout -k 5 " + std::to_string(timeout_s) + " bash -c " + quoted + "' 2>&1");
-}
-Outcome run_command(const std::string& cmd) {
-  Outcome o;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return o;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe)) o.output += buf.data();
-  const int raw = pclose(pipe);
-  o.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : (WIFSIGNALED(raw) ? 128 + WTERMSIG(raw) : -1);
-  return o;
 }
 
 fs::path scratch(const std::string& name) {
@@ -63,14 +53,6 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
   return s;
 }
 
-std::vector<std::string> split(const std::string& line, char sep) {
-  std::vector<std::string> out(1);
-  for (char c : line) {
-    if (c == sep) out.emplace_back();
-    else out.back() += c;
-  }
-  return out;
-}
 
 struct Case {
   std::string name, args, config;

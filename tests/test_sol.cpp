@@ -19,6 +19,7 @@
 #include "reports/html_report.hpp"
 #include "reports/json_schema.hpp"
 #include "reports/reporter.hpp"
+#include "run_binary.hpp"
 
 namespace llmt {
 namespace {
@@ -293,14 +294,7 @@ TEST(SpeedOfLightJson, FilesFromBeforeTheFieldsStillLoad) {
   EXPECT_FALSE(ceilings_from_json(run, "old run").valid());
 }
 
-std::vector<std::string> split(const std::string& line, char sep) {
-  std::vector<std::string> out(1);
-  for (char c : line) {
-    if (c == sep) out.emplace_back();
-    else out.back() += c;
-  }
-  return out;
-}
+using llmt::testing::split;
 
 TEST(SpeedOfLightReports, CsvHasTheFloorAndAttentionColumns) {
   const fs::path path = temp_file("floors.csv");
