@@ -12,8 +12,9 @@
 #include <random>
 
 #include "engine/backends.hpp"
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "engine/runner.hpp"
+#include "kernels/builtin_backends.hpp"
 #include "kernels/cpu/blas.hpp"
 
 namespace {
@@ -75,6 +76,7 @@ class Capture : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  llmt::register_builtin_backends();
   benchmark::Initialize(&argc, argv);
   try {
     const Options o = parse(argc, argv);

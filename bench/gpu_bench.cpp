@@ -24,8 +24,9 @@
 #include <vector>
 
 #include "engine/backends.hpp"
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "engine/runner.hpp"
+#include "kernels/builtin_backends.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #ifdef LLMT_WITH_CUDNN
 #include "kernels/cuda/cudnn_attention.hpp"
@@ -399,6 +400,7 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  llmt::register_builtin_backends();
   try {
     return run(parse(argc, argv));
   } catch (const std::exception& e) {

@@ -3,8 +3,6 @@
 // configuration in progress; --resume continues an interrupted run.
 #include <fmt/format.h>
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -21,11 +19,12 @@
 #include "cli/commands.hpp"
 #include "cli/parse.hpp"
 #include "cli/progress.hpp"
+#include "engine/admission.hpp"
 #include "engine/backends.hpp"
 #include "engine/ceilings.hpp"
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "engine/runner.hpp"
-#include "engine/sweep.hpp"
+#include "strategies/sweep.hpp"
 #include "engine/sysinfo.hpp"
 #include "kernels/cpu/blas.hpp"
 #include "reports/compare.hpp"
@@ -131,66 +130,6 @@ void check_output_path(const std::string& option, const std::string& path) {
     throw ConfigError(fmt::format("{} {}: directory {} does not exist", option, path, parent.string()));
   if (::access(parent.c_str(), W_OK) != 0)
     throw ConfigError(fmt::format("{} {}: directory {} is not writable", option, path, parent.string()));
-}
-
-// Threads and file descriptors a run may use: each rank is one thread (and, on a GPU, the
-// descriptors its driver and NCCL open). Limits of the process, read once.
-struct RankBudget {
-  long long threads = std::numeric_limits<long long>::max();
-  long long descriptors = std::numeric_limits<long long>::max();
-  int descriptors_per_rank = 1;
-};
-RankBudget rank_budget(const std::string& backend) {
-  RankBudget b;
-  constexpr long long kReserve = 64;  // threads and descriptors the process itself needs
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NPROC, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
-    b.threads = std::max<long long>(0, static_cast<long long>(lim.rlim_cur) - kReserve);
-  if (std::FILE* f = std::fopen("/proc/sys/kernel/threads-max", "r")) {
-    long long max_threads = 0;
-    if (std::fscanf(f, "%lld", &max_threads) == 1 && max_threads > 0)
-      b.threads = std::min(b.threads, std::max<long long>(0, max_threads - kReserve));
-    std::fclose(f);
-  }
-  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
-    b.descriptors = std::max<long long>(0, static_cast<long long>(lim.rlim_cur) - kReserve);
-  b.descriptors_per_rank = backend == "cpu" ? 1 : 16;
-  return b;
-}
-
-// Why `point` cannot be started here (threads, descriptors, or memory for all its ranks
-// together), or nullopt. Checked while planning, before any reference or thread is created.
-std::optional<std::string> admission_problem(const ModelConfig& model, const ConfigPoint& point,
-                                             const RunOptions& ro, const RankBudget& budget, bool check_memory) {
-  const long long n = point.ranks();
-  if (n > budget.threads)
-    return fmt::format("{} ranks need {} threads; the process may start about {} (ulimit -u, kernel.threads-max)", n,
-                       n, budget.threads);
-  if (n * budget.descriptors_per_rank > budget.descriptors)
-    return fmt::format("{} ranks need about {} file descriptors; the process may open about {} (ulimit -n)", n,
-                       n * budget.descriptors_per_rank, budget.descriptors);
-  if (!check_memory) return std::nullopt;
-  // The runner's own check, made before the one-rank references are computed.
-  const MemoryPools pools = memory_pools(ro.backend, static_cast<int>(n));
-  std::vector<double> need(pools.available_bytes.size(), 0.0), weights(need.size(), 0.0);
-  for (int r = 0; r < n; ++r) {
-    const ShardPlan shard = make_shard_plan(model, point, r);
-    const MemoryPlan plan = plan_rank_memory(model, point, shard, ro.dtype);
-    const auto pool = static_cast<std::size_t>(pools.pool_of_rank[static_cast<std::size_t>(r)]);
-    need[pool] += static_cast<double>(plan.total());
-    if (shard.coords.dp > 0) weights[pool] += static_cast<double>(plan.weights);
-  }
-  const bool can_share = point.layout.dp > 1 && !point.ensemble() && ro.backend == "cpu" &&
-                         ro.replica_weights != ReplicaWeights::private_copies;
-  for (std::size_t p = 0; p < need.size(); ++p) {
-    const double usable = ro.memory_headroom * static_cast<double>(pools.available_bytes[p]);
-    const double least = need[p] - (can_share ? weights[p] : 0.0);
-    if (pools.available_bytes[p] > 0 && least > usable)
-      return fmt::format("insufficient {} memory: {} rank(s) need {:.2f} GiB (predicted), {:.2f} GiB usable",
-                         ro.backend == "cpu" ? "host" : fmt::format("GPU {}", p), n, least / 1073741824.0,
-                         usable / 1073741824.0);
-  }
-  return std::nullopt;
 }
 
 template <typename Mode, std::size_t N>
@@ -354,9 +293,10 @@ std::string phase_percent_of_floor(const PhaseSummary& ph) {
 // --attention: the kernel asked for; cuDNN exists only on the CUDA backend.
 AttentionKernel attention_option(const std::string& text, const BackendChoice& backend) {
   const AttentionKernel kernel = parse_attention_kernel(text);
-  if (kernel == AttentionKernel::cudnn && backend.name == "cpu")
-    throw ConfigError("--attention cudnn: cuDNN attention needs the CUDA backend (this run uses the CPU backend; "
-                      "use --attention auto or naive, or --backend cuda)");
+  if (kernel == AttentionKernel::cudnn && !backend_entry(backend.name).has_cudnn_attention)
+    throw ConfigError(fmt::format("--attention cudnn: cuDNN attention needs the CUDA backend built with cuDNN (the {} "
+                                  "backend of this build has none; use --attention auto or naive{})",
+                                  backend.name, backend_registry().find("cuda") ? ", or --backend cuda" : ""));
   return kernel;
 }
 
@@ -386,8 +326,8 @@ Ceilings run_ceilings(const BenchOptions& o, const std::optional<Ceilings>& prof
   }
 }
 
-int run_bench(const BenchOptions& o, const std::string& command_line) {
-  // Every output path and every flag is checked before the model is read or anything runs.
+// Flags checked before the model is read or anything runs (output paths, counts, times).
+void check_flags(const BenchOptions& o) {
   check_output_path("--json", o.json);
   check_output_path("--csv", o.csv);
   if (!o.resume.empty() && std::filesystem::is_directory(o.resume))
@@ -399,32 +339,60 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
     throw ConfigError(fmt::format("--collective-timeout: {} is not a number of seconds >= 0", o.collective_timeout));
   if (!std::isfinite(o.max_time) || o.max_time < 0)
     throw ConfigError(fmt::format("--max-time: {} is not a number of seconds >= 0", o.max_time));
-  if (o.seed.empty() || o.seed.front() == '-' || o.seed.front() == '+')
-    throw ConfigError(fmt::format("--seed: '{}' is not an integer from 0 to {}", o.seed,
-                                  std::numeric_limits<std::uint64_t>::max()));
+}
+
+std::uint64_t parse_seed(const std::string& text) {
   std::uint64_t seed = 0;
-  {
-    const char* end = o.seed.data() + o.seed.size();
-    const auto [ptr, ec] = std::from_chars(o.seed.data(), end, seed);
-    if (ec != std::errc() || ptr != end)
-      throw ConfigError(fmt::format("--seed: '{}' is not an integer from 0 to {}", o.seed,
-                                    std::numeric_limits<std::uint64_t>::max()));
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, seed);
+  if (text.empty() || text.front() == '-' || text.front() == '+' || ec != std::errc() || ptr != end)
+    throw ConfigError(fmt::format("--seed: '{}' is not an integer from 0 to {}", text,
+                                  std::numeric_limits<std::uint64_t>::max()));
+  return seed;
+}
+
+std::vector<double> parse_ensemble_weights(const std::string& text) {
+  std::vector<double> weights;
+  for (const std::string& w : split_list(text)) {
+    try {
+      weights.push_back(strict_number("--ensemble-weights", w));
+    } catch (const ConfigError&) {
+      throw ConfigError(fmt::format("--ensemble-weights: '{}' is not a number", w));
+    }
+    if (!(weights.back() > 0)) throw ConfigError("--ensemble-weights: weights must be positive");
   }
-  ModelConfig model = load_model(o.model);
-  if (!o.layers.empty()) model = with_layers(model, bounded_int("--layers", o.layers, 1, 1 << 30));
-  for (const std::string& note : model.notes) fmt::print(stderr, "note: {}: {}\n", model.name, note);
+  return weights;
+}
 
-  const BackendChoice backend = resolve_backend(o.backend, o.dtype, o.emulate_ranks);
-  // Asked for the CPU backend by name, CUDA-only options contradict it (with auto they are
+ReplicaWeights parse_replica_weights(const std::string& text) {
+  if (text == "private") return ReplicaWeights::private_copies;
+  if (text == "shared") return ReplicaWeights::shared;
+  if (text != "auto") throw ConfigError(fmt::format("--replica-weights: '{}' is not auto, private or shared", text));
+  return ReplicaWeights::automatic;
+}
+
+StoppingRule parse_stopping_rule(const BenchOptions& o) {
+  StoppingRule rule = RunOptions{}.adaptive;
+  if (o.target_rsd.empty()) return rule;
+  rule.target_rse = parse_fraction(o.target_rsd, "--target-rsd");
+  if (!(rule.target_rse > 0) || !(rule.target_rse <= 1))
+    throw ConfigError(fmt::format("--target-rsd: '{}' must be above 0% and at most 100%", o.target_rsd));
+  if (o.min_iters < 2) throw ConfigError("--min-iters: at least 2 (a spread needs two samples)");
+  check_int("--min-iters", o.min_iters, 2, kMaxIterations);
+  check_int("--max-iters", o.max_iters, 2, kMaxIterations);
+  if (o.max_iters < o.min_iters) throw ConfigError("--max-iters: must not be below --min-iters");
+  rule.min_iters = o.min_iters;
+  rule.max_iters = o.max_iters;
+  rule.max_time_s = o.max_time;
+  return rule;
+}
+
+RunOptions make_run_options(const BenchOptions& o, const BackendChoice& backend) {
+  // Asked for a host backend by name, GPU-only options contradict it (with auto they are
   // simply unused, and the report says so).
-  if (o.backend == "cpu")
+  if (o.backend != "auto" && backend_entry(backend.name).on_host)
     for (const auto& [given, name] : {std::pair{o.cuda_graphs, "--cuda-graphs"}, std::pair{o.flush_l2, "--flush-l2"}})
-      if (given) throw ConfigError(fmt::format("{}: needs the CUDA backend, and --backend cpu was given", name));
-  const auto objective = parse_objective(o.objective);
-  if (!objective) throw ConfigError(fmt::format("--objective: '{}' is not latency, throughput or memory", o.objective));
-  const AttentionKernel attention = attention_option(o.attention, backend);
-  const std::optional<Ceilings> profile = profile_ceilings(o.ceilings, backend.dtype);
-
+      if (given) throw ConfigError(fmt::format("{}: needs the CUDA backend, and --backend {} was given", name, o.backend));
   RunOptions ro;
   ro.backend = backend.name;
   ro.dtype = backend.dtype;
@@ -432,112 +400,68 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   ro.cuda_graphs = o.cuda_graphs;
   ro.warmup = o.warmup;
   ro.iterations = o.iterations;
-  ro.exec.seed = seed;
+  ro.exec.seed = parse_seed(o.seed);
   ro.collective_timeout_s = o.collective_timeout;
   ro.exec.overlap_chunks = o.overlap_chunks;
-  ro.exec.attention = attention;
-  for (const std::string& w : split_list(o.ensemble_weights)) {
-    try {
-      ro.exec.ensemble_weights.push_back(strict_number("--ensemble-weights", w));
-    } catch (const ConfigError&) {
-      throw ConfigError(fmt::format("--ensemble-weights: '{}' is not a number", w));
-    }
-    if (!(ro.exec.ensemble_weights.back() > 0)) throw ConfigError("--ensemble-weights: weights must be positive");
-  }
-  if (o.replica_weights == "private") ro.replica_weights = ReplicaWeights::private_copies;
-  else if (o.replica_weights == "shared") ro.replica_weights = ReplicaWeights::shared;
-  else if (o.replica_weights != "auto")
-    throw ConfigError(fmt::format("--replica-weights: '{}' is not auto, private or shared", o.replica_weights));
+  ro.exec.attention = attention_option(o.attention, backend);
+  ro.exec.ensemble_weights = parse_ensemble_weights(o.ensemble_weights);
+  ro.replica_weights = parse_replica_weights(o.replica_weights);
   parse_inject_delay(o.inject_delay, ro);
-  if (!o.target_rsd.empty()) {
-    ro.adaptive.target_rse = parse_fraction(o.target_rsd, "--target-rsd");
-    if (!(ro.adaptive.target_rse > 0) || !(ro.adaptive.target_rse <= 1))
-      throw ConfigError(fmt::format("--target-rsd: '{}' must be above 0% and at most 100%", o.target_rsd));
-    ro.adaptive.min_iters = o.min_iters;
-    ro.adaptive.max_iters = o.max_iters;
-    ro.adaptive.max_time_s = o.max_time;
-    if (o.min_iters < 2) throw ConfigError("--min-iters: at least 2 (a spread needs two samples)");
-    check_int("--min-iters", o.min_iters, 2, kMaxIterations);
-    check_int("--max-iters", o.max_iters, 2, kMaxIterations);
-    if (o.max_iters < o.min_iters) throw ConfigError("--max-iters: must not be below --min-iters");
-  }
+  ro.adaptive = parse_stopping_rule(o);
+  return ro;
+}
 
-  const int devices = device_count(backend.name);
-  const SweepSpec spec = make_spec(o, devices);
-  {
-    // Samples each rank keeps: (warmup-free) iterations times decode steps.
-    const double iterations = ro.adaptive.target_rse > 0 ? o.max_iters : o.iterations;
-    const double steps = *std::max_element(spec.gens.begin(), spec.gens.end()) - 1;
-    if (iterations * steps > kMaxDecodeSamples)
-      throw ConfigError(fmt::format("--iterations x --gen: {:.0f} measured decode steps per configuration exceed "
-                                    "the most llmthreads records ({:.0f})",
-                                    iterations * steps, kMaxDecodeSamples));
-  }
+// The sweep's points, each with the reason it will not run, if any.
+std::vector<PlannedPoint> plan_points(const BenchOptions& o, const ModelConfig& model, const RunOptions& ro,
+                                      const SweepSpec& spec, int devices) {
+  // Samples each rank keeps: (warmup-free) iterations times decode steps.
+  const double iterations = ro.adaptive.target_rse > 0 ? o.max_iters : o.iterations;
+  const double steps = *std::max_element(spec.gens.begin(), spec.gens.end()) - 1;
+  if (iterations * steps > kMaxDecodeSamples)
+    throw ConfigError(fmt::format("--iterations x --gen: {:.0f} measured decode steps per configuration exceed "
+                                  "the most llmthreads records ({:.0f})",
+                                  iterations * steps, kMaxDecodeSamples));
   std::vector<PlannedPoint> plan = plan_sweep(model, spec, builtin_strategies());
-  // One GPU per rank: more ranks than GPUs cannot run (emulation shares GPU 0 instead).
-  if (backend.name == "cuda")
-    for (PlannedPoint& p : plan)
-      if (!p.skip_reason && p.point.ranks() > devices)
-        p.skip_reason = fmt::format("{} ranks need {} GPUs, {} present (--emulate-ranks checks the logic on one GPU)",
-                                    p.point.ranks(), p.point.ranks(), devices);
-  if (!ro.exec.ensemble_weights.empty())
-    for (PlannedPoint& p : plan)
-      if (!p.skip_reason && p.point.ensemble() &&
-          static_cast<int>(ro.exec.ensemble_weights.size()) != p.point.layout.dp)
-        p.skip_reason = fmt::format("{} ensemble weights given for {} replicas", ro.exec.ensemble_weights.size(),
-                                    p.point.layout.dp);
-  // Admission: every point's ranks against threads, descriptors and (when it will run) memory,
-  // before any one-rank reference is computed or any rank thread created.
-  {
-    const RankBudget budget = rank_budget(backend.name);
-    for (PlannedPoint& p : plan)
-      if (!p.skip_reason) p.skip_reason = admission_problem(model, p.point, ro, budget, !o.dry_run);
-  }
-  if (o.profile) {
-    const auto runnable = std::count_if(plan.begin(), plan.end(), [](const PlannedPoint& p) { return !p.skip_reason; });
-    if (runnable != 1) {
-      for (const PlannedPoint& p : plan)
-        if (p.skip_reason) fmt::print(stderr, "  {}: {}\n", p.point.id(), *p.skip_reason);
-      throw ConfigError(fmt::format("profile runs exactly one configuration; these options plan {} (give one value "
-                                    "each to --gpus, --strategy, --sync, --merge, --batch, --prompt, --gen)",
-                                    runnable));
-    }
-    fmt::print(stderr,
-               "to capture the measured iterations (NVTX ranges per phase, in the 'llmthreads' domain):\n  nsys "
-               "profile --capture-range=cudaProfilerApi --capture-range-end=stop -t cuda,nvtx,osrt -o "
-               "llmthreads-profile {}\n",
-               command_line);
-  }
-  if (o.dry_run) {
-    print_plan(model, plan, backend.dtype);
-    const auto runnable = std::count_if(plan.begin(), plan.end(), [](const PlannedPoint& p) { return !p.skip_reason; });
-    fmt::print("{} configurations: {} to run, {} skipped\n", plan.size(), runnable, plan.size() - runnable);
-    if (runnable == 0) {
-      fmt::print(stderr, "llmthreads: error: nothing could run: all {} planned configuration(s) are skipped (reasons "
-                         "above)\n", plan.size());
-      return 2;
-    }
-    return 0;
-  }
-  if (!o.quiet) fmt::print(stderr, "{}\n", backend.why);
-  prepare_backend(backend.name);
+  admit_plan(plan, model, ro, devices, !o.dry_run);
+  return plan;
+}
 
-  RunMetadata run;
+long runnable_points(const std::vector<PlannedPoint>& plan) {
+  return std::count_if(plan.begin(), plan.end(), [](const PlannedPoint& p) { return !p.skip_reason; });
+}
+
+// `profile` runs exactly one configuration and prints how to capture it.
+void announce_profile(const std::vector<PlannedPoint>& plan, const std::string& command_line) {
+  if (const long runnable = runnable_points(plan); runnable != 1) {
+    for (const PlannedPoint& p : plan)
+      if (p.skip_reason) fmt::print(stderr, "  {}: {}\n", p.point.id(), *p.skip_reason);
+    throw ConfigError(fmt::format("profile runs exactly one configuration; these options plan {} (give one value "
+                                  "each to --gpus, --strategy, --sync, --merge, --batch, --prompt, --gen)",
+                                  runnable));
+  }
+  fmt::print(stderr,
+             "to capture the measured iterations (NVTX ranges per phase, in the 'llmthreads' domain):\n  nsys "
+             "profile --capture-range=cudaProfilerApi --capture-range-end=stop -t cuda,nvtx,osrt -o "
+             "llmthreads-profile {}\n",
+             command_line);
+}
+
+// --dry-run: the plan and its exit status (2 when nothing could run).
+int print_dry_run(const ModelConfig& model, const std::vector<PlannedPoint>& plan, DType dtype) {
+  print_plan(model, plan, dtype);
+  const long runnable = runnable_points(plan);
+  fmt::print("{} configurations: {} to run, {} skipped\n", plan.size(), runnable, plan.size() - runnable);
+  if (runnable > 0) return 0;
+  fmt::print(stderr, "llmthreads: error: nothing could run: all {} planned configuration(s) are skipped (reasons "
+                     "above)\n", plan.size());
+  return 2;
+}
+
+// The host's description, sampled after planning and before the first run.
+void describe_host(RunMetadata& run, const BackendChoice& backend) {
   HostInfo host = host_info();
-  // Competing work matters to CPU timings only; sampled after planning, before the first run.
-  if (backend.name == "cpu") host.cpu_busy_at_start = measure_cpu_busy(std::chrono::milliseconds(300));
-  run.version = tool_version();
-  run.git_commit = git_commit();
-  run.timestamp = utc_timestamp();
-  run.command_line = command_line;
-  run.backend = backend.name;
-  std::unique_ptr<Backend> rank0 = make_backend(backend.name, 0, backend.dtype);
-  run.device = rank0->device_description();
-  run.blas = blas::library_description();
-  run.dtype = std::string(dtype_name(backend.dtype));
-  run.emulated = is_emulated(backend.name);
-  run.attention = std::string(attention_kernel_name(attention));
-  for (const auto& [key, value] : device_metadata(backend.name)) run.devices[key] = value;
+  // Competing work matters to host timings only.
+  if (backend_entry(backend.name).on_host) host.cpu_busy_at_start = measure_cpu_busy(std::chrono::milliseconds(300));
   run.host = host.hostname;
   run.cpu_model = host.cpu_model;
   run.os = host.os;
@@ -547,9 +471,29 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   run.memory_total_bytes = host.memory_total_bytes;
   run.load_average_1m = host.load_average_1m;
   run.cpu_busy_at_start = host.cpu_busy_at_start;
+  run.cpu_mhz = host.cpu_mhz;
+  if (backend_entry(backend.name).on_host) run.warnings = timing_warnings(host, run.max_ranks);
+}
+
+// What the results file records about this run: tool, host, device, options.
+RunMetadata describe_run(const BenchOptions& o, const RunOptions& ro, const BackendChoice& backend,
+                         const ModelConfig& model, const SweepSpec& spec, const std::string& command_line,
+                         const Backend& rank0) {
+  RunMetadata run;
+  run.version = tool_version();
+  run.git_commit = git_commit();
+  run.timestamp = utc_timestamp();
+  run.command_line = command_line;
+  run.backend = backend.name;
+  run.device = rank0.device_description();
+  run.blas = blas::library_description();
+  run.dtype = std::string(dtype_name(backend.dtype));
+  run.emulated = is_emulated(backend.name);
+  run.attention = std::string(attention_kernel_name(ro.exec.attention));
+  for (const auto& [key, value] : device_metadata(backend.name)) run.devices[key] = value;
   run.warmup = o.warmup;
   run.iterations = o.iterations;
-  run.seed = seed;
+  run.seed = ro.exec.seed;
   run.overlap_chunks = o.overlap_chunks;
   run.replica_weights = o.replica_weights;
   run.inject_delay = o.inject_delay;
@@ -559,15 +503,135 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
     run.max_iters = ro.adaptive.max_iters;
     run.max_time_s = ro.adaptive.max_time_s;
   }
-  run.cpu_mhz = host.cpu_mhz;
   run.compiler = compiler_version();
   run.libraries = library_versions();
   run.libraries["blas"] = blas::library_description();
   run.ensemble_weights = ro.exec.ensemble_weights;
   run.model = model;
   run.max_ranks = *std::max_element(spec.ranks.begin(), spec.ranks.end());
-  if (backend.name == "cpu") run.warnings = timing_warnings(host, run.max_ranks);
+  describe_host(run, backend);
+  return run;
+}
 
+// One planned point: skipped with its reason, failed for want of a reference, or run.
+ConfigResult run_point(const PlannedPoint& p, const ModelConfig& model, const RunOptions& ro,
+                       References& references, Progress& progress, int index, int total) {
+  ConfigResult result;
+  result.point = p.point;
+  if (p.skip_reason) {
+    result.status = ConfigStatus::skipped;
+    result.reason = *p.skip_reason;
+    return result;
+  }
+  const StepLogits* reference = nullptr;
+  try {
+    reference = &references.for_point(p.point);
+  } catch (const Error& e) {
+    result.status = ConfigStatus::failed;
+    result.reason = e.what();
+  }
+  progress.start(index, total, p.point.id());
+  if (reference) result = run_configuration(model, p.point, ro, reference);
+  progress.finish();
+  return result;
+}
+
+struct SweepOutcome {
+  std::vector<ConfigResult> results;  // carried ones first
+  int ran = 0, failed = 0, skipped = 0;
+  int not_run = 0;  // planned and left unrun (Ctrl-C)
+};
+
+// Runs every planned point not kept from a resumed file, handing each result to the reporters
+// before the next starts. Ctrl-C stops after the configuration in progress.
+SweepOutcome run_sweep(const std::vector<PlannedPoint>& plan, const ModelConfig& model, const RunOptions& ro,
+                       const CarriedResults& carried, MultiReporter& reporters, bool quiet) {
+  SweepOutcome out;
+  out.results = carried.results;
+  std::set<std::string> done;
+  for (const ConfigResult& r : carried.results) done.insert(r.point.id());
+  const auto to_run = std::count_if(plan.begin(), plan.end(), [&](const PlannedPoint& p) {
+    return !p.skip_reason && !done.count(p.point.id());
+  });
+  Progress progress(static_cast<int>(to_run), quiet);
+  References references(model, ro, progress);
+  g_stop_requested.store(false);
+  const auto previous_handler = std::signal(SIGINT, on_interrupt);
+  int index = 0;
+  for (const PlannedPoint& p : plan) {
+    ++index;
+    if (g_stop_requested.load()) break;
+    if (!done.insert(p.point.id()).second) continue;  // kept from the resumed file
+    ConfigResult result = run_point(p, model, ro, references, progress, index, static_cast<int>(plan.size()));
+    out.failed += result.status == ConfigStatus::failed;
+    (result.status == ConfigStatus::skipped ? out.skipped : out.ran) += 1;
+    progress.pause();
+    reporters.add(result);
+    progress.resume();
+    out.results.push_back(std::move(result));
+  }
+  std::signal(SIGINT, previous_handler);
+  progress.pause();
+  for (const PlannedPoint& p : plan) out.not_run += done.count(p.point.id()) == 0;
+  return out;
+}
+
+// `profile`: the hottest phases of the configuration it ran.
+void print_hottest_phases(const std::vector<ConfigResult>& results) {
+  for (const ConfigResult& r : results) {
+    if (r.metrics.phases.empty()) continue;
+    std::vector<const PhaseSummary*> hottest;
+    for (const PhaseSummary& ph : r.metrics.phases) hottest.push_back(&ph);
+    std::sort(hottest.begin(), hottest.end(), [](auto* a, auto* b) { return a->ms_max_rank > b->ms_max_rank; });
+    fmt::print("\nhottest phases of {} (ms per iteration, slowest rank; % of its speed-of-light floor):\n",
+               r.point.id());
+    for (std::size_t i = 0; i < std::min<std::size_t>(15, hottest.size()); ++i)
+      fmt::print("  {:>10.3f}  {:>6}  {:<13} {}{}\n", hottest[i]->ms_max_rank, phase_percent_of_floor(*hottest[i]),
+                 hottest[i]->category, hottest[i]->path,
+                 hottest[i]->detail.empty() ? "" : "  (" + hottest[i]->detail + ")");
+  }
+}
+
+// The documented exit status: 130 interrupted, 2 nothing ran, 1 a configuration failed, 0.
+int sweep_exit_status(const SweepOutcome& out, const CarriedResults& carried, bool interrupted,
+                      const std::string& json_path) {
+  if (interrupted) {
+    fmt::print(stderr, "interrupted: {} configuration(s) not run; continue with --resume {}\n", out.not_run,
+               json_path.empty() ? std::string("<the --json file>") : json_path);
+    return 130;
+  }
+  int failed = out.failed;
+  for (const ConfigResult& r : carried.results) failed += r.status == ConfigStatus::failed;
+  // A sweep in which nothing ran is not a pass: a CI job must not go green on it.
+  if (out.ran == 0 && carried.results.empty()) {
+    fmt::print(stderr, "llmthreads: error: nothing could run: all {} configuration(s) were skipped (reasons above)\n",
+               out.skipped);
+    return 2;
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+int run_bench(const BenchOptions& o, const std::string& command_line) {
+  check_flags(o);
+  ModelConfig model = load_model(o.model);
+  if (!o.layers.empty()) model = with_layers(model, bounded_int("--layers", o.layers, 1, 1 << 30));
+  for (const std::string& note : model.notes) fmt::print(stderr, "note: {}: {}\n", model.name, note);
+  const BackendChoice backend = resolve_backend(o.backend, o.dtype, o.emulate_ranks);
+  const auto objective = parse_objective(o.objective);
+  if (!objective) throw ConfigError(fmt::format("--objective: '{}' is not latency, throughput or memory", o.objective));
+  RunOptions ro = make_run_options(o, backend);
+  const std::optional<Ceilings> profile = profile_ceilings(o.ceilings, backend.dtype);
+
+  const int devices = device_count(backend.name);
+  const SweepSpec spec = make_spec(o, devices);
+  const std::vector<PlannedPoint> plan = plan_points(o, model, ro, spec, devices);
+  if (o.profile) announce_profile(plan, command_line);
+  if (o.dry_run) return print_dry_run(model, plan, backend.dtype);
+  if (!o.quiet) fmt::print(stderr, "{}\n", backend.why);
+  prepare_backend(backend.name);
+
+  std::unique_ptr<Backend> rank0 = make_backend(backend.name, 0, backend.dtype);
+  RunMetadata run = describe_run(o, ro, backend, model, spec, command_line, *rank0);
   CarriedResults carried;
   std::string json_path = o.json;
   if (!o.resume.empty()) {
@@ -575,112 +639,34 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
     carried = load_resume(o.resume, run);
     if (json_path.empty()) json_path = o.resume;
   }
-  // After the idle CPU sample above: measuring is competing work.
+  // After the idle CPU sample in describe_run: measuring is competing work.
   run.ceilings = ro.ceilings = run_ceilings(o, profile, *rank0, run);
   rank0.reset();  // its buffers are freed before the first configuration allocates
   if (!o.quiet) fmt::print(stderr, "{}\n", describe_ceilings(run.ceilings));
   for (const std::string& w : run.warnings) fmt::print(stderr, "warning: {}\n", w);
-  std::set<std::string> done;
-  for (const ConfigResult& r : carried.results) done.insert(r.point.id());
 
   MultiReporter reporters;
   reporters.attach(make_console_reporter());
   if (!json_path.empty()) reporters.attach(make_json_reporter(json_path));
   if (!o.csv.empty()) reporters.attach(make_csv_reporter(o.csv));
   reporters.begin(run, carried);
+  const SweepOutcome out = run_sweep(plan, model, ro, carried, reporters, o.quiet);
 
-  g_stop_requested.store(false);
-  const auto previous_handler = std::signal(SIGINT, on_interrupt);
-
-  std::vector<ConfigResult> results = carried.results;
-  const auto to_run = std::count_if(plan.begin(), plan.end(), [&](const PlannedPoint& p) {
-    return !p.skip_reason && !done.count(p.point.id());
-  });
-  Progress progress(static_cast<int>(to_run), o.quiet);
-  References references(model, ro, progress);
-  int failed = 0, ran = 0, skipped = 0, index = 0;
-  const int total = static_cast<int>(plan.size());
-  for (const PlannedPoint& p : plan) {
-    ++index;
-    if (g_stop_requested.load()) break;
-    if (done.count(p.point.id())) continue;  // kept from the resumed file
-    done.insert(p.point.id());
-    ConfigResult result;
-    if (p.skip_reason) {
-      result.point = p.point;
-      result.status = ConfigStatus::skipped;
-      result.reason = *p.skip_reason;
-    } else {
-      const StepLogits* reference = nullptr;
-      std::string reference_error;
-      try {
-        reference = &references.for_point(p.point);
-      } catch (const Error& e) {
-        reference_error = e.what();
-      }
-      progress.start(index, total, p.point.id());
-      if (reference) {
-        result = run_configuration(model, p.point, ro, reference);
-      } else {
-        result.point = p.point;
-        result.status = ConfigStatus::failed;
-        result.reason = reference_error;
-      }
-    }
-    if (result.status == ConfigStatus::failed) ++failed;
-    if (result.status == ConfigStatus::skipped) ++skipped;
-    else ++ran;
-    if (!p.skip_reason) progress.finish();
-    progress.pause();
-    reporters.add(result);
-    progress.resume();
-    results.push_back(std::move(result));
-  }
-  std::signal(SIGINT, previous_handler);
-  progress.pause();
-
-  // Interrupted means something planned was left unrun (a Ctrl-C during the last one is not).
-  int not_run = 0;
-  for (const PlannedPoint& p : plan) not_run += done.count(p.point.id()) == 0;
   RunSummary summary;
   summary.objective = std::string(objective_name(*objective));
-  summary.ranking = rank_configurations(results, *objective);
-  summary.interrupted = g_stop_requested.load() && not_run > 0;
+  summary.ranking = rank_configurations(out.results, *objective);
+  // Interrupted means something planned was left unrun (a Ctrl-C during the last one is not).
+  summary.interrupted = g_stop_requested.load() && out.not_run > 0;
   summary.complete = !summary.interrupted;
   reporters.end(summary);
-  fmt::print("{} configurations: {} run ({} failed), {} skipped{}\n", ran + skipped, ran, failed, skipped,
-             carried.results.empty() ? "" : fmt::format(", {} kept from {}", carried.results.size(), o.resume));
-  if (o.profile)
-    for (const ConfigResult& r : results) {
-      if (r.metrics.phases.empty()) continue;
-      std::vector<const PhaseSummary*> hottest;
-      for (const PhaseSummary& ph : r.metrics.phases) hottest.push_back(&ph);
-      std::sort(hottest.begin(), hottest.end(), [](auto* a, auto* b) { return a->ms_max_rank > b->ms_max_rank; });
-      fmt::print("\nhottest phases of {} (ms per iteration, slowest rank; % of its speed-of-light floor):\n",
-                 r.point.id());
-      for (std::size_t i = 0; i < std::min<std::size_t>(15, hottest.size()); ++i)
-        fmt::print("  {:>10.3f}  {:>6}  {:<13} {}{}\n", hottest[i]->ms_max_rank, phase_percent_of_floor(*hottest[i]),
-                   hottest[i]->category, hottest[i]->path,
-                   hottest[i]->detail.empty() ? "" : "  (" + hottest[i]->detail + ")");
-    }
-  if (summary.interrupted) {
-    fmt::print(stderr, "interrupted: {} configuration(s) not run; continue with --resume {}\n", not_run,
-               json_path.empty() ? std::string("<the --json file>") : json_path);
-    return 130;
-  }
-  for (const ConfigResult& r : carried.results)
-    if (r.status == ConfigStatus::failed) ++failed;
-  // A sweep in which nothing ran is not a pass: a CI job must not go green on it.
-  if (ran == 0 && carried.results.empty()) {
-    fmt::print(stderr, "llmthreads: error: nothing could run: all {} configuration(s) were skipped (reasons above)\n",
-               skipped);
-    return 2;
-  }
-  return failed > 0 ? 1 : 0;
+  fmt::print("{} configurations: {} run ({} failed), {} skipped{}\n", out.ran + out.skipped, out.ran, out.failed,
+             out.skipped, carried.results.empty() ? "" : fmt::format(", {} kept from {}", carried.results.size(), o.resume));
+  if (o.profile) print_hottest_phases(out.results);
+  return sweep_exit_status(out, carried, summary.interrupted, json_path);
 }
 
-
-void add_sweep_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
+// What to sweep: the model, the rank counts, strategies and modes, the workloads.
+void add_axis_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->add_option("--model,-m", o->model, "Model preset name (see `llmthreads list`) or path to a HuggingFace config.json")
       ->capture_default_str();
   cmd->add_option("--layers", o->layers, "Run only the first N layers of the model's real shape (default: all)")
@@ -699,6 +685,10 @@ void add_sweep_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->add_option("--prompt,-p", o->prompt, "Prompt lengths in tokens, comma-separated")->capture_default_str();
   cmd->add_option("--gen", o->gen, "Generated tokens per sequence (first from prefill, then gen-1 decode steps)")
       ->capture_default_str();
+}
+
+// How to measure, on what, and where the results go.
+void add_run_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->add_option("--warmup", o->warmup, "Warm-up iterations per configuration (not measured)")->capture_default_str();
   cmd->add_option("--iterations,-n", o->iterations, "Measured iterations per configuration (without --target-rsd)")
       ->capture_default_str();
@@ -755,6 +745,11 @@ void add_sweep_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->add_option("--inject-delay", o->inject_delay, "Test hook: delay each iteration by N% or Nms")
       ->group("");  // hidden: for testing regression detection
   cmd->add_flag("--quiet,-q", o->quiet, "No progress lines on stderr");
+}
+
+void add_sweep_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
+  add_axis_options(cmd, o);
+  add_run_options(cmd, o);
   // An option given with an empty value ("--gpus ''") is an error, not a silent default.
   const CLI::Validator not_empty(
       [](std::string& value) { return value.empty() ? std::string("an empty value is not allowed") : std::string(); },

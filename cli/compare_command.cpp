@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "cli/commands.hpp"
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "reports/compare.hpp"
 #include "reports/json_schema.hpp"
 

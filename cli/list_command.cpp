@@ -5,8 +5,8 @@
 #include "cli/commands.hpp"
 #include "engine/backends.hpp"
 #include "engine/ceilings.hpp"
-#include "engine/error.hpp"
-#include "engine/model.hpp"
+#include "model/error.hpp"
+#include "model/model.hpp"
 #include "engine/plan.hpp"
 #include "strategies/registry.hpp"
 
@@ -51,13 +51,19 @@ Command add_list_command(CLI::App& app) {
         fmt::print("  {:<16} unreadable: {}\n", name, e.what());
       }
     }
-    fmt::print("\nbackends in this build: {}\n", fmt::join(compiled_backends(), ", "));
-#ifdef LLMT_WITH_CUDNN
-    fmt::print("attention kernels: cudnn (cuDNN fused SDPA, CUDA backend), naive; --attention auto picks cudnn "
-               "where it serves the shape\n");
-#else
-    fmt::print("attention kernels: naive (this build has no cuDNN attention)\n");
-#endif
+    fmt::print("\nbackends in this build:\n");
+    bool cudnn = false;
+    for (const std::string& name : compiled_backends()) {
+      const BackendEntry& e = backend_entry(name);
+      const auto unavailable = e.unavailable();
+      fmt::print("  {:<16} {}{}\n", name, e.description, unavailable ? fmt::format(" (not here: {})", *unavailable) : "");
+      cudnn = cudnn || e.has_cudnn_attention;
+    }
+    if (cudnn)
+      fmt::print("attention kernels: cudnn (cuDNN fused SDPA, CUDA backend), naive; --attention auto picks cudnn "
+                 "where it serves the shape\n");
+    else
+      fmt::print("attention kernels: naive (this build has no cuDNN attention)\n");
     return 0;
   };
 }

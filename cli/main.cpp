@@ -6,10 +6,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "engine/sysinfo.hpp"
+#include "kernels/builtin_backends.hpp"
 
 int main(int argc, char** argv) {
+  llmt::register_builtin_backends();
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
 

@@ -4,7 +4,7 @@
 
 #include <charconv>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 
 namespace llmt::cli {
 

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 
 namespace llmt {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/dtype.hpp"
+#include "model/dtype.hpp"
 #include "engine/memory.hpp"
 
 namespace llmt {
@@ -42,7 +42,7 @@ class DeviceBuffer {
 };
 
 // Values of a weight block: value(i, j) = offset + scale * u(seed, tensor, (row0+i)*global_cols + col0+j),
-// u uniform in [-1, 1) (kernels/math.hpp). A shard passes its own row/column origin.
+// u uniform in [-1, 1) (model/math.hpp). A shard passes its own row/column origin.
 struct FillSpec {
   std::uint64_t seed = 0;
   std::uint64_t tensor = 0;

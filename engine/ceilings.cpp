@@ -1,5 +1,7 @@
 #include "engine/ceilings.hpp"
 
+#include "engine/backends.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,8 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "engine/error.hpp"
-#include "engine/model.hpp"
+#include "model/error.hpp"
+#include "model/model.hpp"
 
 namespace llmt {
 namespace {
@@ -29,7 +31,8 @@ struct Probe {
 };
 
 Probe probe_for(const Backend& backend) {
-  if (backend.name() == "cpu") return {std::size_t{128} << 20, 1024, 3};
+  // Beyond the last-level cache of a host (EPYC L3 slice) or a GPU (H100/H200 L2).
+  if (backend_entry(backend.name()).on_host) return {std::size_t{128} << 20, 1024, 3};
   return {std::size_t{1} << 30, 8192, 5};
 }
 

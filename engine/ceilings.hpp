@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "engine/backend.hpp"
-#include "engine/dtype.hpp"
+#include "model/dtype.hpp"
 #include "engine/result.hpp"
 
 namespace llmt {

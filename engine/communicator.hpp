@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "engine/dtype.hpp"
-#include "engine/error.hpp"
+#include "model/dtype.hpp"
+#include "model/error.hpp"
 
 namespace llmt {
 

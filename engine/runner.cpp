@@ -12,8 +12,9 @@
 #include <thread>
 #include <tuple>
 
+#include "engine/admission.hpp"
 #include "engine/backends.hpp"
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "engine/metrics.hpp"
 #include "engine/nvtx.hpp"
 #include "engine/speed_of_light.hpp"
@@ -473,7 +474,7 @@ StepLogits weighted_mean(const std::vector<const StepLogits*>& members, const st
 }
 
 bool graphs_possible(const ConfigPoint& point, const std::string& backend) {
-  return backend == "cuda" && point.layout.pp == 1 && point.sync != SyncMode::overlap;
+  return backend_entry(backend).no_graphs_reason.empty() && point.layout.pp == 1 && point.sync != SyncMode::overlap;
 }
 
 std::size_t replica_weight_bytes(const ModelConfig& model, const ConfigPoint& point, DType dtype) {
@@ -519,45 +520,14 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
   PhaseTable table;
   StepLogits local_capture;
   StepLogits* capture = captured ? captured : (reference ? &local_capture : nullptr);
-  // Ensemble members have weights of their own: nothing to share.
-  const bool can_share = point.layout.dp > 1 && !point.ensemble();
-  bool share_weights = opts.replica_weights == ReplicaWeights::shared && can_share;
   try {
-    // Ranks drawing on one memory pool (the host's, or one GPU's) must fit in it together. Like
-    // nvbench's skip on insufficient device memory: such a configuration is impossible here.
-    const MemoryPools pools = memory_pools(opts.backend, n);
-    std::vector<std::size_t> need(pools.available_bytes.size(), 0), weights(need.size(), 0);
-    for (int r = 0; r < n; ++r) {
-      const ShardPlan shard = make_shard_plan(model, point, r);
-      const MemoryPlan plan = plan_rank_memory(model, point, shard, opts.dtype);
-      const auto pool = static_cast<std::size_t>(pools.pool_of_rank[static_cast<std::size_t>(r)]);
-      need[pool] += plan.total();
-      if (shard.coords.dp > 0) weights[pool] += plan.weights;
-    }
-    // Thread ranks on the CPU may share replicas' read-only weights when private copies do not fit.
-    auto fits = [&](bool shared) {
-      for (std::size_t p = 0; p < need.size(); ++p)
-        if (pools.available_bytes[p] > 0 &&
-            static_cast<double>(need[p] - (shared ? weights[p] : 0)) >
-                opts.memory_headroom * static_cast<double>(pools.available_bytes[p]))
-          return false;
-      return true;
-    };
-    if (opts.backend == "cpu" && opts.replica_weights == ReplicaWeights::automatic && can_share && !fits(false) &&
-        fits(true))
-      share_weights = true;
-    share_weights = share_weights && opts.backend == "cpu";
-    if (!fits(share_weights)) {
-      std::size_t p = 0;
-      while (p + 1 < need.size() && need[p] <= opts.memory_headroom * static_cast<double>(pools.available_bytes[p])) ++p;
+    const MemoryAdmission admission = admit_memory(model, point, opts);
+    if (admission.refusal) {
       result.status = ConfigStatus::skipped;
-      result.reason = fmt::format(
-          "insufficient {} memory: {} rank(s) need {:.2f} GiB (predicted), {:.2f} GiB usable",
-          opts.backend == "cpu" ? "host" : fmt::format("GPU {}", p), n,
-          (need[p] - (share_weights ? weights[p] : 0)) / 1073741824.0,
-          opts.memory_headroom * static_cast<double>(pools.available_bytes[p]) / 1073741824.0);
+      result.reason = *admission.refusal;
       return result;
     }
+    const bool share_weights = admission.share_weights;
     if (share_weights) {
       result.replica_weights_shared = true;
       result.notes.push_back(fmt::format(
@@ -658,9 +628,9 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
         "decode steps replayed as CUDA graphs: latencies are the replays'; decode phases (timing eager_sample) "
         "come from one extra eager decode step per iteration, outside the timed iterations");
   else if (opts.cuda_graphs)
-    result.notes.push_back(opts.backend == "cpu" ? "CUDA graphs not used: the CPU backend has none"
-                                                 : "CUDA graphs not used: they need one GPU per rank, no pipeline "
-                                                   "stages and no overlap");
+    result.notes.push_back(backend_entry(opts.backend).no_graphs_reason.empty()
+                               ? "CUDA graphs not used: they need no pipeline stages and no overlap"
+                               : "CUDA graphs not used: " + backend_entry(opts.backend).no_graphs_reason);
   result.metrics.pipeline = pipeline_summary(model, point, result.samples, result.metrics);
   apply_speed_of_light(model, point, opts, result);
   const Layout& l = point.layout;

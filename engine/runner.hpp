@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/dtype.hpp"
-#include "engine/model.hpp"
+#include "model/dtype.hpp"
+#include "model/model.hpp"
 #include "engine/plan.hpp"
 #include "engine/result.hpp"
 #include "engine/stats.hpp"

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "engine/model.hpp"
+#include "model/model.hpp"
 #include "engine/plan.hpp"
 #include "engine/result.hpp"
 #include "engine/runner.hpp"

@@ -11,12 +11,12 @@
 #include "engine/async_comm.hpp"
 #include "engine/backends.hpp"
 #include "engine/nvtx.hpp"
-#include "kernels/math.hpp"
+#include "model/math.hpp"
 
 namespace llmt {
 namespace {
 
-// Logical tensor ids: the seed of every element's value (kernels/math.hpp element_key).
+// Logical tensor ids: the seed of every element's value (model/math.hpp element_key).
 enum GlobalTensor : std::uint64_t { kEmbed = 1, kPositions, kFinalNormW, kFinalNormB, kHead, kTokens };
 enum LayerTensor : std::uint64_t {
   kNorm1W, kNorm1B, kWq, kWk, kWv, kBq, kBk, kBv, kWo, kBo,
@@ -28,33 +28,35 @@ std::uint64_t layer_tensor(int layer, LayerTensor t) { return 1000 + static_cast
 float linear_scale(int fan_in) { return std::sqrt(3.0f / static_cast<float>(fan_in)); }
 constexpr float kNormScale = 0.1f, kBiasScale = 0.02f, kPositionScale = 0.1f;
 
-// Sizes and roles local to one rank.
+// This rank's share of the model and workload: heads, intermediate columns, vocabulary and
+// hidden slice are the local shard's; `hidden` and `head_dim` are the model's.
 struct Dims {
-  int h, d, q, kv, group, inter, vocab, hidden_part, batch, global_batch, ctx, prompt, window;
+  int hidden, head_dim, q_heads, kv_heads, q_per_kv, intermediate, vocab_part, hidden_part, batch, global_batch,
+      context, prompt, window;
   int tp, pp, dp, tp_index, pp_index, dp_index;
-  bool gpt2, qkv_bias, first, last, tp_sum, ensemble;
+  bool gpt2, qkv_bias, first_stage, last_stage, tp_sum, ensemble;  // first and last pipeline stage
   SyncMode sync;
   std::size_t local_layers;
-  int qkv_cols() const { return (q + 2 * kv) * d; }
-  int up_cols() const { return gpt2 ? inter : 2 * inter; }
+  int qkv_cols() const { return (q_heads + 2 * kv_heads) * head_dim; }
+  int up_cols() const { return gpt2 ? intermediate : 2 * intermediate; }
   // Columns of this rank's logits: its vocabulary shard (concat), or the whole vocabulary
   // computed from its slice of the hidden dimension (sum).
-  int logits_cols(int full_vocab) const { return tp_sum ? full_vocab : vocab; }
+  int logits_cols(int full_vocab) const { return tp_sum ? full_vocab : vocab_part; }
 };
 
 Dims local_dims(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s) {
   Dims d{};
-  d.h = m.hidden;
-  d.d = m.head_dim;
-  d.q = s.q_heads.size();
-  d.kv = s.kv_heads.size();
-  d.group = m.heads / m.kv_heads;
-  d.inter = s.intermediate.size();
-  d.vocab = s.vocab.size();
+  d.hidden = m.hidden;
+  d.head_dim = m.head_dim;
+  d.q_heads = s.q_heads.size();
+  d.kv_heads = s.kv_heads.size();
+  d.q_per_kv = m.heads / m.kv_heads;
+  d.intermediate = s.intermediate.size();
+  d.vocab_part = s.vocab.size();
   d.hidden_part = s.hidden.size();
   d.batch = s.batch.size();
   d.global_batch = p.workload.batch;
-  d.ctx = p.workload.context();
+  d.context = p.workload.context();
   d.prompt = p.workload.prompt;
   d.window = m.sliding_window;
   d.tp = p.layout.tp;
@@ -65,8 +67,8 @@ Dims local_dims(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s) 
   d.dp_index = s.coords.dp;
   d.gpt2 = m.arch == Architecture::gpt2;
   d.qkv_bias = m.qkv_bias;
-  d.first = s.first_stage();
-  d.last = s.last_stage();
+  d.first_stage = s.first_stage();
+  d.last_stage = s.last_stage();
   d.tp_sum = p.tp_sum();
   d.ensemble = p.ensemble();
   d.sync = p.sync;
@@ -100,18 +102,18 @@ struct LayerSizes {
   std::size_t norm, qkv_w, qkv_b, out_w, out_b, up_w, up_b, down_w, down_b, cache;
 };
 LayerSizes layer_sizes(const Dims& d) {
-  const std::size_t h = nonneg(d.h);
+  const std::size_t h = nonneg(d.hidden);
   LayerSizes s{};
   s.norm = h;
   s.qkv_w = sat_mul(nonneg(d.qkv_cols()), h);
   s.qkv_b = d.qkv_bias ? nonneg(d.qkv_cols()) : 0;
-  s.out_w = sat_mul(h, nonneg(d.q), nonneg(d.d));
+  s.out_w = sat_mul(h, nonneg(d.q_heads), nonneg(d.head_dim));
   s.out_b = d.gpt2 ? h : 0;
   s.up_w = sat_mul(nonneg(d.up_cols()), h);
-  s.up_b = d.gpt2 ? nonneg(d.inter) : 0;
-  s.down_w = sat_mul(h, nonneg(d.inter));
+  s.up_b = d.gpt2 ? nonneg(d.intermediate) : 0;
+  s.down_w = sat_mul(h, nonneg(d.intermediate));
   s.down_b = d.gpt2 ? h : 0;
-  s.cache = sat_mul(nonneg(d.batch), nonneg(d.kv), nonneg(d.ctx), nonneg(d.d));
+  s.cache = sat_mul(nonneg(d.batch), nonneg(d.kv_heads), nonneg(d.context), nonneg(d.head_dim));
   return s;
 }
 std::size_t layer_weight_elements(const Dims& d) {
@@ -124,16 +126,16 @@ struct GlobalSizes {
   std::size_t embed, positions, final_norm, head;
 };
 GlobalSizes global_sizes(const ModelConfig& m, const Dims& d) {
-  const std::size_t h = nonneg(d.h);
+  const std::size_t h = nonneg(d.hidden);
   GlobalSizes g{};
-  g.embed = d.first ? sat_mul(nonneg(d.vocab), h) : 0;
-  g.positions = d.first && d.gpt2 ? sat_mul(nonneg(m.max_positions), h) : 0;
-  g.final_norm = d.last ? h * (d.gpt2 ? 2 : 1) : 0;
-  if (d.last) {
+  g.embed = d.first_stage ? sat_mul(nonneg(d.vocab_part), h) : 0;
+  g.positions = d.first_stage && d.gpt2 ? sat_mul(nonneg(m.max_positions), h) : 0;
+  g.final_norm = d.last_stage ? h * (d.gpt2 ? 2 : 1) : 0;
+  if (d.last_stage) {
     if (d.tp_sum)
       g.head = sat_mul(nonneg(m.vocab), nonneg(d.hidden_part));
-    else if (!(m.tied_embeddings && d.first))  // a tied head reuses the embedding shard
-      g.head = sat_mul(nonneg(d.vocab), h);
+    else if (!(m.tied_embeddings && d.first_stage))  // a tied head reuses the embedding shard
+      g.head = sat_mul(nonneg(d.vocab_part), h);
   }
   return g;
 }
@@ -149,18 +151,18 @@ struct ActivationSizes {
 };
 ActivationSizes activation_sizes(const ModelConfig& m, const Dims& d) {
   const std::size_t rows = sat_mul(nonneg(d.batch), nonneg(d.prompt));  // prefill is the largest step
-  const std::size_t h = nonneg(d.h);
+  const std::size_t h = nonneg(d.hidden);
   const std::size_t b = nonneg(d.batch);
   const std::size_t full_vocab = nonneg(m.vocab);
   ActivationSizes a{};
   a.x = sat_mul(rows, h);
   a.xn = sat_mul(rows, h);
   a.qkv = sat_mul(rows, nonneg(d.qkv_cols()));
-  a.attn = sat_mul(rows, nonneg(d.q), nonneg(d.d));
+  a.attn = sat_mul(rows, nonneg(d.q_heads), nonneg(d.head_dim));
   a.proj = sat_mul(rows, h);
   a.mlp_in = sat_mul(rows, nonneg(d.up_cols()));
-  a.mlp_act = d.gpt2 ? 0 : sat_mul(rows, nonneg(d.inter));  // GELU runs in place
-  if (d.last) {
+  a.mlp_act = d.gpt2 ? 0 : sat_mul(rows, nonneg(d.intermediate));  // GELU runs in place
+  if (d.last_stage) {
     a.last = sat_mul(b, h);
     a.last_norm = sat_mul(b, h);
     a.logits_local = sat_mul(b, nonneg(d.logits_cols(m.vocab)));
@@ -169,29 +171,29 @@ ActivationSizes activation_sizes(const ModelConfig& m, const Dims& d) {
     a.logits_tp = gather ? sat_mul(b, full_vocab) : 0;
     a.logits_out = d.dp > 1 && !d.ensemble ? sat_mul(nonneg(d.global_batch), full_vocab) : 0;
   }
-  a.aux_bytes = d.gpt2 ? 0 : sat_mul(2, nonneg(d.ctx), nonneg(d.d / 2), sizeof(float));
+  a.aux_bytes = d.gpt2 ? 0 : sat_mul(2, nonneg(d.context), nonneg(d.head_dim / 2), sizeof(float));
   // Token ids of every step in device memory (no host copy inside a step), the pipeline's
   // feedback slots, and GPT-2's position ids.
-  const std::size_t steps_ids = sat_mul(b, nonneg(d.ctx - d.prompt));
+  const std::size_t steps_ids = sat_mul(b, nonneg(d.context - d.prompt));
   const std::size_t ids_bytes = sat_mul(sat_add(sat_mul(b, nonneg(d.prompt)), steps_ids), sizeof(std::int32_t));
-  if (d.first || d.last) a.aux_bytes = sat_add(a.aux_bytes, ids_bytes);
-  if (d.pp > 1 && d.first) a.aux_bytes = sat_add(a.aux_bytes, sat_mul(b, sizeof(std::int32_t)));
-  if (d.first && d.gpt2) a.aux_bytes = sat_add(a.aux_bytes, ids_bytes);
+  if (d.first_stage || d.last_stage) a.aux_bytes = sat_add(a.aux_bytes, ids_bytes);
+  if (d.pp > 1 && d.first_stage) a.aux_bytes = sat_add(a.aux_bytes, sat_mul(b, sizeof(std::int32_t)));
+  if (d.first_stage && d.gpt2) a.aux_bytes = sat_add(a.aux_bytes, ids_bytes);
   if (d.sync == SyncMode::param_server) {
     if (d.tp > 1 && d.tp_index == 0)
-      a.ps_staging = std::max(sat_mul(rows, h), d.last && d.tp_sum ? sat_mul(b, full_vocab) : 0);
-    if (d.last && d.ensemble && d.dp_index == 0) a.ps_staging = std::max(a.ps_staging, sat_mul(b, full_vocab));
+      a.ps_staging = std::max(sat_mul(rows, h), d.last_stage && d.tp_sum ? sat_mul(b, full_vocab) : 0);
+    if (d.last_stage && d.ensemble && d.dp_index == 0) a.ps_staging = std::max(a.ps_staging, sat_mul(b, full_vocab));
   }
   return a;
 }
 
 std::vector<GemmShape> local_gemm_shapes(const Dims& d, int rows, int vocab) {
-  std::vector<GemmShape> shapes = {{"attn/qkv", rows, d.qkv_cols(), d.h},
-                                   {"attn/out", rows, d.h, d.q * d.d},
-                                   {"mlp/up", rows, d.up_cols(), d.h},
-                                   {"mlp/down", rows, d.h, d.inter}};
+  std::vector<GemmShape> shapes = {{"attn/qkv", rows, d.qkv_cols(), d.hidden},
+                                   {"attn/out", rows, d.hidden, d.q_heads * d.head_dim},
+                                   {"mlp/up", rows, d.up_cols(), d.hidden},
+                                   {"mlp/down", rows, d.hidden, d.intermediate}};
   shapes.push_back(d.tp_sum ? GemmShape{"head/gemm", d.batch, vocab, d.hidden_part}
-                            : GemmShape{"head/gemm", d.batch, d.vocab, d.h});
+                            : GemmShape{"head/gemm", d.batch, d.vocab_part, d.hidden});
   return shapes;
 }
 
@@ -212,7 +214,7 @@ std::vector<GemmShape> gemm_shapes(const ModelConfig& model, const ConfigPoint& 
 namespace {
 
 AttentionShape attention_shape(const Dims& d, int sequences, int new_tokens, int past) {
-  return AttentionShape{sequences, new_tokens, past, d.ctx, d.q, d.kv, d.d, d.group, d.window};
+  return AttentionShape{sequences, new_tokens, past, d.context, d.q_heads, d.kv_heads, d.head_dim, d.q_per_kv, d.window};
 }
 
 // Whether the residual step and the next norm run as one fused call: always, except in the
@@ -225,18 +227,18 @@ class WorkModel {
  public:
   WorkModel(const ModelConfig& m, const Dims& d, std::size_t esize, int overlap_chunks)
       : m_(m), d_(d), e_(static_cast<double>(esize)),
-        chunks_(fuses_residual_norm(d) ? 1 : std::max(1, std::min(overlap_chunks, d.h))) {}
+        chunks_(fuses_residual_norm(d) ? 1 : std::max(1, std::min(overlap_chunks, d.hidden))) {}
 
-  void pass(const std::string& stage, const ShardPlan& shard, int new_tokens, int past) {
+  void pass(const std::string& pass_name, const ShardPlan& shard, int new_tokens, int past) {
     for (int mb = 0; mb < shard.microbatches; ++mb) {
       const int seqs = microbatch_range(shard, mb).size();
       const double rows = static_cast<double>(seqs) * new_tokens;
-      if (d_.first) embed(stage, rows);
+      if (d_.first_stage) embed(pass_name, rows);
       for (int l = shard.layers.begin; l < shard.layers.end; ++l)
-        layer(fmt::format("{}/layer.{}/", stage, l), l - shard.layers.begin, seqs, new_tokens, past);
-      if (d_.last) head(stage, seqs, new_tokens);
+        layer(fmt::format("{}/layer.{}/", pass_name, l), l - shard.layers.begin, seqs, new_tokens, past);
+      if (d_.last_stage) head(pass_name, seqs, new_tokens);
     }
-    if (d_.last) merge(stage);
+    if (d_.last_stage) merge(pass_name);
   }
   std::vector<PhaseWork> result() const {
     std::vector<PhaseWork> out;
@@ -255,45 +257,45 @@ class WorkModel {
   void gemm(const std::string& path, double m, double n, double k) { add(path, 2 * m * n * k, (m * k + n * k + m * n) * e_); }
   // A row-parallel GEMM, cut into column chunks in the overlap mode: each chunk reads all of a.
   void row_parallel_gemm(const std::string& path, double m, double k) {
-    for (int c = 0; c < chunks_; ++c) gemm(path, m, split_range(d_.h, chunks_, c).size(), k);
+    for (int c = 0; c < chunks_; ++c) gemm(path, m, split_range(d_.hidden, chunks_, c).size(), k);
   }
-  double norm_params() const { return (d_.gpt2 ? 2.0 : 1.0) * d_.h * e_; }
-  double bias_bytes() const { return d_.gpt2 ? d_.h * e_ : 0.0; }
+  double norm_params() const { return (d_.gpt2 ? 2.0 : 1.0) * d_.hidden * e_; }
+  double bias_bytes() const { return d_.gpt2 ? d_.hidden * e_ : 0.0; }
 
-  void embed(const std::string& stage, double rows) {
-    add(stage + "/embed/lookup", 0, 2 * rows * d_.h * e_ + 4 * rows);
-    if (d_.gpt2) add(stage + "/embed/positions", 0, 3 * rows * d_.h * e_ + 4 * rows);
+  void embed(const std::string& pass_name, double rows) {
+    add(pass_name + "/embed/lookup", 0, 2 * rows * d_.hidden * e_ + 4 * rows);
+    if (d_.gpt2) add(pass_name + "/embed/positions", 0, 3 * rows * d_.hidden * e_ + 4 * rows);
   }
 
   void layer(const std::string& L, int index, int seqs, int new_tokens, int past) {
-    const double rows = static_cast<double>(seqs) * new_tokens, h = d_.h, hd = d_.d;
+    const double rows = static_cast<double>(seqs) * new_tokens, h = d_.hidden, hd = d_.head_dim;
     const bool fused = fuses_residual_norm(d_);
     const bool has_next = index + 1 < static_cast<int>(d_.local_layers);
     if (index == 0 || !fused) add(L + "attn/norm", 0, 2 * rows * h * e_ + norm_params());
     gemm(L + "attn/qkv", rows, d_.qkv_cols(), h);
     if (d_.qkv_bias) add(L + "attn/qkv_bias", 0, (2 * rows + 1) * d_.qkv_cols() * e_);
     if (d_.gpt2)
-      add(L + "attn/kv_store", 0, 4 * rows * d_.kv * hd * e_);
+      add(L + "attn/kv_store", 0, 4 * rows * d_.kv_heads * hd * e_);
     else  // q rotated in place; k rotated and v copied into the cache; cos and sin read as floats
-      add(L + "attn/rope_kv_store", 0, rows * hd * e_ * (2.0 * d_.q + 4.0 * d_.kv) + rows * hd * 4);
+      add(L + "attn/rope_kv_store", 0, rows * hd * e_ * (2.0 * d_.q_heads + 4.0 * d_.kv_heads) + rows * hd * 4);
     attention(L + "attn/core", attention_shape(d_, seqs, new_tokens, past));
-    row_parallel_gemm(L + "attn/out", rows, static_cast<double>(d_.q) * hd);
+    row_parallel_gemm(L + "attn/out", rows, static_cast<double>(d_.q_heads) * hd);
     residual(L + "attn/", rows, fused, true);
     if (!fused) add(L + "mlp/norm", 0, 2 * rows * h * e_ + norm_params());
     gemm(L + "mlp/up", rows, d_.up_cols(), h);
     if (d_.gpt2)  // bias and GELU in place
-      add(L + "mlp/act", 0, (2 * rows + 1) * d_.inter * e_);
+      add(L + "mlp/act", 0, (2 * rows + 1) * d_.intermediate * e_);
     else  // silu(gate) * up
-      add(L + "mlp/act", 0, 3 * rows * d_.inter * e_);
-    row_parallel_gemm(L + "mlp/down", rows, d_.inter);
+      add(L + "mlp/act", 0, 3 * rows * d_.intermediate * e_);
+    row_parallel_gemm(L + "mlp/down", rows, d_.intermediate);
     residual(L + "mlp/", rows, fused, has_next);
   }
 
   // x += y (+ bias), then (fused) the next norm from x.
   void residual(const std::string& prefix, double rows, bool fused, bool norm_follows) {
-    const double plain = 3 * rows * d_.h * e_ + bias_bytes();
+    const double plain = 3 * rows * d_.hidden * e_ + bias_bytes();
     if (fused && norm_follows)
-      add(prefix + "residual_norm", 0, plain + rows * d_.h * e_ + norm_params());
+      add(prefix + "residual_norm", 0, plain + rows * d_.hidden * e_ + norm_params());
     else
       add(prefix + "residual", 0, plain);
   }
@@ -313,20 +315,20 @@ class WorkModel {
         2.0 * b * s.new_tokens * s.q_heads * hd * e_ + 2.0 * b * s.kv_heads * keys * hd * e_);
   }
 
-  void head(const std::string& stage, int seqs, int new_tokens) {
-    const double rows = seqs, h = d_.h;
-    if (new_tokens > 1) add(stage + "/head/select", 0, 2 * rows * h * e_);
-    add(stage + "/head/norm", 0, 2 * rows * h * e_ + norm_params());
+  void head(const std::string& pass_name, int seqs, int new_tokens) {
+    const double rows = seqs, h = d_.hidden;
+    if (new_tokens > 1) add(pass_name + "/head/select", 0, 2 * rows * h * e_);
+    add(pass_name + "/head/norm", 0, 2 * rows * h * e_ + norm_params());
     if (d_.tp_sum)
-      gemm(stage + "/head/gemm", rows, m_.vocab, d_.hidden_part);
+      gemm(pass_name + "/head/gemm", rows, m_.vocab, d_.hidden_part);
     else
-      gemm(stage + "/head/gemm", rows, d_.vocab, h);
+      gemm(pass_name + "/head/gemm", rows, d_.vocab_part, h);
   }
 
-  void merge(const std::string& stage) {
+  void merge(const std::string& pass_name) {
     const double logits = static_cast<double>(d_.batch) * m_.vocab * e_;
-    if (d_.tp > 1 && !d_.tp_sum) add(stage + "/head/assemble", 0, 2 * logits);
-    if (d_.ensemble) add(stage + "/merge/weight", 0, 2 * logits);
+    if (d_.tp > 1 && !d_.tp_sum) add(pass_name + "/head/assemble", 0, 2 * logits);
+    if (d_.ensemble) add(pass_name + "/merge/weight", 0, 2 * logits);
   }
 
   const ModelConfig& m_;
@@ -428,25 +430,25 @@ class WeightBuilder {
     const int v0 = shard_.vocab.begin;
     if (g.embed) {
       w->embed = allocate(g.embed);
-      fill(w->embed, 0, d_.vocab, d_.h, kEmbed, v0, 0, d_.h, 1.0f);
+      fill(w->embed, 0, d_.vocab_part, d_.hidden, kEmbed, v0, 0, d_.hidden, 1.0f);
     }
     if (g.positions) {
       w->positions = allocate(g.positions);
-      fill(w->positions, 0, m_.max_positions, d_.h, kPositions, 0, 0, d_.h, kPositionScale);
+      fill(w->positions, 0, m_.max_positions, d_.hidden, kPositions, 0, 0, d_.hidden, kPositionScale);
     }
-    if (d_.last) {
-      w->final_w = allocate(d_.h);
-      if (d_.gpt2) w->final_b = allocate(d_.h);
+    if (d_.last_stage) {
+      w->final_w = allocate(d_.hidden);
+      if (d_.gpt2) w->final_b = allocate(d_.hidden);
       fill_norm(w->final_w, w->final_b, kFinalNormW, kFinalNormB);
       const std::uint64_t id = m_.tied_embeddings ? kEmbed : kHead;
-      const float scale = m_.tied_embeddings ? 1.0f : linear_scale(d_.h);
+      const float scale = m_.tied_embeddings ? 1.0f : linear_scale(d_.hidden);
       if (d_.tp_sum) {
         // Row-parallel head: every vocabulary row, this rank's slice of the hidden columns.
         w->head = allocate(g.head);
-        fill(w->head, 0, m_.vocab, d_.hidden_part, id, 0, shard_.hidden.begin, d_.h, scale);
+        fill(w->head, 0, m_.vocab, d_.hidden_part, id, 0, shard_.hidden.begin, d_.hidden, scale);
       } else if (g.head) {
         w->head = allocate(g.head);
-        fill(w->head, 0, d_.vocab, d_.h, id, v0, 0, d_.h, scale);
+        fill(w->head, 0, d_.vocab_part, d_.hidden, id, v0, 0, d_.hidden, scale);
       }
       w->head_weights = g.head ? w->head.get() : w->embed.get();
     }
@@ -461,15 +463,15 @@ class WeightBuilder {
              FillSpec{seed_, tensor, row0, col0, global_cols, scale, shift});
   }
   void fill_norm(const DeviceBuffer& w, const DeviceBuffer& b, std::uint64_t wid, std::uint64_t bid) {
-    fill(w, 0, 1, d_.h, wid, 0, 0, d_.h, kNormScale, 1.0f);
-    if (b) fill(b, 0, 1, d_.h, bid, 0, 0, d_.h, kBiasScale);
+    fill(w, 0, 1, d_.hidden, wid, 0, 0, d_.hidden, kNormScale, 1.0f);
+    if (b) fill(b, 0, 1, d_.hidden, bid, 0, 0, d_.hidden, kBiasScale);
   }
 
   LayerWeights layer(int l) {
     const Dims& d = d_;
     const LayerSizes ls = layer_sizes(d);
     const int q0 = shard_.q_heads.begin, kv0 = shard_.kv_heads.begin, i0 = shard_.intermediate.begin;
-    const int hd = d.d, q_all = m_.heads * hd, kv_all = m_.kv_heads * hd;
+    const int hd = d.head_dim, q_all = m_.heads * hd, kv_all = m_.kv_heads * hd;
     LayerWeights L;
     L.norm1_w = allocate(ls.norm);
     L.norm2_w = allocate(ls.norm);
@@ -482,39 +484,39 @@ class WeightBuilder {
 
     // Column-parallel QKV: this rank's query heads, then its KV heads' keys and values.
     L.qkv_w = allocate(ls.qkv_w);
-    const float sh = linear_scale(d.h);
-    fill(L.qkv_w, 0, d.q * hd, d.h, layer_tensor(l, kWq), q0 * hd, 0, d.h, sh);
-    fill(L.qkv_w, std::size_t(d.q) * hd * d.h, d.kv * hd, d.h, layer_tensor(l, kWk), kv0 * hd, 0, d.h, sh);
-    fill(L.qkv_w, std::size_t(d.q + d.kv) * hd * d.h, d.kv * hd, d.h, layer_tensor(l, kWv), kv0 * hd, 0, d.h, sh);
+    const float sh = linear_scale(d.hidden);
+    fill(L.qkv_w, 0, d.q_heads * hd, d.hidden, layer_tensor(l, kWq), q0 * hd, 0, d.hidden, sh);
+    fill(L.qkv_w, std::size_t(d.q_heads) * hd * d.hidden, d.kv_heads * hd, d.hidden, layer_tensor(l, kWk), kv0 * hd, 0, d.hidden, sh);
+    fill(L.qkv_w, std::size_t(d.q_heads + d.kv_heads) * hd * d.hidden, d.kv_heads * hd, d.hidden, layer_tensor(l, kWv), kv0 * hd, 0, d.hidden, sh);
     if (ls.qkv_b) {
       L.qkv_b = allocate(ls.qkv_b);
-      fill(L.qkv_b, 0, 1, d.q * hd, layer_tensor(l, kBq), 0, q0 * hd, q_all, kBiasScale);
-      fill(L.qkv_b, std::size_t(d.q) * hd, 1, d.kv * hd, layer_tensor(l, kBk), 0, kv0 * hd, kv_all, kBiasScale);
-      fill(L.qkv_b, std::size_t(d.q + d.kv) * hd, 1, d.kv * hd, layer_tensor(l, kBv), 0, kv0 * hd, kv_all,
+      fill(L.qkv_b, 0, 1, d.q_heads * hd, layer_tensor(l, kBq), 0, q0 * hd, q_all, kBiasScale);
+      fill(L.qkv_b, std::size_t(d.q_heads) * hd, 1, d.kv_heads * hd, layer_tensor(l, kBk), 0, kv0 * hd, kv_all, kBiasScale);
+      fill(L.qkv_b, std::size_t(d.q_heads + d.kv_heads) * hd, 1, d.kv_heads * hd, layer_tensor(l, kBv), 0, kv0 * hd, kv_all,
            kBiasScale);
     }
     // Row-parallel output projection: all output rows, this rank's input columns.
     L.out_w = allocate(ls.out_w);
-    fill(L.out_w, 0, d.h, d.q * hd, layer_tensor(l, kWo), 0, q0 * hd, q_all, linear_scale(q_all));
+    fill(L.out_w, 0, d.hidden, d.q_heads * hd, layer_tensor(l, kWo), 0, q0 * hd, q_all, linear_scale(q_all));
     if (ls.out_b) {
       L.out_b = allocate(ls.out_b);
-      fill(L.out_b, 0, 1, d.h, layer_tensor(l, kBo), 0, 0, d.h, kBiasScale);
+      fill(L.out_b, 0, 1, d.hidden, layer_tensor(l, kBo), 0, 0, d.hidden, kBiasScale);
     }
     // Column-parallel MLP up (gate rows then up rows when gated), row-parallel down.
     L.up_w = allocate(ls.up_w);
     if (d.gpt2) {
-      fill(L.up_w, 0, d.inter, d.h, layer_tensor(l, kWup), i0, 0, d.h, sh);
+      fill(L.up_w, 0, d.intermediate, d.hidden, layer_tensor(l, kWup), i0, 0, d.hidden, sh);
       L.up_b = allocate(ls.up_b);
-      fill(L.up_b, 0, 1, d.inter, layer_tensor(l, kBup), 0, i0, m_.intermediate, kBiasScale);
+      fill(L.up_b, 0, 1, d.intermediate, layer_tensor(l, kBup), 0, i0, m_.intermediate, kBiasScale);
     } else {
-      fill(L.up_w, 0, d.inter, d.h, layer_tensor(l, kWgate), i0, 0, d.h, sh);
-      fill(L.up_w, std::size_t(d.inter) * d.h, d.inter, d.h, layer_tensor(l, kWup), i0, 0, d.h, sh);
+      fill(L.up_w, 0, d.intermediate, d.hidden, layer_tensor(l, kWgate), i0, 0, d.hidden, sh);
+      fill(L.up_w, std::size_t(d.intermediate) * d.hidden, d.intermediate, d.hidden, layer_tensor(l, kWup), i0, 0, d.hidden, sh);
     }
     L.down_w = allocate(ls.down_w);
-    fill(L.down_w, 0, d.h, d.inter, layer_tensor(l, kWdown), 0, i0, m_.intermediate, linear_scale(m_.intermediate));
+    fill(L.down_w, 0, d.hidden, d.intermediate, layer_tensor(l, kWdown), 0, i0, m_.intermediate, linear_scale(m_.intermediate));
     if (ls.down_b) {
       L.down_b = allocate(ls.down_b);
-      fill(L.down_b, 0, 1, d.h, layer_tensor(l, kBdown), 0, 0, d.h, kBiasScale);
+      fill(L.down_b, 0, 1, d.hidden, layer_tensor(l, kBdown), 0, 0, d.hidden, kBiasScale);
     }
     return L;
   }
@@ -553,7 +555,7 @@ struct TransformerRank::Impl {
     PhaseId norm2, up, act, down, residual2, residual_norm2;
     ReducePhases out_sync, down_sync;
   };
-  struct StagePhases {
+  struct PassPhases {
     PhaseId embed, positions, recv, send, feedback_send, feedback_recv;
     ReducePhases embed_sync, head_sync, mean_sync;
     std::vector<LayerPhases> layers;
@@ -579,7 +581,7 @@ struct TransformerRank::Impl {
   DeviceBuffer prompt_ids, decode_ids, prompt_positions, decode_positions;
   DeviceBuffer x, xn, qkv, attn, proj, mlp_in, mlp_act, last, last_norm, logits_local, staging, logits_tp, logits_out;
   std::unique_ptr<AsyncReducer> async;
-  StagePhases phases[2];  // prefill, decode
+  PassPhases phases[2];  // prefill, decode
   std::vector<const void*> layer_names[2];  // NVTX names "prefill/layer.3"
   std::vector<std::int32_t> prompt_tokens, decode_tokens;  // host copies of the tables
   std::vector<std::size_t> tp_gather_counts, dp_gather_counts;
@@ -631,19 +633,19 @@ struct TransformerRank::Impl {
   // ---- set-up -------------------------------------------------------------------------
 
   void register_phases(PhaseTable& table) {
-    const char* stage_names[2] = {"prefill", "decode"};
+    const char* pass_names[2] = {"prefill", "decode"};
     for (int st = 0; st < 2; ++st) {
-      const std::string stage = stage_names[st];
+      const std::string pass_name = pass_names[st];
       const std::vector<GemmShape> shapes = local_gemm_shapes(d, d.batch * (st == 0 ? d.prompt : 1), m.vocab);
       auto compute = [&](const std::string& path, std::string detail = {}) {
-        return table.add({stage + "/" + path, PhaseCategory::compute, CommOp::barrier, 1, "", std::move(detail)});
+        return table.add({pass_name + "/" + path, PhaseCategory::compute, CommOp::barrier, 1, "", std::move(detail)});
       };
       auto comm = [&](const std::string& path, CommOp op, const char* group, int size,
                       PhaseCategory category = PhaseCategory::communication, bool counts_in_total = true) {
-        return table.add({stage + "/" + path, category, op, size, group, "", counts_in_total});
+        return table.add({pass_name + "/" + path, category, op, size, group, "", counts_in_total});
       };
       auto transfer = [&](const std::string& path) {
-        return table.add({stage + "/" + path, PhaseCategory::transfer, CommOp::send_recv, 2, "pp", "", true});
+        return table.add({pass_name + "/" + path, PhaseCategory::transfer, CommOp::send_recv, 2, "pp", "", true});
       };
       // One reduction site: `path` names the blocking all-reduce; the other modes add suffixes.
       auto reduction = [&](const std::string& path, const char* group, int size) {
@@ -655,7 +657,7 @@ struct TransformerRank::Impl {
         r.ps_broadcast = comm(path + "_ps_broadcast", CommOp::broadcast, group, size);
         return r;
       };
-      StagePhases& P = phases[st];
+      PassPhases& P = phases[st];
       P.embed = compute("embed/lookup");
       P.embed_sync = reduction("embed/all_reduce", "tp", d.tp);
       P.positions = compute("embed/positions");
@@ -686,7 +688,7 @@ struct TransformerRank::Impl {
         P.layers.push_back(lp);
       }
       for (int l = shard.layers.begin; l < shard.layers.end; ++l)
-        layer_names[st].push_back(nvtx::register_name(fmt::format("{}/layer.{}", stage, l)));
+        layer_names[st].push_back(nvtx::register_name(fmt::format("{}/layer.{}", pass_name, l)));
       P.select = compute("head/select");
       P.final_norm = compute("head/norm");
       P.head = compute("head/gemm", gemm_detail(shapes, "head/gemm"));
@@ -722,7 +724,7 @@ struct TransformerRank::Impl {
     logits_out = activations(a.logits_out);
     ps_staging = be.allocate(a.ps_staging, MemoryKind::communication);
     if (!d.gpt2) upload_rope_tables();
-    if (d.pp > 1 && d.first)
+    if (d.pp > 1 && d.first_stage)
       feedback = be.allocate_bytes(static_cast<std::size_t>(d.batch) * sizeof(std::int32_t), MemoryKind::activations);
   }
 
@@ -733,10 +735,10 @@ struct TransformerRank::Impl {
   }
 
   void upload_token_tables() {
-    if (!d.first && !d.last) return;
+    if (!d.first_stage && !d.last_stage) return;
     prompt_ids = int_table(prompt_tokens);
     decode_ids = int_table(decode_tokens);
-    if (d.first && d.gpt2) {
+    if (d.first_stage && d.gpt2) {
       std::vector<std::int32_t> prefill_pos, decode_pos;
       for (int b = 0; b < d.batch; ++b)
         for (int t = 0; t < d.prompt; ++t) prefill_pos.push_back(t);
@@ -748,11 +750,11 @@ struct TransformerRank::Impl {
   }
 
   void upload_rope_tables() {
-    const int half = d.d / 2;
-    std::vector<float> cos_t(static_cast<std::size_t>(d.ctx) * half), sin_t(cos_t.size());
-    for (int pos = 0; pos < d.ctx; ++pos)
+    const int half = d.head_dim / 2;
+    std::vector<float> cos_t(static_cast<std::size_t>(d.context) * half), sin_t(cos_t.size());
+    for (int pos = 0; pos < d.context; ++pos)
       for (int i = 0; i < half; ++i) {
-        const double angle = pos * math::rope_inv_freq(i, d.d, m.rope_theta);
+        const double angle = pos * math::rope_inv_freq(i, d.head_dim, m.rope_theta);
         cos_t[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::cos(angle));
         sin_t[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::sin(angle));
       }
@@ -810,20 +812,20 @@ struct TransformerRank::Impl {
   // computes, and the residual is added chunk by chunk.
   void row_parallel(int rows, int k, const void* a, const void* weight, void* out, void* x_rows, void* xn_rows,
                     PhaseId gemm, const ReducePhases& sync, const Residual& r) {
-    const std::size_t n = static_cast<std::size_t>(rows) * d.h;
+    const std::size_t n = static_cast<std::size_t>(rows) * d.hidden;
     const void* bias = r.bias && *r.bias ? r.bias->get() : nullptr;
     if (!async) {
-      { ScopedPhase p(tl, gemm); be.gemm(rows, d.h, k, a, k, weight, k, out, d.h, 0.0f); }
+      { ScopedPhase p(tl, gemm); be.gemm(rows, d.hidden, k, a, k, weight, k, out, d.hidden, 0.0f); }
       sum_over(*comms.tp, out, n, sync);
       if (r.norm_w) {
         ScopedPhase p(tl, r.fused);
-        be.add_norm(x_rows, out, bias, r.norm_w->get(), r.norm_b->get(), xn_rows, rows, d.h,
+        be.add_norm(x_rows, out, bias, r.norm_w->get(), r.norm_b->get(), xn_rows, rows, d.hidden,
                     static_cast<float>(m.norm_eps), d.gpt2);
         return;
       }
       ScopedPhase p(tl, r.plain);
       be.add(x_rows, out, n);
-      if (bias) be.add_bias(x_rows, bias, rows, d.h);
+      if (bias) be.add_bias(x_rows, bias, rows, d.hidden);
       return;
     }
     chunked_row_parallel(rows, k, a, weight, out, x_rows, gemm, sync, r.plain, bias);
@@ -836,10 +838,10 @@ struct TransformerRank::Impl {
   void chunked_row_parallel(int rows, int k, const void* a, const void* weight, void* out, void* x_rows,
                             PhaseId gemm, const ReducePhases& sync, PhaseId residual, const void* bias) {
     // Chunk c holds output columns [c0, c1) as a contiguous [rows, c1 - c0] block at out + rows * c0.
-    const int chunks = std::max(1, std::min(opts.overlap_chunks, d.h));
+    const int chunks = std::max(1, std::min(opts.overlap_chunks, d.hidden));
     std::vector<std::uint64_t> tickets;
     for (int c = 0; c < chunks; ++c) {
-      const Range cols = split_range(d.h, chunks, c);
+      const Range cols = split_range(d.hidden, chunks, c);
       char* block = static_cast<char*>(out) + static_cast<std::size_t>(rows) * cols.begin * esize;
       {
         ScopedPhase p(tl, gemm);
@@ -853,44 +855,44 @@ struct TransformerRank::Impl {
       for (int c = 0; c < chunks; ++c) {
         const AsyncTiming t = async->wait(tickets[static_cast<std::size_t>(c)]);
         tl.record(sync.background, t.begin, t.end,
-                  static_cast<std::uint64_t>(rows) * split_range(d.h, chunks, c).size() * esize);
+                  static_cast<std::uint64_t>(rows) * split_range(d.hidden, chunks, c).size() * esize);
       }
     }
     ScopedPhase p(tl, residual);
     for (int c = 0; c < chunks; ++c) {
-      const Range cols = split_range(d.h, chunks, c);
-      be.add_2d(static_cast<char*>(x_rows) + std::size_t(cols.begin) * esize, d.h,
+      const Range cols = split_range(d.hidden, chunks, c);
+      be.add_2d(static_cast<char*>(x_rows) + std::size_t(cols.begin) * esize, d.hidden,
                 static_cast<char*>(out) + static_cast<std::size_t>(rows) * cols.begin * esize, cols.size(), rows,
                 cols.size());
     }
-    if (bias) be.add_bias(x_rows, bias, rows, d.h);
+    if (bias) be.add_bias(x_rows, bias, rows, d.hidden);
   }
 
   // ---- forward --------------------------------------------------------------------------
 
   void norm(const void* in, const DeviceBuffer& weight, const DeviceBuffer& bias, void* out, int rows) {
     if (d.gpt2)
-      be.layer_norm(in, weight.get(), bias.get(), out, rows, d.h, static_cast<float>(m.norm_eps));
+      be.layer_norm(in, weight.get(), bias.get(), out, rows, d.hidden, static_cast<float>(m.norm_eps));
     else
-      be.rms_norm(in, weight.get(), out, rows, d.h, static_cast<float>(m.norm_eps));
+      be.rms_norm(in, weight.get(), out, rows, d.hidden, static_cast<float>(m.norm_eps));
   }
 
   // Layer `index` on the sequences `seqs` of the replica (a micro-batch).
-  void layer_forward(int stage, std::size_t index, Range seqs, int new_tokens, int past) {
-    const nvtx::Range layer_range(layer_names[stage][index], nvtx::Color::structure, shard.layers.begin + index);
+  void layer_forward(int pass, std::size_t index, Range seqs, int new_tokens, int past) {
+    const nvtx::Range layer_range(layer_names[pass][index], nvtx::Color::structure, shard.layers.begin + index);
     const LayerWeights& L = w->layers[index];
     const KvCache& cache = caches[index];
-    const LayerPhases& P = phases[stage].layers[index];
+    const LayerPhases& P = phases[pass].layers[index];
     const int rows = seqs.size() * new_tokens;
     const std::size_t row0 = static_cast<std::size_t>(seqs.begin) * new_tokens;
-    const std::size_t cache0 = static_cast<std::size_t>(seqs.begin) * d.kv * d.ctx * d.d;
-    void* xr = at(x, row0 * d.h);
-    void* xnr = at(xn, row0 * d.h);
+    const std::size_t cache0 = static_cast<std::size_t>(seqs.begin) * d.kv_heads * d.context * d.head_dim;
+    void* xr = at(x, row0 * d.hidden);
+    void* xnr = at(xn, row0 * d.hidden);
     void* qkvr = at(qkv, row0 * d.qkv_cols());
-    void* attnr = at(attn, row0 * d.q * d.d);
-    void* projr = at(proj, row0 * d.h);
+    void* attnr = at(attn, row0 * d.q_heads * d.head_dim);
+    void* projr = at(proj, row0 * d.hidden);
     void* inr = at(mlp_in, row0 * d.up_cols());
-    void* actr = d.gpt2 ? inr : at(mlp_act, row0 * d.inter);
+    void* actr = d.gpt2 ? inr : at(mlp_act, row0 * d.intermediate);
     void* kc = at(cache.k, cache0);
     void* vc = at(cache.v, cache0);
     const AttentionShape shape = attention_shape(d, seqs.size(), new_tokens, past);
@@ -898,7 +900,7 @@ struct TransformerRank::Impl {
     // The first layer normalises its input; later ones find it normalised by the previous
     // layer's fused residual step.
     if (index == 0 || !fused_norms) { ScopedPhase p(tl, P.norm1); norm(xr, L.norm1_w, L.norm1_b, xnr, rows); }
-    { ScopedPhase p(tl, P.qkv); be.gemm(rows, d.qkv_cols(), d.h, xnr, d.h, L.qkv_w.get(), d.h, qkvr, d.qkv_cols(), 0.0f); }
+    { ScopedPhase p(tl, P.qkv); be.gemm(rows, d.qkv_cols(), d.hidden, xnr, d.hidden, L.qkv_w.get(), d.hidden, qkvr, d.qkv_cols(), 0.0f); }
     if (L.qkv_b) { ScopedPhase p(tl, P.qkv_bias); be.add_bias(qkvr, L.qkv_b.get(), rows, d.qkv_cols()); }
     if (d.gpt2) {
       ScopedPhase p(tl, P.kv_store);
@@ -909,60 +911,60 @@ struct TransformerRank::Impl {
                        static_cast<const float*>(rope_sin.get()));
     }
     { ScopedPhase p(tl, P.attn); be.attention(qkvr, kc, vc, attnr, shape); }
-    row_parallel(rows, d.q * d.d, attnr, L.out_w.get(), projr, xr, xnr, P.out, P.out_sync,
+    row_parallel(rows, d.q_heads * d.head_dim, attnr, L.out_w.get(), projr, xr, xnr, P.out, P.out_sync,
                  {P.residual1, P.residual_norm1, P.norm2, &L.out_b, &L.norm2_w, &L.norm2_b});
 
-    { ScopedPhase p(tl, P.up); be.gemm(rows, d.up_cols(), d.h, xnr, d.h, L.up_w.get(), d.h, inr, d.up_cols(), 0.0f); }
+    { ScopedPhase p(tl, P.up); be.gemm(rows, d.up_cols(), d.hidden, xnr, d.hidden, L.up_w.get(), d.hidden, inr, d.up_cols(), 0.0f); }
     {
       ScopedPhase p(tl, P.act);
       if (d.gpt2) {
-        be.add_bias(inr, L.up_b.get(), rows, d.inter);
-        be.gelu(inr, static_cast<std::size_t>(rows) * d.inter);
+        be.add_bias(inr, L.up_b.get(), rows, d.intermediate);
+        be.gelu(inr, static_cast<std::size_t>(rows) * d.intermediate);
       } else {
-        be.silu_mul(inr, actr, rows, d.inter);
+        be.silu_mul(inr, actr, rows, d.intermediate);
       }
     }
     // Fused: this residual step also normalises the next layer's input.
     const LayerWeights* next = fused_norms && index + 1 < w->layers.size() ? &w->layers[index + 1] : nullptr;
-    row_parallel(rows, d.inter, actr, L.down_w.get(), projr, xr, xnr, P.down, P.down_sync,
+    row_parallel(rows, d.intermediate, actr, L.down_w.get(), projr, xr, xnr, P.down, P.down_sync,
                  {P.residual2, P.residual_norm2, 0, &L.down_b, next ? &next->norm1_w : nullptr,
                   next ? &next->norm1_b : nullptr});
   }
 
-  void embed_tokens(int stage, const std::int32_t* tokens, Range seqs, int new_tokens, int past) {
-    const StagePhases& P = phases[stage];
+  void embed_tokens(int pass, const std::int32_t* tokens, Range seqs, int new_tokens, int past) {
+    const PassPhases& P = phases[pass];
     const int rows = seqs.size() * new_tokens;
     const std::size_t row0 = static_cast<std::size_t>(seqs.begin) * new_tokens;
-    void* xr = at(x, row0 * d.h);
+    void* xr = at(x, row0 * d.hidden);
     {
       ScopedPhase p(tl, P.embed);
-      be.embed(tokens, rows, w->embed.get(), shard.vocab.begin, shard.vocab.end, d.h, xr);
+      be.embed(tokens, rows, w->embed.get(), shard.vocab.begin, shard.vocab.end, d.hidden, xr);
     }
     // Vocabulary-parallel lookup: each rank holds some rows, the others contribute zeros.
-    sum_over(*comms.tp, xr, static_cast<std::size_t>(rows) * d.h, P.embed_sync);
+    sum_over(*comms.tp, xr, static_cast<std::size_t>(rows) * d.hidden, P.embed_sync);
     if (d.gpt2) {
       ScopedPhase p(tl, P.positions);
       const std::int32_t* ids =
-          stage == 0 ? int_at(prompt_positions, row0)
+          pass == 0 ? int_at(prompt_positions, row0)
                      : int_at(decode_positions, static_cast<std::size_t>(past - d.prompt) * d.batch + seqs.begin);
-      void* pr = at(proj, row0 * d.h);
-      be.embed(ids, rows, w->positions.get(), 0, m.max_positions, d.h, pr);
-      be.add(xr, pr, static_cast<std::size_t>(rows) * d.h);
+      void* pr = at(proj, row0 * d.hidden);
+      be.embed(ids, rows, w->positions.get(), 0, m.max_positions, d.hidden, pr);
+      be.add(xr, pr, static_cast<std::size_t>(rows) * d.hidden);
     }
   }
 
   // Final norm and LM head for the sequences `seqs`, into the rank's logits rows.
-  void head_forward(int stage, Range seqs, int new_tokens) {
-    const StagePhases& P = phases[stage];
+  void head_forward(int pass, Range seqs, int new_tokens) {
+    const PassPhases& P = phases[pass];
     const int rows = seqs.size();
-    const void* hidden = at(x, static_cast<std::size_t>(seqs.begin) * new_tokens * d.h);
-    void* lastr = at(last, static_cast<std::size_t>(seqs.begin) * d.h);
-    void* normr = at(last_norm, static_cast<std::size_t>(seqs.begin) * d.h);
+    const void* hidden = at(x, static_cast<std::size_t>(seqs.begin) * new_tokens * d.hidden);
+    void* lastr = at(last, static_cast<std::size_t>(seqs.begin) * d.hidden);
+    void* normr = at(last_norm, static_cast<std::size_t>(seqs.begin) * d.hidden);
     if (new_tokens > 1) {
       ScopedPhase p(tl, P.select);
-      const std::size_t stride = static_cast<std::size_t>(new_tokens) * d.h;
-      be.copy_2d(lastr, d.h, static_cast<const char*>(hidden) + (new_tokens - 1) * std::size_t(d.h) * esize, stride,
-                 rows, d.h);
+      const std::size_t stride = static_cast<std::size_t>(new_tokens) * d.hidden;
+      be.copy_2d(lastr, d.hidden, static_cast<const char*>(hidden) + (new_tokens - 1) * std::size_t(d.hidden) * esize, stride,
+                 rows, d.hidden);
       hidden = lastr;
     }
     { ScopedPhase p(tl, P.final_norm); norm(hidden, w->final_w, w->final_b, normr, rows); }
@@ -970,15 +972,15 @@ struct TransformerRank::Impl {
     const int cols = d.logits_cols(m.vocab);
     void* out = at(logits_local, static_cast<std::size_t>(seqs.begin) * cols);
     if (d.tp_sum)  // partial logits from this rank's slice of the hidden dimension
-      be.gemm(rows, m.vocab, d.hidden_part, at(last_norm, static_cast<std::size_t>(seqs.begin) * d.h + shard.hidden.begin), d.h,
+      be.gemm(rows, m.vocab, d.hidden_part, at(last_norm, static_cast<std::size_t>(seqs.begin) * d.hidden + shard.hidden.begin), d.hidden,
               w->head_weights, d.hidden_part, out, m.vocab, 0.0f);
     else
-      be.gemm(rows, d.vocab, d.h, normr, d.h, w->head_weights, d.h, out, d.vocab, 0.0f);
+      be.gemm(rows, d.vocab_part, d.hidden, normr, d.hidden, w->head_weights, d.hidden, out, d.vocab_part, 0.0f);
   }
 
   // Combines the partial outputs into the merged logits [batch, vocab].
-  void merge_outputs(int stage) {
-    const StagePhases& P = phases[stage];
+  void merge_outputs(int pass) {
+    const PassPhases& P = phases[pass];
     const std::size_t replica_elems = static_cast<std::size_t>(d.batch) * m.vocab;
     if (d.tp > 1 && d.tp_sum) {
       sum_over(*comms.tp, logits_local.get(), replica_elems, P.head_sync);
@@ -1012,8 +1014,8 @@ struct TransformerRank::Impl {
   // start a micro-batch before the last stage has produced its previous token: that token goes
   // back to it (teacher-forced ids, so every configuration computes the same sequence).
   // Token ids in backend memory for the sequences `seqs` of this step.
-  const std::int32_t* first_stage_tokens(int stage, int step, Range seqs) {
-    if (stage == 0) return int_at(prompt_ids, static_cast<std::size_t>(seqs.begin) * d.prompt);
+  const std::int32_t* first_stage_tokens(int pass, int step, Range seqs) {
+    if (pass == 0) return int_at(prompt_ids, static_cast<std::size_t>(seqs.begin) * d.prompt);
     if (d.pp == 1) return int_at(decode_ids, static_cast<std::size_t>(step - 1) * d.batch + seqs.begin);
     return int_at(feedback, static_cast<std::size_t>(seqs.begin));
   }
@@ -1023,15 +1025,15 @@ struct TransformerRank::Impl {
   // micro-batch feedback would interleave with the activation sends into a cycle that blocking
   // sends, like NCCL's, cannot get out of.) The ids travel as 4-byte elements labelled fp32:
   // the transfer only moves them.
-  void receive_tokens(int stage) {
-    if (d.pp == 1 || !d.first || stage == 0) return;
-    ScopedPhase p(tl, phases[stage].feedback_recv, static_cast<std::size_t>(d.batch) * sizeof(std::int32_t));
+  void receive_tokens(int pass) {
+    if (d.pp == 1 || !d.first_stage || pass == 0) return;
+    ScopedPhase p(tl, phases[pass].feedback_recv, static_cast<std::size_t>(d.batch) * sizeof(std::int32_t));
     comms.pp->recv(feedback.get(), static_cast<std::size_t>(d.batch), DType::f32, d.pp - 1);
   }
 
-  void send_tokens(int stage, int step) {
-    if (d.pp == 1 || !d.last || step + 1 >= point.workload.gen) return;
-    ScopedPhase p(tl, phases[stage].feedback_send, static_cast<std::size_t>(d.batch) * sizeof(std::int32_t));
+  void send_tokens(int pass, int step) {
+    if (d.pp == 1 || !d.last_stage || step + 1 >= point.workload.gen) return;
+    ScopedPhase p(tl, phases[pass].feedback_send, static_cast<std::size_t>(d.batch) * sizeof(std::int32_t));
     comms.pp->send(int_at(decode_ids, static_cast<std::size_t>(step) * d.batch), static_cast<std::size_t>(d.batch),
                    DType::f32, 0);
   }
@@ -1041,29 +1043,29 @@ struct TransformerRank::Impl {
   }
 
   // One step (stage 0: prefill; 1: decode step `step`) through this rank's layers.
-  void forward(int stage, int step, int new_tokens, int past) {
-    const StagePhases& P = phases[stage];
-    receive_tokens(stage);
+  void forward(int pass, int step, int new_tokens, int past) {
+    const PassPhases& P = phases[pass];
+    receive_tokens(pass);
     for (int mb = 0; mb < shard.microbatches; ++mb) {
       const Range seqs = microbatch_range(shard, mb);
-      const std::size_t n = static_cast<std::size_t>(seqs.size()) * new_tokens * d.h;
-      void* xr = at(x, static_cast<std::size_t>(seqs.begin) * new_tokens * d.h);
-      if (d.first) {
-        embed_tokens(stage, first_stage_tokens(stage, step, seqs), seqs, new_tokens, past);
+      const std::size_t n = static_cast<std::size_t>(seqs.size()) * new_tokens * d.hidden;
+      void* xr = at(x, static_cast<std::size_t>(seqs.begin) * new_tokens * d.hidden);
+      if (d.first_stage) {
+        embed_tokens(pass, first_stage_tokens(pass, step, seqs), seqs, new_tokens, past);
       } else {
         ScopedPhase p(tl, P.recv, n * esize);
         comms.pp->recv(xr, n, dtype, d.pp_index - 1);
       }
-      for (std::size_t l = 0; l < caches.size(); ++l) layer_forward(stage, l, seqs, new_tokens, past);
-      if (!d.last) {
+      for (std::size_t l = 0; l < caches.size(); ++l) layer_forward(pass, l, seqs, new_tokens, past);
+      if (!d.last_stage) {
         ScopedPhase p(tl, P.send, n * esize);
         comms.pp->send(xr, n, dtype, d.pp_index + 1);
         continue;
       }
-      head_forward(stage, seqs, new_tokens);
+      head_forward(pass, seqs, new_tokens);
     }
-    send_tokens(stage, step);
-    if (d.last) merge_outputs(stage);
+    send_tokens(pass, step);
+    if (d.last_stage) merge_outputs(pass);
   }
 };
 
@@ -1081,7 +1083,7 @@ void TransformerRank::decode(int step) { impl_->forward(1, step, 1, impl_->d.pro
 
 bool TransformerRank::holds_output() const {
   const auto& c = impl_->shard.coords;
-  return impl_->d.last && c.tp == 0 && c.dp == 0;
+  return impl_->d.last_stage && c.tp == 0 && c.dp == 0;
 }
 
 std::vector<AttentionUse> TransformerRank::attention_uses() const { return impl_->attention_uses; }

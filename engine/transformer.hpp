@@ -10,7 +10,7 @@
 
 #include "engine/backend.hpp"
 #include "engine/communicator.hpp"
-#include "engine/model.hpp"
+#include "model/model.hpp"
 #include "engine/plan.hpp"
 #include "engine/timeline.hpp"
 

@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "engine/dtype.hpp"
+#include "model/dtype.hpp"
 #include "engine/result.hpp"
 
 namespace llmt {

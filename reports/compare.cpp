@@ -7,7 +7,7 @@
 #include <limits>
 #include <set>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "engine/stats.hpp"
 #include "reports/json_schema.hpp"
 

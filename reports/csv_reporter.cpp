@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <fstream>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "reports/reporter.hpp"
 
 namespace llmt {

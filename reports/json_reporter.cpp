@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "reports/reporter.hpp"
 
 namespace llmt {

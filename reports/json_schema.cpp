@@ -9,9 +9,9 @@
 #include <limits>
 #include <map>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "engine/metrics.hpp"
-#include "engine/model.hpp"
+#include "model/model.hpp"
 
 namespace llmt {
 

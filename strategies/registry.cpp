@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 
 namespace llmt {
 

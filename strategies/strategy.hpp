@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/model.hpp"
+#include "model/model.hpp"
 #include "engine/plan.hpp"
 
 namespace llmt {

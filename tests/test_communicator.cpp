@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "kernels/cpu/shm_communicator.hpp"
 
 namespace llmt {

@@ -13,7 +13,7 @@
 #include <random>
 #include <unistd.h>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "engine/metrics.hpp"
 #include "reports/compare.hpp"
 #include "reports/html_report.hpp"

@@ -8,10 +8,10 @@
 #include <thread>
 
 #include "engine/backends.hpp"
-#include "engine/error.hpp"
-#include "engine/model.hpp"
+#include "model/error.hpp"
+#include "model/model.hpp"
 #include "engine/runner.hpp"
-#include "engine/sweep.hpp"
+#include "strategies/sweep.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 

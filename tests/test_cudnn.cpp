@@ -7,8 +7,8 @@
 #include <map>
 #include <tuple>
 
-#include "engine/model.hpp"
-#include "engine/sweep.hpp"
+#include "model/model.hpp"
+#include "strategies/sweep.hpp"
 #include "engine/transformer.hpp"
 #include "kernels/cuda/cudnn_attention.hpp"
 

@@ -7,7 +7,7 @@
 
 #include "kernels/cpu/blas.hpp"
 #include "kernels/cpu/cpu_kernels.hpp"
-#include "kernels/math.hpp"
+#include "model/math.hpp"
 
 namespace llmt {
 namespace {

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <unistd.h>
 
-#include "engine/error.hpp"
-#include "engine/model.hpp"
+#include "model/error.hpp"
+#include "model/model.hpp"
 
 namespace llmt {
 namespace {

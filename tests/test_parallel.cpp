@@ -8,9 +8,9 @@
 #include <string>
 
 #include "engine/backends.hpp"
-#include "engine/model.hpp"
+#include "model/model.hpp"
 #include "engine/runner.hpp"
-#include "engine/sweep.hpp"
+#include "strategies/sweep.hpp"
 
 namespace llmt {
 namespace {

@@ -6,10 +6,10 @@
 #include <numeric>
 
 #include "engine/communicator.hpp"
-#include "engine/error.hpp"
-#include "engine/model.hpp"
+#include "model/error.hpp"
+#include "model/model.hpp"
 #include "engine/plan.hpp"
-#include "engine/sweep.hpp"
+#include "strategies/sweep.hpp"
 #include "engine/transformer.hpp"
 #include "strategies/registry.hpp"
 

@@ -14,7 +14,7 @@
 #include <limits>
 #include <sstream>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "engine/metrics.hpp"
 #include "reports/compare.hpp"
 #include "reports/json_schema.hpp"

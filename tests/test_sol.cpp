@@ -12,9 +12,9 @@
 
 #include "engine/backends.hpp"
 #include "engine/ceilings.hpp"
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "engine/metrics.hpp"
-#include "engine/model.hpp"
+#include "model/model.hpp"
 #include "engine/speed_of_light.hpp"
 #include "reports/html_report.hpp"
 #include "reports/json_schema.hpp"

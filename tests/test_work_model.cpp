@@ -6,7 +6,7 @@
 #include <map>
 
 #include "engine/backends.hpp"
-#include "engine/model.hpp"
+#include "model/model.hpp"
 #include "engine/runner.hpp"
 
 namespace llmt {

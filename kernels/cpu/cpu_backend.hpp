@@ -10,4 +10,8 @@ namespace llmt {
 
 std::unique_ptr<Backend> make_cpu_backend();
 
+class BackendRegistry;
+// Adds the `cpu` entry (kernels/cpu/cpu_registration.cpp).
+void register_cpu_backend(BackendRegistry& registry);
+
 }  // namespace llmt

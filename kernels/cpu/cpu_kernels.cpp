@@ -5,7 +5,7 @@
 #include <cstring>
 #include <vector>
 
-#include "kernels/math.hpp"
+#include "model/math.hpp"
 
 namespace llmt::cpu {
 

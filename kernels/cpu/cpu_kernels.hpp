@@ -1,5 +1,5 @@
 // Reference-quality fp32 kernels of the CPU backend. Plain loops the compiler vectorises;
-// GEMMs go to CBLAS (kernels/cpu/blas.hpp). The per-element formulas come from kernels/math.hpp.
+// GEMMs go to CBLAS (kernels/cpu/blas.hpp). The per-element formulas come from model/math.hpp.
 #pragma once
 
 #include <cstddef>

@@ -11,7 +11,7 @@
 #include <mutex>
 #include <thread>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

@@ -12,7 +12,7 @@
 #include <chrono>
 #include <cstring>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/cuda_backend_impl.hpp"
 #include "kernels/cuda/cuda_common.hpp"

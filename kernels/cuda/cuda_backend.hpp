@@ -43,4 +43,8 @@ std::vector<std::unique_ptr<Communicator>> make_emulated_world(const std::vector
 // Collectives on the rank's communication stream, ordered with its compute stream by events.
 std::unique_ptr<AsyncReducer> make_cuda_async_reducer(Communicator& comm, Backend& backend);
 
+class BackendRegistry;
+// Adds the `cuda` and `cuda-emulated` entries (kernels/cuda/cuda_registration.cpp).
+void register_cuda_backends(BackendRegistry& registry);
+
 }  // namespace llmt

@@ -9,7 +9,7 @@
 
 #include "kernels/cuda/cuda_common.hpp"
 #include "kernels/cuda/cuda_kernels.hpp"
-#include "kernels/math.hpp"
+#include "model/math.hpp"
 
 namespace llmt::cuda {
 namespace {

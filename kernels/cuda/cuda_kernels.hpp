@@ -1,5 +1,5 @@
 // Launchers of the CUDA backend's kernels. Element type `type` is the backend's dtype (fp32,
-// fp16 or bf16 storage; arithmetic in fp32); the per-element formulas are kernels/math.hpp's,
+// fp16 or bf16 storage; arithmetic in fp32); the per-element formulas are model/math.hpp's,
 // shared with the CPU kernels.
 #pragma once
 

@@ -9,7 +9,7 @@
 #include <mutex>
 #include <vector>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "kernels/cuda/cuda_common.hpp"
 
 namespace llmt::cuda {

@@ -11,7 +11,7 @@
 #include <map>
 #include <mutex>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "kernels/cpu/shm_communicator.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/cuda_backend_impl.hpp"

@@ -14,7 +14,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/parse.hpp"
-#include "engine/error.hpp"
+#include "model/error.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::vector<std::string> args{"llmthreads"};

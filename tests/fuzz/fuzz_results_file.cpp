@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 #include "reports/json_schema.hpp"
 #include "tests/fuzz/fuzz_input.hpp"
 

@@ -1,4 +1,4 @@
-#include "engine/dtype.hpp"
+#include "model/dtype.hpp"
 
 namespace llmt {
 

@@ -1,4 +1,4 @@
-#include "engine/sweep.hpp"
+#include "strategies/sweep.hpp"
 
 #include <fmt/format.h>
 
@@ -6,7 +6,9 @@
 #include <map>
 #include <set>
 
-#include "engine/error.hpp"
+#include "engine/admission.hpp"
+#include "engine/backends.hpp"
+#include "model/error.hpp"
 
 namespace llmt {
 
@@ -82,6 +84,24 @@ std::vector<PlannedPoint> plan_sweep(const ModelConfig& model, const SweepSpec& 
                   }
           }
   return plan;
+}
+
+void admit_plan(std::vector<PlannedPoint>& plan, const ModelConfig& model, const RunOptions& options, int devices,
+                bool check_memory) {
+  const BackendEntry& backend = backend_entry(options.backend);
+  const std::vector<double>& weights = options.exec.ensemble_weights;
+  const RankBudget budget = rank_budget(options.backend);
+  for (PlannedPoint& p : plan) {
+    if (p.skip_reason) continue;
+    const int ranks = p.point.ranks();
+    if (backend.rank_per_device && ranks > devices)
+      p.skip_reason = fmt::format("{} ranks need {} {}, {} present{}", ranks, ranks, backend.device_noun, devices,
+                                  backend.emulated_variant.empty() ? "" : " (--emulate-ranks checks the logic on one)");
+    else if (!weights.empty() && p.point.ensemble() && static_cast<int>(weights.size()) != p.point.layout.dp)
+      p.skip_reason = fmt::format("{} ensemble weights given for {} replicas", weights.size(), p.point.layout.dp);
+    else
+      p.skip_reason = admission_problem(model, p.point, options, budget, check_memory);
+  }
 }
 
 }  // namespace llmt

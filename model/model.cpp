@@ -1,4 +1,4 @@
-#include "engine/model.hpp"
+#include "model/model.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <optional>
 #include <set>
 
-#include "engine/error.hpp"
+#include "model/error.hpp"
 
 namespace llmt {
 namespace {

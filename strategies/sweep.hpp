@@ -7,8 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/model.hpp"
+#include "model/model.hpp"
 #include "engine/plan.hpp"
+#include "engine/runner.hpp"
 #include "strategies/registry.hpp"
 
 namespace llmt {
@@ -34,5 +35,12 @@ struct PlannedPoint {
 // Throws ConfigError for an unknown strategy name or an empty axis.
 std::vector<PlannedPoint> plan_sweep(const ModelConfig& model, const SweepSpec& spec,
                                      const StrategyRegistry& registry);
+
+// Marks the points of `plan` that cannot start here, before any reference is computed or rank
+// thread created: more ranks than devices where each rank needs its own (`devices`), ensemble
+// weights that do not match the replicas, then threads, descriptors and, when `check_memory`,
+// memory (engine/admission.hpp). Points already skipped keep their reason.
+void admit_plan(std::vector<PlannedPoint>& plan, const ModelConfig& model, const RunOptions& options, int devices,
+                bool check_memory);
 
 }  // namespace llmt

@@ -1,0 +1,98 @@
+#include "engine/admission.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "engine/backends.hpp"
+#include "engine/transformer.hpp"
+
+namespace llmt {
+
+namespace {
+
+// Predicted bytes per memory pool: everything, and the weights of replicas other than the
+// first (what one shared copy saves).
+struct PoolNeeds {
+  std::vector<double> total, replica_weights;
+};
+PoolNeeds pool_needs(const ModelConfig& model, const ConfigPoint& point, const RunOptions& options,
+                     const MemoryPools& pools) {
+  PoolNeeds need{std::vector<double>(pools.available_bytes.size(), 0.0),
+                 std::vector<double>(pools.available_bytes.size(), 0.0)};
+  for (int r = 0; r < point.ranks(); ++r) {
+    const ShardPlan shard = make_shard_plan(model, point, r);
+    const MemoryPlan plan = plan_rank_memory(model, point, shard, options.dtype);
+    const auto pool = static_cast<std::size_t>(pools.pool_of_rank[static_cast<std::size_t>(r)]);
+    need.total[pool] += static_cast<double>(plan.total());
+    if (shard.coords.dp > 0) need.replica_weights[pool] += static_cast<double>(plan.weights);
+  }
+  return need;
+}
+
+}  // namespace
+
+MemoryAdmission admit_memory(const ModelConfig& model, const ConfigPoint& point, const RunOptions& options) {
+  const BackendEntry& backend = backend_entry(options.backend);
+  const MemoryPools pools = backend.memory_pools(point.ranks());
+  const PoolNeeds need = pool_needs(model, point, options, pools);
+  auto first_over = [&](bool shared) -> std::optional<std::size_t> {
+    for (std::size_t p = 0; p < need.total.size(); ++p) {
+      const double usable = options.memory_headroom * static_cast<double>(pools.available_bytes[p]);
+      if (pools.available_bytes[p] > 0 && need.total[p] - (shared ? need.replica_weights[p] : 0.0) > usable) return p;
+    }
+    return std::nullopt;
+  };
+  // Ensemble members have weights of their own, and only thread ranks share an address space.
+  const bool can_share = point.layout.dp > 1 && !point.ensemble() && backend.on_host;
+  MemoryAdmission admission;
+  admission.share_weights =
+      can_share && (options.replica_weights == ReplicaWeights::shared ||
+                    (options.replica_weights == ReplicaWeights::automatic && first_over(false) && !first_over(true)));
+  if (const auto p = first_over(admission.share_weights)) {
+    const double usable = options.memory_headroom * static_cast<double>(pools.available_bytes[*p]);
+    admission.refusal = fmt::format(
+        "insufficient {} memory: {} rank(s) need {:.2f} GiB (predicted), {:.2f} GiB usable",
+        backend.pool_name(static_cast<int>(*p)), point.ranks(),
+        (need.total[*p] - (admission.share_weights ? need.replica_weights[*p] : 0.0)) / 1073741824.0,
+        usable / 1073741824.0);
+  }
+  return admission;
+}
+
+RankBudget rank_budget(const std::string& backend) {
+  RankBudget b;
+  constexpr long long kReserve = 64;  // threads and descriptors the process itself needs
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NPROC, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
+    b.threads = std::max<long long>(0, static_cast<long long>(lim.rlim_cur) - kReserve);
+  if (std::FILE* f = std::fopen("/proc/sys/kernel/threads-max", "r")) {
+    long long max_threads = 0;
+    if (std::fscanf(f, "%lld", &max_threads) == 1 && max_threads > 0)
+      b.threads = std::min(b.threads, std::max<long long>(0, max_threads - kReserve));
+    std::fclose(f);
+  }
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
+    b.descriptors = std::max<long long>(0, static_cast<long long>(lim.rlim_cur) - kReserve);
+  b.descriptors_per_rank = backend_entry(backend).descriptors_per_rank;
+  return b;
+}
+
+std::optional<std::string> admission_problem(const ModelConfig& model, const ConfigPoint& point,
+                                             const RunOptions& options, const RankBudget& budget, bool check_memory) {
+  const long long n = point.ranks();
+  if (n > budget.threads)
+    return fmt::format("{} ranks need {} threads; the process may start about {} (ulimit -u, kernel.threads-max)", n,
+                       n, budget.threads);
+  if (n * budget.descriptors_per_rank > budget.descriptors)
+    return fmt::format("{} ranks need about {} file descriptors; the process may open about {} (ulimit -n)", n,
+                       n * budget.descriptors_per_rank, budget.descriptors);
+  if (!check_memory) return std::nullopt;
+  return admit_memory(model, point, options).refusal;
+}
+
+}  // namespace llmt
