@@ -422,7 +422,7 @@ std::vector<PlannedPoint> plan_points(const BenchOptions& o, const ModelConfig& 
                                   "the most llmthreads records ({:.0f})",
                                   iterations * steps, kMaxDecodeSamples));
   std::vector<PlannedPoint> plan = plan_sweep(model, spec, builtin_strategies());
-  admit_plan(plan, model, ro, devices, !o.dry_run);
+  admit_plan(plan, model, ro, devices);
   return plan;
 }
 

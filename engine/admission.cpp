@@ -83,7 +83,7 @@ RankBudget rank_budget(const std::string& backend) {
 }
 
 std::optional<std::string> admission_problem(const ModelConfig& model, const ConfigPoint& point,
-                                             const RunOptions& options, const RankBudget& budget, bool check_memory) {
+                                             const RunOptions& options, const RankBudget& budget) {
   const long long n = point.ranks();
   if (n > budget.threads)
     return fmt::format("{} ranks need {} threads; the process may start about {} (ulimit -u, kernel.threads-max)", n,
@@ -91,7 +91,6 @@ std::optional<std::string> admission_problem(const ModelConfig& model, const Con
   if (n * budget.descriptors_per_rank > budget.descriptors)
     return fmt::format("{} ranks need about {} file descriptors; the process may open about {} (ulimit -n)", n,
                        n * budget.descriptors_per_rank, budget.descriptors);
-  if (!check_memory) return std::nullopt;
   return admit_memory(model, point, options).refusal;
 }
 

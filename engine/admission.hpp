@@ -31,9 +31,8 @@ struct RankBudget {
 };
 RankBudget rank_budget(const std::string& backend);
 
-// Why `point` cannot be started here (threads, descriptors, then memory when `check_memory`),
-// or nullopt.
+// Why `point` cannot be started here (threads, descriptors, then memory), or nullopt.
 std::optional<std::string> admission_problem(const ModelConfig& model, const ConfigPoint& point,
-                                             const RunOptions& options, const RankBudget& budget, bool check_memory);
+                                             const RunOptions& options, const RankBudget& budget);
 
 }  // namespace llmt

@@ -38,9 +38,9 @@ std::vector<PlannedPoint> plan_sweep(const ModelConfig& model, const SweepSpec& 
 
 // Marks the points of `plan` that cannot start here, before any reference is computed or rank
 // thread created: more ranks than devices where each rank needs its own (`devices`), ensemble
-// weights that do not match the replicas, then threads, descriptors and, when `check_memory`,
-// memory (engine/admission.hpp). Points already skipped keep their reason.
-void admit_plan(std::vector<PlannedPoint>& plan, const ModelConfig& model, const RunOptions& options, int devices,
-                bool check_memory);
+// weights that do not match the replicas, threads and descriptors, then memory for all the
+// point's ranks together and for the one-rank reference it is verified against
+// (engine/admission.hpp). Points already skipped keep their reason. --dry-run applies the same.
+void admit_plan(std::vector<PlannedPoint>& plan, const ModelConfig& model, const RunOptions& options, int devices);
 
 }  // namespace llmt

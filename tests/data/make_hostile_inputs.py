@@ -65,9 +65,9 @@ add('qkv-product-too-large', M, 2, "field 'head_dim'|exceeds the most", cfg(tiny
 add('parameters-too-many', M, 2, "field 'num_hidden_layers'|parameters, more than", cfg(tiny, hidden_size=1 << 24, intermediate_size=1 << 24, vocab_size=1 << 24, head_dim=64))
 # big but allowed shapes: plan at once, memory printed without wrapping around size_t
 add('layers-100000-dry-run', 'bench --model {cfg} --gpus 1,2,4,8 --strategy tp,pp --batch 1 --prompt 4 --gen 2 --dry-run', 0, 'pp|tp1.pp8.dp1|!4294967', cfg(tiny, num_hidden_layers=100000))
-add('layers-100000-pp4096-dry-run', 'bench --model {cfg} --gpus 4096 --strategy pp --batch 4096 --prompt 4 --gen 2 --dry-run', 0, 'pp|tp1.pp4096.dp1.mb4096|1 to run', cfg(tiny, num_hidden_layers=100000))
-add('layers-1M-dry-run', 'bench --model {cfg} --gpus 1,64 --strategy pp --batch 64 --prompt 4 --gen 2 --dry-run', 0, 'pp|tp1.pp64.dp1.mb64', cfg(tiny, num_hidden_layers=1 << 20))
-add('huge-shape-dry-run-no-wrap', 'bench --model {cfg} --gpus 1,2 --strategy tp --batch 1000000 --prompt 4 --gen 2 --dry-run', 0, 'tp|tp2.pp1.dp1|!4294967', cfg(tiny, hidden_size=1 << 20, intermediate_size=1 << 20, vocab_size=1 << 20, head_dim=64, num_attention_heads=16, num_key_value_heads=16))
+add('layers-100000-pp4096-dry-run', 'bench --model {cfg} --gpus 4096 --strategy pp --batch 4096 --prompt 4 --gen 2 --dry-run', 2, 'pp|tp1.pp4096.dp1.mb4096|insufficient host memory|0 to run', cfg(tiny, num_hidden_layers=100000))
+add('layers-1M-dry-run', 'bench --model {cfg} --gpus 1,64 --strategy pp --batch 64 --prompt 4 --gen 2 --dry-run', 2, 'pp|tp1.pp64.dp1.mb64|insufficient host memory', cfg(tiny, num_hidden_layers=1 << 20))
+add('huge-shape-dry-run-no-wrap', 'bench --model {cfg} --gpus 1,2 --strategy tp --batch 1000000 --prompt 4 --gen 2 --dry-run', 2, 'tp|tp2.pp1.dp1|insufficient host memory|!4294967', cfg(tiny, hidden_size=1 << 20, intermediate_size=1 << 20, vocab_size=1 << 20, head_dim=64, num_attention_heads=16, num_key_value_heads=16))
 add('huge-shape-run-refused-for-memory', 'bench --model {cfg} ' + RUN, 2, 'insufficient host memory|nothing could run', cfg(tiny, hidden_size=1 << 20, intermediate_size=1 << 20, vocab_size=1 << 20, head_dim=64, num_attention_heads=16, num_key_value_heads=16))
 # unusable files
 for tag, content, says in [('empty-file', '@empty', 'not valid JSON'), ('truncated', '{"hidden_size": ', 'not valid JSON'),
