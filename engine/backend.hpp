@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "model/dtype.hpp"
+#include "model/model.hpp"
 #include "engine/memory.hpp"
 
 namespace llmt {
@@ -164,7 +165,7 @@ class Backend {
   virtual void scale(void* x, float factor, std::size_t n) = 0;
   // out[r, :] = silu(x[r, 0:cols]) * x[r, cols:2*cols]
   virtual void silu_mul(const void* x, void* out, int rows, int cols) = 0;
-  virtual void gelu(void* x, std::size_t n) = 0;
+  virtual void gelu(void* x, std::size_t n, GeluForm form) = 0;
   // Rows of `tokens` (ids in this backend's memory) in [vocab_begin, vocab_end) copy their table
   // row, others get zeros.
   virtual void embed(const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end,

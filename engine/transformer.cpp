@@ -12,6 +12,7 @@
 #include "engine/backends.hpp"
 #include "engine/nvtx.hpp"
 #include "model/math.hpp"
+#include "model/rope.hpp"
 
 namespace llmt {
 namespace {
@@ -752,11 +753,12 @@ struct TransformerRank::Impl {
   void upload_rope_tables() {
     const int half = d.head_dim / 2;
     std::vector<float> cos_t(static_cast<std::size_t>(d.context) * half), sin_t(cos_t.size());
+    const RopeFrequencies rope = rope_frequencies(m, d.context);
     for (int pos = 0; pos < d.context; ++pos)
       for (int i = 0; i < half; ++i) {
-        const double angle = pos * math::rope_inv_freq(i, d.head_dim, m.rope_theta);
-        cos_t[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::cos(angle));
-        sin_t[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::sin(angle));
+        const double angle = pos * rope.inv_freq[static_cast<std::size_t>(i)];
+        cos_t[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::cos(angle) * rope.attention_factor);
+        sin_t[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::sin(angle) * rope.attention_factor);
       }
     const std::size_t bytes = cos_t.size() * sizeof(float);
     rope_cos = be.allocate_bytes(bytes, MemoryKind::activations);
@@ -919,7 +921,7 @@ struct TransformerRank::Impl {
       ScopedPhase p(tl, P.act);
       if (d.gpt2) {
         be.add_bias(inr, L.up_b.get(), rows, d.intermediate);
-        be.gelu(inr, static_cast<std::size_t>(rows) * d.intermediate);
+        be.gelu(inr, static_cast<std::size_t>(rows) * d.intermediate, m.gelu);
       } else {
         be.silu_mul(inr, actr, rows, d.intermediate);
       }

@@ -36,6 +36,9 @@ LLMT_HD float uniform_pm1(std::uint64_t key) {
 
 LLMT_HD float silu(float x) { return x / (1.0f + expf(-x)); }
 
+// GELU, exact: x * Phi(x) (GPT-2's activation_function "gelu", torch's default).
+LLMT_HD float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+
 // GPT-2's gelu_new: the tanh approximation.
 LLMT_HD float gelu_tanh(float x) {
   const float k = 0.7978845608028654f;  // sqrt(2/pi)

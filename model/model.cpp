@@ -36,6 +36,7 @@ class FieldReader {
   }
 
   bool has(const std::string& field) const { return doc_.contains(field) && !doc_.at(field).is_null(); }
+  const std::string& file() const { return file_; }
 
   int positive_int(const std::string& field) const {
     if (!has(field)) fail(field, "missing (a positive integer is required)");
@@ -83,6 +84,117 @@ class FieldReader {
   std::string file_;
 };
 
+// A config field that changes the math, what llmthreads implements of it, and an example of a
+// value it refuses (merged into a valid config by tests/test_model.cpp).
+struct MathField {
+  Architecture arch;
+  const char* field;
+  const char* accepted;
+  const char* refused_example;  // a JSON object
+  bool (*accepts)(const json& doc);
+};
+
+bool absent_or(const json& doc, const char* field, const json& value) {
+  return !doc.contains(field) || doc.at(field).is_null() || doc.at(field) == value;
+}
+bool absent_or_false(const json& doc, const char* field) { return absent_or(doc, field, false); }
+
+// Qwen2 windows only the layers from max_window_layers on; llmthreads windows every layer or none.
+bool windows_every_layer_or_none(const json& doc) {
+  const bool windowed = doc.contains("sliding_window") && !doc.at("sliding_window").is_null() &&
+                        (!doc.contains("use_sliding_window") || doc.at("use_sliding_window") == true);
+  return !windowed || absent_or(doc, "max_window_layers", 0);
+}
+bool one_layer_type(const json& doc) {
+  if (!doc.contains("layer_types") || doc.at("layer_types").is_null()) return true;
+  const json& types = doc.at("layer_types");
+  if (!types.is_array() || types.empty()) return false;
+  for (const json& t : types)
+    if (t != types.front()) return false;
+  const bool windowed = doc.contains("sliding_window") && !doc.at("sliding_window").is_null();
+  return types.front() == (windowed ? "sliding_attention" : "full_attention");
+}
+
+const MathField kMathFields[] = {
+    {Architecture::llama, "attention_bias", "false (Qwen2's q/k/v biases are built in; a bias on o_proj is not implemented)",
+     R"({"attention_bias": true})",
+     [](const json& d) { return d.value("model_type", "") == "qwen2" || absent_or_false(d, "attention_bias"); }},
+    {Architecture::llama, "mlp_bias", "false", R"({"mlp_bias": true})",
+     [](const json& d) { return absent_or_false(d, "mlp_bias"); }},
+    {Architecture::llama, "partial_rotary_factor", "1.0 (rotary embedding over the whole head)",
+     R"({"partial_rotary_factor": 0.5})", [](const json& d) { return absent_or(d, "partial_rotary_factor", 1.0); }},
+    {Architecture::llama, "max_window_layers", "0 when the sliding window is used (every layer windowed, or none)",
+     R"({"sliding_window": 64, "use_sliding_window": true, "max_window_layers": 2})", windows_every_layer_or_none},
+    {Architecture::llama, "layer_types", "one kind for every layer, matching sliding_window",
+     R"({"sliding_window": 64, "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"]})",
+     one_layer_type},
+    {Architecture::llama, "attn_logit_softcapping", "absent (no soft-capping)", R"({"attn_logit_softcapping": 50.0})",
+     [](const json& d) { return absent_or(d, "attn_logit_softcapping", nullptr); }},
+    {Architecture::llama, "final_logit_softcapping", "absent (no soft-capping)", R"({"final_logit_softcapping": 30.0})",
+     [](const json& d) { return absent_or(d, "final_logit_softcapping", nullptr); }},
+    {Architecture::llama, "use_qk_norm", "false (per-head q/k norms are not implemented yet)", R"({"use_qk_norm": true})",
+     [](const json& d) { return absent_or_false(d, "use_qk_norm") && absent_or_false(d, "qk_layernorm"); }},
+    {Architecture::gpt2, "scale_attn_weights", "true", R"({"scale_attn_weights": false})",
+     [](const json& d) { return absent_or(d, "scale_attn_weights", true); }},
+    {Architecture::gpt2, "scale_attn_by_inverse_layer_idx", "false", R"({"scale_attn_by_inverse_layer_idx": true})",
+     [](const json& d) { return absent_or_false(d, "scale_attn_by_inverse_layer_idx"); }},
+};
+
+void refuse_unimplemented_math(const FieldReader& f, const json& doc, Architecture arch) {
+  for (const MathField& m : kMathFields)
+    if (m.arch == arch && !m.accepts(doc))
+      f.fail(m.field, fmt::format("{}: changes the model's math in a way llmthreads does not implement (accepted: {})",
+                                  doc.contains(m.field) ? doc.at(m.field).dump() : std::string("this combination"),
+                                  m.accepted));
+}
+
+// rope_scaling (or transformers 5's rope_parameters): the type and its parameters, each checked.
+RopeScaling read_rope_scaling(const FieldReader& top, const json& doc, int max_positions) {
+  RopeScaling r;
+  const char* key = doc.contains("rope_scaling") && !doc.at("rope_scaling").is_null() ? "rope_scaling"
+                    : doc.contains("rope_parameters") && !doc.at("rope_parameters").is_null() ? "rope_parameters"
+                                                                                                : nullptr;
+  if (!key) return r;
+  const json& rs = doc.at(key);
+  if (!rs.is_object()) top.fail(key, fmt::format("must be an object, got {}", rs.dump()));
+  const FieldReader f(rs, fmt::format("{}: {}", top.file(), key));
+  r.type = f.string("rope_type", f.string("type", "default"));
+  if (r.type == "default") return r;
+  if (r.type != "linear" && r.type != "dynamic" && r.type != "llama3" && r.type != "yarn")
+    f.fail("rope_type", fmt::format("'{}' is not implemented (default, linear, dynamic, llama3, yarn)", r.type));
+  r.original_max_positions = f.optional_positive_int("original_max_position_embeddings").value_or(max_positions);
+  if (r.type == "yarn" && !f.has("factor")) {
+    r.factor = static_cast<double>(max_positions) / r.original_max_positions;
+  } else {
+    r.factor = f.positive_number("factor", 0.0);
+    if (!(r.factor > 0)) f.fail("factor", "missing (a positive number is required)");
+  }
+  if (r.type == "llama3") {
+    if (!f.has("original_max_position_embeddings")) f.fail("original_max_position_embeddings", "missing (llama3)");
+    r.low_freq_factor = f.positive_number("low_freq_factor", 1.0);
+    r.high_freq_factor = f.positive_number("high_freq_factor", 4.0);
+    if (!(r.high_freq_factor > r.low_freq_factor))
+      f.fail("high_freq_factor", fmt::format("must exceed low_freq_factor ({})", r.low_freq_factor));
+  }
+  if (r.type == "yarn") {
+    r.beta_fast = f.positive_number("beta_fast", 32.0);
+    r.beta_slow = f.positive_number("beta_slow", 1.0);
+    r.attention_factor = f.positive_number("attention_factor", 0.0);
+    r.mscale = f.positive_number("mscale", 0.0);
+    r.mscale_all_dim = f.positive_number("mscale_all_dim", 0.0);
+    r.truncate = f.boolean("truncate", true);
+  }
+  return r;
+}
+
+GeluForm gelu_form(const FieldReader& f) {
+  const std::string act = f.string("activation_function", "gelu_new");
+  if (act == "gelu") return GeluForm::erf;
+  if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast") return GeluForm::tanh;
+  f.fail("activation_function",
+         fmt::format("'{}' is not supported (gelu: exact; gelu_new, gelu_pytorch_tanh, gelu_fast: tanh form)", act));
+}
+
 void read_gpt2(const FieldReader& f, ModelConfig& m) {
   m.arch = Architecture::gpt2;
   m.hidden = f.positive_int("n_embd");
@@ -98,9 +210,7 @@ void read_gpt2(const FieldReader& f, ModelConfig& m) {
   if (m.hidden % m.heads != 0)
     f.fail("n_head", fmt::format("{} heads do not divide n_embd {}", m.heads, m.hidden));
   m.head_dim = m.hidden / m.heads;
-  const std::string act = f.string("activation_function", "gelu_new");
-  if (act != "gelu_new" && act != "gelu")
-    f.fail("activation_function", fmt::format("'{}' is not supported (gelu_new, gelu)", act));
+  m.gelu = gelu_form(f);
 }
 
 void read_llama_family(const FieldReader& f, ModelConfig& m) {
@@ -142,7 +252,6 @@ void read_llama_family(const FieldReader& f, ModelConfig& m) {
       f.fail("num_experts_per_tok",
              fmt::format("{} exceeds num_local_experts {}", m.experts_per_token, m.experts));
   }
-  if (f.has("rope_scaling")) m.notes.push_back("rope_scaling is read but not modelled");
   const std::string act = f.string("hidden_act", "silu");
   if (act != "silu") f.fail("hidden_act", fmt::format("'{}' is not supported (silu)", act));
 }
@@ -238,9 +347,12 @@ ModelConfig load_model_file(const fs::path& path) {
   const bool gpt2 = m.model_type == "gpt2" || (m.model_type.empty() && f.has("n_embd"));
   if (gpt2) {
     read_gpt2(f, m);
+    refuse_unimplemented_math(f, doc, Architecture::gpt2);
   } else if (m.model_type.empty() || m.model_type == "llama" || m.model_type == "mistral" ||
              m.model_type == "qwen2" || m.model_type == "mixtral") {
     read_llama_family(f, m);
+    refuse_unimplemented_math(f, doc, Architecture::llama);
+    m.rope_scaling = read_rope_scaling(f, doc, m.max_positions);
   } else {
     f.fail("model_type", fmt::format("'{}' is not supported (llama, mistral, qwen2, mixtral, gpt2)",
                                      m.model_type));
@@ -248,6 +360,15 @@ ModelConfig load_model_file(const fs::path& path) {
   check_shape(f, m);
   m.published_layers = m.layers;
   return m;
+}
+
+std::vector<RefusedMathField> refused_math_fields() {
+  std::vector<RefusedMathField> out;
+  for (const MathField& m : kMathFields) out.push_back({m.field, m.refused_example, m.arch == Architecture::gpt2});
+  out.push_back({"rope_type", R"({"rope_scaling": {"rope_type": "longrope", "factor": 4.0}})", false});
+  out.push_back({"activation_function", R"({"activation_function": "quick_gelu"})", true});
+  out.push_back({"hidden_act", R"({"hidden_act": "gelu"})", false});
+  return out;
 }
 
 ModelConfig load_model(const std::string& spec) {

@@ -14,6 +14,23 @@ enum class Architecture {
   gpt2,   // LayerNorm with bias, learned positions, GELU MLP, biases everywhere
 };
 
+// HuggingFace's rope_scaling (rope_type or the older type): how the rotary frequencies are
+// scaled beyond the pre-training context (model/rope.hpp computes them as transformers does).
+struct RopeScaling {
+  std::string type = "default";  // default, linear, dynamic, llama3, yarn
+  double factor = 1.0;
+  int original_max_positions = 0;                     // llama3, yarn
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
+  double beta_fast = 32.0, beta_slow = 1.0;           // yarn
+  double attention_factor = 0.0;                      // yarn: 0 = derived from factor (and mscale)
+  double mscale = 0.0, mscale_all_dim = 0.0;          // yarn (DeepSeek style)
+  bool truncate = true;                               // yarn
+};
+
+// The MLP activation of GPT-2 models: activation_function gelu is the exact (erf) form,
+// gelu_new / gelu_pytorch_tanh / gelu_fast the tanh approximation.
+enum class GeluForm { tanh, erf };
+
 struct ModelConfig {
   std::string name;        // preset name or the file's stem
   std::string source;      // file it was read from
@@ -31,21 +48,34 @@ struct ModelConfig {
   int max_positions = 0;
   double norm_eps = 1e-5;
   double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  GeluForm gelu = GeluForm::tanh;
   bool tied_embeddings = false;
   bool qkv_bias = false;     // Qwen2 (and GPT-2, whose every projection has a bias)
   int sliding_window = 0;    // 0: full causal attention
   int experts = 0;           // MoE experts per layer, 0 for dense models
   int experts_per_token = 0;
   std::string torch_dtype;   // as published; the compute type is chosen by --dtype
-  std::vector<std::string> notes;  // fields read but not modelled (e.g. rope_scaling)
+  std::vector<std::string> notes;  // remarks on fields read (e.g. a rope_scaling that changes nothing here)
 
   int q_dim() const { return heads * head_dim; }
   int kv_dim() const { return kv_heads * head_dim; }
   bool gated_mlp() const { return arch == Architecture::llama; }
 };
 
-// Reads a config.json. Throws ModelError naming the file and the field on any problem.
+// Reads a config.json. Throws ModelError naming the file and the field on any problem, and on
+// every field that would change the model's math in a way llmthreads does not implement
+// (refused_math_fields lists them): nothing that changes the math is silently ignored.
 ModelConfig load_model_file(const std::filesystem::path& path);
+// Config fields that change the math in ways llmthreads refuses, each with an example of a
+// refused value (a JSON object to merge into a valid Llama or GPT-2 config). tests/test_model.cpp
+// walks this list: every one must be refused, naming the field.
+struct RefusedMathField {
+  std::string field;
+  std::string example;
+  bool gpt2 = false;  // the example applies to a GPT-2 config, else to a Llama-family one
+};
+std::vector<RefusedMathField> refused_math_fields();
 // `spec` is a preset name (see list_model_presets) or a path to a config.json.
 ModelConfig load_model(const std::string& spec);
 // Names of the presets found, sorted.

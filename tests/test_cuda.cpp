@@ -110,14 +110,15 @@ TEST_P(GpuKernels, EveryOperationMatchesTheCpuBackend) {
   both([&](Backend& b, void* out) {
          auto x = filled(b, static_cast<std::size_t>(rows) * cols, 9, 3.0f), y = filled(b, static_cast<std::size_t>(rows) * cols, 10);
          auto bias = filled(b, cols, 11);
-         b.gelu(x.buf.get(), x.n);
+         b.gelu(x.buf.get(), x.n / 2, GeluForm::tanh);
+         b.gelu(static_cast<char*>(x.buf.get()) + x.n / 2 * dtype_size(b.dtype()), x.n - x.n / 2, GeluForm::erf);
          b.add(x.buf.get(), y.buf.get(), x.n);
          b.add_bias(x.buf.get(), bias.buf.get(), rows, cols);
          b.scale(x.buf.get(), 0.5f, x.n);
          b.copy_2d(out, cols, x.buf.get(), cols, rows, cols);
          b.add_2d(out, cols, y.buf.get(), cols, rows, cols / 2);
        },
-       static_cast<std::size_t>(rows) * cols, "gelu, add, add_bias, scale, copy_2d, add_2d");
+       static_cast<std::size_t>(rows) * cols, "gelu (tanh and exact), add, add_bias, scale, copy_2d, add_2d");
   both([&](Backend& b, void* out) {
          auto table = filled(b, static_cast<std::size_t>(50) * cols, 12);
          const std::int32_t tokens[] = {3, 49, 10, 60, 0, 25};

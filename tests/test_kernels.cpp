@@ -90,13 +90,32 @@ TEST(Kernels, SiluGatedProduct) {
 TEST(Kernels, GeluTanhApproximation) {
   auto x = random_vector(101, 9, 5.0f);
   const auto in = x;
-  cpu::gelu(x.data(), x.size());
+  cpu::gelu(x.data(), x.size(), GeluForm::tanh);
   std::vector<double> want(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) {
     const double v = in[i];
     want[i] = 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
   }
   expect_close(x, want, 1e-5);
+}
+
+// activation_function "gelu" is the exact form, x * Phi(x): it differs from the tanh form by up
+// to about 5e-4 near |x| = 2, far more than the tolerance, so the two cannot be confused.
+TEST(Kernels, GeluExactForm) {
+  auto x = random_vector(101, 9, 5.0f);
+  const auto in = x;
+  cpu::gelu(x.data(), x.size(), GeluForm::erf);
+  std::vector<double> want(x.size());
+  double largest_gap = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double v = in[i];
+    want[i] = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+    const double tanh_form = 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
+    largest_gap = std::max(largest_gap, std::abs(want[i] - tanh_form));
+  }
+  expect_close(x, want, 1e-6);
+  EXPECT_GT(largest_gap, 1e-4);
+  EXPECT_NEAR(math::gelu_erf(1.0f), 0.8413447460685429, 1e-6);  // 1 * Phi(1)
 }
 
 TEST(Kernels, EmbeddingShardGivesZerosOutsideItsRange) {

@@ -8,6 +8,10 @@
 
 #include "model/error.hpp"
 #include "model/model.hpp"
+#include "model/rope.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 namespace llmt {
 namespace {
@@ -222,6 +226,92 @@ TEST(ModelFiles, ReadsADirectoryHoldingConfigJson) {
   EXPECT_EQ(m.name, dir.filename().string());
   EXPECT_EQ(m.head_dim, 8);
   EXPECT_EQ(m.kv_heads, 4);
+}
+
+}  // namespace
+}  // namespace llmt
+
+namespace llmt {
+namespace {
+
+// Every field of a real config that would change the math in a way llmthreads does not
+// implement is refused by name; none is silently ignored.
+TEST(ModelMath, FieldsThatChangeTheMathAndAreNotImplementedAreRefusedByName) {
+  const nlohmann::json llama = nlohmann::json::parse(llama_with(""));
+  const nlohmann::json gpt2 = nlohmann::json::parse(
+      R"({"model_type": "gpt2", "n_embd": 16, "n_head": 4, "n_layer": 2, "vocab_size": 50, "n_positions": 32})");
+  const auto fields = refused_math_fields();
+  ASSERT_GE(fields.size(), 10u);
+  for (const RefusedMathField& f : fields) {
+    nlohmann::json config = f.gpt2 ? gpt2 : llama;
+    config.update(nlohmann::json::parse(f.example));
+    const std::string msg = load_error(config.dump());
+    EXPECT_NE(msg.find("'" + f.field + "'"), std::string::npos) << f.field << ": " << msg;
+    EXPECT_EQ(msg.find("no error"), std::string::npos) << f.field;
+  }
+  // The accepted values load.
+  for (const char* ok : {R"(, "attention_bias": false, "mlp_bias": false, "partial_rotary_factor": 1.0)",
+                         R"(, "sliding_window": 16, "use_sliding_window": false, "max_window_layers": 1)",
+                         R"(, "sliding_window": 16, "layer_types": ["sliding_attention", "sliding_attention"])"})
+    EXPECT_EQ(load_error(llama_with(ok)), "no error") << ok;
+  EXPECT_EQ(load_error(R"({"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128,
+    "num_attention_heads": 8, "num_hidden_layers": 2, "vocab_size": 100, "max_position_embeddings": 64,
+    "attention_bias": true})"), "no error");
+}
+
+ModelConfig with_rope(const std::string& rope_scaling, int head_dim, double theta, int max_positions) {
+  const auto path = own_temp("_rope.json");
+  std::ofstream(path) << fmt::format(R"({{"model_type": "llama", "hidden_size": {}, "intermediate_size": 64,
+    "num_attention_heads": 2, "num_hidden_layers": 1, "vocab_size": 10, "max_position_embeddings": {},
+    "rope_theta": {}, "rope_scaling": {}}})", 2 * head_dim, max_positions, theta, rope_scaling);
+  return load_model_file(path);
+}
+
+// Expected values: transformers' formulas (modeling_rope_utils.py) evaluated in Python, float64.
+TEST(ModelMath, RopeScalingLlama3AsTransformersComputesIt) {
+  const ModelConfig m = with_rope(R"({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})", 128, 500000.0, 131072);
+  const RopeFrequencies r = rope_frequencies(m, 64);
+  ASSERT_EQ(r.inv_freq.size(), 64u);
+  EXPECT_DOUBLE_EQ(r.attention_factor, 1.0);
+  const std::pair<int, double> want[] = {{0, 1.0}, {20, 0.016560440080994446}, {29, 0.002166570763503359},
+                                         {32, 0.0005248461609929547}, {35, 9.556212354e-05},
+                                         {40, 3.428102195952591e-05}, {63, 3.068925988914511e-07}};
+  for (const auto& [i, f] : want) EXPECT_NEAR(r.inv_freq[static_cast<std::size_t>(i)] / f, 1.0, 1e-9) << i;
+}
+
+TEST(ModelMath, RopeScalingYarnLinearAndDynamic) {
+  const ModelConfig yarn = with_rope(R"({"rope_type": "yarn", "factor": 4.0,
+    "original_max_position_embeddings": 32768})", 128, 1e6, 131072);
+  const RopeFrequencies y = rope_frequencies(yarn, 64);
+  EXPECT_NEAR(y.attention_factor, 1.138629436111989, 1e-12);  // 0.1 ln 4 + 1
+  const std::pair<int, double> want[] = {{0, 1.0}, {20, 0.01333521432163324}, {30, 0.0010643609812470017},
+                                         {40, 4.445698525097307e-05}, {63, 3.102344401879299e-07}};
+  for (const auto& [i, f] : want) EXPECT_NEAR(y.inv_freq[static_cast<std::size_t>(i)] / f, 1.0, 1e-12) << i;
+
+  const ModelConfig plain = with_rope("null", 64, 10000.0, 512);
+  const ModelConfig linear = with_rope(R"({"type": "linear", "factor": 2.0})", 64, 10000.0, 512);
+  const ModelConfig dynamic = with_rope(R"({"rope_type": "dynamic", "factor": 2.0})", 64, 10000.0, 512);
+  const RopeFrequencies p = rope_frequencies(plain, 512), l = rope_frequencies(linear, 512),
+                        d = rope_frequencies(dynamic, 512);
+  for (std::size_t i = 0; i < p.inv_freq.size(); ++i) {
+    EXPECT_DOUBLE_EQ(l.inv_freq[i], p.inv_freq[i] / 2.0);
+    EXPECT_DOUBLE_EQ(d.inv_freq[i], p.inv_freq[i]);  // within max_position_embeddings, dynamic is the default
+  }
+  // Beyond them (never run by llmthreads, which refuses such a context) the base grows as transformers does.
+  EXPECT_LT(rope_frequencies(dynamic, 1024).inv_freq.back(), p.inv_freq.back());
+}
+
+TEST(ModelMath, Gpt2ActivationFunctionPicksTheGeluForm) {
+  const std::string base = R"({"model_type": "gpt2", "n_embd": 16, "n_head": 4, "n_layer": 2, "vocab_size": 50,
+    "n_positions": 32, "activation_function": ")";
+  for (const auto& [name, form] : {std::pair{"gelu", GeluForm::erf}, std::pair{"gelu_new", GeluForm::tanh},
+                                   std::pair{"gelu_pytorch_tanh", GeluForm::tanh}}) {
+    const auto path = own_temp(std::string("_") + name + ".json");
+    std::ofstream(path) << base << name << "\"}";
+    EXPECT_EQ(load_model_file(path).gelu, form) << name;
+  }
+  EXPECT_EQ(load_model("gpt2").gelu, GeluForm::tanh);  // GPT-2 publishes gelu_new
 }
 
 }  // namespace

@@ -68,7 +68,7 @@ class CpuBackend final : public Backend {
     for (std::size_t i = 0; i < n; ++i) a[i] *= factor;
   }
   void silu_mul(const void* x, void* out, int rows, int cols) override { cpu::silu_mul(f(x), f(out), rows, cols); }
-  void gelu(void* x, std::size_t n) override { cpu::gelu(f(x), n); }
+  void gelu(void* x, std::size_t n, GeluForm form) override { cpu::gelu(f(x), n, form); }
   void embed(const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end, int hidden,
              void* out) override {
     cpu::embed(tokens, n, f(table), vocab_begin, vocab_end, hidden, f(out));

@@ -59,8 +59,11 @@ void silu_mul(const float* x, float* out, int rows, int cols) {
   }
 }
 
-void gelu(float* x, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) x[i] = math::gelu_tanh(x[i]);
+void gelu(float* x, std::size_t n, GeluForm form) {
+  if (form == GeluForm::erf)
+    for (std::size_t i = 0; i < n; ++i) x[i] = math::gelu_erf(x[i]);
+  else
+    for (std::size_t i = 0; i < n; ++i) x[i] = math::gelu_tanh(x[i]);
 }
 
 void embed(const std::int32_t* tokens, int n, const float* table, int vocab_begin, int vocab_end, int hidden,

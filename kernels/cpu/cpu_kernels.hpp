@@ -14,7 +14,7 @@ void rms_norm(const float* x, const float* weight, float* out, int rows, int col
 void layer_norm(const float* x, const float* weight, const float* bias, float* out, int rows, int cols, float eps);
 void add_bias(float* x, const float* bias, int rows, int cols);
 void silu_mul(const float* x, float* out, int rows, int cols);
-void gelu(float* x, std::size_t n);
+void gelu(float* x, std::size_t n, GeluForm form);
 void embed(const std::int32_t* tokens, int n, const float* table, int vocab_begin, int vocab_end, int hidden,
            float* out);
 void rope(float* qkv, const AttentionShape& s, const float* cos_table, const float* sin_table);

@@ -338,7 +338,7 @@ void CudaBackend::scale(void* x, float factor, std::size_t n) { cuda::scale(dtyp
 void CudaBackend::silu_mul(const void* x, void* out, int rows, int cols) {
   cuda::silu_mul(dtype_, x, out, rows, cols, compute_);
 }
-void CudaBackend::gelu(void* x, std::size_t n) { cuda::gelu(dtype_, x, n, compute_); }
+void CudaBackend::gelu(void* x, std::size_t n, GeluForm form) { cuda::gelu(dtype_, x, n, form, compute_); }
 
 void CudaBackend::embed(const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end,
                         int hidden, void* out) {

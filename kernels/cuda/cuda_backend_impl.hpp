@@ -70,7 +70,7 @@ class CudaBackend final : public Backend {
               std::size_t cols) override;
   void scale(void* x, float factor, std::size_t n) override;
   void silu_mul(const void* x, void* out, int rows, int cols) override;
-  void gelu(void* x, std::size_t n) override;
+  void gelu(void* x, std::size_t n, GeluForm form) override;
   void embed(const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end, int hidden,
              void* out) override;
   void rope(void* qkv, const AttentionShape& shape, const float* cos_table, const float* sin_table) override;

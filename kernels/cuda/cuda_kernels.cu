@@ -146,11 +146,11 @@ __global__ void silu_mul_kernel(const T* x, T* out, std::size_t total, int cols)
   }
 }
 
-template <typename T>
+template <typename T, bool Exact>
 __global__ void gelu_kernel(T* x, std::size_t n) {
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
-    x[i] = from_f<T>(math::gelu_tanh(to_f(x[i])));
+    x[i] = from_f<T>(Exact ? math::gelu_erf(to_f(x[i])) : math::gelu_tanh(to_f(x[i])));
 }
 
 template <typename T>
@@ -496,11 +496,14 @@ void silu_mul(DType type, const void* x, void* out, int rows, int cols, cudaStre
   LLMT_CUDA_CHECK_LAUNCH();
 }
 
-void gelu(DType type, void* x, std::size_t n, cudaStream_t stream) {
+void gelu(DType type, void* x, std::size_t n, GeluForm form, cudaStream_t stream) {
   if (n == 0) return;
   dispatch(type, [&](auto tag) {
     using T = decltype(tag);
-    gelu_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<T*>(x), n);
+    if (form == GeluForm::erf)
+      gelu_kernel<T, true><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<T*>(x), n);
+    else
+      gelu_kernel<T, false><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<T*>(x), n);
   });
   LLMT_CUDA_CHECK_LAUNCH();
 }

@@ -22,7 +22,7 @@ void add_2d(DType type, void* dst, std::size_t dst_ld, const void* src, std::siz
             std::size_t cols, cudaStream_t stream);
 void scale(DType type, void* x, float factor, std::size_t n, cudaStream_t stream);
 void silu_mul(DType type, const void* x, void* out, int rows, int cols, cudaStream_t stream);
-void gelu(DType type, void* x, std::size_t n, cudaStream_t stream);
+void gelu(DType type, void* x, std::size_t n, GeluForm form, cudaStream_t stream);
 // tokens: device memory.
 void embed(DType type, const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end,
            int hidden, void* out, cudaStream_t stream);
