@@ -26,8 +26,10 @@
 #include "engine/runner.hpp"
 #include "strategies/sweep.hpp"
 #include "engine/sysinfo.hpp"
+#include "engine/transformer.hpp"
 #include "kernels/cpu/blas.hpp"
 #include "reports/compare.hpp"
+#include "reports/logits_dump.hpp"
 #include "reports/reporter.hpp"
 
 namespace llmt::cli {
@@ -59,6 +61,7 @@ struct BenchOptions {
   std::string seed = "1234";
   double collective_timeout = 900;
   std::string json, csv, resume;
+  std::string dump_logits;  // safetensors file of the reference's and each configuration's logits
   std::string objective = "latency";
   std::string replica_weights = "auto";
   std::string ensemble_weights;
@@ -330,6 +333,7 @@ Ceilings run_ceilings(const BenchOptions& o, const std::optional<Ceilings>& prof
 void check_flags(const BenchOptions& o) {
   check_output_path("--json", o.json);
   check_output_path("--csv", o.csv);
+  check_output_path("--dump-logits", o.dump_logits);
   if (!o.resume.empty() && std::filesystem::is_directory(o.resume))
     throw ConfigError(fmt::format("--resume {}: is a directory; give the results file of the run", o.resume));
   check_int("--warmup", o.warmup, 0, kMaxIterations);
@@ -513,9 +517,29 @@ RunMetadata describe_run(const BenchOptions& o, const RunOptions& ro, const Back
   return run;
 }
 
-// One planned point: skipped with its reason, failed for want of a reference, or run.
+// The ids a workload's logits were computed from: per sequence, the prompt, then the
+// teacher-forced inputs of the decode steps.
+std::vector<std::int32_t> workload_token_ids(const Workload& w, std::uint64_t seed, int vocab) {
+  std::vector<std::int32_t> ids;
+  for (int seq = 0; seq < w.batch; ++seq)
+    for (int pos = 0; pos < w.context(); ++pos) ids.push_back(input_token(seed, seq, pos, vocab));
+  return ids;
+}
+
+void dump_reference(LogitsDump& dump, const ConfigPoint& point, const StepLogits& reference, const ModelConfig& model,
+                    const RunOptions& ro) {
+  const Workload& w = point.workload;
+  const std::string ids = "input_ids/" + w.label();
+  if (!dump.has(ids)) dump.add_token_ids(ids, workload_token_ids(w, ro.exec.seed, model.vocab), w.batch, w.context());
+  const std::string name = "reference/" + w.label() +
+                           (point.ensemble() ? fmt::format("/mean of {} members", point.layout.dp) : "");
+  if (!dump.has(name)) dump.add_logits(name, reference, w.batch, model.vocab);
+}
+
+// One planned point: skipped with its reason, failed for want of a reference, or run. With
+// `dump`, its logits (and its reference's, once) go there.
 ConfigResult run_point(const PlannedPoint& p, const ModelConfig& model, const RunOptions& ro,
-                       References& references, Progress& progress, int index, int total) {
+                       References& references, Progress& progress, int index, int total, LogitsDump* dump) {
   ConfigResult result;
   result.point = p.point;
   if (p.skip_reason) {
@@ -531,8 +555,13 @@ ConfigResult run_point(const PlannedPoint& p, const ModelConfig& model, const Ru
     result.reason = e.what();
   }
   progress.start(index, total, p.point.id());
-  if (reference) result = run_configuration(model, p.point, ro, reference);
+  StepLogits logits;
+  if (reference) result = run_configuration(model, p.point, ro, reference, dump ? &logits : nullptr);
   progress.finish();
+  if (dump && reference) {
+    dump_reference(*dump, p.point, *reference, model, ro);
+    if (!logits.empty()) dump->add_logits(p.point.id(), logits, p.point.workload.batch, model.vocab);
+  }
   return result;
 }
 
@@ -545,7 +574,7 @@ struct SweepOutcome {
 // Runs every planned point not kept from a resumed file, handing each result to the reporters
 // before the next starts. Ctrl-C stops after the configuration in progress.
 SweepOutcome run_sweep(const std::vector<PlannedPoint>& plan, const ModelConfig& model, const RunOptions& ro,
-                       const CarriedResults& carried, MultiReporter& reporters, bool quiet) {
+                       const CarriedResults& carried, MultiReporter& reporters, bool quiet, LogitsDump* dump) {
   SweepOutcome out;
   out.results = carried.results;
   std::set<std::string> done;
@@ -562,7 +591,7 @@ SweepOutcome run_sweep(const std::vector<PlannedPoint>& plan, const ModelConfig&
     ++index;
     if (g_stop_requested.load()) break;
     if (!done.insert(p.point.id()).second) continue;  // kept from the resumed file
-    ConfigResult result = run_point(p, model, ro, references, progress, index, static_cast<int>(plan.size()));
+    ConfigResult result = run_point(p, model, ro, references, progress, index, static_cast<int>(plan.size()), dump);
     out.failed += result.status == ConfigStatus::failed;
     (result.status == ConfigStatus::skipped ? out.skipped : out.ran) += 1;
     progress.pause();
@@ -650,7 +679,13 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   if (!json_path.empty()) reporters.attach(make_json_reporter(json_path));
   if (!o.csv.empty()) reporters.attach(make_csv_reporter(o.csv));
   reporters.begin(run, carried);
-  const SweepOutcome out = run_sweep(plan, model, ro, carried, reporters, o.quiet);
+  std::unique_ptr<LogitsDump> dump = o.dump_logits.empty() ? nullptr : std::make_unique<LogitsDump>(o.dump_logits);
+  const SweepOutcome out = run_sweep(plan, model, ro, carried, reporters, o.quiet, dump.get());
+  if (dump) {
+    const std::size_t tensors = dump->finish({{"model", model.name}, {"dtype", run.dtype}, {"backend", run.backend},
+                                              {"seed", std::to_string(ro.exec.seed)}, {"llmthreads", run.version}});
+    if (!o.quiet) fmt::print(stderr, "logits: {} tensors written to {}\n", tensors, o.dump_logits);
+  }
 
   RunSummary summary;
   summary.objective = std::string(objective_name(*objective));
@@ -735,6 +770,10 @@ void add_run_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
       ->capture_default_str();
   cmd->add_option("--json", o->json, "Write results as JSON (rewritten after every configuration)");
   cmd->add_option("--csv", o->csv, "Write results as CSV (one row appended per configuration)");
+  cmd->add_option("--dump-logits", o->dump_logits,
+                  "Write the reference's logits and those of each configuration that runs, with their token ids, to "
+                  "this safetensors file (tensors input_ids/WORKLOAD, reference/WORKLOAD and one per configuration "
+                  "id, [gen, batch, vocab] fp32), to check them against another implementation");
   cmd->add_option("--resume", o->resume,
                   "Continue an interrupted run: keep the configurations in this JSON file, run the others (the "
                   "JSON output defaults to the same file)");

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -548,6 +549,58 @@ TEST(Cli, ListShowsStrategiesAndPresets) {
   EXPECT_EQ(o.status, 0);
   for (const char* s : {"tp ", "dp ", "pp ", "hybrid ", "llama-3-8b", "8.03B", "gpt2", "concat", "param-server"})
     EXPECT_NE(o.output.find(s), std::string::npos) << s << "\n" << o.output;
+}
+
+}  // namespace
+
+namespace {
+
+// --dump-logits: a safetensors file whose tensors are the token ids, the reference and every
+// configuration that ran, each with the shape and bytes its header says.
+TEST(Cli, DumpLogitsWritesSafetensorsWithIdsReferenceAndEveryConfiguration) {
+  const auto path = temp_path("logits.safetensors");
+  const Outcome o = run("bench --model tiny --backend cpu --gpus 1,2 --strategy tp --batch 2 --prompt 5 --gen 3 "
+                        "--iterations 1 --warmup 0 -q --dump-logits " + path.string());
+  ASSERT_EQ(o.status, 0) << o.output;
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 8u);
+  std::uint64_t header_length = 0;
+  std::memcpy(&header_length, bytes.data(), 8);
+  ASSERT_LE(8 + header_length, bytes.size());
+  EXPECT_EQ(header_length % 8, 0u);
+  const json header = json::parse(bytes.substr(8, header_length));
+  const std::size_t data_start = 8 + header_length;
+  auto tensor = [&](const std::string& name) -> const json& {
+    EXPECT_TRUE(header.contains(name)) << header.dump();
+    return header.at(name);
+  };
+  const json& ids = tensor("input_ids/b2.p5.g3");
+  EXPECT_EQ(ids["dtype"], "I32");
+  EXPECT_EQ(ids["shape"], json::array({2, 7}));  // prompt 5 + 2 teacher-forced decode inputs
+  const std::vector<std::string> logits = {"reference/b2.p5.g3", "tp|tp1.pp1.dp1|blocking|concat|b2.p5.g3",
+                                           "tp|tp2.pp1.dp1|blocking|concat|b2.p5.g3"};
+  std::vector<std::vector<float>> values;
+  for (const std::string& name : logits) {
+    const json& t = tensor(name);
+    EXPECT_EQ(t["dtype"], "F32");
+    EXPECT_EQ(t["shape"], json::array({3, 2, 997}));  // gen, batch, vocab of the tiny model
+    const auto begin = t["data_offsets"][0].get<std::size_t>(), end = t["data_offsets"][1].get<std::size_t>();
+    ASSERT_EQ(end - begin, 3u * 2 * 997 * sizeof(float));
+    ASSERT_LE(data_start + end, bytes.size());
+    values.emplace_back((end - begin) / sizeof(float));
+    std::memcpy(values.back().data(), bytes.data() + data_start + begin, end - begin);
+  }
+  EXPECT_EQ(values[1], values[0]);  // one rank computes exactly the reference
+  double largest = 0, worst = 0;
+  for (std::size_t i = 0; i < values[0].size(); ++i) {
+    largest = std::max(largest, std::abs(static_cast<double>(values[0][i])));
+    worst = std::max(worst, std::abs(static_cast<double>(values[2][i]) - values[0][i]));
+  }
+  EXPECT_GT(largest, 0.0);
+  EXPECT_LT(worst, 1e-4 * largest);  // tensor parallelism only reorders fp32 sums
+  EXPECT_EQ(header["__metadata__"]["model"], "tiny");
+  EXPECT_FALSE(fs::exists(path.string() + ".part"));
 }
 
 }  // namespace
