@@ -217,9 +217,9 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
 std::string html_comparison(const Comparison& c, const CompareOptions& o, const std::string& base,
                             const std::string& current) {
   std::string body = fmt::format(
-      "<p>Base <b>{}</b> against new <b>{}</b>: threshold {:.1f}%, two-sided Mann-Whitney U test at alpha {}. "
+      "<p>Base <b>{}</b> against new <b>{}</b>: threshold {:.1f}%, two-sided Mann-Whitney U tests: {}. "
       "Verdict: <span class=\"{}\">{}</span>.</p>\n",
-      escape(base), escape(current), 100 * o.threshold, o.alpha, c.regressed() ? "regression" : "pass",
+      escape(base), escape(current), 100 * o.threshold, escape(describe_tests(c, o)), c.regressed() ? "regression" : "pass",
       c.regressed() ? "regression" : "no regression");
   for (const std::string& w : c.warnings) body += "<p class=\"warning\">warning: " + escape(w) + "</p>\n";
   svg::BarChart chart{"latency-change", "Change of the median end-to-end latency", "percent", {"slower", "faster"},
@@ -233,12 +233,13 @@ std::string html_comparison(const Comparison& c, const CompareOptions& o, const 
     }
     const std::string verdict(verdict_name(m.verdict));
     rows.push_back({escape(m.config), escape(m.metric), num(m.base, "{:.4g}"), num(m.current, "{:.4g}"),
-                    num(100 * m.change, "{:+.2f}%"), num(m.p_value), "<span class=\"" + verdict + "\">" + verdict +
-                    "</span>" + (m.why.empty() ? "" : " " + escape(m.why))});
+                    num(100 * m.change, "{:+.2f}%"), num(m.p_value), num(m.p_adjusted),
+                    "<span class=\"" + verdict + "\">" + verdict + "</span>" + (m.why.empty() ? "" : " " + escape(m.why)) +
+                        (m.same_test_as.empty() ? "" : " (one test with " + escape(m.same_test_as) + ")")});
   }
   body += svg::render(chart);
-  body += table({"configuration", "metric", "base", "new", "change", "p-value", "verdict"}, rows,
-                {false, false, true, true, true, true, false});
+  body += table({"configuration", "metric", "base", "new", "change", "p-value", "adj. p", "verdict"}, rows,
+                {false, false, true, true, true, true, true, false});
   auto list = [&](const char* title, const std::vector<std::string>& items) {
     if (items.empty()) return;
     body += fmt::format("<h2>{}</h2>\n<ul>\n", title);

@@ -274,6 +274,106 @@ TEST(Compare, AChangeFromZeroIsNotSame) {
   EXPECT_TRUE(c.regressed());
 }
 
+// A configuration whose e2e samples are `e2e` while prefill, decode steps and synchronisation
+// keep fixed values, the same on every side: only latency, and the throughput computed from the
+// same samples, can change.
+ConfigResult e2e_only(const std::vector<double>& e2e) {
+  ConfigResult r = synthetic("tp", 2, e2e);
+  for (std::size_t i = 0; i < e2e.size(); ++i) {
+    r.samples.ttft_ms[i] = 40.0 + static_cast<double>(i % 3);
+    r.samples.decode_step_ms[2 * i] = r.samples.decode_step_ms[2 * i + 1] = 20.0 + static_cast<double>(i % 2);
+  }
+  fill_sample_metrics(r.point, r.samples, r.metrics);
+  return r;
+}
+
+// One slowdown of the e2e samples used to be two regressions, latency and throughput, from two
+// tests of the same samples. Now throughput shares latency's test: one judgement, and the
+// comparison says how many tests it made and how it corrected for them.
+TEST(Compare, LatencyAndThroughputAreOneTestAndCountOnce) {
+  const Comparison c = compare_runs(document({e2e_only(draws(100, 1, 12, 31))}),
+                                    document({e2e_only(draws(110, 1, 12, 32))}), CompareOptions{}, "a", "b");
+  const MetricComparison* latency = row(c, "tp|", "latency.median");
+  const MetricComparison* throughput = row(c, "tp|", "throughput");
+  ASSERT_NE(latency, nullptr);
+  ASSERT_NE(throughput, nullptr);
+  EXPECT_EQ(latency->verdict, Verdict::regression);
+  EXPECT_EQ(throughput->verdict, Verdict::regression) << "fewer tokens per second is still shown as worse";
+  EXPECT_EQ(throughput->same_test_as, "latency.median");
+  EXPECT_TRUE(latency->same_test_as.empty());
+  EXPECT_EQ(throughput->p_value, latency->p_value) << "one test, not two";
+  EXPECT_EQ(throughput->p_adjusted, latency->p_adjusted);
+  // 12 against 12 samples, fully apart: p = 2 / C(24, 12); Holm multiplies the smallest of the
+  // 4 tests by 4 (the other three, on identical samples, have p = 1).
+  EXPECT_NEAR(latency->p_value, 2.0 / 2704156, 1e-15);
+  EXPECT_NEAR(latency->p_adjusted, 8.0 / 2704156, 1e-15);
+
+  EXPECT_EQ(c.rows.size(), 5u);
+  EXPECT_EQ(c.tests, 4u) << "latency (with throughput), ttft, tpot, sync.exposed";
+  EXPECT_EQ(c.configurations_tested, 1u);
+  const VerdictCounts n = count_verdicts(c);
+  EXPECT_EQ(n.regressions, 1u) << "one change, counted once";
+  EXPECT_EQ(n.improvements, 0u);
+  EXPECT_EQ(n.noisy, 0u);
+  EXPECT_EQ(n.same, 3u);
+  EXPECT_TRUE(c.regressed());
+
+  const std::string table = format_comparison(c, "table", CompareOptions{});
+  EXPECT_NE(table.find("\n1 regression(s), 0 improvement(s), 0 noisy, 3 same (threshold 5.0%, alpha 0.01)\n"
+                       "4 tests over 1 configuration, Holm-corrected at alpha 0.01; throughput shares "
+                       "latency.median's test (same e2e samples)\n"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("regression (one test with latency.median)"), std::string::npos) << table;
+  const std::string md = format_comparison(c, "markdown", CompareOptions{});
+  EXPECT_NE(md.find("1 regressions, 0 improvements, 0 noisy, 3 same"), std::string::npos) << md;
+  EXPECT_NE(md.find("4 tests over 1 configuration, Holm-corrected at alpha 0.01"), std::string::npos) << md;
+  const auto js = nlohmann::json::parse(format_comparison(c, "json", CompareOptions{}));
+  EXPECT_EQ(js["tests"], 4);
+  EXPECT_EQ(js["configurations_tested"], 1);
+  EXPECT_EQ(js["correction"], "holm");
+  EXPECT_EQ(js["verdicts"]["regression"], 1);
+  EXPECT_EQ(js["verdicts"]["same"], 3);
+  EXPECT_EQ(js["rows"].size(), 5u) << "every row is still there, throughput included";
+  for (const auto& r : js["rows"]) {
+    EXPECT_TRUE(r.contains("p_value") && r.contains("p_adjusted") && r.contains("verdict")) << r.dump();
+    EXPECT_EQ(r["same_test_as"], r["metric"] == "throughput" ? nlohmann::json("latency.median") : nlohmann::json());
+  }
+}
+
+// Holm over the tests made: a p below alpha alone is not below it once the comparison's other
+// tests are counted; --correction none judges each test at alpha, as before.
+TEST(Compare, HolmCorrectionCountsEveryTestMade) {
+  // Five samples a side, fully apart: p = 2 / C(10, 5) = 0.0079 < 0.01; times 4 tests, 0.032.
+  const auto base = document({e2e_only({100, 101, 102, 103, 104})});
+  const auto slower = document({e2e_only({110, 111, 112, 113, 114})});
+  const Comparison holm = compare_runs(base, slower, CompareOptions{}, "a", "b");
+  const MetricComparison* m = row(holm, "tp|", "latency.median");
+  ASSERT_NE(m, nullptr);
+  EXPECT_NEAR(m->p_value, 2.0 / 252, 1e-12);
+  EXPECT_NEAR(m->p_adjusted, 8.0 / 252, 1e-12);
+  EXPECT_EQ(m->verdict, Verdict::noisy);
+  EXPECT_NE(m->why.find("Holm-adjusted over 4 tests to 0.0317, is not below alpha 0.01"), std::string::npos) << m->why;
+  EXPECT_EQ(row(holm, "tp|", "throughput")->verdict, Verdict::noisy);
+  EXPECT_EQ(count_verdicts(holm).noisy, 1u);
+  EXPECT_FALSE(holm.regressed());
+
+  CompareOptions each;
+  each.correction = Correction::none;
+  const Comparison uncorrected = compare_runs(base, slower, each, "a", "b");
+  m = row(uncorrected, "tp|", "latency.median");
+  EXPECT_EQ(m->p_adjusted, m->p_value);
+  EXPECT_EQ(m->verdict, Verdict::regression);
+  EXPECT_TRUE(uncorrected.regressed());
+  EXPECT_EQ(uncorrected.tests, 4u);
+  EXPECT_NE(format_comparison(uncorrected, "table", each).find("4 tests over 1 configuration, each at alpha 0.01, "
+                                                               "uncorrected"),
+            std::string::npos);
+  EXPECT_EQ(parse_correction("holm"), Correction::holm);
+  EXPECT_EQ(parse_correction("none"), Correction::none);
+  EXPECT_THROW(parse_correction("bonferroni"), ConfigError);
+}
+
 TEST(Json, ResultsSurviveTheRoundTrip) {
   ConfigResult r = synthetic("pp", 1, draws(100, 1, 6, 23));
   r.point.layout = Layout{1, 2, 1};
