@@ -15,9 +15,11 @@
 
 #include "engine/error.hpp"
 #include "engine/metrics.hpp"
+#include "engine/ranking.hpp"
 #include "reports/compare.hpp"
 #include "reports/html_report.hpp"
 #include "reports/json_schema.hpp"
+#include "reports/reporter.hpp"
 
 namespace llmt {
 namespace {
@@ -372,6 +374,136 @@ TEST(Compare, HolmCorrectionCountsEveryTestMade) {
   EXPECT_EQ(parse_correction("holm"), Correction::holm);
   EXPECT_EQ(parse_correction("none"), Correction::none);
   EXPECT_THROW(parse_correction("bonferroni"), ConfigError);
+}
+
+std::vector<double> evenly(double from, double step, int n) {
+  std::vector<double> v;
+  for (int i = 0; i < n; ++i) v.push_back(from + step * i);
+  return v;
+}
+
+// A verified configuration of `layout` whose every rank holds `mib` MiB of weights and KV cache.
+ConfigResult ranked(const std::string& strategy, Layout layout, MergeMode merge, std::vector<double> e2e, double mib) {
+  ConfigResult r = synthetic(strategy, layout.tp * layout.pp * layout.dp, std::move(e2e));
+  r.point.layout = layout;
+  r.point.merge = merge;
+  for (RankMemory& m : r.metrics.memory) {
+    m.weights = static_cast<std::size_t>(mib * 0.75 * 1048576);
+    m.kv_cache = static_cast<std::size_t>(mib * 0.25 * 1048576);
+    m.peak_total = m.weights + m.kv_cache;
+  }
+  return r;
+}
+
+// 12 samples: the median's interval is [x(3), x(10)], covering it with 1 - 2 P(Bin(12, 1/2) <= 2).
+constexpr double kCoverage12 = 1 - 2 * 79.0 / 4096;
+
+TEST(Ranking, SuperLinearEfficiencyIsFlaggedWithItsCause) {
+  const ConfigResult one = ranked("tp", {1, 1, 1}, MergeMode::concat, evenly(95, 1, 12), 100);  // median 100.5
+  const ConfigResult tp2 = ranked("tp", {2, 1, 1}, MergeMode::concat, evenly(38, 1, 12), 50);   // median 43.5
+  std::vector<RankingEntry> rows = rank_configurations({one, tp2}, Objective::latency);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_FALSE(rows[0].superlinear) << "the baseline itself: 100%";
+  EXPECT_DOUBLE_EQ(rows[0].speedup_interval->low, 1.0);
+  const RankingEntry& e = rows[1];
+  EXPECT_EQ(e.baseline_id, one.point.id());
+  EXPECT_DOUBLE_EQ(e.e2e_interval.low, 40);
+  EXPECT_DOUBLE_EQ(e.e2e_interval.high, 47);
+  EXPECT_NEAR(e.e2e_interval.confidence, kCoverage12, 1e-12);
+  EXPECT_DOUBLE_EQ(e.baseline_e2e_interval.low, 97);
+  EXPECT_DOUBLE_EQ(e.baseline_e2e_interval.high, 104);
+  EXPECT_NEAR(*e.speedup, 100.5 / 43.5, 1e-12);
+  EXPECT_NEAR(*e.efficiency, 100.5 / 43.5 / 2, 1e-12);  // 116%
+  ASSERT_TRUE(e.speedup_interval && e.efficiency_interval);
+  EXPECT_NEAR(e.speedup_interval->low, 97.0 / 47, 1e-12);
+  EXPECT_NEAR(e.speedup_interval->high, 104.0 / 40, 1e-12);
+  EXPECT_NEAR(e.speedup_interval->confidence, kCoverage12 * kCoverage12, 1e-12);
+  EXPECT_NEAR(e.efficiency_interval->low, 97.0 / 47 / 2, 1e-12);  // 103%: above 100% beyond the spread
+  ASSERT_TRUE(e.superlinear);
+  EXPECT_EQ(e.superlinear->cause, SuperlinearCause::working_set);
+  EXPECT_NE(e.superlinear->why.find("each rank works on 50 MiB of weights and KV cache against 100 MiB on one rank"),
+            std::string::npos)
+      << e.superlinear->why;
+  EXPECT_NE(e.superlinear->why.find("may now fit in a cache level"), std::string::npos) << e.superlinear->why;
+  EXPECT_EQ(superlinear_text(*e.superlinear).rfind("super-linear (working_set): efficiency 116% (interval 103-130%)", 0),
+            0u)
+      << superlinear_text(*e.superlinear);
+
+  // Replicas hold the whole model: a working set no smaller, so the one-rank run was slow.
+  const ConfigResult dp2 = ranked("dp", {1, 1, 2}, MergeMode::concat, evenly(38, 1, 12), 100);
+  rows = rank_configurations({one, dp2}, Objective::latency);
+  ASSERT_TRUE(rows[1].superlinear);
+  EXPECT_EQ(rows[1].superlinear->cause, SuperlinearCause::slow_baseline);
+  EXPECT_NE(rows[1].superlinear->why.find("one-rank baseline was probably slowed"), std::string::npos);
+
+  // A spread that reaches below 100%: 116% is noise. Median 42, interval [28, 56].
+  const ConfigResult wide = ranked("tp", {2, 1, 1}, MergeMode::concat, evenly(20, 4, 12), 50);
+  rows = rank_configurations({one, wide}, Objective::latency);
+  ASSERT_TRUE(rows[1].superlinear);
+  EXPECT_GT(*rows[1].efficiency, 1.0);
+  EXPECT_NEAR(rows[1].efficiency_interval->low, 97.0 / 56 / 2, 1e-12);
+  EXPECT_EQ(rows[1].superlinear->cause, SuperlinearCause::noise);
+  EXPECT_EQ(superlinear_text(*rows[1].superlinear),
+            "not super-linear (noise): efficiency 120%, but its interval 87-186% includes 100%: within the noise of the "
+            "two medians");
+
+  // Written under summary.ranking, and the document stays valid.
+  RunSummary summary{"latency", rank_configurations({one, tp2}, Objective::latency), false, true};
+  const nlohmann::json j = to_json(summary);
+  EXPECT_EQ(j["ranking"][1]["superlinear"]["cause"], "working_set");
+  EXPECT_EQ(j["ranking"][0]["superlinear"], nullptr);
+  EXPECT_NEAR(j["ranking"][1]["speedup_interval"]["low"].get<double>(), 97.0 / 47, 1e-12);
+  EXPECT_DOUBLE_EQ(j["ranking"][1]["e2e_ms_interval"]["high"].get<double>(), 47);
+  EXPECT_DOUBLE_EQ(j["ranking"][1]["baseline_e2e_ms_interval"]["low"].get<double>(), 97);
+  EXPECT_TRUE(j["ensemble_ranking"].empty());
+  EXPECT_NO_THROW(validate_results(make_document(RunMetadata{}, {to_json(one), to_json(tp2)}, &summary), "r.json"));
+}
+
+// An ensemble (merge mean) is another model: faster or not, it is neither the best single model
+// nor a baseline, and it is ranked in rows of its own.
+TEST(Ranking, EnsemblesAreRankedApartFromSingleModels) {
+  const ConfigResult one = ranked("tp", {1, 1, 1}, MergeMode::concat, evenly(95, 1, 12), 100);
+  const ConfigResult replicas = ranked("dp", {1, 1, 2}, MergeMode::concat, evenly(55, 1, 12), 100);  // 60.5
+  const ConfigResult ensemble = ranked("dp", {1, 1, 2}, MergeMode::mean, evenly(25, 1, 12), 100);    // 30.5
+  ASSERT_TRUE(ensemble.point.ensemble());
+  const std::vector<RankingEntry> rows = rank_configurations({one, replicas, ensemble}, Objective::latency);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_FALSE(rows[0].ensemble);
+  EXPECT_FALSE(rows[1].ensemble);
+  EXPECT_EQ(rows[1].best_id, replicas.point.id()) << "the faster ensemble is not the best single model";
+  EXPECT_EQ(rows[1].candidates, 1);
+  EXPECT_NEAR(*rows[1].speedup, 100.5 / 60.5, 1e-12);
+  const RankingEntry& e = rows[2];
+  EXPECT_TRUE(e.ensemble);
+  EXPECT_EQ(e.members, 2);
+  EXPECT_EQ(e.ranks, 2);
+  EXPECT_EQ(e.best_id, ensemble.point.id());
+  EXPECT_FALSE(e.speedup || e.efficiency || e.speedup_interval || e.superlinear);
+  EXPECT_TRUE(e.baseline_id.empty());
+  EXPECT_DOUBLE_EQ(e.e2e_interval.low, 27);
+
+  RunSummary summary{"latency", rows, false, true};
+  const nlohmann::json j = to_json(summary);
+  ASSERT_EQ(j["ranking"].size(), 2u);
+  ASSERT_EQ(j["ensemble_ranking"].size(), 1u);
+  EXPECT_EQ(j["ensemble_ranking"][0]["best"], ensemble.point.id());
+  EXPECT_EQ(j["ensemble_ranking"][0]["members"], 2);
+  EXPECT_EQ(j["ensemble_ranking"][0]["speedup"], nullptr);
+
+  ::testing::internal::CaptureStdout();
+  make_console_reporter()->end(summary);
+  const std::string console = ::testing::internal::GetCapturedStdout();
+  const std::size_t apart = console.find("\nensembles by latency (merge mean");
+  ASSERT_NE(apart, std::string::npos) << console;
+  EXPECT_GT(console.find("dp|tp1.pp1.dp2|blocking|mean|"), apart) << console;
+  EXPECT_LT(console.find("dp|tp1.pp1.dp2|blocking|concat|"), apart) << console;
+
+  const std::string html = html_report(make_document(RunMetadata{}, {to_json(one), to_json(replicas),
+                                                                     to_json(ensemble)}, &summary), "r.json");
+  const std::size_t section = html.find("Ensembles (merge mean), ranked apart");
+  ASSERT_NE(section, std::string::npos);
+  EXPECT_GT(html.find("dp|tp1.pp1.dp2|blocking|mean|", html.find("Best configuration per rank count")), section);
+  EXPECT_NE(html.find("data-series=\"dp ensemble b4.p16.g3\""), std::string::npos) << "its own latency curve";
 }
 
 TEST(Json, ResultsSurviveTheRoundTrip) {
