@@ -575,5 +575,30 @@ TEST(Report, ComparisonPageIsWellFormed) {
   EXPECT_NE(html.find("class=\"regression\""), std::string::npos);
 }
 
+// A results file written before issue 14 (tests/data/results-before-issue14.json, by commit
+// df66675: no intervals, causes or ensemble_ranking, and the ensemble counted among the 2-rank
+// candidates) still loads: compare judges it, and report shows the new ranking from it.
+TEST(Json, AResultsFileFromBeforeTheRankingIntervalsStillLoads) {
+  const std::string path = std::string(LLMT_TEST_DATA) + "/results-before-issue14.json";
+  const nlohmann::json doc = read_results_file(path);
+  ASSERT_FALSE(doc["summary"]["ranking"][0].contains("e2e_ms_interval")) << "an old file";
+  ASSERT_FALSE(doc["summary"].contains("ensemble_ranking"));
+  EXPECT_EQ(doc["summary"]["ranking"][1]["candidates"], 3) << "the old ranking counted the ensemble";
+
+  const Comparison c = compare_runs(doc, doc, CompareOptions{}, "old", "old");
+  EXPECT_EQ(c.tests, 15u) << "tp1: 3 tests (no sync), tp2, dp2 and the dp2 ensemble: 4 each";
+  EXPECT_EQ(c.configurations_tested, 4u);
+  EXPECT_EQ(count_verdicts(c).same, 15u);
+  EXPECT_FALSE(c.regressed());
+
+  const std::string html = html_report(doc, path);
+  EXPECT_TRUE(well_formed(html));
+  EXPECT_NE(html.find("<th>e2e interval</th>"), std::string::npos);
+  const std::size_t ensembles = html.find("Ensembles (merge mean), ranked apart");
+  ASSERT_NE(ensembles, std::string::npos);
+  EXPECT_GT(html.find("dp|tp1.pp1.dp2|blocking|mean|b2.p4.g2", html.find("Best configuration per rank count")),
+            ensembles);
+}
+
 }  // namespace
 }  // namespace llmt
