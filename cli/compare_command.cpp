@@ -13,15 +13,16 @@ namespace llmt::cli {
 
 Command add_compare_command(CLI::App& app) {
   struct Options {
-    std::string base, current, format = "table", output;
+    std::string base, current, format = "table", output, correction = "holm";
     std::vector<std::string> thresholds;
     double alpha = 0.01;
     int min_samples = 3;
   };
   auto o = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
-      "compare", "Compare two result files: per configuration and metric, the change, a Mann-Whitney U test and a "
-                 "verdict. Exit 0: no regression; 1: a regression; 2: unusable input");
+      "compare", "Compare two result files: per configuration and metric, the change, a Mann-Whitney U test "
+                 "(latency and throughput share one; p-values corrected for the number of tests made) and a verdict. "
+                 "Exit 0: no regression; 1: a regression; 2: unusable input");
   cmd->add_option("base", o->base,
                   "Baseline results (JSON from `llmthreads bench --json`); several runs of the same sweep, "
                   "comma-separated, are pooled")
@@ -31,7 +32,14 @@ Command add_compare_command(CLI::App& app) {
                   "Relative change that counts: 5% (all metrics) or metric=3% (latency.median, ttft.median, "
                   "tpot.median, throughput, sync.exposed: its change is a share of the base iteration); repeatable")
       ->default_str("5%");
-  cmd->add_option("--alpha", o->alpha, "Significance level of the two-sided Mann-Whitney U test")->capture_default_str();
+  cmd->add_option("--alpha", o->alpha,
+                  "Significance level of the two-sided Mann-Whitney U tests: of the whole comparison with "
+                  "--correction holm, of each test with none")
+      ->capture_default_str();
+  cmd->add_option("--correction", o->correction,
+                  "holm: Holm-Bonferroni over the tests made (the chance of any false alarm is at most alpha); "
+                  "none: each test at alpha")
+      ->capture_default_str();
   cmd->add_option("--min-samples", o->min_samples, "Fewer samples on either side make a metric 'noisy'")
       ->capture_default_str();
   cmd->add_option("--format", o->format, "table, markdown (for a pull-request comment) or json")->capture_default_str();
@@ -40,6 +48,7 @@ Command add_compare_command(CLI::App& app) {
     CompareOptions options;
     options.alpha = o->alpha;
     options.min_samples = o->min_samples;
+    options.correction = parse_correction(o->correction);
     if (!(o->alpha > 0 && o->alpha < 1)) throw ConfigError("--alpha: must be between 0 and 1");
     if (o->format != "table" && o->format != "markdown" && o->format != "json")
       throw ConfigError(fmt::format("--format: '{}' is not table, markdown or json", o->format));

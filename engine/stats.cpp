@@ -116,6 +116,40 @@ double mann_whitney_p(std::span<const double> a, std::span<const double> b) {
   return std::min(1.0, std::erfc(z / std::sqrt(2.0)));
 }
 
+std::vector<double> holm_adjusted(std::span<const double> p_values) {
+  const std::size_t m = p_values.size();
+  std::vector<std::size_t> order(m);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return p_values[a] < p_values[b]; });
+  std::vector<double> adjusted(m);
+  double running = 0.0;  // step-down: an adjusted p never falls below a smaller p's
+  for (std::size_t j = 0; j < m; ++j) {
+    running = std::max(running, std::min(1.0, static_cast<double>(m - j) * p_values[order[j]]));
+    adjusted[order[j]] = running;
+  }
+  return adjusted;
+}
+
+Interval median_interval(std::span<const double> samples, double confidence) {
+  Interval out;
+  const std::size_t n = samples.size();
+  if (n == 0) return out;
+  std::vector<double> sorted(samples.begin(), samples.end());
+  std::sort(sorted.begin(), sorted.end());
+  // below = P(Binomial(n, 1/2) < k): the chance that fewer than k samples fall below the median.
+  // Terms in logarithms, so that large n does not underflow 2^-n.
+  const auto term = [n](std::size_t j) {
+    return std::exp(std::lgamma(n + 1.0) - std::lgamma(j + 1.0) - std::lgamma(n - j + 1.0) - n * std::log(2.0));
+  };
+  std::size_t k = 1;
+  double below = term(0);
+  while (k + 1 <= (n + 1) / 2 && 1.0 - 2.0 * (below + term(k)) >= confidence) below += term(k++);
+  out.low = sorted[k - 1];
+  out.high = sorted[n - k];
+  out.confidence = std::max(0.0, 1.0 - 2.0 * below);
+  return out;
+}
+
 std::size_t count_outliers(std::span<const double> samples) {
   if (samples.size() < 3) return 0;
   const double med = median_of(samples);

@@ -27,6 +27,21 @@ double median_of(std::span<const double> samples);
 // otherwise. Returns 1 when either sample is empty.
 double mann_whitney_p(std::span<const double> a, std::span<const double> b);
 
+// Holm-Bonferroni adjusted p-values of a family of tests, in the order given: with the p-values
+// sorted ascending, p(i) becomes max over j <= i of min(1, (m - j + 1) p(j)). Rejecting where the
+// adjusted p is below alpha bounds the chance of any false rejection in the family by alpha.
+std::vector<double> holm_adjusted(std::span<const double> p_values);
+
+// Distribution-free confidence interval of the median: the order statistics x(k) and x(n+1-k)
+// of the sorted samples, with the largest k whose coverage 1 - 2 P(Binomial(n, 1/2) < k) is at
+// least `confidence`. Fewer than 6 samples cannot reach 95%: they get [min, max] and the coverage
+// that has (n = 5: 93.75%, n = 3: 75%; one sample: a point, coverage 0). Empty: all zero.
+struct Interval {
+  double low = 0, high = 0;
+  double confidence = 0;  // the chance that [low, high] covers the true value (exact, or a lower bound)
+};
+Interval median_interval(std::span<const double> samples, double confidence = 0.95);
+
 // Samples whose modified Z-score 0.6745 |x - median| / MAD exceeds 3.5 (Iglewicz and Hoaglin).
 // Counted and reported, never dropped. With MAD 0 nothing is an outlier.
 std::size_t count_outliers(std::span<const double> samples);

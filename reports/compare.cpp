@@ -23,17 +23,31 @@ std::string_view verdict_name(Verdict v) {
   return "?";
 }
 
+std::string_view correction_name(Correction c) {
+  switch (c) {
+    case Correction::none: return "none";
+    case Correction::holm: return "holm";
+  }
+  return "?";
+}
+
+Correction parse_correction(const std::string& text) {
+  for (Correction c : {Correction::none, Correction::holm})
+    if (text == correction_name(c)) return c;
+  throw ConfigError(fmt::format("--correction: '{}' is not holm or none", text));
+}
+
 double CompareOptions::threshold_for(const std::string& metric) const {
   const auto it = per_metric.find(metric);
   return it == per_metric.end() ? threshold : it->second;
 }
 
 const std::vector<MetricSpec>& compared_metrics() {
-  static const std::vector<MetricSpec> metrics = {{"latency.median", false, "ms"},
-                                                  {"ttft.median", false, "ms"},
-                                                  {"tpot.median", false, "ms"},
-                                                  {"throughput", true, "tok/s"},
-                                                  {"sync.exposed", false, "ms", true}};
+  static const std::vector<MetricSpec> metrics = {{"latency.median", false, "ms", false, ""},
+                                                  {"ttft.median", false, "ms", false, ""},
+                                                  {"tpot.median", false, "ms", false, ""},
+                                                  {"throughput", true, "tok/s", false, "latency.median"},
+                                                  {"sync.exposed", false, "ms", true, ""}};
   return metrics;
 }
 
@@ -98,14 +112,15 @@ double run_spread(const std::vector<double>& run_medians, double reference) {
   return (*hi - *lo) / reference;
 }
 
-MetricComparison compare_metric(const std::string& config, const MetricSpec& spec, const SideSamples& base_side,
-                                const SideSamples& current_side, double base_iteration_ms, const CompareOptions& o) {
+MetricComparison measure_metric(const std::string& config, const MetricSpec& spec, const SideSamples& base_side,
+                                const SideSamples& current_side, double base_iteration_ms) {
   const std::vector<double>& base = base_side.pooled;
   const std::vector<double>& current = current_side.pooled;
   MetricComparison m;
   m.config = config;
   m.metric = spec.name;
   m.unit = spec.unit;
+  m.same_test_as = spec.same_test_as;
   m.base_n = base.size();
   m.current_n = current.size();
   m.base = median_of(base);
@@ -117,18 +132,66 @@ MetricComparison compare_metric(const std::string& config, const MetricSpec& spe
     m.change = (m.current - m.base) / reference;
   else
     m.change = m.current == 0 ? 0.0 : std::copysign(std::numeric_limits<double>::infinity(), m.current);
-  m.p_value = mann_whitney_p(base, current);
+  m.p_value = m.p_adjusted = mann_whitney_p(base, current);
   m.run_spread = std::max(run_spread(base_side.run_medians, reference), run_spread(current_side.run_medians, reference));
-  const double worse = spec.higher_is_better ? -m.change : m.change;
-  const double threshold = o.threshold_for(spec.name);
-  if (std::min(base.size(), current.size()) < static_cast<std::size_t>(o.min_samples)) {
+  return m;
+}
+
+bool enough_samples(const MetricComparison& m, const CompareOptions& o) {
+  return std::min(m.base_n, m.current_n) >= static_cast<std::size_t>(o.min_samples);
+}
+
+const MetricComparison* find_row(const std::vector<MetricComparison>& rows, const std::string& config,
+                                 const std::string& metric) {
+  for (const MetricComparison& m : rows)
+    if (m.config == config && m.metric == metric) return &m;
+  return nullptr;
+}
+
+// Counts the tests made (rows with enough samples that share no other row's test) and corrects
+// their p-values for that number; a row sharing a test takes that test's p-values.
+void correct_for_tests(Comparison& c, const CompareOptions& o) {
+  std::vector<std::size_t> made;
+  std::set<std::string> configurations;
+  for (std::size_t i = 0; i < c.rows.size(); ++i)
+    if (c.rows[i].same_test_as.empty() && enough_samples(c.rows[i], o)) {
+      made.push_back(i);
+      configurations.insert(c.rows[i].config);
+    }
+  c.tests = made.size();
+  c.configurations_tested = configurations.size();
+  if (o.correction == Correction::holm) {
+    std::vector<double> p;
+    for (std::size_t i : made) p.push_back(c.rows[i].p_value);
+    const std::vector<double> adjusted = holm_adjusted(p);
+    for (std::size_t k = 0; k < made.size(); ++k) c.rows[made[k]].p_adjusted = adjusted[k];
+  }
+  for (MetricComparison& m : c.rows)
+    if (!m.same_test_as.empty())
+      if (const MetricComparison* test = find_row(c.rows, m.config, m.same_test_as)) {
+        m.p_value = test->p_value;
+        m.p_adjusted = test->p_adjusted;
+      }
+}
+
+// "p = 0.004 is not below alpha 0.01", with the correction when it changed p.
+std::string insignificance(const MetricComparison& m, const Comparison& c, const CompareOptions& o) {
+  if (o.correction == Correction::none || m.p_adjusted == m.p_value)
+    return fmt::format("p = {:.3g} is not below alpha {}", m.p_value, o.alpha);
+  return fmt::format("p = {:.3g}, Holm-adjusted over {} tests to {:.3g}, is not below alpha {}", m.p_value, c.tests,
+                     m.p_adjusted, o.alpha);
+}
+
+void judge(MetricComparison& m, bool higher_is_better, const Comparison& c, const CompareOptions& o) {
+  const double worse = higher_is_better ? -m.change : m.change;
+  if (!enough_samples(m, o)) {
     m.verdict = Verdict::noisy;
-    m.why = fmt::format("too few samples ({} vs {}; at least {} each)", base.size(), current.size(), o.min_samples);
-  } else if (std::fabs(m.change) < threshold) {
+    m.why = fmt::format("too few samples ({} vs {}; at least {} each)", m.base_n, m.current_n, o.min_samples);
+  } else if (std::fabs(m.change) < o.threshold_for(m.metric)) {
     m.verdict = Verdict::same;
-  } else if (m.p_value >= o.alpha) {
+  } else if (m.p_adjusted >= o.alpha) {
     m.verdict = Verdict::noisy;
-    m.why = fmt::format("a {:+.1f}% change, but p = {:.3g} is not below alpha {}", 100 * m.change, m.p_value, o.alpha);
+    m.why = fmt::format("a {:+.1f}% change, but {}", 100 * m.change, insignificance(m, c, o));
   } else if (std::fabs(m.change) <= m.run_spread) {
     // The U test counts every iteration as independent, but iterations of one run share its
     // conditions; identical runs that differ this much cannot vouch for a smaller change.
@@ -138,7 +201,6 @@ MetricComparison compare_metric(const std::string& config, const MetricSpec& spe
   } else {
     m.verdict = worse > 0 ? Verdict::regression : Verdict::improvement;
   }
-  return m;
 }
 
 void warn_if_different(const nlohmann::json& a, const nlohmann::json& b, const char* key, const char* what,
@@ -221,6 +283,22 @@ std::map<std::string, Pooled> pool_side(const std::vector<ResultsFile>& side) {
   return out;
 }
 
+// The measured rows of a configuration on both sides, without verdicts yet.
+void add_rows(Comparison& c, const std::string& id, const Pooled& before, const Pooled& now, const CompareOptions& o) {
+  for (const MetricSpec& spec : compared_metrics()) {
+    const SideSamples sb = side_samples(before, spec.name), sn = side_samples(now, spec.name);
+    if (sb.pooled.empty() || sn.pooled.empty()) continue;
+    c.rows.push_back(measure_metric(id, spec, sb, sn, median_of(before.result.samples.e2e_ms)));
+    c.rows.back().base_runs = before.runs.size();
+    c.rows.back().current_runs = now.runs.size();
+    const MetricComparison& m = c.rows.back();
+    if (spec.name == "latency.median" && m.run_spread > o.threshold_for(spec.name))
+      c.warnings.push_back(fmt::format("{}: runs of one side differ by {:.1f}% in median latency, more than the "
+                                       "{:.1f}% threshold; changes that small are reported noisy (a disturbed run?)",
+                                       id, 100 * m.run_spread, 100 * o.threshold_for(spec.name)));
+  }
+}
+
 }  // namespace
 
 std::vector<ResultsFile> read_compare_side(const std::string& paths) {
@@ -281,19 +359,13 @@ Comparison compare_runs(const std::vector<ResultsFile>& base, const std::vector<
       c.status_regressions.push_back(fmt::format("{}: {}", id, now.result.reason));
       continue;
     }
-    for (const MetricSpec& spec : compared_metrics()) {
-      const SideSamples sb = side_samples(before, spec.name), sn = side_samples(now, spec.name);
-      if (sb.pooled.empty() || sn.pooled.empty()) continue;
-      c.rows.push_back(compare_metric(id, spec, sb, sn, median_of(before.result.samples.e2e_ms), o));
-      c.rows.back().base_runs = before.runs.size();
-      c.rows.back().current_runs = now.runs.size();
-      const MetricComparison& m = c.rows.back();
-      if (spec.name == "latency.median" && m.run_spread > o.threshold_for(spec.name))
-        c.warnings.push_back(fmt::format("{}: runs of one side differ by {:.1f}% in median latency, more than the "
-                                         "{:.1f}% threshold; changes that small are reported noisy (a disturbed run?)",
-                                         id, 100 * m.run_spread, 100 * o.threshold_for(spec.name)));
-    }
+    add_rows(c, id, before, now, o);
   }
+  // Verdicts once every test is known: how many were made decides the corrected p-values.
+  correct_for_tests(c, o);
+  for (MetricComparison& m : c.rows)
+    for (const MetricSpec& spec : compared_metrics())
+      if (spec.name == m.metric) judge(m, spec.higher_is_better, c, o);
   // A gate that judged nothing must not pass: no configuration measured on both sides (nor one
   // that failed before and passes now) is unusable input, not "no regression".
   if (c.rows.empty() && c.status_regressions.empty() && !fixed) {
@@ -336,87 +408,160 @@ std::string single_run_caveat(const Comparison& c) {
          "compare 3 or more runs per side, alternated (docs/ci.md)";
 }
 
-}  // namespace
+// The graver of two verdicts of one judgement.
+int gravity(Verdict v) {
+  switch (v) {
+    case Verdict::same: return 0;
+    case Verdict::noisy: return 1;
+    case Verdict::improvement: return 2;
+    case Verdict::regression: return 3;
+  }
+  return 0;
+}
 
-std::string format_comparison(const Comparison& c, const std::string& format, const CompareOptions& o) {
-  if (format == "json") {
-    nlohmann::json rows = nlohmann::json::array();
-    for (const MetricComparison& m : c.rows)
-      rows.push_back({{"configuration", m.config}, {"metric", m.metric},    {"unit", m.unit},
-                      {"base", m.base},            {"new", m.current},
-                      {"change", std::isfinite(m.change) ? nlohmann::json(m.change) : nlohmann::json(std::signbit(m.change) ? "-inf" : "+inf")},
-                      {"p_value", m.p_value},      {"base_n", m.base_n},    {"new_n", m.current_n},
-                      {"base_runs", m.base_runs},  {"new_runs", m.current_runs},
-                      {"change_of", m.change_of_iteration ? "base iteration" : "base value"},
-                      {"run_spread", m.run_spread},
-                      {"verdict", verdict_name(m.verdict)}, {"why", m.why}});
-    return nlohmann::json{{"alpha", o.alpha},
-                          {"threshold", o.threshold},
-                          {"per_metric_threshold", o.per_metric},
-                          {"regressed", c.regressed()},
-                          {"rows", rows},
-                          {"only_in_base", c.only_in_base},
-                          {"only_in_new", c.only_in_current},
-                          {"status_regressions", c.status_regressions},
-                          {"caveat", single_run_caveat(c)},
-                          {"warnings", c.warnings}}
-               .dump(1) + "\n";
+std::string plural(std::size_t n, const char* one, const char* many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+nlohmann::json json_change(double change) {
+  if (std::isfinite(change)) return change;
+  return std::signbit(change) ? "-inf" : "+inf";
+}
+
+std::string format_json(const Comparison& c, const CompareOptions& o) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const MetricComparison& m : c.rows)
+    rows.push_back({{"configuration", m.config}, {"metric", m.metric},    {"unit", m.unit},
+                    {"base", m.base},            {"new", m.current},      {"change", json_change(m.change)},
+                    {"p_value", m.p_value},      {"p_adjusted", m.p_adjusted},
+                    {"same_test_as", m.same_test_as.empty() ? nlohmann::json() : nlohmann::json(m.same_test_as)},
+                    {"base_n", m.base_n},        {"new_n", m.current_n},
+                    {"base_runs", m.base_runs},  {"new_runs", m.current_runs},
+                    {"change_of", m.change_of_iteration ? "base iteration" : "base value"},
+                    {"run_spread", m.run_spread},
+                    {"verdict", verdict_name(m.verdict)}, {"why", m.why}});
+  const VerdictCounts n = count_verdicts(c);
+  return nlohmann::json{{"alpha", o.alpha},
+                        {"threshold", o.threshold},
+                        {"per_metric_threshold", o.per_metric},
+                        {"correction", correction_name(o.correction)},
+                        {"tests", c.tests},
+                        {"configurations_tested", c.configurations_tested},
+                        {"tests_summary", describe_tests(c, o)},
+                        {"verdicts", {{"regression", n.regressions + c.status_regressions.size()},
+                                      {"improvement", n.improvements}, {"noisy", n.noisy}, {"same", n.same}}},
+                        {"regressed", c.regressed()},
+                        {"rows", rows},
+                        {"only_in_base", c.only_in_base},
+                        {"only_in_new", c.only_in_current},
+                        {"status_regressions", c.status_regressions},
+                        {"caveat", single_run_caveat(c)},
+                        {"warnings", c.warnings}}
+             .dump(1) + "\n";
+}
+
+// What follows a row's verdict: why it is noisy, and the test it shares.
+std::string row_note(const MetricComparison& m) {
+  std::string note = m.why;
+  if (!m.same_test_as.empty()) note += (note.empty() ? "" : "; ") + fmt::format("one test with {}", m.same_test_as);
+  return note;
+}
+
+// "1 regression(s), 0 improvement(s), 2 noisy, 9 same (threshold 5.0%, alpha 0.01)", counted per judgement.
+std::string counts_line(const Comparison& c, const CompareOptions& o, bool md) {
+  const VerdictCounts n = count_verdicts(c);
+  return fmt::format("{} {}, {} {}, {} noisy, {} same (threshold {:.1f}%, alpha {}){}",
+                     n.regressions + c.status_regressions.size(), md ? "regressions" : "regression(s)",
+                     n.improvements, md ? "improvements" : "improvement(s)", n.noisy, n.same, 100 * o.threshold,
+                     o.alpha, pooling(c));
+}
+
+std::string markdown_table(const Comparison& c, const CompareOptions& o) {
+  std::string out = fmt::format("### llmthreads compare: {}\n\n", c.regressed() ? "regression" : "no regression");
+  out += counts_line(c, o, true) + "\n\n" + describe_tests(c, o) + "\n\n";
+  for (const std::string& w : c.warnings) out += fmt::format("> warning: {}\n", w);
+  if (!c.warnings.empty()) out += "\n";
+  out += "| configuration | metric | base | new | change | p-value | adj. p | verdict |\n"
+         "|---|---|---:|---:|---:|---:|---:|---|\n";
+  for (const MetricComparison& m : c.rows) {
+    const std::string verdict = m.verdict == Verdict::regression ? "**regression**" : std::string(verdict_name(m.verdict));
+    const std::string note = m.same_test_as.empty() ? "" : fmt::format(" (one test with {})", m.same_test_as);
+    out += fmt::format("| `{}` | {} | {:.4g} {} | {:.4g} {} | {:+.2f}% | {:.3g} | {:.3g} | {}{} |\n", m.config, m.metric,
+                       m.base, m.unit, m.current, m.unit, 100 * m.change, m.p_value, m.p_adjusted, verdict, note);
   }
-  const bool md = format == "markdown";
+  return out;
+}
+
+std::string text_table(const Comparison& c, const CompareOptions& o) {
   std::string out;
-  const std::size_t regressions = std::count_if(c.rows.begin(), c.rows.end(), [](const MetricComparison& m) {
-    return m.verdict == Verdict::regression;
-  });
-  const std::size_t improvements = std::count_if(c.rows.begin(), c.rows.end(), [](const MetricComparison& m) {
-    return m.verdict == Verdict::improvement;
-  });
-  const std::size_t noisy = std::count_if(c.rows.begin(), c.rows.end(), [](const MetricComparison& m) {
-    return m.verdict == Verdict::noisy;
-  });
-  if (md) {
-    out += fmt::format("### llmthreads compare: {}\n\n", c.regressed() ? "regression" : "no regression");
-    out += fmt::format("{} regressions, {} improvements, {} noisy, {} same (threshold {:.1f}%, alpha {}){}\n\n",
-                       regressions + c.status_regressions.size(), improvements, noisy,
-                       c.rows.size() - regressions - improvements - noisy, 100 * o.threshold, o.alpha, pooling(c));
-    for (const std::string& w : c.warnings) out += fmt::format("> warning: {}\n", w);
-    if (!c.warnings.empty()) out += "\n";
-    out += "| configuration | metric | base | new | change | p-value | verdict |\n|---|---|---:|---:|---:|---:|---|\n";
-    for (const MetricComparison& m : c.rows) {
-      const std::string verdict = m.verdict == Verdict::regression ? "**regression**" : std::string(verdict_name(m.verdict));
-      out += fmt::format("| `{}` | {} | {:.4g} {} | {:.4g} {} | {:+.2f}% | {:.3g} | {} |\n", m.config, m.metric, m.base,
-                         m.unit, m.current, m.unit, 100 * m.change, m.p_value, verdict);
-    }
-  } else {
-    for (const std::string& w : c.warnings) out += fmt::format("warning: {}\n", w);
-    out += fmt::format("{:<58} {:<15} {:>12} {:>12} {:>9} {:>9}  {}\n", "configuration", "metric", "base", "new",
-                       "change", "p-value", "verdict");
-    for (const MetricComparison& m : c.rows)
-      out += fmt::format("{:<58} {:<15} {:>12.4g} {:>12.4g} {:>+8.2f}% {:>9.3g}  {}{}\n", m.config, m.metric, m.base,
-                         m.current, 100 * m.change, m.p_value, verdict_name(m.verdict),
-                         m.why.empty() ? "" : " (" + m.why + ")");
-    out += fmt::format("{} regression(s), {} improvement(s), {} noisy, {} same (threshold {:.1f}%, alpha {}){}\n",
-                       regressions + c.status_regressions.size(), improvements, noisy,
-                       c.rows.size() - regressions - improvements - noisy, 100 * o.threshold, o.alpha, pooling(c));
+  for (const std::string& w : c.warnings) out += fmt::format("warning: {}\n", w);
+  out += fmt::format("{:<58} {:<15} {:>12} {:>12} {:>9} {:>9} {:>9}  {}\n", "configuration", "metric", "base", "new",
+                     "change", "p-value", "adj. p", "verdict");
+  for (const MetricComparison& m : c.rows) {
+    const std::string note = row_note(m);
+    out += fmt::format("{:<58} {:<15} {:>12.4g} {:>12.4g} {:>+8.2f}% {:>9.3g} {:>9.3g}  {}{}\n", m.config, m.metric,
+                       m.base, m.current, 100 * m.change, m.p_value, m.p_adjusted, verdict_name(m.verdict),
+                       note.empty() ? "" : " (" + note + ")");
   }
+  return out + counts_line(c, o, false) + "\n" + describe_tests(c, o) + "\n";
+}
+
+// The notes and lists after the table.
+std::string footer(const Comparison& c, bool md) {
+  std::string out;
   if (const std::string caveat = single_run_caveat(c); !caveat.empty())
     out += fmt::format("{}note: {}\n", md ? "\n> " : "", caveat);
   if (std::any_of(c.rows.begin(), c.rows.end(), [](const MetricComparison& m) { return m.change_of_iteration; }))
     out += fmt::format("{}sync.exposed: change in percent of the base iteration (median e2e latency), not of itself\n",
                        md ? "\n" : "");
   const char* bullet = md ? "- " : "  ";
-  if (!c.status_regressions.empty()) {
-    out += md ? "\n**Failed now, passed in the base:**\n\n" : "failed now, passed in the base:\n";
-    for (const std::string& s : c.status_regressions) out += bullet + s + "\n";
-  }
-  if (!c.only_in_base.empty()) {
-    out += md ? "\nOnly in the base:\n\n" : "only in the base:\n";
-    for (const std::string& s : c.only_in_base) out += bullet + (md ? "`" + s + "`" : s) + "\n";
-  }
-  if (!c.only_in_current.empty()) {
-    out += md ? "\nOnly in the new run:\n\n" : "only in the new run:\n";
-    for (const std::string& s : c.only_in_current) out += bullet + (md ? "`" + s + "`" : s) + "\n";
-  }
+  const auto list = [&](const char* md_title, const char* title, const std::vector<std::string>& items, bool code) {
+    if (items.empty()) return;
+    out += md ? md_title : title;
+    for (const std::string& s : items) out += bullet + (md && code ? "`" + s + "`" : s) + "\n";
+  };
+  list("\n**Failed now, passed in the base:**\n\n", "failed now, passed in the base:\n", c.status_regressions, false);
+  list("\nOnly in the base:\n\n", "only in the base:\n", c.only_in_base, true);
+  list("\nOnly in the new run:\n\n", "only in the new run:\n", c.only_in_current, true);
   return out;
+}
+
+}  // namespace
+
+VerdictCounts count_verdicts(const Comparison& c) {
+  // One judgement per row that has a test of its own; a row sharing a test joins it.
+  std::map<std::pair<std::string, std::string>, Verdict> judged;
+  for (const MetricComparison& m : c.rows) {
+    const std::string& test = m.same_test_as.empty() ? m.metric : m.same_test_as;
+    const auto [it, first] = judged.try_emplace({m.config, test}, m.verdict);
+    if (!first && gravity(m.verdict) > gravity(it->second)) it->second = m.verdict;
+  }
+  VerdictCounts n;
+  for (const auto& [key, v] : judged) {
+    if (v == Verdict::regression) ++n.regressions;
+    if (v == Verdict::improvement) ++n.improvements;
+    if (v == Verdict::noisy) ++n.noisy;
+    if (v == Verdict::same) ++n.same;
+  }
+  return n;
+}
+
+std::string describe_tests(const Comparison& c, const CompareOptions& o) {
+  std::string out = fmt::format("{} over {}, ", plural(c.tests, "test", "tests"),
+                                plural(c.configurations_tested, "configuration", "configurations"));
+  out += o.correction == Correction::holm ? fmt::format("Holm-corrected at alpha {}", o.alpha)
+                                          : fmt::format("each at alpha {}, uncorrected", o.alpha);
+  std::set<std::string> shared;
+  for (const MetricComparison& m : c.rows)
+    if (!m.same_test_as.empty()) shared.insert(fmt::format("{} shares {}'s test", m.metric, m.same_test_as));
+  for (const std::string& s : shared) out += "; " + s + " (same e2e samples)";
+  return out;
+}
+
+std::string format_comparison(const Comparison& c, const std::string& format, const CompareOptions& o) {
+  if (format == "json") return format_json(c, o);
+  const bool md = format == "markdown";
+  return (md ? markdown_table(c, o) : text_table(c, o)) + footer(c, md);
 }
 
 }  // namespace llmt

@@ -9,6 +9,11 @@
 // conditions (a slow spell of the machine, memory placement), so one run against one run can
 // show a significant shift with no change in the code; runs repeated, and alternated between
 // base and new, spread those conditions over both sides.
+//
+// One comparison makes many tests (configurations x metrics). Throughput is computed from the
+// same e2e samples as latency, so the two are one family and one test; the p-values of the tests
+// made are Holm-Bonferroni corrected (by default), so that alpha bounds the chance that any of
+// them is a false alarm. docs/metrics.md, "Comparison".
 #pragma once
 
 #include <map>
@@ -25,11 +30,18 @@ namespace llmt {
 enum class Verdict { same, regression, improvement, noisy };
 std::string_view verdict_name(Verdict v);
 
+// How the p-values of the tests one comparison makes are corrected for their number.
+enum class Correction { none, holm };
+std::string_view correction_name(Correction c);
+// "holm" or "none"; throws ConfigError otherwise.
+Correction parse_correction(const std::string& text);
+
 struct CompareOptions {
   double threshold = 0.05;                    // relative change that counts
   std::map<std::string, double> per_metric;   // overrides by metric name
   double alpha = 0.01;                        // significance level of the U test
   int min_samples = 3;                        // fewer on either side: noisy
+  Correction correction = Correction::holm;   // over the family of tests made
   double threshold_for(const std::string& metric) const;
 };
 
@@ -42,6 +54,10 @@ struct MetricSpec {
   // metric itself: exposed communication is a few percent of an iteration, and its own relative
   // swings (8 -> 12 ms of a 150 ms iteration) are scheduling noise, not a slowdown anyone sees.
   bool change_of_iteration = false;
+  // The metric whose test this one shares (its samples are a function of the same per-iteration
+  // samples): throughput is batch x gen / e2e, so it is judged with latency.median's test and
+  // counts once. Empty: a test of its own.
+  std::string same_test_as;
 };
 const std::vector<MetricSpec>& compared_metrics();
 // Per-iteration samples of `metric` for a result (empty when it has none).
@@ -52,7 +68,9 @@ struct MetricComparison {
   double base = 0, current = 0;  // medians
   double change = 0;             // (current - base) / base, or / base e2e median (change_of_iteration)
   bool change_of_iteration = false;
-  double p_value = 1;
+  double p_value = 1;     // the U test's own
+  double p_adjusted = 1;  // corrected for the number of tests made (= p_value without correction)
+  std::string same_test_as;  // MetricSpec::same_test_as: the row whose test this one shares
   std::size_t base_n = 0, current_n = 0;
   std::size_t base_runs = 1, current_runs = 1;  // result files that contributed samples
   // Largest difference between the medians of two runs of the same side, on the scale of
@@ -67,8 +85,21 @@ struct Comparison {
   std::vector<std::string> only_in_base, only_in_current;
   std::vector<std::string> status_regressions;  // ran fine in the base, failed now
   std::vector<std::string> warnings;            // different hardware, backend, schema...
+  // The tests made: one per configuration and metric with enough samples on both sides, a metric
+  // sharing another's test (same_test_as) not counted again; and the configurations they cover.
+  std::size_t tests = 0, configurations_tested = 0;
   bool regressed() const;
 };
+
+// Verdicts counted once per judgement: a row that shares another's test (throughput with
+// latency.median) joins that row, and the pair counts with the graver of its two verdicts.
+struct VerdictCounts {
+  std::size_t regressions = 0, improvements = 0, noisy = 0, same = 0;
+};
+VerdictCounts count_verdicts(const Comparison& c);
+
+// "12 tests over 4 configurations, Holm-corrected at alpha 0.01; throughput shares latency.median's test"
+std::string describe_tests(const Comparison& c, const CompareOptions& options);
 
 struct ResultsFile {
   std::string name;

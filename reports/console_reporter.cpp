@@ -1,5 +1,5 @@
 // The console table: one row per configuration as it finishes; skipped and failed ones
-// print their reason in place of figures. At the end, the ranking.
+// print their reason in place of figures. At the end, the ranking: single models, then ensembles.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -13,6 +13,56 @@ namespace {
 // The e2e floor's share of the measured median, "-" without ceilings.
 std::string percent_of_floor(const FloorMetrics& f) {
   return f.available ? fmt::format("{:.1f}%", 100.0 * f.e2e_of_floor) : "-";
+}
+
+// "[0.47, 0.50]", or "-" without one.
+std::string interval_text(const std::optional<Interval>& i) {
+  return i ? fmt::format("[{:.2f}, {:.2f}]", i->low, i->high) : "-";
+}
+
+// The single-model rows: the best per rank count, the spread of its median and of the speed-up,
+// and a line under each efficiency above 100% with its likely cause.
+void print_ranking(const RunSummary& s) {
+  double least = 1;  // the lowest coverage of a median's interval
+  bool any = false;
+  for (const RankingEntry& e : s.ranking) {
+    if (e.ensemble) continue;
+    if (!any)
+      fmt::print("\nbest by {} (verified single models; speed-up against the best one-rank run; intervals: of each "
+                 "median, at least {:.0f}%, the speed-up's from both):\n{:<14} {:>5} {:<48} {:>10} {:>20} {:>9} {:>9} "
+                 "{:>8} {:>14} {:>10}\n",
+                 s.objective, 100 * kRankingConfidence, "workload", "ranks", "configuration", "e2e ms", "e2e interval",
+                 "tok/s", "GiB/rank", "speed-up", "interval", "efficiency");
+    any = true;
+    least = std::min({least, e.e2e_interval.confidence, e.baseline_id.empty() ? 1 : e.baseline_e2e_interval.confidence});
+    fmt::print("{:<14} {:>5} {:<48} {:>10.2f} {:>20} {:>9.1f} {:>9.3f} {:>8} {:>14} {:>10}\n", e.workload.label(),
+               e.ranks, e.best_id, e.e2e_ms, interval_text(e.e2e_interval), e.output_tokens_per_s,
+               e.peak_bytes / 1073741824.0, e.speedup ? fmt::format("{:.2f}x", *e.speedup) : "n/a",
+               interval_text(e.speedup_interval), e.efficiency ? fmt::format("{:.0f}%", 100.0 * *e.efficiency) : "n/a");
+    if (e.superlinear)
+      fmt::print("    {}\n", superlinear_text(*e.superlinear));
+  }
+  if (any && least < kRankingConfidence)
+    fmt::print("    note: a median of fewer than 6 samples has no {:.0f}% interval: [min, max] covers it with {:.0f}% "
+               "(the least here)\n",
+               100 * kRankingConfidence, 100 * least);
+}
+
+// Ensembles (merge mean) answer another question: ranked among ensembles of as many members.
+void print_ensembles(const RunSummary& s) {
+  bool any = false;
+  for (const RankingEntry& e : s.ranking) {
+    if (!e.ensemble) continue;
+    if (!any)
+      fmt::print("\nensembles by {} (merge mean: a different model from any single one, ranked apart; no speed-up):\n"
+                 "{:<14} {:>7} {:>5} {:<48} {:>10} {:>20} {:>9} {:>9}\n",
+                 s.objective, "workload", "members", "ranks", "configuration", "e2e ms", "e2e interval", "tok/s",
+                 "GiB/rank");
+    any = true;
+    fmt::print("{:<14} {:>7} {:>5} {:<48} {:>10.2f} {:>20} {:>9.1f} {:>9.3f}\n", e.workload.label(), e.members,
+               e.ranks, e.best_id, e.e2e_ms, interval_text(e.e2e_interval), e.output_tokens_per_s,
+               e.peak_bytes / 1073741824.0);
+  }
 }
 
 class ConsoleReporter final : public Reporter {
@@ -58,15 +108,8 @@ class ConsoleReporter final : public Reporter {
   }
 
   void end(const RunSummary& s) override {
-    if (s.ranking.empty()) return;
-    fmt::print("\nbest by {} (verified configurations only; speed-up against the best one-rank run):\n", s.objective);
-    fmt::print("{:<14} {:>5} {:<48} {:>10} {:>9} {:>9} {:>8} {:>10}\n", "workload", "ranks", "configuration",
-               "e2e ms", "tok/s", "GiB/rank", "speed-up", "efficiency");
-    for (const RankingEntry& e : s.ranking)
-      fmt::print("{:<14} {:>5} {:<48} {:>10.2f} {:>9.1f} {:>9.3f} {:>8} {:>10}\n", e.workload.label(), e.ranks,
-                 e.best_id, e.e2e_ms, e.output_tokens_per_s, e.peak_bytes / 1073741824.0,
-                 e.speedup ? fmt::format("{:.2f}x", *e.speedup) : "n/a",
-                 e.efficiency ? fmt::format("{:.0f}%", 100.0 * *e.efficiency) : "n/a");
+    print_ranking(s);
+    print_ensembles(s);
     std::fflush(stdout);
   }
 };

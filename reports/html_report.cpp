@@ -88,22 +88,13 @@ std::string speed_of_light_section(const std::vector<const ConfigResult*>& measu
                rows, {false, true, true, true, true, true, true});
 }
 
-}  // namespace
-
-std::string html_report(const nlohmann::json& doc, const std::string& source) {
-  std::vector<ConfigResult> all;
-  for (std::size_t i = 0; i < doc["configurations"].size(); ++i)
-    all.push_back(result_from_json(doc["configurations"][i], fmt::format("{}: configurations[{}]", source, i)));
-  std::vector<const ConfigResult*> measured;  // verified and measured: what the plots show
-  for (const ConfigResult& r : all)
-    if (r.status == ConfigStatus::ok && !r.samples.e2e_ms.empty()) measured.push_back(&r);
+// The run's metadata and warnings.
+std::string run_section(const nlohmann::json& doc, std::size_t measured, std::size_t all, const std::string& source) {
   const nlohmann::json& run = doc["run"];
-
-  std::string body;
-  body += fmt::format("<p>{} on <b>{}</b> ({}), backend <b>{}</b>, {} measured of {} configurations. Source: {}.</p>\n",
-                      escape(run.value("model", nlohmann::json::object()).value("name", "?")),
-                      escape(run.value("host", "?")), escape(run.value("cpu_model", "?")),
-                      escape(run.value("backend", "?")), measured.size(), all.size(), escape(source));
+  std::string body = fmt::format(
+      "<p>{} on <b>{}</b> ({}), backend <b>{}</b>, {} measured of {} configurations. Source: {}.</p>\n",
+      escape(run.value("model", nlohmann::json::object()).value("name", "?")), escape(run.value("host", "?")),
+      escape(run.value("cpu_model", "?")), escape(run.value("backend", "?")), measured, all, escape(source));
   std::vector<std::vector<std::string>> meta;
   for (const char* k : {"version", "git_commit", "timestamp", "command_line", "device", "blas", "dtype",
                         "logical_cpus", "load_average_1m", "cpu_busy_at_start", "attention"})
@@ -112,39 +103,41 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
   body += table({"run", "value"}, meta);
   for (const auto& w : run.value("warnings", nlohmann::json::array()))
     body += "<p class=\"warning\">warning: " + escape(w.get<std::string>()) + "</p>\n";
+  return body;
+}
 
-  // Per strategy and workload, the best (lowest median e2e) verified configuration per rank count.
-  std::map<std::string, std::map<int, const ConfigResult*>> best;
+// Latency, speed-up and efficiency against rank count: per strategy and workload the best (lowest
+// median e2e) verified configuration per rank count. Ensembles (merge mean) are series of their
+// own, with latency only: a different model has no speed-up over the one-rank single model.
+std::string scaling_section(const std::vector<const ConfigResult*>& measured) {
+  std::map<std::pair<std::string, std::string>, std::map<int, const ConfigResult*>> best;  // (series, workload)
   std::map<std::string, const ConfigResult*> single;  // fastest one-rank run per workload
   for (const ConfigResult* r : measured) {
-    const std::string key = r->point.strategy + " " + r->point.workload.label();
-    const ConfigResult*& slot = best[key][r->point.ranks()];
+    const std::string series = r->point.strategy + (r->point.ensemble() ? " ensemble" : "");
+    const ConfigResult*& slot = best[{series, r->point.workload.label()}][r->point.ranks()];
     if (!slot || r->metrics.e2e_ms.median < slot->metrics.e2e_ms.median) slot = r;
     if (r->point.ranks() != 1) continue;  // (indexing `single` here would add a null entry)
     const ConfigResult*& one = single[r->point.workload.label()];
     if (!one || r->metrics.e2e_ms.median < one->metrics.e2e_ms.median) one = r;
   }
-  // One-rank runs are deduplicated to the first strategy; every strategy's curve starts there.
-  for (auto& [key, by_ranks] : best) {
-    const std::string workload = key.substr(key.find(' ') + 1);
-    if (!by_ranks.count(1) && single.count(workload)) by_ranks[1] = single[workload];
-  }
   svg::LineChart latency{"latency", "Median end-to-end latency per iteration", "ranks", "ms", {}, true};
   svg::LineChart speedup{"speedup", "Speed-up against the best one-rank run", "ranks", "speed-up", {}, true};
   svg::LineChart efficiency{"efficiency", "Scaling efficiency (speed-up / ranks)", "ranks", "efficiency", {}, true};
   int max_ranks = 1;
-  for (const auto& [key, by_ranks] : best) {
-    svg::Series lat{key, {}}, sp{key, {}}, ef{key, {}};
-    const std::string workload = key.substr(key.find(' ') + 1);
-    const ConfigResult* base = single.count(workload) ? single[workload] : nullptr;
+  for (auto& [key, by_ranks] : best) {
+    const auto& [series, workload] = key;
+    const bool ensemble = series.ends_with(" ensemble");
+    const ConfigResult* base = !ensemble && single.count(workload) ? single[workload] : nullptr;
+    // One-rank runs are deduplicated to the first strategy; every strategy's curve starts there.
+    if (base && !by_ranks.count(1)) by_ranks[1] = base;
+    svg::Series lat{series + " " + workload, {}}, sp{lat.name, {}}, ef{lat.name, {}};
     for (const auto& [ranks, r] : by_ranks) {
       max_ranks = std::max(max_ranks, ranks);
       lat.points.emplace_back(ranks, r->metrics.e2e_ms.median);
-      if (base) {
-        const double s = base->metrics.e2e_ms.median / r->metrics.e2e_ms.median;
-        sp.points.emplace_back(ranks, s);
-        ef.points.emplace_back(ranks, s / ranks);
-      }
+      if (!base) continue;
+      const double s = base->metrics.e2e_ms.median / r->metrics.e2e_ms.median;
+      sp.points.emplace_back(ranks, s);
+      ef.points.emplace_back(ranks, s / ranks);
     }
     latency.series.push_back(lat);
     if (!sp.points.empty()) {
@@ -155,7 +148,12 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
   svg::Series ideal{"ideal", {}, true};
   for (int n = 1; n <= max_ranks; n *= 2) ideal.points.emplace_back(n, n);
   speedup.series.push_back(ideal);
+  return "<h2>Scaling</h2>\n<div class=\"charts\">\n" + svg::render(latency) + svg::render(speedup) +
+         svg::render(efficiency) + "</div>\n";
+}
 
+// Time breakdown, memory of the largest rank and load imbalance per configuration.
+std::string breakdown_sections(const std::vector<const ConfigResult*>& measured) {
   svg::BarChart breakdown{"breakdown", "Time per iteration: compute, exposed communication, pipeline bubble",
                           "ms per iteration (mean over ranks)", {"compute", "exposed communication", "pipeline bubble / idle"},
                           {}, {}, {}};
@@ -179,26 +177,52 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
     imbalance.rows.push_back(short_name(*r));
     imbalance.values.push_back({100.0 * m.imbalance});
   }
+  return "<h2>Where the time goes</h2>\n" + svg::render(breakdown) + "<h2>Memory per rank</h2>\n" +
+         svg::render(memory) + "<h2>Load balance</h2>\n" + svg::render(imbalance);
+}
 
-  body += "<h2>Scaling</h2>\n<div class=\"charts\">\n" + svg::render(latency) + svg::render(speedup) +
-          svg::render(efficiency) + "</div>\n";
-  body += "<h2>Where the time goes</h2>\n" + svg::render(breakdown);
-  body += "<h2>Memory per rank</h2>\n" + svg::render(memory);
-  body += "<h2>Load balance</h2>\n" + svg::render(imbalance);
-  body += speed_of_light_section(measured);
+std::string interval_cell(const std::optional<Interval>& i, const char* f) {
+  if (!i) return "-";
+  return "[" + num(i->low, f) + ", " + num(i->high, f) + "]";
+}
 
-  if (doc.contains("summary")) {
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& e : doc["summary"]["ranking"])
-      rows.push_back({escape(e["workload"].get<std::string>()), std::to_string(e["ranks"].get<int>()),
-                      escape(e["best"].get<std::string>()), num(e["e2e_ms_median"].get<double>(), "{:.2f}"),
-                      e["speedup"].is_null() ? "n/a" : num(e["speedup"].get<double>(), "{:.2f}x"),
-                      e["efficiency"].is_null() ? "n/a" : num(100 * e["efficiency"].get<double>(), "{:.0f}%")});
-    body += "<h2>Best configuration per rank count (by " + escape(doc["summary"].value("objective", "latency")) +
-            ")</h2>\n" + table({"workload", "ranks", "configuration", "e2e ms", "speed-up", "efficiency"}, rows,
-                               {false, true, false, true, true, true});
+// The ranking, recomputed from the configurations by the file's objective (so that files written
+// before the intervals, the super-linear causes and the separate ensembles existed show them too).
+std::string ranking_section(const nlohmann::json& doc, const std::vector<ConfigResult>& all) {
+  if (!doc.contains("summary")) return "";
+  const std::string objective = doc["summary"].value("objective", "latency");
+  const std::vector<RankingEntry> ranking =
+      rank_configurations(all, parse_objective(objective).value_or(Objective::latency));
+  std::vector<std::vector<std::string>> rows, ensembles;
+  for (const RankingEntry& e : ranking) {
+    const std::string workload = escape(e.workload.label()), ranks = std::to_string(e.ranks);
+    const std::string e2e = num(e.e2e_ms, "{:.2f}"), spread = interval_cell(e.e2e_interval, "{:.2f}");
+    if (e.ensemble) {
+      ensembles.push_back({workload, std::to_string(e.members), ranks, escape(e.best_id), e2e, spread});
+      continue;
+    }
+    const std::string note =
+        e.superlinear ? "<span class=\"warning\">" + escape(superlinear_text(*e.superlinear)) + "</span>" : "";
+    rows.push_back({workload, ranks, escape(e.best_id), e2e, spread, e.speedup ? num(*e.speedup, "{:.2f}x") : "n/a",
+                    interval_cell(e.speedup_interval, "{:.2f}"),
+                    e.efficiency ? num(100 * *e.efficiency, "{:.0f}%") : "n/a", note});
   }
+  std::string body = "<h2>Best configuration per rank count (by " + escape(objective) + ")</h2>\n" +
+                     fmt::format("<p>Single models only. Intervals: of each median e2e, at least {:.0f}% (order "
+                                 "statistics); of the speed-up, from the intervals of both medians.</p>\n",
+                                 100 * kRankingConfidence) +
+                     table({"workload", "ranks", "configuration", "e2e ms", "e2e interval", "speed-up",
+                            "speed-up interval", "efficiency", "note"},
+                           rows, {false, true, false, true, true, true, true, true, false});
+  if (!ensembles.empty())
+    body += "<h2>Ensembles (merge mean), ranked apart</h2>\n<p>An ensemble is a different model from any single "
+            "one: ranked among ensembles of as many members, with no speed-up.</p>\n" +
+            table({"workload", "members", "ranks", "configuration", "e2e ms", "e2e interval"}, ensembles,
+                  {false, true, true, false, true, true});
+  return body;
+}
 
+std::string verification_section(const std::vector<ConfigResult>& all) {
   std::vector<std::vector<std::string>> rows;
   for (const ConfigResult& r : all) {
     const Verification& v = r.verification;
@@ -208,18 +232,32 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
                     v.checked ? num(v.max_abs_error) : "", v.checked ? num(v.max_rel_error) : "",
                     v.checked ? num(v.tolerance) : "", check, escape(r.reason)});
   }
-  body += "<h2>Verification against the one-rank reference</h2>\n" +
-          table({"configuration", "status", "max abs error", "max rel error", "tolerance", "check", "reason"}, rows,
-                {false, false, true, true, true, false, false});
+  return "<h2>Verification against the one-rank reference</h2>\n" +
+         table({"configuration", "status", "max abs error", "max rel error", "tolerance", "check", "reason"}, rows,
+               {false, false, true, true, true, false, false});
+}
+
+}  // namespace
+
+std::string html_report(const nlohmann::json& doc, const std::string& source) {
+  std::vector<ConfigResult> all;
+  for (std::size_t i = 0; i < doc["configurations"].size(); ++i)
+    all.push_back(result_from_json(doc["configurations"][i], fmt::format("{}: configurations[{}]", source, i)));
+  std::vector<const ConfigResult*> measured;  // verified and measured: what the plots show
+  for (const ConfigResult& r : all)
+    if (r.status == ConfigStatus::ok && !r.samples.e2e_ms.empty()) measured.push_back(&r);
+  const std::string body = run_section(doc, measured.size(), all.size(), source) + scaling_section(measured) +
+                           breakdown_sections(measured) + speed_of_light_section(measured) +
+                           ranking_section(doc, all) + verification_section(all);
   return page("llmthreads report", body);
 }
 
 std::string html_comparison(const Comparison& c, const CompareOptions& o, const std::string& base,
                             const std::string& current) {
   std::string body = fmt::format(
-      "<p>Base <b>{}</b> against new <b>{}</b>: threshold {:.1f}%, two-sided Mann-Whitney U test at alpha {}. "
+      "<p>Base <b>{}</b> against new <b>{}</b>: threshold {:.1f}%, two-sided Mann-Whitney U tests: {}. "
       "Verdict: <span class=\"{}\">{}</span>.</p>\n",
-      escape(base), escape(current), 100 * o.threshold, o.alpha, c.regressed() ? "regression" : "pass",
+      escape(base), escape(current), 100 * o.threshold, escape(describe_tests(c, o)), c.regressed() ? "regression" : "pass",
       c.regressed() ? "regression" : "no regression");
   for (const std::string& w : c.warnings) body += "<p class=\"warning\">warning: " + escape(w) + "</p>\n";
   svg::BarChart chart{"latency-change", "Change of the median end-to-end latency", "percent", {"slower", "faster"},
@@ -233,12 +271,13 @@ std::string html_comparison(const Comparison& c, const CompareOptions& o, const 
     }
     const std::string verdict(verdict_name(m.verdict));
     rows.push_back({escape(m.config), escape(m.metric), num(m.base, "{:.4g}"), num(m.current, "{:.4g}"),
-                    num(100 * m.change, "{:+.2f}%"), num(m.p_value), "<span class=\"" + verdict + "\">" + verdict +
-                    "</span>" + (m.why.empty() ? "" : " " + escape(m.why))});
+                    num(100 * m.change, "{:+.2f}%"), num(m.p_value), num(m.p_adjusted),
+                    "<span class=\"" + verdict + "\">" + verdict + "</span>" + (m.why.empty() ? "" : " " + escape(m.why)) +
+                        (m.same_test_as.empty() ? "" : " (one test with " + escape(m.same_test_as) + ")")});
   }
   body += svg::render(chart);
-  body += table({"configuration", "metric", "base", "new", "change", "p-value", "verdict"}, rows,
-                {false, false, true, true, true, true, false});
+  body += table({"configuration", "metric", "base", "new", "change", "p-value", "adj. p", "verdict"}, rows,
+                {false, false, true, true, true, true, true, false});
   auto list = [&](const char* title, const std::vector<std::string>& items) {
     if (items.empty()) return;
     body += fmt::format("<h2>{}</h2>\n<ul>\n", title);

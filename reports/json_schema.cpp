@@ -256,23 +256,51 @@ json to_json(const ConfigResult& r) {
   return j;
 }
 
+namespace {
+
+json interval_json(const std::optional<Interval>& i) {
+  if (!i) return nullptr;
+  return {{"low", i->low}, {"high", i->high}, {"confidence", i->confidence}};
+}
+
+json ranking_row(const RankingEntry& e) {
+  const bool has_baseline = !e.baseline_id.empty();
+  json row = {{"workload", e.workload.label()},
+              {"ranks", e.ranks},
+              {"candidates", e.candidates},
+              {"best", e.best_id},
+              {"e2e_ms_median", e.e2e_ms},
+              {"output_tokens_per_s", e.output_tokens_per_s},
+              {"peak_bytes", e.peak_bytes},
+              {"speedup", nullptr},
+              {"efficiency", nullptr},
+              {"ensemble", e.ensemble},
+              {"members", e.members},
+              {"e2e_ms_interval", interval_json(e.e2e_interval)},
+              {"baseline", has_baseline ? json(e.baseline_id) : json()},
+              {"baseline_e2e_ms_median", has_baseline ? json(e.baseline_e2e_ms) : json()},
+              {"baseline_e2e_ms_interval", has_baseline ? interval_json(e.baseline_e2e_interval) : json()},
+              {"speedup_interval", interval_json(e.speedup_interval)},
+              {"efficiency_interval", interval_json(e.efficiency_interval)},
+              {"superlinear", nullptr}};
+  if (e.speedup) row["speedup"] = *e.speedup;
+  if (e.efficiency) row["efficiency"] = *e.efficiency;
+  if (e.superlinear)
+    row["superlinear"] = {{"cause", superlinear_cause_name(e.superlinear->cause)}, {"why", e.superlinear->why}};
+  return row;
+}
+
+}  // namespace
+
 json to_json(const RunSummary& s) {
-  json ranking = json::array();
-  for (const RankingEntry& e : s.ranking) {
-    json row = {{"workload", e.workload.label()},
-                {"ranks", e.ranks},
-                {"candidates", e.candidates},
-                {"best", e.best_id},
-                {"e2e_ms_median", e.e2e_ms},
-                {"output_tokens_per_s", e.output_tokens_per_s},
-                {"peak_bytes", e.peak_bytes},
-                {"speedup", nullptr},
-                {"efficiency", nullptr}};
-    if (e.speedup) row["speedup"] = *e.speedup;
-    if (e.efficiency) row["efficiency"] = *e.efficiency;
-    ranking.push_back(std::move(row));
-  }
-  return {{"objective", s.objective}, {"interrupted", s.interrupted}, {"complete", s.complete}, {"ranking", ranking}};
+  // Ensembles answer another question than single models: rows of their own.
+  json ranking = json::array(), ensembles = json::array();
+  for (const RankingEntry& e : s.ranking) (e.ensemble ? ensembles : ranking).push_back(ranking_row(e));
+  return {{"objective", s.objective},
+          {"interrupted", s.interrupted},
+          {"complete", s.complete},
+          {"ranking", ranking},
+          {"ensemble_ranking", ensembles}};
 }
 
 json make_document(const RunMetadata& run, const std::vector<json>& configurations, const RunSummary* summary) {
@@ -737,20 +765,35 @@ const char* const kResultsSchemaText = R"schema({
       "required": ["ranking"],
       "properties": {
         "objective": {"type": "string"}, "interrupted": {"type": "boolean"}, "complete": {"type": "boolean"},
-        "ranking": {
-          "type": "array",
-          "items": {
-            "type": "object",
-            "required": ["workload", "ranks", "best", "e2e_ms_median", "speedup", "efficiency"],
-            "properties": {
-              "workload": {"type": "string"}, "ranks": {"$ref": "#/$defs/count"}, "candidates": {"$ref": "#/$defs/count"},
-              "best": {"type": "string"}, "e2e_ms_median": {"$ref": "#/$defs/ms"},
-              "output_tokens_per_s": {"$ref": "#/$defs/amount"}, "peak_bytes": {"$ref": "#/$defs/amount"},
-              "speedup": {"type": ["null", "number"], "minimum": 0}, "efficiency": {"type": ["null", "number"], "minimum": 0}
-            }
-          }
+        "ranking": {"description": "single models only", "type": "array", "items": {"$ref": "#/$defs/ranking_row"}},
+        "ensemble_ranking": {"description": "optional (absent in older files): merge-mean ensembles, ranked apart", "type": "array", "items": {"$ref": "#/$defs/ranking_row"}}
+      }
+    },
+    "ranking_row": {
+      "type": "object",
+      "required": ["workload", "ranks", "best", "e2e_ms_median", "speedup", "efficiency"],
+      "properties": {
+        "workload": {"type": "string"}, "ranks": {"$ref": "#/$defs/count"}, "candidates": {"$ref": "#/$defs/count"},
+        "best": {"type": "string"}, "e2e_ms_median": {"$ref": "#/$defs/ms"},
+        "output_tokens_per_s": {"$ref": "#/$defs/amount"}, "peak_bytes": {"$ref": "#/$defs/amount"},
+        "speedup": {"type": ["null", "number"], "minimum": 0}, "efficiency": {"type": ["null", "number"], "minimum": 0},
+        "ensemble": {"type": "boolean"}, "members": {"$ref": "#/$defs/positive"},
+        "e2e_ms_interval": {"$ref": "#/$defs/interval"},
+        "baseline": {"type": ["null", "string"]}, "baseline_e2e_ms_median": {"type": ["null", "number"], "minimum": 0, "maximum": 1e9},
+        "baseline_e2e_ms_interval": {"$ref": "#/$defs/interval"},
+        "speedup_interval": {"$ref": "#/$defs/interval"}, "efficiency_interval": {"$ref": "#/$defs/interval"},
+        "superlinear": {
+          "type": ["null", "object"],
+          "required": ["cause", "why"],
+          "properties": {"cause": {"enum": ["noise", "working_set", "slow_baseline"]}, "why": {"type": "string"}}
         }
       }
+    },
+    "interval": {
+      "description": "[low, high] with the chance that it covers the true value (exact for a median's order statistics, a lower bound for a ratio); null where there is none",
+      "type": ["null", "object"],
+      "required": ["low", "high", "confidence"],
+      "properties": {"low": {"$ref": "#/$defs/amount"}, "high": {"$ref": "#/$defs/amount"}, "confidence": {"type": "number", "minimum": 0, "maximum": 1}}
     }
   }
 }

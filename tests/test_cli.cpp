@@ -544,6 +544,35 @@ TEST(Cli, ResumeAcceptsAFileFromBeforeASettingWasRecorded) {
   EXPECT_EQ(json::parse(in)["configurations"].size(), 2u);
 }
 
+// A results file from before issue 14 (no ranking intervals, ensembles mixed into the ranking)
+// through the binary: compare says how many tests it made, report renders the ranking anew.
+TEST(Cli, AnOldResultsFileLoadsForCompareAndReport) {
+  const std::string old = std::string(LLMT_TEST_DATA) + "/results-before-issue14.json";
+  const Outcome compared = run("compare " + old + " " + old);
+  EXPECT_EQ(compared.status, 0) << compared.output;
+  EXPECT_NE(compared.output.find("0 regression(s), 0 improvement(s), 0 noisy, 15 same"), std::string::npos)
+      << compared.output;
+  EXPECT_NE(compared.output.find("15 tests over 4 configurations, Holm-corrected at alpha 0.01; throughput shares "
+                                 "latency.median's test"),
+            std::string::npos)
+      << compared.output;
+  const Outcome uncorrected = run("compare " + old + " " + old + " --correction none --format json");
+  EXPECT_EQ(uncorrected.status, 0) << uncorrected.output;
+  const json j = json::parse(uncorrected.output.substr(0, uncorrected.output.rfind('}') + 1));
+  EXPECT_EQ(j["correction"], "none");
+  EXPECT_EQ(j["tests"], 15);
+  EXPECT_EQ(run("compare " + old + " " + old + " --correction sometimes").status, 2);
+
+  const fs::path html = temp_path("old-report.html");
+  const Outcome reported = run("report " + old + " -o " + html.string());
+  ASSERT_EQ(reported.status, 0) << reported.output;
+  std::stringstream in;
+  in << std::ifstream(html).rdbuf();
+  const std::string page = in.str();
+  EXPECT_NE(page.find("Ensembles (merge mean), ranked apart"), std::string::npos);
+  EXPECT_NE(page.find("<th>speed-up interval</th>"), std::string::npos);
+}
+
 TEST(Cli, ListShowsStrategiesAndPresets) {
   const Outcome o = run("list");
   EXPECT_EQ(o.status, 0);

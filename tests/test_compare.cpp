@@ -15,9 +15,11 @@
 
 #include "model/error.hpp"
 #include "engine/metrics.hpp"
+#include "engine/ranking.hpp"
 #include "reports/compare.hpp"
 #include "reports/html_report.hpp"
 #include "reports/json_schema.hpp"
+#include "reports/reporter.hpp"
 
 namespace llmt {
 namespace {
@@ -274,6 +276,236 @@ TEST(Compare, AChangeFromZeroIsNotSame) {
   EXPECT_TRUE(c.regressed());
 }
 
+// A configuration whose e2e samples are `e2e` while prefill, decode steps and synchronisation
+// keep fixed values, the same on every side: only latency, and the throughput computed from the
+// same samples, can change.
+ConfigResult e2e_only(const std::vector<double>& e2e) {
+  ConfigResult r = synthetic("tp", 2, e2e);
+  for (std::size_t i = 0; i < e2e.size(); ++i) {
+    r.samples.ttft_ms[i] = 40.0 + static_cast<double>(i % 3);
+    r.samples.decode_step_ms[2 * i] = r.samples.decode_step_ms[2 * i + 1] = 20.0 + static_cast<double>(i % 2);
+  }
+  fill_sample_metrics(r.point, r.samples, r.metrics);
+  return r;
+}
+
+// One slowdown of the e2e samples used to be two regressions, latency and throughput, from two
+// tests of the same samples. Now throughput shares latency's test: one judgement, and the
+// comparison says how many tests it made and how it corrected for them.
+TEST(Compare, LatencyAndThroughputAreOneTestAndCountOnce) {
+  const Comparison c = compare_runs(document({e2e_only(draws(100, 1, 12, 31))}),
+                                    document({e2e_only(draws(110, 1, 12, 32))}), CompareOptions{}, "a", "b");
+  const MetricComparison* latency = row(c, "tp|", "latency.median");
+  const MetricComparison* throughput = row(c, "tp|", "throughput");
+  ASSERT_NE(latency, nullptr);
+  ASSERT_NE(throughput, nullptr);
+  EXPECT_EQ(latency->verdict, Verdict::regression);
+  EXPECT_EQ(throughput->verdict, Verdict::regression) << "fewer tokens per second is still shown as worse";
+  EXPECT_EQ(throughput->same_test_as, "latency.median");
+  EXPECT_TRUE(latency->same_test_as.empty());
+  EXPECT_EQ(throughput->p_value, latency->p_value) << "one test, not two";
+  EXPECT_EQ(throughput->p_adjusted, latency->p_adjusted);
+  // 12 against 12 samples, fully apart: p = 2 / C(24, 12); Holm multiplies the smallest of the
+  // 4 tests by 4 (the other three, on identical samples, have p = 1).
+  EXPECT_NEAR(latency->p_value, 2.0 / 2704156, 1e-15);
+  EXPECT_NEAR(latency->p_adjusted, 8.0 / 2704156, 1e-15);
+
+  EXPECT_EQ(c.rows.size(), 5u);
+  EXPECT_EQ(c.tests, 4u) << "latency (with throughput), ttft, tpot, sync.exposed";
+  EXPECT_EQ(c.configurations_tested, 1u);
+  const VerdictCounts n = count_verdicts(c);
+  EXPECT_EQ(n.regressions, 1u) << "one change, counted once";
+  EXPECT_EQ(n.improvements, 0u);
+  EXPECT_EQ(n.noisy, 0u);
+  EXPECT_EQ(n.same, 3u);
+  EXPECT_TRUE(c.regressed());
+
+  const std::string table = format_comparison(c, "table", CompareOptions{});
+  EXPECT_NE(table.find("\n1 regression(s), 0 improvement(s), 0 noisy, 3 same (threshold 5.0%, alpha 0.01)\n"
+                       "4 tests over 1 configuration, Holm-corrected at alpha 0.01; throughput shares "
+                       "latency.median's test (same e2e samples)\n"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("regression (one test with latency.median)"), std::string::npos) << table;
+  const std::string md = format_comparison(c, "markdown", CompareOptions{});
+  EXPECT_NE(md.find("1 regressions, 0 improvements, 0 noisy, 3 same"), std::string::npos) << md;
+  EXPECT_NE(md.find("4 tests over 1 configuration, Holm-corrected at alpha 0.01"), std::string::npos) << md;
+  const auto js = nlohmann::json::parse(format_comparison(c, "json", CompareOptions{}));
+  EXPECT_EQ(js["tests"], 4);
+  EXPECT_EQ(js["configurations_tested"], 1);
+  EXPECT_EQ(js["correction"], "holm");
+  EXPECT_EQ(js["verdicts"]["regression"], 1);
+  EXPECT_EQ(js["verdicts"]["same"], 3);
+  EXPECT_EQ(js["rows"].size(), 5u) << "every row is still there, throughput included";
+  for (const auto& r : js["rows"]) {
+    EXPECT_TRUE(r.contains("p_value") && r.contains("p_adjusted") && r.contains("verdict")) << r.dump();
+    EXPECT_EQ(r["same_test_as"], r["metric"] == "throughput" ? nlohmann::json("latency.median") : nlohmann::json());
+  }
+}
+
+// Holm over the tests made: a p below alpha alone is not below it once the comparison's other
+// tests are counted; --correction none judges each test at alpha, as before.
+TEST(Compare, HolmCorrectionCountsEveryTestMade) {
+  // Five samples a side, fully apart: p = 2 / C(10, 5) = 0.0079 < 0.01; times 4 tests, 0.032.
+  const auto base = document({e2e_only({100, 101, 102, 103, 104})});
+  const auto slower = document({e2e_only({110, 111, 112, 113, 114})});
+  const Comparison holm = compare_runs(base, slower, CompareOptions{}, "a", "b");
+  const MetricComparison* m = row(holm, "tp|", "latency.median");
+  ASSERT_NE(m, nullptr);
+  EXPECT_NEAR(m->p_value, 2.0 / 252, 1e-12);
+  EXPECT_NEAR(m->p_adjusted, 8.0 / 252, 1e-12);
+  EXPECT_EQ(m->verdict, Verdict::noisy);
+  EXPECT_NE(m->why.find("Holm-adjusted over 4 tests to 0.0317, is not below alpha 0.01"), std::string::npos) << m->why;
+  EXPECT_EQ(row(holm, "tp|", "throughput")->verdict, Verdict::noisy);
+  EXPECT_EQ(count_verdicts(holm).noisy, 1u);
+  EXPECT_FALSE(holm.regressed());
+
+  CompareOptions each;
+  each.correction = Correction::none;
+  const Comparison uncorrected = compare_runs(base, slower, each, "a", "b");
+  m = row(uncorrected, "tp|", "latency.median");
+  EXPECT_EQ(m->p_adjusted, m->p_value);
+  EXPECT_EQ(m->verdict, Verdict::regression);
+  EXPECT_TRUE(uncorrected.regressed());
+  EXPECT_EQ(uncorrected.tests, 4u);
+  EXPECT_NE(format_comparison(uncorrected, "table", each).find("4 tests over 1 configuration, each at alpha 0.01, "
+                                                               "uncorrected"),
+            std::string::npos);
+  EXPECT_EQ(parse_correction("holm"), Correction::holm);
+  EXPECT_EQ(parse_correction("none"), Correction::none);
+  EXPECT_THROW(parse_correction("bonferroni"), ConfigError);
+}
+
+std::vector<double> evenly(double from, double step, int n) {
+  std::vector<double> v;
+  for (int i = 0; i < n; ++i) v.push_back(from + step * i);
+  return v;
+}
+
+// A verified configuration of `layout` whose every rank holds `mib` MiB of weights and KV cache.
+ConfigResult ranked(const std::string& strategy, Layout layout, MergeMode merge, std::vector<double> e2e, double mib) {
+  ConfigResult r = synthetic(strategy, layout.tp * layout.pp * layout.dp, std::move(e2e));
+  r.point.layout = layout;
+  r.point.merge = merge;
+  for (RankMemory& m : r.metrics.memory) {
+    m.weights = static_cast<std::size_t>(mib * 0.75 * 1048576);
+    m.kv_cache = static_cast<std::size_t>(mib * 0.25 * 1048576);
+    m.peak_total = m.weights + m.kv_cache;
+  }
+  return r;
+}
+
+// 12 samples: the median's interval is [x(3), x(10)], covering it with 1 - 2 P(Bin(12, 1/2) <= 2).
+constexpr double kCoverage12 = 1 - 2 * 79.0 / 4096;
+
+TEST(Ranking, SuperLinearEfficiencyIsFlaggedWithItsCause) {
+  const ConfigResult one = ranked("tp", {1, 1, 1}, MergeMode::concat, evenly(95, 1, 12), 100);  // median 100.5
+  const ConfigResult tp2 = ranked("tp", {2, 1, 1}, MergeMode::concat, evenly(38, 1, 12), 50);   // median 43.5
+  std::vector<RankingEntry> rows = rank_configurations({one, tp2}, Objective::latency);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_FALSE(rows[0].superlinear) << "the baseline itself: 100%";
+  EXPECT_DOUBLE_EQ(rows[0].speedup_interval->low, 1.0);
+  const RankingEntry& e = rows[1];
+  EXPECT_EQ(e.baseline_id, one.point.id());
+  EXPECT_DOUBLE_EQ(e.e2e_interval.low, 40);
+  EXPECT_DOUBLE_EQ(e.e2e_interval.high, 47);
+  EXPECT_NEAR(e.e2e_interval.confidence, kCoverage12, 1e-12);
+  EXPECT_DOUBLE_EQ(e.baseline_e2e_interval.low, 97);
+  EXPECT_DOUBLE_EQ(e.baseline_e2e_interval.high, 104);
+  EXPECT_NEAR(*e.speedup, 100.5 / 43.5, 1e-12);
+  EXPECT_NEAR(*e.efficiency, 100.5 / 43.5 / 2, 1e-12);  // 116%
+  ASSERT_TRUE(e.speedup_interval && e.efficiency_interval);
+  EXPECT_NEAR(e.speedup_interval->low, 97.0 / 47, 1e-12);
+  EXPECT_NEAR(e.speedup_interval->high, 104.0 / 40, 1e-12);
+  EXPECT_NEAR(e.speedup_interval->confidence, kCoverage12 * kCoverage12, 1e-12);
+  EXPECT_NEAR(e.efficiency_interval->low, 97.0 / 47 / 2, 1e-12);  // 103%: above 100% beyond the spread
+  ASSERT_TRUE(e.superlinear);
+  EXPECT_EQ(e.superlinear->cause, SuperlinearCause::working_set);
+  EXPECT_NE(e.superlinear->why.find("each rank works on 50 MiB of weights and KV cache against 100 MiB on one rank"),
+            std::string::npos)
+      << e.superlinear->why;
+  EXPECT_NE(e.superlinear->why.find("may now fit in a cache level"), std::string::npos) << e.superlinear->why;
+  EXPECT_EQ(superlinear_text(*e.superlinear).rfind("super-linear (working_set): efficiency 116% (interval 103-130%)", 0),
+            0u)
+      << superlinear_text(*e.superlinear);
+
+  // Replicas hold the whole model: a working set no smaller, so the one-rank run was slow.
+  const ConfigResult dp2 = ranked("dp", {1, 1, 2}, MergeMode::concat, evenly(38, 1, 12), 100);
+  rows = rank_configurations({one, dp2}, Objective::latency);
+  ASSERT_TRUE(rows[1].superlinear);
+  EXPECT_EQ(rows[1].superlinear->cause, SuperlinearCause::slow_baseline);
+  EXPECT_NE(rows[1].superlinear->why.find("one-rank baseline was probably slowed"), std::string::npos);
+
+  // A spread that reaches below 100%: 116% is noise. Median 42, interval [28, 56].
+  const ConfigResult wide = ranked("tp", {2, 1, 1}, MergeMode::concat, evenly(20, 4, 12), 50);
+  rows = rank_configurations({one, wide}, Objective::latency);
+  ASSERT_TRUE(rows[1].superlinear);
+  EXPECT_GT(*rows[1].efficiency, 1.0);
+  EXPECT_NEAR(rows[1].efficiency_interval->low, 97.0 / 56 / 2, 1e-12);
+  EXPECT_EQ(rows[1].superlinear->cause, SuperlinearCause::noise);
+  EXPECT_EQ(superlinear_text(*rows[1].superlinear),
+            "not super-linear (noise): efficiency 120%, but its interval 87-186% includes 100%: within the noise of the "
+            "two medians");
+
+  // Written under summary.ranking, and the document stays valid.
+  RunSummary summary{"latency", rank_configurations({one, tp2}, Objective::latency), false, true};
+  const nlohmann::json j = to_json(summary);
+  EXPECT_EQ(j["ranking"][1]["superlinear"]["cause"], "working_set");
+  EXPECT_EQ(j["ranking"][0]["superlinear"], nullptr);
+  EXPECT_NEAR(j["ranking"][1]["speedup_interval"]["low"].get<double>(), 97.0 / 47, 1e-12);
+  EXPECT_DOUBLE_EQ(j["ranking"][1]["e2e_ms_interval"]["high"].get<double>(), 47);
+  EXPECT_DOUBLE_EQ(j["ranking"][1]["baseline_e2e_ms_interval"]["low"].get<double>(), 97);
+  EXPECT_TRUE(j["ensemble_ranking"].empty());
+  EXPECT_NO_THROW(validate_results(make_document(RunMetadata{}, {to_json(one), to_json(tp2)}, &summary), "r.json"));
+}
+
+// An ensemble (merge mean) is another model: faster or not, it is neither the best single model
+// nor a baseline, and it is ranked in rows of its own.
+TEST(Ranking, EnsemblesAreRankedApartFromSingleModels) {
+  const ConfigResult one = ranked("tp", {1, 1, 1}, MergeMode::concat, evenly(95, 1, 12), 100);
+  const ConfigResult replicas = ranked("dp", {1, 1, 2}, MergeMode::concat, evenly(55, 1, 12), 100);  // 60.5
+  const ConfigResult ensemble = ranked("dp", {1, 1, 2}, MergeMode::mean, evenly(25, 1, 12), 100);    // 30.5
+  ASSERT_TRUE(ensemble.point.ensemble());
+  const std::vector<RankingEntry> rows = rank_configurations({one, replicas, ensemble}, Objective::latency);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_FALSE(rows[0].ensemble);
+  EXPECT_FALSE(rows[1].ensemble);
+  EXPECT_EQ(rows[1].best_id, replicas.point.id()) << "the faster ensemble is not the best single model";
+  EXPECT_EQ(rows[1].candidates, 1);
+  EXPECT_NEAR(*rows[1].speedup, 100.5 / 60.5, 1e-12);
+  const RankingEntry& e = rows[2];
+  EXPECT_TRUE(e.ensemble);
+  EXPECT_EQ(e.members, 2);
+  EXPECT_EQ(e.ranks, 2);
+  EXPECT_EQ(e.best_id, ensemble.point.id());
+  EXPECT_FALSE(e.speedup || e.efficiency || e.speedup_interval || e.superlinear);
+  EXPECT_TRUE(e.baseline_id.empty());
+  EXPECT_DOUBLE_EQ(e.e2e_interval.low, 27);
+
+  RunSummary summary{"latency", rows, false, true};
+  const nlohmann::json j = to_json(summary);
+  ASSERT_EQ(j["ranking"].size(), 2u);
+  ASSERT_EQ(j["ensemble_ranking"].size(), 1u);
+  EXPECT_EQ(j["ensemble_ranking"][0]["best"], ensemble.point.id());
+  EXPECT_EQ(j["ensemble_ranking"][0]["members"], 2);
+  EXPECT_EQ(j["ensemble_ranking"][0]["speedup"], nullptr);
+
+  ::testing::internal::CaptureStdout();
+  make_console_reporter()->end(summary);
+  const std::string console = ::testing::internal::GetCapturedStdout();
+  const std::size_t apart = console.find("\nensembles by latency (merge mean");
+  ASSERT_NE(apart, std::string::npos) << console;
+  EXPECT_GT(console.find("dp|tp1.pp1.dp2|blocking|mean|"), apart) << console;
+  EXPECT_LT(console.find("dp|tp1.pp1.dp2|blocking|concat|"), apart) << console;
+
+  const std::string html = html_report(make_document(RunMetadata{}, {to_json(one), to_json(replicas),
+                                                                     to_json(ensemble)}, &summary), "r.json");
+  const std::size_t section = html.find("Ensembles (merge mean), ranked apart");
+  ASSERT_NE(section, std::string::npos);
+  EXPECT_GT(html.find("dp|tp1.pp1.dp2|blocking|mean|", html.find("Best configuration per rank count")), section);
+  EXPECT_NE(html.find("data-series=\"dp ensemble b4.p16.g3\""), std::string::npos) << "its own latency curve";
+}
+
 TEST(Json, ResultsSurviveTheRoundTrip) {
   ConfigResult r = synthetic("pp", 1, draws(100, 1, 6, 23));
   r.point.layout = Layout{1, 2, 1};
@@ -341,6 +573,31 @@ TEST(Report, ComparisonPageIsWellFormed) {
   EXPECT_EQ(count(html, "<svg "), 1u);
   EXPECT_NE(html.find("&lt;b&gt;.json"), std::string::npos) << "text is escaped";
   EXPECT_NE(html.find("class=\"regression\""), std::string::npos);
+}
+
+// A results file written before issue 14 (tests/data/results-before-issue14.json, by commit
+// df66675: no intervals, causes or ensemble_ranking, and the ensemble counted among the 2-rank
+// candidates) still loads: compare judges it, and report shows the new ranking from it.
+TEST(Json, AResultsFileFromBeforeTheRankingIntervalsStillLoads) {
+  const std::string path = std::string(LLMT_TEST_DATA) + "/results-before-issue14.json";
+  const nlohmann::json doc = read_results_file(path);
+  ASSERT_FALSE(doc["summary"]["ranking"][0].contains("e2e_ms_interval")) << "an old file";
+  ASSERT_FALSE(doc["summary"].contains("ensemble_ranking"));
+  EXPECT_EQ(doc["summary"]["ranking"][1]["candidates"], 3) << "the old ranking counted the ensemble";
+
+  const Comparison c = compare_runs(doc, doc, CompareOptions{}, "old", "old");
+  EXPECT_EQ(c.tests, 15u) << "tp1: 3 tests (no sync), tp2, dp2 and the dp2 ensemble: 4 each";
+  EXPECT_EQ(c.configurations_tested, 4u);
+  EXPECT_EQ(count_verdicts(c).same, 15u);
+  EXPECT_FALSE(c.regressed());
+
+  const std::string html = html_report(doc, path);
+  EXPECT_TRUE(well_formed(html));
+  EXPECT_NE(html.find("<th>e2e interval</th>"), std::string::npos);
+  const std::size_t ensembles = html.find("Ensembles (merge mean), ranked apart");
+  ASSERT_NE(ensembles, std::string::npos);
+  EXPECT_GT(html.find("dp|tp1.pp1.dp2|blocking|mean|b2.p4.g2", html.find("Best configuration per rank count")),
+            ensembles);
 }
 
 }  // namespace

@@ -98,6 +98,53 @@ TEST(Outliers, ModifiedZScoreFlagsOnlyTheFarSample) {
   EXPECT_EQ(count_outliers(std::vector<double>{10, 10, 10, 10, 90}), 0u) << "MAD 0: undecidable, nothing flagged";
 }
 
+// Holm's step-down on a worked example: sorted p 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1, each
+// raised to the largest before it; returned in the order given.
+TEST(Holm, StepDownAdjustmentOfAKnownFamily) {
+  const std::vector<double> p = {0.01, 0.04, 0.03, 0.005};
+  const std::vector<double> adjusted = holm_adjusted(p);
+  ASSERT_EQ(adjusted.size(), 4u);
+  EXPECT_DOUBLE_EQ(adjusted[0], 0.03);
+  EXPECT_DOUBLE_EQ(adjusted[1], 0.06);  // 0.04 x 1, but never below the 0.06 before it
+  EXPECT_DOUBLE_EQ(adjusted[2], 0.06);
+  EXPECT_DOUBLE_EQ(adjusted[3], 0.02);
+  EXPECT_DOUBLE_EQ(holm_adjusted(std::vector<double>{0.5, 0.9})[1], 1.0);  // capped at 1
+  EXPECT_DOUBLE_EQ(holm_adjusted(std::vector<double>{0.004})[0], 0.004);  // one test: unchanged
+  EXPECT_TRUE(holm_adjusted(std::vector<double>{}).empty());
+}
+
+// The order-statistic interval of the median against binomial tables: n = 20 gives ranks 6 and
+// 15 at 95.86%; n = 6 is the least that reaches 95% ([min, max], 96.875%); n = 5 cannot.
+TEST(MedianInterval, OrderStatisticsOfKnownSamples) {
+  std::vector<double> twenty;
+  for (int i = 20; i >= 1; --i) twenty.push_back(i);
+  const Interval a = median_interval(twenty);
+  EXPECT_DOUBLE_EQ(a.low, 6);
+  EXPECT_DOUBLE_EQ(a.high, 15);
+  EXPECT_NEAR(a.confidence, 1 - 2 * 21700.0 / 1048576, 1e-12);  // P(Bin(20, 1/2) <= 5) = 21700 / 2^20
+  const Interval six = median_interval(std::vector<double>{3, 1, 6, 2, 5, 4});
+  EXPECT_DOUBLE_EQ(six.low, 1);
+  EXPECT_DOUBLE_EQ(six.high, 6);
+  EXPECT_DOUBLE_EQ(six.confidence, 1 - 2.0 / 64);
+  const Interval five = median_interval(std::vector<double>{5, 1, 4, 2, 3});
+  EXPECT_DOUBLE_EQ(five.low, 1);
+  EXPECT_DOUBLE_EQ(five.high, 5);
+  EXPECT_DOUBLE_EQ(five.confidence, 1 - 2.0 / 32);
+  const Interval one = median_interval(std::vector<double>{7});
+  EXPECT_DOUBLE_EQ(one.low, 7);
+  EXPECT_DOUBLE_EQ(one.high, 7);
+  EXPECT_DOUBLE_EQ(one.confidence, 0);
+  // Many samples: coverage just above 95%, about 1.96 standard errors of the median each side
+  // (sqrt(n) / 2 ranks), and no underflow of 2^-n.
+  std::vector<double> many;
+  for (int i = 0; i < 2001; ++i) many.push_back(i);
+  const Interval big = median_interval(many);
+  EXPECT_GE(big.confidence, 0.95);
+  EXPECT_LT(big.confidence, 0.96);
+  EXPECT_NEAR(big.low, 1000 - 1.96 * std::sqrt(2001.0) / 2, 2);
+  EXPECT_NEAR(big.high, 1000 + 1.96 * std::sqrt(2001.0) / 2, 2);
+}
+
 TEST(StoppingRule, SyntheticStreams) {
   const StoppingRule rule{0.01, 5, 100, 0};
   // A steady stream meets 1% as soon as it has the minimum number of samples.
