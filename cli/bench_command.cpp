@@ -45,7 +45,8 @@ extern "C" void on_interrupt(int) {
 }
 
 struct BenchOptions {
-  std::string model = "gpt2";
+  std::string model;    // empty: gpt2, or the config.json of --weights
+  std::string weights;  // a HuggingFace checkpoint directory; empty: weights generated from the seed
   std::string layers;  // empty: every layer
   std::string gpus;
   std::string strategy = "all";
@@ -329,6 +330,24 @@ Ceilings run_ceilings(const BenchOptions& o, const std::optional<Ceilings>& prof
   }
 }
 
+// --model (default gpt2, or the config.json of --weights), cut to --layers.
+ModelConfig load_bench_model(const BenchOptions& o) {
+  std::string spec = o.model;
+  if (spec.empty()) spec = o.weights.empty() ? "gpt2" : (std::filesystem::path(o.weights) / "config.json").string();
+  ModelConfig model = load_model(spec);
+  if (!o.layers.empty()) model = with_layers(model, bounded_int("--layers", o.layers, 1, 1 << 30));
+  for (const std::string& note : model.notes) fmt::print(stderr, "note: {}: {}\n", model.name, note);
+  return model;
+}
+
+// --weights: the checkpoint, checked against the model before anything runs.
+std::shared_ptr<const Checkpoint> open_checkpoint(const std::string& dir, const ModelConfig& model) {
+  if (dir.empty()) return nullptr;
+  auto checkpoint = Checkpoint::open(dir);
+  checkpoint->check(model);
+  return checkpoint;
+}
+
 // Flags checked before the model is read or anything runs (output paths, counts, times).
 void check_flags(const BenchOptions& o) {
   check_output_path("--json", o.json);
@@ -343,16 +362,6 @@ void check_flags(const BenchOptions& o) {
     throw ConfigError(fmt::format("--collective-timeout: {} is not a number of seconds >= 0", o.collective_timeout));
   if (!std::isfinite(o.max_time) || o.max_time < 0)
     throw ConfigError(fmt::format("--max-time: {} is not a number of seconds >= 0", o.max_time));
-}
-
-std::uint64_t parse_seed(const std::string& text) {
-  std::uint64_t seed = 0;
-  const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, seed);
-  if (text.empty() || text.front() == '-' || text.front() == '+' || ec != std::errc() || ptr != end)
-    throw ConfigError(fmt::format("--seed: '{}' is not an integer from 0 to {}", text,
-                                  std::numeric_limits<std::uint64_t>::max()));
-  return seed;
 }
 
 std::vector<double> parse_ensemble_weights(const std::string& text) {
@@ -642,13 +651,12 @@ int sweep_exit_status(const SweepOutcome& out, const CarriedResults& carried, bo
 
 int run_bench(const BenchOptions& o, const std::string& command_line) {
   check_flags(o);
-  ModelConfig model = load_model(o.model);
-  if (!o.layers.empty()) model = with_layers(model, bounded_int("--layers", o.layers, 1, 1 << 30));
-  for (const std::string& note : model.notes) fmt::print(stderr, "note: {}: {}\n", model.name, note);
+  ModelConfig model = load_bench_model(o);
   const BackendChoice backend = resolve_backend(o.backend, o.dtype, o.emulate_ranks);
   const auto objective = parse_objective(o.objective);
   if (!objective) throw ConfigError(fmt::format("--objective: '{}' is not latency, throughput or memory", o.objective));
   RunOptions ro = make_run_options(o, backend);
+  ro.exec.checkpoint = open_checkpoint(o.weights, model);
   const std::optional<Ceilings> profile = profile_ceilings(o.ceilings, backend.dtype);
 
   const int devices = device_count(backend.name);
@@ -702,8 +710,13 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
 
 // What to sweep: the model, the rank counts, strategies and modes, the workloads.
 void add_axis_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
-  cmd->add_option("--model,-m", o->model, "Model preset name (see `llmthreads list`) or path to a HuggingFace config.json")
-      ->capture_default_str();
+  cmd->add_option("--model,-m", o->model,
+                  "Model preset name (see `llmthreads list`) or path to a HuggingFace config.json (default: gpt2, or "
+                  "the config.json of --weights)");
+  cmd->add_option("--weights", o->weights,
+                  "Read the weights from this HuggingFace checkpoint directory (*.safetensors, sharded with "
+                  "model.safetensors.index.json; fp32, bf16, fp16), each rank only its shard, instead of "
+                  "generating them from --seed; the reference uses the same weights");
   cmd->add_option("--layers", o->layers, "Run only the first N layers of the model's real shape (default: all)")
       ->type_name("INT");
   cmd->add_option("--gpus,--ranks,-g", o->gpus,

@@ -15,5 +15,6 @@ Command add_profile_command(CLI::App& app, const std::string& command_line);
 Command add_list_command(CLI::App& app);
 Command add_compare_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
+Command add_export_command(CLI::App& app);
 
 }  // namespace llmt::cli

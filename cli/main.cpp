@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   const llmt::cli::Command list = llmt::cli::add_list_command(app);
   const llmt::cli::Command compare = llmt::cli::add_compare_command(app);
   const llmt::cli::Command report = llmt::cli::add_report_command(app);
+  const llmt::cli::Command export_weights = llmt::cli::add_export_command(app);
 
   try {
     app.parse(argc, argv);
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("profile")) return profile();
     if (app.got_subcommand("compare")) return compare();
     if (app.got_subcommand("report")) return report();
+    if (app.got_subcommand("export-weights")) return export_weights();
   } catch (const llmt::Error& e) {
     fmt::print(stderr, "llmthreads: error: {}\n", e.what());
     return 2;

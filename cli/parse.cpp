@@ -1,5 +1,7 @@
 #include "cli/parse.hpp"
 
+#include <limits>
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -35,6 +37,16 @@ std::vector<int> parse_positive_ints(const std::string& option, const std::strin
   }
   if (values.empty()) throw ConfigError(fmt::format("{}: expected a comma-separated list of positive integers", option));
   return values;
+}
+
+std::uint64_t parse_seed(const std::string& text) {
+  std::uint64_t seed = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, seed);
+  if (text.empty() || text.front() == '-' || text.front() == '+' || ec != std::errc() || ptr != end)
+    throw ConfigError(fmt::format("--seed: '{}' is not an integer from 0 to {}", text,
+                                  std::numeric_limits<std::uint64_t>::max()));
+  return seed;
 }
 
 }  // namespace llmt::cli

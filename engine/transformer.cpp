@@ -25,6 +25,25 @@ enum LayerTensor : std::uint64_t {
 };
 std::uint64_t layer_tensor(int layer, LayerTensor t) { return 1000 + static_cast<std::uint64_t>(layer) * 64 + t; }
 
+// A logical tensor id as the checkpoint names it: its role and layer.
+std::pair<WeightRole, int> weight_role(std::uint64_t tensor) {
+  switch (tensor) {
+    case kEmbed: return {WeightRole::embed, 0};
+    case kPositions: return {WeightRole::positions, 0};
+    case kFinalNormW: return {WeightRole::final_norm_w, 0};
+    case kFinalNormB: return {WeightRole::final_norm_b, 0};
+    case kHead: return {WeightRole::head, 0};
+    default: break;
+  }
+  static constexpr WeightRole kLayerRoles[] = {
+      WeightRole::norm1_w, WeightRole::norm1_b, WeightRole::q,       WeightRole::k,      WeightRole::v,
+      WeightRole::q_bias,  WeightRole::k_bias,  WeightRole::v_bias,  WeightRole::out,    WeightRole::out_bias,
+      WeightRole::norm2_w, WeightRole::norm2_b, WeightRole::gate,    WeightRole::up,     WeightRole::up_bias,
+      WeightRole::down,    WeightRole::down_bias};
+  const std::uint64_t kind = (tensor - 1000) % 64;
+  return {kLayerRoles[kind], static_cast<int>((tensor - 1000) / 64)};
+}
+
 // Initialisation scales: uniform(-a, a) with a = sqrt(3 / fan_in) keeps unit variance.
 float linear_scale(int fan_in) { return std::sqrt(3.0f / static_cast<float>(fan_in)); }
 constexpr float kNormScale = 0.1f, kBiasScale = 0.02f, kPositionScale = 0.1f;
@@ -421,8 +440,12 @@ namespace {
 // Allocates one rank's weight shard and generates its values from their global indices.
 class WeightBuilder {
  public:
-  WeightBuilder(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s, std::uint64_t seed, Backend& be)
-      : m_(m), shard_(s), d_(local_dims(m, p, s)), seed_(seed), be_(be), esize_(dtype_size(be.dtype())) {}
+  // `checkpoint`: read the values there instead of generating them; `exported`: also copy every
+  // generated block into these tensors, in the checkpoint's names and layouts.
+  WeightBuilder(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s, std::uint64_t seed, Backend& be,
+                const Checkpoint* checkpoint = nullptr, std::map<std::string, NamedTensor>* exported = nullptr)
+      : m_(m), shard_(s), d_(local_dims(m, p, s)), seed_(seed), be_(be), esize_(dtype_size(be.dtype())),
+        checkpoint_(checkpoint), exported_(exported) {}
 
   std::shared_ptr<WeightSet> build() {
     auto w = std::make_shared<WeightSet>();
@@ -460,8 +483,31 @@ class WeightBuilder {
   DeviceBuffer allocate(std::size_t n) { return be_.allocate(n, MemoryKind::weights); }
   void fill(const DeviceBuffer& dst, std::size_t offset, int rows, int cols, std::uint64_t tensor, std::int64_t row0,
             std::int64_t col0, std::int64_t global_cols, float scale, float shift = 0.0f) {
-    be_.fill(static_cast<char*>(dst.get()) + offset * esize_, rows, cols,
-             FillSpec{seed_, tensor, row0, col0, global_cols, scale, shift});
+    void* at = static_cast<char*>(dst.get()) + offset * esize_;
+    const auto [role, layer] = weight_role(tensor);
+    if (checkpoint_) {
+      const std::vector<float> values = checkpoint_->read(hf_location(m_, role, layer), row0, col0, rows, cols);
+      be_.copy_from_host(at, values.data(), values.size());
+      return;
+    }
+    be_.fill(at, rows, cols, FillSpec{seed_, tensor, row0, col0, global_cols, scale, shift});
+    if (exported_) export_block(at, hf_location(m_, role, layer), row0, col0, rows, cols);
+  }
+  void export_block(const void* at, const HfLocation& where, std::int64_t row0, std::int64_t col0, int rows, int cols) {
+    std::vector<float> values(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols));
+    be_.copy_to_host(values.data(), at, values.size());
+    NamedTensor& t = (*exported_)[where.names.front()];
+    if (t.values.empty()) {
+      t.name = where.names.front();
+      t.shape = where.shape;
+      std::size_t n = 1;
+      for (std::int64_t dim : where.shape) n *= static_cast<std::size_t>(dim);
+      t.values.assign(n, 0.0f);
+    }
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < cols; ++c)
+        t.values[static_cast<std::size_t>(hf_index(where, row0 + r, col0 + c))] =
+            values[static_cast<std::size_t>(r) * cols + c];
   }
   void fill_norm(const DeviceBuffer& w, const DeviceBuffer& b, std::uint64_t wid, std::uint64_t bid) {
     fill(w, 0, 1, d_.hidden, wid, 0, 0, d_.hidden, kNormScale, 1.0f);
@@ -528,6 +574,8 @@ class WeightBuilder {
   const std::uint64_t seed_;
   Backend& be_;
   const std::size_t esize_;
+  const Checkpoint* checkpoint_;
+  std::map<std::string, NamedTensor>* exported_;
 };
 
 }  // namespace
@@ -536,7 +584,19 @@ std::shared_ptr<const WeightSet> build_weights(const ModelConfig& model, const C
                                                const ShardPlan& shard, const ExecutionOptions& options,
                                                Backend& backend) {
   const std::uint64_t seed = member_seed(options.seed, shard.weight_member + options.member_offset);
-  return WeightBuilder(model, point, shard, seed, backend).build();
+  return WeightBuilder(model, point, shard, seed, backend, options.checkpoint.get()).build();
+}
+
+std::vector<NamedTensor> export_weights(const ModelConfig& model, std::uint64_t seed, Backend& backend) {
+  ConfigPoint point;
+  point.strategy = "export";
+  point.workload = {1, 1, 1};
+  const ShardPlan shard = make_shard_plan(model, point, 0);
+  std::map<std::string, NamedTensor> tensors;
+  WeightBuilder(model, point, shard, member_seed(seed, 0), backend, nullptr, &tensors).build();
+  std::vector<NamedTensor> out;
+  for (auto& [name, t] : tensors) out.push_back(std::move(t));
+  return out;
 }
 
 struct TransformerRank::Impl {

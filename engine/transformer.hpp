@@ -10,6 +10,7 @@
 
 #include "engine/backend.hpp"
 #include "engine/communicator.hpp"
+#include "model/checkpoint.hpp"
 #include "model/model.hpp"
 #include "engine/plan.hpp"
 #include "engine/timeline.hpp"
@@ -44,6 +45,9 @@ struct ExecutionOptions {
   int overlap_chunks = 4;     // row-parallel GEMM chunks in the overlap sync mode
   std::vector<double> ensemble_weights;  // mean merge: one weight per replica; empty = equal
   AttentionKernel attention = AttentionKernel::automatic;
+  // Weights read from this HuggingFace checkpoint (--weights) instead of generated from the
+  // seed; every rank reads only its shard. Ensemble members then all hold the same weights.
+  std::shared_ptr<const Checkpoint> checkpoint;
 };
 
 // The GEMMs one rank issues per step, named by their phase (e.g. "attn/qkv", "head/gemm"):
@@ -81,6 +85,11 @@ std::int32_t input_token(std::uint64_t seed, int seq, int pos, int vocab);
 // space may share a single set (see RunOptions::replica_weights).
 struct WeightSet;
 // Allocates the shard on `backend` (charged to its memory tracker) and generates its values.
+// The whole model's weights generated from `seed` (one rank, no parallelism), in the names and
+// layouts of a HuggingFace checkpoint: `export-weights` writes them, so that transformers, or
+// `bench --weights`, computes with exactly the weights llmthreads generates.
+std::vector<NamedTensor> export_weights(const ModelConfig& model, std::uint64_t seed, Backend& backend);
+
 std::shared_ptr<const WeightSet> build_weights(const ModelConfig& model, const ConfigPoint& point,
                                                const ShardPlan& shard, const ExecutionOptions& options,
                                                Backend& backend);

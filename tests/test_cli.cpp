@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -630,6 +631,69 @@ TEST(Cli, DumpLogitsWritesSafetensorsWithIdsReferenceAndEveryConfiguration) {
   EXPECT_LT(worst, 1e-4 * largest);  // tensor parallelism only reorders fp32 sums
   EXPECT_EQ(header["__metadata__"]["model"], "tiny");
   EXPECT_FALSE(fs::exists(path.string() + ".part"));
+}
+
+}  // namespace
+
+namespace {
+
+// Tensors of a --dump-logits file: name -> raw bytes (metadata left out).
+std::map<std::string, std::string> dumped_tensors(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::uint64_t length = 0;
+  std::memcpy(&length, bytes.data(), 8);
+  const json header = json::parse(bytes.substr(8, length));
+  std::map<std::string, std::string> out;
+  for (const auto& [name, t] : header.items())
+    if (name != "__metadata__") {
+      const auto begin = t["data_offsets"][0].get<std::size_t>(), end = t["data_offsets"][1].get<std::size_t>();
+      out[name] = bytes.substr(8 + length + begin, end - begin);
+    }
+  return out;
+}
+
+// export-weights writes the weights a run generates as a HuggingFace checkpoint; bench --weights
+// reads them back, each rank its shard (Llama's separate projections; GPT-2's Conv1D layers stored
+// [in, out] with q, k and v fused; a checkpoint sharded over files with an index): every logit of
+// every configuration is then bit for bit the one the generated weights give.
+TEST(Cli, ExportedWeightsReadBackGiveTheSameLogitsBitForBit) {
+  for (const auto& [model, shards] : {std::pair{"tiny", 1}, std::pair{"tiny-gpt2", 3}}) {
+    const auto dir = temp_path(std::string("ckpt-") + model);
+    fs::remove_all(dir);
+    const Outcome exported = run(std::string("export-weights --model ") + model + " --shards " +
+                                 std::to_string(shards) + " " + dir.string());
+    ASSERT_EQ(exported.status, 0) << exported.output;
+    EXPECT_EQ(fs::exists(dir / "model.safetensors.index.json"), shards > 1);
+    const std::string sweep = " --gpus 1,2 --strategy tp,dp,pp --batch 2 --prompt 5 --gen 3 --iterations 1 --warmup 0 -q";
+    const auto from_file = temp_path(std::string("from-file-") + model), generated = temp_path(std::string("gen-") + model);
+    const Outcome a = run("bench --weights " + dir.string() + sweep + " --dump-logits " + from_file.string());
+    const Outcome b = run(std::string("bench --model ") + model + sweep + " --dump-logits " + generated.string());
+    ASSERT_EQ(a.status, 0) << a.output;
+    ASSERT_EQ(b.status, 0) << b.output;
+    const auto got = dumped_tensors(from_file), want = dumped_tensors(generated);
+    EXPECT_GE(got.size(), 5u) << model;  // ids, reference, at least three configurations
+    ASSERT_EQ(got.size(), want.size()) << model;
+    for (const auto& [name, bytes] : want) EXPECT_TRUE(got.count(name) && got.at(name) == bytes) << model << ": " << name;
+  }
+}
+
+TEST(Cli, ACheckpointThatDoesNotMatchTheConfigIsRefusedByName) {
+  const auto dir = temp_path("ckpt-two-layers");
+  fs::remove_all(dir);
+  ASSERT_EQ(run("export-weights --model tiny --layers 2 " + dir.string()).status, 0);
+  const std::string sweep = " --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 -q";
+  const Outcome missing = run("bench --weights " + dir.string() + " --model tiny" + sweep);
+  EXPECT_EQ(missing.status, 2) << missing.output;
+  EXPECT_NE(missing.output.find("tensor 'model.layers.2."), std::string::npos) << missing.output;
+  const Outcome shape = run("bench --weights " + dir.string() + " --model llama-3-8b --layers 1" + sweep);
+  EXPECT_EQ(shape.status, 2) << shape.output;
+  EXPECT_NE(shape.output.find("has shape ["), std::string::npos) << shape.output;
+  const Outcome none = run("bench --weights " + temp_path("no-such-dir").string() + sweep);
+  EXPECT_EQ(none.status, 2) << none.output;
+  // The directory's own config.json is the default model: two layers run.
+  const Outcome own = run("bench --weights " + dir.string() + sweep);
+  EXPECT_EQ(own.status, 0) << own.output;
 }
 
 }  // namespace

@@ -2,12 +2,14 @@
 // ModelError that names the file and the field.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
 
 #include "model/error.hpp"
 #include "model/model.hpp"
+#include "model/checkpoint.hpp"
 #include "model/rope.hpp"
 
 #include <fmt/format.h>
@@ -312,6 +314,47 @@ TEST(ModelMath, Gpt2ActivationFunctionPicksTheGeluForm) {
     EXPECT_EQ(load_model_file(path).gelu, form) << name;
   }
   EXPECT_EQ(load_model("gpt2").gelu, GeluForm::tanh);  // GPT-2 publishes gelu_new
+}
+
+}  // namespace
+}  // namespace llmt
+
+namespace llmt {
+namespace {
+
+TEST(Checkpoints, HalfPrecisionStorageConvertsExactly) {
+  EXPECT_EQ(bf16_to_float(0x3F80), 1.0f);
+  EXPECT_EQ(bf16_to_float(0xC000), -2.0f);
+  EXPECT_EQ(bf16_to_float(0x3EAB), 0.333984375f);
+  EXPECT_EQ(fp16_to_float(0x3C00), 1.0f);
+  EXPECT_EQ(fp16_to_float(0x3555), 0.333251953125f);
+  EXPECT_EQ(fp16_to_float(0x7BFF), 65504.0f);
+  EXPECT_EQ(fp16_to_float(0x0001), 0x1p-24f);  // the smallest subnormal
+  EXPECT_EQ(fp16_to_float(0x83FF), -1023 * 0x1p-24f);
+  EXPECT_TRUE(std::isinf(fp16_to_float(0xFC00)) && fp16_to_float(0xFC00) < 0);
+  EXPECT_TRUE(std::isnan(fp16_to_float(0x7E00)));
+}
+
+// A bf16 tensor read as a block, both as stored [out, in] and transposed [in, out] (GPT-2's Conv1D).
+TEST(Checkpoints, ReadsBlocksOfBf16TensorsInEitherLayout) {
+  const auto dir = own_temp("_ckpt");
+  std::filesystem::create_directories(dir);
+  const std::uint16_t values[6] = {0x3F80, 0x4000, 0x4040, 0x4080, 0x40A0, 0x40C0};  // 1 .. 6, shape [2, 3]
+  std::string header = R"({"w": {"dtype": "BF16", "shape": [2, 3], "data_offsets": [0, 12]}})";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  std::ofstream out(dir / "model.safetensors", std::ios::binary);
+  const std::uint64_t length = header.size();
+  out.write(reinterpret_cast<const char*>(&length), 8);
+  out << header;
+  out.write(reinterpret_cast<const char*>(values), sizeof(values));
+  out.close();
+  const auto ckpt = Checkpoint::open(dir);
+  EXPECT_EQ(ckpt->tensor_count(), 1u);
+  EXPECT_EQ(ckpt->read(HfLocation{{"w"}, {2, 3}}, 0, 1, 2, 2), (std::vector<float>{2, 3, 5, 6}));
+  // Transposed: the logical tensor is [3, 2] = w^T; its row 2 is w's column 2.
+  EXPECT_EQ(ckpt->read(HfLocation{{"w"}, {2, 3}, true}, 2, 0, 1, 2), (std::vector<float>{3, 6}));
+  EXPECT_THROW(ckpt->read(HfLocation{{"w"}, {3, 2}}, 0, 0, 1, 1), ModelError);   // shape mismatch
+  EXPECT_THROW(ckpt->read(HfLocation{{"nope"}, {2, 3}}, 0, 0, 1, 1), ModelError);  // absent
 }
 
 }  // namespace

@@ -1,0 +1,76 @@
+// `llmthreads export-weights`: the weights llmthreads generates for a model and seed, written
+// as a HuggingFace checkpoint (config.json and safetensors), so that transformers (or any other
+// implementation) can compute with exactly the weights a bench run uses, and `bench --weights`
+// can read them back.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/parse.hpp"
+#include "engine/backends.hpp"
+#include "engine/sysinfo.hpp"
+#include "engine/transformer.hpp"
+#include "model/checkpoint.hpp"
+#include "model/error.hpp"
+#include "model/model.hpp"
+
+namespace llmt::cli {
+namespace {
+
+struct ExportOptions {
+  std::string model = "tiny", seed = "1234", layers, dir;
+  int shards = 1;
+};
+
+// The model's own config.json, with the layer count it was cut to.
+void write_config(const ModelConfig& model, const std::filesystem::path& dir) {
+  nlohmann::json config;
+  std::ifstream in(model.source);
+  config = nlohmann::json::parse(in);
+  config[model.arch == Architecture::gpt2 ? "n_layer" : "num_hidden_layers"] = model.layers;
+  config["torch_dtype"] = "float32";
+  std::ofstream(dir / "config.json") << config.dump(2) << "\n";
+}
+
+int run_export(const ExportOptions& o) {
+  namespace fs = std::filesystem;
+  ModelConfig model = load_model(o.model);
+  if (!o.layers.empty()) model = with_layers(model, parse_positive_ints("--layers", o.layers).front());
+  const std::uint64_t seed = parse_seed(o.seed);
+  if (o.shards < 1 || o.shards > 1000) throw ConfigError(fmt::format("--shards: {} is not from 1 to 1000", o.shards));
+  std::error_code ec;
+  fs::create_directories(o.dir, ec);
+  if (!fs::is_directory(o.dir, ec)) throw ConfigError(fmt::format("{}: cannot create this directory", o.dir));
+  prepare_backend("cpu");
+  auto backend = make_backend("cpu", 0, DType::f32);
+  const std::vector<NamedTensor> tensors = export_weights(model, seed, *backend);
+  write_safetensors(o.dir, tensors,
+                    {{"format", "pt"}, {"llmthreads", tool_version()}, {"seed", std::to_string(seed)}}, o.shards);
+  write_config(model, o.dir);
+  std::size_t elements = 0;
+  for (const NamedTensor& t : tensors) elements += t.values.size();
+  fmt::print("{}: {} ({} layers, seed {}): {} tensors, {:.1f} M parameters, fp32, {} file(s)\n", o.dir, model.name,
+             model.layers, seed, tensors.size(), elements / 1e6, o.shards);
+  return 0;
+}
+
+}  // namespace
+
+Command add_export_command(CLI::App& app) {
+  auto o = std::make_shared<ExportOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "export-weights", "Write the weights llmthreads generates for a model and seed as a HuggingFace checkpoint "
+                        "(config.json and fp32 safetensors), for transformers or `bench --weights`");
+  cmd->add_option("dir", o->dir, "Directory to write")->required();
+  cmd->add_option("--model,-m", o->model, "Model preset name or path to a config.json")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of the weights, as given to bench")->capture_default_str();
+  cmd->add_option("--layers", o->layers, "Only the first N layers");
+  cmd->add_option("--shards", o->shards, "Files to split the tensors over (with model.safetensors.index.json)")
+      ->capture_default_str();
+  return [o] { return run_export(*o); };
+}
+
+}  // namespace llmt::cli
