@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "run_binary.hpp"
+#include "safetensors_file.hpp"
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -592,34 +593,20 @@ TEST(Cli, DumpLogitsWritesSafetensorsWithIdsReferenceAndEveryConfiguration) {
   const Outcome o = run("bench --model tiny --backend cpu --gpus 1,2 --strategy tp --batch 2 --prompt 5 --gen 3 "
                         "--iterations 1 --warmup 0 -q --dump-logits " + path.string());
   ASSERT_EQ(o.status, 0) << o.output;
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  ASSERT_GT(bytes.size(), 8u);
-  std::uint64_t header_length = 0;
-  std::memcpy(&header_length, bytes.data(), 8);
-  ASSERT_LE(8 + header_length, bytes.size());
-  EXPECT_EQ(header_length % 8, 0u);
-  const json header = json::parse(bytes.substr(8, header_length));
-  const std::size_t data_start = 8 + header_length;
-  auto tensor = [&](const std::string& name) -> const json& {
-    EXPECT_TRUE(header.contains(name)) << header.dump();
-    return header.at(name);
-  };
-  const json& ids = tensor("input_ids/b2.p5.g3");
+  const llmt::testing::SafetensorsFile file = llmt::testing::read_safetensors(path);
+  ASSERT_TRUE(file.header.contains("input_ids/b2.p5.g3")) << file.header.dump();
+  const json& ids = file.header["input_ids/b2.p5.g3"];
   EXPECT_EQ(ids["dtype"], "I32");
   EXPECT_EQ(ids["shape"], json::array({2, 7}));  // prompt 5 + 2 teacher-forced decode inputs
   const std::vector<std::string> logits = {"reference/b2.p5.g3", "tp|tp1.pp1.dp1|blocking|concat|b2.p5.g3",
                                            "tp|tp2.pp1.dp1|blocking|concat|b2.p5.g3"};
   std::vector<std::vector<float>> values;
   for (const std::string& name : logits) {
-    const json& t = tensor(name);
-    EXPECT_EQ(t["dtype"], "F32");
-    EXPECT_EQ(t["shape"], json::array({3, 2, 997}));  // gen, batch, vocab of the tiny model
-    const auto begin = t["data_offsets"][0].get<std::size_t>(), end = t["data_offsets"][1].get<std::size_t>();
-    ASSERT_EQ(end - begin, 3u * 2 * 997 * sizeof(float));
-    ASSERT_LE(data_start + end, bytes.size());
-    values.emplace_back((end - begin) / sizeof(float));
-    std::memcpy(values.back().data(), bytes.data() + data_start + begin, end - begin);
+    ASSERT_TRUE(file.header.contains(name)) << file.header.dump();
+    EXPECT_EQ(file.header[name]["dtype"], "F32");
+    EXPECT_EQ(file.header[name]["shape"], json::array({3, 2, 997}));  // gen, batch, vocab of the tiny model
+    values.push_back(file.floats(name));
+    ASSERT_EQ(values.back().size(), 3u * 2 * 997);
   }
   EXPECT_EQ(values[1], values[0]);  // one rank computes exactly the reference
   double largest = 0, worst = 0;
@@ -629,7 +616,7 @@ TEST(Cli, DumpLogitsWritesSafetensorsWithIdsReferenceAndEveryConfiguration) {
   }
   EXPECT_GT(largest, 0.0);
   EXPECT_LT(worst, 1e-4 * largest);  // tensor parallelism only reorders fp32 sums
-  EXPECT_EQ(header["__metadata__"]["model"], "tiny");
+  EXPECT_EQ(file.metadata["model"], "tiny");
   EXPECT_FALSE(fs::exists(path.string() + ".part"));
 }
 
@@ -638,20 +625,7 @@ TEST(Cli, DumpLogitsWritesSafetensorsWithIdsReferenceAndEveryConfiguration) {
 namespace {
 
 // Tensors of a --dump-logits file: name -> raw bytes (metadata left out).
-std::map<std::string, std::string> dumped_tensors(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::uint64_t length = 0;
-  std::memcpy(&length, bytes.data(), 8);
-  const json header = json::parse(bytes.substr(8, length));
-  std::map<std::string, std::string> out;
-  for (const auto& [name, t] : header.items())
-    if (name != "__metadata__") {
-      const auto begin = t["data_offsets"][0].get<std::size_t>(), end = t["data_offsets"][1].get<std::size_t>();
-      out[name] = bytes.substr(8 + length + begin, end - begin);
-    }
-  return out;
-}
+std::map<std::string, std::string> dumped_tensors(const fs::path& path) { return llmt::testing::read_safetensors(path).bytes; }
 
 // export-weights writes the weights a run generates as a HuggingFace checkpoint; bench --weights
 // reads them back, each rank its shard (Llama's separate projections; GPT-2's Conv1D layers stored
