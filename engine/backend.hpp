@@ -155,6 +155,10 @@ class Backend {
   virtual void gemm(int m, int n, int k, const void* a, int lda, const void* w, int ldw, void* c, int ldc,
                     float beta) = 0;
   virtual void rms_norm(const void* x, const void* weight, void* out, int rows, int cols, float eps) = 0;
+  // Qwen3's q/k norms, in place: RMSNorm over each head_dim vector of the q and k heads of `rows`
+  // qkv rows ([q heads | kv heads of k | kv heads of v]), with q_weight for q heads, k_weight for k.
+  virtual void head_rms_norm(void* qkv, const void* q_weight, const void* k_weight, int rows, int q_heads,
+                             int kv_heads, int head_dim, float eps) = 0;
   virtual void layer_norm(const void* x, const void* weight, const void* bias, void* out, int rows, int cols,
                           float eps) = 0;
   virtual void add_bias(void* x, const void* bias, int rows, int cols) = 0;

@@ -21,7 +21,7 @@ namespace {
 enum GlobalTensor : std::uint64_t { kEmbed = 1, kPositions, kFinalNormW, kFinalNormB, kHead, kTokens };
 enum LayerTensor : std::uint64_t {
   kNorm1W, kNorm1B, kWq, kWk, kWv, kBq, kBk, kBv, kWo, kBo,
-  kNorm2W, kNorm2B, kWgate, kWup, kBup, kWdown, kBdown,
+  kNorm2W, kNorm2B, kWgate, kWup, kBup, kWdown, kBdown, kQNorm, kKNorm,
 };
 std::uint64_t layer_tensor(int layer, LayerTensor t) { return 1000 + static_cast<std::uint64_t>(layer) * 64 + t; }
 
@@ -39,7 +39,7 @@ std::pair<WeightRole, int> weight_role(std::uint64_t tensor) {
       WeightRole::norm1_w, WeightRole::norm1_b, WeightRole::q,       WeightRole::k,      WeightRole::v,
       WeightRole::q_bias,  WeightRole::k_bias,  WeightRole::v_bias,  WeightRole::out,    WeightRole::out_bias,
       WeightRole::norm2_w, WeightRole::norm2_b, WeightRole::gate,    WeightRole::up,     WeightRole::up_bias,
-      WeightRole::down,    WeightRole::down_bias};
+      WeightRole::down,    WeightRole::down_bias, WeightRole::q_norm, WeightRole::k_norm};
   const std::uint64_t kind = (tensor - 1000) % 64;
   return {kLayerRoles[kind], static_cast<int>((tensor - 1000) / 64)};
 }
@@ -54,7 +54,7 @@ struct Dims {
   int hidden, head_dim, q_heads, kv_heads, q_per_kv, intermediate, vocab_part, hidden_part, batch, global_batch,
       context, prompt, window;
   int tp, pp, dp, tp_index, pp_index, dp_index;
-  bool gpt2, qkv_bias, first_stage, last_stage, tp_sum, ensemble;  // first and last pipeline stage
+  bool gpt2, qkv_bias, qk_norm, first_stage, last_stage, tp_sum, ensemble;  // first and last pipeline stage
   SyncMode sync;
   std::size_t local_layers;
   int qkv_cols() const { return (q_heads + 2 * kv_heads) * head_dim; }
@@ -87,6 +87,7 @@ Dims local_dims(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s) 
   d.dp_index = s.coords.dp;
   d.gpt2 = m.arch == Architecture::gpt2;
   d.qkv_bias = m.qkv_bias;
+  d.qk_norm = m.qk_norm;
   d.first_stage = s.first_stage();
   d.last_stage = s.last_stage();
   d.tp_sum = p.tp_sum();
@@ -119,7 +120,7 @@ std::size_t nonneg(int v) { return v > 0 ? static_cast<std::size_t>(v) : 0; }
 
 // Element counts of every buffer a rank allocates; allocation and prediction both use them.
 struct LayerSizes {
-  std::size_t norm, qkv_w, qkv_b, out_w, out_b, up_w, up_b, down_w, down_b, cache;
+  std::size_t norm, qkv_w, qkv_b, qk_norm, out_w, out_b, up_w, up_b, down_w, down_b, cache;
 };
 LayerSizes layer_sizes(const Dims& d) {
   const std::size_t h = nonneg(d.hidden);
@@ -127,6 +128,7 @@ LayerSizes layer_sizes(const Dims& d) {
   s.norm = h;
   s.qkv_w = sat_mul(nonneg(d.qkv_cols()), h);
   s.qkv_b = d.qkv_bias ? nonneg(d.qkv_cols()) : 0;
+  s.qk_norm = d.qk_norm ? nonneg(d.head_dim) : 0;  // each of the q and k norms
   s.out_w = sat_mul(h, nonneg(d.q_heads), nonneg(d.head_dim));
   s.out_b = d.gpt2 ? h : 0;
   s.up_w = sat_mul(nonneg(d.up_cols()), h);
@@ -139,7 +141,7 @@ LayerSizes layer_sizes(const Dims& d) {
 std::size_t layer_weight_elements(const Dims& d) {
   const LayerSizes s = layer_sizes(d);
   const std::size_t norms = sat_mul(2 * s.norm, d.gpt2 ? 2 : 1);
-  return sat_add(norms, s.qkv_w, s.qkv_b, s.out_w, s.out_b, s.up_w, s.up_b, s.down_w, s.down_b);
+  return sat_add(norms, s.qkv_w, s.qkv_b, 2 * s.qk_norm, s.out_w, s.out_b, s.up_w, s.up_b, s.down_w, s.down_b);
 }
 
 struct GlobalSizes {
@@ -294,6 +296,7 @@ class WorkModel {
     if (index == 0 || !fused) add(L + "attn/norm", 0, 2 * rows * h * e_ + norm_params());
     gemm(L + "attn/qkv", rows, d_.qkv_cols(), h);
     if (d_.qkv_bias) add(L + "attn/qkv_bias", 0, (2 * rows + 1) * d_.qkv_cols() * e_);
+    if (d_.qk_norm) add(L + "attn/qk_norm", 0, (2 * rows * (d_.q_heads + d_.kv_heads) + 2) * hd * e_);
     if (d_.gpt2)
       add(L + "attn/kv_store", 0, 4 * rows * d_.kv_heads * hd * e_);
     else  // q rotated in place; k rotated and v copied into the cache; cos and sin read as floats
@@ -425,7 +428,7 @@ RankComms RankComms::split(Communicator& world, const ShardPlan& s) {
 }
 
 struct LayerWeights {
-  DeviceBuffer norm1_w, norm1_b, qkv_w, qkv_b, out_w, out_b;
+  DeviceBuffer norm1_w, norm1_b, qkv_w, qkv_b, q_norm_w, k_norm_w, out_w, out_b;
   DeviceBuffer norm2_w, norm2_b, up_w, up_b, down_w, down_b;
 };
 
@@ -542,6 +545,12 @@ class WeightBuilder {
       fill(L.qkv_b, std::size_t(d.q_heads + d.kv_heads) * hd, 1, d.kv_heads * hd, layer_tensor(l, kBv), 0, kv0 * hd, kv_all,
            kBiasScale);
     }
+    if (ls.qk_norm) {  // Qwen3: one norm per head dimension, the same for every head (replicated)
+      L.q_norm_w = allocate(ls.qk_norm);
+      L.k_norm_w = allocate(ls.qk_norm);
+      fill(L.q_norm_w, 0, 1, hd, layer_tensor(l, kQNorm), 0, 0, hd, kNormScale, 1.0f);
+      fill(L.k_norm_w, 0, 1, hd, layer_tensor(l, kKNorm), 0, 0, hd, kNormScale, 1.0f);
+    }
     // Row-parallel output projection: all output rows, this rank's input columns.
     L.out_w = allocate(ls.out_w);
     fill(L.out_w, 0, d.hidden, d.q_heads * hd, layer_tensor(l, kWo), 0, q0 * hd, q_all, linear_scale(q_all));
@@ -612,7 +621,7 @@ struct TransformerRank::Impl {
     PhaseId ps_broadcast = 0;  // param-server: the sum sent back from the root
   };
   struct LayerPhases {
-    PhaseId norm1, qkv, qkv_bias, rope_kv_store, kv_store, attn, out, residual1, residual_norm1;
+    PhaseId norm1, qkv, qkv_bias, qk_norm, rope_kv_store, kv_store, attn, out, residual1, residual_norm1;
     PhaseId norm2, up, act, down, residual2, residual_norm2;
     ReducePhases out_sync, down_sync;
   };
@@ -732,6 +741,7 @@ struct TransformerRank::Impl {
         lp.norm1 = compute(L + "attn/norm");
         lp.qkv = compute(L + "attn/qkv", gemm_detail(shapes, "attn/qkv"));
         lp.qkv_bias = compute(L + "attn/qkv_bias");
+        lp.qk_norm = compute(L + "attn/qk_norm");
         lp.rope_kv_store = compute(L + "attn/rope_kv_store");
         lp.kv_store = compute(L + "attn/kv_store");
         lp.attn = compute(L + "attn/core");
@@ -964,6 +974,11 @@ struct TransformerRank::Impl {
     if (index == 0 || !fused_norms) { ScopedPhase p(tl, P.norm1); norm(xr, L.norm1_w, L.norm1_b, xnr, rows); }
     { ScopedPhase p(tl, P.qkv); be.gemm(rows, d.qkv_cols(), d.hidden, xnr, d.hidden, L.qkv_w.get(), d.hidden, qkvr, d.qkv_cols(), 0.0f); }
     if (L.qkv_b) { ScopedPhase p(tl, P.qkv_bias); be.add_bias(qkvr, L.qkv_b.get(), rows, d.qkv_cols()); }
+    if (L.q_norm_w) {
+      ScopedPhase p(tl, P.qk_norm);
+      be.head_rms_norm(qkvr, L.q_norm_w.get(), L.k_norm_w.get(), rows, d.q_heads, d.kv_heads, d.head_dim,
+                       static_cast<float>(m.norm_eps));
+    }
     if (d.gpt2) {
       ScopedPhase p(tl, P.kv_store);
       be.store_kv(qkvr, kc, vc, shape);

@@ -45,6 +45,8 @@ HfLocation llama_location(const ModelConfig& m, WeightRole role, int layer) {
     case WeightRole::gate: return {{L + "mlp.gate_proj.weight"}, {inter, h}};
     case WeightRole::up: return {{L + "mlp.up_proj.weight"}, {inter, h}};
     case WeightRole::down: return {{L + "mlp.down_proj.weight"}, {h, inter}};
+    case WeightRole::q_norm: return {{L + "self_attn.q_norm.weight"}, {m.head_dim}};
+    case WeightRole::k_norm: return {{L + "self_attn.k_norm.weight"}, {m.head_dim}};
     default: break;
   }
   throw ModelError(fmt::format("{}: a Llama-family model has no weight of role {}", m.name, static_cast<int>(role)));
@@ -235,6 +237,8 @@ std::vector<std::pair<WeightRole, int>> model_weights(const ModelConfig& m) {
     for (R r : {R::norm1_w, R::norm2_w, R::q, R::k, R::v, R::out, R::up, R::down}) out.emplace_back(r, l);
     if (m.qkv_bias)
       for (R r : {R::q_bias, R::k_bias, R::v_bias}) out.emplace_back(r, l);
+    if (m.qk_norm)
+      for (R r : {R::q_norm, R::k_norm}) out.emplace_back(r, l);
     if (gpt2)
       for (R r : {R::norm1_b, R::norm2_b, R::out_bias, R::up_bias, R::down_bias}) out.emplace_back(r, l);
     else

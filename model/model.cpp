@@ -132,7 +132,7 @@ const MathField kMathFields[] = {
      [](const json& d) { return absent_or(d, "attn_logit_softcapping", nullptr); }},
     {Architecture::llama, "final_logit_softcapping", "absent (no soft-capping)", R"({"final_logit_softcapping": 30.0})",
      [](const json& d) { return absent_or(d, "final_logit_softcapping", nullptr); }},
-    {Architecture::llama, "use_qk_norm", "false (per-head q/k norms are not implemented yet)", R"({"use_qk_norm": true})",
+    {Architecture::llama, "use_qk_norm", "false (per-head q/k norms come with model_type qwen3)", R"({"use_qk_norm": true})",
      [](const json& d) { return absent_or_false(d, "use_qk_norm") && absent_or_false(d, "qk_layernorm"); }},
     {Architecture::gpt2, "scale_attn_weights", "true", R"({"scale_attn_weights": false})",
      [](const json& d) { return absent_or(d, "scale_attn_weights", true); }},
@@ -226,6 +226,7 @@ void read_llama_family(const FieldReader& f, ModelConfig& m) {
   m.rope_theta = f.positive_number("rope_theta", 10000.0);
   m.tied_embeddings = f.boolean("tie_word_embeddings", false);
   m.qkv_bias = m.model_type == "qwen2" || f.boolean("attention_bias", false);
+  m.qk_norm = m.model_type == "qwen3";
 
   if (auto hd = f.optional_positive_int("head_dim")) {
     m.head_dim = *hd;
@@ -349,12 +350,12 @@ ModelConfig load_model_file(const fs::path& path) {
     read_gpt2(f, m);
     refuse_unimplemented_math(f, doc, Architecture::gpt2);
   } else if (m.model_type.empty() || m.model_type == "llama" || m.model_type == "mistral" ||
-             m.model_type == "qwen2" || m.model_type == "mixtral") {
+             m.model_type == "qwen2" || m.model_type == "qwen3" || m.model_type == "mixtral") {
     read_llama_family(f, m);
     refuse_unimplemented_math(f, doc, Architecture::llama);
     m.rope_scaling = read_rope_scaling(f, doc, m.max_positions);
   } else {
-    f.fail("model_type", fmt::format("'{}' is not supported (llama, mistral, qwen2, mixtral, gpt2)",
+    f.fail("model_type", fmt::format("'{}' is not supported (llama, mistral, qwen2, qwen3, mixtral, gpt2)",
                                      m.model_type));
   }
   check_shape(f, m);

@@ -52,6 +52,7 @@ struct ModelConfig {
   GeluForm gelu = GeluForm::tanh;
   bool tied_embeddings = false;
   bool qkv_bias = false;     // Qwen2 (and GPT-2, whose every projection has a bias)
+  bool qk_norm = false;      // Qwen3: RMSNorm over each query and key head before RoPE
   int sliding_window = 0;    // 0: full causal attention
   int experts = 0;           // MoE experts per layer, 0 for dense models
   int experts_per_token = 0;

@@ -96,6 +96,13 @@ TEST_P(GpuKernels, EveryOperationMatchesTheCpuBackend) {
          b.rms_norm(x.buf.get(), w.buf.get(), out, rows, cols, 1e-5f);
        },
        static_cast<std::size_t>(rows) * cols, "rms_norm");
+  both([&](Backend& b, void* out) {  // Qwen3's q/k norms over rows of 3 q heads, 1 kv head (k, v) of 32
+         const std::size_t n = static_cast<std::size_t>(rows) * 5 * 32;
+         auto qkv = filled(b, n, 13, 3.0f), qw = filled(b, 32, 14, 0.1f, 1.0f), kw = filled(b, 32, 15, 0.1f, 1.0f);
+         b.head_rms_norm(qkv.buf.get(), qw.buf.get(), kw.buf.get(), rows, 3, 1, 32, 1e-6f);
+         b.copy_2d(out, n, qkv.buf.get(), n, 1, n);
+       },
+       static_cast<std::size_t>(rows) * 5 * 32, "head_rms_norm");
   both([&](Backend& b, void* out) {
          auto x = filled(b, static_cast<std::size_t>(rows) * cols, 5, 3.0f), w = filled(b, cols, 6, 0.1f, 1.0f),
               bias = filled(b, cols, 7, 0.1f);

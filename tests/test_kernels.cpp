@@ -99,6 +99,25 @@ TEST(Kernels, GeluTanhApproximation) {
   expect_close(x, want, 1e-5);
 }
 
+// Qwen3's q/k norms: every q and k head normalised with its own weights, v untouched.
+TEST(Kernels, HeadRmsNormNormalisesQAndKHeadsOnly) {
+  const int rows = 2, q_heads = 2, kv_heads = 1, hd = 4, stride = (q_heads + 2 * kv_heads) * hd;
+  auto qkv = random_vector(static_cast<std::size_t>(rows) * stride, 21, 2.0f);
+  const auto in = qkv;
+  const std::vector<float> qw = {1.0f, 2.0f, 0.5f, -1.0f}, kw = {0.25f, 1.0f, 1.0f, 3.0f};
+  cpu::head_rms_norm(qkv.data(), qw.data(), kw.data(), rows, q_heads, kv_heads, hd, 1e-6f);
+  std::vector<double> want(in.begin(), in.end());
+  for (int r = 0; r < rows; ++r)
+    for (int h = 0; h < q_heads + kv_heads; ++h) {
+      const std::size_t at = static_cast<std::size_t>(r) * stride + static_cast<std::size_t>(h) * hd;
+      double sum = 0;
+      for (int c = 0; c < hd; ++c) sum += static_cast<double>(in[at + c]) * in[at + c];
+      const double inv = 1.0 / std::sqrt(sum / hd + 1e-6);
+      for (int c = 0; c < hd; ++c) want[at + c] = in[at + c] * inv * (h < q_heads ? qw[c] : kw[c]);
+    }
+  expect_close(qkv, want, 1e-5);
+}
+
 // activation_function "gelu" is the exact form, x * Phi(x): it differs from the tanh form by up
 // to about 5e-4 near |x| = 2, far more than the tolerance, so the two cannot be confused.
 TEST(Kernels, GeluExactForm) {

@@ -46,6 +46,10 @@ class CpuBackend final : public Backend {
             float beta) override {
     blas::sgemm_nt(m, n, k, f(a), lda, f(w), ldw, f(c), ldc, beta);
   }
+  void head_rms_norm(void* qkv, const void* q_weight, const void* k_weight, int rows, int q_heads, int kv_heads,
+                     int head_dim, float eps) override {
+    cpu::head_rms_norm(f(qkv), f(q_weight), f(k_weight), rows, q_heads, kv_heads, head_dim, eps);
+  }
   void rms_norm(const void* x, const void* weight, void* out, int rows, int cols, float eps) override {
     cpu::rms_norm(f(x), f(weight), f(out), rows, cols, eps);
   }

@@ -29,6 +29,16 @@ void rms_norm(const float* x, const float* weight, float* out, int rows, int col
   }
 }
 
+void head_rms_norm(float* qkv, const float* q_weight, const float* k_weight, int rows, int q_heads, int kv_heads,
+                   int head_dim, float eps) {
+  const std::size_t row_stride = static_cast<std::size_t>(q_heads + 2 * kv_heads) * head_dim;
+  for (int r = 0; r < rows; ++r)
+    for (int h = 0; h < q_heads + kv_heads; ++h) {
+      float* v = qkv + r * row_stride + static_cast<std::size_t>(h) * head_dim;
+      rms_norm(v, h < q_heads ? q_weight : k_weight, v, 1, head_dim, eps);  // in place: the sum is taken first
+    }
+}
+
 void layer_norm(const float* x, const float* weight, const float* bias, float* out, int rows, int cols, float eps) {
   for (int r = 0; r < rows; ++r) {
     const float* xr = x + static_cast<std::size_t>(r) * cols;

@@ -11,6 +11,8 @@ namespace llmt::cpu {
 
 void fill(float* dst, int rows, int cols, const FillSpec& spec);
 void rms_norm(const float* x, const float* weight, float* out, int rows, int cols, float eps);
+void head_rms_norm(float* qkv, const float* q_weight, const float* k_weight, int rows, int q_heads, int kv_heads,
+                   int head_dim, float eps);
 void layer_norm(const float* x, const float* weight, const float* bias, float* out, int rows, int cols, float eps);
 void add_bias(float* x, const float* bias, int rows, int cols);
 void silu_mul(const float* x, float* out, int rows, int cols);

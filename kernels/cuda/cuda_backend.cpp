@@ -322,6 +322,10 @@ void CudaBackend::gemm(int m, int n, int k, const void* a, int lda, const void* 
 void CudaBackend::rms_norm(const void* x, const void* weight, void* out, int rows, int cols, float eps) {
   cuda::rms_norm(dtype_, x, weight, out, rows, cols, eps, compute_);
 }
+void CudaBackend::head_rms_norm(void* qkv, const void* q_weight, const void* k_weight, int rows, int q_heads,
+                                int kv_heads, int head_dim, float eps) {
+  cuda::head_rms_norm(dtype_, qkv, q_weight, k_weight, rows, q_heads, kv_heads, head_dim, eps, compute_);
+}
 void CudaBackend::layer_norm(const void* x, const void* weight, const void* bias, void* out, int rows, int cols,
                              float eps) {
   cuda::layer_norm(dtype_, x, weight, bias, out, rows, cols, eps, compute_);

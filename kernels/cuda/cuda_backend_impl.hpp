@@ -62,6 +62,8 @@ class CudaBackend final : public Backend {
   void gemm(int m, int n, int k, const void* a, int lda, const void* w, int ldw, void* c, int ldc,
             float beta) override;
   void rms_norm(const void* x, const void* weight, void* out, int rows, int cols, float eps) override;
+  void head_rms_norm(void* qkv, const void* q_weight, const void* k_weight, int rows, int q_heads, int kv_heads,
+                     int head_dim, float eps) override;
   void layer_norm(const void* x, const void* weight, const void* bias, void* out, int rows, int cols,
                   float eps) override;
   void add_bias(void* x, const void* bias, int rows, int cols) override;

@@ -94,6 +94,24 @@ __global__ void rms_norm_kernel(const T* x, const T* w, T* out, int cols, float 
   for (int c = threadIdx.x; c < cols; c += blockDim.x) o[c] = from_f<T>(to_f(xr[c]) * inv * to_f(w[c]));
 }
 
+// One block per (row, head) of the q and k heads: RMSNorm of its head_dim values, in place.
+template <typename T>
+__global__ void head_rms_norm_kernel(T* qkv, const T* qw, const T* kw, int q_heads, int kv_heads, int head_dim,
+                                     float eps) {
+  const int heads = q_heads + kv_heads;
+  const int row = blockIdx.x / heads, head = blockIdx.x % heads;
+  T* v = qkv + static_cast<std::size_t>(row) * (q_heads + 2 * kv_heads) * head_dim +
+         static_cast<std::size_t>(head) * head_dim;
+  const T* w = head < q_heads ? qw : kw;
+  float sum = 0.0f;
+  for (int c = threadIdx.x; c < head_dim; c += blockDim.x) {
+    const float x = to_f(v[c]);
+    sum += x * x;
+  }
+  const float inv = math::rms_inverse(block_reduce(sum, false), head_dim, eps);
+  for (int c = threadIdx.x; c < head_dim; c += blockDim.x) v[c] = from_f<T>(to_f(v[c]) * inv * to_f(w[c]));
+}
+
 template <typename T>
 __global__ void layer_norm_kernel(const T* x, const T* w, const T* b, T* out, int cols, float eps) {
   const T* xr = x + static_cast<std::size_t>(blockIdx.x) * cols;
@@ -426,6 +444,19 @@ void rms_norm(DType type, const void* x, const void* weight, void* out, int rows
     using T = decltype(tag);
     rms_norm_kernel<T><<<rows, kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<const T*>(weight),
                                                       static_cast<T*>(out), cols, eps);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void head_rms_norm(DType type, void* qkv, const void* q_weight, const void* k_weight, int rows, int q_heads,
+                   int kv_heads, int head_dim, float eps, cudaStream_t stream) {
+  const long long blocks = static_cast<long long>(rows) * (q_heads + kv_heads);
+  if (blocks == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    head_rms_norm_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+        static_cast<T*>(qkv), static_cast<const T*>(q_weight), static_cast<const T*>(k_weight), q_heads, kv_heads,
+        head_dim, eps);
   });
   LLMT_CUDA_CHECK_LAUNCH();
 }

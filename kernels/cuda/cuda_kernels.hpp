@@ -13,6 +13,8 @@
 namespace llmt::cuda {
 
 void fill(DType type, void* dst, int rows, int cols, const FillSpec& spec, cudaStream_t stream);
+void head_rms_norm(DType type, void* qkv, const void* q_weight, const void* k_weight, int rows, int q_heads,
+                   int kv_heads, int head_dim, float eps, cudaStream_t stream);
 void rms_norm(DType type, const void* x, const void* weight, void* out, int rows, int cols, float eps,
               cudaStream_t stream);
 void layer_norm(DType type, const void* x, const void* weight, const void* bias, void* out, int rows, int cols,
