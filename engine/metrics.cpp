@@ -1,6 +1,7 @@
 #include "engine/metrics.hpp"
 
 #include <algorithm>
+#include <span>
 
 namespace llmt {
 namespace {
@@ -25,14 +26,29 @@ double load_imbalance(const std::vector<double>& busy) {
   return mean > 0 ? *std::max_element(busy.begin(), busy.end()) / mean - 1.0 : 0.0;
 }
 
+double time_per_output_token_ms(const RawSamples& s) { return s.decode_step_ms.empty() ? 0.0 : mean_of(s.decode_step_ms); }
+
+std::vector<double> tpot_per_iteration_ms(const RawSamples& s) {
+  std::vector<double> out;
+  const std::size_t steps = s.e2e_ms.empty() ? 0 : s.decode_step_ms.size() / s.e2e_ms.size();
+  for (std::size_t i = 0; steps > 0 && i < s.e2e_ms.size(); ++i)
+    out.push_back(mean_of(std::span<const double>(s.decode_step_ms).subspan(i * steps, steps)));
+  return out;
+}
+
+double output_tokens_per_s(const Workload& w, double e2e_ms) {
+  return e2e_ms > 0 ? w.batch * static_cast<double>(w.gen) / (e2e_ms * 1e-3) : 0.0;
+}
+
 void fill_sample_metrics(const ConfigPoint& point, const RawSamples& s, ConfigMetrics& m) {
   const Workload& w = point.workload;
   m.e2e_ms = summarize(s.e2e_ms);
   m.ttft_ms = summarize(s.ttft_ms);
   m.decode_step_ms = summarize(s.decode_step_ms);
-  if (m.e2e_ms.mean > 0) m.output_tokens_per_s = w.batch * static_cast<double>(w.gen) / (m.e2e_ms.mean * 1e-3);
+  m.tpot_ms = time_per_output_token_ms(s);
+  m.output_tokens_per_s = output_tokens_per_s(w, m.e2e_ms.mean);
   if (m.ttft_ms.mean > 0) m.prefill_tokens_per_s = w.batch * static_cast<double>(w.prompt) / (m.ttft_ms.mean * 1e-3);
-  if (m.decode_step_ms.mean > 0) m.decode_tokens_per_s = w.batch / (m.decode_step_ms.mean * 1e-3);
+  if (m.tpot_ms > 0) m.decode_tokens_per_s = w.batch / (m.tpot_ms * 1e-3);
 
   m.sync_ms = summarize(mean_over_ranks(s.rank_sync_ms));
   m.sync_total_ms = summarize(mean_over_ranks(s.rank_sync_total_ms));

@@ -95,6 +95,7 @@ struct FloorMetrics {
 
 struct ConfigMetrics {
   Summary e2e_ms, ttft_ms, decode_step_ms;
+  double tpot_ms = 0;  // time per output token: mean decode step (time_per_output_token_ms)
   double output_tokens_per_s = 0, prefill_tokens_per_s = 0, decode_tokens_per_s = 0;
   Summary sync_ms;        // exposed communication per iteration, mean over ranks
   Summary sync_total_ms;  // all communication time, hidden or not

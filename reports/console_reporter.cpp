@@ -20,6 +20,8 @@ class ConsoleReporter final : public Reporter {
   void begin(const RunMetadata&, const CarriedResults& carried) override {
     if (!carried.results.empty())
       fmt::print("resumed: {} configuration(s) kept from {}\n", carried.results.size(), carried.source);
+    fmt::print("ttft, tpot, e2e: means over the measured iterations (ttft + (gen - 1) x tpot = e2e); "
+               "tok/s = batch x gen / e2e\n");
     fmt::print("{:<44} {:>5} {:<7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8} {:>6} {:>6} {:>8} {}\n", "configuration",
                "ranks", "status", "ttft ms", "tpot ms", "e2e ms", "tok/s", "sync%", "GiB/rank", "imbal", "%floor",
                "rel.err", "check");
@@ -40,11 +42,11 @@ class ConsoleReporter final : public Reporter {
     for (const RankMemory& rm : m.memory) peak = std::max(peak, rm.peak_total);
     const Verification& v = r.verification;
     // --gen 1 has no decode step: no time per output token to show (JSON records n = 0).
-    const std::string tpot = m.decode_step_ms.n == 0 ? "-" : fmt::format("{:.3f}", m.decode_step_ms.median);
+    const std::string tpot = m.decode_step_ms.n == 0 ? "-" : fmt::format("{:.3f}", m.tpot_ms);
     fmt::print("{:<44} {:>5} {:<7} {:>9.2f} {:>9} {:>9.2f} {:>9.1f} {:>5.1f}% {:>8.3f} {:>5.1f}% {:>6} {:>8.1e} "
                "{}\n",
-               name, p.ranks(), config_status_name(r.status), m.ttft_ms.median, tpot,
-               m.e2e_ms.median, m.output_tokens_per_s, 100.0 * m.sync_fraction, peak / 1073741824.0,
+               name, p.ranks(), config_status_name(r.status), m.ttft_ms.mean, tpot,
+               m.e2e_ms.mean, m.output_tokens_per_s, 100.0 * m.sync_fraction, peak / 1073741824.0,
                100.0 * m.imbalance, percent_of_floor(m.floor), v.max_rel_error,
                v.checked ? (v.passed ? "pass" : "FAIL") : "-");
     if (r.status == ConfigStatus::failed) fmt::print("    {}\n", r.reason);

@@ -24,7 +24,7 @@ std::string csv_field(const std::string& s) {
 const char* kColumns[] = {
     "id", "strategy", "layout", "tp", "pp", "dp", "microbatches", "ranks", "sync", "merge", "batch", "prompt", "gen",
     "status", "reason", "iterations", "target_met", "e2e_outliers", "e2e_ms_median", "e2e_ms_mean", "e2e_ms_p99", "ttft_ms_median",
-    "ttft_ms_mean", "decode_step_ms_median", "decode_step_ms_mean", "decode_step_ms_p99", "output_tokens_per_s",
+    "ttft_ms_mean", "decode_step_ms_median", "decode_step_ms_mean", "decode_step_ms_p99", "tpot_ms", "output_tokens_per_s",
     "prefill_tokens_per_s", "decode_tokens_per_s", "sync_exposed_ms_mean", "sync_total_ms_mean", "sync_fraction",
     "transfer_ms_mean", "comm_bytes_per_iteration", "max_rank_peak_bytes", "max_rank_predicted_bytes",
     "max_rank_weights_bytes", "max_rank_kv_cache_bytes", "imbalance", "straggler_rank", "bubble_fraction",
@@ -93,7 +93,7 @@ class CsvReporter final : public Reporter {
             std::to_string(r.iterations), r.measurement.target_met ? "yes" : "no",
             std::to_string(r.measurement.outliers), num(m.e2e_ms.median), num(m.e2e_ms.mean), num(m.e2e_ms.p99),
             num(m.ttft_ms.median), num(m.ttft_ms.mean), num(m.decode_step_ms.median), num(m.decode_step_ms.mean),
-            num(m.decode_step_ms.p99), num(m.output_tokens_per_s), num(m.prefill_tokens_per_s),
+            num(m.decode_step_ms.p99), num(m.tpot_ms), num(m.output_tokens_per_s), num(m.prefill_tokens_per_s),
             num(m.decode_tokens_per_s), num(m.sync_ms.mean), num(m.sync_total_ms.mean), num(m.sync_fraction),
             num(m.transfer_ms.mean), num(m.comm_bytes), std::to_string(peak), std::to_string(predicted),
             std::to_string(weights), std::to_string(kv), num(m.imbalance), std::to_string(m.straggler_rank),

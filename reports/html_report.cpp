@@ -88,6 +88,24 @@ std::string speed_of_light_section(const std::vector<const ConfigResult*>& measu
                rows, {false, true, true, true, true, true, true});
 }
 
+// One row of figures per measured configuration, with the definitions of docs/metrics.md: the
+// latencies are means, so that ttft + (gen - 1) x tpot = e2e and tok/s = batch x gen / e2e.
+std::string figures_section(const std::vector<const ConfigResult*>& measured) {
+  std::vector<std::vector<std::string>> rows;
+  for (const ConfigResult* r : measured) {
+    const ConfigMetrics& m = r->metrics;
+    rows.push_back({escape(short_name(*r)), num(m.ttft_ms.mean, "{:.4g}"),
+                    m.decode_step_ms.n == 0 ? "-" : num(m.tpot_ms, "{:.4g}"), num(m.e2e_ms.mean, "{:.4g}"),
+                    num(m.e2e_ms.median, "{:.4g}"), num(m.output_tokens_per_s, "{:.4g}"),
+                    num(100 * m.sync_fraction, "{:.1f}%")});
+  }
+  if (rows.empty()) return "";
+  return "<h2>Figures per configuration</h2>\n<p>ttft, tpot (time per output token: the mean decode step) and e2e "
+         "are means over the measured iterations; tok/s = batch x gen / mean e2e.</p>\n" +
+         table({"configuration", "ttft ms", "tpot ms", "e2e ms", "e2e median ms", "tok/s", "sync%"}, rows,
+               {false, true, true, true, true, true, true});
+}
+
 }  // namespace
 
 std::string html_report(const nlohmann::json& doc, const std::string& source) {
@@ -180,6 +198,7 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
     imbalance.values.push_back({100.0 * m.imbalance});
   }
 
+  body += figures_section(measured);
   body += "<h2>Scaling</h2>\n<div class=\"charts\">\n" + svg::render(latency) + svg::render(speedup) +
           svg::render(efficiency) + "</div>\n";
   body += "<h2>Where the time goes</h2>\n" + svg::render(breakdown);

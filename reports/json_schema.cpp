@@ -227,7 +227,11 @@ json to_json(const ConfigResult& r) {
   for (const RankMemory& rm : m.memory) memory.push_back(memory_json(rm));
   json phases = json::array();
   for (const PhaseSummary& ph : m.phases) phases.push_back(phase_json(ph));
-  j["metrics"] = {{"latency", {{"e2e_ms", to_json(m.e2e_ms)}, {"ttft_ms", to_json(m.ttft_ms)}, {"decode_step_ms", to_json(m.decode_step_ms)}}},
+  j["metrics"] = {{"latency",
+                   {{"e2e_ms", to_json(m.e2e_ms)},
+                    {"ttft_ms", to_json(m.ttft_ms)},
+                    {"decode_step_ms", to_json(m.decode_step_ms)},
+                    {"tpot_ms", m.tpot_ms}}},
                   {"throughput",
                    {{"output_tokens_per_s", m.output_tokens_per_s},
                     {"prefill_tokens_per_s", m.prefill_tokens_per_s},

@@ -1,0 +1,146 @@
+// The metrics of docs/metrics.md on cases whose true value is known: hand-made samples through
+// engine/metrics.cpp and every writer (JSON, CSV, console, HTML).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "engine/metrics.hpp"
+#include "reports/html_report.hpp"
+#include "reports/json_schema.hpp"
+#include "reports/reporter.hpp"
+#include "run_binary.hpp"
+
+namespace llmt {
+namespace {
+
+namespace fs = std::filesystem;
+using llmt::testing::split;
+
+// batch 2, gen 3 (two decode steps per iteration), one rank, three iterations whose means and
+// medians differ: ttft {10, 20, 60} (mean 30), decode steps {8, 12 | 10, 10 | 5, 25} (TPOT, the
+// mean step, 70 / 6; median step 10; per iteration 10, 10, 15), so e2e {30, 40, 90} (mean 160 / 3,
+// median 40). Mean ttft + 2 TPOT = mean e2e, and tok/s = 6 tokens / mean e2e = 112.5.
+ConfigResult known_result() {
+  ConfigResult r;
+  r.point = ConfigPoint{"tp", Layout{1, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{2, 8, 3}};
+  r.iterations = 3;
+  RawSamples& s = r.samples;
+  s.ttft_ms = {10, 20, 60};
+  s.decode_step_ms = {8, 12, 10, 10, 5, 25};
+  s.e2e_ms = {30, 40, 90};
+  s.rank_iteration_ms = {s.e2e_ms};
+  s.rank_busy_ms = {s.e2e_ms};
+  s.rank_sync_ms = {{0, 0, 0}};
+  s.rank_sync_total_ms = s.rank_sync_ms;
+  s.rank_transfer_ms = s.rank_sync_ms;
+  fill_sample_metrics(r.point, s, r.metrics);
+  r.metrics.memory.resize(1);
+  r.verification.checked = r.verification.passed = true;
+  return r;
+}
+
+fs::path temp_file(const std::string& name) { return llmt::testing::temp_path("llmt_metrics", name); }
+
+// The value printed under `column` of a right-aligned console table: the text that ends where the
+// column's name ends in the header.
+std::string console_value(const std::string& header, const std::string& row, const std::string& column) {
+  const std::size_t at = header.find(column);
+  if (at == std::string::npos) return "<no column " + column + ">";
+  const std::size_t end = at + column.size();
+  if (end > row.size()) return "<short row>";
+  const std::size_t begin = row.rfind(' ', end - 1);
+  return row.substr(begin + 1, end - begin - 1);
+}
+
+// The CSV's header and first row, as fields.
+std::pair<std::vector<std::string>, std::vector<std::string>> csv_of(const ConfigResult& r, const std::string& name) {
+  const fs::path path = temp_file(name);
+  {
+    const auto csv = make_csv_reporter(path.string());
+    csv->begin(RunMetadata{}, CarriedResults{});
+    csv->add(r);
+  }
+  std::ifstream in(path);
+  std::string header, row;
+  std::getline(in, header);
+  std::getline(in, row);
+  return {split(header, ','), split(row, ',')};
+}
+
+std::string csv_value(const ConfigResult& r, const std::string& column) {
+  const auto [header, row] = csv_of(r, "known.csv");
+  for (std::size_t i = 0; i < header.size() && i < row.size(); ++i)
+    if (header[i] == column) return row[i];
+  return "<no column " + column + ">";
+}
+
+// The console's header line and the row of the one configuration added.
+std::pair<std::string, std::string> console_of(const ConfigResult& r) {
+  ::testing::internal::CaptureStdout();
+  {
+    const auto console = make_console_reporter();
+    console->begin(RunMetadata{}, CarriedResults{});
+    console->add(r);
+  }
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  std::string header, row;
+  for (const std::string& line : split(out, '\n')) {
+    if (line.rfind("configuration ", 0) == 0) header = line;
+    if (line.rfind(r.point.strategy + " ", 0) == 0 && row.empty()) row = line;
+  }
+  return {header, row};
+}
+
+// ---- time per output token and tokens per second (one definition) -------------------------
+
+TEST(TokensAndTpot, DefinedOnceAsTheMeanDecodeStepAndTokensOverMeanE2e) {
+  const ConfigResult r = known_result();
+  const ConfigMetrics& m = r.metrics;
+  EXPECT_DOUBLE_EQ(time_per_output_token_ms(r.samples), 70.0 / 6);
+  EXPECT_DOUBLE_EQ(m.tpot_ms, 70.0 / 6);
+  EXPECT_DOUBLE_EQ(m.decode_step_ms.median, 10.0) << "the median step is not TPOT";
+  const std::vector<double> per_iteration = tpot_per_iteration_ms(r.samples);
+  ASSERT_EQ(per_iteration.size(), 3u);
+  EXPECT_DOUBLE_EQ(per_iteration[0], 10);
+  EXPECT_DOUBLE_EQ(per_iteration[1], 10);
+  EXPECT_DOUBLE_EQ(per_iteration[2], 15);
+  EXPECT_DOUBLE_EQ(output_tokens_per_s(r.point.workload, 50.0), 120.0);
+  EXPECT_DOUBLE_EQ(m.output_tokens_per_s, 112.5);
+  EXPECT_DOUBLE_EQ(m.decode_tokens_per_s, 2 / (70.0 / 6 * 1e-3));
+  EXPECT_DOUBLE_EQ(m.ttft_ms.mean + 2 * m.tpot_ms, m.e2e_ms.mean);
+
+  RawSamples gen1;
+  gen1.e2e_ms = gen1.ttft_ms = {5, 6};
+  EXPECT_EQ(time_per_output_token_ms(gen1), 0.0);
+  EXPECT_TRUE(tpot_per_iteration_ms(gen1).empty());
+}
+
+TEST(TokensAndTpot, EveryWriterShowsTheSameFigures) {
+  const ConfigResult r = known_result();
+  const auto [header, row] = console_of(r);
+  ASSERT_FALSE(header.empty());
+  ASSERT_FALSE(row.empty());
+  EXPECT_EQ(console_value(header, row, "ttft ms"), "30.00") << row;
+  EXPECT_EQ(console_value(header, row, "tpot ms"), "11.667") << row;
+  EXPECT_EQ(console_value(header, row, "e2e ms"), "53.33") << row << ": the mean, which tok/s divides";
+  EXPECT_EQ(console_value(header, row, "tok/s"), "112.5") << row;
+
+  EXPECT_EQ(csv_value(r, "tpot_ms"), "11.6667");
+  EXPECT_EQ(csv_value(r, "output_tokens_per_s"), "112.5");
+
+  const nlohmann::json j = to_json(r);
+  EXPECT_DOUBLE_EQ(j["metrics"]["latency"]["tpot_ms"].get<double>(), 70.0 / 6);
+  EXPECT_DOUBLE_EQ(j["metrics"]["throughput"]["output_tokens_per_s"].get<double>(), 112.5);
+  EXPECT_DOUBLE_EQ(result_from_json(j, "test").metrics.tpot_ms, 70.0 / 6);
+
+  const std::string html = html_report(make_document(RunMetadata{}, {j}), "r.json");
+  EXPECT_NE(html.find("<td class=\"num\">11.67</td>"), std::string::npos) << "tpot";
+  EXPECT_NE(html.find("<td class=\"num\">112.5</td>"), std::string::npos) << "tok/s";
+  EXPECT_NE(html.find("<td class=\"num\">53.33</td>"), std::string::npos) << "mean e2e";
+}
+
+}  // namespace
+}  // namespace llmt
