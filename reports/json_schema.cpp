@@ -109,13 +109,13 @@ json memory_json(const RankMemory& m) {
             {"activations", m.predicted.activations},
             {"communication", m.predicted.communication},
             {"total", m.predicted.total()}}},
-          {"measured",
+          {"allocated",
            {{"weights", m.weights},
             {"kv_cache", m.kv_cache},
             {"activations_peak", m.activations_peak},
             {"communication_peak", m.communication_peak},
-            {"peak_total", m.peak_total},
-            {"device_used", m.device_used >= 0 ? nlohmann::json(m.device_used) : nlohmann::json(nullptr)}}}};
+            {"peak_total", m.peak_total}}},
+          {"device_used_at_end", m.device_used >= 0 ? nlohmann::json(m.device_used) : nlohmann::json(nullptr)}};
 }
 
 json floor_json(const FloorMetrics& f) {
@@ -279,6 +279,12 @@ json to_json(const RunSummary& s) {
   return {{"objective", s.objective}, {"interrupted", s.interrupted}, {"complete", s.complete}, {"ranking", ranking}};
 }
 
+std::string schema_upgrade_note(int version) {
+  if (version >= kSchemaVersion) return "";
+  return "measured before the fields of schema_version 2 (no per-pass bus bandwidth, no process or device memory "
+         "beside the allocated bytes; param-server bytes counted once per call at the root)";
+}
+
 json make_document(const RunMetadata& run, const std::vector<json>& configurations, const RunSummary* summary) {
   json doc = {{"schema_version", kSchemaVersion}, {"run", to_json(run)}, {"configurations", configurations}};
   if (summary) doc["summary"] = to_json(*summary);
@@ -361,6 +367,25 @@ PhaseSummary phase_from_json(const Reader& ph) {
     s.floor_ms = w.get<double>("floor_ms");
   }
   return s;
+}
+
+// Version 1 files call the allocated bytes `measured`, with the device's use inside.
+RankMemory rank_memory_from_json(const Reader& rank) {
+  const Reader pred = rank.sub("predicted");
+  const bool version1 = !rank.has("allocated");
+  const Reader alloc = rank.sub(version1 ? "measured" : "allocated");
+  RankMemory rm;
+  rm.predicted.weights = pred.get<std::size_t>("weights");
+  rm.predicted.kv_cache = pred.get<std::size_t>("kv_cache");
+  rm.predicted.activations = pred.get<std::size_t>("activations");
+  rm.predicted.communication = pred.get_or<std::size_t>("communication", 0);
+  rm.weights = alloc.get<std::size_t>("weights");
+  rm.kv_cache = alloc.get<std::size_t>("kv_cache");
+  rm.activations_peak = alloc.get<std::size_t>("activations_peak");
+  rm.communication_peak = alloc.get_or<std::size_t>("communication_peak", 0);
+  rm.peak_total = alloc.get<std::size_t>("peak_total");
+  rm.device_used = version1 ? alloc.get_or<long long>("device_used", -1) : rank.get_or<long long>("device_used_at_end", -1);
+  return rm;
 }
 
 std::vector<PhaseSummary> phases_from_json(const Reader& metrics, const std::string& where) {
@@ -459,22 +484,8 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
     cs.busbw_gbps = cr.get<double>("busbw_gbps");
     r.metrics.comm.push_back(cs);
   }
-  for (const json& mj : m.get_or<json>("memory", json::array())) {
-    const Reader rank(mj, where + ".metrics.memory[]");
-    const Reader pred = rank.sub("predicted"), meas = rank.sub("measured");
-    RankMemory rm;
-    rm.predicted.weights = pred.get<std::size_t>("weights");
-    rm.predicted.kv_cache = pred.get<std::size_t>("kv_cache");
-    rm.predicted.activations = pred.get<std::size_t>("activations");
-    rm.predicted.communication = pred.get_or<std::size_t>("communication", 0);
-    rm.weights = meas.get<std::size_t>("weights");
-    rm.kv_cache = meas.get<std::size_t>("kv_cache");
-    rm.activations_peak = meas.get<std::size_t>("activations_peak");
-    rm.communication_peak = meas.get_or<std::size_t>("communication_peak", 0);
-    rm.peak_total = meas.get<std::size_t>("peak_total");
-    rm.device_used = meas.get_or<long long>("device_used", -1);
-    r.metrics.memory.push_back(rm);
-  }
+  for (const json& mj : m.get_or<json>("memory", json::array()))
+    r.metrics.memory.push_back(rank_memory_from_json(Reader(mj, where + ".metrics.memory[]")));
   if (m.has("pipeline")) {
     const Reader pj = m.sub("pipeline");
     PipelineSummary& pipe = r.metrics.pipeline;
@@ -512,7 +523,7 @@ namespace {
 const char* const kResultsSchemaText = R"schema({
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://github.com/llmthreads/llmthreads/docs/results.schema.json",
-  "title": "llmthreads results file (schema_version 1)",
+  "title": "llmthreads results file (schema_version 2; version 1 files also validate)",
   "description": "What `llmthreads bench --json` writes and `compare`, `report` and `bench --resume` read. llmthreads checks every file it reads against this schema (reports/json_schema.cpp embeds the same text; a unit test keeps the two equal), then checks what no schema says: see docs/ci.md, 'What makes a results file unusable'.",
   "type": "object",
   "required": ["schema_version", "run", "configurations"],
@@ -532,6 +543,16 @@ const char* const kResultsSchemaText = R"schema({
     "amount": {"description": "a non-negative finite quantity (calls, bytes, flops, bandwidth)", "type": "number", "minimum": 0},
     "texts": {"type": "array", "items": {"type": "string"}},
     "string_map": {"type": "object", "additionalProperties": {"type": "string"}},
+    "allocated": {
+      "description": "peak bytes the rank's allocator handed out, per kind and in total",
+      "type": "object",
+      "required": ["weights", "kv_cache", "activations_peak", "peak_total"],
+      "properties": {
+        "weights": {"$ref": "#/$defs/bytes"}, "kv_cache": {"$ref": "#/$defs/bytes"}, "activations_peak": {"$ref": "#/$defs/bytes"},
+        "communication_peak": {"$ref": "#/$defs/bytes"}, "peak_total": {"$ref": "#/$defs/bytes"},
+        "device_used": {"type": ["null", "integer"], "minimum": 0}
+      }
+    },
     "run": {
       "type": "object",
       "properties": {
@@ -658,23 +679,18 @@ const char* const kResultsSchemaText = R"schema({
             "memory": {
               "type": "array",
               "items": {
+                "description": "one entry per rank; version 1 files have measured (with device_used) where version 2 has allocated and device_used_at_end",
                 "type": "object",
-                "required": ["predicted", "measured"],
+                "required": ["predicted"],
                 "properties": {
                   "predicted": {
                     "type": "object",
                     "required": ["weights", "kv_cache", "activations"],
                     "properties": {"weights": {"$ref": "#/$defs/bytes"}, "kv_cache": {"$ref": "#/$defs/bytes"}, "activations": {"$ref": "#/$defs/bytes"}, "communication": {"$ref": "#/$defs/bytes"}, "total": {"$ref": "#/$defs/bytes"}}
                   },
-                  "measured": {
-                    "type": "object",
-                    "required": ["weights", "kv_cache", "activations_peak", "peak_total"],
-                    "properties": {
-                      "weights": {"$ref": "#/$defs/bytes"}, "kv_cache": {"$ref": "#/$defs/bytes"}, "activations_peak": {"$ref": "#/$defs/bytes"},
-                      "communication_peak": {"$ref": "#/$defs/bytes"}, "peak_total": {"$ref": "#/$defs/bytes"},
-                      "device_used": {"type": ["null", "integer"], "minimum": 0}
-                    }
-                  }
+                  "allocated": {"$ref": "#/$defs/allocated"},
+                  "device_used_at_end": {"type": ["null", "integer"], "minimum": 0},
+                  "measured": {"$ref": "#/$defs/allocated"}
                 }
               }
             },
@@ -980,6 +996,10 @@ void check_configuration(const json& c, const std::string& at, std::vector<std::
     }
   if (m.contains("memory") && !m["memory"].empty() && m["memory"].size() != static_cast<std::size_t>(ranks))
     return fail("metrics.memory", fmt::format("has {} entries for {} ranks", m["memory"].size(), ranks));
+  if (m.contains("memory"))
+    for (std::size_t i = 0; i < m["memory"].size(); ++i)
+      if (!m["memory"][i].contains("allocated") && !m["memory"][i].contains("measured"))  // measured: version 1
+        return fail(fmt::format("metrics.memory[{}].allocated", i), "missing");
 }
 
 }  // namespace
@@ -1005,9 +1025,9 @@ void validate_results(const json& doc, const std::string& source) {
     throw ConfigError(fmt::format("{}: field 'schema_version' is {}, from a newer llmthreads (this one reads {})", source,
                                   version.dump(), kSchemaVersion));
   if (const std::string e = schema_violation(results_schema(), doc); !e.empty()) unusable(source, doc, e);
-  if (version.get<std::int64_t>() != kSchemaVersion)
-    throw ConfigError(fmt::format("{}: field 'schema_version' is {} (this llmthreads reads {})", source, version.dump(),
-                                  kSchemaVersion));
+  if (version.get<std::int64_t>() < kOldestSchemaVersion)
+    throw ConfigError(fmt::format("{}: field 'schema_version' is {}, older than this llmthreads reads ({} to {})",
+                                  source, version.dump(), kOldestSchemaVersion, kSchemaVersion));
   const json& configs = doc["configurations"];
   std::map<std::string, std::size_t> seen;
   for (std::size_t i = 0; i < configs.size(); ++i) {

@@ -2,6 +2,7 @@
 // engine/metrics.cpp and every writer (JSON, CSV, console, HTML).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -140,6 +141,75 @@ TEST(TokensAndTpot, EveryWriterShowsTheSameFigures) {
   EXPECT_NE(html.find("<td class=\"num\">11.67</td>"), std::string::npos) << "tpot";
   EXPECT_NE(html.find("<td class=\"num\">112.5</td>"), std::string::npos) << "tok/s";
   EXPECT_NE(html.find("<td class=\"num\">53.33</td>"), std::string::npos) << "mean e2e";
+}
+
+// ---- results files of the previous schema -------------------------------------------------
+
+// Written by llmthreads at schema_version 1 (the commit before the version bump): `bench --model
+// tiny --layers 2 --gpus 1,2 --strategy tp,pp --sync blocking,param-server --batch 2 --prompt 4
+// --gen 3 --iterations 2 --warmup 1`.
+const char* const kVersion1Args =
+    "--model tiny --layers 2 --gpus 1,2 --strategy tp,pp --sync blocking,param-server --batch 2 --prompt 4 --gen 3 "
+    "--iterations 2 --warmup 1";
+std::string version1_file() { return std::string(LLMT_TEST_DATA) + "/results-schema1.json"; }
+
+TEST(PreviousSchema, AVersion1FileReadsWithItsFiguresRecomputedByTheCurrentDefinitions) {
+  const nlohmann::json doc = read_results_file(version1_file());
+  EXPECT_EQ(doc["schema_version"], 1);
+  int measured = 0;
+  for (const nlohmann::json& c : doc["configurations"]) {
+    const ConfigResult r = result_from_json(c, "version 1");
+    if (r.samples.e2e_ms.empty()) continue;
+    ++measured;
+    const auto steps = c["samples"]["decode_step_ms"].get<std::vector<double>>();
+    double sum = 0;
+    for (double v : steps) sum += v;
+    EXPECT_DOUBLE_EQ(r.metrics.tpot_ms, sum / static_cast<double>(steps.size())) << c["id"];
+    ASSERT_EQ(r.metrics.memory.size(), c["metrics"]["memory"].size());
+    for (std::size_t k = 0; k < r.metrics.memory.size(); ++k) {
+      const nlohmann::json& old = c["metrics"]["memory"][k]["measured"];
+      EXPECT_EQ(r.metrics.memory[k].peak_total, old["peak_total"].get<std::size_t>()) << "read as allocated";
+      EXPECT_EQ(r.metrics.memory[k].weights, old["weights"].get<std::size_t>());
+    }
+  }
+  EXPECT_EQ(measured, 4);
+  const std::string html = html_report(doc, version1_file());
+  EXPECT_NE(html.find("Figures per configuration"), std::string::npos);
+}
+
+TEST(PreviousSchema, CompareReportAndResumeAcceptAVersion1File) {
+  const std::string old = version1_file();
+  const llmt::testing::Outcome same = llmt::testing::run_binary("compare " + old + " " + old);
+  EXPECT_EQ(same.status, 0) << same.output;
+  EXPECT_NE(same.output.find("0 regression(s)"), std::string::npos) << same.output;
+
+  const fs::path html = temp_file("version1.html");
+  fs::remove(html);
+  const llmt::testing::Outcome report = llmt::testing::run_binary("report " + old + " -o " + html.string());
+  EXPECT_EQ(report.status, 0) << report.output;
+  EXPECT_TRUE(fs::exists(html));
+
+  // Resumed with the settings it was written with: every measured configuration is kept, and the
+  // file written now is of the current schema throughout.
+  const fs::path resumed = temp_file("resumed.json");
+  fs::copy_file(old, resumed, fs::copy_options::overwrite_existing);
+  const llmt::testing::Outcome resume = llmt::testing::run_binary(std::string("bench ") + kVersion1Args +
+                                                                   " --quiet --resume " + resumed.string());
+  ASSERT_EQ(resume.status, 0) << resume.output;
+  const nlohmann::json now = read_results_file(resumed.string());
+  EXPECT_EQ(now["schema_version"], kSchemaVersion);
+  int kept = 0;
+  for (const nlohmann::json& c : now["configurations"]) {
+    if (c["status"] != "ok") continue;
+    ++kept;
+    EXPECT_TRUE(c["metrics"]["memory"][0].contains("allocated")) << c.dump(1);
+    const auto notes = c["notes"].get<std::vector<std::string>>();
+    EXPECT_NE(std::find_if(notes.begin(), notes.end(),
+                           [](const std::string& n) { return n.rfind("kept from a schema_version 1 file", 0) == 0; }),
+              notes.end())
+        << c["id"];
+  }
+  EXPECT_EQ(kept, 4);
 }
 
 }  // namespace
