@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <span>
 
+#include "engine/communicator.hpp"
+
 namespace llmt {
 namespace {
 
@@ -19,6 +21,16 @@ std::vector<double> mean_over_ranks(const std::vector<std::vector<double>>& tabl
 }
 
 }  // namespace
+
+std::vector<double> param_server_bytes_by_rank(const std::vector<CommSummary>& comm) {
+  std::vector<double> out;
+  for (const CommSummary& c : comm) {
+    if (c.op != comm_op_name(CommOp::reduce) && c.op != comm_op_name(CommOp::broadcast)) continue;
+    out.resize(std::max(out.size(), c.rank_bytes.size()), 0.0);
+    for (std::size_t r = 0; r < c.rank_bytes.size(); ++r) out[r] += c.rank_bytes[r];
+  }
+  return out;
+}
 
 double load_imbalance(const std::vector<double>& busy) {
   if (busy.size() < 2) return 0.0;

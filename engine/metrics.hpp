@@ -18,6 +18,11 @@ std::vector<double> tpot_per_iteration_ms(const RawSamples& samples);
 // The configuration's figure takes the mean e2e latency: tokens over measured time.
 double output_tokens_per_s(const Workload& workload, double e2e_ms);
 
+// Bytes per iteration each rank of the configuration moved through the parameter-server star
+// (its reduce and broadcast phases, counted as moved: a group's root (n - 1) x S per call, the
+// other ranks S); empty when the configuration has none.
+std::vector<double> param_server_bytes_by_rank(const std::vector<CommSummary>& comm);
+
 // max / mean - 1 of per-rank busy times (0 for one rank or no data).
 double load_imbalance(const std::vector<double>& busy);
 

@@ -65,6 +65,9 @@ struct CommSummary {
   int group_size = 1;
   double calls = 0, bytes = 0, ms = 0;  // per iteration, per rank (mean over ranks)
   double algbw_gbps = 0, busbw_gbps = 0;
+  // Bytes per iteration of each rank of the configuration (0 for ranks not taking part): what
+  // each moved, so a parameter-server root's (n - 1) x S shows beside the others' S.
+  std::vector<double> rank_bytes;
 };
 
 struct Verification {

@@ -371,7 +371,8 @@ std::vector<CommSummary> comm_summaries(const std::vector<RankOutcome>& ranks, c
   std::map<Key, CommSummary> by_key;
   std::map<Key, int> ranks_with;
   total_bytes = 0;
-  for (const RankOutcome& r : ranks) {
+  for (std::size_t rank = 0; rank < ranks.size(); ++rank) {
+    const RankOutcome& r = ranks[rank];
     std::map<Key, CommSummary> mine;
     for (const IterationRecord& rec : r.iterations)
       for (std::size_t p = 0; p < rec.phases.size(); ++p) {
@@ -385,6 +386,8 @@ std::vector<CommSummary> comm_summaries(const std::vector<RankOutcome>& ranks, c
       }
     for (const auto& [key, c] : mine) {
       CommSummary& total = by_key[key];
+      total.rank_bytes.resize(ranks.size(), 0.0);
+      total.rank_bytes[rank] = c.bytes / iterations;
       total.calls += c.calls / iterations;
       total.bytes += c.bytes / iterations;
       total.ms += c.ms / iterations;

@@ -777,10 +777,12 @@ struct TransformerRank::Impl {
       comm.all_reduce(buf, buf, count, dtype, ReduceOp::sum);
       return;
     }
-    // Parameter server: a star through rank 0 of the group, which does all the arithmetic.
+    // Parameter server: a star through rank 0 of the group, which does all the arithmetic. Bytes
+    // as moved: the root receives (then sends) every other rank's S bytes, each other rank S.
     const int root = 0, n = comm.size();
+    const std::uint64_t moved = comm.rank() == root ? static_cast<std::uint64_t>(n - 1) * bytes : bytes;
     {
-      ScopedPhase p(tl, P.ps_reduce, bytes);
+      ScopedPhase p(tl, P.ps_reduce, moved);
       if (comm.rank() == root) {
         for (int src = 1; src < n; ++src) {
           comm.recv(ps_staging.get(), count, dtype, src);
@@ -790,7 +792,7 @@ struct TransformerRank::Impl {
         comm.send(buf, count, dtype, root);
       }
     }
-    ScopedPhase p(tl, P.ps_broadcast, bytes);
+    ScopedPhase p(tl, P.ps_broadcast, moved);
     if (comm.rank() == root) {
       for (int dst = 1; dst < n; ++dst) comm.send(buf, count, dtype, dst);
     } else {

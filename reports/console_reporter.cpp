@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "engine/metrics.hpp"
 #include "reports/reporter.hpp"
 
 namespace llmt {
@@ -50,6 +51,12 @@ class ConsoleReporter final : public Reporter {
                100.0 * m.imbalance, percent_of_floor(m.floor), v.max_rel_error,
                v.checked ? (v.passed ? "pass" : "FAIL") : "-");
     if (r.status == ConfigStatus::failed) fmt::print("    {}\n", r.reason);
+    if (const std::vector<double> ps = param_server_bytes_by_rank(m.comm); !ps.empty()) {
+      std::vector<std::string> kib;
+      for (double b : ps) kib.push_back(fmt::format("{:.1f}", b / 1024.0));
+      fmt::print("    param-server: KiB moved per iteration by rank: {} (a group's root (n-1) x S per call, the others S)\n",
+                 fmt::join(kib, " "));
+    }
     if (p.layout.pp > 1)
       fmt::print("    pipeline: bubble {:.1f}% measured, {:.1f}% textbook (p={}, m={})\n",
                  100.0 * m.pipeline.bubble_fraction, 100.0 * m.pipeline.textbook_bubble_fraction, p.layout.pp,

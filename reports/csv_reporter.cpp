@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "engine/metrics.hpp"
 #include "model/error.hpp"
 #include "reports/reporter.hpp"
 
@@ -29,7 +30,17 @@ const char* kColumns[] = {
     "transfer_ms_mean", "comm_bytes_per_iteration", "max_rank_peak_bytes", "max_rank_predicted_bytes",
     "max_rank_weights_bytes", "max_rank_kv_cache_bytes", "imbalance", "straggler_rank", "bubble_fraction",
     "max_abs_error", "max_rel_error", "verified", "replica_weights", "ttft_floor_ms", "decode_step_floor_ms",
-    "e2e_floor_ms", "ttft_of_floor", "decode_step_of_floor", "e2e_of_floor", "attention"};
+    "e2e_floor_ms", "ttft_of_floor", "decode_step_of_floor", "e2e_of_floor", "ps_root_bytes_per_iteration",
+    "ps_other_rank_bytes_per_iteration", "attention"};
+
+// The parameter-server star's bytes as moved: the busiest rank (a group's root) and the least
+// busy one; empty without a parameter server.
+std::vector<std::string> param_server_fields(const ConfigMetrics& m) {
+  const std::vector<double> ps = param_server_bytes_by_rank(m.comm);
+  if (ps.empty()) return std::vector<std::string>(2);
+  return {fmt::format("{:.6g}", *std::max_element(ps.begin(), ps.end())),
+          fmt::format("{:.6g}", *std::min_element(ps.begin(), ps.end()))};
+}
 
 // The speed-of-light columns: empty when the run had no ceilings (--ceilings none).
 std::vector<std::string> floor_fields(const FloorMetrics& f) {
@@ -103,6 +114,8 @@ class CsvReporter final : public Reporter {
       f.insert(f.end(), values.begin(), values.end());
       const std::vector<std::string> floors = floor_fields(m.floor);
       f.insert(f.end(), floors.begin(), floors.end());
+      const std::vector<std::string> ps = param_server_fields(m);
+      f.insert(f.end(), ps.begin(), ps.end());
       f.push_back(attention_field(r.attention));
     }
     out_ << fmt::format("{}\n", fmt::join(f, ","));

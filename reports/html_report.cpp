@@ -106,6 +106,25 @@ std::string figures_section(const std::vector<const ConfigResult*>& measured) {
                {false, true, true, true, true, true, true});
 }
 
+// Every collective and transfer per configuration, with the bytes each rank moved.
+std::string communication_section(const std::vector<const ConfigResult*>& measured) {
+  std::vector<std::vector<std::string>> rows;
+  for (const ConfigResult* r : measured)
+    for (const CommSummary& c : r->metrics.comm) {
+      std::vector<std::string> by_rank;
+      for (double b : c.rank_bytes) by_rank.push_back(num(b, "{:.4g}"));
+      rows.push_back({escape(short_name(*r)), escape(c.op), escape(fmt::format("{} ({})", c.group, c.group_size)),
+                      escape(c.category), num(c.calls, "{:.4g}"), num(c.bytes, "{:.4g}"),
+                      escape(fmt::format("{}", fmt::join(by_rank, " "))), num(c.ms, "{:.4g}")});
+    }
+  if (rows.empty()) return "";
+  return "<h2>Communication per iteration</h2>\n<p>Per collective or pipeline transfer: calls, bytes and time per "
+         "iteration (means over the ranks taking part), and the bytes each rank moved (a parameter-server root "
+         "moves (n-1) x S per call, the other ranks S).</p>\n" +
+         table({"configuration", "op", "group (size)", "category", "calls", "bytes per rank", "bytes by rank", "ms"},
+               rows, {false, false, false, false, true, true, true, true});
+}
+
 }  // namespace
 
 std::string html_report(const nlohmann::json& doc, const std::string& source) {
@@ -202,6 +221,7 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
   body += "<h2>Scaling</h2>\n<div class=\"charts\">\n" + svg::render(latency) + svg::render(speedup) +
           svg::render(efficiency) + "</div>\n";
   body += "<h2>Where the time goes</h2>\n" + svg::render(breakdown);
+  body += communication_section(measured);
   body += "<h2>Memory per rank</h2>\n" + svg::render(memory);
   body += "<h2>Load balance</h2>\n" + svg::render(imbalance);
   body += speed_of_light_section(measured);

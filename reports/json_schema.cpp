@@ -222,7 +222,8 @@ json to_json(const ConfigResult& r) {
                     {"bytes", c.bytes},
                     {"ms", c.ms},
                     {"algbw_gbps", c.algbw_gbps},
-                    {"busbw_gbps", c.busbw_gbps}});
+                    {"busbw_gbps", c.busbw_gbps},
+                    {"bytes_per_rank", c.rank_bytes}});
   json memory = json::array();
   for (const RankMemory& rm : m.memory) memory.push_back(memory_json(rm));
   json phases = json::array();
@@ -482,6 +483,7 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
     cs.ms = cr.get<double>("ms");
     cs.algbw_gbps = cr.get<double>("algbw_gbps");
     cs.busbw_gbps = cr.get<double>("busbw_gbps");
+    cs.rank_bytes = cr.get_or<std::vector<double>>("bytes_per_rank", {});
     r.metrics.comm.push_back(cs);
   }
   for (const json& mj : m.get_or<json>("memory", json::array()))
@@ -670,7 +672,8 @@ const char* const kResultsSchemaText = R"schema({
                     "properties": {
                       "op": {"type": "string"}, "group": {"type": "string"}, "group_size": {"$ref": "#/$defs/positive"},
                       "category": {"type": "string"}, "calls": {"$ref": "#/$defs/amount"}, "bytes": {"$ref": "#/$defs/amount"},
-                      "ms": {"$ref": "#/$defs/ms"}, "algbw_gbps": {"$ref": "#/$defs/amount"}, "busbw_gbps": {"$ref": "#/$defs/amount"}
+                      "ms": {"$ref": "#/$defs/ms"}, "algbw_gbps": {"$ref": "#/$defs/amount"}, "busbw_gbps": {"$ref": "#/$defs/amount"},
+                      "bytes_per_rank": {"description": "bytes per iteration each rank of the configuration moved (0: not in the group); version 2", "type": "array", "items": {"$ref": "#/$defs/amount"}}
                     }
                   }
                 }
@@ -996,6 +999,14 @@ void check_configuration(const json& c, const std::string& at, std::vector<std::
     }
   if (m.contains("memory") && !m["memory"].empty() && m["memory"].size() != static_cast<std::size_t>(ranks))
     return fail("metrics.memory", fmt::format("has {} entries for {} ranks", m["memory"].size(), ranks));
+  if (m["sync"].contains("collectives"))
+    for (std::size_t i = 0; i < m["sync"]["collectives"].size(); ++i) {
+      const json& coll = m["sync"]["collectives"][i];
+      if (coll.contains("bytes_per_rank") && !coll["bytes_per_rank"].empty() &&
+          coll["bytes_per_rank"].size() != static_cast<std::size_t>(ranks))
+        return fail(fmt::format("metrics.sync.collectives[{}].bytes_per_rank", i),
+                    fmt::format("has {} entries for {} ranks", coll["bytes_per_rank"].size(), ranks));
+    }
   if (m.contains("memory"))
     for (std::size_t i = 0; i < m["memory"].size(); ++i)
       if (!m["memory"][i].contains("allocated") && !m["memory"][i].contains("measured"))  // measured: version 1
