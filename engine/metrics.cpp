@@ -20,6 +20,15 @@ std::vector<double> mean_over_ranks(const std::vector<std::vector<double>>& tabl
   return out;
 }
 
+// Per iteration, mean over ranks of e2e minus the rank's busy time: all the time of the
+// iteration a rank spent other than computing.
+std::vector<double> wait_per_iteration(const RawSamples& s) {
+  std::vector<double> out;
+  const std::vector<double> busy = mean_over_ranks(s.rank_busy_ms);
+  for (std::size_t i = 0; i < busy.size() && i < s.e2e_ms.size(); ++i) out.push_back(s.e2e_ms[i] - busy[i]);
+  return out;
+}
+
 }  // namespace
 
 std::vector<double> param_server_bytes_by_rank(const std::vector<CommSummary>& comm) {
@@ -66,6 +75,8 @@ void fill_sample_metrics(const ConfigPoint& point, const RawSamples& s, ConfigMe
   m.sync_total_ms = summarize(mean_over_ranks(s.rank_sync_total_ms));
   m.transfer_ms = summarize(mean_over_ranks(s.rank_transfer_ms));
   m.sync_fraction = m.e2e_ms.mean > 0 ? m.sync_ms.mean / m.e2e_ms.mean : 0.0;
+  m.wait_ms = summarize(wait_per_iteration(s));
+  m.wait_fraction = m.e2e_ms.mean > 0 ? m.wait_ms.mean / m.e2e_ms.mean : 0.0;
 
   m.rank_busy_ms.clear();
   for (const auto& rank : s.rank_busy_ms) m.rank_busy_ms.push_back(mean_of(rank));

@@ -104,6 +104,10 @@ struct ConfigMetrics {
   Summary sync_total_ms;  // all communication time, hidden or not
   double sync_fraction = 0;
   Summary transfer_ms;    // pipeline send/recv per iteration, mean over ranks
+  // Per iteration, mean over ranks of the time a rank was not computing: e2e minus its busy time
+  // (exposed communication, pipeline transfers and waits, idle before its start and after its end).
+  Summary wait_ms;
+  double wait_fraction = 0;  // mean(wait_ms) / mean(e2e_ms)
   std::vector<double> rank_busy_ms;  // mean per iteration, by rank
   double imbalance = 0;
   int straggler_rank = 0;

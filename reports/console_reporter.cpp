@@ -22,10 +22,11 @@ class ConsoleReporter final : public Reporter {
     if (!carried.results.empty())
       fmt::print("resumed: {} configuration(s) kept from {}\n", carried.results.size(), carried.source);
     fmt::print("ttft, tpot, e2e: means over the measured iterations (ttft + (gen - 1) x tpot = e2e); "
-               "tok/s = batch x gen / e2e\n");
-    fmt::print("{:<44} {:>5} {:<7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8} {:>6} {:>6} {:>8} {}\n", "configuration",
-               "ranks", "status", "ttft ms", "tpot ms", "e2e ms", "tok/s", "sync%", "GiB/rank", "imbal", "%floor",
-               "rel.err", "check");
+               "tok/s = batch x gen / e2e; sync%: exposed communication; wait%: all but compute (exposed "
+               "communication, pipeline transfers and bubble)\n");
+    fmt::print("{:<44} {:>5} {:<7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>8} {:>6} {:>6} {:>8} {}\n",
+               "configuration", "ranks", "status", "ttft ms", "tpot ms", "e2e ms", "tok/s", "sync%", "wait%",
+               "GiB/rank", "imbal", "%floor", "rel.err", "check");
     std::fflush(stdout);
   }
 
@@ -44,10 +45,10 @@ class ConsoleReporter final : public Reporter {
     const Verification& v = r.verification;
     // --gen 1 has no decode step: no time per output token to show (JSON records n = 0).
     const std::string tpot = m.decode_step_ms.n == 0 ? "-" : fmt::format("{:.3f}", m.tpot_ms);
-    fmt::print("{:<44} {:>5} {:<7} {:>9.2f} {:>9} {:>9.2f} {:>9.1f} {:>5.1f}% {:>8.3f} {:>5.1f}% {:>6} {:>8.1e} "
-               "{}\n",
-               name, p.ranks(), config_status_name(r.status), m.ttft_ms.mean, tpot,
-               m.e2e_ms.mean, m.output_tokens_per_s, 100.0 * m.sync_fraction, peak / 1073741824.0,
+    fmt::print("{:<44} {:>5} {:<7} {:>9.2f} {:>9} {:>9.2f} {:>9.1f} {:>5.1f}% {:>5.1f}% {:>8.3f} {:>5.1f}% {:>6} "
+               "{:>8.1e} {}\n",
+               name, p.ranks(), config_status_name(r.status), m.ttft_ms.mean, tpot, m.e2e_ms.mean,
+               m.output_tokens_per_s, 100.0 * m.sync_fraction, 100.0 * m.wait_fraction, peak / 1073741824.0,
                100.0 * m.imbalance, percent_of_floor(m.floor), v.max_rel_error,
                v.checked ? (v.passed ? "pass" : "FAIL") : "-");
     if (r.status == ConfigStatus::failed) fmt::print("    {}\n", r.reason);

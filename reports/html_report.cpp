@@ -97,13 +97,14 @@ std::string figures_section(const std::vector<const ConfigResult*>& measured) {
     rows.push_back({escape(short_name(*r)), num(m.ttft_ms.mean, "{:.4g}"),
                     m.decode_step_ms.n == 0 ? "-" : num(m.tpot_ms, "{:.4g}"), num(m.e2e_ms.mean, "{:.4g}"),
                     num(m.e2e_ms.median, "{:.4g}"), num(m.output_tokens_per_s, "{:.4g}"),
-                    num(100 * m.sync_fraction, "{:.1f}%")});
+                    num(100 * m.sync_fraction, "{:.1f}%"), num(100 * m.wait_fraction, "{:.1f}%")});
   }
   if (rows.empty()) return "";
   return "<h2>Figures per configuration</h2>\n<p>ttft, tpot (time per output token: the mean decode step) and e2e "
-         "are means over the measured iterations; tok/s = batch x gen / mean e2e.</p>\n" +
-         table({"configuration", "ttft ms", "tpot ms", "e2e ms", "e2e median ms", "tok/s", "sync%"}, rows,
-               {false, true, true, true, true, true, true});
+         "are means over the measured iterations; tok/s = batch x gen / mean e2e; sync% is the exposed communication, "
+         "wait% everything but compute (exposed communication, pipeline transfers and bubble), both of mean e2e.</p>\n" +
+         table({"configuration", "ttft ms", "tpot ms", "e2e ms", "e2e median ms", "tok/s", "sync%", "wait%"}, rows,
+               {false, true, true, true, true, true, true, true});
 }
 
 // Every collective and transfer per configuration, with the bytes each rank moved.

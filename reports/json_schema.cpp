@@ -242,6 +242,8 @@ json to_json(const ConfigResult& r) {
                     {"total_ms", to_json(m.sync_total_ms)},
                     {"fraction", m.sync_fraction},
                     {"transfer_ms", to_json(m.transfer_ms)},
+                    {"wait_ms", to_json(m.wait_ms)},
+                    {"wait_fraction", m.wait_fraction},
                     {"bytes_per_iteration", m.comm_bytes},
                     {"collectives", comm}}},
                   {"memory", memory},

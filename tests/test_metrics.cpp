@@ -24,11 +24,20 @@ using llmt::testing::split;
 // medians differ: ttft {10, 20, 60} (mean 30), decode steps {8, 12 | 10, 10 | 5, 25} (TPOT, the
 // mean step, 70 / 6; median step 10; per iteration 10, 10, 15), so e2e {30, 40, 90} (mean 160 / 3,
 // median 40). Mean ttft + 2 TPOT = mean e2e, and tok/s = 6 tokens / mean e2e = 112.5.
-ConfigResult known_result() {
+// A verified result of `point` with these samples and the metrics derived from them.
+ConfigResult result_of(const ConfigPoint& point, const RawSamples& samples) {
   ConfigResult r;
-  r.point = ConfigPoint{"tp", Layout{1, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{2, 8, 3}};
-  r.iterations = 3;
-  RawSamples& s = r.samples;
+  r.point = point;
+  r.iterations = static_cast<int>(samples.e2e_ms.size());
+  r.samples = samples;
+  fill_sample_metrics(r.point, r.samples, r.metrics);
+  r.metrics.memory.resize(static_cast<std::size_t>(point.layout.ranks()));
+  r.verification.checked = r.verification.passed = true;
+  return r;
+}
+
+ConfigResult known_result() {
+  RawSamples s;
   s.ttft_ms = {10, 20, 60};
   s.decode_step_ms = {8, 12, 10, 10, 5, 25};
   s.e2e_ms = {30, 40, 90};
@@ -37,10 +46,26 @@ ConfigResult known_result() {
   s.rank_sync_ms = {{0, 0, 0}};
   s.rank_sync_total_ms = s.rank_sync_ms;
   s.rank_transfer_ms = s.rank_sync_ms;
-  fill_sample_metrics(r.point, s, r.metrics);
-  r.metrics.memory.resize(1);
-  r.verification.checked = r.verification.passed = true;
-  return r;
+  return result_of(ConfigPoint{"tp", Layout{1, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{2, 8, 3}}, s);
+}
+
+// Two pipeline stages, two iterations of e2e 10 and 20 ms. Rank 0 computes 6 and 12 ms, rank 1
+// 8 and 16; rank 0 also waits 1 and 2 ms in a collective (exposed). Waiting, per iteration the
+// mean over ranks of e2e - busy: (4 + 2) / 2 = 3 and (8 + 4) / 2 = 6, so wait% = 4.5 / 15 = 30%;
+// sync% = 0.75 / 15 = 5%, and the bubble the other 25%.
+ConfigResult waiting_result() {
+  RawSamples s;
+  s.e2e_ms = {10, 20};
+  s.ttft_ms = {4, 8};
+  s.decode_step_ms = {3, 3, 6, 6};
+  s.rank_busy_ms = {{6, 12}, {8, 16}};
+  s.rank_sync_ms = {{1, 2}, {0, 0}};
+  s.rank_sync_total_ms = s.rank_sync_ms;
+  s.rank_transfer_ms = {{2, 4}, {1, 2}};
+  s.rank_iteration_ms = {{9, 18}, {9, 18}};
+  ConfigPoint point{"pp", Layout{1, 2, 1}, SyncMode::blocking, MergeMode::concat, Workload{2, 8, 3}};
+  point.microbatches = 2;
+  return result_of(point, s);
 }
 
 fs::path temp_file(const std::string& name) { return llmt::testing::temp_path("llmt_metrics", name); }
@@ -141,6 +166,32 @@ TEST(TokensAndTpot, EveryWriterShowsTheSameFigures) {
   EXPECT_NE(html.find("<td class=\"num\">11.67</td>"), std::string::npos) << "tpot";
   EXPECT_NE(html.find("<td class=\"num\">112.5</td>"), std::string::npos) << "tok/s";
   EXPECT_NE(html.find("<td class=\"num\">53.33</td>"), std::string::npos) << "mean e2e";
+}
+
+// ---- wait% beside sync% ---------------------------------------------------------------------
+
+TEST(WaitFraction, IsEverythingButComputeOfTheMeanIteration) {
+  const ConfigResult r = waiting_result();
+  const ConfigMetrics& m = r.metrics;
+  ASSERT_EQ(m.wait_ms.n, 2u);
+  EXPECT_DOUBLE_EQ(m.wait_ms.min, 3);
+  EXPECT_DOUBLE_EQ(m.wait_ms.max, 6);
+  EXPECT_DOUBLE_EQ(m.wait_fraction, 0.3);
+  EXPECT_DOUBLE_EQ(m.sync_fraction, 0.05);
+
+  const auto [header, row] = console_of(r);
+  EXPECT_EQ(console_value(header, row, "sync%"), "5.0%") << row;
+  EXPECT_EQ(console_value(header, row, "wait%"), "30.0%") << row;
+  EXPECT_EQ(csv_value(r, "wait_fraction"), "0.3");
+  EXPECT_EQ(csv_value(r, "wait_ms_mean"), "4.5");
+  const nlohmann::json j = to_json(r);
+  EXPECT_DOUBLE_EQ(j["metrics"]["sync"]["wait_fraction"].get<double>(), 0.3);
+  EXPECT_DOUBLE_EQ(j["metrics"]["sync"]["wait_ms"]["mean"].get<double>(), 4.5);
+  EXPECT_DOUBLE_EQ(result_from_json(j, "test").metrics.wait_fraction, 0.3) << "recomputed from the samples";
+  const std::string html = html_report(make_document(RunMetadata{}, {j}), "r.json");
+  EXPECT_NE(html.find("<td class=\"num\">30.0%</td>"), std::string::npos);
+
+  EXPECT_EQ(known_result().metrics.wait_fraction, 0.0) << "one rank busy all along waits for nothing";
 }
 
 // ---- results files of the previous schema -------------------------------------------------

@@ -65,5 +65,42 @@ TEST(ParamServerBytes, TheRootMovesNMinusOneTimesWhatEachOtherRankMoves) {
   EXPECT_TRUE(param_server_bytes_by_rank(blocking.metrics.comm).empty());
 }
 
+// ---- wait% -----------------------------------------------------------------------------
+
+// What a rank does besides computing, from the raw per-rank samples: exposed communication,
+// pipeline transfers, and the part of the e2e window outside its own iteration.
+double waiting_from_samples(const RawSamples& s) {
+  double wait = 0, e2e = 0;
+  for (std::size_t i = 0; i < s.e2e_ms.size(); ++i) {
+    for (std::size_t r = 0; r < s.rank_busy_ms.size(); ++r)
+      wait += (s.rank_sync_ms[r][i] + s.rank_transfer_ms[r][i] + s.e2e_ms[i] - s.rank_iteration_ms[r][i]) /
+              static_cast<double>(s.rank_busy_ms.size());
+    e2e += s.e2e_ms[i];
+  }
+  return wait / e2e;
+}
+
+// A pipeline's wait% is its measured bubble plus its exposed communication; tp1.pp4 has no
+// collective (sync% 0) but waits for most of its iteration.
+TEST(WaitFraction, APipelineWaitsItsBubblePlusItsExposedCommunication) {
+  const ModelConfig model = load_model("tiny");
+  const Workload w{2, 4, 3};
+  for (const Layout layout : {Layout{1, 4, 1}, Layout{2, 2, 1}}) {
+    ConfigPoint point{"hybrid", layout, SyncMode::blocking, MergeMode::concat, w};
+    point.microbatches = 2;
+    const ConfigResult r = run_ok(model, point);
+    const ConfigMetrics& m = r.metrics;
+    const double scale = std::max(1.0, m.wait_fraction);
+    EXPECT_NEAR(m.wait_fraction, m.pipeline.bubble_fraction + m.sync_fraction, 1e-12 * scale) << layout.label();
+    EXPECT_NEAR(m.wait_fraction, waiting_from_samples(r.samples), 1e-9 * scale) << layout.label();
+    EXPECT_GT(m.wait_fraction, m.sync_fraction) << layout.label() << ": a pipeline waits beyond its collectives";
+    if (layout.tp == 1) {
+      EXPECT_EQ(m.sync_fraction, 0.0) << "no collective in a pure pipeline";
+    }
+  }
+  const ConfigResult one = run_ok(model, ConfigPoint{"tp", Layout{1, 1, 1}, SyncMode::blocking, MergeMode::concat, w});
+  EXPECT_EQ(one.metrics.wait_fraction, 0.0) << "one rank computes from the first start to the last end";
+}
+
 }  // namespace
 }  // namespace llmt
