@@ -1,9 +1,13 @@
 #include "engine/metrics.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <span>
+#include <tuple>
 
 #include "engine/communicator.hpp"
+#include "engine/timeline.hpp"
 
 namespace llmt {
 namespace {
@@ -39,6 +43,59 @@ std::vector<double> param_server_bytes_by_rank(const std::vector<CommSummary>& c
     for (std::size_t r = 0; r < c.rank_bytes.size(); ++r) out[r] += c.rank_bytes[r];
   }
   return out;
+}
+
+std::vector<BusBandwidth> bus_bandwidth(const std::vector<CollectiveCall>& calls,
+                                        const std::vector<CollectiveKind>& kind_of_phase, int iterations) {
+  // Each call's collective time: the least over the ranks that made it, and its payload.
+  std::map<std::tuple<std::uint32_t, int, int, int>, std::pair<double, double>> per_call;
+  for (const CollectiveCall& c : calls) {
+    const auto [it, fresh] = per_call.try_emplace({c.phase, c.instance, c.iteration, c.ordinal}, c.ms, c.bytes);
+    if (!fresh) it->second.first = std::min(it->second.first, c.ms);
+  }
+  // Entries in order: prefill first, then by operation, group, group size and message size.
+  using Key = std::tuple<bool, CommOp, std::string, int, double>;
+  std::map<Key, BusBandwidth> entries;
+  std::map<Key, std::set<int>> instances;
+  for (const auto& [call, time_and_bytes] : per_call) {
+    const CollectiveKind& k = kind_of_phase.at(std::get<0>(call));
+    const Key key{k.pass != "prefill", k.op, k.group, k.group_size, time_and_bytes.second};
+    BusBandwidth& b = entries[key];
+    if (b.calls == 0) b = BusBandwidth{k.pass, std::string(comm_op_name(k.op)), k.group, k.group_size, time_and_bytes.second};
+    b.calls += 1;
+    b.ms += time_and_bytes.first;
+    instances[key].insert(std::get<1>(call));
+  }
+  std::vector<BusBandwidth> out;
+  for (auto& [key, b] : entries) {
+    const double n = static_cast<double>(iterations) * static_cast<double>(instances[key].size());
+    b.calls /= n;
+    b.ms /= n;
+    b.algbw_gbps = b.ms > 0 ? b.message_bytes * b.calls / (b.ms * 1e6) : 0.0;
+    b.busbw_gbps = b.algbw_gbps * bus_bandwidth_factor(std::get<1>(key), b.group_size);
+    out.push_back(b);
+  }
+  return out;
+}
+
+double pass_bus_bandwidth_gbps(const std::vector<BusBandwidth>& entries, std::string_view pass) {
+  double bus = 0, ms = 0;
+  for (const BusBandwidth& b : entries)
+    if (b.pass == pass) {
+      bus += b.busbw_gbps * b.ms;
+      ms += b.ms;
+    }
+  return ms > 0 ? bus / ms : 0.0;
+}
+
+double transfer_bytes_per_rank(const ConfigMetrics& m) {
+  double bytes = 0, ranks = 0;
+  for (const CommSummary& c : m.comm) {
+    ranks = std::max(ranks, static_cast<double>(c.rank_bytes.size()));
+    if (c.category == phase_category_name(PhaseCategory::transfer))
+      for (double b : c.rank_bytes) bytes += b;
+  }
+  return ranks > 0 ? bytes / ranks : 0.0;
 }
 
 double load_imbalance(const std::vector<double>& busy) {

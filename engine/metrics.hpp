@@ -1,6 +1,12 @@
 // Derives a configuration's metrics from its raw samples. Definitions: docs/metrics.md.
 #pragma once
 
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/communicator.hpp"
 #include "engine/result.hpp"
 
 namespace llmt {
@@ -22,6 +28,33 @@ double output_tokens_per_s(const Workload& workload, double e2e_ms);
 // (its reduce and broadcast phases, counted as moved: a group's root (n - 1) x S per call, the
 // other ranks S); empty when the configuration has none.
 std::vector<double> param_server_bytes_by_rank(const std::vector<CommSummary>& comm);
+
+// One call of a collective on one rank, placed: its phase, the instance of its group the rank
+// belongs to (group_instance), the iteration, and its position among the phase's calls on the
+// rank in that iteration (ranks of a group call a phase's collectives in the same order).
+struct CollectiveCall {
+  std::uint32_t phase = 0;
+  int instance = 0, iteration = 0, ordinal = 0;
+  double bytes = 0, ms = 0;
+};
+// What a phase's collective is.
+struct CollectiveKind {
+  std::string pass;  // "prefill" or "decode"
+  CommOp op = CommOp::all_reduce;
+  std::string group;
+  int group_size = 1;
+};
+// Bus bandwidth per (pass, op, group, group size, message size). A call's time is the least over
+// the ranks of its group instance: the rank that arrived last, which did not wait for the others.
+// Summed over the calls of an iteration, averaged over iterations and group instances; algbw is
+// bytes / time, busbw algbw x bus_bandwidth_factor (nccl-tests). `kind_of_phase` is indexed by phase.
+std::vector<BusBandwidth> bus_bandwidth(const std::vector<CollectiveCall>& calls,
+                                        const std::vector<CollectiveKind>& kind_of_phase, int iterations);
+// A pass's collectives together: their bus bytes over their time (0 without any).
+double pass_bus_bandwidth_gbps(const std::vector<BusBandwidth>& entries, std::string_view pass);
+
+// Pipeline send/recv bytes per iteration, mean over the configuration's ranks.
+double transfer_bytes_per_rank(const ConfigMetrics& metrics);
 
 // max / mean - 1 of per-rank busy times (0 for one rank or no data).
 double load_imbalance(const std::vector<double>& busy);

@@ -60,14 +60,27 @@ struct PhaseSummary {
   std::string timing = "eager";
 };
 
+// Every collective and transfer of a kind, from each rank's own phases: time includes waiting
+// for the other ranks, so no bandwidth is derived from it (BusBandwidth below is).
 struct CommSummary {
   std::string op, group, category;
   int group_size = 1;
   double calls = 0, bytes = 0, ms = 0;  // per iteration, per rank (mean over ranks)
-  double algbw_gbps = 0, busbw_gbps = 0;
   // Bytes per iteration of each rank of the configuration (0 for ranks not taking part): what
   // each moved, so a parameter-server root's (n - 1) x S shows beside the others' S.
   std::vector<double> rank_bytes;
+};
+
+// Bus bandwidth of the collectives of one pass, operation, group and message size (nccl-tests'
+// algbw and busbw): a call's time is the least over the ranks of its group instance, i.e. the
+// last rank to arrive, which waits for no straggler; see docs/metrics.md.
+struct BusBandwidth {
+  std::string pass, op, group;  // pass: "prefill" or "decode"
+  int group_size = 1;
+  double message_bytes = 0;  // one call's payload
+  double calls = 0;          // per iteration, per group instance
+  double ms = 0;             // per iteration, per group instance: the calls' summed collective time
+  double algbw_gbps = 0, busbw_gbps = 0;
 };
 
 struct Verification {
@@ -113,6 +126,7 @@ struct ConfigMetrics {
   int straggler_rank = 0;
   double comm_bytes = 0;  // per iteration, summed over ranks
   std::vector<CommSummary> comm;
+  std::vector<BusBandwidth> bus_bandwidth;  // collectives only; empty without (or in version 1 files)
   std::vector<RankMemory> memory;
   std::vector<PhaseSummary> phases;
   PipelineSummary pipeline;

@@ -31,6 +31,7 @@ struct IterationRecord {
   // With CUDA graphs: the phases of one extra eager decode step, run after the iteration's end
   // (its time is in no latency sample): the per-phase breakdown graphs cannot give.
   std::vector<PhaseTotal> sampled_phases;
+  std::vector<CollectiveCallTime> collective_calls;  // each collective call's own time, in order
 };
 
 struct RankOutcome {
@@ -165,11 +166,11 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
     // Re-runs one decode step eagerly (iteration i: step 1 + i mod (gen - 1), so the samples
     // cover every position) to time its phases. Teacher forcing makes it rewrite the same KV
     // entries and logits, so the next iteration is unchanged.
-    auto eager_decode_sample = [&](int iteration) {
+    auto eager_decode_sample = [&](int iteration, IterationRecord& rec) {
       world.barrier();
       transformer.decode(1 + iteration % (point.workload.gen - 1));
       backend->synchronize();
-      return timeline.collect();
+      rec.sampled_phases = timeline.collect(&rec.collective_calls);
     };
     auto run_iteration = [&](bool keep) {
       world.barrier();
@@ -198,8 +199,8 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
       rec.end = backend->to_ns(rec.end);
       if (!rec.step_end.empty()) rec.step_end.back() = rec.end;
       else rec.prefill_end = rec.end;
-      rec.phases = timeline.collect();  // resolves the phases' stamps, then recycles them all
-      if (!decode_graphs.empty()) rec.sampled_phases = eager_decode_sample(iteration_number);
+      rec.phases = timeline.collect(&rec.collective_calls);  // resolves the phases' stamps, then recycles them all
+      if (!decode_graphs.empty()) eager_decode_sample(iteration_number, rec);
       if (opts.flush_cache) backend->flush_cache();
       return rec;
     };
@@ -402,15 +403,31 @@ std::vector<CommSummary> comm_summaries(const std::vector<RankOutcome>& ranks, c
     c.calls /= n;
     c.bytes /= n;
     c.ms /= n;
-    CommOp op = CommOp::barrier;
-    for (CommOp o : {CommOp::all_reduce, CommOp::all_gather, CommOp::reduce_scatter, CommOp::reduce,
-                     CommOp::broadcast, CommOp::send_recv})
-      if (comm_op_name(o) == c.op) op = o;
-    c.algbw_gbps = c.ms > 0 ? c.bytes / (c.ms * 1e6) : 0;
-    c.busbw_gbps = c.algbw_gbps * bus_bandwidth_factor(op, c.group_size);
     out.push_back(c);
   }
   return out;
+}
+
+// Bus bandwidth of the collectives from every rank's calls (metrics.cpp, bus_bandwidth): each call
+// placed in its group instance, iteration and order on the rank.
+std::vector<BusBandwidth> collective_bus_bandwidth(const std::vector<RankOutcome>& ranks, const PhaseTable& table,
+                                                   const Layout& layout, int iterations) {
+  std::vector<CollectiveKind> kinds(table.size());
+  for (std::size_t p = 0; p < table.size(); ++p) {
+    const PhaseInfo& info = table.at(static_cast<PhaseId>(p));
+    kinds[p] = {info.path.substr(0, info.path.find('/')), info.op, info.group, info.group_size};
+  }
+  std::vector<CollectiveCall> calls;
+  for (std::size_t r = 0; r < ranks.size(); ++r) {
+    const RankCoords coords = coords_of(layout, static_cast<int>(r));
+    for (std::size_t i = 0; i < ranks[r].iterations.size(); ++i) {
+      std::vector<int> ordinal(table.size(), 0);
+      for (const CollectiveCallTime& c : ranks[r].iterations[i].collective_calls)
+        calls.push_back({c.id, group_instance(layout, coords, table.at(c.id).group), static_cast<int>(i),
+                         ordinal[c.id]++, static_cast<double>(c.bytes), ms(c.nanoseconds)});
+    }
+  }
+  return bus_bandwidth(calls, kinds, iterations);
 }
 
 Measurement describe_measurement(const RunOptions& opts, StopReason stop, const std::vector<double>& e2e) {
@@ -621,6 +638,7 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
   fill_sample_metrics(point, result.samples, result.metrics);
   result.metrics.phases = phase_summaries(outcomes, table, measured);
   result.metrics.comm = comm_summaries(outcomes, table, measured, result.metrics.comm_bytes);
+  result.metrics.bus_bandwidth = collective_bus_bandwidth(outcomes, table, point.layout, measured);
   for (const RankOutcome& o : outcomes) result.metrics.memory.push_back(o.memory);
   result.cuda_graphs = outcomes.front().cuda_graphs;
   result.attention = outcomes.front().attention;

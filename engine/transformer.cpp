@@ -398,9 +398,9 @@ RankComms RankComms::split(Communicator& world, const ShardPlan& s) {
   const RankCoords& c = s.coords;
   RankComms comms;
   comms.world = &world;
-  comms.tp = world.split(c.dp * l.pp + c.pp, c.tp);
-  comms.pp = world.split(c.dp * l.tp + c.tp, c.pp);
-  comms.dp = world.split(c.pp * l.tp + c.tp, c.dp);
+  comms.tp = world.split(group_instance(l, c, "tp"), c.tp);
+  comms.pp = world.split(group_instance(l, c, "pp"), c.pp);
+  comms.dp = world.split(group_instance(l, c, "dp"), c.dp);
   return comms;
 }
 
@@ -645,7 +645,7 @@ struct TransformerRank::Impl {
         return table.add({pass_name + "/" + path, category, op, size, group, "", counts_in_total});
       };
       auto transfer = [&](const std::string& path) {
-        return table.add({pass_name + "/" + path, PhaseCategory::transfer, CommOp::send_recv, 2, "pp", "", true});
+        return table.add({pass_name + "/" + path, PhaseCategory::transfer, CommOp::send_recv, d.pp, "pp", "", true});
       };
       // One reduction site: `path` names the blocking all-reduce; the other modes add suffixes.
       auto reduction = [&](const std::string& path, const char* group, int size) {

@@ -58,10 +58,14 @@ class ConsoleReporter final : public Reporter {
       fmt::print("    param-server: KiB moved per iteration by rank: {} (a group's root (n-1) x S per call, the others S)\n",
                  fmt::join(kib, " "));
     }
+    if (!m.bus_bandwidth.empty())
+      fmt::print("    bus bandwidth GB/s (collective time without waiting for stragglers): {}\n",
+                 describe_bus_bandwidth(m.bus_bandwidth));
     if (p.layout.pp > 1)
-      fmt::print("    pipeline: bubble {:.1f}% measured, {:.1f}% textbook (p={}, m={})\n",
+      fmt::print("    pipeline: bubble {:.1f}% measured, {:.1f}% textbook (p={}, m={}); transfers {:.3f} ms and {} "
+                 "per iteration per rank\n",
                  100.0 * m.pipeline.bubble_fraction, 100.0 * m.pipeline.textbook_bubble_fraction, p.layout.pp,
-                 p.microbatches);
+                 p.microbatches, m.transfer_ms.mean, format_bytes(transfer_bytes_per_rank(m)));
     // The runner turns an attention kernel's `why` into a note, so it prints here (and is kept in JSON).
     for (const std::string& note : r.notes) fmt::print("    note: {}\n", note);
     std::fflush(stdout);

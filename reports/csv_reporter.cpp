@@ -31,7 +31,8 @@ const char* kColumns[] = {
     "max_rank_weights_bytes", "max_rank_kv_cache_bytes", "imbalance", "straggler_rank", "bubble_fraction",
     "max_abs_error", "max_rel_error", "verified", "replica_weights", "ttft_floor_ms", "decode_step_floor_ms",
     "e2e_floor_ms", "ttft_of_floor", "decode_step_of_floor", "e2e_of_floor", "ps_root_bytes_per_iteration",
-    "ps_other_rank_bytes_per_iteration", "attention"};
+    "ps_other_rank_bytes_per_iteration", "prefill_busbw_gbps", "decode_busbw_gbps", "transfer_bytes_per_rank",
+    "attention"};
 
 // The parameter-server star's bytes as moved: the busiest rank (a group's root) and the least
 // busy one; empty without a parameter server.
@@ -116,6 +117,11 @@ class CsvReporter final : public Reporter {
       f.insert(f.end(), floors.begin(), floors.end());
       const std::vector<std::string> ps = param_server_fields(m);
       f.insert(f.end(), ps.begin(), ps.end());
+      for (const char* pass : {"prefill", "decode"}) {
+        const double busbw = pass_bus_bandwidth_gbps(m.bus_bandwidth, pass);
+        f.push_back(busbw > 0 ? fmt::format("{:.6g}", busbw) : "");
+      }
+      f.push_back(fmt::format("{:.6g}", transfer_bytes_per_rank(m)));
       f.push_back(attention_field(r.attention));
     }
     out_ << fmt::format("{}\n", fmt::join(f, ","));

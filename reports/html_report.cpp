@@ -8,6 +8,7 @@
 #include "engine/ranking.hpp"
 #include "engine/stats.hpp"
 #include "reports/json_schema.hpp"
+#include "reports/reporter.hpp"
 #include "reports/svg.hpp"
 
 namespace llmt {
@@ -126,6 +127,24 @@ std::string communication_section(const std::vector<const ConfigResult*>& measur
                rows, {false, false, false, false, true, true, true, true});
 }
 
+// Bus bandwidth per configuration, pass, collective and message size.
+std::string bus_bandwidth_section(const std::vector<const ConfigResult*>& measured) {
+  std::vector<std::vector<std::string>> rows;
+  for (const ConfigResult* r : measured)
+    for (const BusBandwidth& b : r->metrics.bus_bandwidth)
+      rows.push_back({escape(short_name(*r)), escape(b.pass), escape(b.op),
+                      escape(fmt::format("{} ({})", b.group, b.group_size)), escape(format_bytes(b.message_bytes)),
+                      num(b.calls, "{:.4g}"), num(b.calls > 0 ? b.ms / b.calls : 0.0, "{:.4g}"),
+                      num(b.algbw_gbps, "{:.4g}"), num(b.busbw_gbps, "{:.4g}")});
+  if (rows.empty()) return "";
+  return "<h2>Collective bus bandwidth</h2>\n<p>Per pass, collective and message size; a call's time is the least "
+         "over the ranks of its group (the last to arrive, which waits for no straggler). Pipeline transfers have "
+         "no bandwidth: their time includes waiting for the previous stage (see the communication table).</p>\n" +
+         table({"configuration", "pass", "op", "group (size)", "message", "calls", "ms per call", "algbw GB/s",
+                "busbw GB/s"},
+               rows, {false, false, false, false, true, true, true, true, true});
+}
+
 }  // namespace
 
 std::string html_report(const nlohmann::json& doc, const std::string& source) {
@@ -223,6 +242,7 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
           svg::render(efficiency) + "</div>\n";
   body += "<h2>Where the time goes</h2>\n" + svg::render(breakdown);
   body += communication_section(measured);
+  body += bus_bandwidth_section(measured);
   body += "<h2>Memory per rank</h2>\n" + svg::render(memory);
   body += "<h2>Load balance</h2>\n" + svg::render(imbalance);
   body += speed_of_light_section(measured);

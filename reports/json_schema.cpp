@@ -221,9 +221,18 @@ json to_json(const ConfigResult& r) {
                     {"calls", c.calls},
                     {"bytes", c.bytes},
                     {"ms", c.ms},
-                    {"algbw_gbps", c.algbw_gbps},
-                    {"busbw_gbps", c.busbw_gbps},
                     {"bytes_per_rank", c.rank_bytes}});
+  json bus = json::array();
+  for (const BusBandwidth& b : m.bus_bandwidth)
+    bus.push_back({{"pass", b.pass},
+                   {"op", b.op},
+                   {"group", b.group},
+                   {"group_size", b.group_size},
+                   {"message_bytes", b.message_bytes},
+                   {"calls", b.calls},
+                   {"ms", b.ms},
+                   {"algbw_gbps", b.algbw_gbps},
+                   {"busbw_gbps", b.busbw_gbps}});
   json memory = json::array();
   for (const RankMemory& rm : m.memory) memory.push_back(memory_json(rm));
   json phases = json::array();
@@ -245,7 +254,8 @@ json to_json(const ConfigResult& r) {
                     {"wait_ms", to_json(m.wait_ms)},
                     {"wait_fraction", m.wait_fraction},
                     {"bytes_per_iteration", m.comm_bytes},
-                    {"collectives", comm}}},
+                    {"collectives", comm},
+                    {"bus_bandwidth", bus}}},
                   {"memory", memory},
                   {"load_balance",
                    {{"busy_ms", m.rank_busy_ms}, {"imbalance", m.imbalance}, {"straggler_rank", m.straggler_rank}}},
@@ -483,10 +493,15 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
     cs.calls = cr.get<double>("calls");
     cs.bytes = cr.get<double>("bytes");
     cs.ms = cr.get<double>("ms");
-    cs.algbw_gbps = cr.get<double>("algbw_gbps");
-    cs.busbw_gbps = cr.get<double>("busbw_gbps");
     cs.rank_bytes = cr.get_or<std::vector<double>>("bytes_per_rank", {});
     r.metrics.comm.push_back(cs);
+  }
+  for (const json& bj : sync_m.get_or<json>("bus_bandwidth", json::array())) {
+    const Reader br(bj, where + ".metrics.sync.bus_bandwidth[]");
+    r.metrics.bus_bandwidth.push_back({br.get<std::string>("pass"), br.get<std::string>("op"),
+                                       br.get<std::string>("group"), br.get<int>("group_size"),
+                                       br.get<double>("message_bytes"), br.get<double>("calls"), br.get<double>("ms"),
+                                       br.get<double>("algbw_gbps"), br.get<double>("busbw_gbps")});
   }
   for (const json& mj : m.get_or<json>("memory", json::array()))
     r.metrics.memory.push_back(rank_memory_from_json(Reader(mj, where + ".metrics.memory[]")));
@@ -670,12 +685,27 @@ const char* const kResultsSchemaText = R"schema({
                   "type": "array",
                   "items": {
                     "type": "object",
-                    "required": ["op", "group", "group_size", "calls", "bytes", "ms", "algbw_gbps", "busbw_gbps"],
+                    "description": "every collective and transfer of a kind; version 1 files also have algbw_gbps and busbw_gbps here (with the straggler wait, ignored)",
+                    "required": ["op", "group", "group_size", "calls", "bytes", "ms"],
                     "properties": {
                       "op": {"type": "string"}, "group": {"type": "string"}, "group_size": {"$ref": "#/$defs/positive"},
                       "category": {"type": "string"}, "calls": {"$ref": "#/$defs/amount"}, "bytes": {"$ref": "#/$defs/amount"},
                       "ms": {"$ref": "#/$defs/ms"}, "algbw_gbps": {"$ref": "#/$defs/amount"}, "busbw_gbps": {"$ref": "#/$defs/amount"},
                       "bytes_per_rank": {"description": "bytes per iteration each rank of the configuration moved (0: not in the group); version 2", "type": "array", "items": {"$ref": "#/$defs/amount"}}
+                    }
+                  }
+                },
+                "bus_bandwidth": {
+                  "description": "version 2: per pass, collective operation, group and message size; a call's time is the least over its group's ranks",
+                  "type": "array",
+                  "items": {
+                    "type": "object",
+                    "required": ["pass", "op", "group", "group_size", "message_bytes", "calls", "ms", "algbw_gbps", "busbw_gbps"],
+                    "properties": {
+                      "pass": {"enum": ["prefill", "decode"]}, "op": {"type": "string"}, "group": {"type": "string"},
+                      "group_size": {"$ref": "#/$defs/positive"}, "message_bytes": {"$ref": "#/$defs/amount"},
+                      "calls": {"$ref": "#/$defs/amount"}, "ms": {"$ref": "#/$defs/ms"},
+                      "algbw_gbps": {"$ref": "#/$defs/amount"}, "busbw_gbps": {"$ref": "#/$defs/amount"}
                     }
                   }
                 }

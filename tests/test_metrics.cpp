@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/metrics.hpp"
@@ -192,6 +193,75 @@ TEST(WaitFraction, IsEverythingButComputeOfTheMeanIteration) {
   EXPECT_NE(html.find("<td class=\"num\">30.0%</td>"), std::string::npos);
 
   EXPECT_EQ(known_result().metrics.wait_fraction, 0.0) << "one rank busy all along waits for nothing";
+}
+
+// ---- bus bandwidth without the straggler wait ----------------------------------------------
+
+// Phase 0: a decode all-reduce in groups of 4 ranks (factor 2 x 3/4 = 1.5), two instances of the
+// group, one iteration. Instance 0's two calls took 10 and 1 ms on its ranks, then 1 and 10: a
+// straggler each time, so each call's own time is 1 ms. Instance 1's took 4 and 4, then 2 and 6.
+// Per instance: (1 + 1 + 4 + 2) / 2 = 4 ms for 2 calls of 1 MB: algbw 0.5 GB/s, busbw 0.75. A third
+// call of 0.5 MB is another message size. Phase 1: a prefill all-gather (factor 3/4) of 2 MB that
+// took 8 and 3 ms: 3 ms, algbw 2/3 GB/s, busbw 0.5.
+std::vector<BusBandwidth> known_bus_bandwidth() {
+  const std::vector<CollectiveKind> kinds = {{"decode", CommOp::all_reduce, "tp", 4},
+                                             {"prefill", CommOp::all_gather, "tp", 4}};
+  std::vector<CollectiveCall> calls;
+  auto add = [&](std::uint32_t phase, int instance, int ordinal, double bytes, std::vector<double> ms_by_rank) {
+    for (double ms : ms_by_rank) calls.push_back({phase, instance, 0, ordinal, bytes, ms});
+  };
+  add(0, 0, 0, 1e6, {10, 1});
+  add(0, 0, 1, 1e6, {1, 10});
+  add(0, 1, 0, 1e6, {4, 4});
+  add(0, 1, 1, 1e6, {2, 6});
+  add(0, 0, 2, 5e5, {2.5, 0.5});
+  add(0, 1, 2, 5e5, {0.5, 0.5});
+  add(1, 0, 0, 2e6, {8, 3});
+  return bus_bandwidth(calls, kinds, 1);
+}
+
+TEST(BusBandwidth, ACallTakesTheTimeOfItsLastRankToArrive) {
+  const std::vector<BusBandwidth> b = known_bus_bandwidth();
+  const std::vector<BusBandwidth> expected = {{"prefill", "all_gather", "tp", 4, 2e6, 1, 3, 2.0 / 3, 0.5},
+                                              {"decode", "all_reduce", "tp", 4, 5e5, 1, 0.5, 1, 1.5},
+                                              {"decode", "all_reduce", "tp", 4, 1e6, 2, 4, 0.5, 0.75}};
+  ASSERT_EQ(b.size(), expected.size());
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    const BusBandwidth &got = b[i], &want = expected[i];
+    EXPECT_EQ(std::tie(got.pass, got.op, got.group, got.group_size), std::tie(want.pass, want.op, want.group, want.group_size)) << i;
+    for (auto field : {&BusBandwidth::message_bytes, &BusBandwidth::calls, &BusBandwidth::ms, &BusBandwidth::algbw_gbps,
+                       &BusBandwidth::busbw_gbps})
+      EXPECT_DOUBLE_EQ(got.*field, want.*field) << i;
+  }
+  // The decode pass as a whole: bus bytes over time, (0.5 x 1.5 x 1 + 0.75 x 4) / 4.5.
+  EXPECT_DOUBLE_EQ(pass_bus_bandwidth_gbps(b, "decode"), (1.5 * 0.5 + 0.75 * 4) / 4.5);
+  EXPECT_DOUBLE_EQ(pass_bus_bandwidth_gbps(b, "prefill"), 0.5);
+}
+
+TEST(BusBandwidth, EveryWriterShowsItPerPassAndMessageSize) {
+  ConfigResult r = waiting_result();
+  r.point = ConfigPoint{"tp", Layout{2, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{2, 8, 3}};
+  r.metrics.bus_bandwidth = known_bus_bandwidth();
+  ::testing::internal::CaptureStdout();
+  make_console_reporter()->add(r);
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("prefill all_gather tp4 1.91 MiB 0.5; decode all_reduce tp4 488.3 KiB 1.5, all_reduce tp4 "
+                     "976.6 KiB 0.75\n"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(csv_value(r, "prefill_busbw_gbps"), "0.5");
+  const nlohmann::json j = to_json(r);
+  const nlohmann::json& bj = j["metrics"]["sync"]["bus_bandwidth"];
+  ASSERT_EQ(bj.size(), 3u);
+  EXPECT_EQ(bj[2]["message_bytes"], 1e6);
+  EXPECT_EQ(bj[2]["busbw_gbps"], 0.75);
+  const ConfigResult back = result_from_json(j, "test");
+  ASSERT_EQ(back.metrics.bus_bandwidth.size(), 3u);
+  EXPECT_DOUBLE_EQ(back.metrics.bus_bandwidth[2].busbw_gbps, 0.75);
+  EXPECT_EQ(back.metrics.bus_bandwidth[0].pass, "prefill");
+  const std::string html = html_report(make_document(RunMetadata{}, {j}), "r.json");
+  EXPECT_NE(html.find("Collective bus bandwidth"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"num\">0.75</td>"), std::string::npos);
 }
 
 // ---- results files of the previous schema -------------------------------------------------

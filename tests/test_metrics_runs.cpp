@@ -65,6 +65,73 @@ TEST(ParamServerBytes, TheRootMovesNMinusOneTimesWhatEachOtherRankMoves) {
   EXPECT_TRUE(param_server_bytes_by_rank(blocking.metrics.comm).empty());
 }
 
+// ---- bus bandwidth ------------------------------------------------------------------------
+
+const BusBandwidth* find_bus(const ConfigResult& r, const std::string& pass, const std::string& op) {
+  for (const BusBandwidth& b : r.metrics.bus_bandwidth)
+    if (b.pass == pass && b.op == op) return &b;
+  return nullptr;
+}
+
+// tp4 blocking: per pass one all-reduce message size (rows x hidden x 4 bytes, 1 + 2 layers calls
+// per forward) and one all-gather of the logits (batch x vocab x 4 bytes), in the real group of 4.
+TEST(BusBandwidth, PerPassAndMessageSizeInTheRealGroup) {
+  const ModelConfig model = load_model("tiny");
+  const Workload w{2, 4, 3};
+  const int n = 4;
+  const ConfigResult r = run_ok(model, ConfigPoint{"tp", Layout{n, 1, 1}, SyncMode::blocking, MergeMode::concat, w});
+  ASSERT_EQ(r.metrics.bus_bandwidth.size(), 4u);
+  const double reductions = 1 + 2 * model.layers;
+  struct Expected {
+    const char* pass;
+    const char* op;
+    double bytes, calls, factor;
+  };
+  for (const Expected& e : {Expected{"prefill", "all_reduce", 1.0 * w.batch * w.prompt * model.hidden * 4, reductions, 1.5},
+                            Expected{"decode", "all_reduce", 1.0 * w.batch * model.hidden * 4, reductions * w.decode_steps(), 1.5},
+                            Expected{"prefill", "all_gather", 1.0 * w.batch * model.vocab * 4, 1, 0.75},
+                            Expected{"decode", "all_gather", 1.0 * w.batch * model.vocab * 4, 1.0 * w.decode_steps(), 0.75}}) {
+    const BusBandwidth* b = find_bus(r, e.pass, e.op);
+    ASSERT_NE(b, nullptr) << e.pass << " " << e.op;
+    EXPECT_EQ(b->group, "tp");
+    EXPECT_EQ(b->group_size, n);
+    EXPECT_DOUBLE_EQ(b->message_bytes, e.bytes) << e.pass << " " << e.op;
+    EXPECT_DOUBLE_EQ(b->calls, e.calls) << e.pass << " " << e.op;
+    ASSERT_GT(b->ms, 0);
+    EXPECT_DOUBLE_EQ(b->algbw_gbps, e.bytes * e.calls / (b->ms * 1e6));
+    EXPECT_DOUBLE_EQ(b->busbw_gbps, b->algbw_gbps * e.factor);
+  }
+  // Without the straggler wait: each call's least time over the ranks, so no more than the mean
+  // over ranks of their whole time in these collectives (which counts the waits).
+  for (const char* op : {"all_reduce", "all_gather"}) {
+    const CommSummary* c = find_comm(r, op, "tp");
+    ASSERT_NE(c, nullptr);
+    EXPECT_LE(find_bus(r, "prefill", op)->ms + find_bus(r, "decode", op)->ms, c->ms * (1 + 1e-12)) << op;
+  }
+}
+
+// A pipeline's stages exchange activations point to point: transfer time and bytes, in the pp
+// group of its real size, and no bandwidth.
+TEST(BusBandwidth, PipelineTransfersHaveTimeAndBytesButNoBandwidth) {
+  const ModelConfig model = load_model("tiny");
+  ConfigPoint point{"pp", Layout{1, 4, 1}, SyncMode::blocking, MergeMode::concat, Workload{2, 4, 3}};
+  point.microbatches = 2;
+  const ConfigResult r = run_ok(model, point);
+  EXPECT_TRUE(r.metrics.bus_bandwidth.empty());
+  const CommSummary* t = find_comm(r, "send_recv", "pp");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->category, "transfer");
+  EXPECT_EQ(t->group_size, 4);
+  EXPECT_GT(t->bytes, 0);
+  EXPECT_GT(t->ms, 0);
+  // Each of the 3 stage boundaries carries every token's hidden state once (sent and received), and
+  // the last stage sends each decode step's token ids back to the first (received there).
+  const Workload& w = point.workload;
+  const double activations = 1.0 * w.batch * (w.prompt + w.decode_steps()) * model.hidden * sizeof(float);
+  const double feedback = 1.0 * w.batch * sizeof(std::int32_t) * w.decode_steps();
+  EXPECT_DOUBLE_EQ(transfer_bytes_per_rank(r.metrics), (2 * 3 * activations + 2 * feedback) / 4);
+}
+
 // ---- wait% -----------------------------------------------------------------------------
 
 // What a rank does besides computing, from the raw per-rank samples: exposed communication,

@@ -78,8 +78,6 @@ ConfigResult measured(const std::string& strategy, Layout layout, double base_ms
   comm.calls = 2;
   comm.bytes = 4096;
   comm.ms = 0.5;
-  comm.algbw_gbps = 1;
-  comm.busbw_gbps = 1;
   r.metrics.comm = {comm};
   r.metrics.floor.available = true;
   r.metrics.floor.ttft_ms = r.metrics.floor.decode_step_ms = r.metrics.floor.e2e_ms = 0.1;
