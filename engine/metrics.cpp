@@ -88,6 +88,13 @@ double pass_bus_bandwidth_gbps(const std::vector<BusBandwidth>& entries, std::st
   return ms > 0 ? bus / ms : 0.0;
 }
 
+const PoolMemory* largest_pool(const ConfigMetrics& m) {
+  const PoolMemory* largest = nullptr;
+  for (const PoolMemory& p : m.memory_pools)
+    if (!largest || p.measured_peak_bytes > largest->measured_peak_bytes) largest = &p;
+  return largest;
+}
+
 double transfer_bytes_per_rank(const ConfigMetrics& m) {
   double bytes = 0, ranks = 0;
   for (const CommSummary& c : m.comm) {

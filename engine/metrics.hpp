@@ -53,6 +53,9 @@ std::vector<BusBandwidth> bus_bandwidth(const std::vector<CollectiveCall>& calls
 // A pass's collectives together: their bus bytes over their time (0 without any).
 double pass_bus_bandwidth_gbps(const std::vector<BusBandwidth>& entries, std::string_view pass);
 
+// The memory pool with the largest measured peak (the one that fills first); null without any.
+const PoolMemory* largest_pool(const ConfigMetrics& metrics);
+
 // Pipeline send/recv bytes per iteration, mean over the configuration's ranks.
 double transfer_bytes_per_rank(const ConfigMetrics& metrics);
 

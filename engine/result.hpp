@@ -26,9 +26,25 @@ struct RawSamples {
 
 struct RankMemory {
   MemoryPlan predicted;
-  // Measured by the allocator: peak bytes per kind, and the peak of all live bytes.
+  // Allocated: the peak bytes the rank's allocator (MemoryTracker) handed out per kind, and the
+  // peak of all its live bytes. Equal to `predicted` by construction; not what the OS sees.
   std::size_t weights = 0, kv_cache = 0, activations_peak = 0, communication_peak = 0, peak_total = 0;
   long long device_used = -1;  // as the device reports it at the end of the run (GPUs), else -1
+};
+
+// One memory pool of a configuration (the host, or one GPU): what its ranks allocated beside
+// what the OS or the device measured, and the difference nothing tracked.
+struct PoolMemory {
+  std::string pool;                // "host", "GPU 0"
+  std::vector<int> ranks;          // the ranks whose memory is in it
+  long long allocated_bytes = 0;   // sum of those ranks' allocated peaks (peak_total)
+  long long measured_peak_bytes = -1;
+  // What measured_peak_bytes is: "process_rss_hwm_since_configuration_start" (the process's
+  // RSS high-water mark, reset when the configuration started), "process_rss_hwm_since_process_start"
+  // (where the reset is not permitted: the process's peak so far), or "device_used_at_end".
+  std::string measured_by;
+  long long rss_at_start_bytes = -1;  // host: the process's RSS when the configuration started
+  long long untracked_bytes() const { return measured_peak_bytes - allocated_bytes; }
 };
 
 // Pipeline stages of a configuration with pp > 1 (means over the stage's ranks and iterations).
@@ -128,6 +144,7 @@ struct ConfigMetrics {
   std::vector<CommSummary> comm;
   std::vector<BusBandwidth> bus_bandwidth;  // collectives only; empty without (or in version 1 files)
   std::vector<RankMemory> memory;
+  std::vector<PoolMemory> memory_pools;  // empty in version 1 files
   std::vector<PhaseSummary> phases;
   PipelineSummary pipeline;
   FloorMetrics floor;

@@ -514,8 +514,16 @@ std::size_t predicted_total_memory(const ModelConfig& model, const ConfigPoint& 
 }
 
 namespace {
+// The process's resident memory over one configuration: its high-water mark is reset when the
+// configuration starts (where permitted) and read once every rank has finished.
+struct HostMemoryWatch {
+  bool reset = false;
+  ProcessMemory start, end;
+};
+
 void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
-                        const std::vector<RankOutcome>& outcomes, const PhaseTable& table, ConfigResult& result);
+                        const std::vector<RankOutcome>& outcomes, const PhaseTable& table,
+                        const HostMemoryWatch& host, ConfigResult& result);
 }  // namespace
 
 ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
@@ -540,6 +548,7 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
   PhaseTable table;
   StepLogits local_capture;
   StepLogits* capture = captured ? captured : (reference ? &local_capture : nullptr);
+  HostMemoryWatch host;
   try {
     const MemoryAdmission admission = admit_memory(model, point, opts);
     if (admission.refusal) {
@@ -556,6 +565,8 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
           "copy once, on replica 0",
           point.layout.dp));
     }
+    host.reset = reset_peak_rss();
+    host.start = process_memory();
     std::vector<std::unique_ptr<Backend>> backends;  // outlive the threads: shared weights point into them
     std::vector<Backend*> raw;
     for (int r = 0; r < n; ++r) {
@@ -593,6 +604,7 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
       return fail(why);
     }
     for (auto& t : threads) t.join();
+    host.end = process_memory();
   } catch (const std::exception& e) {
     return fail(e.what());
   }
@@ -605,7 +617,7 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
     }
 
   try {
-    summarize_outcomes(model, point, opts, outcomes, table, result);
+    summarize_outcomes(model, point, opts, outcomes, table, host, result);
   } catch (const std::exception& e) {
     return fail(fmt::format("the measurements could not be summarised: {}", e.what()));
   }
@@ -621,8 +633,37 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
 
 namespace {
 
+// Per memory pool of the backend, the ranks' allocated bytes beside what the OS (host ranks: the
+// process's RSS high-water mark) or the device (bytes in use at the end) measured.
+std::vector<PoolMemory> pool_memory(const RunOptions& opts, const std::vector<RankMemory>& ranks,
+                                    const HostMemoryWatch& host) {
+  const BackendEntry& entry = backend_entry(opts.backend);
+  const MemoryPools pools = entry.memory_pools(static_cast<int>(ranks.size()));
+  std::map<int, PoolMemory> by_pool;
+  for (std::size_t r = 0; r < ranks.size(); ++r) {
+    const int id = r < pools.pool_of_rank.size() ? pools.pool_of_rank[r] : 0;
+    PoolMemory& p = by_pool[id];
+    p.pool = entry.pool_name(id);
+    p.ranks.push_back(static_cast<int>(r));
+    p.allocated_bytes += static_cast<long long>(ranks[r].peak_total);
+    if (entry.on_host) {
+      p.measured_peak_bytes = host.end.peak_rss_bytes;
+      p.measured_by = host.reset ? "process_rss_hwm_since_configuration_start" : "process_rss_hwm_since_process_start";
+      p.rss_at_start_bytes = host.start.rss_bytes;
+    } else {
+      p.measured_peak_bytes = std::max(p.measured_peak_bytes, ranks[r].device_used);
+      p.measured_by = "device_used_at_end";
+    }
+  }
+  std::vector<PoolMemory> out;
+  for (auto& [id, p] : by_pool)
+    if (p.measured_peak_bytes >= 0) out.push_back(std::move(p));
+  return out;
+}
+
 void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
-                        const std::vector<RankOutcome>& outcomes, const PhaseTable& table, ConfigResult& result) {
+                        const std::vector<RankOutcome>& outcomes, const PhaseTable& table,
+                        const HostMemoryWatch& host, ConfigResult& result) {
   for (const RankOutcome& o : outcomes) result.setup_s = std::max(result.setup_s, o.setup_s);
   const int measured = static_cast<int>(outcomes.front().iterations.size());
   result.iterations = measured;
@@ -640,6 +681,10 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
   result.metrics.comm = comm_summaries(outcomes, table, measured, result.metrics.comm_bytes);
   result.metrics.bus_bandwidth = collective_bus_bandwidth(outcomes, table, point.layout, measured);
   for (const RankOutcome& o : outcomes) result.metrics.memory.push_back(o.memory);
+  result.metrics.memory_pools = pool_memory(opts, result.metrics.memory, host);
+  if (!host.reset && backend_entry(opts.backend).on_host)
+    result.notes.push_back("the process's RSS high-water mark could not be reset (/proc/self/clear_refs): the measured "
+                           "memory peak is the process's peak so far, perhaps from an earlier configuration");
   result.cuda_graphs = outcomes.front().cuda_graphs;
   result.attention = outcomes.front().attention;
   for (const AttentionUse& use : result.attention)

@@ -27,12 +27,22 @@ const char* kColumns[] = {
     "status", "reason", "iterations", "target_met", "e2e_outliers", "e2e_ms_median", "e2e_ms_mean", "e2e_ms_p99", "ttft_ms_median",
     "ttft_ms_mean", "decode_step_ms_median", "decode_step_ms_mean", "decode_step_ms_p99", "tpot_ms", "output_tokens_per_s",
     "prefill_tokens_per_s", "decode_tokens_per_s", "sync_exposed_ms_mean", "sync_total_ms_mean", "sync_fraction",
-    "wait_ms_mean", "wait_fraction", "transfer_ms_mean", "comm_bytes_per_iteration", "max_rank_peak_bytes", "max_rank_predicted_bytes",
+    "wait_ms_mean", "wait_fraction", "transfer_ms_mean", "comm_bytes_per_iteration", "max_rank_allocated_bytes", "max_rank_predicted_bytes",
     "max_rank_weights_bytes", "max_rank_kv_cache_bytes", "imbalance", "straggler_rank", "bubble_fraction",
     "max_abs_error", "max_rel_error", "verified", "replica_weights", "ttft_floor_ms", "decode_step_floor_ms",
     "e2e_floor_ms", "ttft_of_floor", "decode_step_of_floor", "e2e_of_floor", "ps_root_bytes_per_iteration",
     "ps_other_rank_bytes_per_iteration", "prefill_busbw_gbps", "decode_busbw_gbps", "transfer_bytes_per_rank",
-    "attention"};
+    "pool", "pool_allocated_bytes", "pool_measured_peak_bytes", "pool_measured_by", "pool_untracked_bytes",
+    "rss_at_start_bytes", "attention"};
+
+// The memory pool with the largest measured peak: its allocated bytes beside the measured peak.
+std::vector<std::string> pool_fields(const ConfigMetrics& m) {
+  const PoolMemory* p = largest_pool(m);
+  if (!p) return std::vector<std::string>(6);
+  return {csv_field(p->pool), std::to_string(p->allocated_bytes), std::to_string(p->measured_peak_bytes),
+          p->measured_by, std::to_string(p->untracked_bytes()),
+          p->rss_at_start_bytes >= 0 ? std::to_string(p->rss_at_start_bytes) : ""};
+}
 
 // The parameter-server star's bytes as moved: the busiest rank (a group's root) and the least
 // busy one; empty without a parameter server.
@@ -122,6 +132,8 @@ class CsvReporter final : public Reporter {
         f.push_back(busbw > 0 ? fmt::format("{:.6g}", busbw) : "");
       }
       f.push_back(fmt::format("{:.6g}", transfer_bytes_per_rank(m)));
+      const std::vector<std::string> pool = pool_fields(m);
+      f.insert(f.end(), pool.begin(), pool.end());
       f.push_back(attention_field(r.attention));
     }
     out_ << fmt::format("{}\n", fmt::join(f, ","));

@@ -145,6 +145,29 @@ std::string bus_bandwidth_section(const std::vector<const ConfigResult*>& measur
                rows, {false, false, false, false, true, true, true, true, true});
 }
 
+// Per configuration and memory pool: the ranks' allocated bytes beside what the OS or the device
+// measured, and what nothing tracked.
+std::string memory_pools_section(const std::vector<const ConfigResult*>& measured) {
+  constexpr double gib = 1073741824.0;
+  std::vector<std::vector<std::string>> rows;
+  for (const ConfigResult* r : measured)
+    for (const PoolMemory& p : r->metrics.memory_pools)
+      rows.push_back({escape(short_name(*r)), escape(p.pool), std::to_string(p.ranks.size()),
+                      num(p.allocated_bytes / gib, "{:.4f}"), num(p.measured_peak_bytes / gib, "{:.4f}"),
+                      num(static_cast<double>(p.untracked_bytes()) / gib, "{:.4f}"),
+                      p.rss_at_start_bytes >= 0 ? num(p.rss_at_start_bytes / gib, "{:.4f}") : "-",
+                      escape(p.measured_by)});
+  if (rows.empty()) return "";
+  return "<p>Allocated: the bytes the ranks' allocators handed out (their peaks, summed over the pool's ranks). "
+         "Measured peak: the process's RSS high-water mark (host ranks; reset when the configuration started where "
+         "the system permits) or the GPU's memory in use at the end. Untracked: the difference: message copies, "
+         "reference and captured logits, BLAS buffers, thread stacks, the allocator's own memory, and on the host "
+         "everything resident when the configuration started (the binary, libraries, earlier results).</p>\n" +
+         table({"configuration", "pool", "ranks", "allocated GiB", "measured peak GiB", "untracked GiB",
+                "RSS at start GiB", "measured by"},
+               rows, {false, false, true, true, true, true, true, false});
+}
+
 }  // namespace
 
 std::string html_report(const nlohmann::json& doc, const std::string& source) {
@@ -216,7 +239,7 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
   svg::BarChart breakdown{"breakdown", "Time per iteration: compute, exposed communication, pipeline bubble",
                           "ms per iteration (mean over ranks)", {"compute", "exposed communication", "pipeline bubble / idle"},
                           {}, {}, {}};
-  svg::BarChart memory{"memory", "Memory of the largest rank (measured peaks)", "GiB",
+  svg::BarChart memory{"memory", "Memory of the largest rank (allocated peaks, as its allocator tracked them)", "GiB",
                        {"weights", "KV cache", "activations", "communication"}, {}, {}, {}};
   svg::BarChart imbalance{"imbalance", "Load imbalance (max / mean busy time - 1)", "percent", {"imbalance"}, {}, {}, {}};
   for (const ConfigResult* r : measured) {
@@ -243,7 +266,7 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
   body += "<h2>Where the time goes</h2>\n" + svg::render(breakdown);
   body += communication_section(measured);
   body += bus_bandwidth_section(measured);
-  body += "<h2>Memory per rank</h2>\n" + svg::render(memory);
+  body += "<h2>Memory per rank</h2>\n" + svg::render(memory) + memory_pools_section(measured);
   body += "<h2>Load balance</h2>\n" + svg::render(imbalance);
   body += speed_of_light_section(measured);
 

@@ -118,6 +118,16 @@ json memory_json(const RankMemory& m) {
           {"device_used_at_end", m.device_used >= 0 ? nlohmann::json(m.device_used) : nlohmann::json(nullptr)}};
 }
 
+json pool_memory_json(const PoolMemory& p) {
+  return {{"pool", p.pool},
+          {"ranks", p.ranks},
+          {"allocated_bytes", p.allocated_bytes},
+          {"measured_peak_bytes", p.measured_peak_bytes},
+          {"measured_by", p.measured_by},
+          {"rss_at_start_bytes", p.rss_at_start_bytes >= 0 ? json(p.rss_at_start_bytes) : json(nullptr)},
+          {"untracked_bytes", p.untracked_bytes()}};
+}
+
 json floor_json(const FloorMetrics& f) {
   if (!f.available) return nullptr;
   return {{"ttft_ms", f.ttft_ms},
@@ -235,6 +245,8 @@ json to_json(const ConfigResult& r) {
                    {"busbw_gbps", b.busbw_gbps}});
   json memory = json::array();
   for (const RankMemory& rm : m.memory) memory.push_back(memory_json(rm));
+  json pools = json::array();
+  for (const PoolMemory& pm : m.memory_pools) pools.push_back(pool_memory_json(pm));
   json phases = json::array();
   for (const PhaseSummary& ph : m.phases) phases.push_back(phase_json(ph));
   j["metrics"] = {{"latency",
@@ -257,6 +269,7 @@ json to_json(const ConfigResult& r) {
                     {"collectives", comm},
                     {"bus_bandwidth", bus}}},
                   {"memory", memory},
+                  {"memory_pools", pools},
                   {"load_balance",
                    {{"busy_ms", m.rank_busy_ms}, {"imbalance", m.imbalance}, {"straggler_rank", m.straggler_rank}}},
                   {"pipeline", pipeline_json(m.pipeline)},
@@ -505,6 +518,17 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
   }
   for (const json& mj : m.get_or<json>("memory", json::array()))
     r.metrics.memory.push_back(rank_memory_from_json(Reader(mj, where + ".metrics.memory[]")));
+  for (const json& pj : m.get_or<json>("memory_pools", json::array())) {
+    const Reader pr(pj, where + ".metrics.memory_pools[]");
+    PoolMemory pool;
+    pool.pool = pr.get<std::string>("pool");
+    pool.ranks = pr.get<std::vector<int>>("ranks");
+    pool.allocated_bytes = pr.get<long long>("allocated_bytes");
+    pool.measured_peak_bytes = pr.get<long long>("measured_peak_bytes");
+    pool.measured_by = pr.get<std::string>("measured_by");
+    pool.rss_at_start_bytes = pr.get_or<long long>("rss_at_start_bytes", -1);
+    r.metrics.memory_pools.push_back(std::move(pool));
+  }
   if (m.has("pipeline")) {
     const Reader pj = m.sub("pipeline");
     PipelineSummary& pipe = r.metrics.pipeline;
@@ -726,6 +750,21 @@ const char* const kResultsSchemaText = R"schema({
                   "allocated": {"$ref": "#/$defs/allocated"},
                   "device_used_at_end": {"type": ["null", "integer"], "minimum": 0},
                   "measured": {"$ref": "#/$defs/allocated"}
+                }
+              }
+            },
+            "memory_pools": {
+              "description": "version 2: per memory pool, the ranks' allocated bytes beside the measured peak (host: the process's RSS high-water mark; GPUs: the device's bytes in use at the end)",
+              "type": "array",
+              "items": {
+                "type": "object",
+                "required": ["pool", "ranks", "allocated_bytes", "measured_peak_bytes", "measured_by"],
+                "properties": {
+                  "pool": {"type": "string"}, "ranks": {"type": "array", "items": {"$ref": "#/$defs/count"}},
+                  "allocated_bytes": {"$ref": "#/$defs/bytes"}, "measured_peak_bytes": {"$ref": "#/$defs/bytes"},
+                  "measured_by": {"enum": ["process_rss_hwm_since_configuration_start", "process_rss_hwm_since_process_start", "device_used_at_end"]},
+                  "rss_at_start_bytes": {"type": ["null", "integer"], "minimum": 0},
+                  "untracked_bytes": {"type": "integer"}
                 }
               }
             },
@@ -1039,6 +1078,12 @@ void check_configuration(const json& c, const std::string& at, std::vector<std::
         return fail(fmt::format("metrics.sync.collectives[{}].bytes_per_rank", i),
                     fmt::format("has {} entries for {} ranks", coll["bytes_per_rank"].size(), ranks));
     }
+  if (m.contains("memory_pools"))
+    for (std::size_t i = 0; i < m["memory_pools"].size(); ++i)
+      for (const json& rank : m["memory_pools"][i]["ranks"])
+        if (rank.get<long long>() >= ranks)
+          return fail(fmt::format("metrics.memory_pools[{}].ranks", i),
+                      fmt::format("names rank {} of a configuration of {} ranks", rank.get<long long>(), ranks));
   if (m.contains("memory"))
     for (std::size_t i = 0; i < m["memory"].size(); ++i)
       if (!m["memory"][i].contains("allocated") && !m["memory"][i].contains("measured"))  // measured: version 1

@@ -264,6 +264,46 @@ TEST(BusBandwidth, EveryWriterShowsItPerPassAndMessageSize) {
   EXPECT_NE(html.find("<td class=\"num\">0.75</td>"), std::string::npos);
 }
 
+// ---- memory: allocated beside the measured peak ----------------------------------------------
+
+TEST(MemoryPools, AllocatedBesideTheMeasuredPeakAndTheUntrackedRest) {
+  constexpr long long gib = 1LL << 30;
+  ConfigResult r = waiting_result();
+  r.metrics.memory[0].peak_total = 3 * gib / 4;
+  r.metrics.memory[1].peak_total = gib / 4;
+  PoolMemory host{"host", {0, 1}, gib, 3 * gib / 2, "process_rss_hwm_since_configuration_start", gib / 8};
+  r.metrics.memory_pools = {host};
+  EXPECT_EQ(host.untracked_bytes(), gib / 2);
+
+  auto [header, row] = console_of(r);
+  EXPECT_EQ(console_value(header, row, "GiB/rank"), "0.750") << row;
+  EXPECT_EQ(console_value(header, row, "peak GiB"), "1.500") << row;
+  EXPECT_EQ(console_value(header, row, "untrk GiB"), "0.500") << row;
+  EXPECT_EQ(csv_value(r, "pool_allocated_bytes"), std::to_string(gib));
+  EXPECT_EQ(csv_value(r, "pool_measured_peak_bytes"), std::to_string(3 * gib / 2));
+  EXPECT_EQ(csv_value(r, "pool_untracked_bytes"), std::to_string(gib / 2));
+  EXPECT_EQ(csv_value(r, "pool_measured_by"), "process_rss_hwm_since_configuration_start");
+  EXPECT_EQ(csv_value(r, "max_rank_allocated_bytes"), std::to_string(3 * gib / 4));
+
+  const nlohmann::json j = to_json(r);
+  const nlohmann::json& pj = j["metrics"]["memory_pools"][0];
+  EXPECT_EQ(pj["untracked_bytes"], gib / 2);
+  EXPECT_EQ(pj["rss_at_start_bytes"], gib / 8);
+  EXPECT_EQ(j["metrics"]["memory"][0]["allocated"]["peak_total"], 3 * gib / 4);
+  EXPECT_TRUE(j["metrics"]["memory"][0]["device_used_at_end"].is_null()) << "no device on the CPU";
+  const ConfigResult back = result_from_json(j, "test");
+  ASSERT_EQ(back.metrics.memory_pools.size(), 1u);
+  EXPECT_EQ(back.metrics.memory_pools[0].untracked_bytes(), gib / 2);
+  EXPECT_EQ(back.metrics.memory_pools[0].ranks, (std::vector<int>{0, 1}));
+  const std::string html = html_report(make_document(RunMetadata{}, {j}), "r.json");
+  EXPECT_NE(html.find("<td class=\"num\">0.5000</td>"), std::string::npos) << "untracked GiB";
+
+  // Where the high-water mark could not be reset, the peak is the process's so far, and says so.
+  r.metrics.memory_pools[0].measured_by = "process_rss_hwm_since_process_start";
+  std::tie(header, row) = console_of(r);
+  EXPECT_EQ(console_value(header, row, "peak GiB"), "1.500*") << row;
+}
+
 // ---- results files of the previous schema -------------------------------------------------
 
 // Written by llmthreads at schema_version 1 (the commit before the version bump): `bench --model

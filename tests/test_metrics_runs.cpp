@@ -2,13 +2,17 @@
 // by construction (bytes from the model's shape, relations that hold at any speed).
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "engine/backends.hpp"
 #include "engine/metrics.hpp"
 #include "engine/runner.hpp"
+#include "engine/sysinfo.hpp"
 #include "model/model.hpp"
 #include "quick_options.hpp"
 
@@ -130,6 +134,59 @@ TEST(BusBandwidth, PipelineTransfersHaveTimeAndBytesButNoBandwidth) {
   const double activations = 1.0 * w.batch * (w.prompt + w.decode_steps()) * model.hidden * sizeof(float);
   const double feedback = 1.0 * w.batch * sizeof(std::int32_t) * w.decode_steps();
   EXPECT_DOUBLE_EQ(transfer_bytes_per_rank(r.metrics), (2 * 3 * activations + 2 * feedback) / 4);
+}
+
+// ---- memory: allocated beside the process's real peak -------------------------------------
+
+constexpr long long kMiB = 1LL << 20;
+
+// The RSS probe on a case whose true value is known: 64 MiB of fresh pages, touched, raise RSS and
+// its high-water mark by 64 MiB; the mark keeps them once they are unmapped, until a reset. (The
+// kernel batches its RSS counters per thread, so figures may lag by a few hundred KiB: 1 MiB slack.)
+TEST(ProcessMemory, TheHighWaterMarkSeesTouchedPagesAndResets) {
+  if (!reset_peak_rss()) GTEST_SKIP() << "/proc/self/clear_refs is not writable here";
+  const long long size = 64 * kMiB, slack = kMiB;
+  const ProcessMemory before = process_memory();
+  ASSERT_GT(before.rss_bytes, 0);
+  ASSERT_GE(before.peak_rss_bytes + slack, before.rss_bytes);
+  void* block = mmap(nullptr, static_cast<std::size_t>(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(block, MAP_FAILED);
+  std::memset(block, 1, static_cast<std::size_t>(size));
+  const ProcessMemory touched = process_memory();
+  munmap(block, static_cast<std::size_t>(size));
+  EXPECT_GE(touched.rss_bytes - before.rss_bytes, size - slack);
+  EXPECT_LE(touched.rss_bytes - before.rss_bytes, size + slack);
+  const ProcessMemory unmapped = process_memory();
+  EXPECT_LE(unmapped.rss_bytes, touched.rss_bytes - size + slack) << "the pages are gone";
+  EXPECT_GE(unmapped.peak_rss_bytes, before.rss_bytes + size - slack) << "the mark keeps them until reset";
+  ASSERT_TRUE(reset_peak_rss());
+  EXPECT_LE(process_memory().peak_rss_bytes, unmapped.peak_rss_bytes - size + slack);
+}
+
+// A configuration with 64 MiB of weights: every byte its ranks allocated is resident at once, so
+// the process's peak during it is at least their sum, and the pool reports both with the rest.
+TEST(ProcessMemory, AConfigurationsPeakHoldsEverythingItsRanksAllocated) {
+  ModelConfig model = load_model("tiny");
+  model.hidden = 256;
+  model.head_dim = 32;
+  model.intermediate = 512;
+  model.vocab = 32768;  // embedding and head: 2 x 32768 x 256 x 4 bytes = 64 MiB
+  model.layers = 2;
+  const ConfigResult r = run_ok(model, ConfigPoint{"tp", Layout{2, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{1, 4, 2}});
+  ASSERT_EQ(r.metrics.memory_pools.size(), 1u);
+  const PoolMemory& host = r.metrics.memory_pools[0];
+  EXPECT_EQ(host.pool, "host");
+  EXPECT_EQ(host.ranks, (std::vector<int>{0, 1}));
+  long long allocated = 0;
+  for (const RankMemory& m : r.metrics.memory) allocated += static_cast<long long>(m.peak_total);
+  EXPECT_EQ(host.allocated_bytes, allocated);
+  EXPECT_GE(allocated, 64 * kMiB);
+  EXPECT_GE(host.measured_peak_bytes, host.allocated_bytes) << "allocated buffers are written, so resident";
+  EXPECT_GE(host.measured_peak_bytes, host.rss_at_start_bytes);
+  EXPECT_EQ(host.untracked_bytes(), host.measured_peak_bytes - host.allocated_bytes);
+  if (reset_peak_rss()) {
+    EXPECT_EQ(host.measured_by, "process_rss_hwm_since_configuration_start");
+  }
 }
 
 // ---- wait% -----------------------------------------------------------------------------
