@@ -181,108 +181,115 @@ json pipeline_json(const PipelineSummary& p) {
 
 }  // namespace
 
-json to_json(const ConfigResult& r) {
+namespace {
+
+template <typename T, typename ToJson>
+json array_of(const std::vector<T>& items, ToJson to) {
+  json a = json::array();
+  for (const T& item : items) a.push_back(to(item));
+  return a;
+}
+
+json identity_json(const ConfigResult& r) {
   const ConfigPoint& p = r.point;
-  json j = {{"id", p.id()},
-            {"strategy", p.strategy},
-            {"ranks", p.ranks()},
-            {"layout", {{"tp", p.layout.tp}, {"pp", p.layout.pp}, {"dp", p.layout.dp}, {"label", p.grid_label()}}},
-            {"microbatches", p.microbatches},
-            {"sync", sync_mode_name(p.sync)},
-            {"merge", merge_mode_name(p.merge)},
-            {"workload", {{"batch", p.workload.batch}, {"prompt", p.workload.prompt}, {"gen", p.workload.gen}}},
-            {"status", config_status_name(r.status)},
-            {"reason", r.reason},
-            {"notes", r.notes}};
+  return {{"id", p.id()},
+          {"strategy", p.strategy},
+          {"ranks", p.ranks()},
+          {"layout", {{"tp", p.layout.tp}, {"pp", p.layout.pp}, {"dp", p.layout.dp}, {"label", p.grid_label()}}},
+          {"microbatches", p.microbatches},
+          {"sync", sync_mode_name(p.sync)},
+          {"merge", merge_mode_name(p.merge)},
+          {"workload", {{"batch", p.workload.batch}, {"prompt", p.workload.prompt}, {"gen", p.workload.gen}}},
+          {"status", config_status_name(r.status)},
+          {"reason", r.reason},
+          {"notes", r.notes}};
+}
+
+json measurement_json(const Measurement& me) {
+  return {{"mode", me.mode},
+          {"samples", me.samples},
+          {"target_rse", me.target_rse},
+          {"achieved_rse", std::isfinite(me.achieved_rse) ? json(me.achieved_rse) : nullptr},
+          {"target_met", me.target_met},
+          {"stop_reason", me.stop_reason},
+          {"outliers", me.outliers}};
+}
+
+json samples_json(const RawSamples& s) {
+  return {{"e2e_ms", s.e2e_ms},
+          {"ttft_ms", s.ttft_ms},
+          {"decode_step_ms", s.decode_step_ms},
+          {"per_rank",
+           {{"iteration_ms", s.rank_iteration_ms},
+            {"busy_ms", s.rank_busy_ms},
+            {"sync_ms", s.rank_sync_ms},
+            {"sync_total_ms", s.rank_sync_total_ms},
+            {"transfer_ms", s.rank_transfer_ms}}}};
+}
+
+json collective_json(const CommSummary& c) {
+  return {{"op", c.op},       {"group", c.group}, {"group_size", c.group_size}, {"category", c.category},
+          {"calls", c.calls}, {"bytes", c.bytes}, {"ms", c.ms},                 {"bytes_per_rank", c.rank_bytes}};
+}
+
+json bus_bandwidth_json(const BusBandwidth& b) {
+  return {{"pass", b.pass},   {"op", b.op},       {"group", b.group},   {"group_size", b.group_size},
+          {"message_bytes", b.message_bytes},     {"calls", b.calls},   {"ms", b.ms},
+          {"algbw_gbps", b.algbw_gbps},           {"busbw_gbps", b.busbw_gbps}};
+}
+
+json sync_json(const ConfigMetrics& m) {
+  return {{"exposed_ms", to_json(m.sync_ms)},
+          {"total_ms", to_json(m.sync_total_ms)},
+          {"fraction", m.sync_fraction},
+          {"transfer_ms", to_json(m.transfer_ms)},
+          {"wait_ms", to_json(m.wait_ms)},
+          {"wait_fraction", m.wait_fraction},
+          {"bytes_per_iteration", m.comm_bytes},
+          {"collectives", array_of(m.comm, collective_json)},
+          {"bus_bandwidth", array_of(m.bus_bandwidth, bus_bandwidth_json)}};
+}
+
+json metrics_json(const ConfigMetrics& m) {
+  return {{"latency",
+           {{"e2e_ms", to_json(m.e2e_ms)},
+            {"ttft_ms", to_json(m.ttft_ms)},
+            {"decode_step_ms", to_json(m.decode_step_ms)},
+            {"tpot_ms", m.tpot_ms}}},
+          {"throughput",
+           {{"output_tokens_per_s", m.output_tokens_per_s},
+            {"prefill_tokens_per_s", m.prefill_tokens_per_s},
+            {"decode_tokens_per_s", m.decode_tokens_per_s}}},
+          {"sync", sync_json(m)},
+          {"memory", array_of(m.memory, memory_json)},
+          {"memory_pools", array_of(m.memory_pools, pool_memory_json)},
+          {"load_balance", {{"busy_ms", m.rank_busy_ms}, {"imbalance", m.imbalance}, {"straggler_rank", m.straggler_rank}}},
+          {"pipeline", pipeline_json(m.pipeline)},
+          {"floor", floor_json(m.floor)},
+          {"phases", array_of(m.phases, phase_json)}};
+}
+
+json verification_json(const Verification& v) {
+  return {{"checked", v.checked},         {"passed", v.passed},       {"max_abs_error", v.max_abs_error},
+          {"max_rel_error", v.max_rel_error}, {"tolerance", v.tolerance}, {"elements", v.elements},
+          {"note", v.note}};
+}
+
+}  // namespace
+
+json to_json(const ConfigResult& r) {
+  json j = identity_json(r);
   if (r.samples.e2e_ms.empty()) return j;  // skipped, or failed before measuring
   j["replica_weights"] = r.replica_weights_shared ? "shared" : "private";
   j["cuda_graphs"] = r.cuda_graphs;
   j["attention"] = attention_json(r.attention);
-
-  const RawSamples& s = r.samples;
   j["warmup"] = r.warmup;
   j["iterations"] = r.iterations;
   j["setup_s"] = r.setup_s;
-  const Measurement& me = r.measurement;
-  j["measurement"] = {{"mode", me.mode},
-                      {"samples", me.samples},
-                      {"target_rse", me.target_rse},
-                      {"achieved_rse", std::isfinite(me.achieved_rse) ? nlohmann::json(me.achieved_rse) : nullptr},
-                      {"target_met", me.target_met},
-                      {"stop_reason", me.stop_reason},
-                      {"outliers", me.outliers}};
-  j["samples"] = {{"e2e_ms", s.e2e_ms},
-                  {"ttft_ms", s.ttft_ms},
-                  {"decode_step_ms", s.decode_step_ms},
-                  {"per_rank",
-                   {{"iteration_ms", s.rank_iteration_ms},
-                    {"busy_ms", s.rank_busy_ms},
-                    {"sync_ms", s.rank_sync_ms},
-                    {"sync_total_ms", s.rank_sync_total_ms},
-                    {"transfer_ms", s.rank_transfer_ms}}}};
-
-  const ConfigMetrics& m = r.metrics;
-  json comm = json::array();
-  for (const CommSummary& c : m.comm)
-    comm.push_back({{"op", c.op},
-                    {"group", c.group},
-                    {"group_size", c.group_size},
-                    {"category", c.category},
-                    {"calls", c.calls},
-                    {"bytes", c.bytes},
-                    {"ms", c.ms},
-                    {"bytes_per_rank", c.rank_bytes}});
-  json bus = json::array();
-  for (const BusBandwidth& b : m.bus_bandwidth)
-    bus.push_back({{"pass", b.pass},
-                   {"op", b.op},
-                   {"group", b.group},
-                   {"group_size", b.group_size},
-                   {"message_bytes", b.message_bytes},
-                   {"calls", b.calls},
-                   {"ms", b.ms},
-                   {"algbw_gbps", b.algbw_gbps},
-                   {"busbw_gbps", b.busbw_gbps}});
-  json memory = json::array();
-  for (const RankMemory& rm : m.memory) memory.push_back(memory_json(rm));
-  json pools = json::array();
-  for (const PoolMemory& pm : m.memory_pools) pools.push_back(pool_memory_json(pm));
-  json phases = json::array();
-  for (const PhaseSummary& ph : m.phases) phases.push_back(phase_json(ph));
-  j["metrics"] = {{"latency",
-                   {{"e2e_ms", to_json(m.e2e_ms)},
-                    {"ttft_ms", to_json(m.ttft_ms)},
-                    {"decode_step_ms", to_json(m.decode_step_ms)},
-                    {"tpot_ms", m.tpot_ms}}},
-                  {"throughput",
-                   {{"output_tokens_per_s", m.output_tokens_per_s},
-                    {"prefill_tokens_per_s", m.prefill_tokens_per_s},
-                    {"decode_tokens_per_s", m.decode_tokens_per_s}}},
-                  {"sync",
-                   {{"exposed_ms", to_json(m.sync_ms)},
-                    {"total_ms", to_json(m.sync_total_ms)},
-                    {"fraction", m.sync_fraction},
-                    {"transfer_ms", to_json(m.transfer_ms)},
-                    {"wait_ms", to_json(m.wait_ms)},
-                    {"wait_fraction", m.wait_fraction},
-                    {"bytes_per_iteration", m.comm_bytes},
-                    {"collectives", comm},
-                    {"bus_bandwidth", bus}}},
-                  {"memory", memory},
-                  {"memory_pools", pools},
-                  {"load_balance",
-                   {{"busy_ms", m.rank_busy_ms}, {"imbalance", m.imbalance}, {"straggler_rank", m.straggler_rank}}},
-                  {"pipeline", pipeline_json(m.pipeline)},
-                  {"floor", floor_json(m.floor)},
-                  {"phases", phases}};
-  const Verification& v = r.verification;
-  j["verification"] = {{"checked", v.checked},
-                       {"passed", v.passed},
-                       {"max_abs_error", v.max_abs_error},
-                       {"max_rel_error", v.max_rel_error},
-                       {"tolerance", v.tolerance},
-                       {"elements", v.elements},
-                       {"note", v.note}};
+  j["measurement"] = measurement_json(r.measurement);
+  j["samples"] = samples_json(r.samples);
+  j["metrics"] = metrics_json(r.metrics);
+  j["verification"] = verification_json(r.verification);
   return j;
 }
 
@@ -436,10 +443,19 @@ Ceilings ceilings_from_json(const json& run, const std::string& where) {
   return c;
 }
 
-ConfigResult result_from_json(const json& j, const std::string& where) {
-  const Reader c(j, where);
-  ConfigResult r;
-  ConfigPoint& p = r.point;
+namespace {
+
+// Each element of the array `key` of `parent` (absent: none), read by `read`.
+template <typename ReadOne>
+auto list_from_json(const Reader& parent, const char* key, const std::string& where, ReadOne read) {
+  const json items = parent.get_or<json>(key, json::array());
+  std::vector<decltype(read(Reader(items, where)))> out;
+  for (const json& item : items) out.push_back(read(Reader(item, where)));
+  return out;
+}
+
+ConfigPoint point_from_json(const Reader& c, const std::string& where) {
+  ConfigPoint p;
   p.strategy = c.get<std::string>("strategy");
   const Reader layout = c.sub("layout");
   p.layout = Layout{layout.get<int>("tp"), layout.get<int>("pp"), layout.get<int>("dp")};
@@ -452,35 +468,33 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
   p.merge = *merge;
   const Reader w = c.sub("workload");
   p.workload = Workload{w.get<int>("batch"), w.get<int>("prompt"), w.get<int>("gen")};
-  const std::string status = c.get<std::string>("status");
-  if (status == "ok") r.status = ConfigStatus::ok;
-  else if (status == "failed") r.status = ConfigStatus::failed;
-  else if (status == "skipped") r.status = ConfigStatus::skipped;
-  else throw ConfigError(fmt::format("{}: unknown status '{}'", where, status));
-  r.reason = c.get_or<std::string>("reason", "");
-  r.notes = c.get_or<std::vector<std::string>>("notes", {});
-  if (!j.contains("samples")) return r;
+  return p;
+}
 
-  r.warmup = c.get_or<int>("warmup", 0);
-  r.iterations = c.get_or<int>("iterations", 0);
-  r.setup_s = c.get_or<double>("setup_s", 0.0);
-  r.replica_weights_shared = c.get_or<std::string>("replica_weights", "private") == "shared";
-  r.cuda_graphs = c.get_or<bool>("cuda_graphs", false);
-  r.attention = attention_from_json(c, where);
-  if (j.contains("measurement")) {
-    const Reader me = c.sub("measurement");
-    r.measurement.mode = me.get_or<std::string>("mode", "fixed");
-    r.measurement.samples = me.get_or<int>("samples", 0);
-    r.measurement.target_rse = me.get_or<double>("target_rse", 0.0);
-    r.measurement.achieved_rse = me.has_null("achieved_rse") ? std::numeric_limits<double>::infinity()
-                                                              : me.get_or<double>("achieved_rse", 0.0);
-    r.measurement.target_met = me.get_or<bool>("target_met", true);
-    r.measurement.stop_reason = me.get_or<std::string>("stop_reason", "iterations");
-    r.measurement.outliers = me.get_or<std::size_t>("outliers", 0);
-  }
-  const Reader s = c.sub("samples");
+ConfigStatus status_from_json(const Reader& c, const std::string& where) {
+  const std::string status = c.get<std::string>("status");
+  if (status == "ok") return ConfigStatus::ok;
+  if (status == "failed") return ConfigStatus::failed;
+  if (status == "skipped") return ConfigStatus::skipped;
+  throw ConfigError(fmt::format("{}: unknown status '{}'", where, status));
+}
+
+Measurement measurement_from_json(const Reader& me) {
+  Measurement m;
+  m.mode = me.get_or<std::string>("mode", "fixed");
+  m.samples = me.get_or<int>("samples", 0);
+  m.target_rse = me.get_or<double>("target_rse", 0.0);
+  m.achieved_rse = me.has_null("achieved_rse") ? std::numeric_limits<double>::infinity()
+                                               : me.get_or<double>("achieved_rse", 0.0);
+  m.target_met = me.get_or<bool>("target_met", true);
+  m.stop_reason = me.get_or<std::string>("stop_reason", "iterations");
+  m.outliers = me.get_or<std::size_t>("outliers", 0);
+  return m;
+}
+
+RawSamples samples_from_json(const Reader& s) {
   const Reader per_rank = s.sub("per_rank");
-  RawSamples& raw = r.samples;
+  RawSamples raw;
   raw.e2e_ms = s.get<std::vector<double>>("e2e_ms");
   raw.ttft_ms = s.get<std::vector<double>>("ttft_ms");
   raw.decode_step_ms = s.get<std::vector<double>>("decode_step_ms");
@@ -491,72 +505,104 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
   raw.rank_sync_total_ms = per_rank.get<Table>("sync_total_ms");
   raw.rank_transfer_ms = per_rank.get_or<Table>("transfer_ms", Table(raw.rank_busy_ms.size(),
                                                                       std::vector<double>(raw.e2e_ms.size(), 0.0)));
-  fill_sample_metrics(p, raw, r.metrics);
+  return raw;
+}
 
-  const Reader m = c.sub("metrics");
-  const Reader sync_m = m.sub("sync");
-  r.metrics.comm_bytes = sync_m.get_or<double>("bytes_per_iteration", 0.0);
-  for (const json& cj : sync_m.get_or<json>("collectives", json::array())) {
-    const Reader cr(cj, where + ".metrics.sync.collectives[]");
-    CommSummary cs;
-    cs.op = cr.get<std::string>("op");
-    cs.group = cr.get<std::string>("group");
-    cs.group_size = cr.get<int>("group_size");
-    cs.category = cr.get_or<std::string>("category", "communication");
-    cs.calls = cr.get<double>("calls");
-    cs.bytes = cr.get<double>("bytes");
-    cs.ms = cr.get<double>("ms");
-    cs.rank_bytes = cr.get_or<std::vector<double>>("bytes_per_rank", {});
-    r.metrics.comm.push_back(cs);
-  }
-  for (const json& bj : sync_m.get_or<json>("bus_bandwidth", json::array())) {
-    const Reader br(bj, where + ".metrics.sync.bus_bandwidth[]");
-    r.metrics.bus_bandwidth.push_back({br.get<std::string>("pass"), br.get<std::string>("op"),
-                                       br.get<std::string>("group"), br.get<int>("group_size"),
-                                       br.get<double>("message_bytes"), br.get<double>("calls"), br.get<double>("ms"),
-                                       br.get<double>("algbw_gbps"), br.get<double>("busbw_gbps")});
-  }
-  for (const json& mj : m.get_or<json>("memory", json::array()))
-    r.metrics.memory.push_back(rank_memory_from_json(Reader(mj, where + ".metrics.memory[]")));
-  for (const json& pj : m.get_or<json>("memory_pools", json::array())) {
-    const Reader pr(pj, where + ".metrics.memory_pools[]");
-    PoolMemory pool;
-    pool.pool = pr.get<std::string>("pool");
-    pool.ranks = pr.get<std::vector<int>>("ranks");
-    pool.allocated_bytes = pr.get<long long>("allocated_bytes");
-    pool.measured_peak_bytes = pr.get<long long>("measured_peak_bytes");
-    pool.measured_by = pr.get<std::string>("measured_by");
-    pool.rss_at_start_bytes = pr.get_or<long long>("rss_at_start_bytes", -1);
-    r.metrics.memory_pools.push_back(std::move(pool));
-  }
-  if (m.has("pipeline")) {
-    const Reader pj = m.sub("pipeline");
-    PipelineSummary& pipe = r.metrics.pipeline;
-    pipe.stages = pj.get_or<int>("stages", 1);
-    pipe.microbatches = pj.get_or<int>("microbatches", 1);
-    pipe.bubble_fraction = pj.get_or<double>("bubble_fraction", 0.0);
-    pipe.textbook_bubble_fraction = pj.get_or<double>("textbook_bubble_fraction", 0.0);
-    for (const json& sj : pj.get_or<json>("per_stage", json::array())) {
-      const Reader st(sj, where + ".metrics.pipeline.per_stage[]");
-      const auto layers = st.get<std::vector<int>>("layers");
-      pipe.per_stage.push_back({st.get<int>("stage"), Range{layers.at(0), layers.at(1)}, st.get<double>("busy_ms"),
-                                st.get<double>("transfer_ms"), st.get_or<double>("sync_ms", 0.0)});
-    }
-  }
-  r.metrics.phases = phases_from_json(m, where);
-  r.metrics.floor = floor_from_json(m);
-  // JSON has no infinity: to_json writes an infinite error as null.
+// Version 1 files also have algbw_gbps and busbw_gbps here, with the straggler wait: not read.
+CommSummary collective_from_json(const Reader& cr) {
+  CommSummary cs;
+  cs.op = cr.get<std::string>("op");
+  cs.group = cr.get<std::string>("group");
+  cs.group_size = cr.get<int>("group_size");
+  cs.category = cr.get_or<std::string>("category", "communication");
+  cs.calls = cr.get<double>("calls");
+  cs.bytes = cr.get<double>("bytes");
+  cs.ms = cr.get<double>("ms");
+  cs.rank_bytes = cr.get_or<std::vector<double>>("bytes_per_rank", {});
+  return cs;
+}
+
+BusBandwidth bus_bandwidth_from_json(const Reader& br) {
+  return {br.get<std::string>("pass"),     br.get<std::string>("op"), br.get<std::string>("group"),
+          br.get<int>("group_size"),       br.get<double>("message_bytes"), br.get<double>("calls"),
+          br.get<double>("ms"),            br.get<double>("algbw_gbps"), br.get<double>("busbw_gbps")};
+}
+
+PoolMemory pool_memory_from_json(const Reader& pr) {
+  PoolMemory pool;
+  pool.pool = pr.get<std::string>("pool");
+  pool.ranks = pr.get<std::vector<int>>("ranks");
+  pool.allocated_bytes = pr.get<long long>("allocated_bytes");
+  pool.measured_peak_bytes = pr.get<long long>("measured_peak_bytes");
+  pool.measured_by = pr.get<std::string>("measured_by");
+  pool.rss_at_start_bytes = pr.get_or<long long>("rss_at_start_bytes", -1);
+  return pool;
+}
+
+PipelineSummary pipeline_from_json(const Reader& pj, const std::string& where) {
+  PipelineSummary pipe;
+  pipe.stages = pj.get_or<int>("stages", 1);
+  pipe.microbatches = pj.get_or<int>("microbatches", 1);
+  pipe.bubble_fraction = pj.get_or<double>("bubble_fraction", 0.0);
+  pipe.textbook_bubble_fraction = pj.get_or<double>("textbook_bubble_fraction", 0.0);
+  pipe.per_stage = list_from_json(pj, "per_stage", where + ".metrics.pipeline.per_stage[]", [](const Reader& st) {
+    const auto layers = st.get<std::vector<int>>("layers");
+    return StageSummary{st.get<int>("stage"), Range{layers.at(0), layers.at(1)}, st.get<double>("busy_ms"),
+                        st.get<double>("transfer_ms"), st.get_or<double>("sync_ms", 0.0)};
+  });
+  return pipe;
+}
+
+// JSON has no infinity: to_json writes an infinite error as null.
+Verification verification_from_json(const Reader& v) {
   constexpr double inf = std::numeric_limits<double>::infinity();
-  if (j.contains("verification")) {
-    const Reader v = c.sub("verification");
-    r.verification.checked = v.get<bool>("checked");
-    r.verification.passed = v.get<bool>("passed");
-    r.verification.max_abs_error = v.has_null("max_abs_error") ? inf : v.get_or<double>("max_abs_error", 0.0);
-    r.verification.max_rel_error = v.has_null("max_rel_error") ? inf : v.get_or<double>("max_rel_error", 0.0);
-    r.verification.tolerance = v.get_or<double>("tolerance", 0.0);
-    r.verification.elements = v.get_or<std::size_t>("elements", 0);
-    r.verification.note = v.get_or<std::string>("note", "");
-  }
+  Verification out;
+  out.checked = v.get<bool>("checked");
+  out.passed = v.get<bool>("passed");
+  out.max_abs_error = v.has_null("max_abs_error") ? inf : v.get_or<double>("max_abs_error", 0.0);
+  out.max_rel_error = v.has_null("max_rel_error") ? inf : v.get_or<double>("max_rel_error", 0.0);
+  out.tolerance = v.get_or<double>("tolerance", 0.0);
+  out.elements = v.get_or<std::size_t>("elements", 0);
+  out.note = v.get_or<std::string>("note", "");
+  return out;
+}
+
+// What is not recomputed from the samples: communication, memory, pipeline stages, phases, floors.
+void stored_metrics_from_json(const Reader& m, const std::string& where, ConfigMetrics& metrics) {
+  const Reader sync = m.sub("sync");
+  metrics.comm_bytes = sync.get_or<double>("bytes_per_iteration", 0.0);
+  metrics.comm = list_from_json(sync, "collectives", where + ".metrics.sync.collectives[]", collective_from_json);
+  metrics.bus_bandwidth =
+      list_from_json(sync, "bus_bandwidth", where + ".metrics.sync.bus_bandwidth[]", bus_bandwidth_from_json);
+  metrics.memory = list_from_json(m, "memory", where + ".metrics.memory[]", rank_memory_from_json);
+  metrics.memory_pools = list_from_json(m, "memory_pools", where + ".metrics.memory_pools[]", pool_memory_from_json);
+  if (m.has("pipeline")) metrics.pipeline = pipeline_from_json(m.sub("pipeline"), where);
+  metrics.phases = phases_from_json(m, where);
+  metrics.floor = floor_from_json(m);
+}
+
+}  // namespace
+
+ConfigResult result_from_json(const json& j, const std::string& where) {
+  const Reader c(j, where);
+  ConfigResult r;
+  r.point = point_from_json(c, where);
+  r.status = status_from_json(c, where);
+  r.reason = c.get_or<std::string>("reason", "");
+  r.notes = c.get_or<std::vector<std::string>>("notes", {});
+  if (!j.contains("samples")) return r;
+
+  r.warmup = c.get_or<int>("warmup", 0);
+  r.iterations = c.get_or<int>("iterations", 0);
+  r.setup_s = c.get_or<double>("setup_s", 0.0);
+  r.replica_weights_shared = c.get_or<std::string>("replica_weights", "private") == "shared";
+  r.cuda_graphs = c.get_or<bool>("cuda_graphs", false);
+  r.attention = attention_from_json(c, where);
+  if (j.contains("measurement")) r.measurement = measurement_from_json(c.sub("measurement"));
+  r.samples = samples_from_json(c.sub("samples"));
+  fill_sample_metrics(r.point, r.samples, r.metrics);
+  stored_metrics_from_json(c.sub("metrics"), where, r.metrics);
+  if (j.contains("verification")) r.verification = verification_from_json(c.sub("verification"));
   return r;
 }
 
