@@ -170,20 +170,14 @@ std::string memory_pools_section(const std::vector<const ConfigResult*>& measure
 
 }  // namespace
 
-std::string html_report(const nlohmann::json& doc, const std::string& source) {
-  std::vector<ConfigResult> all;
-  for (std::size_t i = 0; i < doc["configurations"].size(); ++i)
-    all.push_back(result_from_json(doc["configurations"][i], fmt::format("{}: configurations[{}]", source, i)));
-  std::vector<const ConfigResult*> measured;  // verified and measured: what the plots show
-  for (const ConfigResult& r : all)
-    if (r.status == ConfigStatus::ok && !r.samples.e2e_ms.empty()) measured.push_back(&r);
-  const nlohmann::json& run = doc["run"];
+namespace {
 
-  std::string body;
-  body += fmt::format("<p>{} on <b>{}</b> ({}), backend <b>{}</b>, {} measured of {} configurations. Source: {}.</p>\n",
-                      escape(run.value("model", nlohmann::json::object()).value("name", "?")),
-                      escape(run.value("host", "?")), escape(run.value("cpu_model", "?")),
-                      escape(run.value("backend", "?")), measured.size(), all.size(), escape(source));
+// What ran where: model, host, backend, the run's settings and ceilings, and its warnings.
+std::string run_section(const nlohmann::json& run, const std::string& source, std::size_t measured, std::size_t all) {
+  std::string body = fmt::format(
+      "<p>{} on <b>{}</b> ({}), backend <b>{}</b>, {} measured of {} configurations. Source: {}.</p>\n",
+      escape(run.value("model", nlohmann::json::object()).value("name", "?")), escape(run.value("host", "?")),
+      escape(run.value("cpu_model", "?")), escape(run.value("backend", "?")), measured, all, escape(source));
   std::vector<std::vector<std::string>> meta;
   for (const char* k : {"version", "git_commit", "timestamp", "command_line", "device", "blas", "dtype",
                         "logical_cpus", "load_average_1m", "cpu_busy_at_start", "attention"})
@@ -192,7 +186,11 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
   body += table({"run", "value"}, meta);
   for (const auto& w : run.value("warnings", nlohmann::json::array()))
     body += "<p class=\"warning\">warning: " + escape(w.get<std::string>()) + "</p>\n";
+  return body;
+}
 
+// Latency, speed-up and efficiency against rank count, per strategy and workload.
+std::string scaling_section(const std::vector<const ConfigResult*>& measured) {
   // Per strategy and workload, the best (lowest median e2e) verified configuration per rank count.
   std::map<std::string, std::map<int, const ConfigResult*>> best;
   std::map<std::string, const ConfigResult*> single;  // fastest one-rank run per workload
@@ -235,53 +233,67 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
   svg::Series ideal{"ideal", {}, true};
   for (int n = 1; n <= max_ranks; n *= 2) ideal.points.emplace_back(n, n);
   speedup.series.push_back(ideal);
+  return "<h2>Scaling</h2>\n<div class=\"charts\">\n" + svg::render(latency) + svg::render(speedup) +
+         svg::render(efficiency) + "</div>\n";
+}
 
+// Compute, exposed communication and the rest of each iteration; then the communication itself.
+std::string time_section(const std::vector<const ConfigResult*>& measured) {
   svg::BarChart breakdown{"breakdown", "Time per iteration: compute, exposed communication, pipeline bubble",
                           "ms per iteration (mean over ranks)", {"compute", "exposed communication", "pipeline bubble / idle"},
                           {}, {}, {}};
-  svg::BarChart memory{"memory", "Memory of the largest rank (allocated peaks, as its allocator tracked them)", "GiB",
-                       {"weights", "KV cache", "activations", "communication"}, {}, {}, {}};
-  svg::BarChart imbalance{"imbalance", "Load imbalance (max / mean busy time - 1)", "percent", {"imbalance"}, {}, {}, {}};
   for (const ConfigResult* r : measured) {
     const ConfigMetrics& m = r->metrics;
     const double compute = mean_of(m.rank_busy_ms), comm = m.sync_ms.mean;
     breakdown.rows.push_back(short_name(*r));
     breakdown.values.push_back({compute, comm, std::max(0.0, m.e2e_ms.mean - compute - comm)});
+  }
+  return "<h2>Where the time goes</h2>\n" + svg::render(breakdown) + communication_section(measured) +
+         bus_bandwidth_section(measured);
+}
+
+// The largest rank's allocated bytes per kind; then each memory pool's measured peak beside them.
+std::string memory_section(const std::vector<const ConfigResult*>& measured) {
+  svg::BarChart memory{"memory", "Memory of the largest rank (allocated peaks, as its allocator tracked them)", "GiB",
+                       {"weights", "KV cache", "activations", "communication"}, {}, {}, {}};
+  constexpr double gib = 1073741824.0;
+  for (const ConfigResult* r : measured) {
     const RankMemory* largest = nullptr;
-    for (const RankMemory& rm : m.memory)
+    for (const RankMemory& rm : r->metrics.memory)
       if (!largest || rm.peak_total > largest->peak_total) largest = &rm;
     memory.rows.push_back(short_name(*r));
-    constexpr double gib = 1073741824.0;
     memory.values.push_back(largest ? std::vector<double>{largest->weights / gib, largest->kv_cache / gib,
                                                           largest->activations_peak / gib,
                                                           largest->communication_peak / gib}
                                     : std::vector<double>{0, 0, 0, 0});
+  }
+  return "<h2>Memory per rank</h2>\n" + svg::render(memory) + memory_pools_section(measured);
+}
+
+std::string balance_section(const std::vector<const ConfigResult*>& measured) {
+  svg::BarChart imbalance{"imbalance", "Load imbalance (max / mean busy time - 1)", "percent", {"imbalance"}, {}, {}, {}};
+  for (const ConfigResult* r : measured) {
     imbalance.rows.push_back(short_name(*r));
-    imbalance.values.push_back({100.0 * m.imbalance});
+    imbalance.values.push_back({100.0 * r->metrics.imbalance});
   }
+  return "<h2>Load balance</h2>\n" + svg::render(imbalance);
+}
 
-  body += figures_section(measured);
-  body += "<h2>Scaling</h2>\n<div class=\"charts\">\n" + svg::render(latency) + svg::render(speedup) +
-          svg::render(efficiency) + "</div>\n";
-  body += "<h2>Where the time goes</h2>\n" + svg::render(breakdown);
-  body += communication_section(measured);
-  body += bus_bandwidth_section(measured);
-  body += "<h2>Memory per rank</h2>\n" + svg::render(memory) + memory_pools_section(measured);
-  body += "<h2>Load balance</h2>\n" + svg::render(imbalance);
-  body += speed_of_light_section(measured);
+// The run's summary: the best configuration per rank count.
+std::string ranking_section(const nlohmann::json& doc) {
+  if (!doc.contains("summary")) return "";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : doc["summary"]["ranking"])
+    rows.push_back({escape(e["workload"].get<std::string>()), std::to_string(e["ranks"].get<int>()),
+                    escape(e["best"].get<std::string>()), num(e["e2e_ms_median"].get<double>(), "{:.2f}"),
+                    e["speedup"].is_null() ? "n/a" : num(e["speedup"].get<double>(), "{:.2f}x"),
+                    e["efficiency"].is_null() ? "n/a" : num(100 * e["efficiency"].get<double>(), "{:.0f}%")});
+  return "<h2>Best configuration per rank count (by " + escape(doc["summary"].value("objective", "latency")) +
+         ")</h2>\n" + table({"workload", "ranks", "configuration", "e2e ms", "speed-up", "efficiency"}, rows,
+                            {false, true, false, true, true, true});
+}
 
-  if (doc.contains("summary")) {
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& e : doc["summary"]["ranking"])
-      rows.push_back({escape(e["workload"].get<std::string>()), std::to_string(e["ranks"].get<int>()),
-                      escape(e["best"].get<std::string>()), num(e["e2e_ms_median"].get<double>(), "{:.2f}"),
-                      e["speedup"].is_null() ? "n/a" : num(e["speedup"].get<double>(), "{:.2f}x"),
-                      e["efficiency"].is_null() ? "n/a" : num(100 * e["efficiency"].get<double>(), "{:.0f}%")});
-    body += "<h2>Best configuration per rank count (by " + escape(doc["summary"].value("objective", "latency")) +
-            ")</h2>\n" + table({"workload", "ranks", "configuration", "e2e ms", "speed-up", "efficiency"}, rows,
-                               {false, true, false, true, true, true});
-  }
-
+std::string verification_section(const std::vector<ConfigResult>& all) {
   std::vector<std::vector<std::string>> rows;
   for (const ConfigResult& r : all) {
     const Verification& v = r.verification;
@@ -291,10 +303,25 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
                     v.checked ? num(v.max_abs_error) : "", v.checked ? num(v.max_rel_error) : "",
                     v.checked ? num(v.tolerance) : "", check, escape(r.reason)});
   }
-  body += "<h2>Verification against the one-rank reference</h2>\n" +
-          table({"configuration", "status", "max abs error", "max rel error", "tolerance", "check", "reason"}, rows,
-                {false, false, true, true, true, false, false});
-  return page("llmthreads report", body);
+  return "<h2>Verification against the one-rank reference</h2>\n" +
+         table({"configuration", "status", "max abs error", "max rel error", "tolerance", "check", "reason"}, rows,
+               {false, false, true, true, true, false, false});
+}
+
+}  // namespace
+
+std::string html_report(const nlohmann::json& doc, const std::string& source) {
+  std::vector<ConfigResult> all;
+  for (std::size_t i = 0; i < doc["configurations"].size(); ++i)
+    all.push_back(result_from_json(doc["configurations"][i], fmt::format("{}: configurations[{}]", source, i)));
+  std::vector<const ConfigResult*> measured;  // verified and measured: what the plots show
+  for (const ConfigResult& r : all)
+    if (r.status == ConfigStatus::ok && !r.samples.e2e_ms.empty()) measured.push_back(&r);
+  return page("llmthreads report", run_section(doc["run"], source, measured.size(), all.size()) +
+                                       figures_section(measured) + scaling_section(measured) +
+                                       time_section(measured) + memory_section(measured) +
+                                       balance_section(measured) + speed_of_light_section(measured) +
+                                       ranking_section(doc) + verification_section(all));
 }
 
 std::string html_comparison(const Comparison& c, const CompareOptions& o, const std::string& base,
