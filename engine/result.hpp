@@ -177,7 +177,6 @@ struct ConfigResult {
 };
 
 struct RunMetadata {
-  int schema_version = 1;
   std::string tool = "llmthreads", version, git_commit, timestamp, command_line;
   std::string backend, device, blas, dtype;
   std::string host, cpu_model, os, cpu_governor;
