@@ -27,10 +27,31 @@ ConfigResult run_ok(const ModelConfig& model, const ConfigPoint& point, const Ru
   return r;
 }
 
+// The first entry of `entries` with these two fields, null without one.
+template <typename T>
+const T* find_entry(const std::vector<T>& entries, std::string T::*first, const std::string& a, std::string T::*second,
+                    const std::string& b) {
+  const auto it = std::find_if(entries.begin(), entries.end(), [&](const T& e) { return e.*first == a && e.*second == b; });
+  return it == entries.end() ? nullptr : &*it;
+}
+
 const CommSummary* find_comm(const ConfigResult& r, const std::string& op, const std::string& group) {
-  for (const CommSummary& c : r.metrics.comm)
-    if (c.op == op && c.group == group) return &c;
-  return nullptr;
+  return find_entry(r.metrics.comm, &CommSummary::op, op, &CommSummary::group, group);
+}
+
+// tiny on 4 tensor-parallel ranks, batch 2, prompt 4, gen 3: each forward reduces the embedding
+// and two sums per layer over the tp group.
+struct Tp4Run {
+  ModelConfig model = load_model("tiny");
+  Workload w{2, 4, 3};
+  int n = 4;
+  double reductions = 1 + 2 * model.layers;
+  ConfigResult r;
+};
+Tp4Run run_tp4(SyncMode sync) {
+  Tp4Run t;
+  t.r = run_ok(t.model, ConfigPoint{"tp", Layout{t.n, 1, 1}, sync, MergeMode::concat, t.w});
+  return t;
 }
 
 // ---- parameter-server bytes as moved ----------------------------------------------------
@@ -39,11 +60,7 @@ const CommSummary* find_comm(const ConfigResult& r, const std::string& op, const
 // the concat merge gathers instead) sends S from each rank to the root, which receives (n-1) S,
 // and back. S is rows x hidden x 4 bytes: batch x prompt rows in prefill, batch in each decode step.
 TEST(ParamServerBytes, TheRootMovesNMinusOneTimesWhatEachOtherRankMoves) {
-  const ModelConfig model = load_model("tiny");
-  const Workload w{2, 4, 3};
-  const int n = 4;
-  const ConfigResult r = run_ok(model, ConfigPoint{"tp", Layout{n, 1, 1}, SyncMode::param_server, MergeMode::concat, w});
-  const double reductions = 1 + 2 * model.layers;
+  const auto [model, w, n, reductions, r] = run_tp4(SyncMode::param_server);
   const double prefill_s = static_cast<double>(w.batch) * w.prompt * model.hidden * sizeof(float);
   const double decode_s = static_cast<double>(w.batch) * model.hidden * sizeof(float);
   const double per_rank = reductions * (prefill_s + w.decode_steps() * decode_s);  // S summed over a rank's calls
@@ -62,7 +79,7 @@ TEST(ParamServerBytes, TheRootMovesNMinusOneTimesWhatEachOtherRankMoves) {
   EXPECT_DOUBLE_EQ(by_rank[1], 2 * per_rank);
 
   // The same reductions blocking: an all-reduce of S counts S on every rank (nccl-tests' payload).
-  const ConfigResult blocking = run_ok(model, ConfigPoint{"tp", Layout{n, 1, 1}, SyncMode::blocking, MergeMode::concat, w});
+  const ConfigResult blocking = run_tp4(SyncMode::blocking).r;
   const CommSummary* ar = find_comm(blocking, "all_reduce", "tp");
   ASSERT_NE(ar, nullptr);
   for (double b : ar->rank_bytes) EXPECT_DOUBLE_EQ(b, per_rank);
@@ -72,20 +89,14 @@ TEST(ParamServerBytes, TheRootMovesNMinusOneTimesWhatEachOtherRankMoves) {
 // ---- bus bandwidth ------------------------------------------------------------------------
 
 const BusBandwidth* find_bus(const ConfigResult& r, const std::string& pass, const std::string& op) {
-  for (const BusBandwidth& b : r.metrics.bus_bandwidth)
-    if (b.pass == pass && b.op == op) return &b;
-  return nullptr;
+  return find_entry(r.metrics.bus_bandwidth, &BusBandwidth::pass, pass, &BusBandwidth::op, op);
 }
 
 // tp4 blocking: per pass one all-reduce message size (rows x hidden x 4 bytes, 1 + 2 layers calls
 // per forward) and one all-gather of the logits (batch x vocab x 4 bytes), in the real group of 4.
 TEST(BusBandwidth, PerPassAndMessageSizeInTheRealGroup) {
-  const ModelConfig model = load_model("tiny");
-  const Workload w{2, 4, 3};
-  const int n = 4;
-  const ConfigResult r = run_ok(model, ConfigPoint{"tp", Layout{n, 1, 1}, SyncMode::blocking, MergeMode::concat, w});
+  const auto [model, w, n, reductions, r] = run_tp4(SyncMode::blocking);
   ASSERT_EQ(r.metrics.bus_bandwidth.size(), 4u);
-  const double reductions = 1 + 2 * model.layers;
   struct Expected {
     const char* pass;
     const char* op;
