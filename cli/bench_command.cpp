@@ -237,12 +237,20 @@ CarriedResults load_resume(const std::string& path, const RunMetadata& run) {
   }
   CarriedResults carried;
   carried.source = path;
+  // A file of an older schema is kept in the current form, so that the file written now is of
+  // one version; what the older llmthreads did not measure stays absent, and a note says so.
+  const int version = doc["schema_version"].get<int>();
   for (std::size_t i = 0; i < doc["configurations"].size(); ++i) {
     const nlohmann::json& c = doc["configurations"][i];
     ConfigResult r = result_from_json(c, fmt::format("{}: configurations[{}]", path, i));
     if (r.status == ConfigStatus::skipped) continue;  // re-planned (and re-explained) by this run
+    if (version != kSchemaVersion) {
+      r.notes.push_back(fmt::format("kept from a schema_version {} file: {}", version, schema_upgrade_note(version)));
+      carried.documents.push_back(to_json(r));
+    } else {
+      carried.documents.push_back(c);
+    }
     carried.results.push_back(std::move(r));
-    carried.documents.push_back(c);
   }
   return carried;
 }

@@ -1,6 +1,13 @@
 #include "engine/metrics.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
+#include <span>
+#include <tuple>
+
+#include "engine/communicator.hpp"
+#include "engine/timeline.hpp"
 
 namespace llmt {
 namespace {
@@ -17,7 +24,86 @@ std::vector<double> mean_over_ranks(const std::vector<std::vector<double>>& tabl
   return out;
 }
 
+// Per iteration, mean over ranks of e2e minus the rank's busy time: all the time of the
+// iteration a rank spent other than computing.
+std::vector<double> wait_per_iteration(const RawSamples& s) {
+  std::vector<double> out;
+  const std::vector<double> busy = mean_over_ranks(s.rank_busy_ms);
+  for (std::size_t i = 0; i < busy.size() && i < s.e2e_ms.size(); ++i) out.push_back(s.e2e_ms[i] - busy[i]);
+  return out;
+}
+
 }  // namespace
+
+std::vector<double> param_server_bytes_by_rank(const std::vector<CommSummary>& comm) {
+  std::vector<double> out;
+  for (const CommSummary& c : comm) {
+    if (c.op != comm_op_name(CommOp::reduce) && c.op != comm_op_name(CommOp::broadcast)) continue;
+    out.resize(std::max(out.size(), c.rank_bytes.size()), 0.0);
+    for (std::size_t r = 0; r < c.rank_bytes.size(); ++r) out[r] += c.rank_bytes[r];
+  }
+  return out;
+}
+
+std::vector<BusBandwidth> bus_bandwidth(const std::vector<CollectiveCall>& calls,
+                                        const std::vector<CollectiveKind>& kind_of_phase, int iterations) {
+  // Each call's collective time: the least over the ranks that made it, and its payload.
+  std::map<std::tuple<std::uint32_t, int, int, int>, std::pair<double, double>> per_call;
+  for (const CollectiveCall& c : calls) {
+    const auto [it, fresh] = per_call.try_emplace({c.phase, c.instance, c.iteration, c.ordinal}, c.ms, c.bytes);
+    if (!fresh) it->second.first = std::min(it->second.first, c.ms);
+  }
+  // Entries in order: prefill first, then by operation, group, group size and message size.
+  using Key = std::tuple<bool, CommOp, std::string, int, double>;
+  std::map<Key, BusBandwidth> entries;
+  std::map<Key, std::set<int>> instances;
+  for (const auto& [call, time_and_bytes] : per_call) {
+    const CollectiveKind& k = kind_of_phase.at(std::get<0>(call));
+    const Key key{k.pass != "prefill", k.op, k.group, k.group_size, time_and_bytes.second};
+    BusBandwidth& b = entries[key];
+    if (b.calls == 0) b = BusBandwidth{k.pass, std::string(comm_op_name(k.op)), k.group, k.group_size, time_and_bytes.second};
+    b.calls += 1;
+    b.ms += time_and_bytes.first;
+    instances[key].insert(std::get<1>(call));
+  }
+  std::vector<BusBandwidth> out;
+  for (auto& [key, b] : entries) {
+    const double n = static_cast<double>(iterations) * static_cast<double>(instances[key].size());
+    b.calls /= n;
+    b.ms /= n;
+    b.algbw_gbps = b.ms > 0 ? b.message_bytes * b.calls / (b.ms * 1e6) : 0.0;
+    b.busbw_gbps = b.algbw_gbps * bus_bandwidth_factor(std::get<1>(key), b.group_size);
+    out.push_back(b);
+  }
+  return out;
+}
+
+double pass_bus_bandwidth_gbps(const std::vector<BusBandwidth>& entries, std::string_view pass) {
+  double bus = 0, ms = 0;
+  for (const BusBandwidth& b : entries)
+    if (b.pass == pass) {
+      bus += b.busbw_gbps * b.ms;
+      ms += b.ms;
+    }
+  return ms > 0 ? bus / ms : 0.0;
+}
+
+const PoolMemory* largest_pool(const ConfigMetrics& m) {
+  const PoolMemory* largest = nullptr;
+  for (const PoolMemory& p : m.memory_pools)
+    if (!largest || p.measured_peak_bytes > largest->measured_peak_bytes) largest = &p;
+  return largest;
+}
+
+double transfer_bytes_per_rank(const ConfigMetrics& m) {
+  double bytes = 0, ranks = 0;
+  for (const CommSummary& c : m.comm) {
+    ranks = std::max(ranks, static_cast<double>(c.rank_bytes.size()));
+    if (c.category == phase_category_name(PhaseCategory::transfer))
+      for (double b : c.rank_bytes) bytes += b;
+  }
+  return ranks > 0 ? bytes / ranks : 0.0;
+}
 
 double load_imbalance(const std::vector<double>& busy) {
   if (busy.size() < 2) return 0.0;
@@ -25,19 +111,36 @@ double load_imbalance(const std::vector<double>& busy) {
   return mean > 0 ? *std::max_element(busy.begin(), busy.end()) / mean - 1.0 : 0.0;
 }
 
+double time_per_output_token_ms(const RawSamples& s) { return s.decode_step_ms.empty() ? 0.0 : mean_of(s.decode_step_ms); }
+
+std::vector<double> tpot_per_iteration_ms(const RawSamples& s) {
+  std::vector<double> out;
+  const std::size_t steps = s.e2e_ms.empty() ? 0 : s.decode_step_ms.size() / s.e2e_ms.size();
+  for (std::size_t i = 0; steps > 0 && i < s.e2e_ms.size(); ++i)
+    out.push_back(mean_of(std::span<const double>(s.decode_step_ms).subspan(i * steps, steps)));
+  return out;
+}
+
+double output_tokens_per_s(const Workload& w, double e2e_ms) {
+  return e2e_ms > 0 ? w.batch * static_cast<double>(w.gen) / (e2e_ms * 1e-3) : 0.0;
+}
+
 void fill_sample_metrics(const ConfigPoint& point, const RawSamples& s, ConfigMetrics& m) {
   const Workload& w = point.workload;
   m.e2e_ms = summarize(s.e2e_ms);
   m.ttft_ms = summarize(s.ttft_ms);
   m.decode_step_ms = summarize(s.decode_step_ms);
-  if (m.e2e_ms.mean > 0) m.output_tokens_per_s = w.batch * static_cast<double>(w.gen) / (m.e2e_ms.mean * 1e-3);
+  m.tpot_ms = time_per_output_token_ms(s);
+  m.output_tokens_per_s = output_tokens_per_s(w, m.e2e_ms.mean);
   if (m.ttft_ms.mean > 0) m.prefill_tokens_per_s = w.batch * static_cast<double>(w.prompt) / (m.ttft_ms.mean * 1e-3);
-  if (m.decode_step_ms.mean > 0) m.decode_tokens_per_s = w.batch / (m.decode_step_ms.mean * 1e-3);
+  if (m.tpot_ms > 0) m.decode_tokens_per_s = w.batch / (m.tpot_ms * 1e-3);
 
   m.sync_ms = summarize(mean_over_ranks(s.rank_sync_ms));
   m.sync_total_ms = summarize(mean_over_ranks(s.rank_sync_total_ms));
   m.transfer_ms = summarize(mean_over_ranks(s.rank_transfer_ms));
   m.sync_fraction = m.e2e_ms.mean > 0 ? m.sync_ms.mean / m.e2e_ms.mean : 0.0;
+  m.wait_ms = summarize(wait_per_iteration(s));
+  m.wait_fraction = m.e2e_ms.mean > 0 ? m.wait_ms.mean / m.e2e_ms.mean : 0.0;
 
   m.rank_busy_ms.clear();
   for (const auto& rank : s.rank_busy_ms) m.rank_busy_ms.push_back(mean_of(rank));

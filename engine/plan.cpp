@@ -55,6 +55,13 @@ std::string ConfigPoint::id() const { return strategy + "|" + execution_key(); }
 RankCoords coords_of(const Layout& l, int r) { return {r % l.tp, (r / l.tp) % l.pp, r / (l.tp * l.pp)}; }
 int world_rank_of(const Layout& l, const RankCoords& c) { return c.dp * l.pp * l.tp + c.pp * l.tp + c.tp; }
 
+int group_instance(const Layout& l, const RankCoords& c, std::string_view group) {
+  if (group == "tp") return c.dp * l.pp + c.pp;
+  if (group == "pp") return c.dp * l.tp + c.tp;
+  if (group == "dp") return c.pp * l.tp + c.tp;
+  return 0;
+}
+
 Range split_range(int n, int parts, int index) {
   const int base = n / parts, extra = n % parts;
   const int begin = index * base + std::min(index, extra);

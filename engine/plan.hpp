@@ -46,6 +46,9 @@ struct RankCoords {
 };
 RankCoords coords_of(const Layout& layout, int world_rank);
 int world_rank_of(const Layout& layout, const RankCoords& c);
+// Which instance of a group ("tp", "pp" or "dp") the rank at `c` belongs to: the ranks of one
+// instance share the coordinates outside the group's own dimension. Anything else: 0 (world).
+int group_instance(const Layout& layout, const RankCoords& c, std::string_view group);
 
 struct Range {
   int begin = 0, end = 0;

@@ -26,9 +26,25 @@ struct RawSamples {
 
 struct RankMemory {
   MemoryPlan predicted;
-  // Measured by the allocator: peak bytes per kind, and the peak of all live bytes.
+  // Allocated: the peak bytes the rank's allocator (MemoryTracker) handed out per kind, and the
+  // peak of all its live bytes. Equal to `predicted` by construction; not what the OS sees.
   std::size_t weights = 0, kv_cache = 0, activations_peak = 0, communication_peak = 0, peak_total = 0;
   long long device_used = -1;  // as the device reports it at the end of the run (GPUs), else -1
+};
+
+// One memory pool of a configuration (the host, or one GPU): what its ranks allocated beside
+// what the OS or the device measured, and the difference nothing tracked.
+struct PoolMemory {
+  std::string pool;                // "host", "GPU 0"
+  std::vector<int> ranks;          // the ranks whose memory is in it
+  long long allocated_bytes = 0;   // sum of those ranks' allocated peaks (peak_total)
+  long long measured_peak_bytes = -1;
+  // What measured_peak_bytes is: "process_rss_hwm_since_configuration_start" (the process's
+  // RSS high-water mark, reset when the configuration started), "process_rss_hwm_since_process_start"
+  // (where the reset is not permitted: the process's peak so far), or "device_used_at_end".
+  std::string measured_by;
+  long long rss_at_start_bytes = -1;  // host: the process's RSS when the configuration started
+  long long untracked_bytes() const { return measured_peak_bytes - allocated_bytes; }
 };
 
 // Pipeline stages of a configuration with pp > 1 (means over the stage's ranks and iterations).
@@ -60,10 +76,26 @@ struct PhaseSummary {
   std::string timing = "eager";
 };
 
+// Every collective and transfer of a kind, from each rank's own phases: time includes waiting
+// for the other ranks, so no bandwidth is derived from it (BusBandwidth below is).
 struct CommSummary {
   std::string op, group, category;
   int group_size = 1;
   double calls = 0, bytes = 0, ms = 0;  // per iteration, per rank (mean over ranks)
+  // Bytes per iteration of each rank of the configuration (0 for ranks not taking part): what
+  // each moved, so a parameter-server root's (n - 1) x S shows beside the others' S.
+  std::vector<double> rank_bytes;
+};
+
+// Bus bandwidth of the collectives of one pass, operation, group and message size (nccl-tests'
+// algbw and busbw): a call's time is the least over the ranks of its group instance, i.e. the
+// last rank to arrive, which waits for no straggler; see docs/metrics.md.
+struct BusBandwidth {
+  std::string pass, op, group;  // pass: "prefill" or "decode"
+  int group_size = 1;
+  double message_bytes = 0;  // one call's payload
+  double calls = 0;          // per iteration, per group instance
+  double ms = 0;             // per iteration, per group instance: the calls' summed collective time
   double algbw_gbps = 0, busbw_gbps = 0;
 };
 
@@ -95,17 +127,24 @@ struct FloorMetrics {
 
 struct ConfigMetrics {
   Summary e2e_ms, ttft_ms, decode_step_ms;
+  double tpot_ms = 0;  // time per output token: mean decode step (time_per_output_token_ms)
   double output_tokens_per_s = 0, prefill_tokens_per_s = 0, decode_tokens_per_s = 0;
   Summary sync_ms;        // exposed communication per iteration, mean over ranks
   Summary sync_total_ms;  // all communication time, hidden or not
   double sync_fraction = 0;
   Summary transfer_ms;    // pipeline send/recv per iteration, mean over ranks
+  // Per iteration, mean over ranks of the time a rank was not computing: e2e minus its busy time
+  // (exposed communication, pipeline transfers and waits, idle before its start and after its end).
+  Summary wait_ms;
+  double wait_fraction = 0;  // mean(wait_ms) / mean(e2e_ms)
   std::vector<double> rank_busy_ms;  // mean per iteration, by rank
   double imbalance = 0;
   int straggler_rank = 0;
   double comm_bytes = 0;  // per iteration, summed over ranks
   std::vector<CommSummary> comm;
+  std::vector<BusBandwidth> bus_bandwidth;  // collectives only; empty without (or in version 1 files)
   std::vector<RankMemory> memory;
+  std::vector<PoolMemory> memory_pools;  // empty in version 1 files
   std::vector<PhaseSummary> phases;
   PipelineSummary pipeline;
   FloorMetrics floor;
@@ -138,7 +177,6 @@ struct ConfigResult {
 };
 
 struct RunMetadata {
-  int schema_version = 1;
   std::string tool = "llmthreads", version, git_commit, timestamp, command_line;
   std::string backend, device, blas, dtype;
   std::string host, cpu_model, os, cpu_governor;

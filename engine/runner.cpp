@@ -8,6 +8,7 @@
 #include <latch>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <tuple>
@@ -31,6 +32,7 @@ struct IterationRecord {
   // With CUDA graphs: the phases of one extra eager decode step, run after the iteration's end
   // (its time is in no latency sample): the per-phase breakdown graphs cannot give.
   std::vector<PhaseTotal> sampled_phases;
+  std::vector<CollectiveCallTime> collective_calls;  // each collective call's own time, in order
 };
 
 struct RankOutcome {
@@ -104,6 +106,206 @@ std::shared_ptr<const WeightSet> obtain_weights(const ModelConfig& model, const 
   }
 }
 
+// One rank's run of a configuration: set-up, the capture of decode graphs, the warm-up and the
+// measured iterations. Its communicators and buffers belong to it, so that rank_main can keep
+// them alive until every rank has finished (a rank that fails must not free memory a peer may
+// still be copying from).
+class RankRun {
+ public:
+  RankRun(int rank, const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts, Backend& backend,
+          Communicator& world, PhaseTable& table, WeightExchange* exchange, StepLogits* capture, RankOutcome& out)
+      : rank_(rank), model_(model), point_(point), opts_(opts), backend_(backend), world_(world), table_(table),
+        exchange_(exchange), capture_(capture), out_(out),
+        delays_(rank == 0 && (opts.inject_delay_ms > 0 || opts.inject_delay_fraction > 0)) {}
+
+  // The rank's thread, shard and communicators.
+  void connect() {
+    backend_.bind_thread();
+    shard_ = make_shard_plan(model_, point_, rank_);
+    comms_ = RankComms::split(world_, shard_);
+  }
+
+  // Weights (built, or shared by replica 0), the transformer and its attention kernels: set-up time.
+  void build() {
+    timeline_ = std::make_unique<Timeline>(backend_, table_);
+    const auto t0 = std::chrono::steady_clock::now();
+    transformer_ = std::make_unique<TransformerRank>(
+        model_, point_, shard_, opts_.exec, obtain_weights(model_, point_, shard_, opts_.exec, backend_, exchange_),
+        backend_, comms_, *timeline_, table_);
+    out_.attention = transformer_->attention_uses();
+    backend_.synchronize();
+    out_.setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  // CUDA Graphs: each decode step is captured once (its position is baked into the kernels'
+  // arguments) and replayed in every iteration, warm-up included, so verification covers it.
+  void capture_decode_graphs() {
+    if (!opts_.cuda_graphs || !graphs_possible(point_, opts_.backend) || !backend_.supports_graphs()) return;
+    // One eager iteration first: kernels loaded, cuBLASLt plans made, NCCL connected, outside capture.
+    run_iteration(false);
+    timeline_->set_recording(false);
+    world_.barrier();
+    for (int step = 1; step < point_.workload.gen; ++step) {
+      backend_.begin_capture();
+      transformer_->decode(step);
+      decode_graphs_.push_back(backend_.end_capture());
+    }
+    timeline_->set_recording(true);
+    out_.cuda_graphs = true;
+  }
+
+  // Logits are kept from the first warm-up iteration (or an extra pass without warm-up): the
+  // copies to the host then never fall inside a measured iteration.
+  void warm_up() {
+    const bool keep = capture_ != nullptr && transformer_->holds_output();
+    if (opts_.warmup == 0) run_iteration(keep);
+    for (int i = 0; i < opts_.warmup; ++i) run_iteration(keep && i == 0);
+  }
+
+  // Run control: in adaptive mode every rank contributes its iteration time, and all take the
+  // same decision from the same data. Allocated in both modes, as predicted.
+  void measure() {
+    control_ = backend_.allocate_bytes(run_control_bytes(point_), MemoryKind::communication);
+    if (rank_ == 0 && opts_.profiler_range) backend_.profiler_start();
+    if (opts_.adaptive.target_rse <= 0) {
+      for (int i = 0; i < opts_.iterations; ++i) out_.iterations.push_back(run_iteration(false));
+    } else {
+      measure_until_precise();
+    }
+    if (rank_ == 0 && opts_.profiler_range) backend_.profiler_stop();
+    world_.barrier();
+  }
+
+  // The allocator's peaks and the device's own view, once the measured iterations are done.
+  void record_memory() {
+    const MemoryTracker& mem = backend_.memory();
+    RankMemory& m = out_.memory;
+    m.predicted = plan_rank_memory(model_, point_, shard_, backend_.dtype());
+    m.weights = mem.peak(MemoryKind::weights);
+    m.kv_cache = mem.peak(MemoryKind::kv_cache);
+    m.activations_peak = mem.peak(MemoryKind::activations);
+    m.communication_peak = mem.peak(MemoryKind::communication);
+    m.peak_total = mem.peak_total();
+    m.device_used = backend_.device_memory_used();
+  }
+
+ private:
+  void measure_until_precise() {
+    const std::vector<std::size_t> ones(static_cast<std::size_t>(world_.size()), 1);
+    std::vector<float> gathered(ones.size());
+    std::vector<double> estimates;  // slowest rank's iteration time: the e2e latency to within the barrier skew
+    char* mine_at = static_cast<char*>(control_.get()) + static_cast<std::size_t>(rank_) * sizeof(float);
+    for (;;) {
+      const IterationRecord& rec = out_.iterations.emplace_back(run_iteration(false));
+      const float mine = static_cast<float>(static_cast<double>(rec.end - rec.begin) * 1e-6);
+      backend_.upload_bytes(mine_at, &mine, sizeof(float));
+      world_.all_gather_v(mine_at, control_.get(), ones, DType::f32);
+      backend_.download_bytes(gathered.data(), control_.get(), gathered.size() * sizeof(float));
+      estimates.push_back(*std::max_element(gathered.begin(), gathered.end()));
+      out_.stop = should_stop(opts_.adaptive, estimates);
+      if (out_.stop != StopReason::keep_going) return;
+    }
+  }
+
+  void keep_logits(bool keep) {
+    if (!keep) return;
+    const std::size_t elements = static_cast<std::size_t>(point_.workload.batch) * model_.vocab;
+    capture_->emplace_back(elements);
+    backend_.copy_to_host(capture_->back().data(), transformer_->logits(), elements);
+  }
+
+  // Test hook: rank 0 works (busy, like extra work: a sleeping rank would add the scheduler's
+  // wake-up latency) for a fixed time or a fraction of the iteration so far.
+  void injected_delay() {
+    if (!delays_) return;
+    backend_.synchronize();
+    const auto now = std::chrono::steady_clock::now();
+    const double ms_so_far = std::chrono::duration<double, std::milli>(now - iteration_start_).count();
+    const auto until =
+        now + std::chrono::duration<double, std::milli>(opts_.inject_delay_ms + opts_.inject_delay_fraction * ms_so_far);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  }
+
+  // Re-runs one decode step eagerly (iteration i: step 1 + i mod (gen - 1), so the samples cover
+  // every position) to time its phases. Teacher forcing makes it rewrite the same KV entries and
+  // logits, so the next iteration is unchanged.
+  void eager_decode_sample(int iteration, IterationRecord& rec) {
+    world_.barrier();
+    transformer_->decode(1 + iteration % (point_.workload.gen - 1));
+    backend_.synchronize();
+    rec.sampled_phases = timeline_->collect(&rec.collective_calls);
+  }
+
+  IterationRecord run_iteration(bool keep) {
+    world_.barrier();
+    const nvtx::Range iteration_range(fmt::format("iteration {}", iteration_number_++));
+    timeline_->collect();
+    IterationRecord rec;
+    iteration_start_ = std::chrono::steady_clock::now();
+    rec.begin = backend_.stamp();
+    transformer_->prefill();
+    rec.prefill_end = backend_.stamp();
+    keep_logits(keep);
+    for (int step = 1; step < point_.workload.gen; ++step) {
+      if (decode_graphs_.empty())
+        transformer_->decode(step);
+      else
+        backend_.replay(decode_graphs_[static_cast<std::size_t>(step - 1)]);
+      rec.step_end.push_back(backend_.stamp());
+      keep_logits(keep);
+    }
+    injected_delay();
+    rec.end = backend_.stamp();
+    backend_.synchronize();
+    resolve_stamps(rec);
+    rec.phases = timeline_->collect(&rec.collective_calls);  // resolves the phases' stamps, then recycles them all
+    if (!decode_graphs_.empty()) eager_decode_sample(iteration_number_, rec);
+    if (opts_.flush_cache) backend_.flush_cache();
+    return rec;
+  }
+
+  // The iteration's stamps as host nanoseconds; the last step ends with the iteration.
+  void resolve_stamps(IterationRecord& rec) const {
+    rec.begin = backend_.to_ns(rec.begin);
+    rec.prefill_end = backend_.to_ns(rec.prefill_end);
+    for (std::uint64_t& s : rec.step_end) s = backend_.to_ns(s);
+    rec.end = backend_.to_ns(rec.end);
+    if (!rec.step_end.empty())
+      rec.step_end.back() = rec.end;
+    else
+      rec.prefill_end = rec.end;
+  }
+
+  const int rank_;
+  const ModelConfig& model_;
+  const ConfigPoint& point_;
+  const RunOptions& opts_;
+  Backend& backend_;
+  Communicator& world_;
+  PhaseTable& table_;
+  WeightExchange* exchange_;
+  StepLogits* capture_;
+  RankOutcome& out_;
+  const bool delays_;  // the delay test hook applies to this rank
+  ShardPlan shard_;
+  // Destroyed in reverse: the control buffer and the transformer before the timeline and the
+  // communicators they use.
+  RankComms comms_;
+  std::unique_ptr<Timeline> timeline_;
+  std::unique_ptr<TransformerRank> transformer_;
+  DeviceBuffer control_;
+  std::vector<int> decode_graphs_;  // one CUDA graph per decode step, when graphs are used
+  int iteration_number_ = 0;
+  std::chrono::steady_clock::time_point iteration_start_;
+};
+
+// Graphs that captured collectives hold their communicators: released before those, on every path.
+struct GraphRelease {
+  Backend& backend;
+  ~GraphRelease() { backend.release_graphs(); }
+};
+
 // The rank takes its world communicator from `world_slot` once it runs (until then the caller
 // still owns it, and can abort the world through it if the thread cannot start), and destroys it
 // when it ends, concurrently with the other ranks (NCCL's teardown waits for the communicator to
@@ -111,153 +313,17 @@ std::shared_ptr<const WeightSet> obtain_weights(const ModelConfig& model, const 
 void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
                Backend* backend, std::unique_ptr<Communicator>& world_slot, PhaseTable& table,
                WeightExchange* exchange, StepLogits* capture, std::latch& everyone_done, RankOutcome& out) {
-  const std::unique_ptr<Communicator> world_owned = std::move(world_slot);
-  Communicator& world = *world_owned;
-  // The rank's communicators and buffers outlive its try block until every rank has left its
-  // own: a rank that fails must not free memory a peer may still be copying from.
-  RankComms comms;
-  std::unique_ptr<Timeline> timeline_owned;
-  std::unique_ptr<TransformerRank> transformer_owned;
-  DeviceBuffer control;
+  const std::unique_ptr<Communicator> world = std::move(world_slot);
+  RankRun run(rank, model, point, opts, *backend, *world, table, exchange, capture, out);
   try {
-    backend->bind_thread();
-    const ShardPlan shard = make_shard_plan(model, point, rank);
-    comms = RankComms::split(world, shard);
-    // Graphs that captured collectives hold their communicators: freed first, on every path.
-    struct GraphRelease {
-      Backend* b;
-      ~GraphRelease() { b->release_graphs(); }
-    } release_graphs{backend};
-    timeline_owned = std::make_unique<Timeline>(*backend, table);
-    Timeline& timeline = *timeline_owned;
-
+    run.connect();
+    const GraphRelease release_graphs{*backend};
     const nvtx::Range configuration_range(point.id());
-    const auto t0 = std::chrono::steady_clock::now();
-    transformer_owned = std::make_unique<TransformerRank>(
-        model, point, shard, opts.exec, obtain_weights(model, point, shard, opts.exec, *backend, exchange), *backend,
-        comms, timeline, table);
-    TransformerRank& transformer = *transformer_owned;
-    out.attention = transformer.attention_uses();
-    backend->synchronize();
-    out.setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-    const std::size_t out_elems = static_cast<std::size_t>(point.workload.batch) * model.vocab;
-    auto keep_logits = [&](bool keep) {
-      if (!keep) return;
-      capture->emplace_back(out_elems);
-      backend->copy_to_host(capture->back().data(), transformer.logits(), out_elems);
-    };
-    const bool delays = rank == 0 && (opts.inject_delay_ms > 0 || opts.inject_delay_fraction > 0);
-    // Busy, like extra work: a sleeping rank would add the scheduler's wake-up latency.
-    std::chrono::steady_clock::time_point iteration_start;
-    auto injected_delay = [&] {
-      if (!delays) return;
-      backend->synchronize();
-      const double ms_so_far =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - iteration_start).count();
-      const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(
-                                                                 opts.inject_delay_ms + opts.inject_delay_fraction * ms_so_far);
-      while (std::chrono::steady_clock::now() < until) {
-      }
-    };
-    int iteration_number = 0;
-    std::vector<int> decode_graphs;  // one CUDA graph per decode step, when graphs are used
-    // Re-runs one decode step eagerly (iteration i: step 1 + i mod (gen - 1), so the samples
-    // cover every position) to time its phases. Teacher forcing makes it rewrite the same KV
-    // entries and logits, so the next iteration is unchanged.
-    auto eager_decode_sample = [&](int iteration) {
-      world.barrier();
-      transformer.decode(1 + iteration % (point.workload.gen - 1));
-      backend->synchronize();
-      return timeline.collect();
-    };
-    auto run_iteration = [&](bool keep) {
-      world.barrier();
-      const nvtx::Range iteration_range(fmt::format("iteration {}", iteration_number++));
-      timeline.collect();
-      IterationRecord rec;
-      iteration_start = std::chrono::steady_clock::now();
-      rec.begin = backend->stamp();
-      transformer.prefill();
-      rec.prefill_end = backend->stamp();
-      keep_logits(keep);
-      for (int step = 1; step < point.workload.gen; ++step) {
-        if (decode_graphs.empty())
-          transformer.decode(step);
-        else
-          backend->replay(decode_graphs[static_cast<std::size_t>(step - 1)]);
-        rec.step_end.push_back(backend->stamp());
-        keep_logits(keep);
-      }
-      injected_delay();
-      rec.end = backend->stamp();
-      backend->synchronize();
-      rec.begin = backend->to_ns(rec.begin);
-      rec.prefill_end = backend->to_ns(rec.prefill_end);
-      for (std::uint64_t& s : rec.step_end) s = backend->to_ns(s);
-      rec.end = backend->to_ns(rec.end);
-      if (!rec.step_end.empty()) rec.step_end.back() = rec.end;
-      else rec.prefill_end = rec.end;
-      rec.phases = timeline.collect();  // resolves the phases' stamps, then recycles them all
-      if (!decode_graphs.empty()) rec.sampled_phases = eager_decode_sample(iteration_number);
-      if (opts.flush_cache) backend->flush_cache();
-      return rec;
-    };
-
-    // CUDA Graphs: each decode step is captured once (its position is baked into the kernels'
-    // arguments) and replayed in every iteration, warm-up included, so verification covers it.
-    if (opts.cuda_graphs && graphs_possible(point, opts.backend) && backend->supports_graphs()) {
-      // One eager iteration first: kernels loaded, cuBLASLt plans made, NCCL connected, outside capture.
-      run_iteration(false);
-      timeline.set_recording(false);
-      world.barrier();
-      for (int step = 1; step < point.workload.gen; ++step) {
-        backend->begin_capture();
-        transformer.decode(step);
-        decode_graphs.push_back(backend->end_capture());
-      }
-      timeline.set_recording(true);
-      out.cuda_graphs = true;
-    }
-    // Logits are kept from the first warm-up iteration (or an extra pass without warm-up): the
-    // copies to the host then never fall inside a measured iteration.
-    const bool keep = capture != nullptr && transformer.holds_output();
-    if (opts.warmup == 0) run_iteration(keep);
-    for (int i = 0; i < opts.warmup; ++i) run_iteration(keep && i == 0);
-    // Run control: in adaptive mode every rank contributes its iteration time, and all take the
-    // same decision from the same data. Allocated in both modes, as predicted.
-    control = backend->allocate_bytes(run_control_bytes(point), MemoryKind::communication);
-    if (rank == 0 && opts.profiler_range) backend->profiler_start();
-    if (opts.adaptive.target_rse <= 0) {
-      for (int i = 0; i < opts.iterations; ++i) out.iterations.push_back(run_iteration(false));
-    } else {
-      const std::vector<std::size_t> ones(static_cast<std::size_t>(world.size()), 1);
-      std::vector<float> gathered(ones.size());
-      std::vector<double> estimates;  // slowest rank's iteration time: the e2e latency to within the barrier skew
-      for (;;) {
-        const IterationRecord& rec = out.iterations.emplace_back(run_iteration(false));
-        const float mine = static_cast<float>(static_cast<double>(rec.end - rec.begin) * 1e-6);
-        backend->upload_bytes(static_cast<char*>(control.get()) + static_cast<std::size_t>(rank) * sizeof(float), &mine,
-                              sizeof(float));
-        world.all_gather_v(static_cast<char*>(control.get()) + static_cast<std::size_t>(rank) * sizeof(float),
-                           control.get(), ones, DType::f32);
-        backend->download_bytes(gathered.data(), control.get(), gathered.size() * sizeof(float));
-        estimates.push_back(*std::max_element(gathered.begin(), gathered.end()));
-        out.stop = should_stop(opts.adaptive, estimates);
-        if (out.stop != StopReason::keep_going) break;
-      }
-    }
-    if (rank == 0 && opts.profiler_range) backend->profiler_stop();
-    world.barrier();
-
-    MemoryTracker& mem = backend->memory();
-    out.memory.predicted = plan_rank_memory(model, point, shard, backend->dtype());
-    out.memory.weights = mem.peak(MemoryKind::weights);
-    out.memory.kv_cache = mem.peak(MemoryKind::kv_cache);
-    out.memory.activations_peak = mem.peak(MemoryKind::activations);
-    out.memory.communication_peak = mem.peak(MemoryKind::communication);
-    out.memory.peak_total = mem.peak_total();
-    out.memory.device_used = backend->device_memory_used();
+    run.build();
+    run.capture_decode_graphs();
+    run.warm_up();
+    run.measure();
+    run.record_memory();
   } catch (const RankError& e) {
     out.error = e.what();
     out.aborted = true;
@@ -268,7 +334,7 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
   }
   if (!out.error.empty()) {
     const std::string why = fmt::format("rank {} failed: {}", rank, out.error);
-    world.abort(why);
+    world->abort(why);
     if (exchange) exchange->abandon(why);
   }
   everyone_done.arrive_and_wait();
@@ -371,7 +437,8 @@ std::vector<CommSummary> comm_summaries(const std::vector<RankOutcome>& ranks, c
   std::map<Key, CommSummary> by_key;
   std::map<Key, int> ranks_with;
   total_bytes = 0;
-  for (const RankOutcome& r : ranks) {
+  for (std::size_t rank = 0; rank < ranks.size(); ++rank) {
+    const RankOutcome& r = ranks[rank];
     std::map<Key, CommSummary> mine;
     for (const IterationRecord& rec : r.iterations)
       for (std::size_t p = 0; p < rec.phases.size(); ++p) {
@@ -385,6 +452,8 @@ std::vector<CommSummary> comm_summaries(const std::vector<RankOutcome>& ranks, c
       }
     for (const auto& [key, c] : mine) {
       CommSummary& total = by_key[key];
+      total.rank_bytes.resize(ranks.size(), 0.0);
+      total.rank_bytes[rank] = c.bytes / iterations;
       total.calls += c.calls / iterations;
       total.bytes += c.bytes / iterations;
       total.ms += c.ms / iterations;
@@ -399,15 +468,31 @@ std::vector<CommSummary> comm_summaries(const std::vector<RankOutcome>& ranks, c
     c.calls /= n;
     c.bytes /= n;
     c.ms /= n;
-    CommOp op = CommOp::barrier;
-    for (CommOp o : {CommOp::all_reduce, CommOp::all_gather, CommOp::reduce_scatter, CommOp::reduce,
-                     CommOp::broadcast, CommOp::send_recv})
-      if (comm_op_name(o) == c.op) op = o;
-    c.algbw_gbps = c.ms > 0 ? c.bytes / (c.ms * 1e6) : 0;
-    c.busbw_gbps = c.algbw_gbps * bus_bandwidth_factor(op, c.group_size);
     out.push_back(c);
   }
   return out;
+}
+
+// Bus bandwidth of the collectives from every rank's calls (metrics.cpp, bus_bandwidth): each call
+// placed in its group instance, iteration and order on the rank.
+std::vector<BusBandwidth> collective_bus_bandwidth(const std::vector<RankOutcome>& ranks, const PhaseTable& table,
+                                                   const Layout& layout, int iterations) {
+  std::vector<CollectiveKind> kinds(table.size());
+  for (std::size_t p = 0; p < table.size(); ++p) {
+    const PhaseInfo& info = table.at(static_cast<PhaseId>(p));
+    kinds[p] = {info.path.substr(0, info.path.find('/')), info.op, info.group, info.group_size};
+  }
+  std::vector<CollectiveCall> calls;
+  for (std::size_t r = 0; r < ranks.size(); ++r) {
+    const RankCoords coords = coords_of(layout, static_cast<int>(r));
+    for (std::size_t i = 0; i < ranks[r].iterations.size(); ++i) {
+      std::vector<int> ordinal(table.size(), 0);
+      for (const CollectiveCallTime& c : ranks[r].iterations[i].collective_calls)
+        calls.push_back({c.id, group_instance(layout, coords, table.at(c.id).group), static_cast<int>(i),
+                         ordinal[c.id]++, static_cast<double>(c.bytes), ms(c.nanoseconds)});
+    }
+  }
+  return bus_bandwidth(calls, kinds, iterations);
 }
 
 Measurement describe_measurement(const RunOptions& opts, StopReason stop, const std::vector<double>& e2e) {
@@ -494,8 +579,101 @@ std::size_t predicted_total_memory(const ModelConfig& model, const ConfigPoint& 
 }
 
 namespace {
+// The process's resident memory over one configuration: its high-water mark is reset when the
+// configuration starts (where permitted) and read once every rank has finished.
+struct HostMemoryWatch {
+  bool reset = false;
+  ProcessMemory start, end;
+};
+
 void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
-                        const std::vector<RankOutcome>& outcomes, const PhaseTable& table, ConfigResult& result);
+                        const std::vector<RankOutcome>& outcomes, const PhaseTable& table,
+                        const HostMemoryWatch& host, ConfigResult& result);
+}  // namespace
+
+namespace {
+
+// What the ranks of one configuration share, and where each leaves its outcome.
+struct RankLaunch {
+  const ModelConfig& model;
+  const ConfigPoint& point;
+  const RunOptions& opts;
+  bool share_weights;
+  StepLogits* capture;
+  PhaseTable& table;
+  std::vector<RankOutcome>& outcomes;
+};
+
+// Starts one thread per rank, each with its own backend and world communicator, and waits for
+// all of them. Returns why the ranks could not all start (the system refused a thread); errors
+// of the ranks themselves are in their outcomes.
+std::optional<std::string> launch_ranks(const RankLaunch& l) {
+  const int n = l.point.layout.ranks();
+  std::vector<std::unique_ptr<Backend>> backends;  // outlive the threads: shared weights point into them
+  std::vector<Backend*> raw;
+  for (int r = 0; r < n; ++r) {
+    backends.push_back(make_backend(l.opts.backend, r, l.opts.dtype));
+    raw.push_back(backends.back().get());
+  }
+  WeightExchange exchange(l.point.layout.tp * l.point.layout.pp);
+  // Each rank's thread takes its communicator from here once it runs: the ones never started
+  // stay here, so a failed start can still abort the world through its own communicator.
+  auto world = make_comm_world(l.opts.backend, raw, l.opts.collective_timeout_s);
+  std::latch everyone_done(n);
+  std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(n));
+  try {
+    for (int r = 0; r < n; ++r) {
+      if (r == l.opts.fail_rank_thread_start)
+        throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
+                                "test hook: thread creation refused");
+      const auto i = static_cast<std::size_t>(r);
+      threads.emplace_back(rank_main, r, std::cref(l.model), std::cref(l.point), std::cref(l.opts), raw[i],
+                           std::ref(world[i]), std::ref(l.table), l.share_weights ? &exchange : nullptr, l.capture,
+                           std::ref(everyone_done), std::ref(l.outcomes[i]));
+    }
+  } catch (const std::exception& e) {
+    // Release the ranks already started, which wait in collectives for the others.
+    const int started = static_cast<int>(threads.size());
+    const std::string why =
+        fmt::format("could not start the thread of rank {} of {}: {} (the system refused another thread: "
+                    "see `ulimit -u` and `ulimit -v`, or run fewer ranks)",
+                    started, n, e.what());
+    world[static_cast<std::size_t>(started)]->abort(why);
+    exchange.abandon(why);
+    everyone_done.count_down(n - started);
+    for (auto& t : threads) t.join();
+    return why;
+  }
+  for (auto& t : threads) t.join();
+  return std::nullopt;
+}
+
+// The failure to report: a rank's own error, not the collectives it made the others abandon.
+std::optional<std::string> first_cause(const std::vector<RankOutcome>& outcomes) {
+  for (int pass = 0; pass < 2; ++pass)
+    for (std::size_t r = 0; r < outcomes.size(); ++r) {
+      const RankOutcome& o = outcomes[r];
+      if (!o.error.empty() && (pass == 1 || !o.aborted)) return fmt::format("rank {}: {}", r, o.error);
+    }
+  return std::nullopt;
+}
+
+ConfigResult skipped(ConfigResult result, std::string reason) {
+  result.status = ConfigStatus::skipped;
+  result.reason = std::move(reason);
+  return result;
+}
+
+void note_shared_weights(const ConfigPoint& point, ConfigResult& result) {
+  result.replica_weights_shared = true;
+  result.notes.push_back(fmt::format(
+      "the {} data-parallel replicas share one read-only copy of the weights in host memory (private copies "
+      "would not fit); predicted memory is per replica as on separate devices, measured weights count the "
+      "copy once, on replica 0",
+      point.layout.dp));
+}
+
 }  // namespace
 
 ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
@@ -509,83 +687,29 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
     result.reason = std::move(reason);
     return result;
   };
-  if (auto problem = layout_problem(model, point)) {
-    result.status = ConfigStatus::skipped;
-    result.reason = *problem;
-    return result;
-  }
+  if (auto problem = layout_problem(model, point)) return skipped(result, *problem);
 
-  const int n = point.layout.ranks();
-  std::vector<RankOutcome> outcomes(static_cast<std::size_t>(n));
+  std::vector<RankOutcome> outcomes(static_cast<std::size_t>(point.layout.ranks()));
   PhaseTable table;
   StepLogits local_capture;
   StepLogits* capture = captured ? captured : (reference ? &local_capture : nullptr);
+  HostMemoryWatch host;
   try {
     const MemoryAdmission admission = admit_memory(model, point, opts);
-    if (admission.refusal) {
-      result.status = ConfigStatus::skipped;
-      result.reason = *admission.refusal;
-      return result;
-    }
-    const bool share_weights = admission.share_weights;
-    if (share_weights) {
-      result.replica_weights_shared = true;
-      result.notes.push_back(fmt::format(
-          "the {} data-parallel replicas share one read-only copy of the weights in host memory (private copies "
-          "would not fit); predicted memory is per replica as on separate devices, measured weights count the "
-          "copy once, on replica 0",
-          point.layout.dp));
-    }
-    std::vector<std::unique_ptr<Backend>> backends;  // outlive the threads: shared weights point into them
-    std::vector<Backend*> raw;
-    for (int r = 0; r < n; ++r) {
-      backends.push_back(make_backend(opts.backend, r, opts.dtype));
-      raw.push_back(backends.back().get());
-    }
-    WeightExchange exchange(point.layout.tp * point.layout.pp);
-    // Each rank's thread takes its communicator from here once it runs: the ones never started
-    // stay here, so a failed start can still abort the world through its own communicator.
-    auto world = make_comm_world(opts.backend, raw, opts.collective_timeout_s);
-    std::latch everyone_done(n);
-    std::vector<std::thread> threads;
-    threads.reserve(static_cast<std::size_t>(n));
-    try {
-      for (int r = 0; r < n; ++r) {
-        if (r == opts.fail_rank_thread_start)
-          throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
-                                  "test hook: thread creation refused");
-        threads.emplace_back(rank_main, r, std::cref(model), std::cref(point), std::cref(opts),
-                             backends[static_cast<std::size_t>(r)].get(), std::ref(world[static_cast<std::size_t>(r)]),
-                             std::ref(table), share_weights ? &exchange : nullptr, capture, std::ref(everyone_done),
-                             std::ref(outcomes[static_cast<std::size_t>(r)]));
-      }
-    } catch (const std::exception& e) {
-      // Release the ranks already started, which wait in collectives for the others.
-      const int started = static_cast<int>(threads.size());
-      const std::string why =
-          fmt::format("could not start the thread of rank {} of {}: {} (the system refused another thread: "
-                      "see `ulimit -u` and `ulimit -v`, or run fewer ranks)",
-                      started, n, e.what());
-      world[static_cast<std::size_t>(started)]->abort(why);
-      exchange.abandon(why);
-      everyone_done.count_down(n - started);
-      for (auto& t : threads) t.join();
-      return fail(why);
-    }
-    for (auto& t : threads) t.join();
+    if (admission.refusal) return skipped(result, *admission.refusal);
+    if (admission.share_weights) note_shared_weights(point, result);
+    host.reset = reset_peak_rss();
+    host.start = process_memory();
+    if (auto refused = launch_ranks({model, point, opts, admission.share_weights, capture, table, outcomes}))
+      return fail(*refused);
+    host.end = process_memory();
   } catch (const std::exception& e) {
     return fail(e.what());
   }
-
-  // Report the cause, not the collectives it abandoned.
-  for (int pass = 0; pass < 2; ++pass)
-    for (int r = 0; r < n; ++r) {
-      const RankOutcome& o = outcomes[static_cast<std::size_t>(r)];
-      if (!o.error.empty() && (pass == 1 || !o.aborted)) return fail(fmt::format("rank {}: {}", r, o.error));
-    }
+  if (auto cause = first_cause(outcomes)) return fail(*cause);
 
   try {
-    summarize_outcomes(model, point, opts, outcomes, table, result);
+    summarize_outcomes(model, point, opts, outcomes, table, host, result);
   } catch (const std::exception& e) {
     return fail(fmt::format("the measurements could not be summarised: {}", e.what()));
   }
@@ -601,8 +725,37 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
 
 namespace {
 
+// Per memory pool of the backend, the ranks' allocated bytes beside what the OS (host ranks: the
+// process's RSS high-water mark) or the device (bytes in use at the end) measured.
+std::vector<PoolMemory> pool_memory(const RunOptions& opts, const std::vector<RankMemory>& ranks,
+                                    const HostMemoryWatch& host) {
+  const BackendEntry& entry = backend_entry(opts.backend);
+  const MemoryPools pools = entry.memory_pools(static_cast<int>(ranks.size()));
+  std::map<int, PoolMemory> by_pool;
+  for (std::size_t r = 0; r < ranks.size(); ++r) {
+    const int id = r < pools.pool_of_rank.size() ? pools.pool_of_rank[r] : 0;
+    PoolMemory& p = by_pool[id];
+    p.pool = entry.pool_name(id);
+    p.ranks.push_back(static_cast<int>(r));
+    p.allocated_bytes += static_cast<long long>(ranks[r].peak_total);
+    if (entry.on_host) {
+      p.measured_peak_bytes = host.end.peak_rss_bytes;
+      p.measured_by = host.reset ? "process_rss_hwm_since_configuration_start" : "process_rss_hwm_since_process_start";
+      p.rss_at_start_bytes = host.start.rss_bytes;
+    } else {
+      p.measured_peak_bytes = std::max(p.measured_peak_bytes, ranks[r].device_used);
+      p.measured_by = "device_used_at_end";
+    }
+  }
+  std::vector<PoolMemory> out;
+  for (auto& [id, p] : by_pool)
+    if (p.measured_peak_bytes >= 0) out.push_back(std::move(p));
+  return out;
+}
+
 void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
-                        const std::vector<RankOutcome>& outcomes, const PhaseTable& table, ConfigResult& result) {
+                        const std::vector<RankOutcome>& outcomes, const PhaseTable& table,
+                        const HostMemoryWatch& host, ConfigResult& result) {
   for (const RankOutcome& o : outcomes) result.setup_s = std::max(result.setup_s, o.setup_s);
   const int measured = static_cast<int>(outcomes.front().iterations.size());
   result.iterations = measured;
@@ -618,7 +771,12 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
   fill_sample_metrics(point, result.samples, result.metrics);
   result.metrics.phases = phase_summaries(outcomes, table, measured);
   result.metrics.comm = comm_summaries(outcomes, table, measured, result.metrics.comm_bytes);
+  result.metrics.bus_bandwidth = collective_bus_bandwidth(outcomes, table, point.layout, measured);
   for (const RankOutcome& o : outcomes) result.metrics.memory.push_back(o.memory);
+  result.metrics.memory_pools = pool_memory(opts, result.metrics.memory, host);
+  if (!host.reset && backend_entry(opts.backend).on_host)
+    result.notes.push_back("the process's RSS high-water mark could not be reset (/proc/self/clear_refs): the measured "
+                           "memory peak is the process's peak so far, perhaps from an earlier configuration");
   result.cuda_graphs = outcomes.front().cuda_graphs;
   result.attention = outcomes.front().attention;
   for (const AttentionUse& use : result.attention)

@@ -1,6 +1,7 @@
 #include "engine/sysinfo.hpp"
 
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -37,6 +38,14 @@ std::size_t meminfo_field(const std::string& name) {
     if (key == name + ":") return kib * 1024;
   }
   return 0;
+}
+
+// A "Name:  123 kB" field of /proc/self/status, in bytes; -1 when absent.
+long long status_bytes(const std::string& name) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(name + ":", 0) == 0) return std::atoll(line.c_str() + name.size() + 1) * 1024;
+  return -1;
 }
 
 struct CpuTicks {
@@ -104,6 +113,25 @@ const HostInfo& host_info() {
 }
 
 std::size_t available_memory_bytes() { return meminfo_field("MemAvailable"); }
+
+ProcessMemory process_memory() {
+  ProcessMemory m;
+  m.rss_bytes = status_bytes("VmRSS");
+  m.peak_rss_bytes = status_bytes("VmHWM");
+  if (m.peak_rss_bytes < 0) {
+    rusage usage{};
+    if (getrusage(RUSAGE_SELF, &usage) == 0) m.peak_rss_bytes = static_cast<long long>(usage.ru_maxrss) * 1024;
+  }
+  return m;
+}
+
+bool reset_peak_rss() {
+  std::ofstream out("/proc/self/clear_refs");
+  if (!out) return false;
+  out << "5";
+  out.flush();
+  return static_cast<bool>(out);
+}
 
 std::vector<std::string> timing_warnings(const HostInfo& host, int max_ranks) {
   std::vector<std::string> w;

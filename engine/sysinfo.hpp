@@ -33,6 +33,18 @@ double measure_cpu_busy(std::chrono::milliseconds window);
 // Current MemAvailable from /proc/meminfo (0 when unknown).
 std::size_t available_memory_bytes();
 
+// The process's resident memory as Linux reports it (/proc/self/status), -1 where unknown. It is
+// one figure for the whole process: every thread rank, the reference logits, the results kept.
+struct ProcessMemory {
+  long long rss_bytes = -1;       // VmRSS: resident now
+  long long peak_rss_bytes = -1;  // VmHWM: the high-water mark (getrusage's ru_maxrss without /proc)
+};
+ProcessMemory process_memory();
+// Resets the process's RSS high-water mark to its current RSS (writes "5" to
+// /proc/self/clear_refs, Linux 4.0 and later), so that a later VmHWM is the peak since now.
+// False where that is not permitted: VmHWM then stays the peak since the process started.
+bool reset_peak_rss();
+
 // Conditions that make CPU timings unreliable, one sentence each: ranks outnumbering usable
 // CPUs, a frequency governor other than `performance`, other work busy on the CPUs at the start.
 std::vector<std::string> timing_warnings(const HostInfo& host, int max_ranks);

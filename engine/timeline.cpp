@@ -18,6 +18,12 @@ std::string_view phase_category_name(PhaseCategory c) {
   return "?";
 }
 
+bool PhaseInfo::times_a_collective() const {
+  const bool collective_op = op == CommOp::all_reduce || op == CommOp::all_gather || op == CommOp::reduce_scatter;
+  return collective_op && counts_as_sync_total &&
+         (category == PhaseCategory::communication || category == PhaseCategory::background);
+}
+
 PhaseId PhaseTable::add(const PhaseInfo& info) {
   std::lock_guard lock(mutex_);
   for (std::size_t i = 0; i < phases_.size(); ++i)
@@ -65,14 +71,16 @@ void Timeline::record(PhaseId id, std::uint64_t begin, std::uint64_t end, std::u
   events_.push_back({id, begin, end, bytes});
 }
 
-std::vector<PhaseTotal> Timeline::collect() {
+std::vector<PhaseTotal> Timeline::collect(std::vector<CollectiveCallTime>* collective_calls) {
   backend_.synchronize();
   std::vector<PhaseTotal> totals(table_.size());
   for (const Event& e : events_) {
     PhaseTotal& t = totals[e.id];
+    const std::uint64_t ns = backend_.to_ns(e.end) - backend_.to_ns(e.begin);
     t.calls += 1;
-    t.nanoseconds += backend_.to_ns(e.end) - backend_.to_ns(e.begin);
+    t.nanoseconds += ns;
     t.bytes += e.bytes;
+    if (collective_calls && table_.at(e.id).times_a_collective()) collective_calls->push_back({e.id, ns, e.bytes});
   }
   events_.clear();
   backend_.recycle_stamps();

@@ -30,6 +30,9 @@ struct PhaseInfo {
   std::string group;            // "tp", "dp", "pp", "world"
   std::string detail;           // e.g. GEMM shape "m=512 n=6144 k=4096"
   bool counts_as_sync_total = false;  // the collective itself (not a wait for it)
+  // A collective the communicator runs as one call (all-reduce, all-gather, reduce-scatter), not a
+  // wait for one, a pipeline transfer or the parameter-server star of point-to-point messages.
+  bool times_a_collective() const;
   int layer = -1;                     // from "layer.N" in the path: the NVTX payload of compute phases
   const void* nvtx_name = nullptr;    // registered when the phase is added
 };
@@ -54,6 +57,12 @@ struct PhaseTotal {
   std::uint64_t bytes = 0;
 };
 
+// One call of a collective on one rank (PhaseInfo::times_a_collective), in the rank's call order.
+struct CollectiveCallTime {
+  PhaseId id = 0;
+  std::uint64_t nanoseconds = 0, bytes = 0;
+};
+
 class Timeline {
  public:
   Timeline(Backend& backend, const PhaseTable& table) : backend_(backend), table_(table) {}
@@ -65,8 +74,10 @@ class Timeline {
   void record(PhaseId id, std::uint64_t begin, std::uint64_t end, std::uint64_t bytes);
   // Paused while work is captured into a graph (nothing runs, so there is nothing to time).
   void set_recording(bool on) { recording_ = on; }
-  // Folds the events recorded since the last call into per-phase totals (indexed by PhaseId).
-  std::vector<PhaseTotal> collect();
+  // Folds the events recorded since the last call into per-phase totals (indexed by PhaseId), and
+  // appends each collective call's own time to `collective_calls` when given. Called between
+  // iterations, never inside a timed one.
+  std::vector<PhaseTotal> collect(std::vector<CollectiveCallTime>* collective_calls = nullptr);
 
  private:
   struct Event {

@@ -421,9 +421,9 @@ RankComms RankComms::split(Communicator& world, const ShardPlan& s) {
   const RankCoords& c = s.coords;
   RankComms comms;
   comms.world = &world;
-  comms.tp = world.split(c.dp * l.pp + c.pp, c.tp);
-  comms.pp = world.split(c.dp * l.tp + c.tp, c.pp);
-  comms.dp = world.split(c.pp * l.tp + c.tp, c.dp);
+  comms.tp = world.split(group_instance(l, c, "tp"), c.tp);
+  comms.pp = world.split(group_instance(l, c, "pp"), c.pp);
+  comms.dp = world.split(group_instance(l, c, "dp"), c.dp);
   return comms;
 }
 
@@ -715,7 +715,7 @@ struct TransformerRank::Impl {
         return table.add({pass_name + "/" + path, category, op, size, group, "", counts_in_total});
       };
       auto transfer = [&](const std::string& path) {
-        return table.add({pass_name + "/" + path, PhaseCategory::transfer, CommOp::send_recv, 2, "pp", "", true});
+        return table.add({pass_name + "/" + path, PhaseCategory::transfer, CommOp::send_recv, d.pp, "pp", "", true});
       };
       // One reduction site: `path` names the blocking all-reduce; the other modes add suffixes.
       auto reduction = [&](const std::string& path, const char* group, int size) {
@@ -849,10 +849,12 @@ struct TransformerRank::Impl {
       comm.all_reduce(buf, buf, count, dtype, ReduceOp::sum);
       return;
     }
-    // Parameter server: a star through rank 0 of the group, which does all the arithmetic.
+    // Parameter server: a star through rank 0 of the group, which does all the arithmetic. Bytes
+    // as moved: the root receives (then sends) every other rank's S bytes, each other rank S.
     const int root = 0, n = comm.size();
+    const std::uint64_t moved = comm.rank() == root ? static_cast<std::uint64_t>(n - 1) * bytes : bytes;
     {
-      ScopedPhase p(tl, P.ps_reduce, bytes);
+      ScopedPhase p(tl, P.ps_reduce, moved);
       if (comm.rank() == root) {
         for (int src = 1; src < n; ++src) {
           comm.recv(ps_staging.get(), count, dtype, src);
@@ -862,7 +864,7 @@ struct TransformerRank::Impl {
         comm.send(buf, count, dtype, root);
       }
     }
-    ScopedPhase p(tl, P.ps_broadcast, bytes);
+    ScopedPhase p(tl, P.ps_broadcast, moved);
     if (comm.rank() == root) {
       for (int dst = 1; dst < n; ++dst) comm.send(buf, count, dtype, dst);
     } else {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "engine/metrics.hpp"
 #include "reports/reporter.hpp"
 
 namespace llmt {
@@ -65,14 +66,32 @@ void print_ensembles(const RunSummary& s) {
   }
 }
 
+constexpr double kGiB = 1073741824.0;
+
+// The measured peak of a memory pool in GiB, "*" when it is the process's peak so far; "-" without.
+std::string pool_peak(const PoolMemory* p) {
+  if (!p) return "-";
+  return fmt::format("{:.3f}{}", p->measured_peak_bytes / kGiB,
+                     p->measured_by == "process_rss_hwm_since_process_start" ? "*" : "");
+}
+std::string pool_untracked(const PoolMemory* p) {
+  return p ? fmt::format("{:.3f}", static_cast<double>(p->untracked_bytes()) / kGiB) : "-";
+}
+
 class ConsoleReporter final : public Reporter {
  public:
   void begin(const RunMetadata&, const CarriedResults& carried) override {
     if (!carried.results.empty())
       fmt::print("resumed: {} configuration(s) kept from {}\n", carried.results.size(), carried.source);
-    fmt::print("{:<44} {:>5} {:<7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8} {:>6} {:>6} {:>8} {}\n", "configuration",
-               "ranks", "status", "ttft ms", "tpot ms", "e2e ms", "tok/s", "sync%", "GiB/rank", "imbal", "%floor",
-               "rel.err", "check");
+    fmt::print("ttft, tpot, e2e: means over the measured iterations (ttft + (gen - 1) x tpot = e2e); "
+               "tok/s = batch x gen / e2e; sync%: exposed communication; wait%: all but compute (exposed "
+               "communication, pipeline transfers and bubble)\n");
+    fmt::print("GiB/rank: the largest rank's allocated peak; peak GiB: the process's RSS high-water mark during the "
+               "configuration (* since the process started) or a GPU's memory in use at the end; untrk GiB: peak "
+               "minus the allocated bytes of the ranks in it\n");
+    fmt::print("{:<44} {:>5} {:<7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>8} {:>9} {:>9} {:>6} {:>6} {:>8} {}\n",
+               "configuration", "ranks", "status", "ttft ms", "tpot ms", "e2e ms", "tok/s", "sync%", "wait%",
+               "GiB/rank", "peak GiB", "untrk GiB", "imbal", "%floor", "rel.err", "check");
     std::fflush(stdout);
   }
 
@@ -90,18 +109,29 @@ class ConsoleReporter final : public Reporter {
     for (const RankMemory& rm : m.memory) peak = std::max(peak, rm.peak_total);
     const Verification& v = r.verification;
     // --gen 1 has no decode step: no time per output token to show (JSON records n = 0).
-    const std::string tpot = m.decode_step_ms.n == 0 ? "-" : fmt::format("{:.3f}", m.decode_step_ms.median);
-    fmt::print("{:<44} {:>5} {:<7} {:>9.2f} {:>9} {:>9.2f} {:>9.1f} {:>5.1f}% {:>8.3f} {:>5.1f}% {:>6} {:>8.1e} "
-               "{}\n",
-               name, p.ranks(), config_status_name(r.status), m.ttft_ms.median, tpot,
-               m.e2e_ms.median, m.output_tokens_per_s, 100.0 * m.sync_fraction, peak / 1073741824.0,
+    const std::string tpot = m.decode_step_ms.n == 0 ? "-" : fmt::format("{:.3f}", m.tpot_ms);
+    fmt::print("{:<44} {:>5} {:<7} {:>9.2f} {:>9} {:>9.2f} {:>9.1f} {:>5.1f}% {:>5.1f}% {:>8.3f} {:>9} {:>9} "
+               "{:>5.1f}% {:>6} {:>8.1e} {}\n",
+               name, p.ranks(), config_status_name(r.status), m.ttft_ms.mean, tpot, m.e2e_ms.mean,
+               m.output_tokens_per_s, 100.0 * m.sync_fraction, 100.0 * m.wait_fraction, peak / 1073741824.0,
+               pool_peak(largest_pool(m)), pool_untracked(largest_pool(m)),
                100.0 * m.imbalance, percent_of_floor(m.floor), v.max_rel_error,
                v.checked ? (v.passed ? "pass" : "FAIL") : "-");
     if (r.status == ConfigStatus::failed) fmt::print("    {}\n", r.reason);
+    if (const std::vector<double> ps = param_server_bytes_by_rank(m.comm); !ps.empty()) {
+      std::vector<std::string> kib;
+      for (double b : ps) kib.push_back(fmt::format("{:.1f}", b / 1024.0));
+      fmt::print("    param-server: KiB moved per iteration by rank: {} (a group's root (n-1) x S per call, the others S)\n",
+                 fmt::join(kib, " "));
+    }
+    if (!m.bus_bandwidth.empty())
+      fmt::print("    bus bandwidth GB/s (collective time without waiting for stragglers): {}\n",
+                 describe_bus_bandwidth(m.bus_bandwidth));
     if (p.layout.pp > 1)
-      fmt::print("    pipeline: bubble {:.1f}% measured, {:.1f}% textbook (p={}, m={})\n",
+      fmt::print("    pipeline: bubble {:.1f}% measured, {:.1f}% textbook (p={}, m={}); transfers {:.3f} ms and {} "
+                 "per iteration per rank\n",
                  100.0 * m.pipeline.bubble_fraction, 100.0 * m.pipeline.textbook_bubble_fraction, p.layout.pp,
-                 p.microbatches);
+                 p.microbatches, m.transfer_ms.mean, format_bytes(transfer_bytes_per_rank(m)));
     // The runner turns an attention kernel's `why` into a note, so it prints here (and is kept in JSON).
     for (const std::string& note : r.notes) fmt::print("    note: {}\n", note);
     std::fflush(stdout);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "engine/metrics.hpp"
 #include "model/error.hpp"
 #include "reports/reporter.hpp"
 
@@ -24,12 +25,33 @@ std::string csv_field(const std::string& s) {
 const char* kColumns[] = {
     "id", "strategy", "layout", "tp", "pp", "dp", "microbatches", "ranks", "sync", "merge", "batch", "prompt", "gen",
     "status", "reason", "iterations", "target_met", "e2e_outliers", "e2e_ms_median", "e2e_ms_mean", "e2e_ms_p99", "ttft_ms_median",
-    "ttft_ms_mean", "decode_step_ms_median", "decode_step_ms_mean", "decode_step_ms_p99", "output_tokens_per_s",
+    "ttft_ms_mean", "decode_step_ms_median", "decode_step_ms_mean", "decode_step_ms_p99", "tpot_ms", "output_tokens_per_s",
     "prefill_tokens_per_s", "decode_tokens_per_s", "sync_exposed_ms_mean", "sync_total_ms_mean", "sync_fraction",
-    "transfer_ms_mean", "comm_bytes_per_iteration", "max_rank_peak_bytes", "max_rank_predicted_bytes",
+    "wait_ms_mean", "wait_fraction", "transfer_ms_mean", "comm_bytes_per_iteration", "max_rank_allocated_bytes", "max_rank_predicted_bytes",
     "max_rank_weights_bytes", "max_rank_kv_cache_bytes", "imbalance", "straggler_rank", "bubble_fraction",
     "max_abs_error", "max_rel_error", "verified", "replica_weights", "ttft_floor_ms", "decode_step_floor_ms",
-    "e2e_floor_ms", "ttft_of_floor", "decode_step_of_floor", "e2e_of_floor", "attention"};
+    "e2e_floor_ms", "ttft_of_floor", "decode_step_of_floor", "e2e_of_floor", "ps_root_bytes_per_iteration",
+    "ps_other_rank_bytes_per_iteration", "prefill_busbw_gbps", "decode_busbw_gbps", "transfer_bytes_per_rank",
+    "pool", "pool_allocated_bytes", "pool_measured_peak_bytes", "pool_measured_by", "pool_untracked_bytes",
+    "rss_at_start_bytes", "attention"};
+
+// The memory pool with the largest measured peak: its allocated bytes beside the measured peak.
+std::vector<std::string> pool_fields(const ConfigMetrics& m) {
+  const PoolMemory* p = largest_pool(m);
+  if (!p) return std::vector<std::string>(6);
+  return {csv_field(p->pool), std::to_string(p->allocated_bytes), std::to_string(p->measured_peak_bytes),
+          p->measured_by, std::to_string(p->untracked_bytes()),
+          p->rss_at_start_bytes >= 0 ? std::to_string(p->rss_at_start_bytes) : ""};
+}
+
+// The parameter-server star's bytes as moved: the busiest rank (a group's root) and the least
+// busy one; empty without a parameter server.
+std::vector<std::string> param_server_fields(const ConfigMetrics& m) {
+  const std::vector<double> ps = param_server_bytes_by_rank(m.comm);
+  if (ps.empty()) return std::vector<std::string>(2);
+  return {fmt::format("{:.6g}", *std::max_element(ps.begin(), ps.end())),
+          fmt::format("{:.6g}", *std::min_element(ps.begin(), ps.end()))};
+}
 
 // The speed-of-light columns: empty when the run had no ceilings (--ceilings none).
 std::vector<std::string> floor_fields(const FloorMetrics& f) {
@@ -93,9 +115,9 @@ class CsvReporter final : public Reporter {
             std::to_string(r.iterations), r.measurement.target_met ? "yes" : "no",
             std::to_string(r.measurement.outliers), num(m.e2e_ms.median), num(m.e2e_ms.mean), num(m.e2e_ms.p99),
             num(m.ttft_ms.median), num(m.ttft_ms.mean), num(m.decode_step_ms.median), num(m.decode_step_ms.mean),
-            num(m.decode_step_ms.p99), num(m.output_tokens_per_s), num(m.prefill_tokens_per_s),
+            num(m.decode_step_ms.p99), num(m.tpot_ms), num(m.output_tokens_per_s), num(m.prefill_tokens_per_s),
             num(m.decode_tokens_per_s), num(m.sync_ms.mean), num(m.sync_total_ms.mean), num(m.sync_fraction),
-            num(m.transfer_ms.mean), num(m.comm_bytes), std::to_string(peak), std::to_string(predicted),
+            num(m.wait_ms.mean), num(m.wait_fraction), num(m.transfer_ms.mean), num(m.comm_bytes), std::to_string(peak), std::to_string(predicted),
             std::to_string(weights), std::to_string(kv), num(m.imbalance), std::to_string(m.straggler_rank),
             num(m.pipeline.bubble_fraction), num(r.verification.max_abs_error), num(r.verification.max_rel_error),
             r.verification.checked ? (r.verification.passed ? "yes" : "no") : "not checked",
@@ -103,6 +125,15 @@ class CsvReporter final : public Reporter {
       f.insert(f.end(), values.begin(), values.end());
       const std::vector<std::string> floors = floor_fields(m.floor);
       f.insert(f.end(), floors.begin(), floors.end());
+      const std::vector<std::string> ps = param_server_fields(m);
+      f.insert(f.end(), ps.begin(), ps.end());
+      for (const char* pass : {"prefill", "decode"}) {
+        const double busbw = pass_bus_bandwidth_gbps(m.bus_bandwidth, pass);
+        f.push_back(busbw > 0 ? fmt::format("{:.6g}", busbw) : "");
+      }
+      f.push_back(fmt::format("{:.6g}", transfer_bytes_per_rank(m)));
+      const std::vector<std::string> pool = pool_fields(m);
+      f.insert(f.end(), pool.begin(), pool.end());
       f.push_back(attention_field(r.attention));
     }
     out_ << fmt::format("{}\n", fmt::join(f, ","));

@@ -1,6 +1,7 @@
 #include "reports/html_report.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
@@ -8,6 +9,7 @@
 #include "engine/ranking.hpp"
 #include "engine/stats.hpp"
 #include "reports/json_schema.hpp"
+#include "reports/reporter.hpp"
 #include "reports/svg.hpp"
 
 namespace llmt {
@@ -88,6 +90,86 @@ std::string speed_of_light_section(const std::vector<const ConfigResult*>& measu
                rows, {false, true, true, true, true, true, true});
 }
 
+// One row of figures per measured configuration, with the definitions of docs/metrics.md: the
+// latencies are means, so that ttft + (gen - 1) x tpot = e2e and tok/s = batch x gen / e2e.
+std::string figures_section(const std::vector<const ConfigResult*>& measured) {
+  std::vector<std::vector<std::string>> rows;
+  for (const ConfigResult* r : measured) {
+    const ConfigMetrics& m = r->metrics;
+    rows.push_back({escape(short_name(*r)), num(m.ttft_ms.mean, "{:.4g}"),
+                    m.decode_step_ms.n == 0 ? "-" : num(m.tpot_ms, "{:.4g}"), num(m.e2e_ms.mean, "{:.4g}"),
+                    num(m.e2e_ms.median, "{:.4g}"), num(m.output_tokens_per_s, "{:.4g}"),
+                    num(100 * m.sync_fraction, "{:.1f}%"), num(100 * m.wait_fraction, "{:.1f}%")});
+  }
+  if (rows.empty()) return "";
+  return "<h2>Figures per configuration</h2>\n<p>ttft, tpot (time per output token: the mean decode step) and e2e "
+         "are means over the measured iterations; tok/s = batch x gen / mean e2e; sync% is the exposed communication, "
+         "wait% everything but compute (exposed communication, pipeline transfers and bubble), both of mean e2e.</p>\n" +
+         table({"configuration", "ttft ms", "tpot ms", "e2e ms", "e2e median ms", "tok/s", "sync%", "wait%"}, rows,
+               {false, true, true, true, true, true, true, true});
+}
+
+// Every collective and transfer per configuration, with the bytes each rank moved.
+std::string communication_section(const std::vector<const ConfigResult*>& measured) {
+  std::vector<std::vector<std::string>> rows;
+  for (const ConfigResult* r : measured)
+    for (const CommSummary& c : r->metrics.comm) {
+      std::vector<std::string> by_rank;
+      for (double b : c.rank_bytes) by_rank.push_back(num(b, "{:.4g}"));
+      rows.push_back({escape(short_name(*r)), escape(c.op), escape(fmt::format("{} ({})", c.group, c.group_size)),
+                      escape(c.category), num(c.calls, "{:.4g}"), num(c.bytes, "{:.4g}"),
+                      escape(fmt::format("{}", fmt::join(by_rank, " "))), num(c.ms, "{:.4g}")});
+    }
+  if (rows.empty()) return "";
+  return "<h2>Communication per iteration</h2>\n<p>Per collective or pipeline transfer: calls, bytes and time per "
+         "iteration (means over the ranks taking part), and the bytes each rank moved (a parameter-server root "
+         "moves (n-1) x S per call, the other ranks S).</p>\n" +
+         table({"configuration", "op", "group (size)", "category", "calls", "bytes per rank", "bytes by rank", "ms"},
+               rows, {false, false, false, false, true, true, true, true});
+}
+
+// Bus bandwidth per configuration, pass, collective and message size.
+std::string bus_bandwidth_section(const std::vector<const ConfigResult*>& measured) {
+  std::vector<std::vector<std::string>> rows;
+  for (const ConfigResult* r : measured)
+    for (const BusBandwidth& b : r->metrics.bus_bandwidth)
+      rows.push_back({escape(short_name(*r)), escape(b.pass), escape(b.op),
+                      escape(fmt::format("{} ({})", b.group, b.group_size)), escape(format_bytes(b.message_bytes)),
+                      num(b.calls, "{:.4g}"), num(b.calls > 0 ? b.ms / b.calls : 0.0, "{:.4g}"),
+                      num(b.algbw_gbps, "{:.4g}"), num(b.busbw_gbps, "{:.4g}")});
+  if (rows.empty()) return "";
+  return "<h2>Collective bus bandwidth</h2>\n<p>Per pass, collective and message size; a call's time is the least "
+         "over the ranks of its group (the last to arrive, which waits for no straggler). Pipeline transfers have "
+         "no bandwidth: their time includes waiting for the previous stage (see the communication table).</p>\n" +
+         table({"configuration", "pass", "op", "group (size)", "message", "calls", "ms per call", "algbw GB/s",
+                "busbw GB/s"},
+               rows, {false, false, false, false, true, true, true, true, true});
+}
+
+// Per configuration and memory pool: the ranks' allocated bytes beside what the OS or the device
+// measured, and what nothing tracked.
+std::string memory_pools_section(const std::vector<const ConfigResult*>& measured) {
+  constexpr double gib = 1073741824.0;
+  std::vector<std::vector<std::string>> rows;
+  for (const ConfigResult* r : measured)
+    for (const PoolMemory& p : r->metrics.memory_pools)
+      rows.push_back({escape(short_name(*r)), escape(p.pool), std::to_string(p.ranks.size()),
+                      num(p.allocated_bytes / gib, "{:.4f}"), num(p.measured_peak_bytes / gib, "{:.4f}"),
+                      num(static_cast<double>(p.untracked_bytes()) / gib, "{:.4f}"),
+                      p.rss_at_start_bytes >= 0 ? num(p.rss_at_start_bytes / gib, "{:.4f}") : "-",
+                      escape(p.measured_by)});
+  if (rows.empty()) return "";
+  return "<p>Allocated: the bytes the ranks' allocators handed out (their peaks, summed over the pool's ranks). "
+         "Measured peak: the process's RSS high-water mark (host ranks; reset when the configuration started where "
+         "the system permits) or the GPU's memory in use at the end. Untracked: the difference: message copies, "
+         "reference and captured logits, BLAS buffers, thread stacks, the allocator's own memory, and on the host "
+         "everything resident when the configuration started (the binary, libraries, earlier results).</p>\n" +
+         table({"configuration", "pool", "ranks", "allocated GiB", "measured peak GiB", "untracked GiB",
+                "RSS at start GiB", "measured by"},
+               rows, {false, false, true, true, true, true, true, false});
+}
+
+
 // The run's metadata and warnings.
 std::string run_section(const nlohmann::json& doc, std::size_t measured, std::size_t all, const std::string& source) {
   const nlohmann::json& run = doc["run"];
@@ -152,33 +234,46 @@ std::string scaling_section(const std::vector<const ConfigResult*>& measured) {
          svg::render(efficiency) + "</div>\n";
 }
 
-// Time breakdown, memory of the largest rank and load imbalance per configuration.
-std::string breakdown_sections(const std::vector<const ConfigResult*>& measured) {
+// Compute, exposed communication and the rest of each iteration; then the communication itself.
+std::string time_section(const std::vector<const ConfigResult*>& measured) {
   svg::BarChart breakdown{"breakdown", "Time per iteration: compute, exposed communication, pipeline bubble",
                           "ms per iteration (mean over ranks)", {"compute", "exposed communication", "pipeline bubble / idle"},
                           {}, {}, {}};
-  svg::BarChart memory{"memory", "Memory of the largest rank (measured peaks)", "GiB",
-                       {"weights", "KV cache", "activations", "communication"}, {}, {}, {}};
-  svg::BarChart imbalance{"imbalance", "Load imbalance (max / mean busy time - 1)", "percent", {"imbalance"}, {}, {}, {}};
   for (const ConfigResult* r : measured) {
     const ConfigMetrics& m = r->metrics;
     const double compute = mean_of(m.rank_busy_ms), comm = m.sync_ms.mean;
     breakdown.rows.push_back(short_name(*r));
     breakdown.values.push_back({compute, comm, std::max(0.0, m.e2e_ms.mean - compute - comm)});
+  }
+  return "<h2>Where the time goes</h2>\n" + svg::render(breakdown) + communication_section(measured) +
+         bus_bandwidth_section(measured);
+}
+
+// The largest rank's allocated bytes per kind; then each memory pool's measured peak beside them.
+std::string memory_section(const std::vector<const ConfigResult*>& measured) {
+  svg::BarChart memory{"memory", "Memory of the largest rank (allocated peaks, as its allocator tracked them)", "GiB",
+                       {"weights", "KV cache", "activations", "communication"}, {}, {}, {}};
+  constexpr double gib = 1073741824.0;
+  for (const ConfigResult* r : measured) {
     const RankMemory* largest = nullptr;
-    for (const RankMemory& rm : m.memory)
+    for (const RankMemory& rm : r->metrics.memory)
       if (!largest || rm.peak_total > largest->peak_total) largest = &rm;
     memory.rows.push_back(short_name(*r));
-    constexpr double gib = 1073741824.0;
     memory.values.push_back(largest ? std::vector<double>{largest->weights / gib, largest->kv_cache / gib,
                                                           largest->activations_peak / gib,
                                                           largest->communication_peak / gib}
                                     : std::vector<double>{0, 0, 0, 0});
-    imbalance.rows.push_back(short_name(*r));
-    imbalance.values.push_back({100.0 * m.imbalance});
   }
-  return "<h2>Where the time goes</h2>\n" + svg::render(breakdown) + "<h2>Memory per rank</h2>\n" +
-         svg::render(memory) + "<h2>Load balance</h2>\n" + svg::render(imbalance);
+  return "<h2>Memory per rank</h2>\n" + svg::render(memory) + memory_pools_section(measured);
+}
+
+std::string balance_section(const std::vector<const ConfigResult*>& measured) {
+  svg::BarChart imbalance{"imbalance", "Load imbalance (max / mean busy time - 1)", "percent", {"imbalance"}, {}, {}, {}};
+  for (const ConfigResult* r : measured) {
+    imbalance.rows.push_back(short_name(*r));
+    imbalance.values.push_back({100.0 * r->metrics.imbalance});
+  }
+  return "<h2>Load balance</h2>\n" + svg::render(imbalance);
 }
 
 std::string interval_cell(const std::optional<Interval>& i, const char* f) {
@@ -246,9 +341,10 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
   std::vector<const ConfigResult*> measured;  // verified and measured: what the plots show
   for (const ConfigResult& r : all)
     if (r.status == ConfigStatus::ok && !r.samples.e2e_ms.empty()) measured.push_back(&r);
-  const std::string body = run_section(doc, measured.size(), all.size(), source) + scaling_section(measured) +
-                           breakdown_sections(measured) + speed_of_light_section(measured) +
-                           ranking_section(doc, all) + verification_section(all);
+  const std::string body = run_section(doc, measured.size(), all.size(), source) + figures_section(measured) +
+                           scaling_section(measured) + time_section(measured) + memory_section(measured) +
+                           balance_section(measured) + speed_of_light_section(measured) + ranking_section(doc, all) +
+                           verification_section(all);
   return page("llmthreads report", body);
 }
 

@@ -109,13 +109,23 @@ json memory_json(const RankMemory& m) {
             {"activations", m.predicted.activations},
             {"communication", m.predicted.communication},
             {"total", m.predicted.total()}}},
-          {"measured",
+          {"allocated",
            {{"weights", m.weights},
             {"kv_cache", m.kv_cache},
             {"activations_peak", m.activations_peak},
             {"communication_peak", m.communication_peak},
-            {"peak_total", m.peak_total},
-            {"device_used", m.device_used >= 0 ? nlohmann::json(m.device_used) : nlohmann::json(nullptr)}}}};
+            {"peak_total", m.peak_total}}},
+          {"device_used_at_end", m.device_used >= 0 ? nlohmann::json(m.device_used) : nlohmann::json(nullptr)}};
+}
+
+json pool_memory_json(const PoolMemory& p) {
+  return {{"pool", p.pool},
+          {"ranks", p.ranks},
+          {"allocated_bytes", p.allocated_bytes},
+          {"measured_peak_bytes", p.measured_peak_bytes},
+          {"measured_by", p.measured_by},
+          {"rss_at_start_bytes", p.rss_at_start_bytes >= 0 ? json(p.rss_at_start_bytes) : json(nullptr)},
+          {"untracked_bytes", p.untracked_bytes()}};
 }
 
 json floor_json(const FloorMetrics& f) {
@@ -171,88 +181,115 @@ json pipeline_json(const PipelineSummary& p) {
 
 }  // namespace
 
-json to_json(const ConfigResult& r) {
+namespace {
+
+template <typename T, typename ToJson>
+json array_of(const std::vector<T>& items, ToJson to) {
+  json a = json::array();
+  for (const T& item : items) a.push_back(to(item));
+  return a;
+}
+
+json identity_json(const ConfigResult& r) {
   const ConfigPoint& p = r.point;
-  json j = {{"id", p.id()},
-            {"strategy", p.strategy},
-            {"ranks", p.ranks()},
-            {"layout", {{"tp", p.layout.tp}, {"pp", p.layout.pp}, {"dp", p.layout.dp}, {"label", p.grid_label()}}},
-            {"microbatches", p.microbatches},
-            {"sync", sync_mode_name(p.sync)},
-            {"merge", merge_mode_name(p.merge)},
-            {"workload", {{"batch", p.workload.batch}, {"prompt", p.workload.prompt}, {"gen", p.workload.gen}}},
-            {"status", config_status_name(r.status)},
-            {"reason", r.reason},
-            {"notes", r.notes}};
+  return {{"id", p.id()},
+          {"strategy", p.strategy},
+          {"ranks", p.ranks()},
+          {"layout", {{"tp", p.layout.tp}, {"pp", p.layout.pp}, {"dp", p.layout.dp}, {"label", p.grid_label()}}},
+          {"microbatches", p.microbatches},
+          {"sync", sync_mode_name(p.sync)},
+          {"merge", merge_mode_name(p.merge)},
+          {"workload", {{"batch", p.workload.batch}, {"prompt", p.workload.prompt}, {"gen", p.workload.gen}}},
+          {"status", config_status_name(r.status)},
+          {"reason", r.reason},
+          {"notes", r.notes}};
+}
+
+json measurement_json(const Measurement& me) {
+  return {{"mode", me.mode},
+          {"samples", me.samples},
+          {"target_rse", me.target_rse},
+          {"achieved_rse", std::isfinite(me.achieved_rse) ? json(me.achieved_rse) : nullptr},
+          {"target_met", me.target_met},
+          {"stop_reason", me.stop_reason},
+          {"outliers", me.outliers}};
+}
+
+json samples_json(const RawSamples& s) {
+  return {{"e2e_ms", s.e2e_ms},
+          {"ttft_ms", s.ttft_ms},
+          {"decode_step_ms", s.decode_step_ms},
+          {"per_rank",
+           {{"iteration_ms", s.rank_iteration_ms},
+            {"busy_ms", s.rank_busy_ms},
+            {"sync_ms", s.rank_sync_ms},
+            {"sync_total_ms", s.rank_sync_total_ms},
+            {"transfer_ms", s.rank_transfer_ms}}}};
+}
+
+json collective_json(const CommSummary& c) {
+  return {{"op", c.op},       {"group", c.group}, {"group_size", c.group_size}, {"category", c.category},
+          {"calls", c.calls}, {"bytes", c.bytes}, {"ms", c.ms},                 {"bytes_per_rank", c.rank_bytes}};
+}
+
+json bus_bandwidth_json(const BusBandwidth& b) {
+  return {{"pass", b.pass},   {"op", b.op},       {"group", b.group},   {"group_size", b.group_size},
+          {"message_bytes", b.message_bytes},     {"calls", b.calls},   {"ms", b.ms},
+          {"algbw_gbps", b.algbw_gbps},           {"busbw_gbps", b.busbw_gbps}};
+}
+
+json sync_json(const ConfigMetrics& m) {
+  return {{"exposed_ms", to_json(m.sync_ms)},
+          {"total_ms", to_json(m.sync_total_ms)},
+          {"fraction", m.sync_fraction},
+          {"transfer_ms", to_json(m.transfer_ms)},
+          {"wait_ms", to_json(m.wait_ms)},
+          {"wait_fraction", m.wait_fraction},
+          {"bytes_per_iteration", m.comm_bytes},
+          {"collectives", array_of(m.comm, collective_json)},
+          {"bus_bandwidth", array_of(m.bus_bandwidth, bus_bandwidth_json)}};
+}
+
+json metrics_json(const ConfigMetrics& m) {
+  return {{"latency",
+           {{"e2e_ms", to_json(m.e2e_ms)},
+            {"ttft_ms", to_json(m.ttft_ms)},
+            {"decode_step_ms", to_json(m.decode_step_ms)},
+            {"tpot_ms", m.tpot_ms}}},
+          {"throughput",
+           {{"output_tokens_per_s", m.output_tokens_per_s},
+            {"prefill_tokens_per_s", m.prefill_tokens_per_s},
+            {"decode_tokens_per_s", m.decode_tokens_per_s}}},
+          {"sync", sync_json(m)},
+          {"memory", array_of(m.memory, memory_json)},
+          {"memory_pools", array_of(m.memory_pools, pool_memory_json)},
+          {"load_balance", {{"busy_ms", m.rank_busy_ms}, {"imbalance", m.imbalance}, {"straggler_rank", m.straggler_rank}}},
+          {"pipeline", pipeline_json(m.pipeline)},
+          {"floor", floor_json(m.floor)},
+          {"phases", array_of(m.phases, phase_json)}};
+}
+
+json verification_json(const Verification& v) {
+  return {{"checked", v.checked},         {"passed", v.passed},       {"max_abs_error", v.max_abs_error},
+          {"max_rel_error", v.max_rel_error}, {"tolerance", v.tolerance}, {"elements", v.elements},
+          {"note", v.note}};
+}
+
+}  // namespace
+
+json to_json(const ConfigResult& r) {
+  json j = identity_json(r);
   if (r.samples.e2e_ms.empty()) return j;  // skipped, or failed before measuring
   j["replica_weights"] = r.replica_weights_shared ? "shared" : "private";
   j["cuda_graphs"] = r.cuda_graphs;
   j["attention"] = attention_json(r.attention);
-
-  const RawSamples& s = r.samples;
   j["warmup"] = r.warmup;
   j["iterations"] = r.iterations;
   j["setup_s"] = r.setup_s;
-  const Measurement& me = r.measurement;
-  j["measurement"] = {{"mode", me.mode},
-                      {"samples", me.samples},
-                      {"target_rse", me.target_rse},
-                      {"achieved_rse", std::isfinite(me.achieved_rse) ? nlohmann::json(me.achieved_rse) : nullptr},
-                      {"target_met", me.target_met},
-                      {"stop_reason", me.stop_reason},
-                      {"outliers", me.outliers}};
-  j["samples"] = {{"e2e_ms", s.e2e_ms},
-                  {"ttft_ms", s.ttft_ms},
-                  {"decode_step_ms", s.decode_step_ms},
-                  {"per_rank",
-                   {{"iteration_ms", s.rank_iteration_ms},
-                    {"busy_ms", s.rank_busy_ms},
-                    {"sync_ms", s.rank_sync_ms},
-                    {"sync_total_ms", s.rank_sync_total_ms},
-                    {"transfer_ms", s.rank_transfer_ms}}}};
-
-  const ConfigMetrics& m = r.metrics;
-  json comm = json::array();
-  for (const CommSummary& c : m.comm)
-    comm.push_back({{"op", c.op},
-                    {"group", c.group},
-                    {"group_size", c.group_size},
-                    {"category", c.category},
-                    {"calls", c.calls},
-                    {"bytes", c.bytes},
-                    {"ms", c.ms},
-                    {"algbw_gbps", c.algbw_gbps},
-                    {"busbw_gbps", c.busbw_gbps}});
-  json memory = json::array();
-  for (const RankMemory& rm : m.memory) memory.push_back(memory_json(rm));
-  json phases = json::array();
-  for (const PhaseSummary& ph : m.phases) phases.push_back(phase_json(ph));
-  j["metrics"] = {{"latency", {{"e2e_ms", to_json(m.e2e_ms)}, {"ttft_ms", to_json(m.ttft_ms)}, {"decode_step_ms", to_json(m.decode_step_ms)}}},
-                  {"throughput",
-                   {{"output_tokens_per_s", m.output_tokens_per_s},
-                    {"prefill_tokens_per_s", m.prefill_tokens_per_s},
-                    {"decode_tokens_per_s", m.decode_tokens_per_s}}},
-                  {"sync",
-                   {{"exposed_ms", to_json(m.sync_ms)},
-                    {"total_ms", to_json(m.sync_total_ms)},
-                    {"fraction", m.sync_fraction},
-                    {"transfer_ms", to_json(m.transfer_ms)},
-                    {"bytes_per_iteration", m.comm_bytes},
-                    {"collectives", comm}}},
-                  {"memory", memory},
-                  {"load_balance",
-                   {{"busy_ms", m.rank_busy_ms}, {"imbalance", m.imbalance}, {"straggler_rank", m.straggler_rank}}},
-                  {"pipeline", pipeline_json(m.pipeline)},
-                  {"floor", floor_json(m.floor)},
-                  {"phases", phases}};
-  const Verification& v = r.verification;
-  j["verification"] = {{"checked", v.checked},
-                       {"passed", v.passed},
-                       {"max_abs_error", v.max_abs_error},
-                       {"max_rel_error", v.max_rel_error},
-                       {"tolerance", v.tolerance},
-                       {"elements", v.elements},
-                       {"note", v.note}};
+  j["measurement"] = measurement_json(r.measurement);
+  j["samples"] = samples_json(r.samples);
+  j["metrics"] = metrics_json(r.metrics);
+  j["verification"] = verification_json(r.verification);
   return j;
 }
 
@@ -301,6 +338,12 @@ json to_json(const RunSummary& s) {
           {"complete", s.complete},
           {"ranking", ranking},
           {"ensemble_ranking", ensembles}};
+}
+
+std::string schema_upgrade_note(int version) {
+  if (version >= kSchemaVersion) return "";
+  return "measured before the fields of schema_version 2 (no per-pass bus bandwidth, no process or device memory "
+         "beside the allocated bytes; param-server bytes counted once per call at the root)";
 }
 
 json make_document(const RunMetadata& run, const std::vector<json>& configurations, const RunSummary* summary) {
@@ -387,6 +430,25 @@ PhaseSummary phase_from_json(const Reader& ph) {
   return s;
 }
 
+// Version 1 files call the allocated bytes `measured`, with the device's use inside.
+RankMemory rank_memory_from_json(const Reader& rank) {
+  const Reader pred = rank.sub("predicted");
+  const bool version1 = !rank.has("allocated");
+  const Reader alloc = rank.sub(version1 ? "measured" : "allocated");
+  RankMemory rm;
+  rm.predicted.weights = pred.get<std::size_t>("weights");
+  rm.predicted.kv_cache = pred.get<std::size_t>("kv_cache");
+  rm.predicted.activations = pred.get<std::size_t>("activations");
+  rm.predicted.communication = pred.get_or<std::size_t>("communication", 0);
+  rm.weights = alloc.get<std::size_t>("weights");
+  rm.kv_cache = alloc.get<std::size_t>("kv_cache");
+  rm.activations_peak = alloc.get<std::size_t>("activations_peak");
+  rm.communication_peak = alloc.get_or<std::size_t>("communication_peak", 0);
+  rm.peak_total = alloc.get<std::size_t>("peak_total");
+  rm.device_used = version1 ? alloc.get_or<long long>("device_used", -1) : rank.get_or<long long>("device_used_at_end", -1);
+  return rm;
+}
+
 std::vector<PhaseSummary> phases_from_json(const Reader& metrics, const std::string& where) {
   std::vector<PhaseSummary> phases;
   for (const json& pj : metrics.get_or<json>("phases", json::array()))
@@ -409,10 +471,19 @@ Ceilings ceilings_from_json(const json& run, const std::string& where) {
   return c;
 }
 
-ConfigResult result_from_json(const json& j, const std::string& where) {
-  const Reader c(j, where);
-  ConfigResult r;
-  ConfigPoint& p = r.point;
+namespace {
+
+// Each element of the array `key` of `parent` (absent: none), read by `read`.
+template <typename ReadOne>
+auto list_from_json(const Reader& parent, const char* key, const std::string& where, ReadOne read) {
+  const json items = parent.get_or<json>(key, json::array());
+  std::vector<decltype(read(Reader(items, where)))> out;
+  for (const json& item : items) out.push_back(read(Reader(item, where)));
+  return out;
+}
+
+ConfigPoint point_from_json(const Reader& c, const std::string& where) {
+  ConfigPoint p;
   p.strategy = c.get<std::string>("strategy");
   const Reader layout = c.sub("layout");
   p.layout = Layout{layout.get<int>("tp"), layout.get<int>("pp"), layout.get<int>("dp")};
@@ -425,35 +496,33 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
   p.merge = *merge;
   const Reader w = c.sub("workload");
   p.workload = Workload{w.get<int>("batch"), w.get<int>("prompt"), w.get<int>("gen")};
-  const std::string status = c.get<std::string>("status");
-  if (status == "ok") r.status = ConfigStatus::ok;
-  else if (status == "failed") r.status = ConfigStatus::failed;
-  else if (status == "skipped") r.status = ConfigStatus::skipped;
-  else throw ConfigError(fmt::format("{}: unknown status '{}'", where, status));
-  r.reason = c.get_or<std::string>("reason", "");
-  r.notes = c.get_or<std::vector<std::string>>("notes", {});
-  if (!j.contains("samples")) return r;
+  return p;
+}
 
-  r.warmup = c.get_or<int>("warmup", 0);
-  r.iterations = c.get_or<int>("iterations", 0);
-  r.setup_s = c.get_or<double>("setup_s", 0.0);
-  r.replica_weights_shared = c.get_or<std::string>("replica_weights", "private") == "shared";
-  r.cuda_graphs = c.get_or<bool>("cuda_graphs", false);
-  r.attention = attention_from_json(c, where);
-  if (j.contains("measurement")) {
-    const Reader me = c.sub("measurement");
-    r.measurement.mode = me.get_or<std::string>("mode", "fixed");
-    r.measurement.samples = me.get_or<int>("samples", 0);
-    r.measurement.target_rse = me.get_or<double>("target_rse", 0.0);
-    r.measurement.achieved_rse = me.has_null("achieved_rse") ? std::numeric_limits<double>::infinity()
-                                                              : me.get_or<double>("achieved_rse", 0.0);
-    r.measurement.target_met = me.get_or<bool>("target_met", true);
-    r.measurement.stop_reason = me.get_or<std::string>("stop_reason", "iterations");
-    r.measurement.outliers = me.get_or<std::size_t>("outliers", 0);
-  }
-  const Reader s = c.sub("samples");
+ConfigStatus status_from_json(const Reader& c, const std::string& where) {
+  const std::string status = c.get<std::string>("status");
+  if (status == "ok") return ConfigStatus::ok;
+  if (status == "failed") return ConfigStatus::failed;
+  if (status == "skipped") return ConfigStatus::skipped;
+  throw ConfigError(fmt::format("{}: unknown status '{}'", where, status));
+}
+
+Measurement measurement_from_json(const Reader& me) {
+  Measurement m;
+  m.mode = me.get_or<std::string>("mode", "fixed");
+  m.samples = me.get_or<int>("samples", 0);
+  m.target_rse = me.get_or<double>("target_rse", 0.0);
+  m.achieved_rse = me.has_null("achieved_rse") ? std::numeric_limits<double>::infinity()
+                                               : me.get_or<double>("achieved_rse", 0.0);
+  m.target_met = me.get_or<bool>("target_met", true);
+  m.stop_reason = me.get_or<std::string>("stop_reason", "iterations");
+  m.outliers = me.get_or<std::size_t>("outliers", 0);
+  return m;
+}
+
+RawSamples samples_from_json(const Reader& s) {
   const Reader per_rank = s.sub("per_rank");
-  RawSamples& raw = r.samples;
+  RawSamples raw;
   raw.e2e_ms = s.get<std::vector<double>>("e2e_ms");
   raw.ttft_ms = s.get<std::vector<double>>("ttft_ms");
   raw.decode_step_ms = s.get<std::vector<double>>("decode_step_ms");
@@ -464,69 +533,104 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
   raw.rank_sync_total_ms = per_rank.get<Table>("sync_total_ms");
   raw.rank_transfer_ms = per_rank.get_or<Table>("transfer_ms", Table(raw.rank_busy_ms.size(),
                                                                       std::vector<double>(raw.e2e_ms.size(), 0.0)));
-  fill_sample_metrics(p, raw, r.metrics);
+  return raw;
+}
 
-  const Reader m = c.sub("metrics");
-  const Reader sync_m = m.sub("sync");
-  r.metrics.comm_bytes = sync_m.get_or<double>("bytes_per_iteration", 0.0);
-  for (const json& cj : sync_m.get_or<json>("collectives", json::array())) {
-    const Reader cr(cj, where + ".metrics.sync.collectives[]");
-    CommSummary cs;
-    cs.op = cr.get<std::string>("op");
-    cs.group = cr.get<std::string>("group");
-    cs.group_size = cr.get<int>("group_size");
-    cs.category = cr.get_or<std::string>("category", "communication");
-    cs.calls = cr.get<double>("calls");
-    cs.bytes = cr.get<double>("bytes");
-    cs.ms = cr.get<double>("ms");
-    cs.algbw_gbps = cr.get<double>("algbw_gbps");
-    cs.busbw_gbps = cr.get<double>("busbw_gbps");
-    r.metrics.comm.push_back(cs);
-  }
-  for (const json& mj : m.get_or<json>("memory", json::array())) {
-    const Reader rank(mj, where + ".metrics.memory[]");
-    const Reader pred = rank.sub("predicted"), meas = rank.sub("measured");
-    RankMemory rm;
-    rm.predicted.weights = pred.get<std::size_t>("weights");
-    rm.predicted.kv_cache = pred.get<std::size_t>("kv_cache");
-    rm.predicted.activations = pred.get<std::size_t>("activations");
-    rm.predicted.communication = pred.get_or<std::size_t>("communication", 0);
-    rm.weights = meas.get<std::size_t>("weights");
-    rm.kv_cache = meas.get<std::size_t>("kv_cache");
-    rm.activations_peak = meas.get<std::size_t>("activations_peak");
-    rm.communication_peak = meas.get_or<std::size_t>("communication_peak", 0);
-    rm.peak_total = meas.get<std::size_t>("peak_total");
-    rm.device_used = meas.get_or<long long>("device_used", -1);
-    r.metrics.memory.push_back(rm);
-  }
-  if (m.has("pipeline")) {
-    const Reader pj = m.sub("pipeline");
-    PipelineSummary& pipe = r.metrics.pipeline;
-    pipe.stages = pj.get_or<int>("stages", 1);
-    pipe.microbatches = pj.get_or<int>("microbatches", 1);
-    pipe.bubble_fraction = pj.get_or<double>("bubble_fraction", 0.0);
-    pipe.textbook_bubble_fraction = pj.get_or<double>("textbook_bubble_fraction", 0.0);
-    for (const json& sj : pj.get_or<json>("per_stage", json::array())) {
-      const Reader st(sj, where + ".metrics.pipeline.per_stage[]");
-      const auto layers = st.get<std::vector<int>>("layers");
-      pipe.per_stage.push_back({st.get<int>("stage"), Range{layers.at(0), layers.at(1)}, st.get<double>("busy_ms"),
-                                st.get<double>("transfer_ms"), st.get_or<double>("sync_ms", 0.0)});
-    }
-  }
-  r.metrics.phases = phases_from_json(m, where);
-  r.metrics.floor = floor_from_json(m);
-  // JSON has no infinity: to_json writes an infinite error as null.
+// Version 1 files also have algbw_gbps and busbw_gbps here, with the straggler wait: not read.
+CommSummary collective_from_json(const Reader& cr) {
+  CommSummary cs;
+  cs.op = cr.get<std::string>("op");
+  cs.group = cr.get<std::string>("group");
+  cs.group_size = cr.get<int>("group_size");
+  cs.category = cr.get_or<std::string>("category", "communication");
+  cs.calls = cr.get<double>("calls");
+  cs.bytes = cr.get<double>("bytes");
+  cs.ms = cr.get<double>("ms");
+  cs.rank_bytes = cr.get_or<std::vector<double>>("bytes_per_rank", {});
+  return cs;
+}
+
+BusBandwidth bus_bandwidth_from_json(const Reader& br) {
+  return {br.get<std::string>("pass"),     br.get<std::string>("op"), br.get<std::string>("group"),
+          br.get<int>("group_size"),       br.get<double>("message_bytes"), br.get<double>("calls"),
+          br.get<double>("ms"),            br.get<double>("algbw_gbps"), br.get<double>("busbw_gbps")};
+}
+
+PoolMemory pool_memory_from_json(const Reader& pr) {
+  PoolMemory pool;
+  pool.pool = pr.get<std::string>("pool");
+  pool.ranks = pr.get<std::vector<int>>("ranks");
+  pool.allocated_bytes = pr.get<long long>("allocated_bytes");
+  pool.measured_peak_bytes = pr.get<long long>("measured_peak_bytes");
+  pool.measured_by = pr.get<std::string>("measured_by");
+  pool.rss_at_start_bytes = pr.get_or<long long>("rss_at_start_bytes", -1);
+  return pool;
+}
+
+PipelineSummary pipeline_from_json(const Reader& pj, const std::string& where) {
+  PipelineSummary pipe;
+  pipe.stages = pj.get_or<int>("stages", 1);
+  pipe.microbatches = pj.get_or<int>("microbatches", 1);
+  pipe.bubble_fraction = pj.get_or<double>("bubble_fraction", 0.0);
+  pipe.textbook_bubble_fraction = pj.get_or<double>("textbook_bubble_fraction", 0.0);
+  pipe.per_stage = list_from_json(pj, "per_stage", where + ".metrics.pipeline.per_stage[]", [](const Reader& st) {
+    const auto layers = st.get<std::vector<int>>("layers");
+    return StageSummary{st.get<int>("stage"), Range{layers.at(0), layers.at(1)}, st.get<double>("busy_ms"),
+                        st.get<double>("transfer_ms"), st.get_or<double>("sync_ms", 0.0)};
+  });
+  return pipe;
+}
+
+// JSON has no infinity: to_json writes an infinite error as null.
+Verification verification_from_json(const Reader& v) {
   constexpr double inf = std::numeric_limits<double>::infinity();
-  if (j.contains("verification")) {
-    const Reader v = c.sub("verification");
-    r.verification.checked = v.get<bool>("checked");
-    r.verification.passed = v.get<bool>("passed");
-    r.verification.max_abs_error = v.has_null("max_abs_error") ? inf : v.get_or<double>("max_abs_error", 0.0);
-    r.verification.max_rel_error = v.has_null("max_rel_error") ? inf : v.get_or<double>("max_rel_error", 0.0);
-    r.verification.tolerance = v.get_or<double>("tolerance", 0.0);
-    r.verification.elements = v.get_or<std::size_t>("elements", 0);
-    r.verification.note = v.get_or<std::string>("note", "");
-  }
+  Verification out;
+  out.checked = v.get<bool>("checked");
+  out.passed = v.get<bool>("passed");
+  out.max_abs_error = v.has_null("max_abs_error") ? inf : v.get_or<double>("max_abs_error", 0.0);
+  out.max_rel_error = v.has_null("max_rel_error") ? inf : v.get_or<double>("max_rel_error", 0.0);
+  out.tolerance = v.get_or<double>("tolerance", 0.0);
+  out.elements = v.get_or<std::size_t>("elements", 0);
+  out.note = v.get_or<std::string>("note", "");
+  return out;
+}
+
+// What is not recomputed from the samples: communication, memory, pipeline stages, phases, floors.
+void stored_metrics_from_json(const Reader& m, const std::string& where, ConfigMetrics& metrics) {
+  const Reader sync = m.sub("sync");
+  metrics.comm_bytes = sync.get_or<double>("bytes_per_iteration", 0.0);
+  metrics.comm = list_from_json(sync, "collectives", where + ".metrics.sync.collectives[]", collective_from_json);
+  metrics.bus_bandwidth =
+      list_from_json(sync, "bus_bandwidth", where + ".metrics.sync.bus_bandwidth[]", bus_bandwidth_from_json);
+  metrics.memory = list_from_json(m, "memory", where + ".metrics.memory[]", rank_memory_from_json);
+  metrics.memory_pools = list_from_json(m, "memory_pools", where + ".metrics.memory_pools[]", pool_memory_from_json);
+  if (m.has("pipeline")) metrics.pipeline = pipeline_from_json(m.sub("pipeline"), where);
+  metrics.phases = phases_from_json(m, where);
+  metrics.floor = floor_from_json(m);
+}
+
+}  // namespace
+
+ConfigResult result_from_json(const json& j, const std::string& where) {
+  const Reader c(j, where);
+  ConfigResult r;
+  r.point = point_from_json(c, where);
+  r.status = status_from_json(c, where);
+  r.reason = c.get_or<std::string>("reason", "");
+  r.notes = c.get_or<std::vector<std::string>>("notes", {});
+  if (!j.contains("samples")) return r;
+
+  r.warmup = c.get_or<int>("warmup", 0);
+  r.iterations = c.get_or<int>("iterations", 0);
+  r.setup_s = c.get_or<double>("setup_s", 0.0);
+  r.replica_weights_shared = c.get_or<std::string>("replica_weights", "private") == "shared";
+  r.cuda_graphs = c.get_or<bool>("cuda_graphs", false);
+  r.attention = attention_from_json(c, where);
+  if (j.contains("measurement")) r.measurement = measurement_from_json(c.sub("measurement"));
+  r.samples = samples_from_json(c.sub("samples"));
+  fill_sample_metrics(r.point, r.samples, r.metrics);
+  stored_metrics_from_json(c.sub("metrics"), where, r.metrics);
+  if (j.contains("verification")) r.verification = verification_from_json(c.sub("verification"));
   return r;
 }
 
@@ -536,7 +640,7 @@ namespace {
 const char* const kResultsSchemaText = R"schema({
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://github.com/llmthreads/llmthreads/docs/results.schema.json",
-  "title": "llmthreads results file (schema_version 1)",
+  "title": "llmthreads results file (schema_version 2; version 1 files also validate)",
   "description": "What `llmthreads bench --json` writes and `compare`, `report` and `bench --resume` read. llmthreads checks every file it reads against this schema (reports/json_schema.cpp embeds the same text; a unit test keeps the two equal), then checks what no schema says: see docs/ci.md, 'What makes a results file unusable'.",
   "type": "object",
   "required": ["schema_version", "run", "configurations"],
@@ -556,6 +660,16 @@ const char* const kResultsSchemaText = R"schema({
     "amount": {"description": "a non-negative finite quantity (calls, bytes, flops, bandwidth)", "type": "number", "minimum": 0},
     "texts": {"type": "array", "items": {"type": "string"}},
     "string_map": {"type": "object", "additionalProperties": {"type": "string"}},
+    "allocated": {
+      "description": "peak bytes the rank's allocator handed out, per kind and in total",
+      "type": "object",
+      "required": ["weights", "kv_cache", "activations_peak", "peak_total"],
+      "properties": {
+        "weights": {"$ref": "#/$defs/bytes"}, "kv_cache": {"$ref": "#/$defs/bytes"}, "activations_peak": {"$ref": "#/$defs/bytes"},
+        "communication_peak": {"$ref": "#/$defs/bytes"}, "peak_total": {"$ref": "#/$defs/bytes"},
+        "device_used": {"type": ["null", "integer"], "minimum": 0}
+      }
+    },
     "run": {
       "type": "object",
       "properties": {
@@ -669,11 +783,27 @@ const char* const kResultsSchemaText = R"schema({
                   "type": "array",
                   "items": {
                     "type": "object",
-                    "required": ["op", "group", "group_size", "calls", "bytes", "ms", "algbw_gbps", "busbw_gbps"],
+                    "description": "every collective and transfer of a kind; version 1 files also have algbw_gbps and busbw_gbps here (with the straggler wait, ignored)",
+                    "required": ["op", "group", "group_size", "calls", "bytes", "ms"],
                     "properties": {
                       "op": {"type": "string"}, "group": {"type": "string"}, "group_size": {"$ref": "#/$defs/positive"},
                       "category": {"type": "string"}, "calls": {"$ref": "#/$defs/amount"}, "bytes": {"$ref": "#/$defs/amount"},
-                      "ms": {"$ref": "#/$defs/ms"}, "algbw_gbps": {"$ref": "#/$defs/amount"}, "busbw_gbps": {"$ref": "#/$defs/amount"}
+                      "ms": {"$ref": "#/$defs/ms"}, "algbw_gbps": {"$ref": "#/$defs/amount"}, "busbw_gbps": {"$ref": "#/$defs/amount"},
+                      "bytes_per_rank": {"description": "bytes per iteration each rank of the configuration moved (0: not in the group); version 2", "type": "array", "items": {"$ref": "#/$defs/amount"}}
+                    }
+                  }
+                },
+                "bus_bandwidth": {
+                  "description": "version 2: per pass, collective operation, group and message size; a call's time is the least over its group's ranks",
+                  "type": "array",
+                  "items": {
+                    "type": "object",
+                    "required": ["pass", "op", "group", "group_size", "message_bytes", "calls", "ms", "algbw_gbps", "busbw_gbps"],
+                    "properties": {
+                      "pass": {"enum": ["prefill", "decode"]}, "op": {"type": "string"}, "group": {"type": "string"},
+                      "group_size": {"$ref": "#/$defs/positive"}, "message_bytes": {"$ref": "#/$defs/amount"},
+                      "calls": {"$ref": "#/$defs/amount"}, "ms": {"$ref": "#/$defs/ms"},
+                      "algbw_gbps": {"$ref": "#/$defs/amount"}, "busbw_gbps": {"$ref": "#/$defs/amount"}
                     }
                   }
                 }
@@ -682,23 +812,33 @@ const char* const kResultsSchemaText = R"schema({
             "memory": {
               "type": "array",
               "items": {
+                "description": "one entry per rank; version 1 files have measured (with device_used) where version 2 has allocated and device_used_at_end",
                 "type": "object",
-                "required": ["predicted", "measured"],
+                "required": ["predicted"],
                 "properties": {
                   "predicted": {
                     "type": "object",
                     "required": ["weights", "kv_cache", "activations"],
                     "properties": {"weights": {"$ref": "#/$defs/bytes"}, "kv_cache": {"$ref": "#/$defs/bytes"}, "activations": {"$ref": "#/$defs/bytes"}, "communication": {"$ref": "#/$defs/bytes"}, "total": {"$ref": "#/$defs/bytes"}}
                   },
-                  "measured": {
-                    "type": "object",
-                    "required": ["weights", "kv_cache", "activations_peak", "peak_total"],
-                    "properties": {
-                      "weights": {"$ref": "#/$defs/bytes"}, "kv_cache": {"$ref": "#/$defs/bytes"}, "activations_peak": {"$ref": "#/$defs/bytes"},
-                      "communication_peak": {"$ref": "#/$defs/bytes"}, "peak_total": {"$ref": "#/$defs/bytes"},
-                      "device_used": {"type": ["null", "integer"], "minimum": 0}
-                    }
-                  }
+                  "allocated": {"$ref": "#/$defs/allocated"},
+                  "device_used_at_end": {"type": ["null", "integer"], "minimum": 0},
+                  "measured": {"$ref": "#/$defs/allocated"}
+                }
+              }
+            },
+            "memory_pools": {
+              "description": "version 2: per memory pool, the ranks' allocated bytes beside the measured peak (host: the process's RSS high-water mark; GPUs: the device's bytes in use at the end)",
+              "type": "array",
+              "items": {
+                "type": "object",
+                "required": ["pool", "ranks", "allocated_bytes", "measured_peak_bytes", "measured_by"],
+                "properties": {
+                  "pool": {"type": "string"}, "ranks": {"type": "array", "items": {"$ref": "#/$defs/count"}},
+                  "allocated_bytes": {"$ref": "#/$defs/bytes"}, "measured_peak_bytes": {"$ref": "#/$defs/bytes"},
+                  "measured_by": {"enum": ["process_rss_hwm_since_configuration_start", "process_rss_hwm_since_process_start", "device_used_at_end"]},
+                  "rss_at_start_bytes": {"type": ["null", "integer"], "minimum": 0},
+                  "untracked_bytes": {"type": "integer"}
                 }
               }
             },
@@ -1019,6 +1159,24 @@ void check_configuration(const json& c, const std::string& at, std::vector<std::
     }
   if (m.contains("memory") && !m["memory"].empty() && m["memory"].size() != static_cast<std::size_t>(ranks))
     return fail("metrics.memory", fmt::format("has {} entries for {} ranks", m["memory"].size(), ranks));
+  if (m["sync"].contains("collectives"))
+    for (std::size_t i = 0; i < m["sync"]["collectives"].size(); ++i) {
+      const json& coll = m["sync"]["collectives"][i];
+      if (coll.contains("bytes_per_rank") && !coll["bytes_per_rank"].empty() &&
+          coll["bytes_per_rank"].size() != static_cast<std::size_t>(ranks))
+        return fail(fmt::format("metrics.sync.collectives[{}].bytes_per_rank", i),
+                    fmt::format("has {} entries for {} ranks", coll["bytes_per_rank"].size(), ranks));
+    }
+  if (m.contains("memory_pools"))
+    for (std::size_t i = 0; i < m["memory_pools"].size(); ++i)
+      for (const json& rank : m["memory_pools"][i]["ranks"])
+        if (rank.get<long long>() >= ranks)
+          return fail(fmt::format("metrics.memory_pools[{}].ranks", i),
+                      fmt::format("names rank {} of a configuration of {} ranks", rank.get<long long>(), ranks));
+  if (m.contains("memory"))
+    for (std::size_t i = 0; i < m["memory"].size(); ++i)
+      if (!m["memory"][i].contains("allocated") && !m["memory"][i].contains("measured"))  // measured: version 1
+        return fail(fmt::format("metrics.memory[{}].allocated", i), "missing");
 }
 
 }  // namespace
@@ -1044,9 +1202,9 @@ void validate_results(const json& doc, const std::string& source) {
     throw ConfigError(fmt::format("{}: field 'schema_version' is {}, from a newer llmthreads (this one reads {})", source,
                                   version.dump(), kSchemaVersion));
   if (const std::string e = schema_violation(results_schema(), doc); !e.empty()) unusable(source, doc, e);
-  if (version.get<std::int64_t>() != kSchemaVersion)
-    throw ConfigError(fmt::format("{}: field 'schema_version' is {} (this llmthreads reads {})", source, version.dump(),
-                                  kSchemaVersion));
+  if (version.get<std::int64_t>() < kOldestSchemaVersion)
+    throw ConfigError(fmt::format("{}: field 'schema_version' is {}, older than this llmthreads reads ({} to {})",
+                                  source, version.dump(), kOldestSchemaVersion, kSchemaVersion));
   const json& configs = doc["configurations"];
   std::map<std::string, std::size_t> seen;
   for (std::size_t i = 0; i < configs.size(); ++i) {

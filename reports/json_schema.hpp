@@ -1,5 +1,6 @@
-// The JSON form of a run (schema_version 1). One function per type, both directions; the
-// JSON writer, --resume and every later reader of these files go through here.
+// The JSON form of a run (schema_version 2; files of version 1 still read). One function per
+// type, both directions; the JSON writer, --resume and every later reader of these files go
+// through here.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -11,7 +12,14 @@
 
 namespace llmt {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
+// The oldest schema_version the reader still accepts. Version 1 files lack the fields added in 2
+// (metrics.memory[].allocated was `measured`, no bus bandwidth, no memory pools); they read with
+// those absent, and --resume rewrites what it keeps from them in the current form.
+inline constexpr int kOldestSchemaVersion = 1;
+// What a configuration read from a file of `version` lacks against the current schema (one
+// sentence, for the note --resume adds to the configurations it keeps from such a file).
+std::string schema_upgrade_note(int version);
 
 // How a run ended, written once it has.
 struct RunSummary {
@@ -39,8 +47,8 @@ nlohmann::json make_document(const RunMetadata& run, const std::vector<nlohmann:
 ConfigResult result_from_json(const nlohmann::json& j, const std::string& where);
 // Reads run.ceilings: invalid (no floors) when absent or null. Throws ConfigError when malformed.
 Ceilings ceilings_from_json(const nlohmann::json& run, const std::string& where);
-// Reads and checks a whole results file: readable, JSON, an object, schema_version this
-// llmthreads reads, then validate_results. Throws ConfigError naming the path (and, through
+// Reads and checks a whole results file: readable, JSON, an object, a schema_version this
+// llmthreads reads (kOldestSchemaVersion to kSchemaVersion), then validate_results. Throws ConfigError naming the path (and, through
 // validate_results, the configuration and field) for every unusable file; never anything else.
 nlohmann::json read_results_file(const std::string& path);
 

@@ -33,6 +33,12 @@ std::unique_ptr<Reporter> make_csv_reporter(const std::string& path);
 // A table on stdout, one row per result as it arrives, and the ranking at the end.
 std::unique_ptr<Reporter> make_console_reporter();
 
+// "512 B", "7.8 KiB", "1.50 MiB", "2.00 GiB": a byte count for people.
+std::string format_bytes(double bytes);
+
+// "prefill all_reduce tp4 8.0 KiB 1.23, ...; decode ...": each bus-bandwidth entry in GB/s.
+std::string describe_bus_bandwidth(const std::vector<BusBandwidth>& entries);
+
 class MultiReporter final : public Reporter {
  public:
   void attach(std::unique_ptr<Reporter> r) { reporters_.push_back(std::move(r)); }

@@ -10,19 +10,13 @@
 #include "engine/backends.hpp"
 #include "model/model.hpp"
 #include "engine/runner.hpp"
+#include "quick_options.hpp"
 #include "strategies/sweep.hpp"
 
 namespace llmt {
 namespace {
 
-RunOptions quick_options() {
-  RunOptions o;
-  o.backend = "cpu";
-  o.warmup = 1;
-  o.iterations = 2;
-  prepare_backend("cpu");
-  return o;
-}
+using testing::quick_options;
 
 struct ParallelCase {
   const char* model;

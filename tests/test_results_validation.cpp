@@ -78,8 +78,6 @@ ConfigResult measured(const std::string& strategy, Layout layout, double base_ms
   comm.calls = 2;
   comm.bytes = 4096;
   comm.ms = 0.5;
-  comm.algbw_gbps = 1;
-  comm.busbw_gbps = 1;
   r.metrics.comm = {comm};
   r.metrics.floor.available = true;
   r.metrics.floor.ttft_ms = r.metrics.floor.decode_step_ms = r.metrics.floor.e2e_ms = 0.1;
@@ -249,7 +247,7 @@ std::vector<Case> cases() {
       {"schema_version missing", drop("/schema_version"), "field 'schema_version' missing"},
       {"schema_version a string", set("/schema_version", "1"), "field 'schema_version' has the wrong type"},
       {"schema_version a fraction", set("/schema_version", 1.5), "field 'schema_version' has the wrong type"},
-      {"schema_version from the future", set("/schema_version", 2), "'schema_version' is 2, from a newer llmthreads"},
+      {"schema_version from the future", set("/schema_version", 3), "'schema_version' is 3, from a newer llmthreads"},
       {"schema_version far in the future", set("/schema_version", 99999999999LL),
        "'schema_version' is 99999999999, from a newer llmthreads"},
       {"schema_version beyond int64", set("/schema_version", 18446744073709551615ULL), "from a newer llmthreads"},
@@ -424,13 +422,13 @@ std::vector<Case> cases() {
       {"stage busy a string", set(C1 + "/metrics/pipeline/per_stage/0/busy_ms", "x"),
        at(kPp, 1, "metrics.pipeline.per_stage[0].busy_ms") + "has the wrong type"},
       {"stage without stage", drop(C1 + "/metrics/pipeline/per_stage/0/stage"), at(kPp, 1, "metrics.pipeline.per_stage[0].stage") + "missing"},
-      {"memory peak negative", set(C0 + "/metrics/memory/0/measured/peak_total", -5),
-       at(kTp, 0, "metrics.memory[0].measured.peak_total") + "-5 is below the minimum 0"},
+      {"memory peak negative", set(C0 + "/metrics/memory/0/allocated/peak_total", -5),
+       at(kTp, 0, "metrics.memory[0].allocated.peak_total") + "-5 is below the minimum 0"},
       {"memory weights a fraction", set(C0 + "/metrics/memory/0/predicted/weights", 1.5),
        at(kTp, 0, "metrics.memory[0].predicted.weights") + "has the wrong type"},
       {"memory for one rank of two", [](json& d) { d["configurations"][0]["metrics"]["memory"].erase(1); },
        at(kTp, 0, "metrics.memory") + "has 1 entries for 2 ranks"},
-      {"memory without measured", drop(C0 + "/metrics/memory/0/measured"), at(kTp, 0, "metrics.memory[0].measured") + "missing"},
+      {"memory without allocated", drop(C0 + "/metrics/memory/0/allocated"), at(kTp, 0, "metrics.memory[0].allocated") + "missing"},
       {"collective without calls", drop(C0 + "/metrics/sync/collectives/0/calls"),
        at(kTp, 0, "metrics.sync.collectives[0].calls") + "missing"},
       {"collective group size zero", set(C0 + "/metrics/sync/collectives/0/group_size", 0),
