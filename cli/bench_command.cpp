@@ -218,9 +218,10 @@ CarriedResults load_resume(const std::string& path, const RunMetadata& run) {
   const nlohmann::json old = doc["run"], now = to_json(run);
   // Settings recorded only by later versions: a file without them ran with these values.
   const std::map<std::string, nlohmann::json> recorded_later = {
-      {"replica_weights", "auto"}, {"inject_delay", ""}, {"emulated", false}, {"attention", "auto"}};
+      {"replica_weights", "auto"}, {"inject_delay", ""}, {"emulated", false}, {"attention", "auto"},
+      {"weights", "generated"}};
   for (const char* key : {"backend", "dtype", "seed", "warmup", "iterations", "measurement", "overlap_chunks",
-                          "ensemble_weights", "replica_weights", "inject_delay", "emulated", "attention"}) {
+                          "ensemble_weights", "replica_weights", "inject_delay", "emulated", "attention", "weights"}) {
     nlohmann::json before = old.value(key, nlohmann::json());
     const nlohmann::json after = now.value(key, nlohmann::json());
     if (before.is_null() && recorded_later.count(key)) before = recorded_later.at(key);
@@ -511,6 +512,7 @@ RunMetadata describe_run(const BenchOptions& o, const RunOptions& ro, const Back
   run.dtype = std::string(dtype_name(backend.dtype));
   run.emulated = is_emulated(backend.name);
   run.attention = std::string(attention_kernel_name(ro.exec.attention));
+  if (ro.exec.checkpoint) run.weights = std::filesystem::absolute(ro.exec.checkpoint->directory()).string();
   for (const auto& [key, value] : device_metadata(backend.name)) run.devices[key] = value;
   run.warmup = o.warmup;
   run.iterations = o.iterations;

@@ -197,6 +197,7 @@ struct RunMetadata {
   std::string resumed_from;
   bool emulated = false;                        // CUDA ranks sharing one GPU
   std::string attention = "auto";               // --attention
+  std::string weights = "generated";            // "generated" (from the seed) or the --weights checkpoint directory
   Ceilings ceilings;                            // the floors' ceilings (invalid: none)
   std::map<std::string, std::string> devices;   // GPU names, driver, CUDA, cuBLAS, NCCL versions, clocks
   ModelConfig model;

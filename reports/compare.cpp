@@ -8,6 +8,7 @@
 #include <set>
 
 #include "model/error.hpp"
+#include "engine/metrics.hpp"
 #include "engine/stats.hpp"
 #include "reports/json_schema.hpp"
 
@@ -55,19 +56,12 @@ std::vector<double> metric_samples(const ConfigResult& r, const std::string& met
   const RawSamples& s = r.samples;
   if (metric == "latency.median") return s.e2e_ms;
   if (metric == "ttft.median") return s.ttft_ms;
-  if (metric == "tpot.median") {
-    // One sample per iteration (its mean decode step): steps of one iteration are not
-    // independent, and the U test assumes independent samples.
-    std::vector<double> out;
-    const std::size_t steps = s.e2e_ms.empty() ? 0 : s.decode_step_ms.size() / s.e2e_ms.size();
-    for (std::size_t i = 0; steps > 0 && i < s.e2e_ms.size(); ++i)
-      out.push_back(mean_of(std::span<const double>(s.decode_step_ms).subspan(i * steps, steps)));
-    return out;
-  }
+  // One TPOT per iteration (its mean decode step): steps of one iteration are not independent,
+  // and the U test assumes independent samples. Both figures come from engine/metrics.
+  if (metric == "tpot.median") return tpot_per_iteration_ms(s);
   if (metric == "throughput") {
     std::vector<double> out;
-    const double tokens = static_cast<double>(r.point.workload.batch) * r.point.workload.gen;
-    for (double ms : s.e2e_ms) out.push_back(ms > 0 ? tokens / (ms * 1e-3) : 0.0);
+    for (double ms : s.e2e_ms) out.push_back(output_tokens_per_s(r.point.workload, ms));
     return out;
   }
   if (metric == "sync.exposed") {

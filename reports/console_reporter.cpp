@@ -30,9 +30,10 @@ void print_ranking(const RunSummary& s) {
     if (e.ensemble) continue;
     if (!any)
       fmt::print("\nbest by {} (verified single models; speed-up against the best one-rank run; intervals: of each "
-                 "median, at least {:.0f}%, the speed-up's from both):\n{:<14} {:>5} {:<48} {:>10} {:>20} {:>9} {:>9} "
+                 "median, at least {:.0f}%, the speed-up's from both; tok/s over the mean e2e):\n{:<14} {:>5} {:<48} "
+                 "{:>10} {:>20} {:>9} {:>9} "
                  "{:>8} {:>14} {:>10}\n",
-                 s.objective, 100 * kRankingConfidence, "workload", "ranks", "configuration", "e2e ms", "e2e interval",
+                 s.objective, 100 * kRankingConfidence, "workload", "ranks", "configuration", "e2e median", "e2e interval",
                  "tok/s", "GiB/rank", "speed-up", "interval", "efficiency");
     any = true;
     least = std::min({least, e.e2e_interval.confidence, e.baseline_id.empty() ? 1 : e.baseline_e2e_interval.confidence});
@@ -57,7 +58,7 @@ void print_ensembles(const RunSummary& s) {
     if (!any)
       fmt::print("\nensembles by {} (merge mean: a different model from any single one, ranked apart; no speed-up):\n"
                  "{:<14} {:>7} {:>5} {:<48} {:>10} {:>20} {:>9} {:>9}\n",
-                 s.objective, "workload", "members", "ranks", "configuration", "e2e ms", "e2e interval", "tok/s",
+                 s.objective, "workload", "members", "ranks", "configuration", "e2e median", "e2e interval", "tok/s",
                  "GiB/rank");
     any = true;
     fmt::print("{:<14} {:>7} {:>5} {:<48} {:>10.2f} {:>20} {:>9.1f} {:>9.3f}\n", e.workload.label(), e.members,

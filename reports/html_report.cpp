@@ -306,13 +306,13 @@ std::string ranking_section(const nlohmann::json& doc, const std::vector<ConfigR
                      fmt::format("<p>Single models only. Intervals: of each median e2e, at least {:.0f}% (order "
                                  "statistics); of the speed-up, from the intervals of both medians.</p>\n",
                                  100 * kRankingConfidence) +
-                     table({"workload", "ranks", "configuration", "e2e ms", "e2e interval", "speed-up",
+                     table({"workload", "ranks", "configuration", "e2e median ms", "e2e interval", "speed-up",
                             "speed-up interval", "efficiency", "note"},
                            rows, {false, true, false, true, true, true, true, true, false});
   if (!ensembles.empty())
     body += "<h2>Ensembles (merge mean), ranked apart</h2>\n<p>An ensemble is a different model from any single "
             "one: ranked among ensembles of as many members, with no speed-up.</p>\n" +
-            table({"workload", "members", "ranks", "configuration", "e2e ms", "e2e interval"}, ensembles,
+            table({"workload", "members", "ranks", "configuration", "e2e median ms", "e2e interval"}, ensembles,
                   {false, true, true, false, true, true});
   return body;
 }

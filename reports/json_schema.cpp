@@ -94,6 +94,7 @@ json to_json(const RunMetadata& r) {
           {"resumed_from", r.resumed_from},
           {"emulated", r.emulated},
           {"attention", r.attention},
+          {"weights", r.weights},
           {"ceilings", to_json(r.ceilings)},
           {"gpu", r.devices},
           {"model", to_json(r.model)},
@@ -696,6 +697,7 @@ const char* const kResultsSchemaText = R"schema({
         "libraries": {"$ref": "#/$defs/string_map"},
         "ensemble_weights": {"type": "array", "items": {"$ref": "#/$defs/amount"}},
         "resumed_from": {"type": "string"}, "emulated": {"type": "boolean"}, "attention": {"type": "string"},
+        "weights": {"type": "string"},
         "ceilings": {
           "type": ["null", "object"],
           "required": ["bandwidth_gbps", "gemm_tflops"],
