@@ -64,7 +64,7 @@ TEST_P(Golden, EveryConfigurationMatchesTransformers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Transformers, Golden,
-                         ::testing::Values("llama", "llama3-rope", "yarn-rope", "qwen2", "mistral-window", "gpt2",
+                         ::testing::Values("llama", "llama3-rope", "yarn-rope", "qwen2", "qwen3", "mistral-window", "gpt2",
                                            "gpt2-gelu"),
                          [](const ::testing::TestParamInfo<std::string>& case_info) {
                            std::string n = case_info.param;
