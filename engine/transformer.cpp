@@ -40,6 +40,7 @@ std::pair<WeightRole, int> weight_role(std::uint64_t tensor) {
       WeightRole::q_bias,  WeightRole::k_bias,  WeightRole::v_bias,  WeightRole::out,    WeightRole::out_bias,
       WeightRole::norm2_w, WeightRole::norm2_b, WeightRole::gate,    WeightRole::up,     WeightRole::up_bias,
       WeightRole::down,    WeightRole::down_bias, WeightRole::q_norm, WeightRole::k_norm};
+  static_assert(std::size(kLayerRoles) == kKNorm + 1, "one role per LayerTensor, in its order");
   const std::uint64_t kind = (tensor - 1000) % 64;
   return {kLayerRoles[kind], static_cast<int>((tensor - 1000) / 64)};
 }
@@ -487,14 +488,17 @@ class WeightBuilder {
   void fill(const DeviceBuffer& dst, std::size_t offset, int rows, int cols, std::uint64_t tensor, std::int64_t row0,
             std::int64_t col0, std::int64_t global_cols, float scale, float shift = 0.0f) {
     void* at = static_cast<char*>(dst.get()) + offset * esize_;
-    const auto [role, layer] = weight_role(tensor);
     if (checkpoint_) {
-      const std::vector<float> values = checkpoint_->read(hf_location(m_, role, layer), row0, col0, rows, cols);
+      const std::vector<float> values = checkpoint_->read(checkpoint_location(tensor), row0, col0, rows, cols);
       be_.copy_from_host(at, values.data(), values.size());
       return;
     }
     be_.fill(at, rows, cols, FillSpec{seed_, tensor, row0, col0, global_cols, scale, shift});
-    if (exported_) export_block(at, hf_location(m_, role, layer), row0, col0, rows, cols);
+    if (exported_) export_block(at, checkpoint_location(tensor), row0, col0, rows, cols);
+  }
+  HfLocation checkpoint_location(std::uint64_t tensor) const {
+    const auto [role, layer] = weight_role(tensor);
+    return hf_location(m_, role, layer);
   }
   void export_block(const void* at, const HfLocation& where, std::int64_t row0, std::int64_t col0, int rows, int cols) {
     std::vector<float> values(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols));

@@ -249,23 +249,8 @@ std::vector<std::pair<WeightRole, int>> model_weights(const ModelConfig& m) {
 
 }  // namespace
 
-void Checkpoint::check(const ModelConfig& model) const {
-  for (const auto& [role, layer] : model_weights(model)) {
-    const HfLocation where = hf_location(model, role, layer);
-    std::string name;
-    const Tensor& t = find(where, name);
-    if (t.shape != where.shape)
-      throw ModelError(fmt::format("{}: tensor '{}' has shape [{}], this config needs [{}]", t.file->path.string(),
-                                   name, fmt::join(t.shape, ", "), fmt::join(where.shape, ", ")));
-    if (t.dtype != "F32" && t.dtype != "BF16" && t.dtype != "F16")
-      throw ModelError(fmt::format("{}: tensor '{}': dtype {} is not supported (F32, BF16, F16)",
-                                   t.file->path.string(), name, t.dtype));
-  }
-}
-
-std::vector<float> Checkpoint::read(const HfLocation& where, std::int64_t row0, std::int64_t col0, int rows,
-                                    int cols) const {
-  std::string name;
+// The tensor at `where`, its shape the one `where` expects and its dtype one llmthreads reads.
+const Checkpoint::Tensor& Checkpoint::usable(const HfLocation& where, std::string& name) const {
   const Tensor& t = find(where, name);
   if (t.shape != where.shape)
     throw ModelError(fmt::format("{}: tensor '{}' has shape [{}], this config needs [{}]", t.file->path.string(), name,
@@ -273,34 +258,56 @@ std::vector<float> Checkpoint::read(const HfLocation& where, std::int64_t row0, 
   if (t.dtype != "F32" && t.dtype != "BF16" && t.dtype != "F16")
     throw ModelError(fmt::format("{}: tensor '{}': dtype {} is not supported (F32, BF16, F16)", t.file->path.string(),
                                  name, t.dtype));
+  return t;
+}
+
+void Checkpoint::check(const ModelConfig& model) const {
+  std::string name;
+  for (const auto& [role, layer] : model_weights(model)) usable(hf_location(model, role, layer), name);
+}
+
+std::vector<float> Checkpoint::read(const HfLocation& where, std::int64_t row0, std::int64_t col0, int rows,
+                                    int cols) const {
+  std::string name;
+  const Tensor& t = usable(where, name);
   const std::size_t es = element_size(t.dtype);
   std::vector<float> out(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols));
-  for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c) {
-      const std::int64_t index = hf_index(where, row0 + r, col0 + c);
-      out[static_cast<std::size_t>(r) * cols + c] = element(t.data + static_cast<std::size_t>(index) * es, t.dtype);
-    }
+  // Stored [out, in] (or a vector), a row of the block is contiguous in the file; [in, out] it is strided.
+  const std::int64_t step = where.transposed && where.shape.size() == 2 ? where.shape[1] : 1;
+  for (int r = 0; r < rows; ++r) {
+    const unsigned char* p = t.data + static_cast<std::size_t>(hf_index(where, row0 + r, col0)) * es;
+    float* o = out.data() + static_cast<std::size_t>(r) * cols;
+    for (int c = 0; c < cols; ++c, p += step * es) o[c] = element(p, t.dtype);
+  }
   return out;
+}
+
+void write_safetensors_header(std::ostream& out, const std::map<std::string, SafetensorsEntry>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  for (const auto& [name, t] : tensors)
+    header[name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {t.begin, t.end}}};
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  const std::uint64_t length = text.size();
+  out.write(reinterpret_cast<const char*>(&length), sizeof(length));
+  out << text;
 }
 
 namespace {
 
 void write_one(const fs::path& path, const std::vector<const NamedTensor*>& tensors,
                const std::map<std::string, std::string>& metadata) {
-  json header = json::object();
+  std::map<std::string, SafetensorsEntry> entries;
   std::uint64_t offset = 0;
   for (const NamedTensor* t : tensors) {
     const std::uint64_t bytes = t->values.size() * sizeof(float);
-    header[t->name] = {{"dtype", "F32"}, {"shape", t->shape}, {"data_offsets", {offset, offset + bytes}}};
+    entries[t->name] = {"F32", t->shape, offset, offset + bytes};
     offset += bytes;
   }
-  if (!metadata.empty()) header["__metadata__"] = metadata;
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  const std::uint64_t length = text.size();
-  out.write(reinterpret_cast<const char*>(&length), 8);
-  out << text;
+  write_safetensors_header(out, entries, metadata);
   for (const NamedTensor* t : tensors)
     out.write(reinterpret_cast<const char*>(t->values.data()), static_cast<std::streamsize>(t->values.size() * 4));
   if (!out) throw Error(fmt::format("{}: cannot write", path.string()));

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <iosfwd>
 #include <map>
 #include <memory>
 #include <string>
@@ -62,11 +63,23 @@ class Checkpoint {
     const unsigned char* data = nullptr;
   };
   const Tensor& find(const HfLocation& where, std::string& name) const;
+  const Tensor& usable(const HfLocation& where, std::string& name) const;
 
   std::filesystem::path dir_;
   std::vector<std::unique_ptr<File>> files_;
   std::map<std::string, Tensor> tensors_;
 };
+
+// One tensor of a safetensors header: its dtype ("F32", "I32"...), shape and byte range in the data.
+struct SafetensorsEntry {
+  std::string dtype;
+  std::vector<std::int64_t> shape;
+  std::uint64_t begin = 0, end = 0;
+};
+// The start of a safetensors file: the header's 8-byte little-endian length, then the header
+// (JSON: each tensor's entry and the metadata), padded so that the data after it is 8-byte aligned.
+void write_safetensors_header(std::ostream& out, const std::map<std::string, SafetensorsEntry>& tensors,
+                              const std::map<std::string, std::string>& metadata);
 
 // An fp32 tensor to write.
 struct NamedTensor {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/verify.hpp"
+#include "model/checkpoint.hpp"
 
 namespace llmt {
 
@@ -35,17 +36,14 @@ class LogitsDump {
   std::size_t finish(const std::map<std::string, std::string>& metadata);
 
  private:
-  struct Tensor {
-    std::string dtype;
-    std::vector<std::int64_t> shape;
-    std::uint64_t begin = 0, end = 0;
-  };
-  void append(const std::string& name, Tensor t, const void* data, std::size_t bytes);
+  // Records `name` with the bytes written to FILE.part since `begin`.
+  void record(const std::string& name, SafetensorsEntry t, std::uint64_t begin);
+  void write(const void* data, std::size_t bytes);
 
   std::string path_, part_path_;
   std::ofstream part_;
   std::uint64_t written_ = 0;
-  std::map<std::string, Tensor> tensors_;
+  std::map<std::string, SafetensorsEntry> tensors_;
   bool finished_ = false;
 };
 

@@ -81,17 +81,22 @@ __global__ void fill_kernel(T* dst, std::size_t total, int cols, FillSpec s) {
   }
 }
 
+// The block's RMSNorm of one vector of `cols` values; `out` may be `x` (the sum is taken first).
 template <typename T>
-__global__ void rms_norm_kernel(const T* x, const T* w, T* out, int cols, float eps) {
-  const T* xr = x + static_cast<std::size_t>(blockIdx.x) * cols;
-  T* o = out + static_cast<std::size_t>(blockIdx.x) * cols;
+__device__ void rms_norm_block(const T* x, const T* w, T* out, int cols, float eps) {
   float sum = 0.0f;
   for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-    const float v = to_f(xr[c]);
+    const float v = to_f(x[c]);
     sum += v * v;
   }
   const float inv = math::rms_inverse(block_reduce(sum, false), cols, eps);
-  for (int c = threadIdx.x; c < cols; c += blockDim.x) o[c] = from_f<T>(to_f(xr[c]) * inv * to_f(w[c]));
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = from_f<T>(to_f(x[c]) * inv * to_f(w[c]));
+}
+
+template <typename T>
+__global__ void rms_norm_kernel(const T* x, const T* w, T* out, int cols, float eps) {
+  const std::size_t row = static_cast<std::size_t>(blockIdx.x) * cols;
+  rms_norm_block(x + row, w, out + row, cols, eps);
 }
 
 // One block per (row, head) of the q and k heads: RMSNorm of its head_dim values, in place.
@@ -102,14 +107,7 @@ __global__ void head_rms_norm_kernel(T* qkv, const T* qw, const T* kw, int q_hea
   const int row = blockIdx.x / heads, head = blockIdx.x % heads;
   T* v = qkv + static_cast<std::size_t>(row) * (q_heads + 2 * kv_heads) * head_dim +
          static_cast<std::size_t>(head) * head_dim;
-  const T* w = head < q_heads ? qw : kw;
-  float sum = 0.0f;
-  for (int c = threadIdx.x; c < head_dim; c += blockDim.x) {
-    const float x = to_f(v[c]);
-    sum += x * x;
-  }
-  const float inv = math::rms_inverse(block_reduce(sum, false), head_dim, eps);
-  for (int c = threadIdx.x; c < head_dim; c += blockDim.x) v[c] = from_f<T>(to_f(v[c]) * inv * to_f(w[c]));
+  rms_norm_block(v, head < q_heads ? qw : kw, v, head_dim, eps);
 }
 
 template <typename T>
