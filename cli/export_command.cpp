@@ -41,6 +41,12 @@ int run_export(const ExportOptions& o) {
   if (!o.layers.empty()) model = with_layers(model, parse_positive_ints("--layers", o.layers).front());
   const std::uint64_t seed = parse_seed(o.seed);
   if (o.shards < 1 || o.shards > 1000) throw ConfigError(fmt::format("--shards: {} is not from 1 to 1000", o.shards));
+  // The whole model in fp32 twice (generated, then laid out as the checkpoint's tensors).
+  const double need = 2.0 * 4.0 * static_cast<double>(parameter_count(model));
+  if (const std::size_t available = available_memory_bytes(); available > 0 && need > 0.9 * available)
+    throw ConfigError(fmt::format("{}: exporting needs about {:.1f} GiB of host memory, {:.1f} GiB usable (--layers N "
+                                  "exports fewer layers)",
+                                  model.name, need / 1073741824.0, 0.9 * available / 1073741824.0));
   std::error_code ec;
   fs::create_directories(o.dir, ec);
   if (!fs::is_directory(o.dir, ec)) throw ConfigError(fmt::format("{}: cannot create this directory", o.dir));

@@ -668,6 +668,11 @@ TEST(Cli, ACheckpointThatDoesNotMatchTheConfigIsRefusedByName) {
   const Outcome shape = run("bench --weights " + dir.string() + " --model llama-3-8b --layers 1" + sweep);
   EXPECT_EQ(shape.status, 2) << shape.output;
   EXPECT_NE(shape.output.find("has shape ["), std::string::npos) << shape.output;
+  // Exporting a model the host cannot hold twice in fp32 is refused before anything is written.
+  const Outcome huge = run("export-weights --model llama-3-70b " + temp_path("ckpt-70b").string());
+  EXPECT_EQ(huge.status, 2) << huge.output;
+  EXPECT_NE(huge.output.find("host memory"), std::string::npos) << huge.output;
+  EXPECT_FALSE(fs::exists(temp_path("ckpt-70b")));
   const Outcome none = run("bench --weights " + temp_path("no-such-dir").string() + sweep);
   EXPECT_EQ(none.status, 2) << none.output;
   // The directory's own config.json is the default model: two layers run.
