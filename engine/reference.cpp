@@ -1,10 +1,14 @@
 #include "engine/reference.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <vector>
 
+#include "engine/admission.hpp"
+#include "engine/backends.hpp"
 #include "engine/weights.hpp"
 #include "model/rope.hpp"
 
@@ -231,6 +235,68 @@ StreamedLogits streamed_logits(const ModelConfig& model, const Workload& workloa
   out.peak_bytes = backend.memory().peak_total();
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
+}
+
+ReferenceSet::ReferenceSet(const ModelConfig& model, const RunOptions& options, Progress progress)
+    : model_(model), options_(options), progress_(std::move(progress)) {}
+
+const VerificationReference& ReferenceSet::for_point(const ConfigPoint& point) {
+  if (!(point.workload == workload_)) {
+    members_.clear();
+    references_.clear();
+    workload_ = point.workload;
+  }
+  const int replicas = point.ensemble() ? point.layout.dp : 1;
+  if (auto it = references_.find(replicas); it != references_.end()) return it->second;
+  std::vector<const Member*> members;
+  for (int k = 0; k < replicas; ++k) members.push_back(&member(k));
+  return references_.emplace(replicas, combine(members)).first->second;
+}
+
+const ReferenceSet::Member& ReferenceSet::member(int k) {
+  if (auto it = members_.find(k); it != members_.end()) return it->second;
+  const std::string of = fmt::format("{}{}", workload_.label(), k > 0 ? fmt::format(", ensemble member {}", k) : "");
+  const std::string dtype(dtype_name(options_.dtype));
+  Member m;
+  if (progress_) progress_("reference: streamed fp32 pass, " + of);
+  {
+    const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, DType::f32);
+    StreamedLogits s = streamed_logits(model_, workload_, options_.exec, k, *backend);
+    m.fp32 = std::move(s.logits);
+    m.peak_bytes = s.peak_bytes;
+  }
+  if (progress_) progress_(fmt::format("noise floor: one rank in {}, {}", dtype, of));
+  ConfigPoint one_rank;
+  one_rank.strategy = "reference";
+  one_rank.workload = workload_;
+  if (const MemoryAdmission fits = admit_memory(model_, one_rank, options_); !fits.refusal) {
+    m.run_dtype = compute_reference(model_, workload_, options_, k);
+    m.floor_source = "one-rank configuration in " + dtype;
+  } else {
+    const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, options_.dtype);
+    m.run_dtype = streamed_logits(model_, workload_, options_.exec, k, *backend).logits;
+    m.floor_source = fmt::format("streamed pass in {} (the one-rank configuration does not fit: {})", dtype,
+                                 *fits.refusal);
+  }
+  return members_.emplace(k, std::move(m)).first->second;
+}
+
+VerificationReference ReferenceSet::combine(const std::vector<const Member*>& members) const {
+  std::vector<const StepLogits*> fp32, run_dtype;
+  std::size_t peak = 0;
+  for (const Member* m : members) {
+    fp32.push_back(&m->fp32);
+    run_dtype.push_back(&m->run_dtype);
+    peak = std::max(peak, m->peak_bytes);
+  }
+  const bool single = members.size() == 1;
+  const std::vector<double>& weights = options_.exec.ensemble_weights;
+  VerificationReference ref(single ? members.front()->fp32 : weighted_mean(fp32, weights),
+                            fmt::format("streamed pass in fp32 on the {} backend, one layer at a time", options_.backend));
+  ref.peak_bytes = peak;
+  ref.floor = measure_noise_floor(single ? members.front()->run_dtype : weighted_mean(run_dtype, weights), ref.logits,
+                                  static_cast<std::size_t>(model_.vocab), members.front()->floor_source);
+  return ref;
 }
 
 }  // namespace llmt

@@ -7,9 +7,13 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <map>
+#include <string>
 
 #include "engine/backend.hpp"
 #include "engine/plan.hpp"
+#include "engine/runner.hpp"
 #include "engine/transformer.hpp"
 #include "engine/verify.hpp"
 #include "model/model.hpp"
@@ -36,5 +40,34 @@ struct StreamedLogits {
 // member's weights, as ExecutionOptions::member_offset does; `exec.checkpoint` is read when set.
 StreamedLogits streamed_logits(const ModelConfig& model, const Workload& workload, const ExecutionOptions& exec,
                                int member, Backend& backend);
+
+// The references of a sweep, per workload and ensemble member (only the current workload's are
+// kept): the streamed pass in fp32 on the run's backend gives the logits; the one-rank
+// configuration in the run's dtype gives the noise floor (or, where it does not fit, the streamed
+// pass in that dtype). A `mean` merge is checked against the weighted mean of its members.
+class ReferenceSet {
+ public:
+  using Progress = std::function<void(const std::string&)>;
+  ReferenceSet(const ModelConfig& model, const RunOptions& options, Progress progress = {});
+
+  // Throws Error when a reference cannot be computed.
+  const VerificationReference& for_point(const ConfigPoint& point);
+
+ private:
+  struct Member {
+    StepLogits fp32, run_dtype;
+    std::string floor_source;
+    std::size_t peak_bytes = 0;
+  };
+  const Member& member(int k);
+  VerificationReference combine(const std::vector<const Member*>& members) const;
+
+  const ModelConfig& model_;
+  const RunOptions& options_;
+  Progress progress_;
+  Workload workload_{0, 0, 0};
+  std::map<int, Member> members_;
+  std::map<int, VerificationReference> references_;  // by replicas: 1 for a single model
+};
 
 }  // namespace llmt

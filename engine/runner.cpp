@@ -106,6 +106,15 @@ std::shared_ptr<const WeightSet> obtain_weights(const ModelConfig& model, const 
   }
 }
 
+// The logits a configuration is verified by: every step of the first iteration that keeps them,
+// and what the last measured iteration left on the device (the step it wrote last).
+struct LogitsCapture {
+  StepLogits* first = nullptr;
+  bool want_last = false;
+  std::vector<float> last;
+  int last_step = -1;
+};
+
 // One rank's run of a configuration: set-up, the capture of decode graphs, the warm-up and the
 // measured iterations. Its communicators and buffers belong to it, so that rank_main can keep
 // them alive until every rank has finished (a rank that fails must not free memory a peer may
@@ -113,7 +122,7 @@ std::shared_ptr<const WeightSet> obtain_weights(const ModelConfig& model, const 
 class RankRun {
  public:
   RankRun(int rank, const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts, Backend& backend,
-          Communicator& world, PhaseTable& table, WeightExchange* exchange, StepLogits* capture, RankOutcome& out)
+          Communicator& world, PhaseTable& table, WeightExchange* exchange, LogitsCapture* capture, RankOutcome& out)
       : rank_(rank), model_(model), point_(point), opts_(opts), backend_(backend), world_(world), table_(table),
         exchange_(exchange), capture_(capture), out_(out),
         delays_(rank == 0 && (opts.inject_delay_ms > 0 || opts.inject_delay_fraction > 0)) {}
@@ -157,7 +166,7 @@ class RankRun {
   // Logits are kept from the first warm-up iteration (or an extra pass without warm-up): the
   // copies to the host then never fall inside a measured iteration.
   void warm_up() {
-    const bool keep = capture_ != nullptr && transformer_->holds_output();
+    const bool keep = capture_ != nullptr && capture_->first != nullptr && transformer_->holds_output();
     if (opts_.warmup == 0) run_iteration(keep);
     for (int i = 0; i < opts_.warmup; ++i) run_iteration(keep && i == 0);
   }
@@ -174,6 +183,14 @@ class RankRun {
     }
     if (rank_ == 0 && opts_.profiler_range) backend_.profiler_stop();
     world_.barrier();
+  }
+
+  // Copied after measurement, so that no timed iteration pays for the copy.
+  void keep_last_logits() {
+    if (!capture_ || !capture_->want_last || out_.iterations.empty() || !transformer_->holds_output()) return;
+    capture_->last.resize(static_cast<std::size_t>(point_.workload.batch) * model_.vocab);
+    backend_.copy_to_host(capture_->last.data(), transformer_->logits(), capture_->last.size());
+    capture_->last_step = last_written_step_;
   }
 
   // The allocator's peaks and the device's own view, once the measured iterations are done.
@@ -210,8 +227,8 @@ class RankRun {
   void keep_logits(bool keep) {
     if (!keep) return;
     const std::size_t elements = static_cast<std::size_t>(point_.workload.batch) * model_.vocab;
-    capture_->emplace_back(elements);
-    backend_.copy_to_host(capture_->back().data(), transformer_->logits(), elements);
+    capture_->first->emplace_back(elements);
+    backend_.copy_to_host(capture_->first->back().data(), transformer_->logits(), elements);
   }
 
   // Test hook: rank 0 works (busy, like extra work: a sleeping rank would add the scheduler's
@@ -232,7 +249,8 @@ class RankRun {
   // logits, so the next iteration is unchanged.
   void eager_decode_sample(int iteration, IterationRecord& rec) {
     world_.barrier();
-    transformer_->decode(1 + iteration % (point_.workload.gen - 1));
+    last_written_step_ = 1 + iteration % (point_.workload.gen - 1);
+    transformer_->decode(last_written_step_);
     backend_.synchronize();
     rec.sampled_phases = timeline_->collect(&rec.collective_calls);
   }
@@ -255,6 +273,7 @@ class RankRun {
       rec.step_end.push_back(backend_.stamp());
       keep_logits(keep);
     }
+    last_written_step_ = point_.workload.gen - 1;
     injected_delay();
     rec.end = backend_.stamp();
     backend_.synchronize();
@@ -285,7 +304,7 @@ class RankRun {
   Communicator& world_;
   PhaseTable& table_;
   WeightExchange* exchange_;
-  StepLogits* capture_;
+  LogitsCapture* capture_;
   RankOutcome& out_;
   const bool delays_;  // the delay test hook applies to this rank
   ShardPlan shard_;
@@ -297,6 +316,7 @@ class RankRun {
   DeviceBuffer control_;
   std::vector<int> decode_graphs_;  // one CUDA graph per decode step, when graphs are used
   int iteration_number_ = 0;
+  int last_written_step_ = -1;  // the decode step whose logits the output buffer holds (0: prefill)
   std::chrono::steady_clock::time_point iteration_start_;
 };
 
@@ -312,7 +332,7 @@ struct GraphRelease {
 // be quiet on every rank).
 void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
                Backend* backend, std::unique_ptr<Communicator>& world_slot, PhaseTable& table,
-               WeightExchange* exchange, StepLogits* capture, std::latch& everyone_done, RankOutcome& out) {
+               WeightExchange* exchange, LogitsCapture* capture, std::latch& everyone_done, RankOutcome& out) {
   const std::unique_ptr<Communicator> world = std::move(world_slot);
   RankRun run(rank, model, point, opts, *backend, *world, table, exchange, capture, out);
   try {
@@ -323,6 +343,7 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
     run.capture_decode_graphs();
     run.warm_up();
     run.measure();
+    run.keep_last_logits();
     run.record_memory();
   } catch (const RankError& e) {
     out.error = e.what();
@@ -599,7 +620,7 @@ struct RankLaunch {
   const ConfigPoint& point;
   const RunOptions& opts;
   bool share_weights;
-  StepLogits* capture;
+  LogitsCapture* capture;
   PhaseTable& table;
   std::vector<RankOutcome>& outcomes;
 };
@@ -677,7 +698,7 @@ void note_shared_weights(const ConfigPoint& point, ConfigResult& result) {
 }  // namespace
 
 ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
-                               const StepLogits* reference, StepLogits* captured) {
+                               const VerificationReference* reference, StepLogits* captured) {
   ConfigResult result;
   result.point = point;
   result.warmup = opts.warmup;
@@ -692,7 +713,9 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
   std::vector<RankOutcome> outcomes(static_cast<std::size_t>(point.layout.ranks()));
   PhaseTable table;
   StepLogits local_capture;
-  StepLogits* capture = captured ? captured : (reference ? &local_capture : nullptr);
+  LogitsCapture capture;
+  capture.first = captured ? captured : (reference ? &local_capture : nullptr);
+  capture.want_last = reference != nullptr;
   HostMemoryWatch host;
   try {
     const MemoryAdmission admission = admit_memory(model, point, opts);
@@ -700,7 +723,7 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
     if (admission.share_weights) note_shared_weights(point, result);
     host.reset = reset_peak_rss();
     host.start = process_memory();
-    if (auto refused = launch_ranks({model, point, opts, admission.share_weights, capture, table, outcomes}))
+    if (auto refused = launch_ranks({model, point, opts, admission.share_weights, &capture, table, outcomes}))
       return fail(*refused);
     host.end = process_memory();
   } catch (const std::exception& e) {
@@ -714,7 +737,10 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
     return fail(fmt::format("the measurements could not be summarised: {}", e.what()));
   }
   if (reference) {
-    result.verification = verify_logits(*capture, *reference, opts.dtype);
+    result.verification = verify_logits(*capture.first, *reference, opts.dtype, static_cast<std::size_t>(model.vocab));
+    if (capture.last_step >= 0)
+      verify_last_iteration(capture.last, capture.last_step, *reference, static_cast<std::size_t>(model.vocab),
+                            result.verification);
     if (!result.verification.passed) {
       result.status = ConfigStatus::failed;
       result.reason = "verification failed: " + result.verification.note;

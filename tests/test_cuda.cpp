@@ -10,6 +10,7 @@
 #include "engine/backends.hpp"
 #include "model/error.hpp"
 #include "model/model.hpp"
+#include "engine/reference.hpp"
 #include "engine/runner.hpp"
 #include "strategies/sweep.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
@@ -356,17 +357,10 @@ TEST_P(GpuStrategies, EmulatedRanksMatchTheOneGpuReference) {
     spec.batches = {w.batch};
     spec.prompts = {w.prompt};
     spec.gens = {w.gen};
-    std::map<int, StepLogits> members;
+    ReferenceSet references(model, opts);  // streamed fp32 on the GPU, floor of one GPU in `type`
     for (const PlannedPoint& p : plan_sweep(model, spec, builtin_strategies())) {
       if (p.skip_reason) continue;
-      const int n = p.point.ensemble() ? p.point.layout.dp : 1;
-      std::vector<const StepLogits*> refs;
-      for (int k = 0; k < n; ++k) {
-        if (!members.count(k)) members[k] = compute_reference(model, w, opts, k);
-        refs.push_back(&members[k]);
-      }
-      const StepLogits reference = weighted_mean(refs, {});
-      const ConfigResult r = run_configuration(model, p.point, opts, &reference);
+      const ConfigResult r = run_configuration(model, p.point, opts, &references.for_point(p.point));
       EXPECT_EQ(r.status, ConfigStatus::ok) << dtype_name(type) << " " << p.point.id() << ": " << r.reason;
       EXPECT_TRUE(r.verification.passed) << dtype_name(type) << " " << p.point.id() << ": " << r.verification.note;
       for (const RankMemory& m : r.metrics.memory) EXPECT_GT(m.device_used, 0) << p.point.id();
@@ -421,7 +415,7 @@ TEST_F(Gpu, RealRanksOnEveryGpuMatchTheReference) {
   opts.dtype = DType::bf16;
   opts.iterations = 2;
   const Workload w{4, 6, 3};
-  const StepLogits reference = compute_reference(model, w, opts);
+  const VerificationReference reference(compute_reference(model, w, opts));
   for (SyncMode sync : kAllSyncModes) {
     const ConfigResult r =
         run_configuration(model, ConfigPoint{"tp", Layout{2, 1, 1}, sync, MergeMode::concat, w}, opts, &reference);

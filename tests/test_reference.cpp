@@ -10,6 +10,7 @@
 
 #include "engine/backends.hpp"
 #include "engine/reference.hpp"
+#include "engine/transformer.hpp"
 #include "engine/runner.hpp"
 #include "model/model.hpp"
 #include "quick_options.hpp"
@@ -107,6 +108,66 @@ TEST(StreamedReference, HoldsOneLayerOfWeights) {
   const std::size_t all_weights = predicted_total_memory(deep, one_rank, DType::f32);
   EXPECT_LT(d.peak_bytes, all_weights / 2) << "less than half of what the whole model's one-rank run needs";
   EXPECT_LT(relative_error(d.logits, compute_reference(deep, w, quick_options())), 2e-6);
+}
+
+// The bench's references: the streamed fp32 logits, and the floor of one rank in the run's dtype.
+// A configuration is verified against them on its first and its last measured iteration.
+TEST(ReferenceSet, VerifiesAgainstTheStreamedPassWithAMeasuredFloor) {
+  const ModelConfig model = load_model("tiny");
+  RunOptions opts = quick_options();
+  opts.iterations = 3;
+  const Workload w{3, 6, 4};
+  ReferenceSet references(model, opts);
+  const ConfigPoint point{"tp", Layout{2, 1, 1}, SyncMode::blocking, MergeMode::concat, w};
+  const VerificationReference& ref = references.for_point(point);
+  EXPECT_NE(ref.description.find("streamed pass in fp32"), std::string::npos) << ref.description;
+  EXPECT_EQ(ref.floor.source, "one-rank configuration in fp32");
+  EXPECT_GT(ref.peak_bytes, 0u);
+  EXPECT_LT(ref.floor.error, 2e-6) << "fp32 one rank is the streamed pass to rounding";
+  EXPECT_LT(relative_error(ref.logits, compute_reference(model, w, opts)), 2e-6);
+
+  const ConfigResult r = run_configuration(model, point, opts, &ref);
+  ASSERT_EQ(r.status, ConfigStatus::ok) << r.reason;
+  const Verification& v = r.verification;
+  EXPECT_TRUE(v.passed) << v.note;
+  EXPECT_EQ(v.positions, 3u * 4);
+  EXPECT_DOUBLE_EQ(v.top1_agreement, 1.0);
+  EXPECT_DOUBLE_EQ(v.tolerance, 8 * std::max(ref.floor.error, 1e-6));
+  EXPECT_TRUE(v.last_iteration_checked);
+  EXPECT_EQ(v.last_iteration_step, w.gen - 1);
+  EXPECT_LE(v.last_iteration_rel_error, v.tolerance);
+  EXPECT_EQ(v.reference_peak_bytes, ref.peak_bytes);
+
+  // A reference that is wrong only in its last step fails the last measured iteration's check too.
+  VerificationReference wrong_last = ref;
+  wrong_last.logits.back()[5] += 1.0f;
+  const ConfigResult bad = run_configuration(model, point, opts, &wrong_last);
+  EXPECT_EQ(bad.status, ConfigStatus::failed);
+  EXPECT_GT(bad.verification.last_iteration_rel_error, bad.verification.tolerance);
+}
+
+// Where the one-rank configuration does not fit, the floor comes from the streamed pass in the
+// run's dtype, and the reference still exists.
+TEST(ReferenceSet, TheFloorFallsBackToTheStreamedPassWhereOneRankDoesNotFit) {
+  const ModelConfig model = load_model("tiny");
+  RunOptions opts = quick_options();
+  const Workload w{2, 5, 3};
+  ConfigPoint one_rank;
+  one_rank.strategy = "reference";
+  one_rank.workload = w;
+  const double host = static_cast<double>(backend_entry("cpu").memory_pools(1).available_bytes.front());
+  // Room for the streamed pass but not for the whole one-rank model.
+  const double streamed = static_cast<double>(predict_streamed_memory(model, w, DType::f32).total());
+  const double whole = static_cast<double>(predicted_total_memory(model, one_rank, DType::f32));
+  ASSERT_LT(streamed, whole);
+  opts.memory_headroom = (streamed + whole) / 2 / host;
+  ReferenceSet references(model, opts);
+  const VerificationReference& ref = references.for_point(ConfigPoint{"tp", Layout{2, 1, 1}, SyncMode::blocking,
+                                                                      MergeMode::concat, w});
+  EXPECT_NE(ref.floor.source.find("streamed pass in fp32 (the one-rank configuration does not fit"), std::string::npos)
+      << ref.floor.source;
+  EXPECT_EQ(ref.floor.error, 0.0) << "the same pass in the same dtype";
+  EXPECT_EQ(ref.logits.size(), 3u);
 }
 
 }  // namespace
