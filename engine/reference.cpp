@@ -127,8 +127,8 @@ class StreamedPass {
     }
     be_.gemm(rows, d_.up_cols(), h, xn_.get(), h, L.up_w.get(), h, mlp_in_.get(), d_.up_cols(), 0.0f);
     void* act = d_.gpt2 ? mlp_in_.get() : mlp_act_.get();
+    if (L.up_b) be_.add_bias(mlp_in_.get(), L.up_b.get(), rows, d_.up_cols());
     if (d_.gpt2) {
-      be_.add_bias(mlp_in_.get(), L.up_b.get(), rows, d_.intermediate);
       be_.gelu(mlp_in_.get(), sat_mul(nonneg(rows), nonneg(d_.intermediate)), m_.gelu);
     } else {
       be_.silu_mul(mlp_in_.get(), act, rows, d_.intermediate);

@@ -151,7 +151,6 @@ class WorkModel {
     for (int c = 0; c < chunks_; ++c) gemm(path, m, split_range(d_.hidden, chunks_, c).size(), k);
   }
   double norm_params() const { return (d_.gpt2 ? 2.0 : 1.0) * d_.hidden * e_; }
-  double bias_bytes() const { return d_.gpt2 ? d_.hidden * e_ : 0.0; }
 
   void embed(const std::string& pass_name, double rows) {
     add(pass_name + "/embed/lookup", 0, 2 * rows * d_.hidden * e_ + 4 * rows);
@@ -172,21 +171,23 @@ class WorkModel {
       add(L + "attn/rope_kv_store", 0, rows * hd * e_ * (2.0 * d_.q_heads + 4.0 * d_.kv_heads) + rows * hd * 4);
     attention(L + "attn/core", attention_shape(d_, seqs, new_tokens, past));
     row_parallel_gemm(L + "attn/out", rows, static_cast<double>(d_.q_heads) * hd);
-    residual(L + "attn/", rows, fused, true);
+    residual(L + "attn/", rows, fused, true, d_.out_bias);
     if (!fused) add(L + "mlp/norm", 0, 2 * rows * h * e_ + norm_params());
     if (d_.moe) return;  // no floor for MoE models (apply_speed_of_light)
     gemm(L + "mlp/up", rows, d_.up_cols(), h);
+    // The up projection's bias is added in the same pass as the activation, at the least.
+    const double bias = d_.mlp_bias ? d_.up_cols() * e_ : 0.0;
     if (d_.gpt2)  // bias and GELU in place
-      add(L + "mlp/act", 0, (2 * rows + 1) * d_.intermediate * e_);
+      add(L + "mlp/act", 0, 2 * rows * d_.intermediate * e_ + bias);
     else  // silu(gate) * up
-      add(L + "mlp/act", 0, 3 * rows * d_.intermediate * e_);
+      add(L + "mlp/act", 0, 3 * rows * d_.intermediate * e_ + bias);
     row_parallel_gemm(L + "mlp/down", rows, d_.intermediate);
-    residual(L + "mlp/", rows, fused, has_next);
+    residual(L + "mlp/", rows, fused, has_next, d_.mlp_bias);
   }
 
   // x += y (+ bias), then (fused) the next norm from x.
-  void residual(const std::string& prefix, double rows, bool fused, bool norm_follows) {
-    const double plain = 3 * rows * d_.hidden * e_ + bias_bytes();
+  void residual(const std::string& prefix, double rows, bool fused, bool norm_follows, bool bias) {
+    const double plain = 3 * rows * d_.hidden * e_ + (bias ? d_.hidden * e_ : 0.0);
     if (fused && norm_follows)
       add(prefix + "residual_norm", 0, plain + rows * d_.hidden * e_ + norm_params());
     else
@@ -706,8 +707,8 @@ struct TransformerRank::Impl {
     { ScopedPhase p(tl, P.up); be.gemm(rows, d.up_cols(), d.hidden, xnr, d.hidden, L.up_w.get(), d.hidden, inr, d.up_cols(), 0.0f); }
     {
       ScopedPhase p(tl, P.act);
+      if (L.up_b) be.add_bias(inr, L.up_b.get(), rows, d.up_cols());
       if (d.gpt2) {
-        be.add_bias(inr, L.up_b.get(), rows, d.intermediate);
         be.gelu(inr, static_cast<std::size_t>(rows) * d.intermediate, m.gelu);
       } else {
         be.silu_mul(inr, actr, rows, d.intermediate);

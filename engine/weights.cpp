@@ -17,6 +17,7 @@ enum LayerTensor : std::uint64_t {
   kNorm2W, kNorm2B, kWgate, kWup, kBup, kWdown, kBdown, kQNorm, kKNorm,
   // MoE: the router, and every expert's gate, up and down as rows [expert][...] of one tensor.
   kRouter, kExpertGate, kExpertUp, kExpertDown,
+  kBgate,  // Llama's mlp_bias: the gate projection's bias
 };
 std::uint64_t layer_tensor(int layer, LayerTensor t) { return 1000 + static_cast<std::uint64_t>(layer) * 64 + t; }
 
@@ -37,6 +38,7 @@ std::pair<WeightRole, int> weight_role(std::uint64_t tensor) {
       WeightRole::down,    WeightRole::down_bias, WeightRole::q_norm, WeightRole::k_norm};
   static_assert(std::size(kLayerRoles) == kKNorm + 1, "one role per LayerTensor, in its order");
   const std::uint64_t kind = (tensor - 1000) % 64;
+  if (kind == kBgate) return {WeightRole::gate_bias, static_cast<int>((tensor - 1000) / 64)};
   if (kind >= std::size(kLayerRoles))
     throw ConfigError("checkpoints of mixture-of-experts models are not supported yet (--weights, export-weights)");
   return {kLayerRoles[kind], static_cast<int>((tensor - 1000) / 64)};
@@ -71,6 +73,8 @@ Dims local_dims(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s) 
   d.dp_index = s.coords.dp;
   d.gpt2 = m.arch == Architecture::gpt2;
   d.qkv_bias = m.qkv_bias;
+  d.out_bias = m.out_bias;
+  d.mlp_bias = m.mlp_bias;
   d.qk_norm = m.qk_norm;
   d.first_stage = s.first_stage();
   d.last_stage = s.last_stage();
@@ -93,14 +97,14 @@ LayerSizes layer_sizes(const Dims& d) {
   s.qkv_b = d.qkv_bias ? nonneg(d.qkv_cols()) : 0;
   s.qk_norm = d.qk_norm ? nonneg(d.head_dim) : 0;  // each of the q and k norms
   s.out_w = sat_mul(h, nonneg(d.q_heads), nonneg(d.head_dim));
-  s.out_b = d.gpt2 ? h : 0;
+  s.out_b = d.out_bias ? h : 0;
   s.up_w = d.moe ? 0 : sat_mul(nonneg(d.up_cols()), h);
-  s.up_b = d.gpt2 ? nonneg(d.intermediate) : 0;
+  s.up_b = d.mlp_bias && !d.moe ? nonneg(d.up_cols()) : 0;  // gated: the gate's bias, then the up's
   s.down_w = d.moe ? 0 : sat_mul(h, nonneg(d.intermediate));
   s.router_w = d.moe ? sat_mul(nonneg(d.experts), h) : 0;
   s.experts_up = d.moe ? sat_mul(nonneg(d.experts), 2 * nonneg(d.moe_intermediate), h) : 0;
   s.experts_down = d.moe ? sat_mul(nonneg(d.experts), h, nonneg(d.moe_intermediate)) : 0;
-  s.down_b = d.gpt2 ? h : 0;
+  s.down_b = d.mlp_bias && !d.moe ? h : 0;
   s.cache = sat_mul(nonneg(d.batch), nonneg(d.kv_heads), nonneg(d.context), nonneg(d.head_dim));
   return s;
 }
@@ -281,6 +285,11 @@ void WeightBuilder::fill_mlp(LayerWeights& L, int l) {
   } else {
     fill(L.up_w, 0, d.intermediate, d.hidden, layer_tensor(l, kWgate), i0, 0, d.hidden, sh);
     fill(L.up_w, std::size_t(d.intermediate) * d.hidden, d.intermediate, d.hidden, layer_tensor(l, kWup), i0, 0, d.hidden, sh);
+    if (ls.up_b) {
+      L.up_b = allocate(ls.up_b);
+      fill(L.up_b, 0, 1, d.intermediate, layer_tensor(l, kBgate), 0, i0, m_.intermediate, kBiasScale);
+      fill(L.up_b, d.intermediate, 1, d.intermediate, layer_tensor(l, kBup), 0, i0, m_.intermediate, kBiasScale);
+    }
   }
   L.down_w = allocate(ls.down_w);
   fill(L.down_w, 0, d.hidden, d.intermediate, layer_tensor(l, kWdown), 0, i0, m_.intermediate, linear_scale(m_.intermediate));

@@ -25,7 +25,7 @@ struct Dims {
   int hidden, head_dim, q_heads, kv_heads, q_per_kv, intermediate, vocab_part, hidden_part, batch, global_batch,
       context, prompt, window;
   int tp, pp, dp, tp_index, pp_index, dp_index;
-  bool gpt2, qkv_bias, qk_norm, first_stage, last_stage, tp_sum, ensemble;  // first and last pipeline stage
+  bool gpt2, qkv_bias, out_bias, mlp_bias, qk_norm, first_stage, last_stage, tp_sum, ensemble;  // first and last pipeline stage
   // Mixture of experts (every layer's MLP): experts held, chosen per token, and this rank's columns of each.
   bool moe;
   int experts, top_k, moe_intermediate;

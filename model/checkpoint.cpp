@@ -42,6 +42,10 @@ HfLocation llama_location(const ModelConfig& m, WeightRole role, int layer) {
     case WeightRole::k_bias: return {{L + "self_attn.k_proj.bias"}, {kv}};
     case WeightRole::v_bias: return {{L + "self_attn.v_proj.bias"}, {kv}};
     case WeightRole::out: return {{L + "self_attn.o_proj.weight"}, {h, q}};
+    case WeightRole::out_bias: return {{L + "self_attn.o_proj.bias"}, {h}};
+    case WeightRole::gate_bias: return {{L + "mlp.gate_proj.bias"}, {inter}};
+    case WeightRole::up_bias: return {{L + "mlp.up_proj.bias"}, {inter}};
+    case WeightRole::down_bias: return {{L + "mlp.down_proj.bias"}, {h}};
     case WeightRole::gate: return {{L + "mlp.gate_proj.weight"}, {inter, h}};
     case WeightRole::up: return {{L + "mlp.up_proj.weight"}, {inter, h}};
     case WeightRole::down: return {{L + "mlp.down_proj.weight"}, {h, inter}};
@@ -243,6 +247,9 @@ std::vector<std::pair<WeightRole, int>> model_weights(const ModelConfig& m) {
       for (R r : {R::norm1_b, R::norm2_b, R::out_bias, R::up_bias, R::down_bias}) out.emplace_back(r, l);
     else
       out.emplace_back(R::gate, l);
+    if (!gpt2 && m.out_bias) out.emplace_back(R::out_bias, l);
+    if (!gpt2 && m.mlp_bias)
+      for (R r : {R::gate_bias, R::up_bias, R::down_bias}) out.emplace_back(r, l);
   }
   return out;
 }

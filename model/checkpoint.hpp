@@ -21,6 +21,7 @@ enum class WeightRole {
   embed, positions, final_norm_w, final_norm_b, head,
   norm1_w, norm1_b, q, k, v, q_bias, k_bias, v_bias, out, out_bias,
   norm2_w, norm2_b, gate, up, up_bias, down, down_bias,
+  gate_bias,  // Llama's mlp_bias
   q_norm, k_norm,  // Qwen3's per-head norms: [1, head_dim]
 };
 

@@ -129,11 +129,6 @@ bool one_layer_type(const json& doc) {
 }
 
 const MathField kMathFields[] = {
-    {Architecture::llama, "attention_bias", "false (Qwen2's q/k/v biases are built in; a bias on o_proj is not implemented)",
-     R"({"attention_bias": true})",
-     [](const json& d) { return d.value("model_type", "") == "qwen2" || absent_or_false(d, "attention_bias"); }},
-    {Architecture::llama, "mlp_bias", "false", R"({"mlp_bias": true})",
-     [](const json& d) { return absent_or_false(d, "mlp_bias"); }},
     {Architecture::llama, "partial_rotary_factor", "1.0 (rotary embedding over the whole head)",
      R"({"partial_rotary_factor": 0.5})", [](const json& d) { return absent_or(d, "partial_rotary_factor", 1.0); }},
     {Architecture::llama, "max_window_layers", "0 when the sliding window is used (every layer windowed, or none)",
@@ -220,6 +215,8 @@ void read_gpt2(const FieldReader& f, ModelConfig& m) {
   m.norm_eps = f.positive_number("layer_norm_epsilon", 1e-5);
   m.tied_embeddings = f.boolean("tie_word_embeddings", true);
   m.qkv_bias = true;
+  m.out_bias = true;
+  m.mlp_bias = true;
   if (m.hidden % m.heads != 0)
     f.fail("n_head", fmt::format("{} heads do not divide n_embd {}", m.heads, m.hidden));
   m.head_dim = m.hidden / m.heads;
@@ -263,7 +260,12 @@ void read_llama_family(const FieldReader& f, ModelConfig& m) {
   m.norm_eps = f.positive_number("rms_norm_eps", 1e-6);
   m.rope_theta = f.positive_number("rope_theta", 10000.0);
   m.tied_embeddings = f.boolean("tie_word_embeddings", false);
-  m.qkv_bias = m.model_type == "qwen2" || m.model_type == "qwen2_moe" || f.boolean("attention_bias", false);
+  // Llama's attention_bias puts a bias on q, k, v and o; Qwen2 has q, k and v biases built in.
+  m.out_bias = f.boolean("attention_bias", false);
+  m.qkv_bias = m.model_type == "qwen2" || m.model_type == "qwen2_moe" || m.out_bias;
+  m.mlp_bias = f.boolean("mlp_bias", false);
+  if (m.mlp_bias && f.has("num_local_experts"))
+    f.fail("mlp_bias", "biases on the experts' projections are not implemented");
   m.qk_norm = m.model_type == "qwen3" || m.model_type == "qwen3_moe";
 
   if (auto hd = f.optional_positive_int("head_dim")) {

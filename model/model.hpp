@@ -52,6 +52,8 @@ struct ModelConfig {
   GeluForm gelu = GeluForm::tanh;
   bool tied_embeddings = false;
   bool qkv_bias = false;     // Qwen2 (and GPT-2, whose every projection has a bias)
+  bool out_bias = false;     // a bias on the attention output projection (Llama's attention_bias; GPT-2)
+  bool mlp_bias = false;     // biases on gate, up and down (Llama's mlp_bias; GPT-2 has up and down)
   bool qk_norm = false;      // Qwen3: RMSNorm over each query and key head before RoPE
   int sliding_window = 0;    // 0: full causal attention
   // Mixture of experts (Mixtral, Qwen2-MoE, Qwen3-MoE): `experts` routed experts in each MoE

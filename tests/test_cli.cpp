@@ -665,18 +665,22 @@ std::map<std::string, std::string> dumped_tensors(const fs::path& path) { return
 
 // export-weights writes the weights a run generates as a HuggingFace checkpoint; bench --weights
 // reads them back, each rank its shard (Llama's separate projections; GPT-2's Conv1D layers stored
-// [in, out] with q, k and v fused; a checkpoint sharded over files with an index): every logit of
-// every configuration is then bit for bit the one the generated weights give.
+// [in, out] with q, k and v fused; a checkpoint sharded over files with an index; Llama's o_proj and
+// MLP biases): every logit of every configuration is then bit for bit the one the generated
+// weights give.
 TEST(Cli, ExportedWeightsReadBackGiveTheSameLogitsBitForBit) {
-  for (const auto& [model, shards] : {std::pair{"tiny", 1}, std::pair{"tiny-gpt2", 3}}) {
-    const auto dir = temp_path(std::string("ckpt-") + model);
+  const std::string biased = std::string(LLMT_TEST_DATA) + "/biased-llama.json";
+  for (const auto& [model, shards] : {std::pair<std::string, int>{"tiny", 1}, std::pair<std::string, int>{"tiny-gpt2", 3},
+                                      std::pair<std::string, int>{biased, 2}}) {
+    const std::string tag = fs::path(model).stem().string();
+    const auto dir = temp_path(std::string("ckpt-") + tag);
     fs::remove_all(dir);
     const Outcome exported = run(std::string("export-weights --model ") + model + " --shards " +
                                  std::to_string(shards) + " " + dir.string());
     ASSERT_EQ(exported.status, 0) << exported.output;
     EXPECT_EQ(fs::exists(dir / "model.safetensors.index.json"), shards > 1);
     const std::string sweep = " --gpus 1,2 --strategy tp,dp,pp --batch 2 --prompt 5 --gen 3 --iterations 1 --warmup 0 -q";
-    const auto from_file = temp_path(std::string("from-file-") + model), generated = temp_path(std::string("gen-") + model);
+    const auto from_file = temp_path("from-file-" + tag), generated = temp_path("gen-" + tag);
     const Outcome a = run("bench --weights " + dir.string() + sweep + " --dump-logits " + from_file.string());
     const Outcome b = run(std::string("bench --model ") + model + sweep + " --dump-logits " + generated.string());
     ASSERT_EQ(a.status, 0) << a.output;

@@ -252,7 +252,7 @@ TEST(ModelMath, FieldsThatChangeTheMathAndAreNotImplementedAreRefusedByName) {
     EXPECT_EQ(msg.find("no error"), std::string::npos) << f.field;
   }
   // The accepted values load.
-  for (const char* ok : {R"(, "attention_bias": false, "mlp_bias": false, "partial_rotary_factor": 1.0)",
+  for (const char* ok : {R"(, "attention_bias": true, "mlp_bias": true, "partial_rotary_factor": 1.0)",
                          R"(, "sliding_window": 16, "use_sliding_window": false, "max_window_layers": 1)",
                          R"(, "sliding_window": 16, "layer_types": ["sliding_attention", "sliding_attention"])"})
     EXPECT_EQ(load_error(llama_with(ok)), "no error") << ok;

@@ -210,6 +210,29 @@ TEST(Parallel, WeightedEnsembleMatchesTheWeightedMeanOfItsMembers) {
   }
 }
 
+// Llama's attention_bias (q, k, v and o_proj) and mlp_bias (gate, up, down): column-parallel
+// biases split with their columns, row-parallel ones added once after the sum.
+TEST(Parallel, AttentionAndMlpBiasesMatchTheReference) {
+  const ModelConfig biased = load_model(std::string(LLMT_TEST_DATA) + "/biased-llama.json");
+  ASSERT_TRUE(biased.out_bias && biased.mlp_bias && biased.qkv_bias);
+  const RunOptions opts = quick_options();
+  const Workload w{3, 5, 3};
+  ReferenceSet references(biased, opts);
+  for (const Layout& l : {Layout{2, 1, 1}, Layout{4, 1, 1}, Layout{1, 3, 1}, Layout{2, 1, 2}}) {
+    const ConfigPoint point{"hybrid", l, SyncMode::blocking, MergeMode::concat, w};
+    const ConfigResult r = run_configuration(biased, point, opts, &references.for_point(point));
+    ASSERT_EQ(r.status, ConfigStatus::ok) << l.label() << ": " << r.reason;
+    EXPECT_TRUE(r.verification.passed) << l.label() << ": " << r.verification.note;
+    for (const RankMemory& m : r.metrics.memory) EXPECT_EQ(m.weights, m.predicted.weights) << l.label();
+  }
+  ModelConfig plain = biased;
+  plain.out_bias = plain.mlp_bias = false;
+  const StepLogits with = compute_reference(biased, w, opts), without = compute_reference(plain, w, opts);
+  double diff = 0;
+  for (std::size_t i = 0; i < with[1].size(); ++i) diff = std::max(diff, std::abs(static_cast<double>(with[1][i]) - without[1][i]));
+  EXPECT_GT(diff, 1e-3) << "the biases change the logits";
+}
+
 TEST(Parallel, TensorParallelIsDeterministicAcrossRuns) {
   const ModelConfig model = load_model("tiny");
   const RunOptions opts = quick_options();
