@@ -18,10 +18,12 @@
 
 #include "cli/commands.hpp"
 #include "cli/parse.hpp"
+#include "cli/process_mode.hpp"
 #include "cli/progress.hpp"
 #include "engine/admission.hpp"
 #include "engine/backends.hpp"
 #include "engine/ceilings.hpp"
+#include "engine/process_world.hpp"
 #include "model/error.hpp"
 #include "engine/runner.hpp"
 #include "strategies/sweep.hpp"
@@ -532,6 +534,7 @@ RunMetadata describe_run(const BenchOptions& o, const RunOptions& ro, const Back
   run.ensemble_weights = ro.exec.ensemble_weights;
   run.model = model;
   run.max_ranks = *std::max_element(spec.ranks.begin(), spec.ranks.end());
+  if (process_world()) run.launch = process_world()->launch();
   describe_host(run, backend);
   return run;
 }
@@ -598,6 +601,7 @@ SweepOutcome run_sweep(const std::vector<PlannedPoint>& plan, const ModelConfig&
   out.results = carried.results;
   std::set<std::string> done;
   for (const ConfigResult& r : carried.results) done.insert(r.point.id());
+  done = kept_ids_of_rank0(done);  // process mode: every process skips what rank 0 keeps
   const auto to_run = std::count_if(plan.begin(), plan.end(), [&](const PlannedPoint& p) {
     return !p.skip_reason && !done.count(p.point.id());
   });
@@ -617,6 +621,7 @@ SweepOutcome run_sweep(const std::vector<PlannedPoint>& plan, const ModelConfig&
     reporters.add(result);
     progress.resume();
     out.results.push_back(std::move(result));
+    if (process_world() && !process_world()->lost().empty()) break;  // the world cannot run what is left
   }
   std::signal(SIGINT, previous_handler);
   progress.pause();
@@ -659,7 +664,29 @@ int sweep_exit_status(const SweepOutcome& out, const CarriedResults& carried, bo
   return failed > 0 ? 1 : 0;
 }
 
-int run_bench(const BenchOptions& o, const std::string& command_line) {
+// Process mode, a process lost: the results so far are on disk; every process of the job ends
+// (the others may wait for the lost one), with the documented status 1.
+[[noreturn]] void end_lost_world(ProcessWorld& world, const SweepOutcome& out, const std::string& json_path) {
+  fmt::print(stderr,
+             "llmthreads: error: {}; the sweep stopped with {} configuration(s) not run; the results so far are in "
+             "{} (continue with --resume)\n",
+             world.lost(), out.not_run, json_path.empty() ? std::string("no file (no --json)") : json_path);
+  world.abort_job(1);
+}
+
+// Process mode: rank 0 alone prints, measures the ceilings and writes the results.
+BenchOptions for_this_process(BenchOptions o) {
+  if (is_reporting_process()) return o;
+  o.quiet = true;
+  o.ceilings = "none";
+  o.json.clear();
+  o.csv.clear();
+  o.dump_logits.clear();
+  return o;
+}
+
+int run_bench(const BenchOptions& given, const std::string& command_line) {
+  const BenchOptions o = for_this_process(given);
   check_flags(o);
   ModelConfig model = load_bench_model(o);
   const BackendChoice backend = resolve_backend(o.backend, o.dtype, o.emulate_ranks);
@@ -669,19 +696,22 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   ro.exec.checkpoint = open_checkpoint(o.weights, model);
   const std::optional<Ceilings> profile = profile_ceilings(o.ceilings, backend.dtype);
 
-  const int devices = device_count(backend.name);
+  // Process mode: one rank per process, so the world's size is the device count.
+  const int devices = process_world() ? process_world()->size() : device_count(backend.name);
   const SweepSpec spec = make_spec(o, devices);
-  const std::vector<PlannedPoint> plan = plan_points(o, model, ro, spec, devices);
+  std::vector<PlannedPoint> plan = plan_points(o, model, ro, spec, devices);
+  align_plan_with_rank0(plan);
   if (o.profile) announce_profile(plan, command_line);
   if (o.dry_run) return print_dry_run(model, plan, backend.dtype);
   if (!o.quiet) fmt::print(stderr, "{}\n", backend.why);
   prepare_backend(backend.name);
 
-  std::unique_ptr<Backend> rank0 = make_backend(backend.name, 0, backend.dtype);
+  std::unique_ptr<Backend> rank0 =
+      make_backend(backend.name, process_world() ? process_world()->local_rank() : 0, backend.dtype);
   RunMetadata run = describe_run(o, ro, backend, model, spec, command_line, *rank0);
   CarriedResults carried;
   std::string json_path = o.json;
-  if (!o.resume.empty()) {
+  if (!o.resume.empty() && is_reporting_process()) {
     run.resumed_from = o.resume;
     carried = load_resume(o.resume, run);
     if (json_path.empty()) json_path = o.resume;
@@ -690,10 +720,11 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   run.ceilings = ro.ceilings = run_ceilings(o, profile, *rank0, run);
   rank0.reset();  // its buffers are freed before the first configuration allocates
   if (!o.quiet) fmt::print(stderr, "{}\n", describe_ceilings(run.ceilings));
-  for (const std::string& w : run.warnings) fmt::print(stderr, "warning: {}\n", w);
+  if (is_reporting_process())
+    for (const std::string& w : run.warnings) fmt::print(stderr, "warning: {}\n", w);
 
   MultiReporter reporters;
-  reporters.attach(make_console_reporter());
+  if (is_reporting_process()) reporters.attach(make_console_reporter());
   if (!json_path.empty()) reporters.attach(make_json_reporter(json_path));
   if (!o.csv.empty()) reporters.attach(make_csv_reporter(o.csv));
   reporters.begin(run, carried);
@@ -709,12 +740,15 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   summary.objective = std::string(objective_name(*objective));
   summary.ranking = rank_configurations(out.results, *objective);
   // Interrupted means something planned was left unrun (a Ctrl-C during the last one is not).
-  summary.interrupted = g_stop_requested.load() && out.not_run > 0;
+  summary.interrupted = (g_stop_requested.load() || (process_world() && !process_world()->lost().empty())) &&
+                        out.not_run > 0;
   summary.complete = !summary.interrupted;
   reporters.end(summary);
-  fmt::print("{} configurations: {} run ({} failed), {} skipped{}\n", out.ran + out.skipped, out.ran, out.failed,
+  if (is_reporting_process())
+    fmt::print("{} configurations: {} run ({} failed), {} skipped{}\n", out.ran + out.skipped, out.ran, out.failed,
              out.skipped, carried.results.empty() ? "" : fmt::format(", {} kept from {}", carried.results.size(), o.resume));
   if (o.profile) print_hottest_phases(out.results);
+  if (ProcessWorld* world = process_world(); world && !world->lost().empty()) end_lost_world(*world, out, json_path);
   return sweep_exit_status(out, carried, summary.interrupted, json_path);
 }
 

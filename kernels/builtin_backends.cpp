@@ -7,6 +7,9 @@
 #ifdef LLMT_WITH_CUDA
 #include "kernels/cuda/cuda_backend.hpp"
 #endif
+#ifdef LLMT_WITH_MPI
+#include "kernels/mpi/mpi_launch.hpp"
+#endif
 
 namespace llmt {
 
@@ -18,6 +21,28 @@ void register_builtin_backends() {
     register_cuda_backends(backend_registry());
 #endif
   });
+}
+
+bool start_process_mode() {
+#ifdef LLMT_WITH_MPI
+  return start_mpi_process_mode();
+#else
+  return false;
+#endif
+}
+
+void end_process_mode() {
+#ifdef LLMT_WITH_MPI
+  end_mpi_process_mode();
+#endif
+}
+
+bool process_mode_built() {
+#ifdef LLMT_WITH_MPI
+  return true;
+#else
+  return false;
+#endif
 }
 
 }  // namespace llmt

@@ -1,0 +1,23 @@
+// `bench` in process mode (mpirun/srun, one rank per process): every process plans the same
+// sweep from the same options; rank 0's plan, with its skip reasons, is the one every process
+// follows, and rank 0 alone prints and writes the results.
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "strategies/sweep.hpp"
+
+namespace llmt::cli {
+
+// Process mode only (no-op otherwise): skips points needing more processes than the world has,
+// then makes rank 0's plan (ids and skip reasons) every process's. Throws ConfigError where a
+// process planned other points (its options or model files differ).
+void align_plan_with_rank0(std::vector<PlannedPoint>& plan);
+// The ids of the configurations kept from --resume: rank 0's (which read the file) everywhere.
+std::set<std::string> kept_ids_of_rank0(const std::set<std::string>& mine);
+// The process's rank for messages: "" in thread mode and on rank 0, else " (rank N)".
+std::string rank_label();
+
+}  // namespace llmt::cli

@@ -1,0 +1,15 @@
+#include "engine/process_world.hpp"
+
+namespace llmt {
+namespace {
+std::unique_ptr<ProcessWorld>& world_slot() {
+  static std::unique_ptr<ProcessWorld> world;
+  return world;
+}
+}  // namespace
+
+ProcessWorld* process_world() { return world_slot().get(); }
+void set_process_world(std::unique_ptr<ProcessWorld> world) { world_slot() = std::move(world); }
+bool is_reporting_process() { return !process_world() || process_world()->rank() == 0; }
+
+}  // namespace llmt
