@@ -51,9 +51,7 @@ std::set<std::string> kept_ids_of_rank0(const std::set<std::string>& mine) {
   return ids;
 }
 
-std::string rank_label() {
-  const ProcessWorld* world = process_world();
-  return world && world->rank() != 0 ? fmt::format(" (rank {})", world->rank()) : "";
-}
+bool world_lost() { return process_world() && !process_world()->lost().empty(); }
+
 
 }  // namespace llmt::cli

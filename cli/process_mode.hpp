@@ -17,7 +17,7 @@ namespace llmt::cli {
 void align_plan_with_rank0(std::vector<PlannedPoint>& plan);
 // The ids of the configurations kept from --resume: rank 0's (which read the file) everywhere.
 std::set<std::string> kept_ids_of_rank0(const std::set<std::string>& mine);
-// The process's rank for messages: "" in thread mode and on rank 0, else " (rank N)".
-std::string rank_label();
+// Process mode, and a process was lost: the sweep stops.
+bool world_lost();
 
 }  // namespace llmt::cli

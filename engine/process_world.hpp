@@ -59,6 +59,10 @@ class ProcessWorld {
 // The process's world; nullptr in thread mode.
 ProcessWorld* process_world();
 void set_process_world(std::unique_ptr<ProcessWorld> world);
+// The device index this process's backend takes: 0 in thread mode; in process mode its local
+// rank modulo the devices it can see, so that a launcher giving each process one GPU
+// (CUDA_VISIBLE_DEVICES) and one that shows every process all of them both map rank to GPU.
+int process_device(const std::string& backend);
 // Whether this process reports (prints, writes results): rank 0, or any process in thread mode.
 bool is_reporting_process();
 

@@ -639,7 +639,7 @@ RankOutcome run_process_rank(const RankLaunch& l, ProcessWorld& world, std::uniq
     const BackendEntry& entry = backend_entry(l.opts.backend);
     if (!entry.make_process_comm)
       throw ConfigError(fmt::format("the {} backend cannot run one rank per process", entry.name));
-    std::unique_ptr<Backend> backend = make_backend(l.opts.backend, world.local_rank(), l.opts.dtype);
+    std::unique_ptr<Backend> backend = make_backend(l.opts.backend, process_device(l.opts.backend), l.opts.dtype);
     std::unique_ptr<Communicator> comm = entry.make_process_comm(*backend, std::move(host));
     comm->set_collective_timeout(l.opts.collective_timeout_s);
     std::latch done(1);
@@ -703,6 +703,20 @@ void launch_in_processes(const RankLaunch& l, ProcessWorld& world) {
   collect_rank_messages(l, world, got, start_ns, wait_s);
 }
 
+// The ranks of `l`: threads of this process, or, in process mode, this process's rank.
+std::optional<std::string> launch_anywhere(const RankLaunch& l) {
+  if (ProcessWorld* world = process_world()) {
+    try {
+      launch_in_processes(l, *world);
+    } catch (const CollectiveTimeout& e) {
+      world->mark_lost(e.what());  // a process did not reach the configuration
+      throw;
+    }
+    return std::nullopt;
+  }
+  return launch_ranks(l);
+}
+
 // The failure to report: a rank's own error, not the collectives it made the others abandon.
 std::optional<std::string> first_cause(const std::vector<RankOutcome>& outcomes) {
   for (int pass = 0; pass < 2; ++pass)
@@ -730,8 +744,10 @@ void note_shared_weights(const ConfigPoint& point, ConfigResult& result) {
 
 }  // namespace
 
-ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
-                               const StepLogits* reference, StepLogits* captured) {
+namespace {
+
+ConfigResult run_on_this_process(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
+                                 const StepLogits* reference, StepLogits* captured) {
   ConfigResult result;
   result.point = point;
   result.warmup = opts.warmup;
@@ -749,7 +765,8 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
   StepLogits* capture = captured ? captured : (reference ? &local_capture : nullptr);
   HostMemoryWatch host;
   try {
-    const MemoryAdmission admission = admit_memory(model, point, opts);
+    // Process mode: rank 0's plan admitted the point for every process (hosts may differ).
+    const MemoryAdmission admission = process_world() ? MemoryAdmission{} : admit_memory(model, point, opts);
     if (admission.refusal) return skipped(result, *admission.refusal);
     // Processes share nothing: in process mode every rank builds its own weights.
     const bool share_weights = admission.share_weights && !process_world();
@@ -757,16 +774,9 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
     host.reset = reset_peak_rss();
     host.start = process_memory();
     const RankLaunch launch{model, point, opts, share_weights, capture, table, outcomes};
-    if (ProcessWorld* world = process_world()) {
-      launch_in_processes(launch, *world);
-      if (world->rank() != 0) return result;  // rank 0 reports
-    } else if (auto refused = launch_ranks(launch)) {
-      return fail(*refused);
-    }
+    if (auto refused = launch_anywhere(launch)) return fail(*refused);
+    if (!is_reporting_process()) return result;  // process mode: rank 0 has every rank's outcome
     host.end = process_memory();
-  } catch (const CollectiveTimeout& e) {
-    if (process_world()) process_world()->mark_lost(e.what());  // a process did not reach the configuration
-    return fail(e.what());
   } catch (const std::exception& e) {
     return fail(e.what());
   }
@@ -784,6 +794,28 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
       result.reason = "verification failed: " + result.verification.note;
     }
   }
+  return result;
+}
+
+// Process mode: every process takes rank 0's verdict, so that all go the same way next (a failed
+// reference, for one, is run against by none). Not once a process is lost: rank 0 ends the job.
+void share_verdict(ConfigResult& result) {
+  ProcessWorld* world = process_world();
+  if (!world || !world->lost().empty()) return;
+  const std::string verdict =
+      world->broadcast(fmt::format("{}\n{}", static_cast<int>(result.status), result.reason));
+  if (world->rank() == 0) return;
+  const auto newline = verdict.find('\n');
+  result.status = static_cast<ConfigStatus>(std::stoi(verdict.substr(0, newline)));
+  result.reason = verdict.substr(newline + 1);
+}
+
+}  // namespace
+
+ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
+                               const StepLogits* reference, StepLogits* captured) {
+  ConfigResult result = run_on_this_process(model, point, opts, reference, captured);
+  share_verdict(result);
   return result;
 }
 

@@ -57,6 +57,8 @@ class MpiProcessWorld final : public ProcessWorld {
     MPI_Comm_set_errhandler(base_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(base_, &rank_);
     MPI_Comm_size(base_, &size_);
+    control_ = std::make_unique<mpi::Control>(base_);
+    control_->track(kJoinUid, &joins_reached_);
     launch_.world_size = size_;
     launch_.launcher = launcher_name();
     launch_.hosts = hosts_of_world(size_);
@@ -71,14 +73,10 @@ class MpiProcessWorld final : public ProcessWorld {
   LaunchInfo launch() const override { return launch_; }
 
   std::unique_ptr<Communicator> join(int ranks, double timeout_s) override {
-    ++joins_;
+    joins_reached_.store(++joins_);
     MPI_Request r;
     mpi::check(MPI_Ibarrier(base_, &r), "MPI_Ibarrier");
-    if (!mpi::poll(r, took_part_ ? timeout_s : 0, "the start of a configuration"))
-      throw CollectiveTimeout(fmt::format(
-          "collective timeout: rank {} waited more than {:g} s (--collective-timeout) for every process of the MPI "
-          "world to reach the next configuration; at least one did not (lost, or hung)",
-          rank_, timeout_s));
+    if (!wait_for_world(r, took_part_ ? timeout_s : 0)) throw CollectiveTimeout(join_timeout(timeout_s));
     took_part_ = rank_ < ranks;
     MPI_Comm sub = MPI_COMM_NULL;
     mpi::check(MPI_Comm_split(base_, took_part_ ? 0 : MPI_UNDEFINED, rank_, &sub), "MPI_Comm_split");
@@ -91,7 +89,7 @@ class MpiProcessWorld final : public ProcessWorld {
     if (rank_ != 0) {
       MPI_Request r;
       mpi::check(MPI_Isend(mine.data(), static_cast<int>(mine.size()), MPI_BYTE, 0, tag, base_, &r), "MPI_Isend");
-      if (!mpi::poll(r, timeout_s, "sending results to rank 0")) (void)MPI_Request_free(&r);
+      if (!wait_for_world(r, timeout_s)) (void)MPI_Request_free(&r);
       return {};
     }
     std::vector<std::optional<std::string>> out(static_cast<std::size_t>(ranks));
@@ -100,11 +98,15 @@ class MpiProcessWorld final : public ProcessWorld {
     return out;
   }
 
+  // Polled, so that a waiting process still answers the others' questions.
   std::string broadcast(const std::string& text) override {
     unsigned long long size = text.size();
-    mpi::check(MPI_Bcast(&size, 1, MPI_UNSIGNED_LONG_LONG, 0, base_), "MPI_Bcast");
+    MPI_Request r;
+    mpi::check(MPI_Ibcast(&size, 1, MPI_UNSIGNED_LONG_LONG, 0, base_, &r), "MPI_Ibcast");
+    wait_for_world(r, 0);
     std::string out = rank_ == 0 ? text : std::string(size, '\0');
-    mpi::check(MPI_Bcast(out.data(), static_cast<int>(size), MPI_CHAR, 0, base_), "MPI_Bcast");
+    mpi::check(MPI_Ibcast(out.data(), static_cast<int>(size), MPI_CHAR, 0, base_, &r), "MPI_Ibcast");
+    wait_for_world(r, 0);
     return out;
   }
 
@@ -116,6 +118,45 @@ class MpiProcessWorld final : public ProcessWorld {
   }
 
  private:
+  static constexpr std::uint64_t kJoinUid = 0;  // the joins' count on the control channel
+
+  // Polls `r`, answering the others' questions meanwhile; false when `timeout_s` (0: never) passed.
+  bool wait_for_world(MPI_Request& r, double timeout_s) {
+    const auto start = mpi::Clock::now();
+    for (unsigned spins = 0;; ++spins) {
+      int done = 0;
+      mpi::check(MPI_Test(&r, &done, MPI_STATUS_IGNORE), "MPI_Test");
+      if (done) return true;
+      if (spins % 64 == 0) {
+        control_->poll();
+        if (timeout_s > 0 && mpi::seconds_since(start) > timeout_s) return false;
+      }
+      if (spins > 4096) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
+  // Names the processes that did not reach this join: asked, they answered with fewer joins
+  // reached, or did not answer at all.
+  std::string join_timeout(double timeout_s) {
+    std::vector<int> peers;
+    for (int p = 0; p < size_; ++p)
+      if (p != rank_) peers.push_back(p);
+    const double grace_s = std::clamp(timeout_s, 0.2, 2.0);
+    const auto answers = control_->ask_progress(kJoinUid, peers, grace_s);
+    std::string missing, silent;
+    for (int p : peers) {
+      const auto it = answers.find(p);
+      if (it == answers.end()) silent += (silent.empty() ? "" : ", ") + std::to_string(p);
+      if (it == answers.end() || it->second < joins_) missing += (missing.empty() ? "" : ", ") + std::to_string(p);
+    }
+    return fmt::format(
+        "collective timeout: rank {} waited more than {:g} s (--collective-timeout) for every process of the MPI world "
+        "to reach the next configuration; rank(s) {} did not arrive{}",
+        rank_, timeout_s, missing.empty() ? "?" : missing,
+        silent.empty() ? "" : fmt::format("; rank(s) {} did not answer within {:g} s: lost (its process died) or hung",
+                                          silent, grace_s));
+  }
+
   void receive_from_ranks(std::vector<std::optional<std::string>>& out, int tag, double timeout_s) {
     const auto start = std::chrono::steady_clock::now();
     int missing = static_cast<int>(out.size()) - 1;
@@ -137,6 +178,7 @@ class MpiProcessWorld final : public ProcessWorld {
       if (missing == 0) return;
       if (timeout_s > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > timeout_s)
         return;
+      control_->poll();
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   }
@@ -144,7 +186,9 @@ class MpiProcessWorld final : public ProcessWorld {
   MPI_Comm base_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1, local_rank_ = 0;
   LaunchInfo launch_;
-  unsigned long long joins_ = 0;
+  std::uint64_t joins_ = 0;
+  std::atomic<std::uint64_t> joins_reached_{0};
+  std::unique_ptr<mpi::Control> control_;
   bool took_part_ = true;
 };
 
