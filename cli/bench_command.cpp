@@ -536,7 +536,10 @@ RunMetadata describe_run(const BenchOptions& o, const RunOptions& ro, const Back
   run.ensemble_weights = ro.exec.ensemble_weights;
   run.model = model;
   run.max_ranks = *std::max_element(spec.ranks.begin(), spec.ranks.end());
-  if (process_world()) run.launch = process_world()->launch();
+  if (process_world()) {
+    run.launch = process_world()->launch();
+    add_host_environments(*run.launch, run.device);
+  }
   describe_host(run, backend);
   return run;
 }

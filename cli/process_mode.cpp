@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "engine/process_world.hpp"
+#include "engine/sysinfo.hpp"
 #include "model/error.hpp"
 
 namespace llmt::cli {
@@ -49,6 +50,28 @@ std::set<std::string> kept_ids_of_rank0(const std::set<std::string>& mine) {
   for (std::size_t at = 0, end; (end = text.find('\n', at)) != std::string::npos; at = end + 1)
     ids.insert(text.substr(at, end - at));
   return ids;
+}
+
+void add_host_environments(LaunchInfo& launch, const std::string& device) {
+  ProcessWorld* world = process_world();
+  if (!world) return;
+  const HostInfo host = host_info();
+  const std::string mine = fmt::format("{}\n{}\n{}\n{}\n{}", host.cpu_model, host.logical_cpus,
+                                       host.memory_total_bytes, host.os, device);
+  const auto all = world->gather(mine, world->size(), 120);
+  if (world->rank() != 0) return;
+  for (HostRanks& h : launch.hosts) {
+    const auto& text = all[static_cast<std::size_t>(h.ranks.front())];
+    if (!text) continue;
+    std::vector<std::string> v;
+    for (std::size_t at = 0, end = 0; end != std::string::npos; at = end + 1) {
+      end = text->find('\n', at);
+      v.push_back(text->substr(at, end == std::string::npos ? std::string::npos : end - at));
+    }
+    if (v.size() != 5) continue;
+    h.environment = {{"cpu_model", v[0]}, {"logical_cpus", v[1]}, {"memory_total_bytes", v[2]}, {"os", v[3]},
+                     {"device", v[4]}};
+  }
 }
 
 bool world_lost() { return process_world() && !process_world()->lost().empty(); }

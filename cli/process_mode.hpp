@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/process_world.hpp"
 #include "strategies/sweep.hpp"
 
 namespace llmt::cli {
@@ -17,6 +18,9 @@ namespace llmt::cli {
 void align_plan_with_rank0(std::vector<PlannedPoint>& plan);
 // The ids of the configurations kept from --resume: rank 0's (which read the file) everywhere.
 std::set<std::string> kept_ids_of_rank0(const std::set<std::string>& mine);
+// Process mode (collective): rank 0 learns each host's environment from the lowest rank on it
+// (`device`: this process's device description) and records it in `launch`.
+void add_host_environments(LaunchInfo& launch, const std::string& device);
 // Process mode, and a process was lost: the sweep stops.
 bool world_lost();
 

@@ -3,6 +3,7 @@
 // one (the default, and every build without MPI) ranks are threads of this process.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@ namespace llmt {
 struct HostRanks {
   std::string host;
   std::vector<int> ranks;  // the processes' ranks on that host
+  std::map<std::string, std::string> environment;  // as its lowest rank saw it: CPU, memory, OS, device
 };
 
 // What the results file records about the launch (absent in thread mode).

@@ -59,7 +59,8 @@ namespace {
 // Process mode's launch: who started the processes, how many, on which hosts.
 json launch_json(const LaunchInfo& l) {
   json hosts = json::array();
-  for (const HostRanks& h : l.hosts) hosts.push_back({{"host", h.host}, {"ranks", h.ranks}});
+  for (const HostRanks& h : l.hosts)
+    hosts.push_back({{"host", h.host}, {"ranks", h.ranks}, {"environment", h.environment}});
   return {{"mode", "processes"}, {"launcher", l.launcher}, {"world_size", l.world_size}, {"hosts", hosts}};
 }
 }  // namespace
@@ -734,7 +735,10 @@ const char* const kResultsSchemaText = R"schema({
               "items": {
                 "type": "object",
                 "required": ["host", "ranks"],
-                "properties": {"host": {"type": "string"}, "ranks": {"type": "array", "items": {"$ref": "#/$defs/count"}}}
+                "properties": {
+                  "host": {"type": "string"}, "ranks": {"type": "array", "items": {"$ref": "#/$defs/count"}},
+                  "environment": {"$ref": "#/$defs/string_map"}
+                }
               }
             }
           }

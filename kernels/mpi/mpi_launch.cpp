@@ -44,7 +44,7 @@ std::vector<HostRanks> hosts_of_world(int size) {
   for (int r = 0; r < size; ++r) {
     const std::string host(all.data() + static_cast<std::size_t>(r) * MPI_MAX_PROCESSOR_NAME);
     auto it = std::find_if(hosts.begin(), hosts.end(), [&](const HostRanks& h) { return h.host == host; });
-    if (it == hosts.end()) it = hosts.insert(hosts.end(), HostRanks{host, {}});
+    if (it == hosts.end()) it = hosts.insert(hosts.end(), HostRanks{host, {}, {}});
     it->ranks.push_back(r);
   }
   return hosts;
