@@ -617,7 +617,7 @@ SweepOutcome run_sweep(const std::vector<PlannedPoint>& plan, const ModelConfig&
   int index = 0;
   for (const PlannedPoint& p : plan) {
     ++index;
-    if (g_stop_requested.load()) break;
+    if (rank0_says(g_stop_requested.load())) break;
     if (!done.insert(p.point.id()).second) continue;  // kept from the resumed file
     ConfigResult result = run_point(p, model, ro, references, progress, index, static_cast<int>(plan.size()), dump);
     out.failed += result.status == ConfigStatus::failed;

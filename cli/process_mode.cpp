@@ -74,6 +74,11 @@ void add_host_environments(LaunchInfo& launch, const std::string& device) {
   }
 }
 
+bool rank0_says(bool mine) {
+  ProcessWorld* world = process_world();
+  return world ? world->broadcast(mine ? "1" : "0") == "1" : mine;
+}
+
 bool world_lost() { return process_world() && !process_world()->lost().empty(); }
 
 

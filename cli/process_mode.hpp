@@ -21,6 +21,9 @@ std::set<std::string> kept_ids_of_rank0(const std::set<std::string>& mine);
 // Process mode (collective): rank 0 learns each host's environment from the lowest rank on it
 // (`device`: this process's device description) and records it in `launch`.
 void add_host_environments(LaunchInfo& launch, const std::string& device);
+// Rank 0's `mine` on every process (thread mode: `mine`): decisions every process must take
+// alike, such as stopping after a Ctrl-C that each may have seen at another moment.
+bool rank0_says(bool mine);
 // Process mode, and a process was lost: the sweep stops.
 bool world_lost();
 
