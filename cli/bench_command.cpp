@@ -1,5 +1,5 @@
 // `llmthreads bench`: plan a sweep, run every valid configuration, verify each against the
-// one-rank reference, and report as it goes (console, JSON, CSV). Ctrl-C stops after the
+// streamed fp32 reference within the noise floor of the run's dtype, and report as it goes (console, JSON, CSV). Ctrl-C stops after the
 // configuration in progress; --resume continues an interrupted run.
 #include <fmt/format.h>
 
@@ -27,6 +27,7 @@
 #include "engine/ceilings.hpp"
 #include "engine/process_world.hpp"
 #include "model/error.hpp"
+#include "engine/reference.hpp"
 #include "engine/runner.hpp"
 #include "strategies/sweep.hpp"
 #include "engine/sysinfo.hpp"
@@ -73,6 +74,7 @@ struct BenchOptions {
   int overlap_chunks = 4;
   std::string inject_delay;
   std::string ceilings = "measure";  // measure, none, or a hardware profile name or path
+  std::string hardware;  // plan for this hardware profile's devices instead of this machine's (--dry-run)
   std::string attention = "auto";
   bool quiet = false, dry_run = false, emulate_ranks = false, flush_l2 = false, cuda_graphs = false;
   bool profile = false;  // one configuration, with the profiler command and its hottest phases
@@ -259,47 +261,6 @@ CarriedResults load_resume(const std::string& path, const RunMetadata& run) {
   }
   return carried;
 }
-
-// One-rank references, per workload and ensemble member; only the current workload's are kept.
-class References {
- public:
-  References(const ModelConfig& model, const RunOptions& options, Progress& progress)
-      : model_(model), options_(options), progress_(progress) {}
-
-  // The logits `point` must reproduce. Throws Error when a reference cannot run.
-  const StepLogits& for_point(const ConfigPoint& point) {
-    if (!(point.workload == workload_)) {
-      members_.clear();
-      means_.clear();
-      workload_ = point.workload;
-    }
-    if (!point.ensemble()) return member(0);
-    const int n = point.layout.dp;
-    auto it = means_.find(n);
-    if (it == means_.end()) {
-      std::vector<const StepLogits*> members;
-      for (int k = 0; k < n; ++k) members.push_back(&member(k));
-      it = means_.emplace(n, weighted_mean(members, options_.exec.ensemble_weights)).first;
-    }
-    return it->second;
-  }
-
- private:
-  const StepLogits& member(int k) {
-    auto it = members_.find(k);
-    if (it != members_.end()) return it->second;
-    progress_.message(fmt::format("reference: one rank, {}{}", workload_.label(),
-                                  k > 0 ? fmt::format(", ensemble member {}", k) : ""));
-    return members_.emplace(k, compute_reference(model_, workload_, options_, k)).first->second;
-  }
-
-  const ModelConfig& model_;
-  const RunOptions& options_;
-  Progress& progress_;
-  Workload workload_{0, 0, 0};
-  std::map<int, StepLogits> members_;
-  std::map<int, StepLogits> means_;
-};
 
 // A compute phase's floor over its measured time per call, "-" without one.
 std::string phase_percent_of_floor(const PhaseSummary& ph) {
@@ -566,7 +527,7 @@ void dump_reference(LogitsDump& dump, const ConfigPoint& point, const StepLogits
 // One planned point: skipped with its reason, failed for want of a reference, or run. With
 // `dump`, its logits (and its reference's, once) go there.
 ConfigResult run_point(const PlannedPoint& p, const ModelConfig& model, const RunOptions& ro,
-                       References& references, Progress& progress, int index, int total, LogitsDump* dump) {
+                       ReferenceSet& references, Progress& progress, int index, int total, LogitsDump* dump) {
   ConfigResult result;
   result.point = p.point;
   if (p.skip_reason) {
@@ -574,7 +535,7 @@ ConfigResult run_point(const PlannedPoint& p, const ModelConfig& model, const Ru
     result.reason = *p.skip_reason;
     return result;
   }
-  const StepLogits* reference = nullptr;
+  const VerificationReference* reference = nullptr;
   try {
     reference = &references.for_point(p.point);
   } catch (const Error& e) {
@@ -586,7 +547,7 @@ ConfigResult run_point(const PlannedPoint& p, const ModelConfig& model, const Ru
   if (reference) result = run_configuration(model, p.point, ro, reference, dump ? &logits : nullptr);
   progress.finish();
   if (dump && reference) {
-    dump_reference(*dump, p.point, *reference, model, ro);
+    dump_reference(*dump, p.point, reference->logits, model, ro);
     if (!logits.empty()) dump->add_logits(p.point.id(), logits, p.point.workload.batch, model.vocab);
   }
   return result;
@@ -611,7 +572,7 @@ SweepOutcome run_sweep(const std::vector<PlannedPoint>& plan, const ModelConfig&
     return !p.skip_reason && !done.count(p.point.id());
   });
   Progress progress(static_cast<int>(to_run), quiet);
-  References references(model, ro, progress);
+  ReferenceSet references(model, ro, [&progress](const std::string& line) { progress.message(line); });
   g_stop_requested.store(false);
   const auto previous_handler = std::signal(SIGINT, on_interrupt);
   int index = 0;
@@ -724,10 +685,36 @@ void print_totals(const SweepOutcome& out, const CarriedResults& carried, const 
              out.skipped, carried.results.empty() ? "" : fmt::format(", {} kept from {}", carried.results.size(), resumed));
 }
 
+// --hardware: the plan for devices that are not here, one per rank, of the profile's memory; the
+// dtype is --dtype (bf16 for auto). Planning only: nothing runs.
+int plan_for_hardware(const BenchOptions& o, const ModelConfig& model) {
+  if (!o.dry_run)
+    throw ConfigError(fmt::format("--hardware {}: plans for devices that are not present, so it needs --dry-run (to "
+                                  "run, use --backend with the devices this machine has)",
+                                  o.hardware));
+  const HardwareProfile hw = load_hardware_description(o.hardware);
+  const std::optional<DType> dtype = o.dtype == "auto" ? DType::bf16 : parse_dtype(o.dtype);
+  if (!dtype) throw ConfigError(fmt::format("--dtype: '{}' is not auto, fp32, bf16 or fp16", o.dtype));
+  RunOptions ro;
+  ro.dtype = *dtype;
+  ro.planned_device = PlannedDevice{hw.name, hw.memory_bytes};
+  ro.exec.ensemble_weights = parse_ensemble_weights(o.ensemble_weights);
+  const SweepSpec spec = make_spec(o, 8);
+  const std::vector<PlannedPoint> plan = plan_points(o, model, ro, spec, kMaxRanks);
+  const Workload first{spec.batches.front(), spec.prompts.front(), spec.gens.front()};
+  const double reference_gib = static_cast<double>(predict_streamed_memory(model, first, DType::f32).total()) / 1073741824.0;
+  fmt::print("planned for {} ({}; {}): one device of {:.2f} GiB per rank, {}; a configuration that fits is verified "
+             "against the streamed fp32 reference, which needs {:.2f} GiB on one device for {}\n",
+             hw.device, hw.name, hw.source, static_cast<double>(hw.memory_bytes) / 1073741824.0, dtype_name(*dtype),
+             reference_gib, first.label());
+  return print_dry_run(model, plan, *dtype);
+}
+
 int run_bench(const BenchOptions& given, const std::string& command_line) {
   const BenchOptions o = for_this_process(given);
   check_flags(o);
   ModelConfig model = load_bench_model(o);
+  if (!o.hardware.empty()) return plan_for_hardware(o, model);
   const BackendChoice backend = resolve_backend(o.backend, o.dtype, o.emulate_ranks);
   const auto objective = parse_objective(o.objective);
   if (!objective) throw ConfigError(fmt::format("--objective: '{}' is not latency, throughput or memory", o.objective));
@@ -849,7 +836,7 @@ void add_run_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->add_option("--ceilings", o->ceilings,
                   "Speed-of-light floors: measure (copy bandwidth and GEMM throughput of device/rank 0 in the run's "
                   "dtype, at start, under a second; a resumed run keeps its file's), none, or a hardware profile: a "
-                  "name under profiles/hardware (nvidia-h100-sxm, nvidia-h200: datasheet figures) or a file path")
+                  "name under profiles/hardware (h100-sxm-80gb, h200-141gb: datasheet figures) or a file path")
       ->capture_default_str();
   cmd->add_option("--attention", o->attention,
                   "Attention kernel: auto (the backend's best: cuDNN fused SDPA on the CUDA backend where it "
@@ -893,6 +880,10 @@ Command add_bench_command(CLI::App& app, const std::string& command_line) {
   add_sweep_options(cmd, o);
   cmd->add_flag("--dry-run", o->dry_run, "Print the planned configurations, skipped ones with reasons, and the "
                                          "predicted memory per rank, without running");
+  cmd->add_option("--hardware", o->hardware,
+                  "With --dry-run: plan for devices that are not present, one per rank, with the memory of this "
+                  "hardware profile (a name under profiles/hardware, e.g. h100-sxm-80gb, h200-141gb, or a file path); "
+                  "--dtype auto means bf16");
   return [o, command_line] { return run_bench(*o, command_line); };
 }
 

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "engine/backends.hpp"
+#include "engine/reference.hpp"
 #include "engine/transformer.hpp"
 
 namespace llmt {
@@ -34,11 +35,27 @@ PoolNeeds pool_needs(const ModelConfig& model, const ConfigPoint& point, const R
   return need;
 }
 
+// The memory pools the ranks draw on: the backend's here, or one planned device per rank.
+MemoryPools rank_pools(const RunOptions& options, int ranks) {
+  if (!options.planned_device) return backend_entry(options.backend).memory_pools(ranks);
+  MemoryPools pools;
+  for (int r = 0; r < ranks; ++r) {
+    pools.pool_of_rank.push_back(r);
+    pools.available_bytes.push_back(options.planned_device->memory_bytes);
+  }
+  return pools;
+}
+
+std::string pool_name(const RunOptions& options, int pool) {
+  if (options.planned_device) return fmt::format("{} device", options.planned_device->name);
+  return backend_entry(options.backend).pool_name(pool);
+}
+
 }  // namespace
 
 MemoryAdmission admit_memory(const ModelConfig& model, const ConfigPoint& point, const RunOptions& options) {
   const BackendEntry& backend = backend_entry(options.backend);
-  const MemoryPools pools = backend.memory_pools(point.ranks());
+  const MemoryPools pools = rank_pools(options, point.ranks());
   const PoolNeeds need = pool_needs(model, point, options, pools);
   auto first_over = [&](bool shared) -> std::optional<std::size_t> {
     for (std::size_t p = 0; p < need.total.size(); ++p) {
@@ -48,7 +65,7 @@ MemoryAdmission admit_memory(const ModelConfig& model, const ConfigPoint& point,
     return std::nullopt;
   };
   // Ensemble members have weights of their own, and only thread ranks share an address space.
-  const bool can_share = point.layout.dp > 1 && !point.ensemble() && backend.on_host;
+  const bool can_share = point.layout.dp > 1 && !point.ensemble() && backend.on_host && !options.planned_device;
   MemoryAdmission admission;
   admission.share_weights =
       can_share && (options.replica_weights == ReplicaWeights::shared ||
@@ -57,11 +74,22 @@ MemoryAdmission admit_memory(const ModelConfig& model, const ConfigPoint& point,
     const double usable = options.memory_headroom * static_cast<double>(pools.available_bytes[*p]);
     admission.refusal = fmt::format(
         "insufficient {} memory: {} rank(s) need {:.2f} GiB (predicted), {:.2f} GiB usable",
-        backend.pool_name(static_cast<int>(*p)), point.ranks(),
+        pool_name(options, static_cast<int>(*p)), point.ranks(),
         (need.total[*p] - (admission.share_weights ? need.replica_weights[*p] : 0.0)) / 1073741824.0,
         usable / 1073741824.0);
   }
   return admission;
+}
+
+std::optional<std::string> admit_reference(const ModelConfig& model, const Workload& workload,
+                                           const RunOptions& options) {
+  const std::size_t need = predict_streamed_memory(model, workload, DType::f32).total();
+  const MemoryPools pools = rank_pools(options, 1);
+  const double usable = options.memory_headroom * static_cast<double>(pools.available_bytes.front());
+  if (pools.available_bytes.front() == 0 || static_cast<double>(need) <= usable) return std::nullopt;
+  return fmt::format("its streamed fp32 reference cannot run: it needs {:.2f} GiB (one layer's weights, the "
+                     "activations of every position and the logits), {:.2f} GiB usable in {} memory",
+                     need / 1073741824.0, usable / 1073741824.0, pool_name(options, 0));
 }
 
 RankBudget rank_budget(const std::string& backend) {

@@ -22,6 +22,11 @@ struct MemoryAdmission {
 };
 MemoryAdmission admit_memory(const ModelConfig& model, const ConfigPoint& point, const RunOptions& options);
 
+// Why the streamed fp32 reference of `workload` (engine/reference.hpp) cannot run in rank 0's
+// memory pool, or nullopt. Without a reference nothing can be verified.
+std::optional<std::string> admit_reference(const ModelConfig& model, const Workload& workload,
+                                           const RunOptions& options);
+
 // Threads and file descriptors a run may use: each rank is one thread (and, on a GPU, the
 // descriptors its driver and NCCL open). Limits of the process, read once.
 struct RankBudget {

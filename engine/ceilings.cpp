@@ -110,6 +110,25 @@ class ProfileReader {
     return v.get<std::string>();
   }
   double positive(const std::string& field) const { return positive_in(doc_, field, field); }
+  // 0 when absent; otherwise it must be a positive number.
+  double optional_positive(const std::string& field) const {
+    return doc_.contains(field) && !doc_.at(field).is_null() ? positive(field) : 0.0;
+  }
+  double optional_positive(const std::string& object, const std::string& key) const {
+    return doc_.contains(object) && doc_.at(object).is_object() && doc_.at(object).contains(key) ? positive(object, key)
+                                                                                                 : 0.0;
+  }
+  std::vector<std::string> aliases() const {
+    std::vector<std::string> out;
+    if (!doc_.contains("aliases")) return out;
+    const json& a = doc_.at("aliases");
+    if (!a.is_array()) fail("aliases", fmt::format("must be an array of names, got {}", a.dump()));
+    for (const json& name : a) {
+      if (!name.is_string()) fail("aliases", fmt::format("must be an array of names, got {}", a.dump()));
+      out.push_back(name.get<std::string>());
+    }
+    return out;
+  }
   // A positive number inside an object field: "gemm_tflops" -> "bf16".
   double positive(const std::string& object, const std::string& key) const {
     const json& o = at(doc_, object, "an object of numbers by dtype");
@@ -176,24 +195,54 @@ std::vector<std::string> list_hardware_profiles() {
   return {names.begin(), names.end()};
 }
 
-Ceilings load_hardware_profile(const std::string& name_or_path, DType dtype) {
-  if (name_or_path.empty()) throw ConfigError("--ceilings: empty hardware profile name");
+namespace {
+
+// A profile's file and canonical name (its file's stem), by path, name or alias.
+std::pair<fs::path, std::string> find_profile(const std::string& name_or_path, const std::string& option) {
+  if (name_or_path.empty()) throw ConfigError(fmt::format("{}: empty hardware profile name", option));
   const fs::path as_path(name_or_path);
   const bool looks_like_path = name_or_path.find('/') != std::string::npos || as_path.extension() == ".json";
   if (looks_like_path || fs::exists(as_path)) {
     if (!fs::is_regular_file(as_path))
       throw ConfigError(fmt::format("{}: no such hardware profile file", name_or_path));
-    return read_profile(as_path, as_path.stem().string(), dtype);
+    return {as_path, as_path.stem().string()};
   }
   for (const fs::path& dir : hardware_profile_directories()) {
     const fs::path candidate = dir / (name_or_path + ".json");
-    if (fs::is_regular_file(candidate)) return read_profile(candidate, name_or_path, dtype);
+    if (fs::is_regular_file(candidate)) return {candidate, name_or_path};
   }
+  for (const fs::path& dir : hardware_profile_directories())
+    for (const std::string& name : list_hardware_profiles()) {
+      const fs::path candidate = dir / (name + ".json");
+      if (!fs::is_regular_file(candidate)) continue;
+      const std::vector<std::string> aliases = ProfileReader(candidate).aliases();
+      if (std::find(aliases.begin(), aliases.end(), name_or_path) != aliases.end()) return {candidate, name};
+    }
   const auto known = list_hardware_profiles();
   const std::string names = known.empty() ? std::string("none found") : fmt::format("{}", fmt::join(known, ", "));
-  throw ConfigError(fmt::format("--ceilings: unknown hardware profile '{}': not a file and not a profile under "
-                                "profiles/hardware (profiles: {}; or measure, none)",
-                                name_or_path, names));
+  throw ConfigError(fmt::format("{}: unknown hardware profile '{}': not a file and not a profile under "
+                                "profiles/hardware (profiles: {}{})",
+                                option, name_or_path, names, option == "--ceilings" ? "; or measure, none" : ""));
+}
+
+}  // namespace
+
+Ceilings load_hardware_profile(const std::string& name_or_path, DType dtype) {
+  const auto [file, name] = find_profile(name_or_path, "--ceilings");
+  return read_profile(file, name, dtype);
+}
+
+HardwareProfile load_hardware_description(const std::string& name_or_path) {
+  const auto [file, name] = find_profile(name_or_path, "--hardware");
+  const ProfileReader r(file);
+  HardwareProfile h;
+  h.name = name;
+  h.device = r.text("device");
+  h.source = r.text("source");
+  h.memory_bytes = static_cast<std::size_t>(r.positive("memory_bytes"));
+  h.nvlink_gbps = r.optional_positive("links", "nvlink_gbps");
+  h.pcie_gbps = r.optional_positive("links", "pcie_gbps");
+  return h;
 }
 
 std::string describe_ceilings(const Ceilings& c) {

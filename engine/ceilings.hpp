@@ -30,6 +30,16 @@ std::vector<std::string> list_hardware_profiles();
 // naming the file and the field when one is missing or malformed, or the name is unknown.
 Ceilings load_hardware_profile(const std::string& name_or_path, DType dtype);
 
+// A device as its hardware profile describes it, for planning runs on hardware that is not
+// present (--hardware): memory per device and link speeds (0: not given), with their source.
+struct HardwareProfile {
+  std::string name, device, source;
+  std::size_t memory_bytes = 0;
+  double nvlink_gbps = 0, pcie_gbps = 0;  // both directions together, per device
+};
+// Throws ConfigError naming the file and field, as load_hardware_profile; memory_bytes is required.
+HardwareProfile load_hardware_description(const std::string& name_or_path);
+
 // One line for the console: "ceilings: 3350 GB/s, 989 TFLOP/s bf16 (profile:nvidia-h100-sxm, ...)".
 std::string describe_ceilings(const Ceilings& ceilings);
 

@@ -9,6 +9,7 @@ std::string_view comm_op_name(CommOp op) {
     case CommOp::all_reduce: return "all_reduce";
     case CommOp::all_gather: return "all_gather";
     case CommOp::reduce_scatter: return "reduce_scatter";
+    case CommOp::all_to_all: return "all_to_all";
     case CommOp::reduce: return "reduce";
     case CommOp::broadcast: return "broadcast";
     case CommOp::send_recv: return "send_recv";
@@ -22,7 +23,8 @@ double bus_bandwidth_factor(CommOp op, int ranks) {
   switch (op) {
     case CommOp::all_reduce: return ranks > 1 ? 2.0 * (n - 1) / n : 0.0;
     case CommOp::all_gather:
-    case CommOp::reduce_scatter: return ranks > 1 ? (n - 1) / n : 0.0;
+    case CommOp::reduce_scatter:
+    case CommOp::all_to_all: return ranks > 1 ? (n - 1) / n : 0.0;
     case CommOp::reduce:
     case CommOp::broadcast:
     case CommOp::send_recv: return 1.0;

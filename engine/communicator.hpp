@@ -25,7 +25,7 @@ struct CollectiveTimeout : Error {
   using Error::Error;
 };
 
-enum class CommOp { all_reduce, all_gather, reduce_scatter, reduce, broadcast, send_recv, barrier };
+enum class CommOp { all_reduce, all_gather, reduce_scatter, all_to_all, reduce, broadcast, send_recv, barrier };
 std::string_view comm_op_name(CommOp op);
 
 // nccl-tests' bus bandwidth factor: busbw = algbw * factor, algbw = bytes / time.
@@ -44,6 +44,13 @@ class Communicator {
   // recv = concatenation of every rank's send, counts[i] elements from rank i;
   // send_count must equal counts[rank()]. Equal counts give NCCL's all_gather.
   virtual void all_gather_v(const void* send, void* recv, std::span<const std::size_t> counts, DType type) = 0;
+  // Every rank sends send_counts[j] elements to rank j, taken from `send` as consecutive blocks
+  // in rank order (block j starts after the elements of blocks 0..j-1), and receives
+  // recv_counts[i] elements from rank i into `recv`, blocks in rank order likewise. Each rank's
+  // recv_counts[i] must equal rank i's send_counts[rank()]; both spans have size() entries. The
+  // block for rank() itself is copied locally. Counts may be zero. Collective over the group.
+  virtual void all_to_all_v(const void* send, std::span<const std::size_t> send_counts, void* recv,
+                            std::span<const std::size_t> recv_counts, DType type) = 0;
   // recv (recv_count elements) = op over ranks of block rank() of send (size() * recv_count elements).
   virtual void reduce_scatter(const void* send, void* recv, std::size_t recv_count, DType type, ReduceOp op) = 0;
   // recv on `root` = op over ranks of send; recv is ignored elsewhere.

@@ -115,12 +115,12 @@ void remap(std::vector<PhaseTotal>& totals, const std::vector<PhaseId>& to, std:
 }  // namespace
 
 std::string encode_rank_message(const RankOutcome& o, const PhaseTable& table, const StepLogits& logits,
-                                std::int64_t start_ns) {
+                                const std::vector<float>& last, int last_step, std::int64_t start_ns) {
   std::vector<PhaseInfo> phases;
   for (std::size_t p = 0; p < table.size(); ++p) phases.push_back(table.at(static_cast<PhaseId>(p)));
   Writer w;
   w(kMagic, phases, o.iterations, o.cuda_graphs, o.attention, o.stop, o.setup_s, o.memory, o.error, o.aborted, logits,
-    start_ns);
+    last, last_step, start_ns);
   return w.take();
 }
 
@@ -133,7 +133,7 @@ RankMessage decode_rank_message(const std::string& bytes, PhaseTable& table) {
   RankMessage m;
   RankOutcome& o = m.outcome;
   r(phases, o.iterations, o.cuda_graphs, o.attention, o.stop, o.setup_s, o.memory, o.error, o.aborted, m.logits,
-    m.start_ns);
+    m.last, m.last_step, m.start_ns);
   if (!r.done()) throw Error("a rank's message has trailing bytes");
   std::vector<PhaseId> to;
   for (const PhaseInfo& p : phases) to.push_back(table.add(p));

@@ -40,11 +40,14 @@ struct RankOutcome {
 // Process mode's message from one rank to rank 0: its outcome, the phases its ids refer to (each
 // process registers phases in its own table), the logits it captured (the rank holding the
 // output), and its clock when the configuration started, to align the stamps of other hosts.
+// `last`, `last_step`: the last measured iteration's logits (last_step -1: none kept).
 std::string encode_rank_message(const RankOutcome& outcome, const PhaseTable& table, const StepLogits& logits,
-                                std::int64_t start_ns);
+                                const std::vector<float>& last, int last_step, std::int64_t start_ns);
 struct RankMessage {
   RankOutcome outcome;
   StepLogits logits;
+  std::vector<float> last;
+  int last_step = -1;
   std::int64_t start_ns = 0;
 };
 // Decodes a message, re-numbering its phases as ids of `table` (adding the ones it lacks).

@@ -101,11 +101,33 @@ struct BusBandwidth {
   double algbw_gbps = 0, busbw_gbps = 0;
 };
 
+// A configuration's logits against the fp32 reference, judged by the noise floor of the run's
+// dtype (docs/metrics.md, "Verification").
 struct Verification {
   bool checked = false;
   bool passed = false;
-  double max_abs_error = 0, max_rel_error = 0, tolerance = 0;
+  // Errors are per sequence and step: max |got - ref| over the sequence's logits, over the
+  // largest |ref| among them; max_rel_error is the largest over sequences and steps.
+  double max_abs_error = 0, max_rel_error = 0;
+  double tolerance = 0;        // the largest max_rel_error that passes: floor_factor x max(floor, min_floor)
+  double floor = 0;            // the noise floor: the same error of one rank computing in the run's dtype
+  double min_floor = 0;        // the least floor assumed (the dtype's rounding of a logit)
+  double floor_factor = 0;     // how many floors a configuration may be off
+  double error_over_floor = 0; // max_rel_error / max(floor, min_floor)
+  std::string floor_source;    // how the floor was measured
+  std::string reference;       // what computed the reference logits
+  std::size_t reference_peak_bytes = 0;  // that computation's tracked peak memory
   std::size_t elements = 0;
+  std::size_t positions = 0;   // sequences x steps compared
+  // Most likely token: agreement with the reference over positions; a disagreement is a near tie
+  // when the reference's two logits differ by less than twice the floor (noise alone can swap
+  // them), and is not held against the configuration. Any other disagreement fails it.
+  double top1_agreement = 0;
+  std::size_t top1_near_ties = 0, top1_mismatches = 0;
+  // The last measured iteration's final step, read from the device after measurement.
+  bool last_iteration_checked = false;
+  int last_iteration_step = 0;
+  double last_iteration_rel_error = 0;
   std::string note;
 };
 

@@ -87,6 +87,15 @@ std::shared_ptr<const WeightSet> obtain_weights(const ModelConfig& model, const 
   }
 }
 
+// The logits a configuration is verified by: every step of the first iteration that keeps them,
+// and what the last measured iteration left on the device (the step it wrote last).
+struct LogitsCapture {
+  StepLogits* first = nullptr;
+  bool want_last = false;
+  std::vector<float> last;
+  int last_step = -1;
+};
+
 // One rank's run of a configuration: set-up, the capture of decode graphs, the warm-up and the
 // measured iterations. Its communicators and buffers belong to it, so that rank_main can keep
 // them alive until every rank has finished (a rank that fails must not free memory a peer may
@@ -94,7 +103,7 @@ std::shared_ptr<const WeightSet> obtain_weights(const ModelConfig& model, const 
 class RankRun {
  public:
   RankRun(int rank, const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts, Backend& backend,
-          Communicator& world, PhaseTable& table, WeightExchange* exchange, StepLogits* capture, RankOutcome& out)
+          Communicator& world, PhaseTable& table, WeightExchange* exchange, LogitsCapture* capture, RankOutcome& out)
       : rank_(rank), model_(model), point_(point), opts_(opts), backend_(backend), world_(world), table_(table),
         exchange_(exchange), capture_(capture), out_(out),
         delays_(rank == 0 && (opts.inject_delay_ms > 0 || opts.inject_delay_fraction > 0)) {}
@@ -138,7 +147,7 @@ class RankRun {
   // Logits are kept from the first warm-up iteration (or an extra pass without warm-up): the
   // copies to the host then never fall inside a measured iteration.
   void warm_up() {
-    const bool keep = capture_ != nullptr && transformer_->holds_output();
+    const bool keep = capture_ != nullptr && capture_->first != nullptr && transformer_->holds_output();
     if (opts_.warmup == 0) run_iteration(keep);
     for (int i = 0; i < opts_.warmup; ++i) run_iteration(keep && i == 0);
   }
@@ -155,6 +164,14 @@ class RankRun {
     }
     if (rank_ == 0 && opts_.profiler_range) backend_.profiler_stop();
     world_.barrier();
+  }
+
+  // Copied after measurement, so that no timed iteration pays for the copy.
+  void keep_last_logits() {
+    if (!capture_ || !capture_->want_last || out_.iterations.empty() || !transformer_->holds_output()) return;
+    capture_->last.resize(static_cast<std::size_t>(point_.workload.batch) * model_.vocab);
+    backend_.copy_to_host(capture_->last.data(), transformer_->logits(), capture_->last.size());
+    capture_->last_step = last_written_step_;
   }
 
   // The allocator's peaks and the device's own view, once the measured iterations are done.
@@ -191,8 +208,8 @@ class RankRun {
   void keep_logits(bool keep) {
     if (!keep) return;
     const std::size_t elements = static_cast<std::size_t>(point_.workload.batch) * model_.vocab;
-    capture_->emplace_back(elements);
-    backend_.copy_to_host(capture_->back().data(), transformer_->logits(), elements);
+    capture_->first->emplace_back(elements);
+    backend_.copy_to_host(capture_->first->back().data(), transformer_->logits(), elements);
   }
 
   // Test hook: rank 0 works (busy, like extra work: a sleeping rank would add the scheduler's
@@ -213,7 +230,8 @@ class RankRun {
   // logits, so the next iteration is unchanged.
   void eager_decode_sample(int iteration, IterationRecord& rec) {
     world_.barrier();
-    transformer_->decode(1 + iteration % (point_.workload.gen - 1));
+    last_written_step_ = 1 + iteration % (point_.workload.gen - 1);
+    transformer_->decode(last_written_step_);
     backend_.synchronize();
     rec.sampled_phases = timeline_->collect(&rec.collective_calls);
   }
@@ -236,6 +254,7 @@ class RankRun {
       rec.step_end.push_back(backend_.stamp());
       keep_logits(keep);
     }
+    last_written_step_ = point_.workload.gen - 1;
     injected_delay();
     rec.end = backend_.stamp();
     backend_.synchronize();
@@ -266,7 +285,7 @@ class RankRun {
   Communicator& world_;
   PhaseTable& table_;
   WeightExchange* exchange_;
-  StepLogits* capture_;
+  LogitsCapture* capture_;
   RankOutcome& out_;
   const bool delays_;  // the delay test hook applies to this rank
   ShardPlan shard_;
@@ -278,6 +297,7 @@ class RankRun {
   DeviceBuffer control_;
   std::vector<int> decode_graphs_;  // one CUDA graph per decode step, when graphs are used
   int iteration_number_ = 0;
+  int last_written_step_ = -1;  // the decode step whose logits the output buffer holds (0: prefill)
   std::chrono::steady_clock::time_point iteration_start_;
 };
 
@@ -293,7 +313,7 @@ struct GraphRelease {
 // be quiet on every rank).
 void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
                Backend* backend, std::unique_ptr<Communicator>& world_slot, PhaseTable& table,
-               WeightExchange* exchange, StepLogits* capture, std::latch& everyone_done, RankOutcome& out) {
+               WeightExchange* exchange, LogitsCapture* capture, std::latch& everyone_done, RankOutcome& out) {
   const std::unique_ptr<Communicator> world = std::move(world_slot);
   RankRun run(rank, model, point, opts, *backend, *world, table, exchange, capture, out);
   try {
@@ -304,6 +324,7 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
     run.capture_decode_graphs();
     run.warm_up();
     run.measure();
+    run.keep_last_logits();
     run.record_memory();
   } catch (const RankError& e) {
     out.error = e.what();
@@ -580,7 +601,7 @@ struct RankLaunch {
   const ConfigPoint& point;
   const RunOptions& opts;
   bool share_weights;
-  StepLogits* capture;
+  LogitsCapture* capture;
   PhaseTable& table;
   std::vector<RankOutcome>& outcomes;
 };
@@ -630,10 +651,19 @@ std::optional<std::string> launch_ranks(const RankLaunch& l) {
   return std::nullopt;
 }
 
+// Process mode, rank 0: the logits of the rank holding the output, into the configuration's capture.
+void take_logits(LogitsCapture& into, StepLogits& first, std::vector<float>& last, int last_step) {
+  if (into.first && !first.empty()) *into.first = std::move(first);
+  if (last_step >= 0) {
+    into.last = std::move(last);
+    into.last_step = last_step;
+  }
+}
+
 // This process's rank of `l` in process mode, its own backend and communicator, with any error in
 // its outcome (never thrown: rank 0 waits for every rank's message).
 RankOutcome run_process_rank(const RankLaunch& l, ProcessWorld& world, std::unique_ptr<Communicator> host,
-                             StepLogits& logits) {
+                             LogitsCapture& capture) {
   RankOutcome mine;
   try {
     const BackendEntry& entry = backend_entry(l.opts.backend);
@@ -644,7 +674,7 @@ RankOutcome run_process_rank(const RankLaunch& l, ProcessWorld& world, std::uniq
     comm->set_collective_timeout(l.opts.collective_timeout_s);
     std::latch done(1);
     rank_main(world.rank(), l.model, l.point, l.opts, backend.get(), comm, l.table, nullptr,
-              l.capture ? &logits : nullptr, done, mine);
+              l.capture ? &capture : nullptr, done, mine);
   } catch (const std::exception& e) {
     mine.error = e.what();
   }
@@ -674,7 +704,7 @@ void collect_rank_messages(const RankLaunch& l, ProcessWorld& world, const std::
       RankMessage m = decode_rank_message(*got[r], l.table);
       o = std::move(m.outcome);
       if (!same_host(static_cast<int>(r))) shift_stamps(o, start_ns - m.start_ns);
-      if (l.capture && !m.logits.empty()) *l.capture = std::move(m.logits);
+      if (l.capture) take_logits(*l.capture, m.logits, m.last, m.last_step);
     } catch (const std::exception& e) {
       o.error = fmt::format("its results could not be read: {}", e.what());
     }
@@ -691,14 +721,21 @@ void launch_in_processes(const RankLaunch& l, ProcessWorld& world) {
   const auto start_ns = static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                       std::chrono::steady_clock::now().time_since_epoch())
                                                       .count());
+  // This process's own capture: the logits of the rank that holds the output go to rank 0.
   StepLogits logits;
-  RankOutcome mine = run_process_rank(l, world, std::move(host), logits);
+  LogitsCapture capture;
+  if (l.capture) {
+    capture.first = l.capture->first ? &logits : nullptr;
+    capture.want_last = l.capture->want_last;
+  }
+  RankOutcome mine = run_process_rank(l, world, std::move(host), capture);
   // A rank that failed waits less for the others: they failed with it, or are lost.
   const double timeout = l.opts.collective_timeout_s > 0 ? l.opts.collective_timeout_s : 0;
   const double wait_s = mine.error.empty() ? timeout : std::min(timeout > 0 ? timeout : 10.0, 10.0);
-  const auto got = world.gather(encode_rank_message(mine, l.table, logits, start_ns), n, wait_s);
+  const auto got = world.gather(
+      encode_rank_message(mine, l.table, logits, capture.last, capture.last_step, start_ns), n, wait_s);
   if (world.rank() != 0) return;
-  if (l.capture && !logits.empty()) *l.capture = std::move(logits);
+  if (l.capture) take_logits(*l.capture, logits, capture.last, capture.last_step);
   l.outcomes[0] = std::move(mine);
   collect_rank_messages(l, world, got, start_ns, wait_s);
 }
@@ -746,8 +783,15 @@ void note_shared_weights(const ConfigPoint& point, ConfigResult& result) {
 
 namespace {
 
+// Process mode: rank 0's plan admitted the point for every process (hosts may differ), and
+// processes share nothing: every rank builds its own weights.
+MemoryAdmission admit_here(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts) {
+  if (process_world()) return {};
+  return admit_memory(model, point, opts);
+}
+
 ConfigResult run_on_this_process(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
-                                 const StepLogits* reference, StepLogits* captured) {
+                                 const VerificationReference* reference, StepLogits* captured) {
   ConfigResult result;
   result.point = point;
   result.warmup = opts.warmup;
@@ -762,18 +806,18 @@ ConfigResult run_on_this_process(const ModelConfig& model, const ConfigPoint& po
   std::vector<RankOutcome> outcomes(static_cast<std::size_t>(point.layout.ranks()));
   PhaseTable table;
   StepLogits local_capture;
-  StepLogits* capture = captured ? captured : (reference ? &local_capture : nullptr);
+  LogitsCapture capture;
+  capture.first = captured ? captured : (reference ? &local_capture : nullptr);
+  capture.want_last = reference != nullptr;
   HostMemoryWatch host;
   try {
-    // Process mode: rank 0's plan admitted the point for every process (hosts may differ).
-    const MemoryAdmission admission = process_world() ? MemoryAdmission{} : admit_memory(model, point, opts);
+    const MemoryAdmission admission = admit_here(model, point, opts);
     if (admission.refusal) return skipped(result, *admission.refusal);
-    // Processes share nothing: in process mode every rank builds its own weights.
-    const bool share_weights = admission.share_weights && !process_world();
+    const bool share_weights = admission.share_weights;
     if (share_weights) note_shared_weights(point, result);
     host.reset = reset_peak_rss();
     host.start = process_memory();
-    const RankLaunch launch{model, point, opts, share_weights, capture, table, outcomes};
+    const RankLaunch launch{model, point, opts, share_weights, &capture, table, outcomes};
     if (auto refused = launch_anywhere(launch)) return fail(*refused);
     if (!is_reporting_process()) return result;  // process mode: rank 0 has every rank's outcome
     host.end = process_memory();
@@ -788,7 +832,10 @@ ConfigResult run_on_this_process(const ModelConfig& model, const ConfigPoint& po
     return fail(fmt::format("the measurements could not be summarised: {}", e.what()));
   }
   if (reference) {
-    result.verification = verify_logits(*capture, *reference, opts.dtype);
+    result.verification = verify_logits(*capture.first, *reference, opts.dtype, static_cast<std::size_t>(model.vocab));
+    if (capture.last_step >= 0)
+      verify_last_iteration(capture.last, capture.last_step, *reference, static_cast<std::size_t>(model.vocab),
+                            result.verification);
     if (!result.verification.passed) {
       result.status = ConfigStatus::failed;
       result.reason = "verification failed: " + result.verification.note;
@@ -813,7 +860,7 @@ void share_verdict(ConfigResult& result) {
 }  // namespace
 
 ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
-                               const StepLogits* reference, StepLogits* captured) {
+                               const VerificationReference* reference, StepLogits* captured) {
   ConfigResult result = run_on_this_process(model, point, opts, reference, captured);
   share_verdict(result);
   return result;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "model/dtype.hpp"
@@ -21,6 +22,12 @@ enum class ReplicaWeights {
   automatic,  // private copies, shared only when private ones do not fit in memory
   private_copies,
   shared,
+};
+
+// Devices that are not present, planned for (--hardware): one per rank, of this memory each.
+struct PlannedDevice {
+  std::string name;  // the hardware profile's
+  std::size_t memory_bytes = 0;
 };
 
 struct RunOptions {
@@ -42,6 +49,8 @@ struct RunOptions {
   // Refuse a configuration whose predicted memory exceeds this fraction of what is available.
   double memory_headroom = 0.9;
   ReplicaWeights replica_weights = ReplicaWeights::automatic;
+  // Set: admission plans for these devices instead of what `backend` finds here (dry runs only).
+  std::optional<PlannedDevice> planned_device;
   // A collective that waits longer than this fails the configuration, naming the collective and
   // the ranks that did not arrive (--collective-timeout); 0 = wait forever.
   double collective_timeout_s = 900;
@@ -50,10 +59,11 @@ struct RunOptions {
   int fail_rank_thread_start = -1;
 };
 
-// Runs `point`. When `reference` is given, the logits are verified against it. A failure of
-// any kind is returned as a failed result with its reason, never thrown.
+// Runs `point`. When `reference` is given, the logits are verified against it: those of the first
+// iteration, and the last step of the last measured one. A failure of any kind is returned as a
+// failed result with its reason, never thrown.
 ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& options,
-                               const StepLogits* reference, StepLogits* captured = nullptr);
+                               const VerificationReference* reference, StepLogits* captured = nullptr);
 
 // The one-rank logits of `workload`, the reference every configuration is checked against;
 // `member` selects an ensemble member's weights. Throws Error when it cannot run.

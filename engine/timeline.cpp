@@ -19,7 +19,8 @@ std::string_view phase_category_name(PhaseCategory c) {
 }
 
 bool PhaseInfo::times_a_collective() const {
-  const bool collective_op = op == CommOp::all_reduce || op == CommOp::all_gather || op == CommOp::reduce_scatter;
+  const bool collective_op = op == CommOp::all_reduce || op == CommOp::all_gather || op == CommOp::reduce_scatter ||
+                             op == CommOp::all_to_all;
   return collective_op && counts_as_sync_total &&
          (category == PhaseCategory::communication || category == PhaseCategory::background);
 }

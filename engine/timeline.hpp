@@ -30,8 +30,9 @@ struct PhaseInfo {
   std::string group;            // "tp", "dp", "pp", "world"
   std::string detail;           // e.g. GEMM shape "m=512 n=6144 k=4096"
   bool counts_as_sync_total = false;  // the collective itself (not a wait for it)
-  // A collective the communicator runs as one call (all-reduce, all-gather, reduce-scatter), not a
-  // wait for one, a pipeline transfer or the parameter-server star of point-to-point messages.
+  // A collective the communicator runs as one call (all-reduce, all-gather, reduce-scatter,
+  // all-to-all), not a wait for one, a pipeline transfer or the parameter-server star of
+  // point-to-point messages.
   bool times_a_collective() const;
   int layer = -1;                     // from "layer.N" in the path: the NVTX payload of compute phases
   const void* nvtx_name = nullptr;    // registered when the phase is added

@@ -11,157 +11,12 @@
 #include "engine/async_comm.hpp"
 #include "engine/backends.hpp"
 #include "engine/nvtx.hpp"
+#include "engine/weights.hpp"
 #include "model/math.hpp"
 #include "model/rope.hpp"
 
 namespace llmt {
 namespace {
-
-// Logical tensor ids: the seed of every element's value (model/math.hpp element_key).
-enum GlobalTensor : std::uint64_t { kEmbed = 1, kPositions, kFinalNormW, kFinalNormB, kHead, kTokens };
-enum LayerTensor : std::uint64_t {
-  kNorm1W, kNorm1B, kWq, kWk, kWv, kBq, kBk, kBv, kWo, kBo,
-  kNorm2W, kNorm2B, kWgate, kWup, kBup, kWdown, kBdown, kQNorm, kKNorm,
-};
-std::uint64_t layer_tensor(int layer, LayerTensor t) { return 1000 + static_cast<std::uint64_t>(layer) * 64 + t; }
-
-// A logical tensor id as the checkpoint names it: its role and layer.
-std::pair<WeightRole, int> weight_role(std::uint64_t tensor) {
-  switch (tensor) {
-    case kEmbed: return {WeightRole::embed, 0};
-    case kPositions: return {WeightRole::positions, 0};
-    case kFinalNormW: return {WeightRole::final_norm_w, 0};
-    case kFinalNormB: return {WeightRole::final_norm_b, 0};
-    case kHead: return {WeightRole::head, 0};
-    default: break;
-  }
-  static constexpr WeightRole kLayerRoles[] = {
-      WeightRole::norm1_w, WeightRole::norm1_b, WeightRole::q,       WeightRole::k,      WeightRole::v,
-      WeightRole::q_bias,  WeightRole::k_bias,  WeightRole::v_bias,  WeightRole::out,    WeightRole::out_bias,
-      WeightRole::norm2_w, WeightRole::norm2_b, WeightRole::gate,    WeightRole::up,     WeightRole::up_bias,
-      WeightRole::down,    WeightRole::down_bias, WeightRole::q_norm, WeightRole::k_norm};
-  static_assert(std::size(kLayerRoles) == kKNorm + 1, "one role per LayerTensor, in its order");
-  const std::uint64_t kind = (tensor - 1000) % 64;
-  return {kLayerRoles[kind], static_cast<int>((tensor - 1000) / 64)};
-}
-
-// Initialisation scales: uniform(-a, a) with a = sqrt(3 / fan_in) keeps unit variance.
-float linear_scale(int fan_in) { return std::sqrt(3.0f / static_cast<float>(fan_in)); }
-constexpr float kNormScale = 0.1f, kBiasScale = 0.02f, kPositionScale = 0.1f;
-
-// This rank's share of the model and workload: heads, intermediate columns, vocabulary and
-// hidden slice are the local shard's; `hidden` and `head_dim` are the model's.
-struct Dims {
-  int hidden, head_dim, q_heads, kv_heads, q_per_kv, intermediate, vocab_part, hidden_part, batch, global_batch,
-      context, prompt, window;
-  int tp, pp, dp, tp_index, pp_index, dp_index;
-  bool gpt2, qkv_bias, qk_norm, first_stage, last_stage, tp_sum, ensemble;  // first and last pipeline stage
-  SyncMode sync;
-  std::size_t local_layers;
-  int qkv_cols() const { return (q_heads + 2 * kv_heads) * head_dim; }
-  int up_cols() const { return gpt2 ? intermediate : 2 * intermediate; }
-  // Columns of this rank's logits: its vocabulary shard (concat), or the whole vocabulary
-  // computed from its slice of the hidden dimension (sum).
-  int logits_cols(int full_vocab) const { return tp_sum ? full_vocab : vocab_part; }
-};
-
-Dims local_dims(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s) {
-  Dims d{};
-  d.hidden = m.hidden;
-  d.head_dim = m.head_dim;
-  d.q_heads = s.q_heads.size();
-  d.kv_heads = s.kv_heads.size();
-  d.q_per_kv = m.heads / m.kv_heads;
-  d.intermediate = s.intermediate.size();
-  d.vocab_part = s.vocab.size();
-  d.hidden_part = s.hidden.size();
-  d.batch = s.batch.size();
-  d.global_batch = p.workload.batch;
-  d.context = p.workload.context();
-  d.prompt = p.workload.prompt;
-  d.window = m.sliding_window;
-  d.tp = p.layout.tp;
-  d.pp = p.layout.pp;
-  d.dp = p.layout.dp;
-  d.tp_index = s.coords.tp;
-  d.pp_index = s.coords.pp;
-  d.dp_index = s.coords.dp;
-  d.gpt2 = m.arch == Architecture::gpt2;
-  d.qkv_bias = m.qkv_bias;
-  d.qk_norm = m.qk_norm;
-  d.first_stage = s.first_stage();
-  d.last_stage = s.last_stage();
-  d.tp_sum = p.tp_sum();
-  d.ensemble = p.ensemble();
-  d.sync = p.sync;
-  d.local_layers = static_cast<std::size_t>(s.layers.size());
-  return d;
-}
-
-// Saturating size arithmetic: a shape too large for size_t predicts SIZE_MAX bytes (and is
-// refused as not fitting) instead of wrapping around to a small number.
-constexpr std::size_t kSizeMax = std::numeric_limits<std::size_t>::max();
-std::size_t sat_mul(std::size_t a, std::size_t b) {
-  std::size_t r = 0;
-  return __builtin_mul_overflow(a, b, &r) ? kSizeMax : r;
-}
-template <typename... More>
-std::size_t sat_mul(std::size_t a, std::size_t b, std::size_t c, More... more) {
-  return sat_mul(sat_mul(a, b), c, static_cast<std::size_t>(more)...);
-}
-std::size_t sat_add(std::size_t a, std::size_t b) {
-  std::size_t r = 0;
-  return __builtin_add_overflow(a, b, &r) ? kSizeMax : r;
-}
-template <typename... More>
-std::size_t sat_add(std::size_t a, std::size_t b, std::size_t c, More... more) {
-  return sat_add(sat_add(a, b), c, static_cast<std::size_t>(more)...);
-}
-std::size_t nonneg(int v) { return v > 0 ? static_cast<std::size_t>(v) : 0; }
-
-// Element counts of every buffer a rank allocates; allocation and prediction both use them.
-struct LayerSizes {
-  std::size_t norm, qkv_w, qkv_b, qk_norm, out_w, out_b, up_w, up_b, down_w, down_b, cache;
-};
-LayerSizes layer_sizes(const Dims& d) {
-  const std::size_t h = nonneg(d.hidden);
-  LayerSizes s{};
-  s.norm = h;
-  s.qkv_w = sat_mul(nonneg(d.qkv_cols()), h);
-  s.qkv_b = d.qkv_bias ? nonneg(d.qkv_cols()) : 0;
-  s.qk_norm = d.qk_norm ? nonneg(d.head_dim) : 0;  // each of the q and k norms
-  s.out_w = sat_mul(h, nonneg(d.q_heads), nonneg(d.head_dim));
-  s.out_b = d.gpt2 ? h : 0;
-  s.up_w = sat_mul(nonneg(d.up_cols()), h);
-  s.up_b = d.gpt2 ? nonneg(d.intermediate) : 0;
-  s.down_w = sat_mul(h, nonneg(d.intermediate));
-  s.down_b = d.gpt2 ? h : 0;
-  s.cache = sat_mul(nonneg(d.batch), nonneg(d.kv_heads), nonneg(d.context), nonneg(d.head_dim));
-  return s;
-}
-std::size_t layer_weight_elements(const Dims& d) {
-  const LayerSizes s = layer_sizes(d);
-  const std::size_t norms = sat_mul(2 * s.norm, d.gpt2 ? 2 : 1);
-  return sat_add(norms, s.qkv_w, s.qkv_b, 2 * s.qk_norm, s.out_w, s.out_b, s.up_w, s.up_b, s.down_w, s.down_b);
-}
-
-struct GlobalSizes {
-  std::size_t embed, positions, final_norm, head;
-};
-GlobalSizes global_sizes(const ModelConfig& m, const Dims& d) {
-  const std::size_t h = nonneg(d.hidden);
-  GlobalSizes g{};
-  g.embed = d.first_stage ? sat_mul(nonneg(d.vocab_part), h) : 0;
-  g.positions = d.first_stage && d.gpt2 ? sat_mul(nonneg(m.max_positions), h) : 0;
-  g.final_norm = d.last_stage ? h * (d.gpt2 ? 2 : 1) : 0;
-  if (d.last_stage) {
-    if (d.tp_sum)
-      g.head = sat_mul(nonneg(m.vocab), nonneg(d.hidden_part));
-    else if (!(m.tied_embeddings && d.first_stage))  // a tied head reuses the embedding shard
-      g.head = sat_mul(nonneg(d.vocab_part), h);
-  }
-  return g;
-}
 
 struct ActivationSizes {
   std::size_t x, xn, qkv, attn, proj, mlp_in, mlp_act, last, last_norm, logits_local, staging, logits_tp, logits_out;
@@ -387,11 +242,6 @@ std::vector<PhaseWork> phase_work(const ModelConfig& model, const ConfigPoint& p
   return work.result();
 }
 
-std::int32_t input_token(std::uint64_t seed, int seq, int pos, int vocab) {
-  const std::uint64_t key = math::element_key(seed, kTokens, (static_cast<std::uint64_t>(seq) << 32) | pos);
-  return static_cast<std::int32_t>(math::splitmix64(key) % static_cast<std::uint64_t>(vocab));
-}
-
 MemoryPlan plan_rank_memory(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard, DType dtype) {
   const Dims d = local_dims(model, point, shard);
   const std::size_t e = dtype_size(dtype);
@@ -426,190 +276,6 @@ RankComms RankComms::split(Communicator& world, const ShardPlan& s) {
   comms.pp = world.split(group_instance(l, c, "pp"), c.pp);
   comms.dp = world.split(group_instance(l, c, "dp"), c.dp);
   return comms;
-}
-
-struct LayerWeights {
-  DeviceBuffer norm1_w, norm1_b, qkv_w, qkv_b, q_norm_w, k_norm_w, out_w, out_b;
-  DeviceBuffer norm2_w, norm2_b, up_w, up_b, down_w, down_b;
-};
-
-struct WeightSet {
-  std::vector<LayerWeights> layers;
-  DeviceBuffer embed, positions, final_w, final_b, head;
-  const void* head_weights = nullptr;  // `head`, or the embedding shard when tied
-};
-
-namespace {
-
-// Allocates one rank's weight shard and generates its values from their global indices.
-class WeightBuilder {
- public:
-  // `checkpoint`: read the values there instead of generating them; `exported`: also copy every
-  // generated block into these tensors, in the checkpoint's names and layouts.
-  WeightBuilder(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s, std::uint64_t seed, Backend& be,
-                const Checkpoint* checkpoint = nullptr, std::map<std::string, NamedTensor>* exported = nullptr)
-      : m_(m), shard_(s), d_(local_dims(m, p, s)), seed_(seed), be_(be), esize_(dtype_size(be.dtype())),
-        checkpoint_(checkpoint), exported_(exported) {}
-
-  std::shared_ptr<WeightSet> build() {
-    auto w = std::make_shared<WeightSet>();
-    for (int l = shard_.layers.begin; l < shard_.layers.end; ++l) w->layers.push_back(layer(l));
-    const GlobalSizes g = global_sizes(m_, d_);
-    const int v0 = shard_.vocab.begin;
-    if (g.embed) {
-      w->embed = allocate(g.embed);
-      fill(w->embed, 0, d_.vocab_part, d_.hidden, kEmbed, v0, 0, d_.hidden, 1.0f);
-    }
-    if (g.positions) {
-      w->positions = allocate(g.positions);
-      fill(w->positions, 0, m_.max_positions, d_.hidden, kPositions, 0, 0, d_.hidden, kPositionScale);
-    }
-    if (d_.last_stage) {
-      w->final_w = allocate(d_.hidden);
-      if (d_.gpt2) w->final_b = allocate(d_.hidden);
-      fill_norm(w->final_w, w->final_b, kFinalNormW, kFinalNormB);
-      const std::uint64_t id = m_.tied_embeddings ? kEmbed : kHead;
-      const float scale = m_.tied_embeddings ? 1.0f : linear_scale(d_.hidden);
-      if (d_.tp_sum) {
-        // Row-parallel head: every vocabulary row, this rank's slice of the hidden columns.
-        w->head = allocate(g.head);
-        fill(w->head, 0, m_.vocab, d_.hidden_part, id, 0, shard_.hidden.begin, d_.hidden, scale);
-      } else if (g.head) {
-        w->head = allocate(g.head);
-        fill(w->head, 0, d_.vocab_part, d_.hidden, id, v0, 0, d_.hidden, scale);
-      }
-      w->head_weights = g.head ? w->head.get() : w->embed.get();
-    }
-    return w;
-  }
-
- private:
-  DeviceBuffer allocate(std::size_t n) { return be_.allocate(n, MemoryKind::weights); }
-  void fill(const DeviceBuffer& dst, std::size_t offset, int rows, int cols, std::uint64_t tensor, std::int64_t row0,
-            std::int64_t col0, std::int64_t global_cols, float scale, float shift = 0.0f) {
-    void* at = static_cast<char*>(dst.get()) + offset * esize_;
-    if (checkpoint_) {
-      const std::vector<float> values = checkpoint_->read(checkpoint_location(tensor), row0, col0, rows, cols);
-      be_.copy_from_host(at, values.data(), values.size());
-      return;
-    }
-    be_.fill(at, rows, cols, FillSpec{seed_, tensor, row0, col0, global_cols, scale, shift});
-    if (exported_) export_block(at, checkpoint_location(tensor), row0, col0, rows, cols);
-  }
-  HfLocation checkpoint_location(std::uint64_t tensor) const {
-    const auto [role, layer] = weight_role(tensor);
-    return hf_location(m_, role, layer);
-  }
-  void export_block(const void* at, const HfLocation& where, std::int64_t row0, std::int64_t col0, int rows, int cols) {
-    std::vector<float> values(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols));
-    be_.copy_to_host(values.data(), at, values.size());
-    NamedTensor& t = (*exported_)[where.names.front()];
-    if (t.values.empty()) {
-      t.name = where.names.front();
-      t.shape = where.shape;
-      std::size_t n = 1;
-      for (std::int64_t dim : where.shape) n *= static_cast<std::size_t>(dim);
-      t.values.assign(n, 0.0f);
-    }
-    for (int r = 0; r < rows; ++r)
-      for (int c = 0; c < cols; ++c)
-        t.values[static_cast<std::size_t>(hf_index(where, row0 + r, col0 + c))] =
-            values[static_cast<std::size_t>(r) * cols + c];
-  }
-  void fill_norm(const DeviceBuffer& w, const DeviceBuffer& b, std::uint64_t wid, std::uint64_t bid) {
-    fill(w, 0, 1, d_.hidden, wid, 0, 0, d_.hidden, kNormScale, 1.0f);
-    if (b) fill(b, 0, 1, d_.hidden, bid, 0, 0, d_.hidden, kBiasScale);
-  }
-
-  LayerWeights layer(int l) {
-    const Dims& d = d_;
-    const LayerSizes ls = layer_sizes(d);
-    const int q0 = shard_.q_heads.begin, kv0 = shard_.kv_heads.begin, i0 = shard_.intermediate.begin;
-    const int hd = d.head_dim, q_all = m_.heads * hd, kv_all = m_.kv_heads * hd;
-    LayerWeights L;
-    L.norm1_w = allocate(ls.norm);
-    L.norm2_w = allocate(ls.norm);
-    if (d.gpt2) {
-      L.norm1_b = allocate(ls.norm);
-      L.norm2_b = allocate(ls.norm);
-    }
-    fill_norm(L.norm1_w, L.norm1_b, layer_tensor(l, kNorm1W), layer_tensor(l, kNorm1B));
-    fill_norm(L.norm2_w, L.norm2_b, layer_tensor(l, kNorm2W), layer_tensor(l, kNorm2B));
-
-    // Column-parallel QKV: this rank's query heads, then its KV heads' keys and values.
-    L.qkv_w = allocate(ls.qkv_w);
-    const float sh = linear_scale(d.hidden);
-    fill(L.qkv_w, 0, d.q_heads * hd, d.hidden, layer_tensor(l, kWq), q0 * hd, 0, d.hidden, sh);
-    fill(L.qkv_w, std::size_t(d.q_heads) * hd * d.hidden, d.kv_heads * hd, d.hidden, layer_tensor(l, kWk), kv0 * hd, 0, d.hidden, sh);
-    fill(L.qkv_w, std::size_t(d.q_heads + d.kv_heads) * hd * d.hidden, d.kv_heads * hd, d.hidden, layer_tensor(l, kWv), kv0 * hd, 0, d.hidden, sh);
-    if (ls.qkv_b) {
-      L.qkv_b = allocate(ls.qkv_b);
-      fill(L.qkv_b, 0, 1, d.q_heads * hd, layer_tensor(l, kBq), 0, q0 * hd, q_all, kBiasScale);
-      fill(L.qkv_b, std::size_t(d.q_heads) * hd, 1, d.kv_heads * hd, layer_tensor(l, kBk), 0, kv0 * hd, kv_all, kBiasScale);
-      fill(L.qkv_b, std::size_t(d.q_heads + d.kv_heads) * hd, 1, d.kv_heads * hd, layer_tensor(l, kBv), 0, kv0 * hd, kv_all,
-           kBiasScale);
-    }
-    if (ls.qk_norm) {  // Qwen3: one norm per head dimension, the same for every head (replicated)
-      L.q_norm_w = allocate(ls.qk_norm);
-      L.k_norm_w = allocate(ls.qk_norm);
-      fill(L.q_norm_w, 0, 1, hd, layer_tensor(l, kQNorm), 0, 0, hd, kNormScale, 1.0f);
-      fill(L.k_norm_w, 0, 1, hd, layer_tensor(l, kKNorm), 0, 0, hd, kNormScale, 1.0f);
-    }
-    // Row-parallel output projection: all output rows, this rank's input columns.
-    L.out_w = allocate(ls.out_w);
-    fill(L.out_w, 0, d.hidden, d.q_heads * hd, layer_tensor(l, kWo), 0, q0 * hd, q_all, linear_scale(q_all));
-    if (ls.out_b) {
-      L.out_b = allocate(ls.out_b);
-      fill(L.out_b, 0, 1, d.hidden, layer_tensor(l, kBo), 0, 0, d.hidden, kBiasScale);
-    }
-    // Column-parallel MLP up (gate rows then up rows when gated), row-parallel down.
-    L.up_w = allocate(ls.up_w);
-    if (d.gpt2) {
-      fill(L.up_w, 0, d.intermediate, d.hidden, layer_tensor(l, kWup), i0, 0, d.hidden, sh);
-      L.up_b = allocate(ls.up_b);
-      fill(L.up_b, 0, 1, d.intermediate, layer_tensor(l, kBup), 0, i0, m_.intermediate, kBiasScale);
-    } else {
-      fill(L.up_w, 0, d.intermediate, d.hidden, layer_tensor(l, kWgate), i0, 0, d.hidden, sh);
-      fill(L.up_w, std::size_t(d.intermediate) * d.hidden, d.intermediate, d.hidden, layer_tensor(l, kWup), i0, 0, d.hidden, sh);
-    }
-    L.down_w = allocate(ls.down_w);
-    fill(L.down_w, 0, d.hidden, d.intermediate, layer_tensor(l, kWdown), 0, i0, m_.intermediate, linear_scale(m_.intermediate));
-    if (ls.down_b) {
-      L.down_b = allocate(ls.down_b);
-      fill(L.down_b, 0, 1, d.hidden, layer_tensor(l, kBdown), 0, 0, d.hidden, kBiasScale);
-    }
-    return L;
-  }
-
-  const ModelConfig& m_;
-  const ShardPlan& shard_;
-  const Dims d_;
-  const std::uint64_t seed_;
-  Backend& be_;
-  const std::size_t esize_;
-  const Checkpoint* checkpoint_;
-  std::map<std::string, NamedTensor>* exported_;
-};
-
-}  // namespace
-
-std::shared_ptr<const WeightSet> build_weights(const ModelConfig& model, const ConfigPoint& point,
-                                               const ShardPlan& shard, const ExecutionOptions& options,
-                                               Backend& backend) {
-  const std::uint64_t seed = member_seed(options.seed, shard.weight_member + options.member_offset);
-  return WeightBuilder(model, point, shard, seed, backend, options.checkpoint.get()).build();
-}
-
-std::vector<NamedTensor> export_weights(const ModelConfig& model, std::uint64_t seed, Backend& backend) {
-  ConfigPoint point;
-  point.strategy = "export";
-  point.workload = {1, 1, 1};
-  const ShardPlan shard = make_shard_plan(model, point, 0);
-  std::map<std::string, NamedTensor> tensors;
-  WeightBuilder(model, point, shard, member_seed(seed, 0), backend, nullptr, &tensors).build();
-  std::vector<NamedTensor> out;
-  for (auto& [name, t] : tensors) out.push_back(std::move(t));
-  return out;
 }
 
 struct TransformerRank::Impl {
@@ -825,20 +491,12 @@ struct TransformerRank::Impl {
   }
 
   void upload_rope_tables() {
-    const int half = d.head_dim / 2;
-    std::vector<float> cos_t(static_cast<std::size_t>(d.context) * half), sin_t(cos_t.size());
-    const RopeFrequencies rope = rope_frequencies(m, d.context);
-    for (int pos = 0; pos < d.context; ++pos)
-      for (int i = 0; i < half; ++i) {
-        const double angle = pos * rope.inv_freq[static_cast<std::size_t>(i)];
-        cos_t[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::cos(angle) * rope.attention_factor);
-        sin_t[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::sin(angle) * rope.attention_factor);
-      }
-    const std::size_t bytes = cos_t.size() * sizeof(float);
+    const RopeTables tables = rope_tables(m, d.context);
+    const std::size_t bytes = tables.cos.size() * sizeof(float);
     rope_cos = be.allocate_bytes(bytes, MemoryKind::activations);
     rope_sin = be.allocate_bytes(bytes, MemoryKind::activations);
-    be.upload_bytes(rope_cos.get(), cos_t.data(), bytes);
-    be.upload_bytes(rope_sin.get(), sin_t.data(), bytes);
+    be.upload_bytes(rope_cos.get(), tables.cos.data(), bytes);
+    be.upload_bytes(rope_sin.get(), tables.sin.data(), bytes);
   }
 
   // ---- synchronisation ----------------------------------------------------------------

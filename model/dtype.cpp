@@ -27,15 +27,4 @@ std::optional<DType> parse_dtype(std::string_view s) {
   return std::nullopt;
 }
 
-double verification_tolerance(DType t) {
-  // Parallel runs differ from the reference only in the order of floating-point sums
-  // (split GEMMs, all-reduce), so the bound scales with the type's epsilon.
-  switch (t) {
-    case DType::f32: return 1e-4;
-    case DType::f16: return 5e-3;
-    case DType::bf16: return 3e-2;
-  }
-  return 0.0;
-}
-
 }  // namespace llmt

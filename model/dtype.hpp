@@ -14,8 +14,5 @@ std::size_t dtype_size(DType t);
 std::string_view dtype_name(DType t);
 // Accepts fp32/float32/f32, fp16/float16/f16/half, bf16/bfloat16.
 std::optional<DType> parse_dtype(std::string_view s);
-// Largest max-relative error (see docs/metrics.md) a parallel run may show against the
-// one-rank reference computed in the same type.
-double verification_tolerance(DType t);
 
 }  // namespace llmt

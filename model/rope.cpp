@@ -84,4 +84,19 @@ RopeFrequencies rope_frequencies(const ModelConfig& model, int seq_len) {
   return out;
 }
 
+RopeTables rope_tables(const ModelConfig& model, int context) {
+  const std::size_t half = static_cast<std::size_t>(model.head_dim / 2);
+  const RopeFrequencies rope = rope_frequencies(model, context);
+  RopeTables t;
+  t.cos.resize(static_cast<std::size_t>(context) * half);
+  t.sin.resize(t.cos.size());
+  for (std::size_t pos = 0; pos < static_cast<std::size_t>(context); ++pos)
+    for (std::size_t i = 0; i < half; ++i) {
+      const double angle = static_cast<double>(pos) * rope.inv_freq[i];
+      t.cos[pos * half + i] = static_cast<float>(std::cos(angle) * rope.attention_factor);
+      t.sin[pos * half + i] = static_cast<float>(std::sin(angle) * rope.attention_factor);
+    }
+  return t;
+}
+
 }  // namespace llmt

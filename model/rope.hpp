@@ -18,4 +18,11 @@ struct RopeFrequencies {
 // only beyond max_position_embeddings, which llmthreads never runs (a longer context is refused).
 RopeFrequencies rope_frequencies(const ModelConfig& model, int seq_len);
 
+// cos and sin of every position below `context` and every rotated pair, attention factor
+// applied, as the backends' rope kernels read them: [context][head_dim / 2] floats each.
+struct RopeTables {
+  std::vector<float> cos, sin;
+};
+RopeTables rope_tables(const ModelConfig& model, int context);
+
 }  // namespace llmt

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "engine/metrics.hpp"
+#include "engine/verify.hpp"
 #include "reports/reporter.hpp"
 
 namespace llmt {
@@ -90,9 +91,12 @@ class ConsoleReporter final : public Reporter {
     fmt::print("GiB/rank: the largest rank's allocated peak; peak GiB: the process's RSS high-water mark during the "
                "configuration (* since the process started) or a GPU's memory in use at the end; untrk GiB: peak "
                "minus the allocated bytes of the ranks in it\n");
-    fmt::print("{:<44} {:>5} {:<7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>8} {:>9} {:>9} {:>6} {:>6} {:>8} {}\n",
+    fmt::print("rel.err: the largest error of a sequence's logits against the fp32 reference, relative to its largest "
+               "logit; xnoise: that error in noise floors (one rank in the run's dtype), at most {:g} passes\n",
+               tolerance_rule(DType::f32).factor);
+    fmt::print("{:<44} {:>5} {:<7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>8} {:>9} {:>9} {:>6} {:>6} {:>8} {:>6} {}\n",
                "configuration", "ranks", "status", "ttft ms", "tpot ms", "e2e ms", "tok/s", "sync%", "wait%",
-               "GiB/rank", "peak GiB", "untrk GiB", "imbal", "%floor", "rel.err", "check");
+               "GiB/rank", "peak GiB", "untrk GiB", "imbal", "%floor", "rel.err", "xnoise", "check");
     std::fflush(stdout);
   }
 
@@ -112,12 +116,12 @@ class ConsoleReporter final : public Reporter {
     // --gen 1 has no decode step: no time per output token to show (JSON records n = 0).
     const std::string tpot = m.decode_step_ms.n == 0 ? "-" : fmt::format("{:.3f}", m.tpot_ms);
     fmt::print("{:<44} {:>5} {:<7} {:>9.2f} {:>9} {:>9.2f} {:>9.1f} {:>5.1f}% {:>5.1f}% {:>8.3f} {:>9} {:>9} "
-               "{:>5.1f}% {:>6} {:>8.1e} {}\n",
+               "{:>5.1f}% {:>6} {:>8.1e} {:>6} {}\n",
                name, p.ranks(), config_status_name(r.status), m.ttft_ms.mean, tpot, m.e2e_ms.mean,
                m.output_tokens_per_s, 100.0 * m.sync_fraction, 100.0 * m.wait_fraction, peak / 1073741824.0,
                pool_peak(largest_pool(m)), pool_untracked(largest_pool(m)),
                100.0 * m.imbalance, percent_of_floor(m.floor), v.max_rel_error,
-               v.checked ? (v.passed ? "pass" : "FAIL") : "-");
+               v.checked ? fmt::format("{:.2f}", v.error_over_floor) : "-", v.checked ? (v.passed ? "pass" : "FAIL") : "-");
     if (r.status == ConfigStatus::failed) fmt::print("    {}\n", r.reason);
     if (const std::vector<double> ps = param_server_bytes_by_rank(m.comm); !ps.empty()) {
       std::vector<std::string> kib;

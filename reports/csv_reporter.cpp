@@ -33,7 +33,8 @@ const char* kColumns[] = {
     "e2e_floor_ms", "ttft_of_floor", "decode_step_of_floor", "e2e_of_floor", "ps_root_bytes_per_iteration",
     "ps_other_rank_bytes_per_iteration", "prefill_busbw_gbps", "decode_busbw_gbps", "transfer_bytes_per_rank",
     "pool", "pool_allocated_bytes", "pool_measured_peak_bytes", "pool_measured_by", "pool_untracked_bytes",
-    "rss_at_start_bytes", "attention"};
+    "rss_at_start_bytes", "attention", "noise_floor", "error_over_floor", "tolerance", "top1_agreement",
+    "last_iteration_rel_error"};
 
 // The memory pool with the largest measured peak: its allocated bytes beside the measured peak.
 std::vector<std::string> pool_fields(const ConfigMetrics& m) {
@@ -135,6 +136,9 @@ class CsvReporter final : public Reporter {
       const std::vector<std::string> pool = pool_fields(m);
       f.insert(f.end(), pool.begin(), pool.end());
       f.push_back(attention_field(r.attention));
+      const Verification& v = r.verification;
+      for (double x : {v.floor, v.error_over_floor, v.tolerance, v.top1_agreement}) f.push_back(v.checked ? num(x) : "");
+      f.push_back(v.last_iteration_checked ? num(v.last_iteration_rel_error) : "");
     }
     out_ << fmt::format("{}\n", fmt::join(f, ","));
     out_.flush();

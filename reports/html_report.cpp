@@ -323,13 +323,26 @@ std::string verification_section(const std::vector<ConfigResult>& all) {
     const Verification& v = r.verification;
     std::string check = "<span>-</span>";
     if (v.checked) check = v.passed ? "<span class=\"pass\">pass</span>" : "<span class=\"fail\">FAIL</span>";
-    rows.push_back({escape(r.point.id()), escape(std::string(config_status_name(r.status))),
-                    v.checked ? num(v.max_abs_error) : "", v.checked ? num(v.max_rel_error) : "",
-                    v.checked ? num(v.tolerance) : "", check, escape(r.reason)});
+    auto shown = [&](double x) { return v.checked ? num(x) : std::string(); };
+    rows.push_back({escape(r.point.id()), escape(std::string(config_status_name(r.status))), shown(v.max_rel_error),
+                    shown(v.floor), shown(v.error_over_floor), shown(v.tolerance),
+                    v.checked ? fmt::format("{:.1f}%", 100 * v.top1_agreement) : "",
+                    v.last_iteration_checked ? num(v.last_iteration_rel_error) : "", check, escape(r.reason)});
   }
-  return "<h2>Verification against the one-rank reference</h2>\n" +
-         table({"configuration", "status", "max abs error", "max rel error", "tolerance", "check", "reason"}, rows,
-               {false, false, true, true, true, false, false});
+  std::string how;
+  for (const ConfigResult& r : all)
+    if (r.verification.checked && !r.verification.reference.empty()) {
+      how = fmt::format("<p>Reference: {}. Noise floor: {}. A configuration passes when its largest error (per "
+                        "sequence and step, relative to the sequence's largest logit) is at most {:g} floors and every "
+                        "disagreement on the most likely token is a near tie (docs/metrics.md, Verification).</p>\n",
+                        escape(r.verification.reference), escape(r.verification.floor_source),
+                        r.verification.floor_factor);
+      break;
+    }
+  return "<h2>Verification against the fp32 reference</h2>\n" + how +
+         table({"configuration", "status", "max rel error", "noise floor", "error / floor", "tolerance", "top-1 agree",
+                "last iteration error", "check", "reason"},
+               rows, {false, false, true, true, true, true, true, true, false, false});
 }
 
 }  // namespace

@@ -283,9 +283,22 @@ json metrics_json(const ConfigMetrics& m) {
 }
 
 json verification_json(const Verification& v) {
-  return {{"checked", v.checked},         {"passed", v.passed},       {"max_abs_error", v.max_abs_error},
-          {"max_rel_error", v.max_rel_error}, {"tolerance", v.tolerance}, {"elements", v.elements},
-          {"note", v.note}};
+  json j = {{"checked", v.checked},
+            {"passed", v.passed},
+            {"max_abs_error", v.max_abs_error},
+            {"max_rel_error", v.max_rel_error},
+            {"tolerance", v.tolerance},
+            {"noise_floor", {{"rel_error", v.floor}, {"min", v.min_floor}, {"factor", v.floor_factor},
+                             {"source", v.floor_source}}},
+            {"error_over_floor", v.error_over_floor},
+            {"reference", {{"computed_by", v.reference}, {"peak_bytes", v.reference_peak_bytes}}},
+            {"elements", v.elements},
+            {"positions", v.positions},
+            {"top1", {{"agreement", v.top1_agreement}, {"near_ties", v.top1_near_ties}, {"mismatches", v.top1_mismatches}}},
+            {"note", v.note}};
+  if (v.last_iteration_checked)
+    j["last_iteration"] = {{"step", v.last_iteration_step}, {"max_rel_error", v.last_iteration_rel_error}};
+  return j;
 }
 
 }  // namespace
@@ -605,6 +618,32 @@ Verification verification_from_json(const Reader& v) {
   out.tolerance = v.get_or<double>("tolerance", 0.0);
   out.elements = v.get_or<std::size_t>("elements", 0);
   out.note = v.get_or<std::string>("note", "");
+  // Written since the noise-floor rule; files before it have none of these.
+  if (v.has("noise_floor")) {
+    const Reader f = v.sub("noise_floor");
+    out.floor = f.get<double>("rel_error");
+    out.min_floor = f.get<double>("min");
+    out.floor_factor = f.get<double>("factor");
+    out.floor_source = f.get<std::string>("source");
+    out.error_over_floor = v.has_null("error_over_floor") ? inf : v.get<double>("error_over_floor");
+  }
+  if (v.has("reference")) {
+    out.reference = v.sub("reference").get<std::string>("computed_by");
+    out.reference_peak_bytes = v.sub("reference").get<std::size_t>("peak_bytes");
+  }
+  out.positions = v.get_or<std::size_t>("positions", 0);
+  if (v.has("top1")) {
+    const Reader t = v.sub("top1");
+    out.top1_agreement = t.get<double>("agreement");
+    out.top1_near_ties = t.get<std::size_t>("near_ties");
+    out.top1_mismatches = t.get<std::size_t>("mismatches");
+  }
+  if (v.has("last_iteration")) {
+    const Reader l = v.sub("last_iteration");
+    out.last_iteration_checked = true;
+    out.last_iteration_step = l.get<int>("step");
+    out.last_iteration_rel_error = l.has_null("max_rel_error") ? inf : l.get<double>("max_rel_error");
+  }
   return out;
 }
 
@@ -912,7 +951,35 @@ const char* const kResultsSchemaText = R"schema({
           "properties": {
             "checked": {"type": "boolean"}, "passed": {"type": "boolean"},
             "max_abs_error": {"type": ["null", "number"], "minimum": 0}, "max_rel_error": {"type": ["null", "number"], "minimum": 0},
-            "tolerance": {"$ref": "#/$defs/amount"}, "elements": {"$ref": "#/$defs/bytes"}, "note": {"type": "string"}
+            "tolerance": {"$ref": "#/$defs/amount"}, "elements": {"$ref": "#/$defs/bytes"}, "note": {"type": "string"},
+            "noise_floor": {
+              "type": "object",
+              "required": ["rel_error", "min", "factor", "source"],
+              "properties": {
+                "rel_error": {"$ref": "#/$defs/amount"}, "min": {"$ref": "#/$defs/amount"},
+                "factor": {"$ref": "#/$defs/amount"}, "source": {"type": "string"}
+              }
+            },
+            "error_over_floor": {"type": ["null", "number"], "minimum": 0},
+            "reference": {
+              "type": "object",
+              "required": ["computed_by", "peak_bytes"],
+              "properties": {"computed_by": {"type": "string"}, "peak_bytes": {"$ref": "#/$defs/bytes"}}
+            },
+            "positions": {"$ref": "#/$defs/count"},
+            "top1": {
+              "type": "object",
+              "required": ["agreement", "near_ties", "mismatches"],
+              "properties": {
+                "agreement": {"type": "number", "minimum": 0, "maximum": 1},
+                "near_ties": {"$ref": "#/$defs/count"}, "mismatches": {"$ref": "#/$defs/count"}
+              }
+            },
+            "last_iteration": {
+              "type": "object",
+              "required": ["step", "max_rel_error"],
+              "properties": {"step": {"$ref": "#/$defs/count"}, "max_rel_error": {"type": ["null", "number"], "minimum": 0}}
+            }
           }
         }
       }

@@ -86,30 +86,16 @@ std::vector<PlannedPoint> plan_sweep(const ModelConfig& model, const SweepSpec& 
   return plan;
 }
 
-namespace {
-
-// The one-rank reference of `workload` must fit as well: without it nothing can be verified.
-std::optional<std::string> reference_refusal(const ModelConfig& model, const Workload& workload,
-                                             const RunOptions& options) {
-  ConfigPoint reference;
-  reference.strategy = "reference";
-  reference.workload = workload;
-  const MemoryAdmission admission = admit_memory(model, reference, options);
-  if (!admission.refusal) return std::nullopt;
-  return fmt::format("its one-rank reference cannot run here: {}", *admission.refusal);
-}
-
-}  // namespace
-
 void admit_plan(std::vector<PlannedPoint>& plan, const ModelConfig& model, const RunOptions& options, int devices) {
   const BackendEntry& backend = backend_entry(options.backend);
   const std::vector<double>& weights = options.exec.ensemble_weights;
-  const RankBudget budget = rank_budget(options.backend);
+  // Planned devices are not this process's: its threads and descriptors do not limit them.
+  const RankBudget budget = options.planned_device ? RankBudget{} : rank_budget(options.backend);
   std::map<std::string, std::optional<std::string>> reference_problem;  // by workload
   for (PlannedPoint& p : plan) {
     if (p.skip_reason) continue;
     const int ranks = p.point.ranks();
-    if (backend.rank_per_device && ranks > devices) {
+    if (backend.rank_per_device && !options.planned_device && ranks > devices) {
       p.skip_reason = fmt::format("{} ranks need {} {}, {} present{}", ranks, ranks, backend.device_noun, devices,
                                   backend.emulated_variant.empty() ? "" : " (--emulate-ranks checks the logic on one)");
     } else if (!weights.empty() && p.point.ensemble() && static_cast<int>(weights.size()) != p.point.layout.dp) {
@@ -118,7 +104,7 @@ void admit_plan(std::vector<PlannedPoint>& plan, const ModelConfig& model, const
       p.skip_reason = std::move(problem);
     } else {
       const std::string key = p.point.workload.label();
-      if (!reference_problem.count(key)) reference_problem[key] = reference_refusal(model, p.point.workload, options);
+      if (!reference_problem.count(key)) reference_problem[key] = admit_reference(model, p.point.workload, options);
       p.skip_reason = reference_problem[key];
     }
   }

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <numeric>
@@ -41,6 +43,30 @@ void run_ranks(int ranks, const std::function<void(Communicator&, int)>& fn) {
 #include "collective_cases.inc"
 
 INSTANTIATE_TEST_SUITE_P(Ranks, Collectives, ::testing::Range(1, 9));
+
+TEST(Communicator, AllToAllIsNamedAndHasNcclTestsBusBandwidthFactor) {
+  EXPECT_EQ(comm_op_name(CommOp::all_to_all), "all_to_all");
+  EXPECT_DOUBLE_EQ(bus_bandwidth_factor(CommOp::all_to_all, 4), 0.75);
+  EXPECT_DOUBLE_EQ(bus_bandwidth_factor(CommOp::all_to_all, 1), 0.0);
+}
+
+// Every rank sees the same disagreement, so every rank refuses the call and none is left waiting.
+TEST(Communicator, AllToAllCountsThatDisagreeAreRefusedOnEveryRank) {
+  run_ranks(3, [](Communicator& c, int r) {
+    std::vector<std::size_t> send_counts(3, 1), recv_counts(3, 1);
+    if (r == 2) recv_counts[0] = 2;  // rank 0 sends it 1
+    std::vector<float> send(3, static_cast<float>(r)), recv(4, -1.0f);
+    try {
+      c.all_to_all_v(send.data(), send_counts, recv.data(), recv_counts, DType::f32);
+      ADD_FAILURE() << "rank " << r << " accepted counts that disagree";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("rank 0 sends 1 elements to rank 2, which expects 2"), std::string::npos)
+          << e.what();
+    }
+    for (float v : recv) EXPECT_EQ(v, -1.0f) << "rank " << r << " received from a refused call";
+    c.barrier();  // the world was not aborted
+  });
+}
 
 TEST(Communicator, OneFailingRankReleasesTheOthers) {
   auto comms = make_shared_memory_world(4);
@@ -99,6 +125,21 @@ WatchdogRun run_with_missing_ranks(std::vector<std::unique_ptr<Communicator>>& c
   return out;
 }
 
+// The waiting ranks were released within bounds after `timeout_s`, the cause reported as a
+// timeout, every message naming the collective and the ranks that did not arrive.
+void expect_timed_out(const WatchdogRun& run, double timeout_s, std::initializer_list<int> waiting,
+                      const std::string& collective, const std::string& missing) {
+  EXPECT_GE(run.seconds, timeout_s);
+  EXPECT_LT(run.seconds, 30.0) << "bounded: the watchdog released the waiting ranks";
+  bool cause_reported = false;
+  for (int r : waiting) {
+    cause_reported |= run.timeout_error[r];
+    EXPECT_NE(run.errors[r].find("collective timeout: " + collective), std::string::npos) << run.errors[r];
+    EXPECT_NE(run.errors[r].find("rank(s) " + missing + " did not arrive"), std::string::npos) << run.errors[r];
+  }
+  EXPECT_TRUE(cause_reported) << "the cause is reported as a timeout";
+}
+
 TEST(Communicator, ACollectiveThatWaitsTooLongNamesItAndTheRanksThatDidNotArrive) {
   auto comms = make_shared_memory_world(4);
   comms[0]->set_collective_timeout(0.2);  // the whole world's
@@ -107,17 +148,51 @@ TEST(Communicator, ACollectiveThatWaitsTooLongNamesItAndTheRanksThatDidNotArrive
     float v = 1;
     c.all_reduce(&v, &v, 1, DType::f32, ReduceOp::sum);
   });
-  EXPECT_GE(run.seconds, 0.2);
-  EXPECT_LT(run.seconds, 30.0) << "bounded: the watchdog released the waiting ranks";
-  EXPECT_TRUE(run.timeout_error[0] || run.timeout_error[2]) << "the cause is reported as a timeout";
-  for (int r : {0, 2}) {
-    EXPECT_NE(run.errors[r].find("collective timeout: all_reduce"), std::string::npos) << run.errors[r];
-    EXPECT_NE(run.errors[r].find("rank(s) 1, 3 did not arrive"), std::string::npos) << run.errors[r];
-  }
+  expect_timed_out(run, 0.2, {0, 2}, "all_reduce", "1, 3");
   for (int r : {1, 3}) EXPECT_EQ(run.errors[r], "");
   // The world is aborted: a late rank fails at once instead of waiting for the others.
   float v = 1;
   EXPECT_THROW(comms[1]->all_reduce(&v, &v, 1, DType::f32, ReduceOp::sum), RankError);
+}
+
+void all_to_all_of_two_each(Communicator& c) {
+  const std::vector<std::size_t> counts(static_cast<std::size_t>(c.size()), 2);
+  std::vector<float> send(2 * counts.size(), 1.0f), recv(send.size());
+  c.all_to_all_v(send.data(), counts, recv.data(), counts, DType::f32);
+}
+
+TEST(Communicator, AnAllToAllThatWaitsTooLongNamesItAndTheRankThatDidNotArrive) {
+  auto comms = make_shared_memory_world(3);
+  comms[0]->set_collective_timeout(0.2);
+  const WatchdogRun run = run_with_missing_ranks(comms, [](Communicator& c, int r) {
+    if (r != 1) all_to_all_of_two_each(c);  // rank 1 never enters
+  });
+  expect_timed_out(run, 0.2, {0, 2}, "all_to_all", "1");
+  EXPECT_EQ(run.errors[1], "");
+  EXPECT_THROW(all_to_all_of_two_each(*comms[1]), RankError);
+}
+
+TEST(Communicator, AnAbortReleasesTheRanksWaitingInAnAllToAll) {
+  auto comms = make_shared_memory_world(4);
+  std::vector<char> rank_error(4, 0);  // not vector<bool>: each rank writes its own element
+  const WatchdogRun run = run_with_missing_ranks(comms, [&](Communicator& c, int r) {
+    if (r == 2) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the others start waiting
+      c.abort("rank 2 failed");
+      return;
+    }
+    try {
+      all_to_all_of_two_each(c);
+    } catch (const RankError&) {
+      rank_error[static_cast<std::size_t>(r)] = 1;
+      throw;
+    }
+  });
+  EXPECT_LT(run.seconds, 30.0);
+  for (int r : {0, 1, 3}) {
+    EXPECT_TRUE(rank_error[static_cast<std::size_t>(r)]) << "rank " << r << ": " << run.errors[r];
+    EXPECT_NE(run.errors[r].find("collective abandoned: rank 2 failed"), std::string::npos) << run.errors[r];
+  }
 }
 
 TEST(Communicator, TheWatchdogNamesWorldRanksInASubgroupAndCoversReceives) {
@@ -172,6 +247,9 @@ TEST(Communicator, RejectsBadArguments) {
     EXPECT_THROW(c.send(&v, 1, DType::f32, -1), ConfigError);
     const std::size_t counts[] = {1};
     EXPECT_THROW(c.all_gather_v(&v, &v, counts, DType::f32), ConfigError);
+    EXPECT_THROW(c.all_to_all_v(&v, counts, &v, counts, DType::f32), ConfigError);
+    const std::size_t one_each[] = {1, 1};
+    EXPECT_THROW(c.all_to_all_v(nullptr, one_each, &v, one_each, DType::f32), ConfigError);
   });
   EXPECT_THROW(make_shared_memory_world(0), ConfigError);
 }

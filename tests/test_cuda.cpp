@@ -10,6 +10,7 @@
 #include "engine/backends.hpp"
 #include "model/error.hpp"
 #include "model/model.hpp"
+#include "engine/reference.hpp"
 #include "engine/runner.hpp"
 #include "strategies/sweep.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
@@ -262,6 +263,40 @@ TEST_F(Gpu, Fp32AttentionFallsBackToTheNaiveKernelWithAReason) {
 INSTANTIATE_TEST_SUITE_P(Types, GpuKernels, ::testing::Values(DType::f32, DType::bf16, DType::f16),
                          [](const auto& test) { return std::string(dtype_name(test.param)); });
 
+// all_to_all_v with uneven and zero counts (this rank's own block among them): throws on the first
+// wrong element. Two-byte types move the same fp32 data as twice as many elements, which checks
+// their offsets and NCCL's type.
+void check_all_to_all(Backend& b, Communicator& c, int r, DType type) {
+  const auto count = [](int src, int dst) { return static_cast<std::size_t>((3 * src + dst + 1) % 5) * 257; };
+  const auto value = [](int src, int dst, std::size_t i) {
+    return static_cast<float>(1000000 * src + 10000 * dst + static_cast<int>(i));
+  };
+  const std::size_t per_float = 4 / dtype_size(type);
+  std::vector<std::size_t> send_counts, recv_counts;
+  std::vector<float> mine;
+  std::size_t incoming = 0;
+  for (int k = 0; k < c.size(); ++k) {
+    send_counts.push_back(count(r, k) * per_float);
+    recv_counts.push_back(count(k, r) * per_float);
+    for (std::size_t i = 0; i < count(r, k); ++i) mine.push_back(value(r, k, i));
+    incoming += count(k, r);
+  }
+  DeviceBuffer send = b.allocate(mine.size() + 1, MemoryKind::communication);
+  DeviceBuffer recv = b.allocate(incoming + 1, MemoryKind::communication);
+  const std::vector<float> unwritten(incoming + 1, -1.0f);
+  b.copy_from_host(send.get(), mine.data(), mine.size());
+  b.copy_from_host(recv.get(), unwritten.data(), unwritten.size());
+  c.all_to_all_v(send.get(), send_counts, recv.get(), recv_counts, type);
+  const std::vector<float> got = host(b, recv, incoming + 1);
+  std::size_t at = 0;
+  for (int src = 0; src < c.size(); ++src)
+    for (std::size_t i = 0; i < count(src, r); ++i, ++at)
+      if (got[at] != value(src, r, i))
+        throw std::runtime_error("all_to_all_v " + std::string(dtype_name(type)) + ": element " + std::to_string(i) +
+                                 " from rank " + std::to_string(src));
+  if (got[at] != -1.0f) throw std::runtime_error("all_to_all_v: written past the last block");
+}
+
 // Collectives with exact integer data, on every world the machine allows.
 void check_collectives(const std::string& backend, int ranks) {
   std::vector<std::unique_ptr<Backend>> backends;
@@ -315,6 +350,7 @@ void check_collectives(const std::string& backend, int ranks) {
               i < counts[static_cast<std::size_t>(ranks - 1)])
             throw std::runtime_error("broadcast element " + std::to_string(i));
         if (ranks > 1) c.send_recv(part.get(), 16, (r + 1) % ranks, buf.get(), 16, (r + ranks - 1) % ranks, DType::f32);
+        for (DType type : {DType::f32, DType::bf16, DType::f16}) check_all_to_all(b, c, r, type);
         c.barrier();
       } catch (const std::exception& e) {
         errors[static_cast<std::size_t>(r)] = e.what();
@@ -356,17 +392,10 @@ TEST_P(GpuStrategies, EmulatedRanksMatchTheOneGpuReference) {
     spec.batches = {w.batch};
     spec.prompts = {w.prompt};
     spec.gens = {w.gen};
-    std::map<int, StepLogits> members;
+    ReferenceSet references(model, opts);  // streamed fp32 on the GPU, floor of one GPU in `type`
     for (const PlannedPoint& p : plan_sweep(model, spec, builtin_strategies())) {
       if (p.skip_reason) continue;
-      const int n = p.point.ensemble() ? p.point.layout.dp : 1;
-      std::vector<const StepLogits*> refs;
-      for (int k = 0; k < n; ++k) {
-        if (!members.count(k)) members[k] = compute_reference(model, w, opts, k);
-        refs.push_back(&members[k]);
-      }
-      const StepLogits reference = weighted_mean(refs, {});
-      const ConfigResult r = run_configuration(model, p.point, opts, &reference);
+      const ConfigResult r = run_configuration(model, p.point, opts, &references.for_point(p.point));
       EXPECT_EQ(r.status, ConfigStatus::ok) << dtype_name(type) << " " << p.point.id() << ": " << r.reason;
       EXPECT_TRUE(r.verification.passed) << dtype_name(type) << " " << p.point.id() << ": " << r.verification.note;
       for (const RankMemory& m : r.metrics.memory) EXPECT_GT(m.device_used, 0) << p.point.id();
@@ -421,7 +450,7 @@ TEST_F(Gpu, RealRanksOnEveryGpuMatchTheReference) {
   opts.dtype = DType::bf16;
   opts.iterations = 2;
   const Workload w{4, 6, 3};
-  const StepLogits reference = compute_reference(model, w, opts);
+  const VerificationReference reference(compute_reference(model, w, opts));
   for (SyncMode sync : kAllSyncModes) {
     const ConfigResult r =
         run_configuration(model, ConfigPoint{"tp", Layout{2, 1, 1}, sync, MergeMode::concat, w}, opts, &reference);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine/backends.hpp"
+#include "engine/reference.hpp"
 #include "model/model.hpp"
 #include "engine/runner.hpp"
 #include "quick_options.hpp"
@@ -33,9 +34,9 @@ TEST_P(ParallelMatchesReference, LogitsMemoryAndSamples) {
   const ModelConfig model = load_model(c.model);
   const RunOptions opts = quick_options();
   const Workload w{5, 7, 4};  // batch 5 splits unevenly over 2, 3 and 4 replicas
-  const StepLogits reference = compute_reference(model, w, opts);
-  ASSERT_EQ(reference.size(), 4u);
-  ASSERT_EQ(reference[0].size(), std::size_t(5) * model.vocab);
+  const VerificationReference reference(compute_reference(model, w, opts));
+  ASSERT_EQ(reference.logits.size(), 4u);
+  ASSERT_EQ(reference.logits[0].size(), std::size_t(5) * model.vocab);
 
   ConfigPoint point{c.strategy, c.layout, SyncMode::blocking, MergeMode::concat, w};
   StepLogits got;
@@ -97,30 +98,6 @@ INSTANTIATE_TEST_SUITE_P(CpuRanks, ParallelMatchesReference, ::testing::ValuesIn
                            return n;
                          });
 
-// References per ensemble member, and their means, for one workload.
-class ReferenceCache {
- public:
-  ReferenceCache(const ModelConfig& m, const RunOptions& o, Workload w) : model_(m), opts_(o), workload_(w) {}
-  const StepLogits& for_point(const ConfigPoint& p) {
-    const int members = p.ensemble() ? p.layout.dp : 1;
-    if (!means_.count(members)) {
-      std::vector<const StepLogits*> refs;
-      for (int k = 0; k < members; ++k) {
-        if (!members_.count(k)) members_[k] = compute_reference(model_, workload_, opts_, k);
-        refs.push_back(&members_[k]);
-      }
-      means_[members] = weighted_mean(refs, opts_.exec.ensemble_weights);
-    }
-    return means_[members];
-  }
-
- private:
-  const ModelConfig& model_;
-  const RunOptions& opts_;
-  Workload workload_;
-  std::map<int, StepLogits> members_, means_;
-};
-
 bool has_phase(const ConfigResult& r, const std::string& suffix, const std::string& category) {
   for (const PhaseSummary& p : r.metrics.phases)
     if (p.path.size() >= suffix.size() && p.path.compare(p.path.size() - suffix.size(), suffix.size(), suffix) == 0 &&
@@ -155,7 +132,7 @@ TEST_P(EveryCombination, MatchesTheReferenceAndRecordsItsModes) {
   spec.batches = {w.batch};
   spec.prompts = {w.prompt};
   spec.gens = {w.gen};
-  ReferenceCache refs(model, opts, w);
+  ReferenceSet refs(model, opts);  // the bench's own: streamed fp32 logits, measured noise floor
   int ran = 0;
   for (const PlannedPoint& p : plan_sweep(model, spec, builtin_strategies())) {
     if (p.skip_reason) continue;
@@ -223,8 +200,8 @@ TEST(Parallel, WeightedEnsembleMatchesTheWeightedMeanOfItsMembers) {
   const Workload w{2, 5, 3};
   const StepLogits a = compute_reference(model, w, opts, 0), b = compute_reference(model, w, opts, 1);
   EXPECT_NE(a, b) << "ensemble members have weights of their own";
-  const StepLogits reference = weighted_mean({&a, &b}, opts.exec.ensemble_weights);
-  EXPECT_FLOAT_EQ(reference[1][7], (3.0f * a[1][7] + b[1][7]) / 4.0f);
+  const VerificationReference reference(weighted_mean({&a, &b}, opts.exec.ensemble_weights));
+  EXPECT_FLOAT_EQ(reference.logits[1][7], (3.0f * a[1][7] + b[1][7]) / 4.0f);
   for (SyncMode sync : {SyncMode::blocking, SyncMode::param_server}) {
     const ConfigResult r = run_configuration(
         model, ConfigPoint{"dp", Layout{1, 1, 2}, sync, MergeMode::mean, w}, opts, &reference);
@@ -248,7 +225,7 @@ TEST(Parallel, ReplicasCanShareOneCopyOfTheWeights) {
   RunOptions opts = quick_options();
   opts.replica_weights = ReplicaWeights::shared;
   const Workload w{3, 6, 3};
-  const StepLogits reference = compute_reference(model, w, opts);
+  const VerificationReference reference(compute_reference(model, w, opts));
   const ConfigResult r = run_configuration(
       model, ConfigPoint{"dp", Layout{2, 1, 3}, SyncMode::blocking, MergeMode::concat, w}, opts, &reference);
   ASSERT_EQ(r.status, ConfigStatus::ok) << r.reason;
@@ -268,8 +245,8 @@ TEST(Parallel, AWrongReferenceFailsVerification) {
   const ModelConfig model = load_model("tiny");
   const RunOptions opts = quick_options();
   const Workload w{2, 5, 3};
-  StepLogits reference = compute_reference(model, w, opts);
-  reference[2][17] += 0.5f;
+  VerificationReference reference(compute_reference(model, w, opts));
+  reference.logits[2][17] += 0.5f;
   const ConfigResult r =
       run_configuration(model, ConfigPoint{"tp", Layout{2, 1, 1}, SyncMode::blocking, MergeMode::concat, w}, opts,
                         &reference);

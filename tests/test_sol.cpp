@@ -146,16 +146,36 @@ TEST(SpeedOfLight, AppliedToAConfigurationFromTheEnginesWorkModel) {
 // ---- hardware profiles ----------------------------------------------------------------
 
 TEST(HardwareProfile, ShippedProfilesHoldDatasheetFigures) {
-  const Ceilings h100 = load_hardware_profile("nvidia-h100-sxm", DType::bf16);
+  const Ceilings h100 = load_hardware_profile("h100-sxm-80gb", DType::bf16);
   EXPECT_DOUBLE_EQ(h100.bandwidth_gbps, 3350);
   EXPECT_DOUBLE_EQ(h100.gemm_tflops, 989);
-  EXPECT_EQ(h100.source, "profile:nvidia-h100-sxm");
+  EXPECT_EQ(h100.source, "profile:h100-sxm-80gb");
   EXPECT_EQ(h100.dtype, "bf16");
   EXPECT_FALSE(h100.device.empty());
-  EXPECT_DOUBLE_EQ(load_hardware_profile("nvidia-h100-sxm", DType::f32).gemm_tflops, 67);
-  const Ceilings h200 = load_hardware_profile("nvidia-h200", DType::f16);
+  EXPECT_DOUBLE_EQ(load_hardware_profile("h100-sxm-80gb", DType::f32).gemm_tflops, 67);
+  const Ceilings h200 = load_hardware_profile("h200-141gb", DType::f16);
   EXPECT_DOUBLE_EQ(h200.bandwidth_gbps, 4800);
   EXPECT_DOUBLE_EQ(h200.gemm_tflops, 989);
+  // The names before the memory size was part of them still work, as aliases.
+  EXPECT_EQ(load_hardware_profile("nvidia-h100-sxm", DType::bf16).source, "profile:h100-sxm-80gb");
+}
+
+TEST(HardwareProfile, DescribesMemoryAndLinksForPlanning) {
+  const HardwareProfile h100 = load_hardware_description("h100-sxm-80gb");
+  EXPECT_EQ(h100.memory_bytes, 81559ull << 20);
+  EXPECT_DOUBLE_EQ(h100.nvlink_gbps, 900);
+  EXPECT_DOUBLE_EQ(h100.pcie_gbps, 128);
+  EXPECT_NE(h100.source.find("datasheet"), std::string::npos);
+  EXPECT_EQ(load_hardware_description("nvidia-h200").memory_bytes, 143771ull << 20);
+  const fs::path bad = temp_file("no_memory.json");
+  std::ofstream(bad) << R"({"device": "x", "source": "y", "memory_bandwidth_gbps": 1, "gemm_tflops": {"bf16": 1}})";
+  try {
+    load_hardware_description(bad.string());
+    ADD_FAILURE() << "a profile without memory_bytes cannot plan";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("memory_bytes"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(bad.string()), std::string::npos) << e.what();
+  }
 }
 
 TEST(HardwareProfile, AFileByPath) {
@@ -186,7 +206,7 @@ TEST(HardwareProfile, ErrorsNameTheFileAndTheField) {
 
   what = expect_config_error([] { load_hardware_profile("nosuch-accelerator", DType::f32); });
   EXPECT_NE(what.find("unknown hardware profile 'nosuch-accelerator'"), std::string::npos) << what;
-  EXPECT_NE(what.find("nvidia-h200"), std::string::npos) << "lists the known profiles: " << what;
+  EXPECT_NE(what.find("h200-141gb"), std::string::npos) << "lists the known profiles: " << what;
 }
 
 // ---- measurement ------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <numeric>
 #include <thread>
 
 #include "model/error.hpp"
@@ -70,6 +71,7 @@ struct Slot {
   const void* send = nullptr;
   void* recv = nullptr;
   std::size_t count = 0;
+  std::span<const std::size_t> send_counts, recv_counts;  // all_to_all_v's, for the others to read
   int color = 0;
   int key = 0;
 };
@@ -214,6 +216,10 @@ class HostMemoryOps final : public SharedMemoryOps {
   std::string kind() const override { return "shared-memory"; }
 };
 
+std::size_t total(std::span<const std::size_t> counts) {
+  return std::accumulate(counts.begin(), counts.end(), std::size_t{0});
+}
+
 const char* at(const void* p, std::size_t bytes) { return static_cast<const char*>(p) + bytes; }
 char* at(void* p, std::size_t bytes) { return static_cast<char*>(p) + bytes; }
 
@@ -245,7 +251,7 @@ class ShmCommunicator final : public Communicator {
   }
 
   void all_gather_v(const void* send, void* recv, std::span<const std::size_t> counts, DType type) override {
-    check_counts(counts);
+    check_counts(counts, "all_gather_v");
     const std::size_t e = dtype_size(type);
     if (counts[static_cast<std::size_t>(rank_)] > 0 && send == nullptr)
       throw ConfigError("all_gather_v: null send buffer");
@@ -257,6 +263,23 @@ class ShmCommunicator final : public Communicator {
       offset += n;
     }
     finish_step("all_gather");
+  }
+
+  void all_to_all_v(const void* send, std::span<const std::size_t> send_counts, void* recv,
+                    std::span<const std::size_t> recv_counts, DType type) override {
+    check_counts(send_counts, "all_to_all_v send");
+    check_counts(recv_counts, "all_to_all_v recv");
+    if ((total(send_counts) > 0 && send == nullptr) || (total(recv_counts) > 0 && recv == nullptr))
+      throw ConfigError("all_to_all_v: null buffer");
+    group_->slots[rank_].send_counts = send_counts;
+    group_->slots[rank_].recv_counts = recv_counts;
+    publish(send, recv, 0, "all_to_all");
+    // Every rank checks every pair, so all of them agree on refusing the call, and they refuse it
+    // only after the last barrier: nobody is left waiting, nobody reads a buffer already gone.
+    const std::string mismatch = all_to_all_count_mismatch();
+    if (mismatch.empty()) pull_all_to_all_blocks(recv, recv_counts, dtype_size(type));
+    finish_step("all_to_all");
+    if (!mismatch.empty()) throw ConfigError(mismatch);
   }
 
   void reduce_scatter(const void* send, void* recv, std::size_t recv_count, DType type, ReduceOp op) override {
@@ -409,9 +432,35 @@ class ShmCommunicator final : public Communicator {
     if (peer < 0 || peer >= size())
       throw ConfigError(fmt::format("{} {} outside the group of {} ranks", what, peer, size()));
   }
-  void check_counts(std::span<const std::size_t> counts) const {
+  void check_counts(std::span<const std::size_t> counts, const char* what) const {
     if (counts.size() != static_cast<std::size_t>(size()))
-      throw ConfigError(fmt::format("all_gather_v: {} counts for {} ranks", counts.size(), size()));
+      throw ConfigError(fmt::format("{}: {} counts for {} ranks", what, counts.size(), size()));
+  }
+
+  // The first pair of published all_to_all_v counts that disagree, described; "" when none do.
+  std::string all_to_all_count_mismatch() const {
+    const auto& slots = group_->slots;
+    for (int src = 0; src < size(); ++src)
+      for (int dst = 0; dst < size(); ++dst) {
+        const std::size_t sent = slots[src].send_counts[dst], expected = slots[dst].recv_counts[src];
+        if (sent != expected)
+          return fmt::format("all_to_all_v: rank {} sends {} elements to rank {}, which expects {}", world_rank(src),
+                             sent, world_rank(dst), expected);
+      }
+    return "";
+  }
+
+  // Copies the block each rank addressed to this one out of its send buffer, into `recv` in
+  // rank order (this rank's own block included).
+  void pull_all_to_all_blocks(void* recv, std::span<const std::size_t> recv_counts, std::size_t element_bytes) {
+    std::size_t offset = 0;
+    for (int src = 0; src < size(); ++src) {
+      const Slot& peer = group_->slots[src];
+      const std::size_t count = recv_counts[static_cast<std::size_t>(src)];
+      const std::size_t from = total(peer.send_counts.first(static_cast<std::size_t>(rank_)));
+      ops_->copy(at(recv, offset * element_bytes), at(peer.send, from * element_bytes), count * element_bytes);
+      offset += count;
+    }
   }
 
   Mailbox& mailbox(int src, int dst) {

@@ -1,8 +1,9 @@
 // Communicators of the CUDA backend. NCCL: one communicator per GPU rank, collectives enqueued on
 // the rank's compute stream (so they are ordered with its kernels), all-gather of uneven parts as
-// grouped broadcasts. Emulation: ranks sharing one GPU, through the shared-memory communicator
-// with device copies and a reduction kernel. And the overlap mode's reducer: collectives on the
-// communication stream, ordered with the compute stream by events.
+// grouped broadcasts, all-to-all as grouped sends and receives. Emulation: ranks sharing one GPU,
+// through the shared-memory communicator with device copies and a reduction kernel. And the
+// overlap mode's reducer: collectives on the communication stream, ordered with the compute
+// stream by events.
 #include <fmt/format.h>
 #include <nccl.h>
 
@@ -111,6 +112,34 @@ class NcclCommunicator final : public Communicator {
     LLMT_NCCL_CHECK(ncclGroupEnd());
   }
 
+  // Grouped sends and receives, one pair per peer, so that NCCL runs them together and no pair
+  // waits for another; the rank's own block is a device copy on the same stream.
+  void all_to_all_v(const void* send, std::span<const std::size_t> send_counts, void* recv,
+                    std::span<const std::size_t> recv_counts, DType type) override {
+    guard();
+    check_all_to_all_counts(send_counts, recv_counts);
+    const std::size_t e = dtype_size(type);
+    const auto* from = static_cast<const char*>(send);
+    auto* to = static_cast<char*>(recv);
+    std::size_t sent = 0, received = 0;  // elements before the current peer's block
+    LLMT_NCCL_CHECK(ncclGroupStart());
+    for (int peer = 0; peer < size_; ++peer) {
+      const std::size_t out = send_counts[static_cast<std::size_t>(peer)];
+      const std::size_t in = recv_counts[static_cast<std::size_t>(peer)];
+      if (peer == rank_) {
+        if (out > 0)
+          LLMT_CUDA_CHECK(
+              cudaMemcpyAsync(to + received * e, from + sent * e, out * e, cudaMemcpyDeviceToDevice, stream()));
+      } else {
+        if (out > 0) LLMT_NCCL_CHECK(ncclSend(from + sent * e, out, nccl_type(type), peer, comm_, stream()));
+        if (in > 0) LLMT_NCCL_CHECK(ncclRecv(to + received * e, in, nccl_type(type), peer, comm_, stream()));
+      }
+      sent += out;
+      received += in;
+    }
+    LLMT_NCCL_CHECK(ncclGroupEnd());
+  }
+
   void reduce_scatter(const void* send, void* recv, std::size_t recv_count, DType type, ReduceOp op) override {
     guard();
     LLMT_NCCL_CHECK(ncclReduceScatter(send, recv, recv_count, nccl_type(type), nccl_op(op), comm_, stream()));
@@ -160,6 +189,18 @@ class NcclCommunicator final : public Communicator {
 
  private:
   cudaStream_t stream() const { return backend_.compute_stream(); }
+  // What this rank can check alone: one count per rank, and its own block the same both ways.
+  void check_all_to_all_counts(std::span<const std::size_t> send_counts,
+                               std::span<const std::size_t> recv_counts) const {
+    const auto ranks = static_cast<std::size_t>(size_);
+    if (send_counts.size() != ranks || recv_counts.size() != ranks)
+      throw ConfigError(fmt::format("all_to_all_v: {} send and {} recv counts for {} ranks", send_counts.size(),
+                                    recv_counts.size(), size_));
+    const auto self = static_cast<std::size_t>(rank_);
+    if (send_counts[self] != recv_counts[self])
+      throw ConfigError(fmt::format("all_to_all_v: rank {} sends itself {} elements but expects {}", rank_,
+                                    send_counts[self], recv_counts[self]));
+  }
   // After an abort every communicator of the world is gone: fail instead of touching one.
   void guard() const {
     if (world_->aborted.load()) throw RankError("collective abandoned: another rank failed and aborted NCCL");

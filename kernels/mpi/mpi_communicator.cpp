@@ -93,13 +93,7 @@ class MpiCommunicator final : public Communicator {
       throw ConfigError(fmt::format("all_gather_v: {} counts for {} ranks", counts.size(), size_));
     if (counts[static_cast<std::size_t>(rank_)] > 0 && send == nullptr)
       throw ConfigError("all_gather_v: null send buffer");
-    std::vector<int> n(counts.size()), displ(counts.size());
-    std::size_t offset = 0;
-    for (std::size_t i = 0; i < counts.size(); ++i) {
-      n[i] = mpi_count(counts[i], "all_gather_v");
-      displ[i] = mpi_count(offset, "all_gather_v");
-      offset += counts[i];
-    }
+    const auto [n, displ] = counts_and_offsets(counts, "all_gather_v");
     const std::size_t e = dtype_size(type);
     const bool in_place = static_cast<const char*>(recv) + static_cast<std::size_t>(displ[static_cast<std::size_t>(rank_)]) * e == send;
     MPI_Request r;
@@ -108,6 +102,23 @@ class MpiCommunicator final : public Communicator {
                           n.data(), displ.data(), element_type(type), comm_, &r),
           "MPI_Iallgatherv");
     wait(r, "all_gather");
+  }
+
+  void all_to_all_v(const void* send, std::span<const std::size_t> send_counts, void* recv,
+                    std::span<const std::size_t> recv_counts, DType type) override {
+    if (send_counts.size() != static_cast<std::size_t>(size_) || recv_counts.size() != static_cast<std::size_t>(size_))
+      throw ConfigError(fmt::format("all_to_all_v: {} send and {} recv counts for {} ranks", send_counts.size(),
+                                    recv_counts.size(), size_));
+    const auto [sn, sd] = counts_and_offsets(send_counts, "all_to_all_v");
+    const auto [rn, rd] = counts_and_offsets(recv_counts, "all_to_all_v");
+    if ((sd.back() + sn.back() > 0 && send == nullptr) || (rd.back() + rn.back() > 0 && recv == nullptr))
+      throw ConfigError("all_to_all_v: null buffer");
+    MPI_Request r;
+    start("all_to_all");
+    check(MPI_Ialltoallv(send, sn.data(), sd.data(), element_type(type), recv, rn.data(), rd.data(), element_type(type),
+                         comm_, &r),
+          "MPI_Ialltoallv");
+    wait(r, "all_to_all");
   }
 
   void reduce_scatter(const void* send, void* recv, std::size_t recv_count, DType type, ReduceOp op) override {
@@ -205,6 +216,19 @@ class MpiCommunicator final : public Communicator {
     MPI_Request request = MPI_REQUEST_NULL;
     std::unique_ptr<std::vector<char>> data;
   };
+
+  // MPI's int counts and displacements of consecutive blocks.
+  static std::pair<std::vector<int>, std::vector<int>> counts_and_offsets(std::span<const std::size_t> counts,
+                                                                          const char* what) {
+    std::vector<int> n(counts.size()), displ(counts.size());
+    std::size_t offset = 0;
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+      n[i] = mpi_count(counts[i], what);
+      displ[i] = mpi_count(offset, what);
+      offset += counts[i];
+    }
+    return {n, displ};
+  }
 
   std::vector<int> translate_ranks() const {
     MPI_Group mine, world;

@@ -1,0 +1,312 @@
+#include "engine/reference.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "engine/admission.hpp"
+#include "engine/backends.hpp"
+#include "engine/process_world.hpp"
+#include "engine/weights.hpp"
+#include "model/rope.hpp"
+
+namespace llmt {
+namespace {
+
+// The pass as a one-rank point whose prompt is every position of the sequences: its shard
+// holds the whole model and its KV cache spans the whole context.
+ConfigPoint full_pass_point(const Workload& w) {
+  ConfigPoint p;
+  p.strategy = "reference";
+  p.workload = Workload{w.batch, w.context(), 1};
+  return p;
+}
+
+// Rows of the embedding and LM head made at once: as many as one layer holds (at least 64,
+// at most the vocabulary), so that neither table is ever whole unless it is small.
+int vocab_block_rows(const ModelConfig& m, const Dims& d) {
+  const std::size_t rows = std::max<std::size_t>(layer_weight_elements(d) / nonneg(d.hidden), 64);
+  return static_cast<int>(std::min<std::size_t>(rows, nonneg(m.vocab)));
+}
+
+struct PassSizes {
+  std::size_t rows, x, qkv, attn, mlp_in, mlp_act, cache, aux_bytes, logits;
+};
+PassSizes pass_sizes(const ModelConfig& m, const Dims& d, const Workload& w) {
+  PassSizes s{};
+  s.rows = sat_mul(nonneg(d.batch), nonneg(d.context));
+  s.x = sat_mul(s.rows, nonneg(d.hidden));
+  s.qkv = sat_mul(s.rows, nonneg(d.qkv_cols()));
+  s.attn = sat_mul(s.rows, nonneg(d.q_heads), nonneg(d.head_dim));
+  s.mlp_in = sat_mul(s.rows, nonneg(d.up_cols()));
+  s.mlp_act = d.gpt2 ? 0 : sat_mul(s.rows, nonneg(d.intermediate));
+  s.cache = layer_sizes(d).cache;
+  // Token ids (and GPT-2's position ids) as int32; RoPE tables as float.
+  s.aux_bytes = sat_mul(s.rows, sizeof(std::int32_t), d.gpt2 ? 2 : 1);
+  if (!d.gpt2) s.aux_bytes = sat_add(s.aux_bytes, sat_mul(2, nonneg(d.context), nonneg(d.head_dim / 2), sizeof(float)));
+  s.logits = sat_mul(nonneg(w.gen), nonneg(w.batch), nonneg(m.vocab));
+  return s;
+}
+
+class StreamedPass {
+ public:
+  StreamedPass(const ModelConfig& m, const Workload& w, const ExecutionOptions& exec, int member, Backend& be)
+      : m_(m), w_(w), point_(full_pass_point(w)), shard_(make_shard_plan(m, point_, 0)),
+        d_(local_dims(m, point_, shard_)), be_(be), esize_(dtype_size(be.dtype())),
+        builder_(m, point_, shard_, member_seed(exec.seed, member), be, exec.checkpoint.get()),
+        sizes_(pass_sizes(m, d_, w)), block_rows_(vocab_block_rows(m, d_)) {
+    x_ = activations(sizes_.x);
+    xn_ = activations(sizes_.x);
+    proj_ = activations(sizes_.x);
+    qkv_ = activations(sizes_.qkv);
+    attn_ = activations(sizes_.attn);
+    mlp_in_ = activations(sizes_.mlp_in);
+    if (sizes_.mlp_act) mlp_act_ = activations(sizes_.mlp_act);
+    k_cache_ = activations(sizes_.cache);
+    v_cache_ = activations(sizes_.cache);
+    upload_tables(exec.seed);
+  }
+
+  // x = the token embeddings (plus GPT-2's learned positions), one vocabulary block at a time:
+  // each block fills the rows of its tokens and leaves the others zero.
+  void embed() {
+    const int rows = static_cast<int>(sizes_.rows);
+    for (int v0 = 0; v0 < m_.vocab; v0 += block_rows_) {
+      const Range block{v0, std::min(m_.vocab, v0 + block_rows_)};
+      const DeviceBuffer table = builder_.embedding_rows(block);
+      be_.embed(ints(tokens_), rows, table.get(), block.begin, block.end, d_.hidden, v0 == 0 ? x_.get() : proj_.get());
+      if (v0 > 0) be_.add(x_.get(), proj_.get(), sizes_.x);
+    }
+    if (d_.gpt2) {
+      const DeviceBuffer table = builder_.position_table();
+      be_.embed(ints(positions_), rows, table.get(), 0, m_.max_positions, d_.hidden, proj_.get());
+      be_.add(x_.get(), proj_.get(), sizes_.x);
+    }
+  }
+
+  // Layer `l` over every position; its weights are freed on return.
+  void layer(int l) {
+    const LayerWeights L = builder_.layer(l);
+    const int rows = static_cast<int>(sizes_.rows), h = d_.hidden, q_cols = d_.q_heads * d_.head_dim;
+    const float eps = static_cast<float>(m_.norm_eps);
+    const AttentionShape shape{d_.batch, d_.context, 0, d_.context, d_.q_heads, d_.kv_heads, d_.head_dim,
+                               d_.q_per_kv, d_.window};
+    norm(x_.get(), L.norm1_w, L.norm1_b, xn_.get(), rows);
+    be_.gemm(rows, d_.qkv_cols(), h, xn_.get(), h, L.qkv_w.get(), h, qkv_.get(), d_.qkv_cols(), 0.0f);
+    if (L.qkv_b) be_.add_bias(qkv_.get(), L.qkv_b.get(), rows, d_.qkv_cols());
+    if (L.q_norm_w)
+      be_.head_rms_norm(qkv_.get(), L.q_norm_w.get(), L.k_norm_w.get(), rows, d_.q_heads, d_.kv_heads, d_.head_dim, eps);
+    if (d_.gpt2)
+      be_.store_kv(qkv_.get(), k_cache_.get(), v_cache_.get(), shape);
+    else
+      be_.rope_store_kv(qkv_.get(), k_cache_.get(), v_cache_.get(), shape, floats(rope_cos_), floats(rope_sin_));
+    be_.attention(qkv_.get(), k_cache_.get(), v_cache_.get(), attn_.get(), shape);
+    be_.gemm(rows, h, q_cols, attn_.get(), q_cols, L.out_w.get(), q_cols, proj_.get(), h, 0.0f);
+    be_.add_norm(x_.get(), proj_.get(), L.out_b.get(), L.norm2_w.get(), L.norm2_b.get(), xn_.get(), rows, h, eps,
+                 d_.gpt2);
+    be_.gemm(rows, d_.up_cols(), h, xn_.get(), h, L.up_w.get(), h, mlp_in_.get(), d_.up_cols(), 0.0f);
+    void* act = d_.gpt2 ? mlp_in_.get() : mlp_act_.get();
+    if (d_.gpt2) {
+      be_.add_bias(mlp_in_.get(), L.up_b.get(), rows, d_.intermediate);
+      be_.gelu(mlp_in_.get(), sat_mul(nonneg(rows), nonneg(d_.intermediate)), m_.gelu);
+    } else {
+      be_.silu_mul(mlp_in_.get(), act, rows, d_.intermediate);
+    }
+    be_.gemm(rows, h, d_.intermediate, act, d_.intermediate, L.down_w.get(), d_.intermediate, proj_.get(), h, 0.0f);
+    be_.add(x_.get(), proj_.get(), sizes_.x);
+    if (L.down_b) be_.add_bias(x_.get(), L.down_b.get(), rows, h);
+  }
+
+  // The final norm and LM head at the positions whose logits the run produces: the last
+  // prompt position (step 0) and every fed decode token, as [step][batch][vocab].
+  StepLogits head() {
+    const int steps = w_.gen, batch = w_.batch, h = d_.hidden, rows = steps * batch;
+    const std::size_t seq_stride = static_cast<std::size_t>(d_.context) * h;
+    for (int s = 0; s < steps; ++s)
+      be_.copy_2d(at(xn_, static_cast<std::size_t>(s) * batch * h), h,
+                  at(x_, static_cast<std::size_t>(w_.prompt - 1 + s) * h), seq_stride, batch, h);
+    {
+      DeviceBuffer final_w, final_b;
+      builder_.final_norm(final_w, final_b);
+      norm(xn_.get(), final_w, final_b, proj_.get(), rows);
+    }
+    const DeviceBuffer logits = activations(sizes_.logits);
+    for (int v0 = 0; v0 < m_.vocab; v0 += block_rows_) {
+      const Range block{v0, std::min(m_.vocab, v0 + block_rows_)};
+      const DeviceBuffer weights = builder_.head_rows(block);
+      be_.gemm(rows, block.size(), h, proj_.get(), h, weights.get(), h, at(logits, static_cast<std::size_t>(v0)),
+               m_.vocab, 0.0f);
+    }
+    const std::size_t per_step = static_cast<std::size_t>(batch) * m_.vocab;
+    StepLogits out(static_cast<std::size_t>(steps), std::vector<float>(per_step));
+    for (int s = 0; s < steps; ++s) be_.copy_to_host(out[s].data(), at(logits, s * per_step), per_step);
+    return out;
+  }
+
+ private:
+  DeviceBuffer activations(std::size_t n) { return be_.allocate(n, MemoryKind::activations); }
+  char* at(const DeviceBuffer& b, std::size_t elements) const { return static_cast<char*>(b.get()) + elements * esize_; }
+  static const std::int32_t* ints(const DeviceBuffer& b) { return static_cast<const std::int32_t*>(b.get()); }
+  static const float* floats(const DeviceBuffer& b) { return static_cast<const float*>(b.get()); }
+
+  void norm(const void* in, const DeviceBuffer& weight, const DeviceBuffer& bias, void* out, int rows) {
+    if (d_.gpt2)
+      be_.layer_norm(in, weight.get(), bias.get(), out, rows, d_.hidden, static_cast<float>(m_.norm_eps));
+    else
+      be_.rms_norm(in, weight.get(), out, rows, d_.hidden, static_cast<float>(m_.norm_eps));
+  }
+
+  DeviceBuffer int_table(const std::vector<std::int32_t>& values) {
+    DeviceBuffer buf = be_.allocate_bytes(values.size() * sizeof(std::int32_t), MemoryKind::activations);
+    be_.upload_bytes(buf.get(), values.data(), values.size() * sizeof(std::int32_t));
+    return buf;
+  }
+
+  // The same token ids the configurations feed (input_token), and positions 0..context-1.
+  void upload_tables(std::uint64_t seed) {
+    std::vector<std::int32_t> tokens, positions;
+    for (int b = 0; b < d_.batch; ++b)
+      for (int t = 0; t < d_.context; ++t) {
+        tokens.push_back(input_token(seed, b, t, m_.vocab));
+        positions.push_back(t);
+      }
+    tokens_ = int_table(tokens);
+    if (d_.gpt2) {
+      positions_ = int_table(positions);
+      return;
+    }
+    const RopeTables rope = rope_tables(m_, d_.context);
+    const std::size_t bytes = rope.cos.size() * sizeof(float);
+    rope_cos_ = be_.allocate_bytes(bytes, MemoryKind::activations);
+    rope_sin_ = be_.allocate_bytes(bytes, MemoryKind::activations);
+    be_.upload_bytes(rope_cos_.get(), rope.cos.data(), bytes);
+    be_.upload_bytes(rope_sin_.get(), rope.sin.data(), bytes);
+  }
+
+  const ModelConfig& m_;
+  const Workload w_;
+  const ConfigPoint point_;
+  const ShardPlan shard_;
+  const Dims d_;
+  Backend& be_;
+  const std::size_t esize_;
+  WeightBuilder builder_;
+  const PassSizes sizes_;
+  const int block_rows_;
+  DeviceBuffer x_, xn_, proj_, qkv_, attn_, mlp_in_, mlp_act_, k_cache_, v_cache_;
+  DeviceBuffer tokens_, positions_, rope_cos_, rope_sin_;
+};
+
+}  // namespace
+
+StreamedMemory predict_streamed_memory(const ModelConfig& model, const Workload& workload, DType dtype) {
+  const ConfigPoint point = full_pass_point(workload);
+  const ShardPlan shard = make_shard_plan(model, point, 0);
+  const Dims d = local_dims(model, point, shard);
+  const PassSizes s = pass_sizes(model, d, workload);
+  const std::size_t e = dtype_size(dtype);
+  const std::size_t block = sat_mul(nonneg(vocab_block_rows(model, d)), nonneg(d.hidden));
+  // Embedding: one block (GPT-2: then the position table); head: the final norm and one block.
+  const std::size_t vocab_side = std::max(block, d.gpt2 ? sat_mul(nonneg(model.max_positions), nonneg(d.hidden)) : 0);
+  const std::size_t norm = sat_mul(nonneg(d.hidden), d.gpt2 ? 2 : 1);
+  StreamedMemory m;
+  m.weights = sat_mul(std::max(layer_weight_elements(d), sat_add(vocab_side, norm)), e);
+  m.activations = sat_add(sat_mul(sat_add(sat_mul(3, s.x), s.qkv, s.attn, s.mlp_in, s.mlp_act, sat_mul(2, s.cache)), e),
+                          s.aux_bytes);
+  m.logits = sat_mul(s.logits, e);
+  return m;
+}
+
+StreamedLogits streamed_logits(const ModelConfig& model, const Workload& workload, const ExecutionOptions& exec,
+                               int member, Backend& backend) {
+  const auto start = std::chrono::steady_clock::now();
+  backend.bind_thread();
+  StreamedLogits out;
+  out.predicted = predict_streamed_memory(model, workload, backend.dtype());
+  {
+    StreamedPass pass(model, workload, exec, member, backend);
+    pass.embed();
+    for (int l = 0; l < model.layers; ++l) pass.layer(l);
+    out.logits = pass.head();
+  }
+  backend.synchronize();
+  out.peak_bytes = backend.memory().peak_total();
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+ReferenceSet::ReferenceSet(const ModelConfig& model, const RunOptions& options, Progress progress)
+    : model_(model), options_(options), progress_(std::move(progress)) {}
+
+const VerificationReference& ReferenceSet::for_point(const ConfigPoint& point) {
+  if (!(point.workload == workload_)) {
+    members_.clear();
+    references_.clear();
+    workload_ = point.workload;
+  }
+  const int replicas = point.ensemble() ? point.layout.dp : 1;
+  if (auto it = references_.find(replicas); it != references_.end()) return it->second;
+  std::vector<const Member*> members;
+  for (int k = 0; k < replicas; ++k) members.push_back(&member(k));
+  return references_.emplace(replicas, combine(members)).first->second;
+}
+
+const ReferenceSet::Member& ReferenceSet::member(int k) {
+  if (auto it = members_.find(k); it != members_.end()) return it->second;
+  const std::string of = fmt::format("{}{}", workload_.label(), k > 0 ? fmt::format(", ensemble member {}", k) : "");
+  const std::string dtype(dtype_name(options_.dtype));
+  Member m;
+  // Process mode: rank 0 alone verifies, so it alone computes references; every process still
+  // joins the one-rank configuration (a collective), as rank 0 decides.
+  const bool reporting = is_reporting_process();
+  if (progress_) progress_("reference: streamed fp32 pass, " + of);
+  if (reporting) {
+    const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, DType::f32);
+    StreamedLogits s = streamed_logits(model_, workload_, options_.exec, k, *backend);
+    m.fp32 = std::move(s.logits);
+    m.peak_bytes = s.peak_bytes;
+  }
+  if (progress_) progress_(fmt::format("noise floor: one rank in {}, {}", dtype, of));
+  ConfigPoint one_rank;
+  one_rank.strategy = "reference";
+  one_rank.workload = workload_;
+  MemoryAdmission fits = admit_memory(model_, one_rank, options_);
+  if (ProcessWorld* world = process_world()) {  // rank 0's admission, so that every process joins alike
+    const std::string refusal = world->broadcast(fits.refusal.value_or(""));
+    fits.refusal = refusal.empty() ? std::nullopt : std::optional<std::string>(refusal);
+  }
+  if (!fits.refusal) {
+    m.run_dtype = compute_reference(model_, workload_, options_, k);
+    m.floor_source = "one-rank configuration in " + dtype;
+  } else if (reporting) {
+    const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, options_.dtype);
+    m.run_dtype = streamed_logits(model_, workload_, options_.exec, k, *backend).logits;
+    m.floor_source = fmt::format("streamed pass in {} (the one-rank configuration does not fit: {})", dtype,
+                                 *fits.refusal);
+  }
+  return members_.emplace(k, std::move(m)).first->second;
+}
+
+VerificationReference ReferenceSet::combine(const std::vector<const Member*>& members) const {
+  std::vector<const StepLogits*> fp32, run_dtype;
+  std::size_t peak = 0;
+  for (const Member* m : members) {
+    fp32.push_back(&m->fp32);
+    run_dtype.push_back(&m->run_dtype);
+    peak = std::max(peak, m->peak_bytes);
+  }
+  const bool single = members.size() == 1;
+  const std::vector<double>& weights = options_.exec.ensemble_weights;
+  VerificationReference ref(single ? members.front()->fp32 : weighted_mean(fp32, weights),
+                            fmt::format("streamed pass in fp32 on the {} backend, one layer at a time", options_.backend));
+  ref.peak_bytes = peak;
+  if (!is_reporting_process()) return ref;  // process mode: rank 0 verifies
+  ref.floor = measure_noise_floor(single ? members.front()->run_dtype : weighted_mean(run_dtype, weights), ref.logits,
+                                  static_cast<std::size_t>(model_.vocab), members.front()->floor_source);
+  return ref;
+}
+
+}  // namespace llmt
