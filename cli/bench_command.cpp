@@ -76,6 +76,7 @@ struct BenchOptions {
   std::string ceilings = "measure";  // measure, none, or a hardware profile name or path
   std::string hardware;  // plan for this hardware profile's devices instead of this machine's (--dry-run)
   std::string attention = "auto";
+  std::string routing = "model";  // MoE: the model's router, or a controlled law
   bool quiet = false, dry_run = false, emulate_ranks = false, flush_l2 = false, cuda_graphs = false;
   bool profile = false;  // one configuration, with the profiler command and its hottest phases
 };
@@ -225,9 +226,10 @@ CarriedResults load_resume(const std::string& path, const RunMetadata& run) {
   // Settings recorded only by later versions: a file without them ran with these values.
   const std::map<std::string, nlohmann::json> recorded_later = {
       {"replica_weights", "auto"}, {"inject_delay", ""}, {"emulated", false}, {"attention", "auto"},
-      {"weights", "generated"}};
+      {"weights", "generated"}, {"routing", "model"}};
   for (const char* key : {"backend", "dtype", "seed", "warmup", "iterations", "measurement", "overlap_chunks",
-                          "ensemble_weights", "replica_weights", "inject_delay", "emulated", "attention", "weights"}) {
+                          "ensemble_weights", "replica_weights", "inject_delay", "emulated", "attention", "weights",
+                          "routing"}) {
     nlohmann::json before = old.value(key, nlohmann::json());
     const nlohmann::json after = now.value(key, nlohmann::json());
     if (before.is_null() && recorded_later.count(key)) before = recorded_later.at(key);
@@ -266,6 +268,11 @@ CarriedResults load_resume(const std::string& path, const RunMetadata& run) {
 std::string phase_percent_of_floor(const PhaseSummary& ph) {
   if (!(ph.floor_ms > 0) || !(ph.ms > 0) || !(ph.calls > 0)) return "-";
   return fmt::format("{:.1f}%", 100.0 * ph.floor_ms / (ph.ms / ph.calls));
+}
+
+RoutingMode routing_option(const std::string& text) {
+  if (const auto mode = parse_routing(text)) return *mode;
+  throw ConfigError(fmt::format("--routing: '{}' is not model, uniform, zipf:S (S > 0) or hot:F (0 <= F <= 1)", text));
 }
 
 // --attention: the kernel asked for; cuDNN exists only on the CUDA backend.
@@ -391,6 +398,7 @@ RunOptions make_run_options(const BenchOptions& o, const BackendChoice& backend)
   ro.collective_timeout_s = o.collective_timeout;
   ro.exec.overlap_chunks = o.overlap_chunks;
   ro.exec.attention = attention_option(o.attention, backend);
+  ro.exec.routing = routing_option(o.routing);
   ro.exec.ensemble_weights = parse_ensemble_weights(o.ensemble_weights);
   ro.replica_weights = parse_replica_weights(o.replica_weights);
   parse_inject_delay(o.inject_delay, ro);
@@ -477,6 +485,7 @@ RunMetadata describe_run(const BenchOptions& o, const RunOptions& ro, const Back
   run.dtype = std::string(dtype_name(backend.dtype));
   run.emulated = is_emulated(backend.name);
   run.attention = std::string(attention_kernel_name(ro.exec.attention));
+  run.routing = ro.exec.routing.label();
   if (ro.exec.checkpoint) run.weights = std::filesystem::absolute(ro.exec.checkpoint->directory()).string();
   for (const auto& [key, value] : device_metadata(backend.name)) run.devices[key] = value;
   run.warmup = o.warmup;
@@ -715,6 +724,10 @@ int run_bench(const BenchOptions& given, const std::string& command_line) {
   check_flags(o);
   ModelConfig model = load_bench_model(o);
   if (!o.hardware.empty()) return plan_for_hardware(o, model);
+  if (!model.moe() && o.routing != "model")
+    throw ConfigError(fmt::format("--routing {}: {} has no experts to route to", o.routing, model.name));
+  if (model.moe() && !o.weights.empty())
+    throw ConfigError("--weights: checkpoints of mixture-of-experts models are not supported yet");
   const BackendChoice backend = resolve_backend(o.backend, o.dtype, o.emulate_ranks);
   const auto objective = parse_objective(o.objective);
   if (!objective) throw ConfigError(fmt::format("--objective: '{}' is not latency, throughput or memory", o.objective));
@@ -837,6 +850,11 @@ void add_run_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
                   "Speed-of-light floors: measure (copy bandwidth and GEMM throughput of device/rank 0 in the run's "
                   "dtype, at start, under a second; a resumed run keeps its file's), none, or a hardware profile: a "
                   "name under profiles/hardware (h100-sxm-80gb, h200-141gb: datasheet figures) or a file path")
+      ->capture_default_str();
+  cmd->add_option("--routing", o->routing,
+                  "MoE models: how tokens choose their experts, the same in the reference and every configuration: "
+                  "model (the model's router), uniform (an even spread), zipf:S (a Zipf law of exponent S over the "
+                  "experts, expert 0 the most popular), hot:F (a share F of tokens sends its first choice to expert 0)")
       ->capture_default_str();
   cmd->add_option("--attention", o->attention,
                   "Attention kernel: auto (the backend's best: cuDNN fused SDPA on the CUDA backend where it "

@@ -174,6 +174,14 @@ class Backend {
   // row, others get zeros.
   virtual void embed(const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end,
                      int hidden, void* out) = 0;
+  // Mixture of experts: dst[i, :] = src[index[i], :] for i < n (index in this backend's memory):
+  // the rows each expert receives, gathered into one block per expert.
+  virtual void gather_rows(void* dst, const void* src, const std::int32_t* index, int n, int cols) = 0;
+  // dst[r, :] = sum over j < k, in order, of weight[r * k + j] * src[position[r * k + j], :], for
+  // r < rows, accumulated in fp32 (position and float weight in this backend's memory): each
+  // token's experts' outputs, weighted by its router.
+  virtual void weighted_sum_rows(void* dst, const void* src, const std::int32_t* position, const float* weight,
+                                 int rows, int k, int cols) = 0;
   // Rotates the q and k heads of every row of qkv in place; cos/sin tables are float
   // [max_len][head_dim/2]; row r is token r % new_tokens of its sequence at position past + that.
   virtual void rope(void* qkv, const AttentionShape& shape, const float* cos_table, const float* sin_table) = 0;

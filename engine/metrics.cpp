@@ -1,5 +1,8 @@
 #include "engine/metrics.hpp"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -162,6 +165,57 @@ std::string_view config_status_name(ConfigStatus s) {
     case ConfigStatus::skipped: return "skipped";
   }
   return "?";
+}
+
+double expert_balance(const std::vector<long long>& tokens) {
+  if (tokens.empty()) return 1.0;
+  const long long most = *std::max_element(tokens.begin(), tokens.end());
+  if (most <= 0) return 1.0;
+  double sum = 0;
+  for (long long t : tokens) sum += static_cast<double>(t);
+  return sum / static_cast<double>(tokens.size()) / static_cast<double>(most);
+}
+
+MoeMetrics moe_metrics(std::vector<std::vector<long long>> tokens_per_expert, const std::vector<PhaseSummary>& phases,
+                       std::string routing) {
+  MoeMetrics m;
+  m.available = !tokens_per_expert.empty();
+  m.routing = std::move(routing);
+  m.tokens_per_expert = std::move(tokens_per_expert);
+  m.worst_layer_balance = 1.0;
+  for (const std::vector<long long>& layer : m.tokens_per_expert) {
+    const double b = expert_balance(layer);
+    m.expert_balance += b / static_cast<double>(m.tokens_per_expert.size());
+    m.worst_layer_balance = std::min(m.worst_layer_balance, b);
+  }
+  auto ends_with = [](const std::string& path, std::string_view tail) {
+    return path.size() >= tail.size() && path.compare(path.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  for (const PhaseSummary& p : phases) {
+    if (ends_with(p.path, "/moe/router")) m.router_ms += p.ms_max_rank;
+    if (ends_with(p.path, "/moe/dispatch")) m.dispatch_ms += p.ms_max_rank;
+    if (ends_with(p.path, "/moe/experts")) m.experts_ms += p.ms_max_rank;
+    if (ends_with(p.path, "/moe/combine")) m.combine_ms += p.ms_max_rank;
+  }
+  return m;
+}
+
+std::vector<long long> tokens_per_expert_all_layers(const MoeMetrics& moe) {
+  std::vector<long long> total;
+  for (const std::vector<long long>& layer : moe.tokens_per_expert) {
+    total.resize(std::max(total.size(), layer.size()), 0);
+    for (std::size_t e = 0; e < layer.size(); ++e) total[e] += layer[e];
+  }
+  return total;
+}
+
+std::string describe_moe(const MoeMetrics& moe) {
+  return fmt::format("routing {}: expert balance {:.2f} (worst layer {:.2f}); tokens per expert, all layers: {}; "
+                     "per iteration, slowest rank: router {:.3f} ms, dispatch {:.3f} ms, experts {:.3f} ms, combine "
+                     "{:.3f} ms",
+                     moe.routing, moe.expert_balance, moe.worst_layer_balance,
+                     fmt::join(tokens_per_expert_all_layers(moe), " "), moe.router_ms, moe.dispatch_ms, moe.experts_ms,
+                     moe.combine_ms);
 }
 
 }  // namespace llmt

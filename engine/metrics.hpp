@@ -62,4 +62,15 @@ double transfer_bytes_per_rank(const ConfigMetrics& metrics);
 // max / mean - 1 of per-rank busy times (0 for one rank or no data).
 double load_imbalance(const std::vector<double>& busy);
 
+// The MoE figures from the tokens each layer sent to each expert ([layer][expert], summed over
+// the replicas) and the configuration's phases.
+MoeMetrics moe_metrics(std::vector<std::vector<long long>> tokens_per_expert, const std::vector<PhaseSummary>& phases,
+                       std::string routing);
+// Mean over experts of their tokens over the most any got; 1 when no token was routed.
+double expert_balance(const std::vector<long long>& tokens);
+// Tokens per expert summed over the layers.
+std::vector<long long> tokens_per_expert_all_layers(const MoeMetrics& moe);
+// One line: routing, balance, tokens per expert over all layers, the MoE time split.
+std::string describe_moe(const MoeMetrics& moe);
+
 }  // namespace llmt

@@ -165,6 +165,7 @@ ShardPlan make_shard_plan(const ModelConfig& m, const ConfigPoint& point, int wo
   const int group = m.heads / m.kv_heads;
   p.kv_heads = {p.q_heads.begin / group, (p.q_heads.end + group - 1) / group};
   p.intermediate = split_range(m.intermediate, layout.tp, p.coords.tp);
+  p.moe_intermediate = split_range(m.moe_intermediate, layout.tp, p.coords.tp);
   p.vocab = split_range(m.vocab, layout.tp, p.coords.tp);
   p.hidden = split_range(m.hidden, layout.tp, p.coords.tp);
   p.batch = p.ensemble ? Range{0, point.workload.batch} : split_range(point.workload.batch, layout.dp, p.coords.dp);
@@ -200,12 +201,28 @@ double textbook_bubble_fraction(int stages, int microbatches) {
   return static_cast<double>(stages - 1) / static_cast<double>(microbatches + stages - 1);
 }
 
+namespace {
+// What of a mixture-of-experts model this build cannot run yet.
+std::optional<std::string> moe_problem(const ModelConfig& m, const Layout& l) {
+  if (!m.moe()) return std::nullopt;
+  for (int layer = 0; layer < m.layers; ++layer)
+    if (!m.moe_layer(layer))
+      return fmt::format("{}: dense layers among the MoE layers (layer {}: decoder_sparse_step, mlp_only_layers) are "
+                         "not implemented yet",
+                         m.name, layer);
+  if (m.shared_expert_intermediate > 0)
+    return fmt::format("{}: the shared expert (shared_expert_intermediate_size) is not implemented yet", m.name);
+  if (l.tp > m.moe_intermediate)
+    return fmt::format("tensor parallel degree {} exceeds the experts' MLP width {}", l.tp, m.moe_intermediate);
+  return std::nullopt;
+}
+}  // namespace
+
 std::optional<std::string> layout_problem(const ModelConfig& m, const ConfigPoint& point) {
   const Layout& l = point.layout;
   const Workload& w = point.workload;
   if (l.tp < 1 || l.pp < 1 || l.dp < 1) return fmt::format("invalid grid {}", l.label());
-  if (m.experts > 0)
-    return fmt::format("MoE not yet supported: {} has {} experts per layer (num_local_experts)", m.name, m.experts);
+  if (auto problem = moe_problem(m, l)) return problem;
   if (m.heads % l.tp != 0)
     return fmt::format("tensor parallel degree {} does not divide the {} attention heads", l.tp, m.heads);
   if (m.kv_heads % l.tp != 0 && l.tp % m.kv_heads != 0)

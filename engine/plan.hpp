@@ -89,6 +89,7 @@ struct ShardPlan {
   Range q_heads;       // query heads of this tensor-parallel rank
   Range kv_heads;      // KV heads it needs (replicated when tp exceeds the KV heads)
   Range intermediate;  // MLP columns
+  Range moe_intermediate;  // columns of each expert (MoE)
   Range vocab;         // rows of the vocabulary-parallel embedding and LM head
   Range hidden;        // hidden columns of the LM head when TP partial logits are summed
   Range batch;         // sequences of this data-parallel replica

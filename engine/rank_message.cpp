@@ -119,8 +119,8 @@ std::string encode_rank_message(const RankOutcome& o, const PhaseTable& table, c
   std::vector<PhaseInfo> phases;
   for (std::size_t p = 0; p < table.size(); ++p) phases.push_back(table.at(static_cast<PhaseId>(p)));
   Writer w;
-  w(kMagic, phases, o.iterations, o.cuda_graphs, o.attention, o.stop, o.setup_s, o.memory, o.error, o.aborted, logits,
-    last, last_step, start_ns);
+  w(kMagic, phases, o.iterations, o.cuda_graphs, o.attention, o.stop, o.setup_s, o.memory, o.expert_tokens, o.error,
+    o.aborted, logits, last, last_step, start_ns);
   return w.take();
 }
 
@@ -132,8 +132,8 @@ RankMessage decode_rank_message(const std::string& bytes, PhaseTable& table) {
   std::vector<PhaseInfo> phases;
   RankMessage m;
   RankOutcome& o = m.outcome;
-  r(phases, o.iterations, o.cuda_graphs, o.attention, o.stop, o.setup_s, o.memory, o.error, o.aborted, m.logits,
-    m.last, m.last_step, m.start_ns);
+  r(phases, o.iterations, o.cuda_graphs, o.attention, o.stop, o.setup_s, o.memory, o.expert_tokens, o.error,
+    o.aborted, m.logits, m.last, m.last_step, m.start_ns);
   if (!r.done()) throw Error("a rank's message has trailing bytes");
   std::vector<PhaseId> to;
   for (const PhaseInfo& p : phases) to.push_back(table.add(p));

@@ -33,6 +33,9 @@ struct RankOutcome {
   StopReason stop = StopReason::target_met;
   double setup_s = 0;
   RankMemory memory;
+  // MoE, tensor-parallel rank 0 only (its peers route the same tokens): [global layer][expert]
+  // tokens routed in the first iteration; layers of other stages empty.
+  std::vector<std::vector<long long>> expert_tokens;
   std::string error;
   bool aborted = false;  // failed only because another rank failed
 };

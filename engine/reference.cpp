@@ -9,6 +9,7 @@
 
 #include "engine/admission.hpp"
 #include "engine/backends.hpp"
+#include "engine/moe.hpp"
 #include "engine/process_world.hpp"
 #include "engine/weights.hpp"
 #include "model/rope.hpp"
@@ -34,20 +35,31 @@ int vocab_block_rows(const ModelConfig& m, const Dims& d) {
 
 struct PassSizes {
   std::size_t rows, x, qkv, attn, mlp_in, mlp_act, cache, aux_bytes, logits;
+  std::size_t moe;  // the MoE workspace's elements (its tables are in aux_bytes)
 };
+
+// Every position of every sequence routed at once.
+MoeShape pass_moe_shape(const ModelConfig& m, const Dims& d) {
+  return MoeShape{d.hidden, d.experts, d.top_k, d.moe_intermediate, m.norm_topk_prob, d.batch * d.context};
+}
 PassSizes pass_sizes(const ModelConfig& m, const Dims& d, const Workload& w) {
   PassSizes s{};
   s.rows = sat_mul(nonneg(d.batch), nonneg(d.context));
   s.x = sat_mul(s.rows, nonneg(d.hidden));
   s.qkv = sat_mul(s.rows, nonneg(d.qkv_cols()));
   s.attn = sat_mul(s.rows, nonneg(d.q_heads), nonneg(d.head_dim));
-  s.mlp_in = sat_mul(s.rows, nonneg(d.up_cols()));
-  s.mlp_act = d.gpt2 ? 0 : sat_mul(s.rows, nonneg(d.intermediate));
+  s.mlp_in = d.moe ? 0 : sat_mul(s.rows, nonneg(d.up_cols()));
+  s.mlp_act = d.gpt2 || d.moe ? 0 : sat_mul(s.rows, nonneg(d.intermediate));
   s.cache = layer_sizes(d).cache;
   // Token ids (and GPT-2's position ids) as int32; RoPE tables as float.
   s.aux_bytes = sat_mul(s.rows, sizeof(std::int32_t), d.gpt2 ? 2 : 1);
   if (!d.gpt2) s.aux_bytes = sat_add(s.aux_bytes, sat_mul(2, nonneg(d.context), nonneg(d.head_dim / 2), sizeof(float)));
   s.logits = sat_mul(nonneg(w.gen), nonneg(w.batch), nonneg(m.vocab));
+  if (d.moe) {
+    const MoeSizes z = moe_sizes(pass_moe_shape(m, d));
+    s.moe = z.elements();
+    s.aux_bytes = sat_add(s.aux_bytes, z.table_bytes);
+  }
   return s;
 }
 
@@ -57,7 +69,7 @@ class StreamedPass {
       : m_(m), w_(w), point_(full_pass_point(w)), shard_(make_shard_plan(m, point_, 0)),
         d_(local_dims(m, point_, shard_)), be_(be), esize_(dtype_size(be.dtype())),
         builder_(m, point_, shard_, member_seed(exec.seed, member), be, exec.checkpoint.get()),
-        sizes_(pass_sizes(m, d_, w)), block_rows_(vocab_block_rows(m, d_)) {
+        sizes_(pass_sizes(m, d_, w)), block_rows_(vocab_block_rows(m, d_)), routing_{exec.routing, exec.seed} {
     x_ = activations(sizes_.x);
     xn_ = activations(sizes_.x);
     proj_ = activations(sizes_.x);
@@ -65,6 +77,7 @@ class StreamedPass {
     attn_ = activations(sizes_.attn);
     mlp_in_ = activations(sizes_.mlp_in);
     if (sizes_.mlp_act) mlp_act_ = activations(sizes_.mlp_act);
+    if (d_.moe) moe_ = std::make_unique<MoeWorkspace>(be, pass_moe_shape(m, d_));
     k_cache_ = activations(sizes_.cache);
     v_cache_ = activations(sizes_.cache);
     upload_tables(exec.seed);
@@ -107,6 +120,12 @@ class StreamedPass {
     be_.gemm(rows, h, q_cols, attn_.get(), q_cols, L.out_w.get(), q_cols, proj_.get(), h, 0.0f);
     be_.add_norm(x_.get(), proj_.get(), L.out_b.get(), L.norm2_w.get(), L.norm2_b.get(), xn_.get(), rows, h, eps,
                  d_.gpt2);
+    if (d_.moe) {
+      moe_forward(be_, MoeWeights{L.router_w.get(), L.experts_up.get(), L.experts_down.get()}, routing_, l,
+                  TokenRows{0, d_.batch, d_.context, 0}, xn_.get(), proj_.get(), *moe_, MoePhases{}, nullptr);
+      be_.add(x_.get(), proj_.get(), sizes_.x);
+      return;
+    }
     be_.gemm(rows, d_.up_cols(), h, xn_.get(), h, L.up_w.get(), h, mlp_in_.get(), d_.up_cols(), 0.0f);
     void* act = d_.gpt2 ? mlp_in_.get() : mlp_act_.get();
     if (d_.gpt2) {
@@ -196,6 +215,8 @@ class StreamedPass {
   WeightBuilder builder_;
   const PassSizes sizes_;
   const int block_rows_;
+  const MoeRouting routing_;
+  std::unique_ptr<MoeWorkspace> moe_;
   DeviceBuffer x_, xn_, proj_, qkv_, attn_, mlp_in_, mlp_act_, k_cache_, v_cache_;
   DeviceBuffer tokens_, positions_, rope_cos_, rope_sin_;
 };
@@ -214,8 +235,8 @@ StreamedMemory predict_streamed_memory(const ModelConfig& model, const Workload&
   const std::size_t norm = sat_mul(nonneg(d.hidden), d.gpt2 ? 2 : 1);
   StreamedMemory m;
   m.weights = sat_mul(std::max(layer_weight_elements(d), sat_add(vocab_side, norm)), e);
-  m.activations = sat_add(sat_mul(sat_add(sat_mul(3, s.x), s.qkv, s.attn, s.mlp_in, s.mlp_act, sat_mul(2, s.cache)), e),
-                          s.aux_bytes);
+  m.activations = sat_add(
+      sat_mul(sat_add(sat_mul(3, s.x), s.qkv, s.attn, s.mlp_in, s.mlp_act, sat_mul(2, s.cache), s.moe), e), s.aux_bytes);
   m.logits = sat_mul(s.logits, e);
   return m;
 }

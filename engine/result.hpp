@@ -149,6 +149,22 @@ struct FloorMetrics {
   double ttft_of_floor = 0, decode_step_of_floor = 0, e2e_of_floor = 0;  // floor / measured median
 };
 
+// Mixture of experts (docs/metrics.md, "Mixture of experts"): the routing of one iteration
+// (teacher-forced tokens route alike in every iteration) and where the MoE time goes.
+struct MoeMetrics {
+  bool available = false;
+  std::string routing;  // --routing
+  // [layer][expert]: tokens routed to each expert, over every sequence of the batch (each token
+  // counted once per chosen expert; prefill and every decode step).
+  std::vector<std::vector<long long>> tokens_per_expert;
+  // Per layer, mean over experts of its tokens over the most any expert got (1: even, 1/experts: all
+  // to one); `expert_balance` is the mean over layers, `worst_layer_balance` the least.
+  double expert_balance = 0, worst_layer_balance = 0;
+  // Per iteration, slowest rank, summed over layers: router GEMM, routing and gathering the
+  // tokens, the experts' GEMMs, the weighted combine.
+  double router_ms = 0, dispatch_ms = 0, experts_ms = 0, combine_ms = 0;
+};
+
 struct ConfigMetrics {
   Summary e2e_ms, ttft_ms, decode_step_ms;
   double tpot_ms = 0;  // time per output token: mean decode step (time_per_output_token_ms)
@@ -172,6 +188,7 @@ struct ConfigMetrics {
   std::vector<PhaseSummary> phases;
   PipelineSummary pipeline;
   FloorMetrics floor;
+  MoeMetrics moe;
 };
 
 // How many samples were taken and why measuring stopped.
@@ -221,6 +238,7 @@ struct RunMetadata {
   std::string resumed_from;
   bool emulated = false;                        // CUDA ranks sharing one GPU
   std::string attention = "auto";               // --attention
+  std::string routing = "model";                // --routing (MoE models)
   std::string weights = "generated";            // "generated" (from the seed) or the --weights checkpoint directory
   Ceilings ceilings;                            // the floors' ceilings (invalid: none)
   std::map<std::string, std::string> devices;   // GPU names, driver, CUDA, cuBLAS, NCCL versions, clocks

@@ -130,7 +130,7 @@ class RankRun {
   // CUDA Graphs: each decode step is captured once (its position is baked into the kernels'
   // arguments) and replayed in every iteration, warm-up included, so verification covers it.
   void capture_decode_graphs() {
-    if (!opts_.cuda_graphs || !graphs_possible(point_, opts_.backend) || !backend_.supports_graphs()) return;
+    if (!opts_.cuda_graphs || !graphs_possible(model_, point_, opts_.backend) || !backend_.supports_graphs()) return;
     // One eager iteration first: kernels loaded, cuBLASLt plans made, NCCL connected, outside capture.
     run_iteration(false);
     timeline_->set_recording(false);
@@ -146,10 +146,25 @@ class RankRun {
 
   // Logits are kept from the first warm-up iteration (or an extra pass without warm-up): the
   // copies to the host then never fall inside a measured iteration.
+  // The first of them also counts the tokens each MoE layer routes to each expert.
   void warm_up() {
     const bool keep = capture_ != nullptr && capture_->first != nullptr && transformer_->holds_output();
-    if (opts_.warmup == 0) run_iteration(keep);
-    for (int i = 0; i < opts_.warmup; ++i) run_iteration(keep && i == 0);
+    transformer_->count_routing(true);
+    for (int i = 0; i < std::max(1, opts_.warmup); ++i) {  // without warm-up, one extra pass
+      run_iteration(keep && i == 0);
+      transformer_->count_routing(false);
+    }
+    keep_expert_tokens();
+  }
+
+  void keep_expert_tokens() {
+    // Tensor-parallel peers route the same tokens, and so do ensemble members: count them once.
+    if (shard_.coords.tp != 0 || (shard_.ensemble && shard_.coords.dp != 0) || transformer_->expert_tokens().empty())
+      return;
+    out_.expert_tokens.assign(static_cast<std::size_t>(model_.layers), {});
+    const auto& local = transformer_->expert_tokens();
+    for (std::size_t l = 0; l < local.size(); ++l)
+      out_.expert_tokens[static_cast<std::size_t>(shard_.layers.begin) + l] = local[l];
   }
 
   // Run control: in adaptive mode every rank contributes its iteration time, and all take the
@@ -560,8 +575,8 @@ StepLogits weighted_mean(const std::vector<const StepLogits*>& members, const st
   return out;
 }
 
-bool graphs_possible(const ConfigPoint& point, const std::string& backend) {
-  return backend_entry(backend).no_graphs_reason.empty() && point.layout.pp == 1 && point.sync != SyncMode::overlap;
+bool graphs_possible(const ModelConfig& model, const ConfigPoint& point, const std::string& backend) {
+  return !model.moe() && backend_entry(backend).no_graphs_reason.empty() && point.layout.pp == 1 && point.sync != SyncMode::overlap;
 }
 
 std::size_t replica_weight_bytes(const ModelConfig& model, const ConfigPoint& point, DType dtype) {
@@ -897,6 +912,17 @@ std::vector<PoolMemory> pool_memory(const RunOptions& opts, const std::vector<Ra
   return out;
 }
 
+// Every replica's tokens per layer and expert (ensemble members route the same batch each: one
+// member's count is the batch's).
+std::vector<std::vector<long long>> sum_expert_tokens(const ModelConfig& model, const std::vector<RankOutcome>& outcomes) {
+  std::vector<std::vector<long long>> total(static_cast<std::size_t>(model.layers),
+                                            std::vector<long long>(static_cast<std::size_t>(model.experts), 0));
+  for (const RankOutcome& o : outcomes)
+    for (std::size_t l = 0; l < o.expert_tokens.size(); ++l)
+      for (std::size_t e = 0; e < o.expert_tokens[l].size(); ++e) total[l][e] += o.expert_tokens[l][e];
+  return total;
+}
+
 void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
                         const std::vector<RankOutcome>& outcomes, const PhaseTable& table,
                         const HostMemoryWatch& host, ConfigResult& result) {
@@ -931,9 +957,12 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
         "come from one extra eager decode step per iteration, outside the timed iterations");
   else if (opts.cuda_graphs)
     result.notes.push_back(backend_entry(opts.backend).no_graphs_reason.empty()
-                               ? "CUDA graphs not used: they need no pipeline stages and no overlap"
+                               ? (model.moe() ? "CUDA graphs not used: MoE layers route tokens on the host between kernels"
+                                              : "CUDA graphs not used: they need no pipeline stages and no overlap")
                                : "CUDA graphs not used: " + backend_entry(opts.backend).no_graphs_reason);
   result.metrics.pipeline = pipeline_summary(model, point, result.samples, result.metrics);
+  if (model.moe()) result.metrics.moe = moe_metrics(sum_expert_tokens(model, outcomes), result.metrics.phases,
+                                                    opts.exec.routing.label());
   apply_speed_of_light(model, point, opts, result);
   const Layout& l = point.layout;
   if (l.dp > 1 && !point.ensemble() && point.workload.batch % l.dp != 0)

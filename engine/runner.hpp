@@ -76,7 +76,8 @@ StepLogits weighted_mean(const std::vector<const StepLogits*>& members, const st
 // Whether `point` on `backend` can replay its decode steps as graphs: one GPU per rank (NCCL
 // captures, host-synchronised emulation does not), no pipeline (its token feedback and stage
 // order are host-driven), no overlap (its communication thread or stream is outside the capture).
-bool graphs_possible(const ConfigPoint& point, const std::string& backend);
+// MoE layers route on the host between their kernels, which no graph can hold.
+bool graphs_possible(const ModelConfig& model, const ConfigPoint& point, const std::string& backend);
 
 // Predicted weight bytes of the replicas other than replica 0 (what sharing saves).
 std::size_t replica_weight_bytes(const ModelConfig& model, const ConfigPoint& point, DType dtype);

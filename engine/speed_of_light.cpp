@@ -89,6 +89,11 @@ void annotate_phases(const std::vector<std::vector<PhaseWork>>& work_by_rank, co
 void apply_speed_of_light(const ModelConfig& model, const ConfigPoint& point, const RunOptions& options,
                           ConfigResult& result) {
   if (!options.ceilings.valid()) return;
+  if (model.moe()) {
+    // An expert's work depends on how many tokens the router sends it; no floor is claimed.
+    result.notes.push_back("no speed-of-light floor: the experts' work of a MoE model depends on the routing");
+    return;
+  }
   std::vector<std::vector<PhaseWork>> work_by_rank;
   for (int r = 0; r < point.layout.ranks(); ++r)
     work_by_rank.push_back(

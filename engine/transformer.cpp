@@ -9,6 +9,7 @@
 #include <set>
 
 #include "engine/async_comm.hpp"
+#include "engine/moe.hpp"
 #include "engine/backends.hpp"
 #include "engine/nvtx.hpp"
 #include "engine/weights.hpp"
@@ -20,13 +21,20 @@ namespace {
 
 struct ActivationSizes {
   std::size_t x, xn, qkv, attn, proj, mlp_in, mlp_act, last, last_norm, logits_local, staging, logits_tp, logits_out;
+  std::size_t moe;        // the MoE workspace (engine/moe.hpp), in elements
+  std::size_t aux_bytes_moe;  // its int32 and float index tables
   std::size_t aux_bytes;  // float RoPE tables and int32 token and position tables, whatever the dtype
   std::size_t ps_staging;   // parameter-server staging on the root of a group (communication)
   std::size_t total_elements() const {
     return sat_add(x, xn, qkv, attn, proj, mlp_in, mlp_act, last, last_norm, logits_local, staging, logits_tp,
-                   logits_out);
+                   logits_out, moe);
   }
 };
+// The MoE workspace of a rank: every token of its largest step (prefill) routed at once.
+MoeShape moe_shape(const ModelConfig& m, const Dims& d) {
+  return MoeShape{d.hidden, d.experts, d.top_k, d.moe_intermediate, m.norm_topk_prob, d.batch * d.prompt};
+}
+
 ActivationSizes activation_sizes(const ModelConfig& m, const Dims& d) {
   const std::size_t rows = sat_mul(nonneg(d.batch), nonneg(d.prompt));  // prefill is the largest step
   const std::size_t h = nonneg(d.hidden);
@@ -38,8 +46,13 @@ ActivationSizes activation_sizes(const ModelConfig& m, const Dims& d) {
   a.qkv = sat_mul(rows, nonneg(d.qkv_cols()));
   a.attn = sat_mul(rows, nonneg(d.q_heads), nonneg(d.head_dim));
   a.proj = sat_mul(rows, h);
-  a.mlp_in = sat_mul(rows, nonneg(d.up_cols()));
-  a.mlp_act = d.gpt2 ? 0 : sat_mul(rows, nonneg(d.intermediate));  // GELU runs in place
+  a.mlp_in = d.moe ? 0 : sat_mul(rows, nonneg(d.up_cols()));
+  a.mlp_act = d.gpt2 || d.moe ? 0 : sat_mul(rows, nonneg(d.intermediate));  // GELU runs in place
+  if (d.moe && d.local_layers > 0) {
+    const MoeSizes z = moe_sizes(moe_shape(m, d));
+    a.moe = z.elements();
+    a.aux_bytes_moe = z.table_bytes;
+  }
   if (d.last_stage) {
     a.last = sat_mul(b, h);
     a.last_norm = sat_mul(b, h);
@@ -49,7 +62,7 @@ ActivationSizes activation_sizes(const ModelConfig& m, const Dims& d) {
     a.logits_tp = gather ? sat_mul(b, full_vocab) : 0;
     a.logits_out = d.dp > 1 && !d.ensemble ? sat_mul(nonneg(d.global_batch), full_vocab) : 0;
   }
-  a.aux_bytes = d.gpt2 ? 0 : sat_mul(2, nonneg(d.context), nonneg(d.head_dim / 2), sizeof(float));
+  a.aux_bytes = sat_add(a.aux_bytes_moe, d.gpt2 ? 0 : sat_mul(2, nonneg(d.context), nonneg(d.head_dim / 2), sizeof(float)));
   // Token ids of every step in device memory (no host copy inside a step), the pipeline's
   // feedback slots, and GPT-2's position ids.
   const std::size_t steps_ids = sat_mul(b, nonneg(d.context - d.prompt));
@@ -161,6 +174,7 @@ class WorkModel {
     row_parallel_gemm(L + "attn/out", rows, static_cast<double>(d_.q_heads) * hd);
     residual(L + "attn/", rows, fused, true);
     if (!fused) add(L + "mlp/norm", 0, 2 * rows * h * e_ + norm_params());
+    if (d_.moe) return;  // no floor for MoE models (apply_speed_of_light)
     gemm(L + "mlp/up", rows, d_.up_cols(), h);
     if (d_.gpt2)  // bias and GELU in place
       add(L + "mlp/act", 0, (2 * rows + 1) * d_.intermediate * e_);
@@ -293,6 +307,7 @@ struct TransformerRank::Impl {
   struct LayerPhases {
     PhaseId norm1, qkv, qkv_bias, qk_norm, rope_kv_store, kv_store, attn, out, residual1, residual_norm1;
     PhaseId norm2, up, act, down, residual2, residual_norm2;
+    PhaseId moe_router, moe_dispatch, moe_experts, moe_combine;
     ReducePhases out_sync, down_sync;
   };
   struct PassPhases {
@@ -328,6 +343,9 @@ struct TransformerRank::Impl {
   float ensemble_weight = 1.0f;
   const bool fused_norms;  // residual + next norm in one call (fuses_residual_norm)
   std::vector<AttentionUse> attention_uses;
+  std::unique_ptr<MoeWorkspace> moe_ws;
+  bool count_routing = false;
+  std::vector<std::vector<long long>> expert_tokens;  // per local layer, tokens routed to each expert
 
   Impl(const ModelConfig& model, const ConfigPoint& p, const ShardPlan& s, const ExecutionOptions& o,
        std::shared_ptr<const WeightSet> weights, Backend& backend, RankComms& c, Timeline& timeline, PhaseTable& table)
@@ -425,6 +443,12 @@ struct TransformerRank::Impl {
         lp.down = compute(L + "mlp/down", gemm_detail(shapes, "mlp/down"));
         lp.down_sync = reduction(L + "mlp/all_reduce", "tp", d.tp);
         lp.residual2 = compute(L + "mlp/residual");
+        if (d.moe) {
+          lp.moe_router = compute(L + "moe/router");
+          lp.moe_dispatch = compute(L + "moe/dispatch");
+          lp.moe_experts = compute(L + "moe/experts");
+          lp.moe_combine = compute(L + "moe/combine");
+        }
         lp.residual_norm2 = compute(L + "mlp/residual_norm");
         P.layers.push_back(lp);
       }
@@ -464,6 +488,10 @@ struct TransformerRank::Impl {
     logits_tp = activations(a.logits_tp);
     logits_out = activations(a.logits_out);
     ps_staging = be.allocate(a.ps_staging, MemoryKind::communication);
+    if (a.moe > 0) {
+      moe_ws = std::make_unique<MoeWorkspace>(be, moe_shape(m, d));
+      expert_tokens.assign(d.local_layers, std::vector<long long>(static_cast<std::size_t>(d.experts), 0));
+    }
     if (!d.gpt2) upload_rope_tables();
     if (d.pp > 1 && d.first_stage)
       feedback = be.allocate_bytes(static_cast<std::size_t>(d.batch) * sizeof(std::int32_t), MemoryKind::activations);
@@ -548,27 +576,34 @@ struct TransformerRank::Impl {
   // computes, and the residual is added chunk by chunk.
   void row_parallel(int rows, int k, const void* a, const void* weight, void* out, void* x_rows, void* xn_rows,
                     PhaseId gemm, const ReducePhases& sync, const Residual& r) {
-    const std::size_t n = static_cast<std::size_t>(rows) * d.hidden;
-    const void* bias = r.bias && *r.bias ? r.bias->get() : nullptr;
     if (!async) {
       { ScopedPhase p(tl, gemm); be.gemm(rows, d.hidden, k, a, k, weight, k, out, d.hidden, 0.0f); }
-      sum_over(*comms.tp, out, n, sync);
-      if (r.norm_w) {
-        ScopedPhase p(tl, r.fused);
-        be.add_norm(x_rows, out, bias, r.norm_w->get(), r.norm_b->get(), xn_rows, rows, d.hidden,
-                    static_cast<float>(m.norm_eps), d.gpt2);
-        return;
-      }
-      ScopedPhase p(tl, r.plain);
-      be.add(x_rows, out, n);
-      if (bias) be.add_bias(x_rows, bias, rows, d.hidden);
+      reduce_residual(rows, out, x_rows, xn_rows, sync, r);
       return;
     }
+    const void* bias = r.bias && *r.bias ? r.bias->get() : nullptr;
     chunked_row_parallel(rows, k, a, weight, out, x_rows, gemm, sync, r.plain, bias);
     if (r.norm_w) {
       ScopedPhase p(tl, r.norm);
       norm(x_rows, *r.norm_w, *r.norm_b, xn_rows, rows);
     }
+  }
+
+  // The partial `out` of each TP rank summed over the group, then the residual step (and the
+  // next norm), blocking.
+  void reduce_residual(int rows, void* out, void* x_rows, void* xn_rows, const ReducePhases& sync, const Residual& r) {
+    const std::size_t n = static_cast<std::size_t>(rows) * d.hidden;
+    const void* bias = r.bias && *r.bias ? r.bias->get() : nullptr;
+    sum_over(*comms.tp, out, n, sync);
+    if (r.norm_w) {
+      ScopedPhase p(tl, r.fused);
+      be.add_norm(x_rows, out, bias, r.norm_w->get(), r.norm_b->get(), xn_rows, rows, d.hidden,
+                  static_cast<float>(m.norm_eps), d.gpt2);
+      return;
+    }
+    ScopedPhase p(tl, r.plain);
+    be.add(x_rows, out, n);
+    if (bias) be.add_bias(x_rows, bias, rows, d.hidden);
   }
 
   void chunked_row_parallel(int rows, int k, const void* a, const void* weight, void* out, void* x_rows,
@@ -627,8 +662,6 @@ struct TransformerRank::Impl {
     void* qkvr = at(qkv, row0 * d.qkv_cols());
     void* attnr = at(attn, row0 * d.q_heads * d.head_dim);
     void* projr = at(proj, row0 * d.hidden);
-    void* inr = at(mlp_in, row0 * d.up_cols());
-    void* actr = d.gpt2 ? inr : at(mlp_act, row0 * d.intermediate);
     void* kc = at(cache.k, cache0);
     void* vc = at(cache.v, cache0);
     const AttentionShape shape = attention_shape(d, seqs.size(), new_tokens, past);
@@ -655,6 +688,21 @@ struct TransformerRank::Impl {
     row_parallel(rows, d.q_heads * d.head_dim, attnr, L.out_w.get(), projr, xr, xnr, P.out, P.out_sync,
                  {P.residual1, P.residual_norm1, P.norm2, &L.out_b, &L.norm2_w, &L.norm2_b});
 
+    // Fused: the residual step after the MLP also normalises the next layer's input.
+    const LayerWeights* next = fused_norms && index + 1 < w->layers.size() ? &w->layers[index + 1] : nullptr;
+    const Residual after{P.residual2, P.residual_norm2, 0, &L.down_b, next ? &next->norm1_w : nullptr,
+                         next ? &next->norm1_b : nullptr};
+    if (d.moe) {
+      const TokenRows tokens{shard.batch.begin + seqs.begin, seqs.size(), new_tokens, past};
+      moe_forward(be, MoeWeights{L.router_w.get(), L.experts_up.get(), L.experts_down.get()},
+                  MoeRouting{opts.routing, opts.seed}, shard.layers.begin + static_cast<int>(index), tokens, xnr, projr,
+                  *moe_ws, MoePhases{&tl, P.moe_router, P.moe_dispatch, P.moe_experts, P.moe_combine},
+                  count_routing ? &expert_tokens[index] : nullptr);
+      reduce_residual(rows, projr, xr, xnr, P.down_sync, after);
+      return;
+    }
+    void* inr = at(mlp_in, row0 * d.up_cols());
+    void* actr = d.gpt2 ? inr : at(mlp_act, row0 * d.intermediate);
     { ScopedPhase p(tl, P.up); be.gemm(rows, d.up_cols(), d.hidden, xnr, d.hidden, L.up_w.get(), d.hidden, inr, d.up_cols(), 0.0f); }
     {
       ScopedPhase p(tl, P.act);
@@ -665,11 +713,7 @@ struct TransformerRank::Impl {
         be.silu_mul(inr, actr, rows, d.intermediate);
       }
     }
-    // Fused: this residual step also normalises the next layer's input.
-    const LayerWeights* next = fused_norms && index + 1 < w->layers.size() ? &w->layers[index + 1] : nullptr;
-    row_parallel(rows, d.intermediate, actr, L.down_w.get(), projr, xr, xnr, P.down, P.down_sync,
-                 {P.residual2, P.residual_norm2, 0, &L.down_b, next ? &next->norm1_w : nullptr,
-                  next ? &next->norm1_b : nullptr});
+    row_parallel(rows, d.intermediate, actr, L.down_w.get(), projr, xr, xnr, P.down, P.down_sync, after);
   }
 
   void embed_tokens(int pass, const std::int32_t* tokens, Range seqs, int new_tokens, int past) {
@@ -828,6 +872,10 @@ bool TransformerRank::holds_output() const {
 }
 
 std::vector<AttentionUse> TransformerRank::attention_uses() const { return impl_->attention_uses; }
+
+void TransformerRank::count_routing(bool on) { impl_->count_routing = on; }
+
+const std::vector<std::vector<long long>>& TransformerRank::expert_tokens() const { return impl_->expert_tokens; }
 
 const void* TransformerRank::logits() const {
   const auto& d = impl_->d;

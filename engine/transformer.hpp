@@ -12,6 +12,7 @@
 #include "engine/communicator.hpp"
 #include "model/checkpoint.hpp"
 #include "model/model.hpp"
+#include "model/routing.hpp"
 #include "engine/plan.hpp"
 #include "engine/timeline.hpp"
 
@@ -48,6 +49,8 @@ struct ExecutionOptions {
   // Weights read from this HuggingFace checkpoint (--weights) instead of generated from the
   // seed; every rank reads only its shard. Ensemble members then all hold the same weights.
   std::shared_ptr<const Checkpoint> checkpoint;
+  // How MoE layers route their tokens (--routing): the model's router, or a controlled law.
+  RoutingMode routing;
 };
 
 // The GEMMs one rank issues per step, named by their phase (e.g. "attn/qkv", "head/gemm"):
@@ -109,6 +112,10 @@ class TransformerRank {
   const void* logits() const;
   // The attention kernel of each pass (prefill, decode) on this rank.
   std::vector<AttentionUse> attention_uses() const;
+  // MoE: while on, the passes add the tokens each layer routes to each expert to expert_tokens()
+  // ([local layer][expert]).
+  void count_routing(bool on);
+  const std::vector<std::vector<long long>>& expert_tokens() const;
 
  private:
   struct Impl;

@@ -15,6 +15,8 @@ enum GlobalTensor : std::uint64_t { kEmbed = 1, kPositions, kFinalNormW, kFinalN
 enum LayerTensor : std::uint64_t {
   kNorm1W, kNorm1B, kWq, kWk, kWv, kBq, kBk, kBv, kWo, kBo,
   kNorm2W, kNorm2B, kWgate, kWup, kBup, kWdown, kBdown, kQNorm, kKNorm,
+  // MoE: the router, and every expert's gate, up and down as rows [expert][...] of one tensor.
+  kRouter, kExpertGate, kExpertUp, kExpertDown,
 };
 std::uint64_t layer_tensor(int layer, LayerTensor t) { return 1000 + static_cast<std::uint64_t>(layer) * 64 + t; }
 
@@ -35,6 +37,8 @@ std::pair<WeightRole, int> weight_role(std::uint64_t tensor) {
       WeightRole::down,    WeightRole::down_bias, WeightRole::q_norm, WeightRole::k_norm};
   static_assert(std::size(kLayerRoles) == kKNorm + 1, "one role per LayerTensor, in its order");
   const std::uint64_t kind = (tensor - 1000) % 64;
+  if (kind >= std::size(kLayerRoles))
+    throw ConfigError("checkpoints of mixture-of-experts models are not supported yet (--weights, export-weights)");
   return {kLayerRoles[kind], static_cast<int>((tensor - 1000) / 64)};
 }
 
@@ -74,6 +78,10 @@ Dims local_dims(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s) 
   d.ensemble = p.ensemble();
   d.sync = p.sync;
   d.local_layers = static_cast<std::size_t>(s.layers.size());
+  d.moe = m.moe();
+  d.experts = m.experts;
+  d.top_k = m.experts_per_token;
+  d.moe_intermediate = s.moe_intermediate.size();
   return d;
 }
 
@@ -86,9 +94,12 @@ LayerSizes layer_sizes(const Dims& d) {
   s.qk_norm = d.qk_norm ? nonneg(d.head_dim) : 0;  // each of the q and k norms
   s.out_w = sat_mul(h, nonneg(d.q_heads), nonneg(d.head_dim));
   s.out_b = d.gpt2 ? h : 0;
-  s.up_w = sat_mul(nonneg(d.up_cols()), h);
+  s.up_w = d.moe ? 0 : sat_mul(nonneg(d.up_cols()), h);
   s.up_b = d.gpt2 ? nonneg(d.intermediate) : 0;
-  s.down_w = sat_mul(h, nonneg(d.intermediate));
+  s.down_w = d.moe ? 0 : sat_mul(h, nonneg(d.intermediate));
+  s.router_w = d.moe ? sat_mul(nonneg(d.experts), h) : 0;
+  s.experts_up = d.moe ? sat_mul(nonneg(d.experts), 2 * nonneg(d.moe_intermediate), h) : 0;
+  s.experts_down = d.moe ? sat_mul(nonneg(d.experts), h, nonneg(d.moe_intermediate)) : 0;
   s.down_b = d.gpt2 ? h : 0;
   s.cache = sat_mul(nonneg(d.batch), nonneg(d.kv_heads), nonneg(d.context), nonneg(d.head_dim));
   return s;
@@ -96,7 +107,8 @@ LayerSizes layer_sizes(const Dims& d) {
 std::size_t layer_weight_elements(const Dims& d) {
   const LayerSizes s = layer_sizes(d);
   const std::size_t norms = sat_mul(2 * s.norm, d.gpt2 ? 2 : 1);
-  return sat_add(norms, s.qkv_w, s.qkv_b, 2 * s.qk_norm, s.out_w, s.out_b, s.up_w, s.up_b, s.down_w, s.down_b);
+  return sat_add(norms, s.qkv_w, s.qkv_b, 2 * s.qk_norm, s.out_w, s.out_b, s.up_w, s.up_b, s.down_w, s.down_b,
+                 s.router_w, s.experts_up, s.experts_down);
 }
 
 GlobalSizes global_sizes(const ModelConfig& m, const Dims& d) {
@@ -210,7 +222,7 @@ void WeightBuilder::fill_norm(const DeviceBuffer& w, const DeviceBuffer& b, std:
 LayerWeights WeightBuilder::layer(int l) {
   const Dims& d = d_;
   const LayerSizes ls = layer_sizes(d);
-  const int q0 = shard_.q_heads.begin, kv0 = shard_.kv_heads.begin, i0 = shard_.intermediate.begin;
+  const int q0 = shard_.q_heads.begin, kv0 = shard_.kv_heads.begin;
   const int hd = d.head_dim, q_all = m_.heads * hd, kv_all = m_.kv_heads * hd;
   LayerWeights L;
   L.norm1_w = allocate(ls.norm);
@@ -248,7 +260,19 @@ LayerWeights WeightBuilder::layer(int l) {
     L.out_b = allocate(ls.out_b);
     fill(L.out_b, 0, 1, d.hidden, layer_tensor(l, kBo), 0, 0, d.hidden, kBiasScale);
   }
-  // Column-parallel MLP up (gate rows then up rows when gated), row-parallel down.
+  if (d.moe)
+    fill_experts(L, l);
+  else
+    fill_mlp(L, l);
+  return L;
+}
+
+// Column-parallel MLP up (gate rows then up rows when gated), row-parallel down.
+void WeightBuilder::fill_mlp(LayerWeights& L, int l) {
+  const Dims& d = d_;
+  const LayerSizes ls = layer_sizes(d);
+  const int i0 = shard_.intermediate.begin;
+  const float sh = linear_scale(d.hidden);
   L.up_w = allocate(ls.up_w);
   if (d.gpt2) {
     fill(L.up_w, 0, d.intermediate, d.hidden, layer_tensor(l, kWup), i0, 0, d.hidden, sh);
@@ -264,7 +288,29 @@ LayerWeights WeightBuilder::layer(int l) {
     L.down_b = allocate(ls.down_b);
     fill(L.down_b, 0, 1, d.hidden, layer_tensor(l, kBdown), 0, 0, d.hidden, kBiasScale);
   }
-  return L;
+}
+
+// The router (every expert, replicated) and each expert's gate, up and down, split by columns
+// across the tensor-parallel group like a dense MLP: expert e's rows of a tensor are
+// [e * width, (e + 1) * width) of one [experts * width, ...] matrix, so a shard is a slice.
+void WeightBuilder::fill_experts(LayerWeights& L, int l) {
+  const Dims& d = d_;
+  const LayerSizes ls = layer_sizes(d);
+  const int i0 = shard_.moe_intermediate.begin, part = d.moe_intermediate, width = m_.moe_intermediate;
+  const float sh = linear_scale(d.hidden);
+  L.router_w = allocate(ls.router_w);
+  fill(L.router_w, 0, d.experts, d.hidden, layer_tensor(l, kRouter), 0, 0, d.hidden, sh);
+  L.experts_up = allocate(ls.experts_up);
+  L.experts_down = allocate(ls.experts_down);
+  const std::size_t up = static_cast<std::size_t>(2 * part) * d.hidden, down = static_cast<std::size_t>(d.hidden) * part;
+  for (int e = 0; e < d.experts; ++e) {
+    const std::int64_t row = static_cast<std::int64_t>(e) * width + i0;
+    fill(L.experts_up, e * up, part, d.hidden, layer_tensor(l, kExpertGate), row, 0, d.hidden, sh);
+    fill(L.experts_up, e * up + static_cast<std::size_t>(part) * d.hidden, part, d.hidden, layer_tensor(l, kExpertUp),
+         row, 0, d.hidden, sh);
+    fill(L.experts_down, e * down, d.hidden, part, layer_tensor(l, kExpertDown), static_cast<std::int64_t>(e) * d.hidden,
+         i0, width, linear_scale(width));
+  }
 }
 
 std::shared_ptr<const WeightSet> build_weights(const ModelConfig& model, const ConfigPoint& point,

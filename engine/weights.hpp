@@ -26,6 +26,9 @@ struct Dims {
       context, prompt, window;
   int tp, pp, dp, tp_index, pp_index, dp_index;
   bool gpt2, qkv_bias, qk_norm, first_stage, last_stage, tp_sum, ensemble;  // first and last pipeline stage
+  // Mixture of experts (every layer's MLP): experts held, chosen per token, and this rank's columns of each.
+  bool moe;
+  int experts, top_k, moe_intermediate;
   SyncMode sync;
   std::size_t local_layers;
   int qkv_cols() const { return (q_heads + 2 * kv_heads) * head_dim; }
@@ -60,6 +63,7 @@ inline std::size_t nonneg(int v) { return v > 0 ? static_cast<std::size_t>(v) : 
 // Element counts of every buffer a rank allocates; allocation and prediction both use them.
 struct LayerSizes {
   std::size_t norm, qkv_w, qkv_b, qk_norm, out_w, out_b, up_w, up_b, down_w, down_b, cache;
+  std::size_t router_w, experts_up, experts_down;  // MoE layers (their dense up and down are 0)
 };
 LayerSizes layer_sizes(const Dims& d);
 std::size_t layer_weight_elements(const Dims& d);
@@ -72,6 +76,7 @@ GlobalSizes global_sizes(const ModelConfig& m, const Dims& d);
 struct LayerWeights {
   DeviceBuffer norm1_w, norm1_b, qkv_w, qkv_b, q_norm_w, k_norm_w, out_w, out_b;
   DeviceBuffer norm2_w, norm2_b, up_w, up_b, down_w, down_b;
+  DeviceBuffer router_w, experts_up, experts_down;  // MoE: engine/moe.hpp's MoeWeights
 };
 
 struct WeightSet {
@@ -106,6 +111,8 @@ class WeightBuilder {
   HfLocation checkpoint_location(std::uint64_t tensor) const;
   void export_block(const void* at, const HfLocation& where, std::int64_t row0, std::int64_t col0, int rows, int cols);
   void fill_norm(const DeviceBuffer& w, const DeviceBuffer& b, std::uint64_t wid, std::uint64_t bid);
+  void fill_mlp(LayerWeights& L, int l);
+  void fill_experts(LayerWeights& L, int l);
 
   const ModelConfig& m_;
   const ShardPlan& shard_;

@@ -60,6 +60,19 @@ class FieldReader {
     if (!v.is_boolean()) fail(field, fmt::format("must be true or false, got {}", v.dump()));
     return v.get<bool>();
   }
+  // A list of non-negative integers (layer indices); absent or null: empty.
+  std::vector<int> int_list(const std::string& field) const {
+    std::vector<int> out;
+    if (!has(field)) return out;
+    const json& v = doc_.at(field);
+    if (!v.is_array()) fail(field, fmt::format("must be a list of layer indices, got {}", v.dump()));
+    for (const json& item : v) {
+      if (!item.is_number_integer() || item.get<long long>() < 0 || item.get<long long>() > kMaxField)
+        fail(field, fmt::format("must be a list of layer indices, got {}", v.dump()));
+      out.push_back(static_cast<int>(item.get<long long>()));
+    }
+    return out;
+  }
   std::string string(const std::string& field, const std::string& fallback) const {
     if (!has(field)) return fallback;
     const json& v = doc_.at(field);
@@ -213,6 +226,31 @@ void read_gpt2(const FieldReader& f, ModelConfig& m) {
   m.gelu = gelu_form(f);
 }
 
+// Mixtral names its experts num_local_experts and sizes them by intermediate_size; the Qwen MoE
+// models say num_experts and moe_intermediate_size, and may keep some layers dense.
+void read_experts(const FieldReader& f, ModelConfig& m) {
+  const bool qwen = m.model_type == "qwen2_moe" || m.model_type == "qwen3_moe";
+  const char* count = qwen ? "num_experts" : "num_local_experts";
+  if (!f.has(count)) {
+    if (qwen) f.fail(count, "missing (a positive integer is required)");
+    return;
+  }
+  m.experts = f.positive_int(count);
+  m.experts_per_token = f.positive_int("num_experts_per_tok");
+  if (m.experts_per_token > m.experts)
+    f.fail("num_experts_per_tok", fmt::format("{} exceeds {} {}", m.experts_per_token, count, m.experts));
+  if (!qwen) {
+    m.moe_intermediate = m.intermediate;
+    return;
+  }
+  m.moe_intermediate = f.positive_int("moe_intermediate_size");
+  m.norm_topk_prob = f.boolean("norm_topk_prob", false);
+  m.decoder_sparse_step = f.optional_positive_int("decoder_sparse_step").value_or(1);
+  m.mlp_only_layers = f.int_list("mlp_only_layers");
+  if (m.model_type == "qwen2_moe")
+    m.shared_expert_intermediate = f.optional_positive_int("shared_expert_intermediate_size").value_or(0);
+}
+
 void read_llama_family(const FieldReader& f, ModelConfig& m) {
   m.arch = Architecture::llama;
   m.hidden = f.positive_int("hidden_size");
@@ -225,8 +263,8 @@ void read_llama_family(const FieldReader& f, ModelConfig& m) {
   m.norm_eps = f.positive_number("rms_norm_eps", 1e-6);
   m.rope_theta = f.positive_number("rope_theta", 10000.0);
   m.tied_embeddings = f.boolean("tie_word_embeddings", false);
-  m.qkv_bias = m.model_type == "qwen2" || f.boolean("attention_bias", false);
-  m.qk_norm = m.model_type == "qwen3";
+  m.qkv_bias = m.model_type == "qwen2" || m.model_type == "qwen2_moe" || f.boolean("attention_bias", false);
+  m.qk_norm = m.model_type == "qwen3" || m.model_type == "qwen3_moe";
 
   if (auto hd = f.optional_positive_int("head_dim")) {
     m.head_dim = *hd;
@@ -246,13 +284,7 @@ void read_llama_family(const FieldReader& f, ModelConfig& m) {
   if (f.has("sliding_window") && f.boolean("use_sliding_window", true))
     m.sliding_window = f.positive_int("sliding_window");
 
-  if (f.has("num_local_experts")) {
-    m.experts = f.positive_int("num_local_experts");
-    m.experts_per_token = f.positive_int("num_experts_per_tok");
-    if (m.experts_per_token > m.experts)
-      f.fail("num_experts_per_tok",
-             fmt::format("{} exceeds num_local_experts {}", m.experts_per_token, m.experts));
-  }
+  read_experts(f, m);
   const std::string act = f.string("hidden_act", "silu");
   if (act != "silu") f.fail("hidden_act", fmt::format("'{}' is not supported (silu)", act));
 }
@@ -273,6 +305,8 @@ void check_shape(const FieldReader& f, const ModelConfig& m) {
   limit(m.layers, kMaxLayers, gpt2 ? "n_layer" : "num_hidden_layers", "layers");
   limit(m.head_dim, kMaxDim, "head_dim", "head dimension");
   limit(m.experts, kMaxExperts, "num_local_experts", "experts");
+  limit(m.moe_intermediate, kMaxDim, "moe_intermediate_size", "expert MLP width");
+  limit(m.shared_expert_intermediate, kMaxDim, "shared_expert_intermediate_size", "shared expert MLP width");
   // Query, key and value columns of one layer: (heads + 2 * kv_heads) * head_dim.
   const long long qkv = (static_cast<long long>(m.heads) + 2LL * m.kv_heads) * m.head_dim;
   limit(qkv, kMaxDim, gpt2 ? "n_head" : "head_dim", "(heads + 2 * KV heads) * head_dim =");
@@ -280,7 +314,8 @@ void check_shape(const FieldReader& f, const ModelConfig& m) {
   const double h = m.hidden, q = static_cast<double>(m.heads) * m.head_dim,
                kv = static_cast<double>(m.kv_heads) * m.head_dim, inter = m.intermediate;
   const double mlp = (gpt2 ? 2.0 : 3.0) * h * inter;
-  const double per_layer = 2 * h * q + 2 * h * kv + (m.experts > 0 ? m.experts * (mlp + h) : mlp);
+  const double expert_mlp = 3.0 * h * (m.moe_intermediate + m.shared_expert_intermediate);
+  const double per_layer = 2 * h * q + 2 * h * kv + mlp + (m.experts > 0 ? m.experts * (expert_mlp + h) : 0.0);
   const double total = per_layer * m.layers + 2.0 * m.vocab * h + static_cast<double>(m.max_positions) * h;
   if (total > kMaxParameters)
     f.fail(gpt2 ? "n_layer" : "num_hidden_layers",
@@ -350,12 +385,14 @@ ModelConfig load_model_file(const fs::path& path) {
     read_gpt2(f, m);
     refuse_unimplemented_math(f, doc, Architecture::gpt2);
   } else if (m.model_type.empty() || m.model_type == "llama" || m.model_type == "mistral" ||
-             m.model_type == "qwen2" || m.model_type == "qwen3" || m.model_type == "mixtral") {
+             m.model_type == "qwen2" || m.model_type == "qwen3" || m.model_type == "mixtral" ||
+             m.model_type == "qwen2_moe" || m.model_type == "qwen3_moe") {
     read_llama_family(f, m);
     refuse_unimplemented_math(f, doc, Architecture::llama);
     m.rope_scaling = read_rope_scaling(f, doc, m.max_positions);
   } else {
-    f.fail("model_type", fmt::format("'{}' is not supported (llama, mistral, qwen2, qwen3, mixtral, gpt2)",
+    f.fail("model_type", fmt::format("'{}' is not supported (llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, "
+                                     "qwen3_moe, gpt2)",
                                      m.model_type));
   }
   check_shape(f, m);
@@ -409,12 +446,31 @@ ModelConfig with_layers(const ModelConfig& model, int layers) {
   return m;
 }
 
+bool ModelConfig::moe_layer(int l) const {
+  if (experts == 0) return false;
+  if (std::find(mlp_only_layers.begin(), mlp_only_layers.end(), l) != mlp_only_layers.end()) return false;
+  return (l + 1) % decoder_sparse_step == 0;
+}
+
+namespace {
+std::int64_t attention_parameters(const ModelConfig& m) {
+  const std::int64_t h = m.hidden, q = m.q_dim(), kv = m.kv_dim();
+  return h * q + 2 * h * kv + q * h;
+}
+// The MLP of layer `l`; `active`: only what one token passes through.
+std::int64_t mlp_parameters(const ModelConfig& m, int l, bool active) {
+  const std::int64_t h = m.hidden;
+  if (!m.moe_layer(l)) return (m.gated_mlp() ? 3 : 2) * h * m.intermediate;
+  const std::int64_t routed = active ? m.experts_per_token : m.experts;
+  const std::int64_t shared = m.shared_expert_intermediate > 0 ? 3 * h * m.shared_expert_intermediate + h : 0;
+  return routed * 3 * h * m.moe_intermediate + h * m.experts + shared;  // experts, router, shared expert and its gate
+}
+}  // namespace
+
 std::int64_t layer_parameter_count(const ModelConfig& m) {
-  const std::int64_t h = m.hidden, q = m.q_dim(), kv = m.kv_dim(), inter = m.intermediate;
-  const std::int64_t attention = h * q + 2 * h * kv + q * h;
-  const std::int64_t mlp_one = (m.gated_mlp() ? 3 : 2) * h * inter;
-  const std::int64_t router = m.experts > 0 ? h * m.experts : 0;
-  return attention + (m.experts > 0 ? m.experts * mlp_one : mlp_one) + router;
+  std::int64_t total = 0;
+  for (int l = 0; l < m.layers; ++l) total += attention_parameters(m) + mlp_parameters(m, l, false);
+  return m.layers > 0 ? total / m.layers : 0;
 }
 
 namespace {
@@ -427,15 +483,15 @@ std::int64_t embedding_parameters(const ModelConfig& m) {
 }  // namespace
 
 std::int64_t parameter_count(const ModelConfig& m) {
-  return layer_parameter_count(m) * m.layers + embedding_parameters(m);
+  std::int64_t total = embedding_parameters(m);
+  for (int l = 0; l < m.layers; ++l) total += attention_parameters(m) + mlp_parameters(m, l, false);
+  return total;
 }
 
 std::int64_t active_parameter_count(const ModelConfig& m) {
-  if (m.experts == 0) return parameter_count(m);
-  const std::int64_t h = m.hidden, q = m.q_dim(), kv = m.kv_dim();
-  const std::int64_t attention = h * q + 2 * h * kv + q * h;
-  const std::int64_t per_layer = attention + m.experts_per_token * 3 * h * m.intermediate + h * m.experts;
-  return per_layer * m.layers + embedding_parameters(m);
+  std::int64_t total = embedding_parameters(m);
+  for (int l = 0; l < m.layers; ++l) total += attention_parameters(m) + mlp_parameters(m, l, true);
+  return total;
 }
 
 }  // namespace llmt

@@ -54,12 +54,23 @@ struct ModelConfig {
   bool qkv_bias = false;     // Qwen2 (and GPT-2, whose every projection has a bias)
   bool qk_norm = false;      // Qwen3: RMSNorm over each query and key head before RoPE
   int sliding_window = 0;    // 0: full causal attention
-  int experts = 0;           // MoE experts per layer, 0 for dense models
+  // Mixture of experts (Mixtral, Qwen2-MoE, Qwen3-MoE): `experts` routed experts in each MoE
+  // layer, each a SiLU-gated MLP of `moe_intermediate` columns; a token goes to
+  // `experts_per_token` of them (model/routing.hpp). 0 experts: a dense model.
+  int experts = 0;
   int experts_per_token = 0;
+  int moe_intermediate = 0;     // Mixtral: intermediate_size; Qwen: moe_intermediate_size
+  bool norm_topk_prob = true;   // renormalise the chosen experts' weights to sum to 1 (Mixtral: always)
+  int decoder_sparse_step = 1;  // Qwen: layer l is MoE when (l + 1) % step == 0 and l is not in mlp_only_layers
+  std::vector<int> mlp_only_layers;
+  int shared_expert_intermediate = 0;  // Qwen2-MoE: a sigmoid-gated shared expert of this width (0: none)
   std::string torch_dtype;   // as published; the compute type is chosen by --dtype
   std::vector<std::string> notes;  // remarks on fields read (e.g. a rope_scaling that changes nothing here)
 
   int q_dim() const { return heads * head_dim; }
+  bool moe() const { return experts > 0; }
+  // Whether layer `l` routes to experts (otherwise its MLP is dense, `intermediate` wide).
+  bool moe_layer(int l) const;
   int kv_dim() const { return kv_heads * head_dim; }
   bool gated_mlp() const { return arch == Architecture::llama; }
 };

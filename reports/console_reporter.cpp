@@ -129,6 +129,7 @@ class ConsoleReporter final : public Reporter {
       fmt::print("    param-server: KiB moved per iteration by rank: {} (a group's root (n-1) x S per call, the others S)\n",
                  fmt::join(kib, " "));
     }
+    if (m.moe.available) fmt::print("    moe: {}\n", describe_moe(m.moe));
     if (!m.bus_bandwidth.empty())
       fmt::print("    bus bandwidth GB/s (collective time without waiting for stragglers): {}\n",
                  describe_bus_bandwidth(m.bus_bandwidth));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 
+#include "engine/metrics.hpp"
 #include "engine/ranking.hpp"
 #include "engine/stats.hpp"
 #include "reports/json_schema.hpp"
@@ -317,6 +318,26 @@ std::string ranking_section(const nlohmann::json& doc, const std::vector<ConfigR
   return body;
 }
 
+// Mixture-of-experts models: how evenly the router spread the tokens, and where the MoE time went.
+std::string moe_section(const std::vector<const ConfigResult*>& measured) {
+  std::vector<std::vector<std::string>> rows;
+  for (const ConfigResult* r : measured) {
+    const MoeMetrics& m = r->metrics.moe;
+    if (!m.available) continue;
+    rows.push_back({escape(r->point.id()), escape(m.routing), fmt::format("{:.2f}", m.expert_balance),
+                    fmt::format("{:.2f}", m.worst_layer_balance),
+                    escape(fmt::format("{}", fmt::join(tokens_per_expert_all_layers(m), " "))), num(m.router_ms),
+                    num(m.dispatch_ms), num(m.experts_ms), num(m.combine_ms)});
+  }
+  if (rows.empty()) return {};
+  return "<h2>Mixture of experts</h2>\n<p>Expert balance: per layer, the mean tokens per expert over the most any "
+         "expert got (1: even), averaged over layers. Times per iteration, slowest rank, summed over layers "
+         "(docs/metrics.md, Mixture of experts).</p>\n" +
+         table({"configuration", "routing", "expert balance", "worst layer", "tokens per expert (all layers)",
+                "router ms", "dispatch ms", "experts ms", "combine ms"},
+               rows, {false, false, true, true, false, true, true, true, true});
+}
+
 std::string verification_section(const std::vector<ConfigResult>& all) {
   std::vector<std::vector<std::string>> rows;
   for (const ConfigResult& r : all) {
@@ -356,8 +377,8 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
     if (r.status == ConfigStatus::ok && !r.samples.e2e_ms.empty()) measured.push_back(&r);
   const std::string body = run_section(doc, measured.size(), all.size(), source) + figures_section(measured) +
                            scaling_section(measured) + time_section(measured) + memory_section(measured) +
-                           balance_section(measured) + speed_of_light_section(measured) + ranking_section(doc, all) +
-                           verification_section(all);
+                           balance_section(measured) + moe_section(measured) + speed_of_light_section(measured) +
+                           ranking_section(doc, all) + verification_section(all);
   return page("llmthreads report", body);
 }
 

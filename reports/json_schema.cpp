@@ -104,6 +104,7 @@ json to_json(const RunMetadata& r) {
           {"resumed_from", r.resumed_from},
           {"emulated", r.emulated},
           {"attention", r.attention},
+          {"routing", r.routing},
           {"weights", r.weights},
           {"ceilings", to_json(r.ceilings)},
           {"gpu", r.devices},
@@ -263,6 +264,16 @@ json sync_json(const ConfigMetrics& m) {
           {"bus_bandwidth", array_of(m.bus_bandwidth, bus_bandwidth_json)}};
 }
 
+json moe_json(const MoeMetrics& m) {
+  if (!m.available) return nullptr;
+  return {{"routing", m.routing},
+          {"tokens_per_expert", m.tokens_per_expert},
+          {"expert_balance", m.expert_balance},
+          {"worst_layer_balance", m.worst_layer_balance},
+          {"time_ms", {{"router", m.router_ms}, {"dispatch", m.dispatch_ms}, {"experts", m.experts_ms},
+                       {"combine", m.combine_ms}}}};
+}
+
 json metrics_json(const ConfigMetrics& m) {
   return {{"latency",
            {{"e2e_ms", to_json(m.e2e_ms)},
@@ -279,6 +290,7 @@ json metrics_json(const ConfigMetrics& m) {
           {"load_balance", {{"busy_ms", m.rank_busy_ms}, {"imbalance", m.imbalance}, {"straggler_rank", m.straggler_rank}}},
           {"pipeline", pipeline_json(m.pipeline)},
           {"floor", floor_json(m.floor)},
+          {"moe", moe_json(m.moe)},
           {"phases", array_of(m.phases, phase_json)}};
 }
 
@@ -648,6 +660,22 @@ Verification verification_from_json(const Reader& v) {
 }
 
 // What is not recomputed from the samples: communication, memory, pipeline stages, phases, floors.
+// Written for MoE models only; older files and dense models have none.
+MoeMetrics moe_from_json(const Reader& m) {
+  MoeMetrics out;
+  out.available = true;
+  out.routing = m.get<std::string>("routing");
+  out.tokens_per_expert = m.get<std::vector<std::vector<long long>>>("tokens_per_expert");
+  out.expert_balance = m.get<double>("expert_balance");
+  out.worst_layer_balance = m.get<double>("worst_layer_balance");
+  const Reader t = m.sub("time_ms");
+  out.router_ms = t.get<double>("router");
+  out.dispatch_ms = t.get<double>("dispatch");
+  out.experts_ms = t.get<double>("experts");
+  out.combine_ms = t.get<double>("combine");
+  return out;
+}
+
 void stored_metrics_from_json(const Reader& m, const std::string& where, ConfigMetrics& metrics) {
   const Reader sync = m.sub("sync");
   metrics.comm_bytes = sync.get_or<double>("bytes_per_iteration", 0.0);
@@ -659,6 +687,7 @@ void stored_metrics_from_json(const Reader& m, const std::string& where, ConfigM
   if (m.has("pipeline")) metrics.pipeline = pipeline_from_json(m.sub("pipeline"), where);
   metrics.phases = phases_from_json(m, where);
   metrics.floor = floor_from_json(m);
+  if (m.has("moe")) metrics.moe = moe_from_json(m.sub("moe"));
 }
 
 }  // namespace
@@ -748,6 +777,7 @@ const char* const kResultsSchemaText = R"schema({
         "libraries": {"$ref": "#/$defs/string_map"},
         "ensemble_weights": {"type": "array", "items": {"$ref": "#/$defs/amount"}},
         "resumed_from": {"type": "string"}, "emulated": {"type": "boolean"}, "attention": {"type": "string"},
+        "routing": {"type": "string"},
         "weights": {"type": "string"},
         "ceilings": {
           "type": ["null", "object"],
@@ -940,6 +970,25 @@ const char* const kResultsSchemaText = R"schema({
               "properties": {
                 "ttft_ms": {"$ref": "#/$defs/ms"}, "decode_step_ms": {"$ref": "#/$defs/ms"}, "e2e_ms": {"$ref": "#/$defs/ms"},
                 "ttft_of_floor": {"$ref": "#/$defs/amount"}, "decode_step_of_floor": {"$ref": "#/$defs/amount"}, "e2e_of_floor": {"$ref": "#/$defs/amount"}
+              }
+            },
+            "moe": {
+              "type": ["null", "object"],
+              "description": "mixture-of-experts models only: tokens per expert per layer, balance, MoE time",
+              "required": ["routing", "tokens_per_expert", "expert_balance", "worst_layer_balance", "time_ms"],
+              "properties": {
+                "routing": {"type": "string"},
+                "tokens_per_expert": {"type": "array", "items": {"type": "array", "items": {"$ref": "#/$defs/bytes"}}},
+                "expert_balance": {"type": "number", "minimum": 0, "maximum": 1},
+                "worst_layer_balance": {"type": "number", "minimum": 0, "maximum": 1},
+                "time_ms": {
+                  "type": "object",
+                  "required": ["router", "dispatch", "experts", "combine"],
+                  "properties": {
+                    "router": {"$ref": "#/$defs/ms"}, "dispatch": {"$ref": "#/$defs/ms"},
+                    "experts": {"$ref": "#/$defs/ms"}, "combine": {"$ref": "#/$defs/ms"}
+                  }
+                }
               }
             },
             "phases": {"type": "array", "items": {"$ref": "#/$defs/phase"}}

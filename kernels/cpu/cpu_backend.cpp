@@ -77,6 +77,23 @@ class CpuBackend final : public Backend {
              void* out) override {
     cpu::embed(tokens, n, f(table), vocab_begin, vocab_end, hidden, f(out));
   }
+  void gather_rows(void* dst, const void* src, const std::int32_t* index, int n, int cols) override {
+    for (int i = 0; i < n; ++i)
+      std::memcpy(f(dst) + static_cast<std::size_t>(i) * cols, f(src) + static_cast<std::size_t>(index[i]) * cols,
+                  sizeof(float) * static_cast<std::size_t>(cols));
+  }
+  void weighted_sum_rows(void* dst, const void* src, const std::int32_t* position, const float* weight, int rows,
+                         int k, int cols) override {
+    for (int r = 0; r < rows; ++r) {
+      float* out = f(dst) + static_cast<std::size_t>(r) * cols;
+      std::fill(out, out + cols, 0.0f);
+      for (int j = 0; j < k; ++j) {
+        const std::size_t at = static_cast<std::size_t>(r) * k + j;
+        const float* in = f(src) + static_cast<std::size_t>(position[at]) * cols;
+        for (int c = 0; c < cols; ++c) out[c] += weight[at] * in[c];
+      }
+    }
+  }
   void rope(void* qkv, const AttentionShape& shape, const float* cos_table, const float* sin_table) override {
     cpu::rope(f(qkv), shape, cos_table, sin_table);
   }

@@ -342,6 +342,15 @@ void CudaBackend::scale(void* x, float factor, std::size_t n) { cuda::scale(dtyp
 void CudaBackend::silu_mul(const void* x, void* out, int rows, int cols) {
   cuda::silu_mul(dtype_, x, out, rows, cols, compute_);
 }
+
+void CudaBackend::gather_rows(void* dst, const void* src, const std::int32_t* index, int n, int cols) {
+  cuda::gather_rows(dtype_, dst, src, index, n, cols, compute_);
+}
+
+void CudaBackend::weighted_sum_rows(void* dst, const void* src, const std::int32_t* position, const float* weight,
+                                    int rows, int k, int cols) {
+  cuda::weighted_sum_rows(dtype_, dst, src, position, weight, rows, k, cols, compute_);
+}
 void CudaBackend::gelu(void* x, std::size_t n, GeluForm form) { cuda::gelu(dtype_, x, n, form, compute_); }
 
 void CudaBackend::embed(const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end,

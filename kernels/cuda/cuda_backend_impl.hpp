@@ -72,6 +72,9 @@ class CudaBackend final : public Backend {
               std::size_t cols) override;
   void scale(void* x, float factor, std::size_t n) override;
   void silu_mul(const void* x, void* out, int rows, int cols) override;
+  void gather_rows(void* dst, const void* src, const std::int32_t* index, int n, int cols) override;
+  void weighted_sum_rows(void* dst, const void* src, const std::int32_t* position, const float* weight, int rows,
+                         int k, int cols) override;
   void gelu(void* x, std::size_t n, GeluForm form) override;
   void embed(const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end, int hidden,
              void* out) override;

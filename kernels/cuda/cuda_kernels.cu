@@ -179,6 +179,28 @@ __global__ void embed_kernel(const std::int32_t* tokens, const T* table, int voc
   for (int c = threadIdx.x; c < hidden; c += blockDim.x) o[c] = mine ? row[c] : from_f<T>(0.0f);
 }
 
+// One block per destination row.
+template <typename T>
+__global__ void gather_rows_kernel(T* dst, const T* src, const std::int32_t* index, int cols) {
+  const T* row = src + static_cast<std::size_t>(index[blockIdx.x]) * cols;
+  T* o = dst + static_cast<std::size_t>(blockIdx.x) * cols;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) o[c] = row[c];
+}
+
+// One block per token: its k experts' rows, weighted, summed in order in fp32.
+template <typename T>
+__global__ void weighted_sum_rows_kernel(T* dst, const T* src, const std::int32_t* position, const float* weight,
+                                         int k, int cols) {
+  const std::size_t first = static_cast<std::size_t>(blockIdx.x) * k;
+  T* o = dst + static_cast<std::size_t>(blockIdx.x) * cols;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    float sum = 0.0f;
+    for (int j = 0; j < k; ++j)
+      sum += weight[first + j] * to_f(src[static_cast<std::size_t>(position[first + j]) * cols + c]);
+    o[c] = from_f<T>(sum);
+  }
+}
+
 template <typename T>
 __global__ void rope_kernel(T* qkv, AttentionShape s, const float* cos_t, const float* sin_t) {
   const int half = s.head_dim / 2, heads = s.q_heads + s.kv_heads;
@@ -533,6 +555,27 @@ void gelu(DType type, void* x, std::size_t n, GeluForm form, cudaStream_t stream
       gelu_kernel<T, true><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<T*>(x), n);
     else
       gelu_kernel<T, false><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<T*>(x), n);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void gather_rows(DType type, void* dst, const void* src, const std::int32_t* index, int n, int cols,
+                 cudaStream_t stream) {
+  if (n == 0 || cols == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    gather_rows_kernel<T><<<n, kThreads, 0, stream>>>(static_cast<T*>(dst), static_cast<const T*>(src), index, cols);
+  });
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
+void weighted_sum_rows(DType type, void* dst, const void* src, const std::int32_t* position, const float* weight,
+                       int rows, int k, int cols, cudaStream_t stream) {
+  if (rows == 0 || cols == 0) return;
+  dispatch(type, [&](auto tag) {
+    using T = decltype(tag);
+    weighted_sum_rows_kernel<T><<<rows, kThreads, 0, stream>>>(static_cast<T*>(dst), static_cast<const T*>(src),
+                                                               position, weight, k, cols);
   });
   LLMT_CUDA_CHECK_LAUNCH();
 }

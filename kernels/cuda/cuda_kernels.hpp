@@ -24,6 +24,10 @@ void add_2d(DType type, void* dst, std::size_t dst_ld, const void* src, std::siz
             std::size_t cols, cudaStream_t stream);
 void scale(DType type, void* x, float factor, std::size_t n, cudaStream_t stream);
 void silu_mul(DType type, const void* x, void* out, int rows, int cols, cudaStream_t stream);
+void gather_rows(DType type, void* dst, const void* src, const std::int32_t* index, int n, int cols,
+                 cudaStream_t stream);
+void weighted_sum_rows(DType type, void* dst, const void* src, const std::int32_t* position, const float* weight,
+                       int rows, int k, int cols, cudaStream_t stream);
 void gelu(DType type, void* x, std::size_t n, GeluForm form, cudaStream_t stream);
 // tokens: device memory.
 void embed(DType type, const std::int32_t* tokens, int n, const void* table, int vocab_begin, int vocab_end,

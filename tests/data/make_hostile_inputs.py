@@ -64,7 +64,7 @@ add('layers-too-many', M, 2, "field 'num_hidden_layers'|exceeds the most", cfg(t
 add('qkv-product-too-large', M, 2, "field 'head_dim'|exceeds the most", cfg(tiny, num_attention_heads=1 << 16, num_key_value_heads=1 << 16, head_dim=1 << 12))
 add('parameters-too-many', M, 2, "field 'num_hidden_layers'|parameters, more than", cfg(tiny, hidden_size=1 << 24, intermediate_size=1 << 24, vocab_size=1 << 24, head_dim=64))
 # big but allowed shapes: plan at once, memory printed without wrapping around size_t
-add('layers-100000-dry-run', 'bench --model {cfg} --gpus 1,2,4,8 --strategy tp,pp --batch 1 --prompt 4 --gen 2 --dry-run', 0, 'pp|tp1.pp8.dp1|!4294967', cfg(tiny, num_hidden_layers=100000))
+add('layers-100000-dry-run', 'bench --model {cfg} --gpus 1,2,4,8 --strategy tp,pp --batch 1 --prompt 4 --gen 2 --dry-run', 0, 'pp|tp1.pp8.dp1|!4294967', cfg(tiny, num_hidden_layers=100000, intermediate_size=8))
 add('layers-100000-pp4096-dry-run', 'bench --model {cfg} --gpus 4096 --strategy pp --batch 4096 --prompt 4 --gen 2 --dry-run', 2, 'pp|tp1.pp4096.dp1.mb4096|insufficient host memory|0 to run', cfg(tiny, num_hidden_layers=100000))
 add('layers-1M-dry-run', 'bench --model {cfg} --gpus 1,64 --strategy pp --batch 64 --prompt 4 --gen 2 --dry-run', 2, 'pp|tp1.pp64.dp1.mb64|insufficient host memory', cfg(tiny, num_hidden_layers=1 << 20))
 add('huge-shape-dry-run-no-wrap', 'bench --model {cfg} --gpus 1,2 --strategy tp --batch 1000000 --prompt 4 --gen 2 --dry-run', 2, 'tp|tp2.pp1.dp1|insufficient host memory|!4294967', cfg(tiny, hidden_size=1 << 20, intermediate_size=1 << 20, vocab_size=1 << 20, head_dim=64, num_attention_heads=16, num_key_value_heads=16))
@@ -152,7 +152,7 @@ add('conflict-emulate-on-cpu', T + '--backend cpu --emulate-ranks --gpus 1 ' + b
 add('conflict-profile-several', 'profile --model tiny --gpus 1,2 --strategy tp --batch 1 --prompt 4 --gen 2', 2, 'profile runs exactly one configuration')
 add('impossible-all-skipped-tp3', T + '--gpus 3 --strategy tp --batch 1 --prompt 4 --gen 2 --dry-run', 2, 'does not divide the 8 attention heads|nothing could run')
 add('impossible-dp-beyond-batch', T + '--gpus 2 --strategy dp --batch 1 --prompt 4 --gen 2 --dry-run', 2, 'exceeds the batch of 1|nothing could run')
-add('impossible-moe', 'bench --model mixtral-8x7b --layers 1 --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --dry-run', 2, 'MoE not yet supported|nothing could run')
+add('impossible-moe', 'bench --model qwen2-moe-a2.7b --layers 1 --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --dry-run', 2, 'the shared expert (shared_expert_intermediate_size) is not implemented yet|nothing could run')
 add('impossible-pp-beyond-layers', T + '--gpus 8 --strategy pp --batch 8 --prompt 4 --gen 2 --dry-run', 2, 'nothing could run')
 add('impossible-run-all-skipped', T + '--gpus 3 --strategy tp ' + RUN.replace('--gpus 1 --strategy tp ', ''), 2, 'nothing could run')
 # --- output paths, checked before any work
@@ -184,7 +184,7 @@ add('run-gpt2-two-ranks', 'bench --model tiny-gpt2 ' + RUN.replace('--gpus 1', '
 add('run-seed-max', T + RUN + ' --seed 18446744073709551615', 0, 'pass')
 add('run-collective-timeout', T + RUN.replace('--gpus 1', '--gpus 2') + ' --collective-timeout 0', 0, 'pass')
 add('run-some-skipped', T + RUN.replace('--gpus 1', '--gpus 1,3'), 0, '1 run (0 failed), 1 skipped')
-add('run-layers-100000-one-rank-dry', 'bench --model {cfg} --gpus 4 --strategy pp --batch 4 --prompt 4 --gen 2 --dry-run', 0, 'tp1.pp4.dp1', cfg(tiny, num_hidden_layers=100000))
+add('run-layers-100000-one-rank-dry', 'bench --model {cfg} --gpus 4 --strategy pp --batch 4 --prompt 4 --gen 2 --dry-run', 0, 'tp1.pp4.dp1', cfg(tiny, num_hidden_layers=100000, intermediate_size=8))
 
 with open(os.path.join(root, 'tests/data/hostile_inputs.tsv'), 'w') as f:
     f.write('# Hostile inputs for tests/test_hostile.cpp, one per line, tab-separated:\n')
