@@ -345,10 +345,23 @@ bool poll(MPI_Request& request, double timeout_s, const std::string& what) {
   }
 }
 
+MPI_Comm duplicate(MPI_Comm comm, double timeout_s, const std::string& what) {
+  MPI_Comm out = MPI_COMM_NULL;
+  MPI_Request r;
+  check(MPI_Comm_idup(comm, &out, &r), "MPI_Comm_idup");
+  if (!poll(r, timeout_s, what))
+    throw CollectiveTimeout(fmt::format("collective timeout: {} waited more than {:g} s (--collective-timeout) for "
+                                        "every process to arrive; a process was lost, or hangs",
+                                        what, timeout_s));
+  return out;
+}
+
 std::unique_ptr<Communicator> make_communicator(MPI_Comm comm, double timeout_s) {
-  auto control = std::make_shared<Control>(comm);
+  const std::string what = "setting up the communicator of a configuration";
+  MPI_Comm mine = duplicate(comm, timeout_s, what);
+  auto control = std::make_shared<Control>(duplicate(comm, timeout_s, what));
   control->set_timeout(timeout_s);
-  return std::make_unique<MpiCommunicator>(std::move(control), comm, 1);
+  return std::make_unique<MpiCommunicator>(std::move(control), mine, 1);
 }
 
 }  // namespace llmt::mpi
@@ -356,9 +369,7 @@ std::unique_ptr<Communicator> make_communicator(MPI_Comm comm, double timeout_s)
 namespace llmt {
 
 std::unique_ptr<Communicator> make_mpi_world_communicator(double timeout_s) {
-  MPI_Comm comm = MPI_COMM_NULL;
-  mpi::check(MPI_Comm_dup(MPI_COMM_WORLD, &comm), "MPI_Comm_dup");
-  return mpi::make_communicator(comm, timeout_s);
+  return mpi::make_communicator(MPI_COMM_WORLD, timeout_s);
 }
 
 }  // namespace llmt

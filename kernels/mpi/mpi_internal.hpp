@@ -47,8 +47,8 @@ struct Answer {
 // collectives from a second thread).
 class Control {
  public:
-  explicit Control(MPI_Comm world) {
-    check(MPI_Comm_dup(world, &comm_), "MPI_Comm_dup");
+  // Takes `own`, a duplicate of the world's communicator made for it.
+  explicit Control(MPI_Comm own) : comm_(own) {
     check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
@@ -182,7 +182,11 @@ class Control {
   std::uint64_t next_query_ = 0;
 };
 
-// Takes ownership of `comm` (a communicator of its own, not MPI_COMM_WORLD).
+// A duplicate of `comm` by the non-blocking MPI_Comm_idup, polled: a member that never arrives
+// (a lost process) ends the wait after `timeout_s` (0: never) with CollectiveTimeout naming `what`.
+MPI_Comm duplicate(MPI_Comm comm, double timeout_s, const std::string& what);
+
+// A new world over the members of `comm` (duplicated, so `comm` stays the caller's).
 std::unique_ptr<Communicator> make_communicator(MPI_Comm comm, double timeout_s);
 
 // Polls `request` until it completes (true) or `timeout_s` passes (false; 0: never), yielding

@@ -57,7 +57,15 @@ class MpiProcessWorld final : public ProcessWorld {
     MPI_Comm_set_errhandler(base_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(base_, &rank_);
     MPI_Comm_size(base_, &size_);
-    control_ = std::make_unique<mpi::Control>(base_);
+    MPI_Comm control = MPI_COMM_NULL;
+    mpi::check(MPI_Comm_dup(base_, &control), "MPI_Comm_dup");
+    control_ = std::make_unique<mpi::Control>(control);
+    // Every configuration's processes, split once while all are alive: a join then only
+    // duplicates one, which can be polled (MPI_Comm_split cannot).
+    first_.assign(static_cast<std::size_t>(size_) + 1, MPI_COMM_NULL);
+    for (int k = 1; k <= size_; ++k)
+      mpi::check(MPI_Comm_split(base_, rank_ < k ? 0 : MPI_UNDEFINED, rank_, &first_[static_cast<std::size_t>(k)]),
+                 "MPI_Comm_split");
     control_->track(kJoinUid, &joins_reached_);
     launch_.world_size = size_;
     launch_.launcher = launcher_name();
@@ -73,15 +81,19 @@ class MpiProcessWorld final : public ProcessWorld {
   LaunchInfo launch() const override { return launch_; }
 
   std::unique_ptr<Communicator> join(int ranks, double timeout_s) override {
+    if (ranks < 1 || ranks > size_)
+      throw ConfigError(fmt::format("a configuration of {} ranks in an MPI world of {} processes", ranks, size_));
     joins_reached_.store(++joins_);
     MPI_Request r;
     mpi::check(MPI_Ibarrier(base_, &r), "MPI_Ibarrier");
     if (!wait_for_world(r, took_part_ ? timeout_s : 0)) throw CollectiveTimeout(join_timeout(timeout_s));
     took_part_ = rank_ < ranks;
-    MPI_Comm sub = MPI_COMM_NULL;
-    mpi::check(MPI_Comm_split(base_, took_part_ ? 0 : MPI_UNDEFINED, rank_, &sub), "MPI_Comm_split");
     if (!took_part_) return nullptr;
-    return mpi::make_communicator(sub, timeout_s);
+    try {
+      return mpi::make_communicator(first_[static_cast<std::size_t>(ranks)], timeout_s);
+    } catch (const CollectiveTimeout&) {
+      throw CollectiveTimeout(join_timeout(timeout_s));  // which process is missing: it does not answer
+    }
   }
 
   std::vector<std::optional<std::string>> gather(const std::string& mine, int ranks, double timeout_s) override {
@@ -189,6 +201,7 @@ class MpiProcessWorld final : public ProcessWorld {
   std::uint64_t joins_ = 0;
   std::atomic<std::uint64_t> joins_reached_{0};
   std::unique_ptr<mpi::Control> control_;
+  std::vector<MPI_Comm> first_;  // [k]: the first k processes (MPI_COMM_NULL where this one is not among them)
   bool took_part_ = true;
 };
 
