@@ -8,6 +8,8 @@
 #include <charconv>
 #include <cmath>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -18,10 +20,12 @@
 
 #include "cli/commands.hpp"
 #include "cli/parse.hpp"
+#include "cli/process_mode.hpp"
 #include "cli/progress.hpp"
 #include "engine/admission.hpp"
 #include "engine/backends.hpp"
 #include "engine/ceilings.hpp"
+#include "engine/process_world.hpp"
 #include "model/error.hpp"
 #include "engine/reference.hpp"
 #include "engine/runner.hpp"
@@ -502,6 +506,10 @@ RunMetadata describe_run(const BenchOptions& o, const RunOptions& ro, const Back
   run.ensemble_weights = ro.exec.ensemble_weights;
   run.model = model;
   run.max_ranks = *std::max_element(spec.ranks.begin(), spec.ranks.end());
+  if (process_world()) {
+    run.launch = process_world()->launch();
+    add_host_environments(*run.launch, run.device);
+  }
   describe_host(run, backend);
   return run;
 }
@@ -568,6 +576,7 @@ SweepOutcome run_sweep(const std::vector<PlannedPoint>& plan, const ModelConfig&
   out.results = carried.results;
   std::set<std::string> done;
   for (const ConfigResult& r : carried.results) done.insert(r.point.id());
+  done = kept_ids_of_rank0(done);  // process mode: every process skips what rank 0 keeps
   const auto to_run = std::count_if(plan.begin(), plan.end(), [&](const PlannedPoint& p) {
     return !p.skip_reason && !done.count(p.point.id());
   });
@@ -578,7 +587,7 @@ SweepOutcome run_sweep(const std::vector<PlannedPoint>& plan, const ModelConfig&
   int index = 0;
   for (const PlannedPoint& p : plan) {
     ++index;
-    if (g_stop_requested.load()) break;
+    if (rank0_says(g_stop_requested.load())) break;
     if (!done.insert(p.point.id()).second) continue;  // kept from the resumed file
     ConfigResult result = run_point(p, model, ro, references, progress, index, static_cast<int>(plan.size()), dump);
     out.failed += result.status == ConfigStatus::failed;
@@ -587,6 +596,7 @@ SweepOutcome run_sweep(const std::vector<PlannedPoint>& plan, const ModelConfig&
     reporters.add(result);
     progress.resume();
     out.results.push_back(std::move(result));
+    if (world_lost()) break;  // the world cannot run what is left
   }
   std::signal(SIGINT, previous_handler);
   progress.pause();
@@ -629,6 +639,61 @@ int sweep_exit_status(const SweepOutcome& out, const CarriedResults& carried, bo
   return failed > 0 ? 1 : 0;
 }
 
+// Process mode, a process lost: the results so far are on disk; rank 0 ends every process of the
+// job (the others may wait for the lost one), with the documented status 1.
+[[noreturn]] void end_lost_world(ProcessWorld& world, const SweepOutcome& out, const std::string& json_path) {
+  if (world.rank() != 0) {
+    // Rank 0 records the failure, writes the file and ends the job; this process only leaves.
+    std::fflush(stdout);
+    std::_Exit(1);
+  }
+  fmt::print(stderr,
+             "llmthreads: error: {}; the sweep stopped with {} configuration(s) not run; {}\n", world.lost(),
+             out.not_run,
+             json_path.empty() ? std::string("no results file (no --json)")
+                               : fmt::format("the results so far are in {} (continue with --resume {})", json_path,
+                                             json_path));
+  world.abort_job(1);
+  std::_Exit(1);  // not reached: abort_job ends the process
+}
+
+// Process mode: rank 0 alone prints, measures the ceilings and writes the results.
+BenchOptions for_this_process(BenchOptions o) {
+  if (is_reporting_process()) return o;
+  o.quiet = true;
+  o.ceilings = "none";
+  o.json.clear();
+  o.csv.clear();
+  o.dump_logits.clear();
+  o.resume.clear();  // rank 0 reads it and tells the others what it keeps
+  return o;
+}
+
+// Process mode: one rank per process, so the world's size is the device count.
+int sweep_devices(const std::string& backend) {
+  return process_world() ? process_world()->size() : device_count(backend);
+}
+
+void announce_run(const RunMetadata& run, bool quiet) {
+  if (!quiet) fmt::print(stderr, "{}\n", describe_ceilings(run.ceilings));
+  if (!is_reporting_process()) return;
+  for (const std::string& w : run.warnings) fmt::print(stderr, "warning: {}\n", w);
+}
+
+MultiReporter make_reporters(const BenchOptions& o, const std::string& json_path) {
+  MultiReporter reporters;
+  if (is_reporting_process()) reporters.attach(make_console_reporter());
+  if (!json_path.empty()) reporters.attach(make_json_reporter(json_path));
+  if (!o.csv.empty()) reporters.attach(make_csv_reporter(o.csv));
+  return reporters;
+}
+
+void print_totals(const SweepOutcome& out, const CarriedResults& carried, const std::string& resumed) {
+  if (!is_reporting_process()) return;
+  fmt::print("{} configurations: {} run ({} failed), {} skipped{}\n", out.ran + out.skipped, out.ran, out.failed,
+             out.skipped, carried.results.empty() ? "" : fmt::format(", {} kept from {}", carried.results.size(), resumed));
+}
+
 // --hardware: the plan for devices that are not here, one per rank, of the profile's memory; the
 // dtype is --dtype (bf16 for auto). Planning only: nothing runs.
 int plan_for_hardware(const BenchOptions& o, const ModelConfig& model) {
@@ -654,7 +719,8 @@ int plan_for_hardware(const BenchOptions& o, const ModelConfig& model) {
   return print_dry_run(model, plan, *dtype);
 }
 
-int run_bench(const BenchOptions& o, const std::string& command_line) {
+int run_bench(const BenchOptions& given, const std::string& command_line) {
+  const BenchOptions o = for_this_process(given);
   check_flags(o);
   ModelConfig model = load_bench_model(o);
   if (!o.hardware.empty()) return plan_for_hardware(o, model);
@@ -669,15 +735,16 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   ro.exec.checkpoint = open_checkpoint(o.weights, model);
   const std::optional<Ceilings> profile = profile_ceilings(o.ceilings, backend.dtype);
 
-  const int devices = device_count(backend.name);
+  const int devices = sweep_devices(backend.name);
   const SweepSpec spec = make_spec(o, devices);
-  const std::vector<PlannedPoint> plan = plan_points(o, model, ro, spec, devices);
+  std::vector<PlannedPoint> plan = plan_points(o, model, ro, spec, devices);
+  align_plan_with_rank0(plan);
   if (o.profile) announce_profile(plan, command_line);
-  if (o.dry_run) return print_dry_run(model, plan, backend.dtype);
+  if (o.dry_run) return is_reporting_process() ? print_dry_run(model, plan, backend.dtype) : 0;
   if (!o.quiet) fmt::print(stderr, "{}\n", backend.why);
   prepare_backend(backend.name);
 
-  std::unique_ptr<Backend> rank0 = make_backend(backend.name, 0, backend.dtype);
+  std::unique_ptr<Backend> rank0 = make_backend(backend.name, process_device(backend.name), backend.dtype);
   RunMetadata run = describe_run(o, ro, backend, model, spec, command_line, *rank0);
   CarriedResults carried;
   std::string json_path = o.json;
@@ -689,13 +756,9 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   // After the idle CPU sample in describe_run: measuring is competing work.
   run.ceilings = ro.ceilings = run_ceilings(o, profile, *rank0, run);
   rank0.reset();  // its buffers are freed before the first configuration allocates
-  if (!o.quiet) fmt::print(stderr, "{}\n", describe_ceilings(run.ceilings));
-  for (const std::string& w : run.warnings) fmt::print(stderr, "warning: {}\n", w);
+  announce_run(run, o.quiet);
 
-  MultiReporter reporters;
-  reporters.attach(make_console_reporter());
-  if (!json_path.empty()) reporters.attach(make_json_reporter(json_path));
-  if (!o.csv.empty()) reporters.attach(make_csv_reporter(o.csv));
+  MultiReporter reporters = make_reporters(o, json_path);
   reporters.begin(run, carried);
   std::unique_ptr<LogitsDump> dump = o.dump_logits.empty() ? nullptr : std::make_unique<LogitsDump>(o.dump_logits);
   const SweepOutcome out = run_sweep(plan, model, ro, carried, reporters, o.quiet, dump.get());
@@ -709,12 +772,12 @@ int run_bench(const BenchOptions& o, const std::string& command_line) {
   summary.objective = std::string(objective_name(*objective));
   summary.ranking = rank_configurations(out.results, *objective);
   // Interrupted means something planned was left unrun (a Ctrl-C during the last one is not).
-  summary.interrupted = g_stop_requested.load() && out.not_run > 0;
+  summary.interrupted = (g_stop_requested.load() || world_lost()) && out.not_run > 0;
   summary.complete = !summary.interrupted;
   reporters.end(summary);
-  fmt::print("{} configurations: {} run ({} failed), {} skipped{}\n", out.ran + out.skipped, out.ran, out.failed,
-             out.skipped, carried.results.empty() ? "" : fmt::format(", {} kept from {}", carried.results.size(), o.resume));
+  print_totals(out, carried, o.resume);
   if (o.profile) print_hottest_phases(out.results);
+  if (world_lost()) end_lost_world(*process_world(), out, json_path);
   return sweep_exit_status(out, carried, summary.interrupted, json_path);
 }
 
@@ -730,8 +793,9 @@ void add_axis_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->add_option("--layers", o->layers, "Run only the first N layers of the model's real shape (default: all)")
       ->type_name("INT");
   cmd->add_option("--gpus,--ranks,-g", o->gpus,
-                  "Rank counts to sweep, e.g. 1,2,4 (CPU backend: thread ranks; default: powers of two up to the "
-                  "device count)");
+                  "Rank counts to sweep, e.g. 1,2,4 (CPU backend: thread ranks; under mpirun or srun: one rank per "
+                  "process, counts above the world's size skipped; default: powers of two up to the device count, "
+                  "or the world's size)");
   cmd->add_option("--strategy,-s", o->strategy, "Strategies, comma-separated, or 'all' (see `llmthreads list`)")
       ->capture_default_str();
   cmd->add_option("--sync", o->sync, "Synchronisation modes: blocking, overlap, param-server, all")->capture_default_str();
@@ -774,7 +838,8 @@ void add_run_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
       ->capture_default_str();
   cmd->add_option("--collective-timeout", o->collective_timeout,
                   "Seconds a collective may wait for the other ranks before the configuration fails, naming the "
-                  "collective and the ranks that did not arrive (0: wait forever)")
+                  "collective and the ranks that did not arrive (0: wait forever); under mpirun or srun also how "
+                  "long rank 0 waits for a lost process before it stops the sweep (exit status 1)")
       ->capture_default_str();
   cmd->add_option("--overlap-chunks", o->overlap_chunks,
                   "overlap sync: column chunks of each row-parallel GEMM, each all-reduced while the next computes")

@@ -7,8 +7,32 @@
 
 #include "cli/commands.hpp"
 #include "model/error.hpp"
+#include "engine/process_world.hpp"
 #include "engine/sysinfo.hpp"
 #include "kernels/builtin_backends.hpp"
+
+namespace {
+
+// `bench` and `profile` under mpirun or srun run one rank per process (docs/multi-node.md). An
+// error there ends the whole job, as the other processes would wait for this one forever.
+int run_sweep_command(const llmt::cli::Command& command) {
+  llmt::start_process_mode();
+  int status = 0;
+  try {
+    status = command();
+  } catch (const std::exception& e) {
+    llmt::ProcessWorld* world = llmt::process_world();
+    if (!world) throw;
+    const bool bad_input = dynamic_cast<const llmt::Error*>(&e) || dynamic_cast<const nlohmann::json::exception*>(&e);
+    fmt::print(stderr, "llmthreads (rank {}): {}: {}\n", world->rank(), bad_input ? "error" : "internal error",
+               e.what());
+    world->abort_job(bad_input ? 2 : 3);
+  }
+  llmt::end_process_mode();
+  return status;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   llmt::register_builtin_backends();
@@ -35,9 +59,9 @@ int main(int argc, char** argv) {
     return status == 0 ? 0 : 2;
   }
   try {
-    if (app.got_subcommand("bench")) return bench();
+    if (app.got_subcommand("bench")) return run_sweep_command(bench);
     if (app.got_subcommand("list")) return list();
-    if (app.got_subcommand("profile")) return profile();
+    if (app.got_subcommand("profile")) return run_sweep_command(profile);
     if (app.got_subcommand("compare")) return compare();
     if (app.got_subcommand("report")) return report();
     if (app.got_subcommand("export-weights")) return export_weights();

@@ -48,6 +48,11 @@ struct BackendEntry {
   std::function<std::unique_ptr<Backend>(int rank, DType)> make_backend;
   std::function<CommWorld(const std::vector<Backend*>&)> make_world;
   std::function<std::unique_ptr<AsyncReducer>(Communicator&, Backend&)> make_async_reducer;
+  // Process mode (one rank per process): this process's communicator for `backend`, built on
+  // `host`, the MPI communicator over the configuration's processes on host memory. Unset: the
+  // backend cannot run in process mode.
+  std::function<std::unique_ptr<Communicator>(Backend& backend, std::unique_ptr<Communicator> host)>
+      make_process_comm;
   std::function<MemoryPools(int ranks)> memory_pools;
   std::function<std::string(int pool)> pool_name;  // "host", "GPU 3"
   std::function<std::vector<std::pair<std::string, std::string>>()> device_metadata;

@@ -10,6 +10,7 @@
 #include "engine/admission.hpp"
 #include "engine/backends.hpp"
 #include "engine/moe.hpp"
+#include "engine/process_world.hpp"
 #include "engine/weights.hpp"
 #include "model/rope.hpp"
 
@@ -279,8 +280,11 @@ const ReferenceSet::Member& ReferenceSet::member(int k) {
   const std::string of = fmt::format("{}{}", workload_.label(), k > 0 ? fmt::format(", ensemble member {}", k) : "");
   const std::string dtype(dtype_name(options_.dtype));
   Member m;
+  // Process mode: rank 0 alone verifies, so it alone computes references; every process still
+  // joins the one-rank configuration (a collective), as rank 0 decides.
+  const bool reporting = is_reporting_process();
   if (progress_) progress_("reference: streamed fp32 pass, " + of);
-  {
+  if (reporting) {
     const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, DType::f32);
     StreamedLogits s = streamed_logits(model_, workload_, options_.exec, k, *backend);
     m.fp32 = std::move(s.logits);
@@ -290,10 +294,15 @@ const ReferenceSet::Member& ReferenceSet::member(int k) {
   ConfigPoint one_rank;
   one_rank.strategy = "reference";
   one_rank.workload = workload_;
-  if (const MemoryAdmission fits = admit_memory(model_, one_rank, options_); !fits.refusal) {
+  MemoryAdmission fits = admit_memory(model_, one_rank, options_);
+  if (ProcessWorld* world = process_world()) {  // rank 0's admission, so that every process joins alike
+    const std::string refusal = world->broadcast(fits.refusal.value_or(""));
+    fits.refusal = refusal.empty() ? std::nullopt : std::optional<std::string>(refusal);
+  }
+  if (!fits.refusal) {
     m.run_dtype = compute_reference(model_, workload_, options_, k);
     m.floor_source = "one-rank configuration in " + dtype;
-  } else {
+  } else if (reporting) {
     const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, options_.dtype);
     m.run_dtype = streamed_logits(model_, workload_, options_.exec, k, *backend).logits;
     m.floor_source = fmt::format("streamed pass in {} (the one-rank configuration does not fit: {})", dtype,
@@ -315,6 +324,7 @@ VerificationReference ReferenceSet::combine(const std::vector<const Member*>& me
   VerificationReference ref(single ? members.front()->fp32 : weighted_mean(fp32, weights),
                             fmt::format("streamed pass in fp32 on the {} backend, one layer at a time", options_.backend));
   ref.peak_bytes = peak;
+  if (!is_reporting_process()) return ref;  // process mode: rank 0 verifies
   ref.floor = measure_noise_floor(single ? members.front()->run_dtype : weighted_mean(run_dtype, weights), ref.logits,
                                   static_cast<std::size_t>(model_.vocab), members.front()->floor_source);
   return ref;

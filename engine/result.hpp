@@ -4,10 +4,12 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/plan.hpp"
+#include "engine/process_world.hpp"
 #include "engine/stats.hpp"
 #include "engine/transformer.hpp"
 
@@ -242,6 +244,7 @@ struct RunMetadata {
   std::map<std::string, std::string> devices;   // GPU names, driver, CUDA, cuBLAS, NCCL versions, clocks
   ModelConfig model;
   std::vector<std::string> warnings;
+  std::optional<LaunchInfo> launch;  // process mode (mpirun, srun): the launcher, the world, its hosts
 };
 
 }  // namespace llmt

@@ -18,36 +18,14 @@
 #include "model/error.hpp"
 #include "engine/metrics.hpp"
 #include "engine/nvtx.hpp"
+#include "engine/process_world.hpp"
+#include "engine/rank_outcome.hpp"
 #include "engine/speed_of_light.hpp"
 #include "engine/sysinfo.hpp"
 #include "engine/timeline.hpp"
 
 namespace llmt {
 namespace {
-
-struct IterationRecord {
-  std::uint64_t begin = 0, prefill_end = 0, end = 0;
-  std::vector<std::uint64_t> step_end;
-  std::vector<PhaseTotal> phases;
-  // With CUDA graphs: the phases of one extra eager decode step, run after the iteration's end
-  // (its time is in no latency sample): the per-phase breakdown graphs cannot give.
-  std::vector<PhaseTotal> sampled_phases;
-  std::vector<CollectiveCallTime> collective_calls;  // each collective call's own time, in order
-};
-
-struct RankOutcome {
-  std::vector<IterationRecord> iterations;
-  bool cuda_graphs = false;
-  std::vector<AttentionUse> attention;
-  StopReason stop = StopReason::target_met;
-  double setup_s = 0;
-  RankMemory memory;
-  // MoE, tensor-parallel rank 0 only (its peers route the same tokens): [global layer][expert]
-  // tokens routed in the first iteration; layers of other stages empty.
-  std::vector<std::vector<long long>> expert_tokens;
-  std::string error;
-  bool aborted = false;  // failed only because another rank failed
-};
 
 double ms(std::uint64_t ns) { return static_cast<double>(ns) * 1e-6; }
 
@@ -688,6 +666,109 @@ std::optional<std::string> launch_ranks(const RankLaunch& l) {
   return std::nullopt;
 }
 
+// Process mode, rank 0: the logits of the rank holding the output, into the configuration's capture.
+void take_logits(LogitsCapture& into, StepLogits& first, std::vector<float>& last, int last_step) {
+  if (into.first && !first.empty()) *into.first = std::move(first);
+  if (last_step >= 0) {
+    into.last = std::move(last);
+    into.last_step = last_step;
+  }
+}
+
+// This process's rank of `l` in process mode, its own backend and communicator, with any error in
+// its outcome (never thrown: rank 0 waits for every rank's message).
+RankOutcome run_process_rank(const RankLaunch& l, ProcessWorld& world, std::unique_ptr<Communicator> host,
+                             LogitsCapture& capture) {
+  RankOutcome mine;
+  try {
+    const BackendEntry& entry = backend_entry(l.opts.backend);
+    if (!entry.make_process_comm)
+      throw ConfigError(fmt::format("the {} backend cannot run one rank per process", entry.name));
+    std::unique_ptr<Backend> backend = make_backend(l.opts.backend, process_device(l.opts.backend), l.opts.dtype);
+    std::unique_ptr<Communicator> comm = entry.make_process_comm(*backend, std::move(host));
+    comm->set_collective_timeout(l.opts.collective_timeout_s);
+    std::latch done(1);
+    rank_main(world.rank(), l.model, l.point, l.opts, backend.get(), comm, l.table, nullptr,
+              l.capture ? &capture : nullptr, done, mine);
+  } catch (const std::exception& e) {
+    mine.error = e.what();
+  }
+  return mine;
+}
+
+// Rank 0 of process mode: every rank's outcome from its message, in rank 0's phase ids and clock;
+// a rank whose message did not come is lost, and the sweep cannot go on.
+void collect_rank_messages(const RankLaunch& l, ProcessWorld& world, const std::vector<std::optional<std::string>>& got,
+                           std::int64_t start_ns, double waited_s) {
+  const LaunchInfo launch = world.launch();
+  const auto same_host = [&](int r) {
+    for (const HostRanks& h : launch.hosts)
+      if (std::find(h.ranks.begin(), h.ranks.end(), 0) != h.ranks.end())
+        return std::find(h.ranks.begin(), h.ranks.end(), r) != h.ranks.end();
+    return false;
+  };
+  for (std::size_t r = 1; r < got.size(); ++r) {
+    RankOutcome& o = l.outcomes[r];
+    if (!got[r]) {
+      o.error = fmt::format("lost: the process of rank {} sent no results within {:g} s (it died, or hangs)", r,
+                            waited_s);
+      world.mark_lost(fmt::format("the process of rank {} was lost", r));
+      continue;
+    }
+    try {
+      RankMessage m = decode_rank_message(*got[r], l.table);
+      o = std::move(m.outcome);
+      if (!same_host(static_cast<int>(r))) shift_stamps(o, start_ns - m.start_ns);
+      if (l.capture) take_logits(*l.capture, m.logits, m.last, m.last_step);
+    } catch (const std::exception& e) {
+      o.error = fmt::format("its results could not be read: {}", e.what());
+    }
+  }
+}
+
+// Process mode: every process joins; the first `ranks` run one rank each, the others return at
+// once (and wait at the next configuration's join); rank 0 collects the outcomes.
+void launch_in_processes(const RankLaunch& l, ProcessWorld& world) {
+  const int n = l.point.layout.ranks();
+  std::unique_ptr<Communicator> host = world.join(n, l.opts.collective_timeout_s);
+  if (!host) return;
+  // Stamps are steady-clock nanoseconds; this instant is about the same on every rank.
+  const auto start_ns = static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                      std::chrono::steady_clock::now().time_since_epoch())
+                                                      .count());
+  // This process's own capture: the logits of the rank that holds the output go to rank 0.
+  StepLogits logits;
+  LogitsCapture capture;
+  if (l.capture) {
+    capture.first = l.capture->first ? &logits : nullptr;
+    capture.want_last = l.capture->want_last;
+  }
+  RankOutcome mine = run_process_rank(l, world, std::move(host), capture);
+  // A rank that failed waits less for the others: they failed with it, or are lost.
+  const double timeout = l.opts.collective_timeout_s > 0 ? l.opts.collective_timeout_s : 0;
+  const double wait_s = mine.error.empty() ? timeout : std::min(timeout > 0 ? timeout : 10.0, 10.0);
+  const auto got = world.gather(
+      encode_rank_message(mine, l.table, logits, capture.last, capture.last_step, start_ns), n, wait_s);
+  if (world.rank() != 0) return;
+  if (l.capture) take_logits(*l.capture, logits, capture.last, capture.last_step);
+  l.outcomes[0] = std::move(mine);
+  collect_rank_messages(l, world, got, start_ns, wait_s);
+}
+
+// The ranks of `l`: threads of this process, or, in process mode, this process's rank.
+std::optional<std::string> launch_anywhere(const RankLaunch& l) {
+  if (ProcessWorld* world = process_world()) {
+    try {
+      launch_in_processes(l, *world);
+    } catch (const CollectiveTimeout& e) {
+      world->mark_lost(e.what());  // a process did not reach the configuration
+      throw;
+    }
+    return std::nullopt;
+  }
+  return launch_ranks(l);
+}
+
 // The failure to report: a rank's own error, not the collectives it made the others abandon.
 std::optional<std::string> first_cause(const std::vector<RankOutcome>& outcomes) {
   for (int pass = 0; pass < 2; ++pass)
@@ -715,8 +796,17 @@ void note_shared_weights(const ConfigPoint& point, ConfigResult& result) {
 
 }  // namespace
 
-ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
-                               const VerificationReference* reference, StepLogits* captured) {
+namespace {
+
+// Process mode: rank 0's plan admitted the point for every process (hosts may differ), and
+// processes share nothing: every rank builds its own weights.
+MemoryAdmission admit_here(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts) {
+  if (process_world()) return {};
+  return admit_memory(model, point, opts);
+}
+
+ConfigResult run_on_this_process(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
+                                 const VerificationReference* reference, StepLogits* captured) {
   ConfigResult result;
   result.point = point;
   result.warmup = opts.warmup;
@@ -736,13 +826,15 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
   capture.want_last = reference != nullptr;
   HostMemoryWatch host;
   try {
-    const MemoryAdmission admission = admit_memory(model, point, opts);
+    const MemoryAdmission admission = admit_here(model, point, opts);
     if (admission.refusal) return skipped(result, *admission.refusal);
-    if (admission.share_weights) note_shared_weights(point, result);
+    const bool share_weights = admission.share_weights;
+    if (share_weights) note_shared_weights(point, result);
     host.reset = reset_peak_rss();
     host.start = process_memory();
-    if (auto refused = launch_ranks({model, point, opts, admission.share_weights, &capture, table, outcomes}))
-      return fail(*refused);
+    const RankLaunch launch{model, point, opts, share_weights, &capture, table, outcomes};
+    if (auto refused = launch_anywhere(launch)) return fail(*refused);
+    if (!is_reporting_process()) return result;  // process mode: rank 0 has every rank's outcome
     host.end = process_memory();
   } catch (const std::exception& e) {
     return fail(e.what());
@@ -767,12 +859,35 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
   return result;
 }
 
+// Process mode: every process takes rank 0's verdict, so that all go the same way next (a failed
+// reference, for one, is run against by none). Not once a process is lost: rank 0 ends the job.
+void share_verdict(ConfigResult& result) {
+  ProcessWorld* world = process_world();
+  if (!world || !world->lost().empty()) return;
+  const std::string verdict =
+      world->broadcast(fmt::format("{}\n{}", static_cast<int>(result.status), result.reason));
+  if (world->rank() == 0) return;
+  const auto newline = verdict.find('\n');
+  result.status = static_cast<ConfigStatus>(std::stoi(verdict.substr(0, newline)));
+  result.reason = verdict.substr(newline + 1);
+}
+
+}  // namespace
+
+ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
+                               const VerificationReference* reference, StepLogits* captured) {
+  ConfigResult result = run_on_this_process(model, point, opts, reference, captured);
+  share_verdict(result);
+  return result;
+}
+
 namespace {
 
 // Per memory pool of the backend, the ranks' allocated bytes beside what the OS (host ranks: the
 // process's RSS high-water mark) or the device (bytes in use at the end) measured.
 std::vector<PoolMemory> pool_memory(const RunOptions& opts, const std::vector<RankMemory>& ranks,
                                     const HostMemoryWatch& host) {
+  if (process_world()) return {};  // one pool per process, each measured by its own process: not gathered
   const BackendEntry& entry = backend_entry(opts.backend);
   const MemoryPools pools = entry.memory_pools(static_cast<int>(ranks.size()));
   std::map<int, PoolMemory> by_pool;

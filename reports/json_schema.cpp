@@ -55,8 +55,18 @@ json to_json(const Ceilings& c) {
           {"device", c.device}};
 }
 
+namespace {
+// Process mode's launch: who started the processes, how many, on which hosts.
+json launch_json(const LaunchInfo& l) {
+  json hosts = json::array();
+  for (const HostRanks& h : l.hosts)
+    hosts.push_back({{"host", h.host}, {"ranks", h.ranks}, {"environment", h.environment}});
+  return {{"mode", "processes"}, {"launcher", l.launcher}, {"world_size", l.world_size}, {"hosts", hosts}};
+}
+}  // namespace
+
 json to_json(const RunMetadata& r) {
-  return {{"tool", r.tool},
+  json doc = {{"tool", r.tool},
           {"version", r.version},
           {"git_commit", r.git_commit},
           {"timestamp", r.timestamp},
@@ -100,6 +110,8 @@ json to_json(const RunMetadata& r) {
           {"gpu", r.devices},
           {"model", to_json(r.model)},
           {"warnings", r.warnings}};
+  if (r.launch) doc["launch"] = launch_json(*r.launch);
+  return doc;
 }
 
 namespace {
@@ -780,7 +792,26 @@ const char* const kResultsSchemaText = R"schema({
           "type": "object",
           "properties": {"name": {"type": "string"}, "layers": {"$ref": "#/$defs/count"}, "notes": {"$ref": "#/$defs/texts"}}
         },
-        "warnings": {"$ref": "#/$defs/texts"}
+        "warnings": {"$ref": "#/$defs/texts"},
+        "launch": {
+          "type": "object",
+          "required": ["mode", "launcher", "world_size", "hosts"],
+          "properties": {
+            "mode": {"enum": ["processes"]}, "launcher": {"type": "string"},
+            "world_size": {"$ref": "#/$defs/count"},
+            "hosts": {
+              "type": "array",
+              "items": {
+                "type": "object",
+                "required": ["host", "ranks"],
+                "properties": {
+                  "host": {"type": "string"}, "ranks": {"type": "array", "items": {"$ref": "#/$defs/count"}},
+                  "environment": {"$ref": "#/$defs/string_map"}
+                }
+              }
+            }
+          }
+        }
       }
     },
     "configuration": {

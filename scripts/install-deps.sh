@@ -9,6 +9,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev
   libxml2-utils
+  # Process mode (mpirun/srun launch, docs/multi-node.md) and its CTests under mpiexec.
+  openmpi-bin libopenmpi-dev
   # `make asan|tsan|fuzz`: clang 16 (Debian 12's clang 14 cannot capture structured bindings in
   # lambdas, which reports/svg.cpp does), libFuzzer and the sanitizer runtimes (only recommended
   # by clang-16, so named here), and llvm-16 for llvm-symbolizer (readable sanitizer stacks).

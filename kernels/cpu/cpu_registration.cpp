@@ -23,6 +23,7 @@ void register_cpu_backend(BackendRegistry& registry) {
   e.make_world = [](const std::vector<Backend*>& backends) {
     return make_shared_memory_world(static_cast<int>(backends.size()));
   };
+  e.make_process_comm = [](Backend&, std::unique_ptr<Communicator> host) { return host; };  // host memory already
   e.make_async_reducer = [](Communicator& comm, Backend& backend) { return make_thread_reducer(comm, backend); };
   e.memory_pools = [](int ranks) {
     MemoryPools p;

@@ -310,6 +310,21 @@ std::vector<std::unique_ptr<Communicator>> make_nccl_world(const std::vector<Bac
   return out;
 }
 
+// Process mode: NCCL bootstrapped over the host communicator (MPI): rank 0's unique id is
+// broadcast to the others, then every process joins with its own GPU (the backend's device,
+// chosen by the node-local rank).
+std::unique_ptr<Communicator> make_nccl_process_communicator(Backend& backend, Communicator& host) {
+  ncclUniqueId id{};
+  if (host.rank() == 0) LLMT_NCCL_CHECK(ncclGetUniqueId(&id));
+  static_assert(sizeof(id) % sizeof(float) == 0, "the id travels as floats");
+  host.broadcast(&id, sizeof(id) / sizeof(float), DType::f32, 0);
+  CudaBackend& cuda = cuda::as_cuda(backend);
+  LLMT_CUDA_CHECK(cudaSetDevice(cuda.device()));
+  ncclComm_t comm = nullptr;
+  LLMT_NCCL_CHECK(ncclCommInitRank(&comm, host.size(), id, host.rank()));
+  return std::make_unique<NcclCommunicator>(std::make_shared<NcclWorld>(), comm, cuda);
+}
+
 std::vector<std::unique_ptr<Communicator>> make_emulated_world(const std::vector<Backend*>& backends) {
   return make_shared_memory_world(static_cast<int>(backends.size()), [&backends](int rank) {
     return std::make_unique<DeviceOps>(cuda::as_cuda(*backends[static_cast<std::size_t>(rank)]));
