@@ -37,16 +37,23 @@ Command add_list_command(CLI::App& app) {
     for (const std::string& name : list_model_presets()) {
       try {
         const ModelConfig m = load_model(name);
-        fmt::print("  {:<14} {:>7.2f}B parameters, {} layers, hidden {}, {} heads ({} KV)\n", name,
-                   parameter_count(m) / 1e9, m.layers, m.hidden, m.heads, m.kv_heads);
+        const std::string experts =
+            m.moe() ? fmt::format(", {} experts ({} per token, {:.2f}B active)", m.experts, m.experts_per_token,
+                                  active_parameter_count(m) / 1e9)
+                    : "";
+        fmt::print("  {:<14} {:>7.2f}B parameters, {} layers, hidden {}, {} heads ({} KV){}\n", name,
+                   parameter_count(m) / 1e9, m.layers, m.hidden, m.heads, m.kv_heads, experts);
       } catch (const Error& e) {
         fmt::print("  {:<14} unreadable: {}\n", name, e.what());
       }
     }
-    fmt::print("\nhardware profiles (--ceilings NAME; the default measures the device at start):\n");
+    fmt::print("\nhardware profiles (--ceilings NAME; the default measures the device at start; --hardware NAME "
+               "--dry-run plans for its memory):\n");
     for (const std::string& name : list_hardware_profiles()) {
       try {
-        fmt::print("  {:<16} {}\n", name, describe_ceilings(load_hardware_profile(name, DType::bf16)));
+        const HardwareProfile hw = load_hardware_description(name);
+        fmt::print("  {:<16} {:.2f} GiB; {}\n", name, static_cast<double>(hw.memory_bytes) / 1073741824.0,
+                   describe_ceilings(load_hardware_profile(name, DType::bf16)));
       } catch (const Error& e) {
         fmt::print("  {:<16} unreadable: {}\n", name, e.what());
       }
