@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "model/dtype.hpp"
@@ -104,6 +105,13 @@ class Backend {
   // Called first on every thread that uses this backend (CUDA: its device becomes current).
   virtual void bind_thread() {}
   DeviceBuffer allocate_bytes(std::size_t bytes, MemoryKind kind);
+  // A copy of host `values` in this backend's memory, bytes unconverted (index and RoPE tables).
+  template <typename T>
+  DeviceBuffer upload_table(const std::vector<T>& values, MemoryKind kind = MemoryKind::activations) {
+    DeviceBuffer buf = allocate_bytes(values.size() * sizeof(T), kind);
+    if (buf) upload_bytes(buf.get(), values.data(), values.size() * sizeof(T));
+    return buf;
+  }
   DeviceBuffer allocate(std::size_t elements, MemoryKind kind) {
     return allocate_bytes(elements * dtype_size(dtype()), kind);
   }

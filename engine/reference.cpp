@@ -178,12 +178,6 @@ class StreamedPass {
       be_.rms_norm(in, weight.get(), out, rows, d_.hidden, static_cast<float>(m_.norm_eps));
   }
 
-  DeviceBuffer int_table(const std::vector<std::int32_t>& values) {
-    DeviceBuffer buf = be_.allocate_bytes(values.size() * sizeof(std::int32_t), MemoryKind::activations);
-    be_.upload_bytes(buf.get(), values.data(), values.size() * sizeof(std::int32_t));
-    return buf;
-  }
-
   // The same token ids the configurations feed (input_token), and positions 0..context-1.
   void upload_tables(std::uint64_t seed) {
     std::vector<std::int32_t> tokens, positions;
@@ -192,17 +186,14 @@ class StreamedPass {
         tokens.push_back(input_token(seed, b, t, m_.vocab));
         positions.push_back(t);
       }
-    tokens_ = int_table(tokens);
+    tokens_ = be_.upload_table(tokens);
     if (d_.gpt2) {
-      positions_ = int_table(positions);
+      positions_ = be_.upload_table(positions);
       return;
     }
     const RopeTables rope = rope_tables(m_, d_.context);
-    const std::size_t bytes = rope.cos.size() * sizeof(float);
-    rope_cos_ = be_.allocate_bytes(bytes, MemoryKind::activations);
-    rope_sin_ = be_.allocate_bytes(bytes, MemoryKind::activations);
-    be_.upload_bytes(rope_cos_.get(), rope.cos.data(), bytes);
-    be_.upload_bytes(rope_sin_.get(), rope.sin.data(), bytes);
+    rope_cos_ = be_.upload_table(rope.cos);
+    rope_sin_ = be_.upload_table(rope.sin);
   }
 
   const ModelConfig& m_;

@@ -498,11 +498,7 @@ struct TransformerRank::Impl {
       feedback = be.allocate_bytes(static_cast<std::size_t>(d.batch) * sizeof(std::int32_t), MemoryKind::activations);
   }
 
-  DeviceBuffer int_table(const std::vector<std::int32_t>& values) {
-    DeviceBuffer buf = be.allocate_bytes(values.size() * sizeof(std::int32_t), MemoryKind::activations);
-    if (buf) be.upload_bytes(buf.get(), values.data(), values.size() * sizeof(std::int32_t));
-    return buf;
-  }
+  DeviceBuffer int_table(const std::vector<std::int32_t>& values) { return be.upload_table(values); }
 
   void upload_token_tables() {
     if (!d.first_stage && !d.last_stage) return;
@@ -521,11 +517,8 @@ struct TransformerRank::Impl {
 
   void upload_rope_tables() {
     const RopeTables tables = rope_tables(m, d.context);
-    const std::size_t bytes = tables.cos.size() * sizeof(float);
-    rope_cos = be.allocate_bytes(bytes, MemoryKind::activations);
-    rope_sin = be.allocate_bytes(bytes, MemoryKind::activations);
-    be.upload_bytes(rope_cos.get(), tables.cos.data(), bytes);
-    be.upload_bytes(rope_sin.get(), tables.sin.data(), bytes);
+    rope_cos = be.upload_table(tables.cos);
+    rope_sin = be.upload_table(tables.sin);
   }
 
   // ---- synchronisation ----------------------------------------------------------------
