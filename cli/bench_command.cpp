@@ -58,6 +58,7 @@ struct BenchOptions {
   std::string sync = "blocking";
   std::string merge;
   std::string microbatches = "auto";
+  std::string dispatch = "alltoall";
   std::string batch = "4", prompt = "128", gen = "16";
   int warmup = 1, iterations = 5;
   std::string target_rsd;
@@ -167,6 +168,8 @@ SweepSpec make_spec(const BenchOptions& o, int devices) {
   if (spec.syncs.empty()) throw ConfigError("--sync: the list is empty");
   spec.merges = parse_modes("--merge", o.merge, kAllMergeModes, parse_merge_mode, "concat, sum, mean");
   if (o.microbatches != "auto") spec.microbatches = bounded_list("--microbatches", o.microbatches, kMaxBatch);
+  spec.dispatches = parse_modes("--dispatch", o.dispatch, kAllDispatchModes, parse_dispatch_mode, "alltoall, allgather");
+  if (spec.dispatches.empty()) throw ConfigError("--dispatch: the list is empty");
   spec.batches = bounded_list("--batch", o.batch, kMaxBatch);
   spec.prompts = bounded_list("--prompt", o.prompt, kMaxTokens);
   spec.gens = bounded_list("--gen", o.gen, kMaxTokens);
@@ -431,7 +434,7 @@ void announce_profile(const std::vector<PlannedPoint>& plan, const std::string& 
     for (const PlannedPoint& p : plan)
       if (p.skip_reason) fmt::print(stderr, "  {}: {}\n", p.point.id(), *p.skip_reason);
     throw ConfigError(fmt::format("profile runs exactly one configuration; these options plan {} (give one value "
-                                  "each to --gpus, --strategy, --sync, --merge, --batch, --prompt, --gen)",
+                                  "each to --gpus, --strategy, --sync, --merge, --dispatch, --batch, --prompt, --gen)",
                                   runnable));
   }
   fmt::print(stderr,
@@ -796,12 +799,17 @@ void add_axis_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
                   "Rank counts to sweep, e.g. 1,2,4 (CPU backend: thread ranks; under mpirun or srun: one rank per "
                   "process, counts above the world's size skipped; default: powers of two up to the device count, "
                   "or the world's size)");
-  cmd->add_option("--strategy,-s", o->strategy, "Strategies, comma-separated, or 'all' (see `llmthreads list`)")
+  cmd->add_option("--strategy,-s", o->strategy, "Strategies, comma-separated, or 'all' (every one that applies to the model; see `llmthreads list`)")
       ->capture_default_str();
   cmd->add_option("--sync", o->sync, "Synchronisation modes: blocking, overlap, param-server, all")->capture_default_str();
   cmd->add_option("--merge", o->merge, "Merge modes: concat, sum, mean, all (default: each strategy's own)");
   cmd->add_option("--microbatches", o->microbatches,
                   "Pipeline micro-batches per replica, comma-separated, or auto (one per stage)")
+      ->capture_default_str();
+  cmd->add_option("--dispatch", o->dispatch,
+                  "Expert parallelism (ep): how tokens reach the ranks holding their experts: alltoall (counts, then "
+                  "the tokens, by all-to-all, and back), allgather (every token to every rank, partial outputs "
+                  "reduce-scattered), all")
       ->capture_default_str();
   cmd->add_option("--batch,-b", o->batch, "Batch sizes (sequences), comma-separated")->capture_default_str();
   cmd->add_option("--prompt,-p", o->prompt, "Prompt lengths in tokens, comma-separated")->capture_default_str();

@@ -64,8 +64,10 @@ MemoryAdmission admit_memory(const ModelConfig& model, const ConfigPoint& point,
     }
     return std::nullopt;
   };
-  // Ensemble members have weights of their own, and only thread ranks share an address space.
-  const bool can_share = point.layout.dp > 1 && !point.ensemble() && backend.on_host && !options.planned_device;
+  // Ensemble members have weights of their own, expert-parallel ranks experts of their own, and
+  // only thread ranks share an address space.
+  const bool can_share = point.layout.dp > 1 && !point.ensemble() && !point.layout.experts_split && backend.on_host &&
+                         !options.planned_device;
   MemoryAdmission admission;
   admission.share_weights =
       can_share && (options.replica_weights == ReplicaWeights::shared ||

@@ -176,27 +176,64 @@ double expert_balance(const std::vector<long long>& tokens) {
   return sum / static_cast<double>(tokens.size()) / static_cast<double>(most);
 }
 
-MoeMetrics moe_metrics(std::vector<std::vector<long long>> tokens_per_expert, const std::vector<PhaseSummary>& phases,
-                       std::string routing) {
+namespace {
+
+// Tokens of each EP rank's block of experts (contiguous blocks, as make_shard_plan splits them).
+std::vector<long long> tokens_per_block(const std::vector<long long>& per_expert, int blocks) {
+  std::vector<long long> out(static_cast<std::size_t>(blocks), 0);
+  for (int b = 0; b < blocks; ++b) {
+    const Range r = split_range(static_cast<int>(per_expert.size()), blocks, b);
+    for (int e = r.begin; e < r.end; ++e) out[static_cast<std::size_t>(b)] += per_expert[static_cast<std::size_t>(e)];
+  }
+  return out;
+}
+
+// The phase's name inside its layer's MoE block ("dispatch_exchange"), or empty.
+std::string_view moe_part(const std::string& path) {
+  const auto at = path.find("/moe/");
+  return at == std::string::npos ? std::string_view() : std::string_view(path).substr(at + 5);
+}
+
+void add_moe_times(MoeMetrics& m, const std::vector<PhaseSummary>& phases) {
+  for (const PhaseSummary& p : phases) {
+    const std::string_view part = moe_part(p.path);
+    if (part.empty()) continue;
+    if (part == "router") m.router_ms += p.ms_max_rank;
+    if (part.starts_with("dispatch")) m.dispatch_ms += p.ms_max_rank;
+    if (part == "experts") m.experts_ms += p.ms_max_rank;
+    if (part.starts_with("combine")) m.combine_ms += p.ms_max_rank;
+    if (p.category == "communication") {
+      m.exchange_ms += p.ms_max_rank;
+      m.exchange_bytes += p.bytes * p.ranks;
+    }
+  }
+}
+
+}  // namespace
+
+MoeMetrics moe_metrics(std::vector<std::vector<long long>> tokens_per_expert, int ep_ranks,
+                       const std::vector<PhaseSummary>& phases, std::string routing) {
   MoeMetrics m;
   m.available = !tokens_per_expert.empty();
   m.routing = std::move(routing);
   m.tokens_per_expert = std::move(tokens_per_expert);
+  m.ep_ranks = std::max(1, ep_ranks);
   m.worst_layer_balance = 1.0;
+  m.ep_balance = 0;
+  m.tokens_per_ep_rank.assign(static_cast<std::size_t>(m.ep_ranks), 0);
+  const double layers = static_cast<double>(std::max<std::size_t>(1, m.tokens_per_expert.size()));
   for (const std::vector<long long>& layer : m.tokens_per_expert) {
     const double b = expert_balance(layer);
-    m.expert_balance += b / static_cast<double>(m.tokens_per_expert.size());
+    m.expert_balance += b / layers;
     m.worst_layer_balance = std::min(m.worst_layer_balance, b);
+    const std::vector<long long> blocks = tokens_per_block(layer, m.ep_ranks);
+    const double eb = expert_balance(blocks);
+    m.ep_balance += eb / layers;
+    m.worst_layer_ep_balance = std::min(m.worst_layer_ep_balance, eb);
+    for (std::size_t r = 0; r < blocks.size(); ++r) m.tokens_per_ep_rank[r] += blocks[r];
   }
-  auto ends_with = [](const std::string& path, std::string_view tail) {
-    return path.size() >= tail.size() && path.compare(path.size() - tail.size(), tail.size(), tail) == 0;
-  };
-  for (const PhaseSummary& p : phases) {
-    if (ends_with(p.path, "/moe/router")) m.router_ms += p.ms_max_rank;
-    if (ends_with(p.path, "/moe/dispatch")) m.dispatch_ms += p.ms_max_rank;
-    if (ends_with(p.path, "/moe/experts")) m.experts_ms += p.ms_max_rank;
-    if (ends_with(p.path, "/moe/combine")) m.combine_ms += p.ms_max_rank;
-  }
+  if (m.tokens_per_expert.empty()) m.ep_balance = 1;
+  add_moe_times(m, phases);
   return m;
 }
 
@@ -210,12 +247,18 @@ std::vector<long long> tokens_per_expert_all_layers(const MoeMetrics& moe) {
 }
 
 std::string describe_moe(const MoeMetrics& moe) {
-  return fmt::format("routing {}: expert balance {:.2f} (worst layer {:.2f}); tokens per expert, all layers: {}; "
+  std::string ep;
+  if (moe.ep_ranks > 1)
+    ep = fmt::format("; EP rank balance {:.2f} (worst layer {:.2f}), tokens per EP rank: {}; exchange {:.3f} ms, "
+                     "{:.1f} KiB per iteration",
+                     moe.ep_balance, moe.worst_layer_ep_balance, fmt::join(moe.tokens_per_ep_rank, " "),
+                     moe.exchange_ms, moe.exchange_bytes / 1024.0);
+  return fmt::format("routing {}: expert balance {:.2f} (worst layer {:.2f}); tokens per expert, all layers: {}{}; "
                      "per iteration, slowest rank: router {:.3f} ms, dispatch {:.3f} ms, experts {:.3f} ms, combine "
                      "{:.3f} ms",
                      moe.routing, moe.expert_balance, moe.worst_layer_balance,
-                     fmt::join(tokens_per_expert_all_layers(moe), " "), moe.router_ms, moe.dispatch_ms, moe.experts_ms,
-                     moe.combine_ms);
+                     fmt::join(tokens_per_expert_all_layers(moe), " "), ep, moe.router_ms, moe.dispatch_ms,
+                     moe.experts_ms, moe.combine_ms);
 }
 
 }  // namespace llmt

@@ -63,9 +63,9 @@ double transfer_bytes_per_rank(const ConfigMetrics& metrics);
 double load_imbalance(const std::vector<double>& busy);
 
 // The MoE figures from the tokens each layer sent to each expert ([layer][expert], summed over
-// the replicas) and the configuration's phases.
-MoeMetrics moe_metrics(std::vector<std::vector<long long>> tokens_per_expert, const std::vector<PhaseSummary>& phases,
-                       std::string routing);
+// the replicas), the EP group's size (1: none) and the configuration's phases.
+MoeMetrics moe_metrics(std::vector<std::vector<long long>> tokens_per_expert, int ep_ranks,
+                       const std::vector<PhaseSummary>& phases, std::string routing);
 // Mean over experts of their tokens over the most any got; 1 when no token was routed.
 double expert_balance(const std::vector<long long>& tokens);
 // Tokens per expert summed over the layers.

@@ -3,7 +3,9 @@
 // (model/routing.hpp), every expert this rank holds over the tokens routed to it (a SiLU-gated
 // MLP, its columns split across the tensor-parallel group like a dense MLP's), and each token's
 // experts' outputs summed with the router's weights. Shared by the transformer and the streamed
-// reference, so both compute the same thing.
+// reference, so both compute the same thing. With expert parallelism the members of the EP group
+// hold contiguous blocks of experts and exchange tokens with each other, by all-to-all or by
+// all-gather and reduce-scatter (DispatchMode).
 #pragma once
 
 #include <cstddef>
@@ -11,6 +13,8 @@
 #include <vector>
 
 #include "engine/backend.hpp"
+#include "engine/communicator.hpp"
+#include "engine/plan.hpp"
 #include "engine/timeline.hpp"
 #include "model/routing.hpp"
 
@@ -20,20 +24,41 @@ struct MoeShape {
   int hidden = 0, experts = 0, top_k = 0;
   int intermediate = 0;  // this rank's columns of each expert
   bool renormalise = true;
-  int max_rows = 0;      // the most tokens one call routes
+  int max_rows = 0;      // the most tokens one call of this rank routes
+  // Expert parallelism: the experts this rank holds ([0, experts) without it), the EP group's
+  // size and dispatch, the most tokens one call routes over the whole group and on its largest
+  // member.
+  Range held;
+  int ep = 1;
+  DispatchMode dispatch = DispatchMode::alltoall;
+  int max_group_rows = 0, max_member_rows = 0;
+  bool expert_parallel() const { return ep > 1; }
 };
 
-// Element counts (in the run's dtype) of one call's buffers for max_rows tokens, and the int32
-// and float index tables in bytes.
+struct Dims;  // engine/weights.hpp
+// The shape of the MoE layers of a rank with dims `d` whose calls route at most `positions` new
+// positions of each of its sequences (and of its EP group's).
+MoeShape moe_shape(const ModelConfig& m, const Dims& d, int positions);
+
+// Buffer sizes of one rank for its largest call. Elements are in the run's dtype, tables in
+// bytes; activations are the rank's own work, communication what the EP exchange receives.
 struct MoeSizes {
-  std::size_t router_logits = 0, expert_in = 0, expert_up = 0, expert_act = 0, expert_out = 0;
-  std::size_t table_bytes = 0;
-  std::size_t elements() const { return router_logits + expert_in + expert_up + expert_act + expert_out; }
+  std::size_t router_logits = 0, expert_in = 0, local_in = 0, expert_up = 0, expert_act = 0, expert_out = 0;
+  std::size_t received = 0, partial = 0, scattered = 0;  // communication
+  std::size_t gather_index = 0, regroup_index = 0, combine_pairs = 0;  // entries of the int32/float tables
+  std::size_t exchange_table_bytes = 0;  // float counts (alltoall) or routes (allgather), communication
+  std::size_t elements() const {
+    return router_logits + expert_in + local_in + expert_up + expert_act + expert_out;
+  }
+  std::size_t table_bytes() const {
+    return (gather_index + 2 * regroup_index + combine_pairs) * sizeof(std::int32_t) + combine_pairs * sizeof(float);
+  }
+  std::size_t exchange_elements() const { return received + partial + scattered; }
 };
 MoeSizes moe_sizes(const MoeShape& shape);
 
-// Weights of one layer: the router [experts, hidden]; per expert, gate then up rows
-// [experts][2 * intermediate][hidden], and down [experts][hidden][intermediate].
+// Weights of one layer: the router [experts, hidden]; per held expert, gate then up rows
+// [held][2 * intermediate][hidden], and down [held][hidden][intermediate].
 struct MoeWeights {
   const void* router = nullptr;
   const void* up = nullptr;
@@ -45,8 +70,10 @@ class MoeWorkspace {
   MoeWorkspace(Backend& backend, const MoeShape& shape);
 
   const MoeShape shape;
-  DeviceBuffer router_logits, expert_in, expert_up, expert_act, expert_out;
-  DeviceBuffer gather_index, combine_position, combine_weight;
+  DeviceBuffer router_logits, expert_in, local_in, expert_up, expert_act, expert_out;
+  DeviceBuffer received, partial, scattered, exchange_table;
+  DeviceBuffer gather_index, regroup_index, back_index, combine_position, combine_weight;
+  std::int32_t zero_row = -1;  // allgather: the last row of expert_out, zeros, for experts held elsewhere
 };
 
 // The tokens of a call: `sequences` sequences from global sequence `first_sequence`, each with
@@ -61,16 +88,27 @@ struct MoeRouting {
   std::uint64_t seed = 0;  // of the controlled laws' draws
 };
 
-// Timeline phases of the call; null: not timed (the reference).
+// Timeline phases of the call; null: not timed (the reference). Compute: router, route (routing
+// and the gathers around the exchange), experts, combine; communication (expert parallelism):
+// the counts or routes exchanged first, the tokens sent to their experts, the results sent back.
 struct MoePhases {
   Timeline* timeline = nullptr;
   PhaseId router = 0, route = 0, experts = 0, combine = 0;
+  PhaseId counts = 0, dispatch = 0, gather_back = 0;
 };
 
-// out[rows, hidden] = the layer's MoE MLP of xn[rows, hidden] over this rank's expert columns.
-// `tokens_per_expert` (experts entries), when given, gains the tokens routed to each expert.
+// The EP group of a call: its communicator and how many token rows each member routes in it.
+struct MoeGroup {
+  Communicator* comm = nullptr;
+  std::vector<int> rows;
+};
+
+// out[rows, hidden] = the layer's MoE MLP of xn[rows, hidden] over this rank's expert columns
+// (with expert parallelism: over every expert, the tokens exchanged with the group's members
+// holding them; every member calls it together). `tokens_per_expert` (experts entries), when
+// given, gains the tokens this rank routed to each expert.
 void moe_forward(Backend& be, const MoeWeights& w, const MoeRouting& routing, int layer, const TokenRows& tokens,
                  const void* xn, void* out, MoeWorkspace& ws, const MoePhases& phases,
-                 std::vector<long long>* tokens_per_expert);
+                 std::vector<long long>* tokens_per_expert, const MoeGroup& group = {});
 
 }  // namespace llmt

@@ -25,6 +25,20 @@ std::string_view merge_mode_name(MergeMode m) {
   return "?";
 }
 
+std::string_view dispatch_mode_name(DispatchMode m) {
+  switch (m) {
+    case DispatchMode::alltoall: return "alltoall";
+    case DispatchMode::allgather: return "allgather";
+  }
+  return "?";
+}
+
+std::optional<DispatchMode> parse_dispatch_mode(std::string_view s) {
+  for (DispatchMode m : kAllDispatchModes)
+    if (s == dispatch_mode_name(m)) return m;
+  return std::nullopt;
+}
+
 std::optional<SyncMode> parse_sync_mode(std::string_view s) {
   for (SyncMode m : kAllSyncModes)
     if (s == sync_mode_name(m)) return m;
@@ -39,11 +53,14 @@ std::optional<MergeMode> parse_merge_mode(std::string_view s) {
 }
 
 std::string Workload::label() const { return fmt::format("b{}.p{}.g{}", batch, prompt, gen); }
-std::string Layout::label() const { return fmt::format("tp{}.pp{}.dp{}", tp, pp, dp); }
+std::string Layout::label() const { return fmt::format("tp{}.pp{}.{}{}", tp, pp, experts_split ? "ep" : "dp", dp); }
 
 std::string ConfigPoint::grid_label() const {
   if (layout.ranks() == 0) return fmt::format("none.n{}", requested_ranks);
-  return layout.pp > 1 ? fmt::format("{}.mb{}", layout.label(), microbatches) : layout.label();
+  std::string label = layout.label();
+  if (layout.pp > 1) label += fmt::format(".mb{}", microbatches);
+  if (layout.experts_split) label += fmt::format(".{}", dispatch_mode_name(dispatch));
+  return label;
 }
 
 std::string ConfigPoint::execution_key() const {
@@ -166,6 +183,7 @@ ShardPlan make_shard_plan(const ModelConfig& m, const ConfigPoint& point, int wo
   p.kv_heads = {p.q_heads.begin / group, (p.q_heads.end + group - 1) / group};
   p.intermediate = split_range(m.intermediate, layout.tp, p.coords.tp);
   p.moe_intermediate = split_range(m.moe_intermediate, layout.tp, p.coords.tp);
+  p.experts = layout.experts_split ? split_range(m.experts, layout.dp, p.coords.dp) : Range{0, m.experts};
   p.vocab = split_range(m.vocab, layout.tp, p.coords.tp);
   p.hidden = split_range(m.hidden, layout.tp, p.coords.tp);
   p.batch = p.ensemble ? Range{0, point.workload.batch} : split_range(point.workload.batch, layout.dp, p.coords.dp);
@@ -204,7 +222,13 @@ double textbook_bubble_fraction(int stages, int microbatches) {
 namespace {
 // What of a mixture-of-experts model this build cannot run yet.
 std::optional<std::string> moe_problem(const ModelConfig& m, const Layout& l) {
+  if (l.experts_split && !m.moe())
+    return fmt::format("expert parallelism splits the experts of MoE layers: {} has none", m.name);
   if (!m.moe()) return std::nullopt;
+  if (l.experts_split && l.dp > m.experts)
+    return fmt::format("expert parallel degree {} exceeds the {} experts: a rank would hold none", l.dp, m.experts);
+  if (l.experts_split && l.pp > 1)
+    return "expert parallelism with pipeline stages is not implemented (the EP group spans one stage)";
   for (int layer = 0; layer < m.layers; ++layer)
     if (!m.moe_layer(layer))
       return fmt::format("{}: dense layers among the MoE layers (layer {}: decoder_sparse_step, mlp_only_layers) are "

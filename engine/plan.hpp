@@ -14,6 +14,10 @@ namespace llmt {
 
 enum class SyncMode { blocking, overlap, param_server };
 enum class MergeMode { concat, sum, mean };
+// How expert parallelism moves tokens to the ranks holding their experts and back: an
+// all-to-all of each token's rows to its experts' owners (counts exchanged first), or an
+// all-gather of every token to every rank and a reduce-scatter of the partial outputs.
+enum class DispatchMode { alltoall, allgather };
 
 std::string_view sync_mode_name(SyncMode m);
 std::string_view merge_mode_name(MergeMode m);
@@ -21,6 +25,9 @@ std::optional<SyncMode> parse_sync_mode(std::string_view s);
 std::optional<MergeMode> parse_merge_mode(std::string_view s);
 inline constexpr SyncMode kAllSyncModes[] = {SyncMode::blocking, SyncMode::overlap, SyncMode::param_server};
 inline constexpr MergeMode kAllMergeModes[] = {MergeMode::concat, MergeMode::sum, MergeMode::mean};
+std::string_view dispatch_mode_name(DispatchMode m);
+std::optional<DispatchMode> parse_dispatch_mode(std::string_view s);
+inline constexpr DispatchMode kAllDispatchModes[] = {DispatchMode::alltoall, DispatchMode::allgather};
 
 struct Workload {
   int batch = 1;   // sequences (requests)
@@ -34,8 +41,12 @@ struct Workload {
 
 struct Layout {
   int tp = 1, pp = 1, dp = 1;
+  // Expert parallelism: the data-parallel ranks also split the experts of every MoE layer
+  // between them (attention stays data-parallel), so the dp dimension is the EP group.
+  bool experts_split = false;
   int ranks() const { return tp * pp * dp; }
-  std::string label() const;  // "tp2.pp1.dp2"
+  int ep() const { return experts_split ? dp : 1; }
+  std::string label() const;  // "tp2.pp1.dp2", or "tp2.pp1.ep4" when the experts are split
   bool operator==(const Layout&) const = default;
 };
 
@@ -67,9 +78,10 @@ struct ConfigPoint {
   MergeMode merge = MergeMode::concat;
   Workload workload;
   int microbatches = 1;  // pipeline micro-batches per replica (1 without pipeline stages)
+  DispatchMode dispatch = DispatchMode::alltoall;  // expert parallelism only
   int requested_ranks = 0;  // the sweep's rank count when the strategy has no grid for it
   int ranks() const { return layout.ranks() > 0 ? layout.ranks() : requested_ranks; }
-  // "tp4.pp1.dp1", or "tp1.pp2.dp1.mb4" with pipeline stages.
+  // "tp4.pp1.dp1", "tp1.pp2.dp1.mb4" with pipeline stages, "tp2.pp1.ep4.alltoall" with experts split.
   std::string grid_label() const;
   // Stable key, used to match configurations across runs: "tp|tp4.pp1.dp1|blocking|concat|b4.p128.g16".
   std::string id() const;
@@ -90,6 +102,7 @@ struct ShardPlan {
   Range kv_heads;      // KV heads it needs (replicated when tp exceeds the KV heads)
   Range intermediate;  // MLP columns
   Range moe_intermediate;  // columns of each expert (MoE)
+  Range experts;       // experts this rank holds (MoE): all, or its block of the EP group
   Range vocab;         // rows of the vocabulary-parallel embedding and LM head
   Range hidden;        // hidden columns of the LM head when TP partial logits are summed
   Range batch;         // sequences of this data-parallel replica

@@ -39,9 +39,7 @@ struct PassSizes {
 };
 
 // Every position of every sequence routed at once.
-MoeShape pass_moe_shape(const ModelConfig& m, const Dims& d) {
-  return MoeShape{d.hidden, d.experts, d.top_k, d.moe_intermediate, m.norm_topk_prob, d.batch * d.context};
-}
+MoeShape pass_moe_shape(const ModelConfig& m, const Dims& d) { return moe_shape(m, d, d.context); }
 PassSizes pass_sizes(const ModelConfig& m, const Dims& d, const Workload& w) {
   PassSizes s{};
   s.rows = sat_mul(nonneg(d.batch), nonneg(d.context));
@@ -58,7 +56,7 @@ PassSizes pass_sizes(const ModelConfig& m, const Dims& d, const Workload& w) {
   if (d.moe) {
     const MoeSizes z = moe_sizes(pass_moe_shape(m, d));
     s.moe = z.elements();
-    s.aux_bytes = sat_add(s.aux_bytes, z.table_bytes);
+    s.aux_bytes = sat_add(s.aux_bytes, z.table_bytes());
   }
   return s;
 }

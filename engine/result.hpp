@@ -160,9 +160,18 @@ struct MoeMetrics {
   // Per layer, mean over experts of its tokens over the most any expert got (1: even, 1/experts: all
   // to one); `expert_balance` is the mean over layers, `worst_layer_balance` the least.
   double expert_balance = 0, worst_layer_balance = 0;
-  // Per iteration, slowest rank, summed over layers: router GEMM, routing and gathering the
-  // tokens, the experts' GEMMs, the weighted combine.
+  // Expert parallelism: the EP group's size (1 without it), tokens routed to each EP rank's block
+  // of experts over all layers, and per layer the mean over EP ranks of their tokens over the
+  // most any got (vLLM's and SGLang's balancedness), averaged over layers, and the least.
+  int ep_ranks = 1;
+  std::vector<long long> tokens_per_ep_rank;
+  double ep_balance = 1, worst_layer_ep_balance = 1;
+  // Per iteration, slowest rank, summed over layers: router GEMM; routing and gathering the
+  // tokens, with the EP exchange of counts or routes and of the tokens; the experts' GEMMs; the
+  // weighted combine, with the results' way back. `exchange_ms` is the EP communication inside
+  // dispatch and combine; `exchange_bytes` its bytes per iteration, summed over ranks.
   double router_ms = 0, dispatch_ms = 0, experts_ms = 0, combine_ms = 0;
+  double exchange_ms = 0, exchange_bytes = 0;
 };
 
 struct ConfigMetrics {

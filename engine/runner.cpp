@@ -961,8 +961,9 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
                                               : "CUDA graphs not used: they need no pipeline stages and no overlap")
                                : "CUDA graphs not used: " + backend_entry(opts.backend).no_graphs_reason);
   result.metrics.pipeline = pipeline_summary(model, point, result.samples, result.metrics);
-  if (model.moe()) result.metrics.moe = moe_metrics(sum_expert_tokens(model, outcomes), result.metrics.phases,
-                                                    opts.exec.routing.label());
+  if (model.moe())
+    result.metrics.moe = moe_metrics(sum_expert_tokens(model, outcomes), point.layout.ep(), result.metrics.phases,
+                                     opts.exec.routing.label());
   apply_speed_of_light(model, point, opts, result);
   const Layout& l = point.layout;
   if (l.dp > 1 && !point.ensemble() && point.workload.batch % l.dp != 0)

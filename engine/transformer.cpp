@@ -23,6 +23,7 @@ struct ActivationSizes {
   std::size_t x, xn, qkv, attn, proj, mlp_in, mlp_act, last, last_norm, logits_local, staging, logits_tp, logits_out;
   std::size_t moe;        // the MoE workspace (engine/moe.hpp), in elements
   std::size_t aux_bytes_moe;  // its int32 and float index tables
+  std::size_t moe_exchange, moe_exchange_bytes;  // what the EP exchange receives (communication)
   std::size_t aux_bytes;  // float RoPE tables and int32 token and position tables, whatever the dtype
   std::size_t ps_staging;   // parameter-server staging on the root of a group (communication)
   std::size_t total_elements() const {
@@ -31,9 +32,7 @@ struct ActivationSizes {
   }
 };
 // The MoE workspace of a rank: every token of its largest step (prefill) routed at once.
-MoeShape moe_shape(const ModelConfig& m, const Dims& d) {
-  return MoeShape{d.hidden, d.experts, d.top_k, d.moe_intermediate, m.norm_topk_prob, d.batch * d.prompt};
-}
+MoeShape moe_shape(const ModelConfig& m, const Dims& d) { return moe_shape(m, d, d.prompt); }
 
 ActivationSizes activation_sizes(const ModelConfig& m, const Dims& d) {
   const std::size_t rows = sat_mul(nonneg(d.batch), nonneg(d.prompt));  // prefill is the largest step
@@ -51,7 +50,9 @@ ActivationSizes activation_sizes(const ModelConfig& m, const Dims& d) {
   if (d.moe && d.local_layers > 0) {
     const MoeSizes z = moe_sizes(moe_shape(m, d));
     a.moe = z.elements();
-    a.aux_bytes_moe = z.table_bytes;
+    a.aux_bytes_moe = z.table_bytes();
+    a.moe_exchange = z.exchange_elements();
+    a.moe_exchange_bytes = z.exchange_table_bytes;
   }
   if (d.last_stage) {
     a.last = sat_mul(b, h);
@@ -268,7 +269,8 @@ MemoryPlan plan_rank_memory(const ModelConfig& model, const ConfigPoint& point, 
   plan.kv_cache = sat_mul(d.local_layers, 2, layer_sizes(d).cache, e);
   const ActivationSizes a = activation_sizes(model, d);
   plan.activations = sat_add(sat_mul(a.total_elements(), e), a.aux_bytes);
-  plan.communication = sat_add(sat_mul(a.ps_staging, e), run_control_bytes(point));
+  plan.communication =
+      sat_add(sat_mul(sat_add(a.ps_staging, a.moe_exchange), e), a.moe_exchange_bytes, run_control_bytes(point));
   // total() adds the four; keep their sum representable too.
   const std::size_t quarter = kSizeMax / 4;
   plan.weights = std::min(plan.weights, quarter);
@@ -308,7 +310,7 @@ struct TransformerRank::Impl {
   struct LayerPhases {
     PhaseId norm1, qkv, qkv_bias, qk_norm, rope_kv_store, kv_store, attn, out, residual1, residual_norm1;
     PhaseId norm2, up, act, down, residual2, residual_norm2;
-    PhaseId moe_router, moe_dispatch, moe_experts, moe_combine;
+    PhaseId moe_router, moe_dispatch, moe_experts, moe_combine, moe_counts, moe_send, moe_return;
     ReducePhases out_sync, down_sync;
   };
   struct PassPhases {
@@ -391,6 +393,46 @@ struct TransformerRank::Impl {
 
   // ---- set-up -------------------------------------------------------------------------
 
+  // The phases of one layer ("layer.3/" is `L`), registered through register_phases' helpers.
+  LayerPhases layer_phases(const std::string& L, const std::vector<GemmShape>& shapes, const auto& compute,
+                           const auto& comm, const auto& reduction) const {
+    LayerPhases lp{};
+    lp.norm1 = compute(L + "attn/norm");
+    lp.qkv = compute(L + "attn/qkv", gemm_detail(shapes, "attn/qkv"));
+    lp.qkv_bias = compute(L + "attn/qkv_bias");
+    lp.qk_norm = compute(L + "attn/qk_norm");
+    lp.rope_kv_store = compute(L + "attn/rope_kv_store");
+    lp.kv_store = compute(L + "attn/kv_store");
+    lp.attn = compute(L + "attn/core");
+    lp.out = compute(L + "attn/out", gemm_detail(shapes, "attn/out"));
+    lp.out_sync = reduction(L + "attn/all_reduce", "tp", d.tp);
+    lp.residual1 = compute(L + "attn/residual");
+    lp.residual_norm1 = compute(L + "attn/residual_norm");
+    lp.norm2 = compute(L + "mlp/norm");
+    lp.up = compute(L + "mlp/up", gemm_detail(shapes, "mlp/up"));
+    lp.act = compute(L + "mlp/act");
+    lp.down = compute(L + "mlp/down", gemm_detail(shapes, "mlp/down"));
+    lp.down_sync = reduction(L + "mlp/all_reduce", "tp", d.tp);
+    lp.residual2 = compute(L + "mlp/residual");
+    if (d.moe) {
+      lp.moe_router = compute(L + "moe/router");
+      lp.moe_dispatch = compute(L + "moe/dispatch");
+      lp.moe_experts = compute(L + "moe/experts");
+      lp.moe_combine = compute(L + "moe/combine");
+    }
+    if (d.moe && d.ep > 1) {  // the EP exchange (engine/moe.hpp)
+      const bool a2a = d.dispatch == DispatchMode::alltoall;
+      lp.moe_counts = comm(L + (a2a ? "moe/dispatch_counts" : "moe/dispatch_routes"), CommOp::all_gather, "ep", d.ep,
+                           PhaseCategory::communication, true);
+      lp.moe_send = comm(L + "moe/dispatch_exchange", a2a ? CommOp::all_to_all : CommOp::all_gather, "ep", d.ep,
+                         PhaseCategory::communication, true);
+      lp.moe_return = comm(L + "moe/combine_exchange", a2a ? CommOp::all_to_all : CommOp::reduce_scatter, "ep", d.ep,
+                           PhaseCategory::communication, true);
+    }
+    lp.residual_norm2 = compute(L + "mlp/residual_norm");
+    return lp;
+  }
+
   void register_phases(PhaseTable& table) {
     const char* pass_names[2] = {"prefill", "decode"};
     for (int st = 0; st < 2; ++st) {
@@ -424,35 +466,8 @@ struct TransformerRank::Impl {
       P.send = transfer("pipeline/send");
       P.feedback_send = transfer("pipeline/token_feedback_send");
       P.feedback_recv = transfer("pipeline/token_feedback_recv");
-      for (int l = shard.layers.begin; l < shard.layers.end; ++l) {
-        const std::string L = fmt::format("layer.{}/", l);
-        LayerPhases lp{};
-        lp.norm1 = compute(L + "attn/norm");
-        lp.qkv = compute(L + "attn/qkv", gemm_detail(shapes, "attn/qkv"));
-        lp.qkv_bias = compute(L + "attn/qkv_bias");
-        lp.qk_norm = compute(L + "attn/qk_norm");
-        lp.rope_kv_store = compute(L + "attn/rope_kv_store");
-        lp.kv_store = compute(L + "attn/kv_store");
-        lp.attn = compute(L + "attn/core");
-        lp.out = compute(L + "attn/out", gemm_detail(shapes, "attn/out"));
-        lp.out_sync = reduction(L + "attn/all_reduce", "tp", d.tp);
-        lp.residual1 = compute(L + "attn/residual");
-        lp.residual_norm1 = compute(L + "attn/residual_norm");
-        lp.norm2 = compute(L + "mlp/norm");
-        lp.up = compute(L + "mlp/up", gemm_detail(shapes, "mlp/up"));
-        lp.act = compute(L + "mlp/act");
-        lp.down = compute(L + "mlp/down", gemm_detail(shapes, "mlp/down"));
-        lp.down_sync = reduction(L + "mlp/all_reduce", "tp", d.tp);
-        lp.residual2 = compute(L + "mlp/residual");
-        if (d.moe) {
-          lp.moe_router = compute(L + "moe/router");
-          lp.moe_dispatch = compute(L + "moe/dispatch");
-          lp.moe_experts = compute(L + "moe/experts");
-          lp.moe_combine = compute(L + "moe/combine");
-        }
-        lp.residual_norm2 = compute(L + "mlp/residual_norm");
-        P.layers.push_back(lp);
-      }
+      for (int l = shard.layers.begin; l < shard.layers.end; ++l)
+        P.layers.push_back(layer_phases(fmt::format("layer.{}/", l), shapes, compute, comm, reduction));
       for (int l = shard.layers.begin; l < shard.layers.end; ++l)
         layer_names[st].push_back(nvtx::register_name(fmt::format("{}/layer.{}", pass_name, l)));
       P.select = compute("head/select");
@@ -642,6 +657,16 @@ struct TransformerRank::Impl {
       be.rms_norm(in, weight.get(), out, rows, d.hidden, static_cast<float>(m.norm_eps));
   }
 
+  // The EP group of an MoE call of `new_tokens` positions per sequence (the dp group, whose
+  // replicas each route their whole batch: expert parallelism has no pipeline micro-batches).
+  MoeGroup ep_group(int new_tokens) const {
+    MoeGroup g;
+    if (d.ep == 1) return g;
+    g.comm = comms.dp.get();
+    for (int r = 0; r < d.dp; ++r) g.rows.push_back(split_range(d.global_batch, d.dp, r).size() * new_tokens);
+    return g;
+  }
+
   // Layer `index` on the sequences `seqs` of the replica (a micro-batch).
   void layer_forward(int pass, std::size_t index, Range seqs, int new_tokens, int past) {
     const nvtx::Range layer_range(layer_names[pass][index], nvtx::Color::structure, shard.layers.begin + index);
@@ -690,8 +715,10 @@ struct TransformerRank::Impl {
       const TokenRows tokens{shard.batch.begin + seqs.begin, seqs.size(), new_tokens, past};
       moe_forward(be, MoeWeights{L.router_w.get(), L.experts_up.get(), L.experts_down.get()},
                   MoeRouting{opts.routing, opts.seed}, shard.layers.begin + static_cast<int>(index), tokens, xnr, projr,
-                  *moe_ws, MoePhases{&tl, P.moe_router, P.moe_dispatch, P.moe_experts, P.moe_combine},
-                  count_routing ? &expert_tokens[index] : nullptr);
+                  *moe_ws,
+                  MoePhases{&tl, P.moe_router, P.moe_dispatch, P.moe_experts, P.moe_combine, P.moe_counts, P.moe_send,
+                            P.moe_return},
+                  count_routing ? &expert_tokens[index] : nullptr, ep_group(new_tokens));
       reduce_residual(rows, projr, xr, xnr, P.down_sync, after);
       return;
     }

@@ -86,6 +86,10 @@ Dims local_dims(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s) 
   d.experts = m.experts;
   d.top_k = m.experts_per_token;
   d.moe_intermediate = s.moe_intermediate.size();
+  d.expert_begin = s.experts.begin;
+  d.held_experts = s.experts.size();
+  d.ep = p.layout.ep();
+  d.dispatch = p.dispatch;
   return d;
 }
 
@@ -102,8 +106,8 @@ LayerSizes layer_sizes(const Dims& d) {
   s.up_b = d.mlp_bias && !d.moe ? nonneg(d.up_cols()) : 0;  // gated: the gate's bias, then the up's
   s.down_w = d.moe ? 0 : sat_mul(h, nonneg(d.intermediate));
   s.router_w = d.moe ? sat_mul(nonneg(d.experts), h) : 0;
-  s.experts_up = d.moe ? sat_mul(nonneg(d.experts), 2 * nonneg(d.moe_intermediate), h) : 0;
-  s.experts_down = d.moe ? sat_mul(nonneg(d.experts), h, nonneg(d.moe_intermediate)) : 0;
+  s.experts_up = d.moe ? sat_mul(nonneg(d.held_experts), 2 * nonneg(d.moe_intermediate), h) : 0;
+  s.experts_down = d.moe ? sat_mul(nonneg(d.held_experts), h, nonneg(d.moe_intermediate)) : 0;
   s.down_b = d.mlp_bias && !d.moe ? h : 0;
   s.cache = sat_mul(nonneg(d.batch), nonneg(d.kv_heads), nonneg(d.context), nonneg(d.head_dim));
   return s;
@@ -299,9 +303,10 @@ void WeightBuilder::fill_mlp(LayerWeights& L, int l) {
   }
 }
 
-// The router (every expert, replicated) and each expert's gate, up and down, split by columns
-// across the tensor-parallel group like a dense MLP: expert e's rows of a tensor are
-// [e * width, (e + 1) * width) of one [experts * width, ...] matrix, so a shard is a slice.
+// The router (every expert, replicated) and each held expert's gate, up and down, split by
+// columns across the tensor-parallel group like a dense MLP: expert e's rows of a tensor are
+// [e * width, (e + 1) * width) of one [experts * width, ...] matrix, so a shard is a slice, and
+// an expert-parallel rank holds the slices of its block of experts only.
 void WeightBuilder::fill_experts(LayerWeights& L, int l) {
   const Dims& d = d_;
   const LayerSizes ls = layer_sizes(d);
@@ -312,12 +317,13 @@ void WeightBuilder::fill_experts(LayerWeights& L, int l) {
   L.experts_up = allocate(ls.experts_up);
   L.experts_down = allocate(ls.experts_down);
   const std::size_t up = static_cast<std::size_t>(2 * part) * d.hidden, down = static_cast<std::size_t>(d.hidden) * part;
-  for (int e = 0; e < d.experts; ++e) {
+  for (int i = 0; i < d.held_experts; ++i) {
+    const int e = d.expert_begin + i;
     const std::int64_t row = static_cast<std::int64_t>(e) * width + i0;
-    fill(L.experts_up, e * up, part, d.hidden, layer_tensor(l, kExpertGate), row, 0, d.hidden, sh);
-    fill(L.experts_up, e * up + static_cast<std::size_t>(part) * d.hidden, part, d.hidden, layer_tensor(l, kExpertUp),
+    fill(L.experts_up, i * up, part, d.hidden, layer_tensor(l, kExpertGate), row, 0, d.hidden, sh);
+    fill(L.experts_up, i * up + static_cast<std::size_t>(part) * d.hidden, part, d.hidden, layer_tensor(l, kExpertUp),
          row, 0, d.hidden, sh);
-    fill(L.experts_down, e * down, d.hidden, part, layer_tensor(l, kExpertDown), static_cast<std::int64_t>(e) * d.hidden,
+    fill(L.experts_down, i * down, d.hidden, part, layer_tensor(l, kExpertDown), static_cast<std::int64_t>(e) * d.hidden,
          i0, width, linear_scale(width));
   }
 }

@@ -26,9 +26,12 @@ struct Dims {
       context, prompt, window;
   int tp, pp, dp, tp_index, pp_index, dp_index;
   bool gpt2, qkv_bias, out_bias, mlp_bias, qk_norm, first_stage, last_stage, tp_sum, ensemble;  // first and last pipeline stage
-  // Mixture of experts (every layer's MLP): experts held, chosen per token, and this rank's columns of each.
+  // Mixture of experts (every layer's MLP): experts of the model, chosen per token, this rank's
+  // columns of each; the block of experts it holds (all unless the EP group splits them).
   bool moe;
   int experts, top_k, moe_intermediate;
+  int expert_begin, held_experts, ep;
+  DispatchMode dispatch;
   SyncMode sync;
   std::size_t local_layers;
   int qkv_cols() const { return (q_heads + 2 * kv_heads) * head_dim; }

@@ -34,7 +34,8 @@ const char* kColumns[] = {
     "ps_other_rank_bytes_per_iteration", "prefill_busbw_gbps", "decode_busbw_gbps", "transfer_bytes_per_rank",
     "pool", "pool_allocated_bytes", "pool_measured_peak_bytes", "pool_measured_by", "pool_untracked_bytes",
     "rss_at_start_bytes", "attention", "noise_floor", "error_over_floor", "tolerance", "top1_agreement",
-    "last_iteration_rel_error"};
+    "last_iteration_rel_error", "dispatch", "ep", "expert_balance", "ep_balance", "moe_dispatch_ms", "moe_experts_ms",
+    "moe_combine_ms", "moe_exchange_ms", "moe_exchange_bytes_per_iteration"};
 
 // The memory pool with the largest measured peak: its allocated bytes beside the measured peak.
 std::vector<std::string> pool_fields(const ConfigMetrics& m) {
@@ -68,6 +69,19 @@ std::string attention_field(const std::vector<AttentionUse>& uses) {
   std::vector<std::string> parts;
   for (const AttentionUse& u : uses) parts.push_back(u.pass + ":" + u.kernel);
   return csv_field(fmt::format("{}", fmt::join(parts, " ")));
+}
+
+// Mixture of experts: the dispatch and EP group of the grid, balances and the MoE time split
+// (docs/metrics.md); empty for dense models.
+std::vector<std::string> moe_fields(const ConfigResult& r) {
+  const MoeMetrics& m = r.metrics.moe;
+  std::vector<std::string> out = {r.point.layout.experts_split ? std::string(dispatch_mode_name(r.point.dispatch)) : "",
+                                  std::to_string(r.point.layout.ep())};
+  if (!m.available) return {out[0], out[1], "", "", "", "", "", "", ""};
+  for (double v : {m.expert_balance, m.ep_balance, m.dispatch_ms, m.experts_ms, m.combine_ms, m.exchange_ms,
+                   m.exchange_bytes})
+    out.push_back(fmt::format("{:.6g}", v));
+  return out;
 }
 
 class CsvReporter final : public Reporter {
@@ -139,6 +153,8 @@ class CsvReporter final : public Reporter {
       const Verification& v = r.verification;
       for (double x : {v.floor, v.error_over_floor, v.tolerance, v.top1_agreement}) f.push_back(v.checked ? num(x) : "");
       f.push_back(v.last_iteration_checked ? num(v.last_iteration_rel_error) : "");
+      const std::vector<std::string> moe = moe_fields(r);
+      f.insert(f.end(), moe.begin(), moe.end());
     }
     out_ << fmt::format("{}\n", fmt::join(f, ","));
     out_.flush();

@@ -324,18 +324,25 @@ std::string moe_section(const std::vector<const ConfigResult*>& measured) {
   for (const ConfigResult* r : measured) {
     const MoeMetrics& m = r->metrics.moe;
     if (!m.available) continue;
+    const bool ep = m.ep_ranks > 1;
     rows.push_back({escape(r->point.id()), escape(m.routing), fmt::format("{:.2f}", m.expert_balance),
                     fmt::format("{:.2f}", m.worst_layer_balance),
-                    escape(fmt::format("{}", fmt::join(tokens_per_expert_all_layers(m), " "))), num(m.router_ms),
-                    num(m.dispatch_ms), num(m.experts_ms), num(m.combine_ms)});
+                    escape(fmt::format("{}", fmt::join(tokens_per_expert_all_layers(m), " "))),
+                    ep ? fmt::format("{:.2f}", m.ep_balance) : "-",
+                    ep ? escape(fmt::format("{}", fmt::join(m.tokens_per_ep_rank, " "))) : "-", num(m.router_ms),
+                    num(m.dispatch_ms), num(m.experts_ms), num(m.combine_ms), ep ? num(m.exchange_ms) : "-",
+                    ep ? num(m.exchange_bytes / 1024.0) : "-"});
   }
   if (rows.empty()) return {};
   return "<h2>Mixture of experts</h2>\n<p>Expert balance: per layer, the mean tokens per expert over the most any "
-         "expert got (1: even), averaged over layers. Times per iteration, slowest rank, summed over layers "
-         "(docs/metrics.md, Mixture of experts).</p>\n" +
+         "expert got (1: even), averaged over layers; EP rank balance the same over the expert-parallel ranks' "
+         "blocks of experts. Times per iteration, slowest rank, summed over layers; dispatch and combine include "
+         "the EP exchange, shown on its own too, with its KiB per iteration over all ranks (docs/metrics.md, "
+         "Mixture of experts).</p>\n" +
          table({"configuration", "routing", "expert balance", "worst layer", "tokens per expert (all layers)",
-                "router ms", "dispatch ms", "experts ms", "combine ms"},
-               rows, {false, false, true, true, false, true, true, true, true});
+                "EP rank balance", "tokens per EP rank", "router ms", "dispatch ms", "experts ms", "combine ms",
+                "exchange ms", "exchange KiB"},
+               rows, {false, false, true, true, false, true, false, true, true, true, true, true, true});
 }
 
 std::string verification_section(const std::vector<ConfigResult>& all) {

@@ -209,7 +209,9 @@ json identity_json(const ConfigResult& r) {
   return {{"id", p.id()},
           {"strategy", p.strategy},
           {"ranks", p.ranks()},
-          {"layout", {{"tp", p.layout.tp}, {"pp", p.layout.pp}, {"dp", p.layout.dp}, {"label", p.grid_label()}}},
+          {"layout",
+           {{"tp", p.layout.tp}, {"pp", p.layout.pp}, {"dp", p.layout.dp}, {"ep", p.layout.ep()}, {"label", p.grid_label()}}},
+          {"dispatch", p.layout.experts_split ? json(dispatch_mode_name(p.dispatch)) : json(nullptr)},
           {"microbatches", p.microbatches},
           {"sync", sync_mode_name(p.sync)},
           {"merge", merge_mode_name(p.merge)},
@@ -270,8 +272,13 @@ json moe_json(const MoeMetrics& m) {
           {"tokens_per_expert", m.tokens_per_expert},
           {"expert_balance", m.expert_balance},
           {"worst_layer_balance", m.worst_layer_balance},
+          {"ep_ranks", m.ep_ranks},
+          {"tokens_per_ep_rank", m.tokens_per_ep_rank},
+          {"ep_balance", m.ep_balance},
+          {"worst_layer_ep_balance", m.worst_layer_ep_balance},
+          {"exchange_bytes_per_iteration", m.exchange_bytes},
           {"time_ms", {{"router", m.router_ms}, {"dispatch", m.dispatch_ms}, {"experts", m.experts_ms},
-                       {"combine", m.combine_ms}}}};
+                       {"combine", m.combine_ms}, {"exchange", m.exchange_ms}}}};
 }
 
 json metrics_json(const ConfigMetrics& m) {
@@ -524,7 +531,12 @@ ConfigPoint point_from_json(const Reader& c, const std::string& where) {
   ConfigPoint p;
   p.strategy = c.get<std::string>("strategy");
   const Reader layout = c.sub("layout");
-  p.layout = Layout{layout.get<int>("tp"), layout.get<int>("pp"), layout.get<int>("dp")};
+  p.layout = Layout{layout.get<int>("tp"), layout.get<int>("pp"), layout.get<int>("dp"), layout.get_or<int>("ep", 1) > 1};
+  if (p.layout.experts_split) {
+    const auto dispatch = parse_dispatch_mode(c.get<std::string>("dispatch"));
+    if (!dispatch) throw ConfigError(fmt::format("{}: unknown dispatch mode", where));
+    p.dispatch = *dispatch;
+  }
   p.microbatches = c.get_or<int>("microbatches", 1);
   p.requested_ranks = c.get<int>("ranks");
   const auto sync = parse_sync_mode(c.get<std::string>("sync"));
@@ -673,6 +685,12 @@ MoeMetrics moe_from_json(const Reader& m) {
   out.dispatch_ms = t.get<double>("dispatch");
   out.experts_ms = t.get<double>("experts");
   out.combine_ms = t.get<double>("combine");
+  out.exchange_ms = t.get_or<double>("exchange", 0.0);
+  out.ep_ranks = m.get_or<int>("ep_ranks", 1);
+  out.tokens_per_ep_rank = m.get_or<std::vector<long long>>("tokens_per_ep_rank", {});
+  out.ep_balance = m.get_or<double>("ep_balance", 1.0);
+  out.worst_layer_ep_balance = m.get_or<double>("worst_layer_ep_balance", 1.0);
+  out.exchange_bytes = m.get_or<double>("exchange_bytes_per_iteration", 0.0);
   return out;
 }
 
@@ -825,8 +843,9 @@ const char* const kResultsSchemaText = R"schema({
         "layout": {
           "type": "object",
           "required": ["tp", "pp", "dp"],
-          "properties": {"tp": {"$ref": "#/$defs/count"}, "pp": {"$ref": "#/$defs/count"}, "dp": {"$ref": "#/$defs/count"}, "label": {"type": "string"}}
+          "properties": {"tp": {"$ref": "#/$defs/count"}, "pp": {"$ref": "#/$defs/count"}, "dp": {"$ref": "#/$defs/count"}, "ep": {"$ref": "#/$defs/positive"}, "label": {"type": "string"}}
         },
+        "dispatch": {"enum": ["alltoall", "allgather", null]},
         "microbatches": {"$ref": "#/$defs/positive"},
         "sync": {"enum": ["blocking", "overlap", "param-server"]},
         "merge": {"enum": ["concat", "sum", "mean"]},
@@ -981,12 +1000,18 @@ const char* const kResultsSchemaText = R"schema({
                 "tokens_per_expert": {"type": "array", "items": {"type": "array", "items": {"$ref": "#/$defs/bytes"}}},
                 "expert_balance": {"type": "number", "minimum": 0, "maximum": 1},
                 "worst_layer_balance": {"type": "number", "minimum": 0, "maximum": 1},
+                "ep_ranks": {"$ref": "#/$defs/positive"},
+                "tokens_per_ep_rank": {"type": "array", "items": {"$ref": "#/$defs/bytes"}},
+                "ep_balance": {"type": "number", "minimum": 0, "maximum": 1},
+                "worst_layer_ep_balance": {"type": "number", "minimum": 0, "maximum": 1},
+                "exchange_bytes_per_iteration": {"$ref": "#/$defs/amount"},
                 "time_ms": {
                   "type": "object",
                   "required": ["router", "dispatch", "experts", "combine"],
                   "properties": {
                     "router": {"$ref": "#/$defs/ms"}, "dispatch": {"$ref": "#/$defs/ms"},
-                    "experts": {"$ref": "#/$defs/ms"}, "combine": {"$ref": "#/$defs/ms"}
+                    "experts": {"$ref": "#/$defs/ms"}, "combine": {"$ref": "#/$defs/ms"},
+                    "exchange": {"$ref": "#/$defs/ms"}
                   }
                 }
               }

@@ -20,6 +20,8 @@ std::string Strategy::no_layouts_reason(int ranks) const {
   return fmt::format("{} has no grid on {} rank(s)", name(), ranks);
 }
 
+std::optional<std::string> Strategy::model_problem(const ModelConfig&) const { return std::nullopt; }
+
 std::optional<std::string> Strategy::why_invalid(const ModelConfig&, const ConfigPoint&) const { return std::nullopt; }
 
 namespace {
@@ -74,6 +76,7 @@ void register_builtin_strategies(StrategyRegistry& registry) {
   registry.add(make_data_parallel());
   registry.add(make_pipeline_parallel());
   registry.add(make_hybrid());
+  registry.add(make_expert_parallel());
 }
 
 const StrategyRegistry& builtin_strategies() {

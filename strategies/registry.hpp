@@ -37,5 +37,6 @@ std::unique_ptr<Strategy> make_tensor_parallel();
 std::unique_ptr<Strategy> make_data_parallel();
 std::unique_ptr<Strategy> make_pipeline_parallel();
 std::unique_ptr<Strategy> make_hybrid();
+std::unique_ptr<Strategy> make_expert_parallel();
 
 }  // namespace llmt

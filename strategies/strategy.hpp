@@ -28,6 +28,9 @@ class Strategy {
   virtual std::string sync_note(SyncMode m) const;
   // Why layouts(ranks) is empty, when it can be.
   virtual std::string no_layouts_reason(int ranks) const;
+  // Why this strategy has nothing to do for `model` at all (expert parallelism on a dense model):
+  // `all` then leaves it out, and naming it lists one skipped point per rank count.
+  virtual std::optional<std::string> model_problem(const ModelConfig& model) const;
   // Strategy-specific reason `point` cannot run; the engine checks the generic layout rules.
   virtual std::optional<std::string> why_invalid(const ModelConfig& model, const ConfigPoint& point) const;
 };

@@ -32,14 +32,21 @@ std::vector<PlannedPoint> plan_sweep(const ModelConfig& model, const SweepSpec& 
 
   std::vector<const Strategy*> strategies;
   for (const std::string& name : spec.strategies) {
-    if (name == "all") {
-      for (const Strategy* s : registry.all()) strategies.push_back(s);
+    if (name == "all") {  // every strategy that applies to the model
+      for (const Strategy* s : registry.all())
+        if (!s->model_problem(model)) strategies.push_back(s);
     } else {
       strategies.push_back(&registry.get(name));
     }
   }
   const std::vector<SyncMode> syncs = spec.syncs.empty() ? std::vector<SyncMode>{SyncMode::blocking} : spec.syncs;
   const std::vector<int> microbatches = spec.microbatches.empty() ? std::vector<int>{0} : spec.microbatches;
+  const std::vector<DispatchMode> dispatches =
+      spec.dispatches.empty() ? std::vector<DispatchMode>{DispatchMode::alltoall} : spec.dispatches;
+  // The dispatch modes that make `layout` differ: every one with experts split, else none.
+  auto dispatches_of = [&](const Layout& layout) {
+    return layout.experts_split ? dispatches : std::vector<DispatchMode>{DispatchMode::alltoall};
+  };
 
   std::vector<PlannedPoint> plan;
   std::set<std::string> seen;                   // point ids already planned
@@ -61,13 +68,14 @@ std::vector<PlannedPoint> plan_sweep(const ModelConfig& model, const SweepSpec& 
         for (int ranks : spec.ranks)
           for (const Strategy* s : strategies) {
             const Workload workload{batch, prompt, gen};
-            const std::vector<Layout> layouts = s->layouts(ranks);
+            const std::optional<std::string> not_for_model = s->model_problem(model);
+            const std::vector<Layout> layouts = not_for_model ? std::vector<Layout>{} : s->layouts(ranks);
             if (layouts.empty()) {  // listed once per rank count, with the reason
               PlannedPoint p;
               p.point = ConfigPoint{std::string(s->name()), Layout{0, 0, 0}, syncs.front(), s->merges().front(),
                                     workload};
               p.point.requested_ranks = ranks;
-              p.skip_reason = s->no_layouts_reason(ranks);
+              p.skip_reason = not_for_model ? not_for_model : s->no_layouts_reason(ranks);
               if (seen.insert(p.point.id()).second) plan.push_back(std::move(p));
               continue;
             }
@@ -76,12 +84,14 @@ std::vector<PlannedPoint> plan_sweep(const ModelConfig& model, const SweepSpec& 
             for (const Layout& layout : layouts)
               for (SyncMode sync : syncs)
                 for (MergeMode merge : merges)
-                  for (int mb : microbatches) {
-                    PlannedPoint p;
-                    p.point = ConfigPoint{std::string(s->name()), layout, sync, merge, workload};
-                    p.point.microbatches = resolve_microbatches(mb, layout, workload, p.point.ensemble());
-                    add(std::move(p));
-                  }
+                  for (int mb : microbatches)
+                    for (DispatchMode dispatch : dispatches_of(layout)) {
+                      PlannedPoint p;
+                      p.point = ConfigPoint{std::string(s->name()), layout, sync, merge, workload};
+                      p.point.microbatches = resolve_microbatches(mb, layout, workload, p.point.ensemble());
+                      p.point.dispatch = dispatch;
+                      add(std::move(p));
+                    }
           }
   return plan;
 }

@@ -21,6 +21,7 @@ struct SweepSpec {
   std::vector<MergeMode> merges;        // empty: each strategy's default
   std::vector<int> batches, prompts, gens;
   std::vector<int> microbatches;  // pipeline micro-batches; 0 or empty: as many as stages (auto)
+  std::vector<DispatchMode> dispatches;  // expert parallelism's; empty: alltoall (other grids ignore it)
 };
 
 // The micro-batches `requested` means for a grid: 1 without pipeline stages; `auto` (0) is one

@@ -432,7 +432,8 @@ TEST_P(GpuStrategies, EmulatedRanksMatchTheOneGpuReference) {
 INSTANTIATE_TEST_SUITE_P(All, GpuStrategies, ::testing::Values("tp", "dp", "pp", "hybrid"));
 
 // The mixture-of-experts layer (router, gather_rows, expert GEMMs, weighted_sum_rows) under every
-// strategy, emulated on one GPU, against the streamed reference, with a skewed routing.
+// strategy, expert parallelism's exchanges (all-to-all; all-gather and reduce-scatter) included,
+// emulated on one GPU, against the streamed reference, with a skewed routing.
 TEST_F(Gpu, MixtureOfExpertsUnderEveryStrategyMatchesTheReference) {
   const ModelConfig model = load_model("tiny-moe");
   for (DType type : {DType::f32, DType::bf16}) {
@@ -444,7 +445,8 @@ TEST_F(Gpu, MixtureOfExpertsUnderEveryStrategyMatchesTheReference) {
     opts.exec.routing = *parse_routing("zipf:1.2");
     SweepSpec spec;
     spec.ranks = {1, 2, 4};
-    spec.strategies = {"tp", "dp", "pp", "hybrid"};
+    spec.strategies = {"tp", "dp", "pp", "hybrid", "ep"};
+    spec.dispatches.assign(std::begin(kAllDispatchModes), std::end(kAllDispatchModes));
     spec.batches = {4};
     spec.prompts = {6};
     spec.gens = {3};
@@ -457,7 +459,7 @@ TEST_F(Gpu, MixtureOfExpertsUnderEveryStrategyMatchesTheReference) {
       EXPECT_TRUE(r.verification.passed) << dtype_name(type) << " " << p.point.id() << ": " << r.verification.note;
       ++ran;
     }
-    EXPECT_GE(ran, 6) << dtype_name(type);
+    EXPECT_GE(ran, 10) << dtype_name(type) << ": with ep, tp1.ep2, tp1.ep4 and tp2.ep2 in each dispatch";
   }
 }
 
