@@ -200,7 +200,7 @@ void add_moe_times(MoeMetrics& m, const std::vector<PhaseSummary>& phases) {
     if (part.empty()) continue;
     if (part == "router") m.router_ms += p.ms_max_rank;
     if (part.starts_with("dispatch")) m.dispatch_ms += p.ms_max_rank;
-    if (part == "experts") m.experts_ms += p.ms_max_rank;
+    if (part.starts_with("experts")) m.experts_ms += p.ms_max_rank;
     if (part.starts_with("combine")) m.combine_ms += p.ms_max_rank;
     if (p.category == "communication") {
       m.exchange_ms += p.ms_max_rank;
@@ -221,8 +221,14 @@ MoeMetrics moe_metrics(std::vector<std::vector<long long>> tokens_per_expert, in
   m.worst_layer_balance = 1.0;
   m.ep_balance = 0;
   m.tokens_per_ep_rank.assign(static_cast<std::size_t>(m.ep_ranks), 0);
-  const double layers = static_cast<double>(std::max<std::size_t>(1, m.tokens_per_expert.size()));
+  // Balances over the MoE layers: a dense layer among them routes nothing (a row of zeros).
+  auto routed = [](const std::vector<long long>& layer) {
+    return std::any_of(layer.begin(), layer.end(), [](long long t) { return t > 0; });
+  };
+  const double layers = static_cast<double>(
+      std::max<std::ptrdiff_t>(1, std::count_if(m.tokens_per_expert.begin(), m.tokens_per_expert.end(), routed)));
   for (const std::vector<long long>& layer : m.tokens_per_expert) {
+    if (!routed(layer)) continue;
     const double b = expert_balance(layer);
     m.expert_balance += b / layers;
     m.worst_layer_balance = std::min(m.worst_layer_balance, b);
@@ -232,7 +238,7 @@ MoeMetrics moe_metrics(std::vector<std::vector<long long>> tokens_per_expert, in
     m.worst_layer_ep_balance = std::min(m.worst_layer_ep_balance, eb);
     for (std::size_t r = 0; r < blocks.size(); ++r) m.tokens_per_ep_rank[r] += blocks[r];
   }
-  if (m.tokens_per_expert.empty()) m.ep_balance = 1;
+  if (!std::any_of(m.tokens_per_expert.begin(), m.tokens_per_expert.end(), routed)) m.expert_balance = m.ep_balance = 1;
   add_moe_times(m, phases);
   return m;
 }

@@ -1,6 +1,7 @@
 #include "engine/moe.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <optional>
 
@@ -365,7 +366,37 @@ void forward_allgather(MoeCall& call, const MoeGroup& group, const Choices& chos
   be.copy_2d(out, count(s.hidden), ws.scattered.get(), count(s.hidden), count(rows), count(s.hidden));
 }
 
+// Qwen2-MoE's shared expert over this rank's tokens, scaled per token by the sigmoid of its gate,
+// added to `out` (HuggingFace: out + sigmoid(x g^T) * down(silu(gate(x)) * up(x))). Its columns
+// are split across the TP group: each rank scales its partial output by the same sigmoid.
+void add_shared_expert(MoeCall& call, const void* xn, void* out, int rows) {
+  const MoeShape& s = call.s_;
+  MoeWorkspace& ws = call.ws_;
+  Backend& be = call.be_;
+  const int h = s.hidden, width = s.shared_intermediate;
+  OptionalPhase p(call.phases_, call.phases_.shared);
+  be.gemm(rows, 1, h, xn, h, call.w_.shared_gate, h, ws.shared_logit.get(), 1, 0.0f);
+  std::vector<float> gate(count(rows));
+  be.copy_to_host(gate.data(), ws.shared_logit.get(), gate.size());  // waits for the GEMM
+  for (float& g : gate) g = 1.0f / (1.0f + std::exp(-g));
+  std::vector<std::int32_t> position(count(rows));
+  std::iota(position.begin(), position.end(), 0);
+  call.upload(ws.shared_weight, gate);
+  call.upload(ws.shared_position, position);
+  be.gemm(rows, 2 * width, h, xn, h, call.w_.shared_up, h, ws.shared_up.get(), 2 * width, 0.0f);
+  be.silu_mul(ws.shared_up.get(), ws.shared_act.get(), rows, width);
+  be.gemm(rows, h, width, ws.shared_act.get(), width, call.w_.shared_down, width, ws.shared_out.get(), h, 0.0f);
+  be.weighted_sum_rows(ws.shared_scaled.get(), ws.shared_out.get(), call.ints(ws.shared_position),
+                       static_cast<const float*>(ws.shared_weight.get()), rows, 1, h);
+  be.add(out, ws.shared_scaled.get(), count(rows) * count(h));
+}
+
 }  // namespace
+
+MoeWeights moe_weights(const LayerWeights& L) {
+  return MoeWeights{L.router_w.get(), L.experts_up.get(), L.experts_down.get(),
+                    L.shared_up.get(),  L.shared_down.get(), L.shared_gate.get()};
+}
 
 MoeShape moe_shape(const ModelConfig& m, const Dims& d, int positions) {
   MoeShape s;
@@ -378,6 +409,7 @@ MoeShape moe_shape(const ModelConfig& m, const Dims& d, int positions) {
   s.held = Range{d.expert_begin, d.expert_begin + d.held_experts};
   s.ep = d.ep;
   s.dispatch = d.dispatch;
+  s.shared_intermediate = d.shared_intermediate;
   if (s.expert_parallel()) {
     s.max_group_rows = d.global_batch * positions;
     s.max_member_rows = split_range(d.global_batch, d.dp, 0).size() * positions;  // the first is the largest
@@ -418,6 +450,12 @@ MoeSizes moe_sizes(const MoeShape& s) {
   z.expert_act = work * inter;
   // allgather: one more row, of zeros, for the choices of experts held elsewhere
   z.expert_out = (work + (s.expert_parallel() && s.dispatch == DispatchMode::allgather ? 1 : 0)) * h;
+  if (s.shared_intermediate > 0) {
+    z.shared_up = rows * 2 * count(s.shared_intermediate);
+    z.shared_act = rows * count(s.shared_intermediate);
+    z.shared_out = z.shared_scaled = rows * h;
+    z.shared_logit = z.shared_rows = rows;
+  }
   return z;
 }
 
@@ -441,6 +479,13 @@ MoeWorkspace::MoeWorkspace(Backend& be, const MoeShape& s) : shape(s) {
   back_index = ints(z.regroup_index);
   combine_position = ints(z.combine_pairs);
   combine_weight = be.allocate_bytes(z.combine_pairs * sizeof(float), MemoryKind::activations);
+  shared_up = activations(z.shared_up);
+  shared_act = activations(z.shared_act);
+  shared_out = activations(z.shared_out);
+  shared_scaled = activations(z.shared_scaled);
+  shared_logit = activations(z.shared_logit);
+  shared_position = ints(z.shared_rows);
+  shared_weight = be.allocate_bytes(z.shared_rows * sizeof(float), MemoryKind::activations);
   if (s.expert_parallel() && s.dispatch == DispatchMode::allgather) {
     const std::vector<float> zeros(count(s.hidden), 0.0f);
     zero_row = static_cast<std::int32_t>(z.expert_out / zeros.size() - 1);
@@ -468,6 +513,7 @@ void moe_forward(Backend& be, const MoeWeights& w, const MoeRouting& routing, in
     forward_alltoall(call, *group.comm, chosen, rows, xn, out);
   else
     forward_allgather(call, group, chosen, rows, xn, out);
+  if (s.shared_intermediate > 0) add_shared_expert(call, xn, out, rows);
   if (tokens_per_expert)
     for (int e : chosen.expert) ++(*tokens_per_expert)[count(e)];
 }

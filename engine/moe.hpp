@@ -32,6 +32,7 @@ struct MoeShape {
   int ep = 1;
   DispatchMode dispatch = DispatchMode::alltoall;
   int max_group_rows = 0, max_member_rows = 0;
+  int shared_intermediate = 0;  // this rank's columns of the shared expert (0: none)
   bool expert_parallel() const { return ep > 1; }
 };
 
@@ -44,14 +45,18 @@ MoeShape moe_shape(const ModelConfig& m, const Dims& d, int positions);
 // bytes; activations are the rank's own work, communication what the EP exchange receives.
 struct MoeSizes {
   std::size_t router_logits = 0, expert_in = 0, local_in = 0, expert_up = 0, expert_act = 0, expert_out = 0;
+  std::size_t shared_up = 0, shared_act = 0, shared_out = 0, shared_scaled = 0, shared_logit = 0;  // shared expert
   std::size_t received = 0, partial = 0, scattered = 0;  // communication
   std::size_t gather_index = 0, regroup_index = 0, combine_pairs = 0;  // entries of the int32/float tables
   std::size_t exchange_table_bytes = 0;  // float counts (alltoall) or routes (allgather), communication
+  std::size_t shared_rows = 0;  // the shared expert's gate weights (float) and row positions (int32)
   std::size_t elements() const {
-    return router_logits + expert_in + local_in + expert_up + expert_act + expert_out;
+    return router_logits + expert_in + local_in + expert_up + expert_act + expert_out + shared_up + shared_act +
+           shared_out + shared_scaled + shared_logit;
   }
   std::size_t table_bytes() const {
-    return (gather_index + 2 * regroup_index + combine_pairs) * sizeof(std::int32_t) + combine_pairs * sizeof(float);
+    return (gather_index + 2 * regroup_index + combine_pairs + shared_rows) * sizeof(std::int32_t) +
+           (combine_pairs + shared_rows) * sizeof(float);
   }
   std::size_t exchange_elements() const { return received + partial + scattered; }
 };
@@ -63,7 +68,14 @@ struct MoeWeights {
   const void* router = nullptr;
   const void* up = nullptr;
   const void* down = nullptr;
+  // Qwen2-MoE's shared expert: gate then up rows [2 * shared][hidden], down [hidden][shared], and
+  // its sigmoid gate [1][hidden]; null without one.
+  const void* shared_up = nullptr;
+  const void* shared_down = nullptr;
+  const void* shared_gate = nullptr;
 };
+struct LayerWeights;  // engine/weights.hpp
+MoeWeights moe_weights(const LayerWeights& layer);
 
 class MoeWorkspace {
  public:
@@ -73,6 +85,7 @@ class MoeWorkspace {
   DeviceBuffer router_logits, expert_in, local_in, expert_up, expert_act, expert_out;
   DeviceBuffer received, partial, scattered, exchange_table;
   DeviceBuffer gather_index, regroup_index, back_index, combine_position, combine_weight;
+  DeviceBuffer shared_up, shared_act, shared_out, shared_scaled, shared_logit, shared_position, shared_weight;
   std::int32_t zero_row = -1;  // allgather: the last row of expert_out, zeros, for experts held elsewhere
 };
 
@@ -95,6 +108,7 @@ struct MoePhases {
   Timeline* timeline = nullptr;
   PhaseId router = 0, route = 0, experts = 0, combine = 0;
   PhaseId counts = 0, dispatch = 0, gather_back = 0;
+  PhaseId shared = 0;  // the shared expert, gated and added
 };
 
 // The EP group of a call: its communicator and how many token rows each member routes in it.

@@ -183,6 +183,7 @@ ShardPlan make_shard_plan(const ModelConfig& m, const ConfigPoint& point, int wo
   p.kv_heads = {p.q_heads.begin / group, (p.q_heads.end + group - 1) / group};
   p.intermediate = split_range(m.intermediate, layout.tp, p.coords.tp);
   p.moe_intermediate = split_range(m.moe_intermediate, layout.tp, p.coords.tp);
+  p.shared_intermediate = split_range(m.shared_expert_intermediate, layout.tp, p.coords.tp);
   p.experts = layout.experts_split ? split_range(m.experts, layout.dp, p.coords.dp) : Range{0, m.experts};
   p.vocab = split_range(m.vocab, layout.tp, p.coords.tp);
   p.hidden = split_range(m.hidden, layout.tp, p.coords.tp);
@@ -229,15 +230,11 @@ std::optional<std::string> moe_problem(const ModelConfig& m, const Layout& l) {
     return fmt::format("expert parallel degree {} exceeds the {} experts: a rank would hold none", l.dp, m.experts);
   if (l.experts_split && l.pp > 1)
     return "expert parallelism with pipeline stages is not implemented (the EP group spans one stage)";
-  for (int layer = 0; layer < m.layers; ++layer)
-    if (!m.moe_layer(layer))
-      return fmt::format("{}: dense layers among the MoE layers (layer {}: decoder_sparse_step, mlp_only_layers) are "
-                         "not implemented yet",
-                         m.name, layer);
-  if (m.shared_expert_intermediate > 0)
-    return fmt::format("{}: the shared expert (shared_expert_intermediate_size) is not implemented yet", m.name);
   if (l.tp > m.moe_intermediate)
     return fmt::format("tensor parallel degree {} exceeds the experts' MLP width {}", l.tp, m.moe_intermediate);
+  if (m.shared_expert_intermediate > 0 && l.tp > m.shared_expert_intermediate)
+    return fmt::format("tensor parallel degree {} exceeds the shared expert's MLP width {}", l.tp,
+                       m.shared_expert_intermediate);
   return std::nullopt;
 }
 }  // namespace

@@ -103,6 +103,7 @@ struct ShardPlan {
   Range intermediate;  // MLP columns
   Range moe_intermediate;  // columns of each expert (MoE)
   Range experts;       // experts this rank holds (MoE): all, or its block of the EP group
+  Range shared_intermediate;  // columns of the shared expert (Qwen2-MoE)
   Range vocab;         // rows of the vocabulary-parallel embedding and LM head
   Range hidden;        // hidden columns of the LM head when TP partial logits are summed
   Range batch;         // sequences of this data-parallel replica

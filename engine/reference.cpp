@@ -29,7 +29,7 @@ ConfigPoint full_pass_point(const Workload& w) {
 // Rows of the embedding and LM head made at once: as many as one layer holds (at least 64,
 // at most the vocabulary), so that neither table is ever whole unless it is small.
 int vocab_block_rows(const ModelConfig& m, const Dims& d) {
-  const std::size_t rows = std::max<std::size_t>(layer_weight_elements(d) / nonneg(d.hidden), 64);
+  const std::size_t rows = std::max<std::size_t>(largest_layer_weight_elements(d) / nonneg(d.hidden), 64);
   return static_cast<int>(std::min<std::size_t>(rows, nonneg(m.vocab)));
 }
 
@@ -46,9 +46,9 @@ PassSizes pass_sizes(const ModelConfig& m, const Dims& d, const Workload& w) {
   s.x = sat_mul(s.rows, nonneg(d.hidden));
   s.qkv = sat_mul(s.rows, nonneg(d.qkv_cols()));
   s.attn = sat_mul(s.rows, nonneg(d.q_heads), nonneg(d.head_dim));
-  s.mlp_in = d.moe ? 0 : sat_mul(s.rows, nonneg(d.up_cols()));
-  s.mlp_act = d.gpt2 || d.moe ? 0 : sat_mul(s.rows, nonneg(d.intermediate));
-  s.cache = layer_sizes(d).cache;
+  s.mlp_in = d.dense_mlp ? sat_mul(s.rows, nonneg(d.up_cols())) : 0;
+  s.mlp_act = d.dense_mlp && !d.gpt2 ? sat_mul(s.rows, nonneg(d.intermediate)) : 0;
+  s.cache = layer_sizes(d, d.moe).cache;
   // Token ids (and GPT-2's position ids) as int32; RoPE tables as float.
   s.aux_bytes = sat_mul(s.rows, sizeof(std::int32_t), d.gpt2 ? 2 : 1);
   if (!d.gpt2) s.aux_bytes = sat_add(s.aux_bytes, sat_mul(2, nonneg(d.context), nonneg(d.head_dim / 2), sizeof(float)));
@@ -118,8 +118,8 @@ class StreamedPass {
     be_.gemm(rows, h, q_cols, attn_.get(), q_cols, L.out_w.get(), q_cols, proj_.get(), h, 0.0f);
     be_.add_norm(x_.get(), proj_.get(), L.out_b.get(), L.norm2_w.get(), L.norm2_b.get(), xn_.get(), rows, h, eps,
                  d_.gpt2);
-    if (d_.moe) {
-      moe_forward(be_, MoeWeights{L.router_w.get(), L.experts_up.get(), L.experts_down.get()}, routing_, l,
+    if (m_.moe_layer(l)) {
+      moe_forward(be_, moe_weights(L), routing_, l,
                   TokenRows{0, d_.batch, d_.context, 0}, xn_.get(), proj_.get(), *moe_, MoePhases{}, nullptr);
       be_.add(x_.get(), proj_.get(), sizes_.x);
       return;
@@ -223,7 +223,7 @@ StreamedMemory predict_streamed_memory(const ModelConfig& model, const Workload&
   const std::size_t vocab_side = std::max(block, d.gpt2 ? sat_mul(nonneg(model.max_positions), nonneg(d.hidden)) : 0);
   const std::size_t norm = sat_mul(nonneg(d.hidden), d.gpt2 ? 2 : 1);
   StreamedMemory m;
-  m.weights = sat_mul(std::max(layer_weight_elements(d), sat_add(vocab_side, norm)), e);
+  m.weights = sat_mul(std::max(largest_layer_weight_elements(d), sat_add(vocab_side, norm)), e);
   m.activations = sat_add(
       sat_mul(sat_add(sat_mul(3, s.x), s.qkv, s.attn, s.mlp_in, s.mlp_act, sat_mul(2, s.cache), s.moe), e), s.aux_bytes);
   m.logits = sat_mul(s.logits, e);

@@ -45,8 +45,8 @@ ActivationSizes activation_sizes(const ModelConfig& m, const Dims& d) {
   a.qkv = sat_mul(rows, nonneg(d.qkv_cols()));
   a.attn = sat_mul(rows, nonneg(d.q_heads), nonneg(d.head_dim));
   a.proj = sat_mul(rows, h);
-  a.mlp_in = d.moe ? 0 : sat_mul(rows, nonneg(d.up_cols()));
-  a.mlp_act = d.gpt2 || d.moe ? 0 : sat_mul(rows, nonneg(d.intermediate));  // GELU runs in place
+  a.mlp_in = d.dense_mlp ? sat_mul(rows, nonneg(d.up_cols())) : 0;
+  a.mlp_act = d.dense_mlp && !d.gpt2 ? sat_mul(rows, nonneg(d.intermediate)) : 0;  // GELU runs in place
   if (d.moe && d.local_layers > 0) {
     const MoeSizes z = moe_sizes(moe_shape(m, d));
     a.moe = z.elements();
@@ -174,7 +174,7 @@ class WorkModel {
     row_parallel_gemm(L + "attn/out", rows, static_cast<double>(d_.q_heads) * hd);
     residual(L + "attn/", rows, fused, true, d_.out_bias);
     if (!fused) add(L + "mlp/norm", 0, 2 * rows * h * e_ + norm_params());
-    if (d_.moe) return;  // no floor for MoE models (apply_speed_of_light)
+    if (m_.moe()) return;  // no floor for MoE models (apply_speed_of_light)
     gemm(L + "mlp/up", rows, d_.up_cols(), h);
     // The up projection's bias is added in the same pass as the activation, at the least.
     const double bias = d_.mlp_bias ? d_.up_cols() * e_ : 0.0;
@@ -263,10 +263,13 @@ MemoryPlan plan_rank_memory(const ModelConfig& model, const ConfigPoint& point, 
   const std::size_t e = dtype_size(dtype);
   const GlobalSizes g = global_sizes(model, d);
   MemoryPlan plan;
-  plan.weights = sat_mul(sat_add(sat_mul(d.local_layers, layer_weight_elements(d)), g.embed, g.positions,
+  std::size_t layers = 0;
+  for (int l = shard.layers.begin; l < shard.layers.end; ++l)
+    layers = sat_add(layers, layer_weight_elements(d, model.moe_layer(l)));
+  plan.weights = sat_mul(sat_add(layers, g.embed, g.positions,
                                  g.final_norm, g.head),
                          e);
-  plan.kv_cache = sat_mul(d.local_layers, 2, layer_sizes(d).cache, e);
+  plan.kv_cache = sat_mul(d.local_layers, 2, layer_sizes(d, d.moe).cache, e);
   const ActivationSizes a = activation_sizes(model, d);
   plan.activations = sat_add(sat_mul(a.total_elements(), e), a.aux_bytes);
   plan.communication =
@@ -310,7 +313,7 @@ struct TransformerRank::Impl {
   struct LayerPhases {
     PhaseId norm1, qkv, qkv_bias, qk_norm, rope_kv_store, kv_store, attn, out, residual1, residual_norm1;
     PhaseId norm2, up, act, down, residual2, residual_norm2;
-    PhaseId moe_router, moe_dispatch, moe_experts, moe_combine, moe_counts, moe_send, moe_return;
+    PhaseId moe_router, moe_dispatch, moe_experts, moe_shared, moe_combine, moe_counts, moe_send, moe_return;
     ReducePhases out_sync, down_sync;
   };
   struct PassPhases {
@@ -393,9 +396,11 @@ struct TransformerRank::Impl {
 
   // ---- set-up -------------------------------------------------------------------------
 
-  // The phases of one layer ("layer.3/" is `L`), registered through register_phases' helpers.
-  LayerPhases layer_phases(const std::string& L, const std::vector<GemmShape>& shapes, const auto& compute,
-                           const auto& comm, const auto& reduction) const {
+  // The phases of layer `l`, registered through register_phases' helpers.
+  LayerPhases layer_phases(int l, const std::vector<GemmShape>& shapes, const auto& compute, const auto& comm,
+                           const auto& reduction) const {
+    const std::string L = fmt::format("layer.{}/", l);
+    const bool moe = m.moe_layer(l);
     LayerPhases lp{};
     lp.norm1 = compute(L + "attn/norm");
     lp.qkv = compute(L + "attn/qkv", gemm_detail(shapes, "attn/qkv"));
@@ -414,13 +419,14 @@ struct TransformerRank::Impl {
     lp.down = compute(L + "mlp/down", gemm_detail(shapes, "mlp/down"));
     lp.down_sync = reduction(L + "mlp/all_reduce", "tp", d.tp);
     lp.residual2 = compute(L + "mlp/residual");
-    if (d.moe) {
+    if (moe) {
       lp.moe_router = compute(L + "moe/router");
       lp.moe_dispatch = compute(L + "moe/dispatch");
       lp.moe_experts = compute(L + "moe/experts");
+      lp.moe_shared = compute(L + "moe/experts_shared");
       lp.moe_combine = compute(L + "moe/combine");
     }
-    if (d.moe && d.ep > 1) {  // the EP exchange (engine/moe.hpp)
+    if (moe && d.ep > 1) {  // the EP exchange (engine/moe.hpp)
       const bool a2a = d.dispatch == DispatchMode::alltoall;
       lp.moe_counts = comm(L + (a2a ? "moe/dispatch_counts" : "moe/dispatch_routes"), CommOp::all_gather, "ep", d.ep,
                            PhaseCategory::communication, true);
@@ -467,7 +473,7 @@ struct TransformerRank::Impl {
       P.feedback_send = transfer("pipeline/token_feedback_send");
       P.feedback_recv = transfer("pipeline/token_feedback_recv");
       for (int l = shard.layers.begin; l < shard.layers.end; ++l)
-        P.layers.push_back(layer_phases(fmt::format("layer.{}/", l), shapes, compute, comm, reduction));
+        P.layers.push_back(layer_phases(l, shapes, compute, comm, reduction));
       for (int l = shard.layers.begin; l < shard.layers.end; ++l)
         layer_names[st].push_back(nvtx::register_name(fmt::format("{}/layer.{}", pass_name, l)));
       P.select = compute("head/select");
@@ -486,7 +492,7 @@ struct TransformerRank::Impl {
 
   // The rank's own state: KV cache, workspace, RoPE tables (the weights may be shared).
   void allocate_state() {
-    const std::size_t cache = layer_sizes(d).cache;
+    const std::size_t cache = layer_sizes(d, d.moe).cache;
     for (std::size_t l = 0; l < d.local_layers; ++l)
       caches.push_back({be.allocate(cache, MemoryKind::kv_cache), be.allocate(cache, MemoryKind::kv_cache)});
     const ActivationSizes a = activation_sizes(m, d);
@@ -711,13 +717,12 @@ struct TransformerRank::Impl {
     const LayerWeights* next = fused_norms && index + 1 < w->layers.size() ? &w->layers[index + 1] : nullptr;
     const Residual after{P.residual2, P.residual_norm2, 0, &L.down_b, next ? &next->norm1_w : nullptr,
                          next ? &next->norm1_b : nullptr};
-    if (d.moe) {
+    if (m.moe_layer(shard.layers.begin + static_cast<int>(index))) {
       const TokenRows tokens{shard.batch.begin + seqs.begin, seqs.size(), new_tokens, past};
-      moe_forward(be, MoeWeights{L.router_w.get(), L.experts_up.get(), L.experts_down.get()},
-                  MoeRouting{opts.routing, opts.seed}, shard.layers.begin + static_cast<int>(index), tokens, xnr, projr,
-                  *moe_ws,
+      moe_forward(be, moe_weights(L), MoeRouting{opts.routing, opts.seed}, shard.layers.begin + static_cast<int>(index),
+                  tokens, xnr, projr, *moe_ws,
                   MoePhases{&tl, P.moe_router, P.moe_dispatch, P.moe_experts, P.moe_combine, P.moe_counts, P.moe_send,
-                            P.moe_return},
+                            P.moe_return, P.moe_shared},
                   count_routing ? &expert_tokens[index] : nullptr, ep_group(new_tokens));
       reduce_residual(rows, projr, xr, xnr, P.down_sync, after);
       return;

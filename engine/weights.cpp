@@ -18,6 +18,8 @@ enum LayerTensor : std::uint64_t {
   // MoE: the router, and every expert's gate, up and down as rows [expert][...] of one tensor.
   kRouter, kExpertGate, kExpertUp, kExpertDown,
   kBgate,  // Llama's mlp_bias: the gate projection's bias
+  // Qwen2-MoE's shared expert (gate, up, down) and its sigmoid gate [1, hidden].
+  kSharedGate, kSharedUp, kSharedDown, kSharedExpertGate,
 };
 std::uint64_t layer_tensor(int layer, LayerTensor t) { return 1000 + static_cast<std::uint64_t>(layer) * 64 + t; }
 
@@ -82,7 +84,9 @@ Dims local_dims(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s) 
   d.ensemble = p.ensemble();
   d.sync = p.sync;
   d.local_layers = static_cast<std::size_t>(s.layers.size());
-  d.moe = m.moe();
+  d.moe = d.dense_mlp = false;
+  for (int l = s.layers.begin; l < s.layers.end; ++l) (m.moe_layer(l) ? d.moe : d.dense_mlp) = true;
+  d.shared_intermediate = s.shared_intermediate.size();
   d.experts = m.experts;
   d.top_k = m.experts_per_token;
   d.moe_intermediate = s.moe_intermediate.size();
@@ -93,7 +97,7 @@ Dims local_dims(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s) 
   return d;
 }
 
-LayerSizes layer_sizes(const Dims& d) {
+LayerSizes layer_sizes(const Dims& d, bool moe) {
   const std::size_t h = nonneg(d.hidden);
   LayerSizes s{};
   s.norm = h;
@@ -102,21 +106,28 @@ LayerSizes layer_sizes(const Dims& d) {
   s.qk_norm = d.qk_norm ? nonneg(d.head_dim) : 0;  // each of the q and k norms
   s.out_w = sat_mul(h, nonneg(d.q_heads), nonneg(d.head_dim));
   s.out_b = d.out_bias ? h : 0;
-  s.up_w = d.moe ? 0 : sat_mul(nonneg(d.up_cols()), h);
-  s.up_b = d.mlp_bias && !d.moe ? nonneg(d.up_cols()) : 0;  // gated: the gate's bias, then the up's
-  s.down_w = d.moe ? 0 : sat_mul(h, nonneg(d.intermediate));
-  s.router_w = d.moe ? sat_mul(nonneg(d.experts), h) : 0;
-  s.experts_up = d.moe ? sat_mul(nonneg(d.held_experts), 2 * nonneg(d.moe_intermediate), h) : 0;
-  s.experts_down = d.moe ? sat_mul(nonneg(d.held_experts), h, nonneg(d.moe_intermediate)) : 0;
-  s.down_b = d.mlp_bias && !d.moe ? h : 0;
+  s.up_w = moe ? 0 : sat_mul(nonneg(d.up_cols()), h);
+  s.up_b = d.mlp_bias && !moe ? nonneg(d.up_cols()) : 0;  // gated: the gate's bias, then the up's
+  s.down_w = moe ? 0 : sat_mul(h, nonneg(d.intermediate));
+  s.router_w = moe ? sat_mul(nonneg(d.experts), h) : 0;
+  s.experts_up = moe ? sat_mul(nonneg(d.held_experts), 2 * nonneg(d.moe_intermediate), h) : 0;
+  s.experts_down = moe ? sat_mul(nonneg(d.held_experts), h, nonneg(d.moe_intermediate)) : 0;
+  s.down_b = d.mlp_bias && !moe ? h : 0;
+  s.shared_up = moe ? sat_mul(2 * nonneg(d.shared_intermediate), h) : 0;
+  s.shared_down = moe ? sat_mul(h, nonneg(d.shared_intermediate)) : 0;
+  s.shared_gate = moe && d.shared_intermediate > 0 ? h : 0;
   s.cache = sat_mul(nonneg(d.batch), nonneg(d.kv_heads), nonneg(d.context), nonneg(d.head_dim));
   return s;
 }
-std::size_t layer_weight_elements(const Dims& d) {
-  const LayerSizes s = layer_sizes(d);
+std::size_t layer_weight_elements(const Dims& d, bool moe) {
+  const LayerSizes s = layer_sizes(d, moe);
   const std::size_t norms = sat_mul(2 * s.norm, d.gpt2 ? 2 : 1);
   return sat_add(norms, s.qkv_w, s.qkv_b, 2 * s.qk_norm, s.out_w, s.out_b, s.up_w, s.up_b, s.down_w, s.down_b,
-                 s.router_w, s.experts_up, s.experts_down);
+                 s.router_w, s.experts_up, s.experts_down, s.shared_up, s.shared_down, s.shared_gate);
+}
+
+std::size_t largest_layer_weight_elements(const Dims& d) {
+  return std::max(d.moe ? layer_weight_elements(d, true) : 0, d.dense_mlp ? layer_weight_elements(d, false) : 0);
 }
 
 GlobalSizes global_sizes(const ModelConfig& m, const Dims& d) {
@@ -229,7 +240,7 @@ void WeightBuilder::fill_norm(const DeviceBuffer& w, const DeviceBuffer& b, std:
 
 LayerWeights WeightBuilder::layer(int l) {
   const Dims& d = d_;
-  const LayerSizes ls = layer_sizes(d);
+  const LayerSizes ls = layer_sizes(d, m_.moe_layer(l));
   const int q0 = shard_.q_heads.begin, kv0 = shard_.kv_heads.begin;
   const int hd = d.head_dim, q_all = m_.heads * hd, kv_all = m_.kv_heads * hd;
   LayerWeights L;
@@ -268,17 +279,19 @@ LayerWeights WeightBuilder::layer(int l) {
     L.out_b = allocate(ls.out_b);
     fill(L.out_b, 0, 1, d.hidden, layer_tensor(l, kBo), 0, 0, d.hidden, kBiasScale);
   }
-  if (d.moe)
+  if (m_.moe_layer(l)) {
     fill_experts(L, l);
-  else
+    fill_shared_expert(L, l);
+  } else {
     fill_mlp(L, l);
+  }
   return L;
 }
 
 // Column-parallel MLP up (gate rows then up rows when gated), row-parallel down.
 void WeightBuilder::fill_mlp(LayerWeights& L, int l) {
   const Dims& d = d_;
-  const LayerSizes ls = layer_sizes(d);
+  const LayerSizes ls = layer_sizes(d, false);
   const int i0 = shard_.intermediate.begin;
   const float sh = linear_scale(d.hidden);
   L.up_w = allocate(ls.up_w);
@@ -309,7 +322,7 @@ void WeightBuilder::fill_mlp(LayerWeights& L, int l) {
 // an expert-parallel rank holds the slices of its block of experts only.
 void WeightBuilder::fill_experts(LayerWeights& L, int l) {
   const Dims& d = d_;
-  const LayerSizes ls = layer_sizes(d);
+  const LayerSizes ls = layer_sizes(d, true);
   const int i0 = shard_.moe_intermediate.begin, part = d.moe_intermediate, width = m_.moe_intermediate;
   const float sh = linear_scale(d.hidden);
   L.router_w = allocate(ls.router_w);
@@ -326,6 +339,24 @@ void WeightBuilder::fill_experts(LayerWeights& L, int l) {
     fill(L.experts_down, i * down, d.hidden, part, layer_tensor(l, kExpertDown), static_cast<std::int64_t>(e) * d.hidden,
          i0, width, linear_scale(width));
   }
+}
+
+// Qwen2-MoE's shared expert, split by columns across the tensor-parallel group like a dense MLP,
+// and its sigmoid gate (one row, replicated: every rank scales its partial output by it).
+void WeightBuilder::fill_shared_expert(LayerWeights& L, int l) {
+  const Dims& d = d_;
+  const LayerSizes ls = layer_sizes(d, true);
+  if (!ls.shared_gate) return;
+  const int i0 = shard_.shared_intermediate.begin, part = d.shared_intermediate;
+  const int width = m_.shared_expert_intermediate;
+  const float sh = linear_scale(d.hidden);
+  L.shared_up = allocate(ls.shared_up);
+  fill(L.shared_up, 0, part, d.hidden, layer_tensor(l, kSharedGate), i0, 0, d.hidden, sh);
+  fill(L.shared_up, std::size_t(part) * d.hidden, part, d.hidden, layer_tensor(l, kSharedUp), i0, 0, d.hidden, sh);
+  L.shared_down = allocate(ls.shared_down);
+  fill(L.shared_down, 0, d.hidden, part, layer_tensor(l, kSharedDown), 0, i0, width, linear_scale(width));
+  L.shared_gate = allocate(ls.shared_gate);
+  fill(L.shared_gate, 0, 1, d.hidden, layer_tensor(l, kSharedExpertGate), 0, 0, d.hidden, sh);
 }
 
 std::shared_ptr<const WeightSet> build_weights(const ModelConfig& model, const ConfigPoint& point,

@@ -26,12 +26,13 @@ struct Dims {
       context, prompt, window;
   int tp, pp, dp, tp_index, pp_index, dp_index;
   bool gpt2, qkv_bias, out_bias, mlp_bias, qk_norm, first_stage, last_stage, tp_sum, ensemble;  // first and last pipeline stage
-  // Mixture of experts (every layer's MLP): experts of the model, chosen per token, this rank's
-  // columns of each; the block of experts it holds (all unless the EP group splits them).
-  bool moe;
+  // Mixture of experts: experts of the model, chosen per token, this rank's columns of each; the
+  // block of experts it holds (all unless the EP group splits them).
+  bool moe, dense_mlp;  // some layer of this rank routes to experts; some has a dense MLP
   int experts, top_k, moe_intermediate;
   int expert_begin, held_experts, ep;
   DispatchMode dispatch;
+  int shared_intermediate;  // this rank's columns of the shared expert (Qwen2-MoE; 0: none)
   SyncMode sync;
   std::size_t local_layers;
   int qkv_cols() const { return (q_heads + 2 * kv_heads) * head_dim; }
@@ -67,9 +68,13 @@ inline std::size_t nonneg(int v) { return v > 0 ? static_cast<std::size_t>(v) : 
 struct LayerSizes {
   std::size_t norm, qkv_w, qkv_b, qk_norm, out_w, out_b, up_w, up_b, down_w, down_b, cache;
   std::size_t router_w, experts_up, experts_down;  // MoE layers (their dense up and down are 0)
+  std::size_t shared_up, shared_down, shared_gate;  // a MoE layer's shared expert and its gate
 };
-LayerSizes layer_sizes(const Dims& d);
-std::size_t layer_weight_elements(const Dims& d);
+// A layer with a dense MLP, or (`moe_layer`) one that routes to experts.
+LayerSizes layer_sizes(const Dims& d, bool moe_layer);
+std::size_t layer_weight_elements(const Dims& d, bool moe_layer);
+// The largest layer's weights among the kinds of layer the model has.
+std::size_t largest_layer_weight_elements(const Dims& d);
 
 struct GlobalSizes {
   std::size_t embed, positions, final_norm, head;
@@ -80,6 +85,7 @@ struct LayerWeights {
   DeviceBuffer norm1_w, norm1_b, qkv_w, qkv_b, q_norm_w, k_norm_w, out_w, out_b;
   DeviceBuffer norm2_w, norm2_b, up_w, up_b, down_w, down_b;
   DeviceBuffer router_w, experts_up, experts_down;  // MoE: engine/moe.hpp's MoeWeights
+  DeviceBuffer shared_up, shared_down, shared_gate;
 };
 
 struct WeightSet {
@@ -116,6 +122,7 @@ class WeightBuilder {
   void fill_norm(const DeviceBuffer& w, const DeviceBuffer& b, std::uint64_t wid, std::uint64_t bid);
   void fill_mlp(LayerWeights& L, int l);
   void fill_experts(LayerWeights& L, int l);
+  void fill_shared_expert(LayerWeights& L, int l);
 
   const ModelConfig& m_;
   const ShardPlan& shard_;

@@ -12,7 +12,10 @@
 #include <optional>
 
 #include "engine/metrics.hpp"
+#include "engine/moe.hpp"
 #include "engine/reference.hpp"
+#include "engine/weights.hpp"
+#include "kernels/cpu/cpu_backend.hpp"
 #include "engine/runner.hpp"
 #include "model/model.hpp"
 #include "quick_options.hpp"
@@ -22,6 +25,55 @@ namespace llmt {
 namespace {
 
 using testing::quick_options;
+
+const std::string kQwen2Moe = std::string(LLMT_TEST_DATA) + "/tiny-qwen2-moe.json";
+
+std::vector<float> host_copy(Backend& be, const DeviceBuffer& b, std::size_t n) {
+  std::vector<float> out(n);
+  be.copy_to_host(out.data(), b.get(), n);
+  return out;
+}
+
+// y[n] = w[n, k] x[k] in double.
+std::vector<double> matvec(const std::vector<float>& w, std::size_t offset, int n, int k, const std::vector<double>& x) {
+  std::vector<double> y(static_cast<std::size_t>(n), 0.0);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < k; ++j) y[static_cast<std::size_t>(i)] += w[offset + static_cast<std::size_t>(i) * k + j] * x[static_cast<std::size_t>(j)];
+  return y;
+}
+
+// HuggingFace's Qwen2MoeMLP: down(silu(gate(x)) * up(x)), gate rows then up rows in `up`.
+std::vector<double> gated_mlp(const std::vector<float>& up, std::size_t up_at, const std::vector<float>& down,
+                              std::size_t down_at, int width, int hidden, const std::vector<double>& x) {
+  const std::vector<double> gate = matvec(up, up_at, width, hidden, x);
+  const std::vector<double> lin = matvec(up, up_at + static_cast<std::size_t>(width) * hidden, width, hidden, x);
+  std::vector<double> act(static_cast<std::size_t>(width));
+  for (std::size_t i = 0; i < act.size(); ++i) act[i] = gate[i] / (1.0 + std::exp(-gate[i])) * lin[i];
+  return matvec(down, down_at, hidden, width, act);
+}
+
+// Runs every runnable point of `spec` against the reference, checking that it verifies and
+// allocates what it predicts, and hands each result to `check`; returns how many ran.
+template <typename Check>
+int run_verified(const ModelConfig& model, const SweepSpec& spec, const RunOptions& opts, Check check) {
+  ReferenceSet references(model, opts);
+  int ran = 0;
+  for (const PlannedPoint& p : plan_sweep(model, spec, builtin_strategies())) {
+    if (p.skip_reason) continue;
+    ++ran;
+    const ConfigResult r = run_configuration(model, p.point, opts, &references.for_point(p.point));
+    EXPECT_EQ(r.status, ConfigStatus::ok) << p.point.id() << ": " << r.reason;
+    if (r.status != ConfigStatus::ok) continue;
+    EXPECT_TRUE(r.verification.passed) << p.point.id() << ": " << r.verification.note;
+    for (const RankMemory& m : r.metrics.memory) {
+      EXPECT_EQ(m.weights, m.predicted.weights) << p.point.id();
+      EXPECT_EQ(m.activations_peak, m.predicted.activations) << p.point.id();
+      EXPECT_EQ(m.communication_peak, m.predicted.communication) << p.point.id();
+    }
+    check(p.point, r);
+  }
+  return ran;
+}
 
 TEST(Moe, EveryStrategyMatchesTheReferenceAndAllocatesWhatItPredicts) {
   const ModelConfig model = load_model("tiny-moe");
@@ -37,33 +89,21 @@ TEST(Moe, EveryStrategyMatchesTheReferenceAndAllocatesWhatItPredicts) {
   spec.batches = {w.batch};
   spec.prompts = {w.prompt};
   spec.gens = {w.gen};
-  ReferenceSet references(model, opts);
-  int ran = 0;
   std::vector<long long> first_counts;
-  for (const PlannedPoint& p : plan_sweep(model, spec, builtin_strategies())) {
-    if (p.skip_reason) continue;
-    ++ran;
-    const ConfigResult r = run_configuration(model, p.point, opts, &references.for_point(p.point));
-    ASSERT_EQ(r.status, ConfigStatus::ok) << p.point.id() << ": " << r.reason;
-    EXPECT_TRUE(r.verification.passed) << p.point.id() << ": " << r.verification.note;
-    for (const RankMemory& m : r.metrics.memory) {
-      EXPECT_EQ(m.weights, m.predicted.weights) << p.point.id();
-      EXPECT_EQ(m.activations_peak, m.predicted.activations) << p.point.id();
-      EXPECT_EQ(m.communication_peak, m.predicted.communication) << p.point.id();
-    }
+  const int ran = run_verified(model, spec, opts, [&](const ConfigPoint& point, const ConfigResult& r) {
     const MoeMetrics& moe = r.metrics.moe;
-    ASSERT_TRUE(moe.available) << p.point.id();
+    ASSERT_TRUE(moe.available) << point.id();
     ASSERT_EQ(moe.tokens_per_expert.size(), 3u);
     const std::vector<long long> counts = tokens_per_expert_all_layers(moe);
     // Every token of the batch (prompt and fed tokens) chooses 2 experts in each of 3 layers,
     // once however the work is split (ensemble members each route the whole batch, counted once).
-    EXPECT_EQ(std::accumulate(counts.begin(), counts.end(), 0LL), 3LL * 2 * w.batch * w.context()) << p.point.id();
+    EXPECT_EQ(std::accumulate(counts.begin(), counts.end(), 0LL), 3LL * 2 * w.batch * w.context()) << point.id();
     if (first_counts.empty()) first_counts = counts;
-    if (!p.point.ensemble()) {
-      EXPECT_EQ(counts, first_counts) << p.point.id() << ": the same routing everywhere";
+    if (!point.ensemble()) {
+      EXPECT_EQ(counts, first_counts) << point.id() << ": the same routing everywhere";
     }
-    EXPECT_GT(moe.experts_ms, 0.0) << p.point.id();
-  }
+    EXPECT_GT(moe.experts_ms, 0.0) << point.id();
+  });
   EXPECT_GE(ran, 20) << "with ep: tp1.ep2, tp1.ep3, tp1.ep4 and tp2.ep2, each dispatch";
 }
 
@@ -176,6 +216,89 @@ double balance_under(const std::string& routing, bool ep = false) {
   EXPECT_EQ(r.metrics.moe.routing, routing);
   EXPECT_TRUE(r.verification.passed) << routing << ": " << r.verification.note;
   return ep ? r.metrics.moe.ep_balance : r.metrics.moe.expert_balance;
+}
+
+// One MoE layer of Qwen2-MoE on the CPU backend against Qwen2MoeSparseMoeBlock's formula computed
+// here in double from the same weights: softmax router, top-2 not renormalised, the experts' gated
+// MLPs weighted, plus the shared expert scaled by the sigmoid of its gate.
+TEST(Moe, TheMoeLayerEqualsTheHuggingFaceFormulaWithTheSharedExpert) {
+  const ModelConfig model = load_model(kQwen2Moe);
+  ASSERT_EQ(model.shared_expert_intermediate, 72);
+  ASSERT_FALSE(model.norm_topk_prob);
+  auto be = make_cpu_backend();
+  const int rows = 5, h = model.hidden, E = model.experts, I = model.moe_intermediate, S = 72;
+  const ConfigPoint point{"tp", Layout{1, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{1, rows, 1}};
+  const ShardPlan shard = make_shard_plan(model, point, 0);
+  const Dims d = local_dims(model, point, shard);
+  WeightBuilder builder(model, point, shard, 1234, *be);
+  const LayerWeights L = builder.layer(2);
+  std::vector<float> x(static_cast<std::size_t>(rows) * h);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i) + 0.1));
+  DeviceBuffer xn = be->allocate(x.size(), MemoryKind::activations), out = be->allocate(x.size(), MemoryKind::activations);
+  be->copy_from_host(xn.get(), x.data(), x.size());
+  MoeWorkspace ws(*be, moe_shape(model, d, rows));
+  moe_forward(*be, moe_weights(L), MoeRouting{RoutingMode{}, 1234}, 2, TokenRows{0, 1, rows, 0}, xn.get(), out.get(), ws,
+              MoePhases{}, nullptr);
+  const std::vector<float> got = host_copy(*be, out, x.size());
+  const auto router = host_copy(*be, L.router_w, static_cast<std::size_t>(E) * h);
+  const auto up = host_copy(*be, L.experts_up, static_cast<std::size_t>(E) * 2 * I * h);
+  const auto down = host_copy(*be, L.experts_down, static_cast<std::size_t>(E) * h * I);
+  const auto shared_up = host_copy(*be, L.shared_up, static_cast<std::size_t>(2) * S * h);
+  const auto shared_down = host_copy(*be, L.shared_down, static_cast<std::size_t>(h) * S);
+  const auto shared_gate = host_copy(*be, L.shared_gate, static_cast<std::size_t>(h));
+  for (int r = 0; r < rows; ++r) {
+    const std::vector<double> xr(x.begin() + r * h, x.begin() + (r + 1) * h);
+    const std::vector<double> logits = matvec(router, 0, E, h, xr);
+    std::vector<double> p(logits.size());
+    const double top = *std::max_element(logits.begin(), logits.end());
+    double sum = 0;
+    for (std::size_t e = 0; e < p.size(); ++e) sum += (p[e] = std::exp(logits[e] - top));
+    std::vector<int> order(static_cast<std::size_t>(E));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p[a] > p[b]; });
+    std::vector<double> want(static_cast<std::size_t>(h), 0.0);
+    for (int j = 0; j < 2; ++j) {
+      const int e = order[static_cast<std::size_t>(j)];
+      const auto y = gated_mlp(up, static_cast<std::size_t>(e) * 2 * I * h, down, static_cast<std::size_t>(e) * h * I, I, h, xr);
+      for (int c = 0; c < h; ++c) want[static_cast<std::size_t>(c)] += p[static_cast<std::size_t>(e)] / sum * y[static_cast<std::size_t>(c)];
+    }
+    const double g = 1.0 / (1.0 + std::exp(-matvec(shared_gate, 0, 1, h, xr)[0]));
+    const auto shared = gated_mlp(shared_up, 0, shared_down, 0, S, h, xr);
+    double worst = 0, scale = 0;
+    for (int c = 0; c < h; ++c) {
+      const double w = want[static_cast<std::size_t>(c)] + g * shared[static_cast<std::size_t>(c)];
+      worst = std::max(worst, std::fabs(got[static_cast<std::size_t>(r) * h + c] - w));
+      scale = std::max(scale, std::fabs(w));
+    }
+    EXPECT_LT(worst, 2e-6 * scale) << "row " << r << " (scale " << scale << ")";
+  }
+}
+
+// A model with a shared expert and a dense layer among its MoE layers (Qwen2-MoE with
+// mlp_only_layers): every strategy verifies, allocates what it predicts, and the dense layer
+// routes nothing.
+TEST(Moe, ASharedExpertAndDenseLayersRunUnderEveryStrategy) {
+  const ModelConfig model = load_model(kQwen2Moe);
+  ASSERT_TRUE(model.moe_layer(0));
+  ASSERT_FALSE(model.moe_layer(1));
+  RunOptions opts = quick_options();
+  opts.iterations = 1;
+  SweepSpec spec;
+  spec.ranks = {1, 2, 3};
+  spec.strategies = {"all"};
+  spec.dispatches.assign(std::begin(kAllDispatchModes), std::end(kAllDispatchModes));
+  spec.batches = {3};
+  spec.prompts = {5};
+  spec.gens = {3};
+  const int ran = run_verified(model, spec, opts, [](const ConfigPoint& point, const ConfigResult& r) {
+    const MoeMetrics& moe = r.metrics.moe;
+    ASSERT_EQ(moe.tokens_per_expert.size(), 3u) << point.id();
+    const auto& dense = moe.tokens_per_expert[1];
+    EXPECT_EQ(std::accumulate(dense.begin(), dense.end(), 0LL), 0) << point.id() << ": layer 1 is dense";
+    const auto& sparse = moe.tokens_per_expert[2];
+    EXPECT_EQ(std::accumulate(sparse.begin(), sparse.end(), 0LL), 2LL * 3 * 7) << point.id();
+  });
+  EXPECT_GE(ran, 9) << "tp, pp, dp at 2 and 3 ranks, ep2 and ep3 in both dispatch modes, and one rank";
 }
 
 // The more skewed the law, the less balanced the experts' load; every configuration is still

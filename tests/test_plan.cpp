@@ -80,7 +80,9 @@ TEST(Plan, LayoutProblemsGiveTheirReason) {
   EXPECT_NE(layout_problem(with_layers(llama, 2), at(Layout{1, 4, 1}, w))->find("exceeds the 2 layers"),
             std::string::npos);
   EXPECT_NE(layout_problem(llama, at(Layout{1, 1, 1}, Workload{1, 8190, 4}))->find("positions"), std::string::npos);
-  EXPECT_NE(layout_problem(load_model("qwen2-moe-a2.7b"), at(Layout{1, 1, 1}, w))->find("shared expert"),
+  EXPECT_FALSE(layout_problem(load_model("qwen2-moe-a2.7b"), at(Layout{2, 1, 1}, w))) << "its shared expert is computed";
+  EXPECT_NE(layout_problem(load_model("mixtral-8x7b"), at(Layout{1, 1, 16, true}, Workload{16, 16, 4}))
+                ->find("expert parallel degree 16 exceeds the 8 experts"),
             std::string::npos);
   EXPECT_FALSE(layout_problem(load_model("mixtral-8x7b"), at(Layout{2, 1, 1}, w)));
   // 64 heads and 8 KV heads: tp 16 replicates KV heads (allowed); a model with 12 KV heads and tp 8 is not.
