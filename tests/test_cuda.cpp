@@ -431,36 +431,42 @@ TEST_P(GpuStrategies, EmulatedRanksMatchTheOneGpuReference) {
 
 INSTANTIATE_TEST_SUITE_P(All, GpuStrategies, ::testing::Values("tp", "dp", "pp", "hybrid"));
 
-// The mixture-of-experts layer (router, gather_rows, expert GEMMs, weighted_sum_rows) under every
+// The mixture-of-experts layer (router, gather_rows, expert GEMMs, weighted_sum_rows, a shared
+// expert) under every
 // strategy, expert parallelism's exchanges (all-to-all; all-gather and reduce-scatter) included,
 // emulated on one GPU, against the streamed reference, with a skewed routing.
-TEST_F(Gpu, MixtureOfExpertsUnderEveryStrategyMatchesTheReference) {
-  const ModelConfig model = load_model("tiny-moe");
-  for (DType type : {DType::f32, DType::bf16}) {
-    RunOptions opts;
-    opts.backend = "cuda-emulated";
-    opts.dtype = type;
-    opts.warmup = 1;
-    opts.iterations = 2;
-    opts.exec.routing = *parse_routing("zipf:1.2");
-    SweepSpec spec;
-    spec.ranks = {1, 2, 4};
-    spec.strategies = {"tp", "dp", "pp", "hybrid", "ep"};
-    spec.dispatches.assign(std::begin(kAllDispatchModes), std::end(kAllDispatchModes));
-    spec.batches = {4};
-    spec.prompts = {6};
-    spec.gens = {3};
-    ReferenceSet references(model, opts);
-    int ran = 0;
-    for (const PlannedPoint& p : plan_sweep(model, spec, builtin_strategies())) {
-      if (p.skip_reason) continue;
-      const ConfigResult r = run_configuration(model, p.point, opts, &references.for_point(p.point));
-      EXPECT_EQ(r.status, ConfigStatus::ok) << dtype_name(type) << " " << p.point.id() << ": " << r.reason;
-      EXPECT_TRUE(r.verification.passed) << dtype_name(type) << " " << p.point.id() << ": " << r.verification.note;
-      ++ran;
-    }
-    EXPECT_GE(ran, 10) << dtype_name(type) << ": with ep, tp1.ep2, tp1.ep4 and tp2.ep2 in each dispatch";
+void check_moe_under_every_strategy(const std::string& name, DType type) {
+  const ModelConfig model = load_model(name);
+  RunOptions opts;
+  opts.backend = "cuda-emulated";
+  opts.dtype = type;
+  opts.warmup = 1;
+  opts.iterations = 2;
+  opts.exec.routing = *parse_routing("zipf:1.2");
+  SweepSpec spec;
+  spec.ranks = {1, 2, 4};
+  spec.strategies = {"tp", "dp", "pp", "hybrid", "ep"};
+  spec.dispatches.assign(std::begin(kAllDispatchModes), std::end(kAllDispatchModes));
+  spec.batches = {4};
+  spec.prompts = {6};
+  spec.gens = {3};
+  ReferenceSet references(model, opts);
+  int ran = 0;
+  for (const PlannedPoint& p : plan_sweep(model, spec, builtin_strategies())) {
+    if (p.skip_reason) continue;
+    const ConfigResult r = run_configuration(model, p.point, opts, &references.for_point(p.point));
+    EXPECT_EQ(r.status, ConfigStatus::ok) << name << " " << dtype_name(type) << " " << p.point.id() << ": " << r.reason;
+    EXPECT_TRUE(r.verification.passed) << name << " " << dtype_name(type) << " " << p.point.id() << ": "
+                                       << r.verification.note;
+    ++ran;
   }
+  EXPECT_GE(ran, 10) << name << " " << dtype_name(type) << ": with ep, tp1.ep2, tp1.ep4 and tp2.ep2 in each dispatch";
+}
+
+TEST_F(Gpu, MixtureOfExpertsUnderEveryStrategyMatchesTheReference) {
+  // Mixtral-style, and Qwen2-MoE-style with a shared expert and a dense layer.
+  for (const std::string& name : {std::string("tiny-moe"), std::string(LLMT_TEST_DATA) + "/tiny-qwen2-moe.json"})
+    for (DType type : {DType::f32, DType::bf16}) check_moe_under_every_strategy(name, type);
 }
 
 // GPT-2 in fp32 (naive attention) and a Llama-style model in bf16 (cuDNN attention inside the
