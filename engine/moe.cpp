@@ -1,7 +1,10 @@
 #include "engine/moe.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <optional>
 
@@ -170,25 +173,24 @@ void forward_local(MoeCall& call, const Choices& chosen, int rows, const void* x
   call.combine(out, ws.expert_out.get(), routed, rows);
 }
 
-// The EP group's per-expert counts [member][expert], exchanged as floats (exact below 2^24).
+// The EP group's per-expert counts [member][expert]. The int32 counts travel as 4-byte elements
+// of type f32: the all-gather moves bytes, so they arrive exact.
 std::vector<std::vector<int>> exchange_counts(MoeCall& call, Communicator& comm, const RoutedTokens& mine) {
   const int experts = call.s_.experts, members = comm.size();
-  std::vector<float> own(count(experts));
-  for (int e = 0; e < experts; ++e)
-    own[count(e)] = static_cast<float>(mine.expert_offset[count(e + 1)] - mine.expert_offset[count(e)]);
-  std::vector<float> all(count(experts) * count(members));
+  std::vector<std::int32_t> own(count(experts));
+  for (int e = 0; e < experts; ++e) own[count(e)] = mine.expert_offset[count(e + 1)] - mine.expert_offset[count(e)];
+  std::vector<std::int32_t> all(count(experts) * count(members));
+  std::int32_t* table = static_cast<std::int32_t*>(call.ws_.exchange_table.get());
+  call.upload(call.ws_.exchange_table, own);
   {
-    OptionalPhase p(call.phases_, call.phases_.counts, all.size() * sizeof(float));
-    float* table = static_cast<float*>(call.ws_.exchange_table.get());
-    call.upload(call.ws_.exchange_table, own);
+    OptionalPhase p(call.phases_, call.phases_.counts, all.size() * sizeof(std::int32_t));
     const std::vector<std::size_t> counts(count(members), count(experts));
     comm.all_gather_v(table, table + experts, counts, DType::f32);
-    call.be_.download_bytes(all.data(), table + experts, all.size() * sizeof(float));
   }
+  call.be_.download_bytes(all.data(), table + experts, all.size() * sizeof(std::int32_t));
   std::vector<std::vector<int>> per_member(count(members), std::vector<int>(count(experts)));
   for (int m = 0; m < members; ++m)
-    for (int e = 0; e < experts; ++e)
-      per_member[count(m)][count(e)] = static_cast<int>(all[count(m) * count(experts) + count(e)]);
+    for (int e = 0; e < experts; ++e) per_member[count(m)][count(e)] = all[count(m) * count(experts) + count(e)];
   return per_member;
 }
 
@@ -224,6 +226,20 @@ Regrouping regroup(const std::vector<std::vector<int>>& counts, Range held) {
   return g;
 }
 
+// Every member's workspace holds what the routing sends it (it does while a token's experts are
+// distinct). Every member checks every member from the same counts, so all fail together.
+void check_fits(const std::vector<std::vector<int>>& counts, const MoeShape& s) {
+  const int members = static_cast<int>(counts.size());
+  for (int m = 0; m < members; ++m) {
+    const Range block = split_range(s.experts, members, m);
+    long long rows = 0;
+    for (const std::vector<int>& from : counts)
+      for (int e = block.begin; e < block.end; ++e) rows += from[count(e)];
+    if (rows > static_cast<long long>(s.max_group_rows) * std::min(s.top_k, block.size()))
+      throw Error(fmt::format("MoE all-to-all: {} rows routed to EP rank {}, more than its workspace holds", rows, m));
+  }
+}
+
 // Expert parallelism by all-to-all: each token's rows go to the members holding its experts
 // and the results come back the same way.
 void forward_alltoall(MoeCall& call, Communicator& comm, const Choices& chosen, int rows, const void* xn, void* out) {
@@ -248,6 +264,7 @@ void forward_alltoall(MoeCall& call, Communicator& comm, const Choices& chosen, 
   }
   const std::size_t sent = std::accumulate(send.begin(), send.end(), std::size_t{0});
   const std::size_t received = std::accumulate(recv.begin(), recv.end(), std::size_t{0});
+  check_fits(counts, s);
   {
     OptionalPhase p(call.phases_, call.phases_.dispatch, sent * call.esize_);
     comm.all_to_all_v(ws.expert_in.get(), send, ws.received.get(), recv, be.dtype());
@@ -288,13 +305,13 @@ Choices gather_routes(MoeCall& call, Communicator& comm, const Choices& mine, co
   for (int n : member_rows) counts.push_back(count(n) * width);
   const std::size_t total = std::accumulate(counts.begin(), counts.end(), std::size_t{0});
   std::vector<float> all(total);
+  float* table = static_cast<float*>(call.ws_.exchange_table.get());
+  call.upload(call.ws_.exchange_table, packed);
   {
     OptionalPhase p(call.phases_, call.phases_.counts, total * sizeof(float));
-    float* table = static_cast<float*>(call.ws_.exchange_table.get());
-    call.upload(call.ws_.exchange_table, packed);
     comm.all_gather_v(table, table + count(call.s_.max_member_rows) * width, counts, DType::f32);
-    call.be_.download_bytes(all.data(), table + count(call.s_.max_member_rows) * width, total * sizeof(float));
   }
+  call.be_.download_bytes(all.data(), table + count(call.s_.max_member_rows) * width, total * sizeof(float));
   Choices out;
   for (std::size_t r = 0; r < total / width; ++r)
     for (std::size_t j = 0; j < count(k); ++j) {
@@ -342,25 +359,26 @@ void forward_allgather(MoeCall& call, const MoeGroup& group, const Choices& chos
     comm.all_gather_v(xn, ws.received.get(), counts, be.dtype());
   }
   const std::int32_t zero_row = ws.zero_row;
+  // This call's reduce-scatter blocks: its largest member's rows (decode steps: a row a sequence).
+  const int block = *std::max_element(group.rows.begin(), group.rows.end());
   RoutedTokens routed;
   {
     OptionalPhase p(call.phases_, call.phases_.route);
-    routed = pad_to_members(order_by_expert(all, group_rows, s.top_k, s.held, zero_row), group.rows,
-                            s.max_member_rows, s.top_k, zero_row);
+    routed = pad_to_members(order_by_expert(all, group_rows, s.top_k, s.held, zero_row), group.rows, block, s.top_k,
+                            zero_row);
     call.upload(ws.gather_index, routed.pair_token);
     be.gather_rows(ws.expert_in.get(), ws.received.get(), call.ints(ws.gather_index),
                    static_cast<int>(routed.pair_token.size()), s.hidden);
   }
   call.experts(ws.expert_in.get(), routed.expert_offset);
-  const int padded_rows = comm.size() * s.max_member_rows;
+  const int padded_rows = comm.size() * block;
   {
     OptionalPhase p(call.phases_, call.phases_.combine);
     call.combine(ws.partial.get(), ws.expert_out.get(), routed, padded_rows);
   }
   {
     OptionalPhase p(call.phases_, call.phases_.gather_back, count(padded_rows) * count(s.hidden) * call.esize_);
-    comm.reduce_scatter(ws.partial.get(), ws.scattered.get(), count(s.max_member_rows) * count(s.hidden), be.dtype(),
-                        ReduceOp::sum);
+    comm.reduce_scatter(ws.partial.get(), ws.scattered.get(), count(block) * count(s.hidden), be.dtype(), ReduceOp::sum);
   }
   OptionalPhase p(call.phases_, call.phases_.combine);
   be.copy_2d(out, count(s.hidden), ws.scattered.get(), count(s.hidden), count(rows), count(s.hidden));
@@ -405,14 +423,18 @@ MoeShape moe_shape(const ModelConfig& m, const Dims& d, int positions) {
   s.top_k = d.top_k;
   s.intermediate = d.moe_intermediate;
   s.renormalise = m.norm_topk_prob;
-  s.max_rows = d.batch * positions;
+  const auto rows = [](long long n) {
+    if (n > std::numeric_limits<int>::max()) throw ConfigError("MoE layer: more token rows in one call than an int holds");
+    return static_cast<int>(n);
+  };
+  s.max_rows = rows(static_cast<long long>(d.batch) * positions);
   s.held = Range{d.expert_begin, d.expert_begin + d.held_experts};
   s.ep = d.ep;
   s.dispatch = d.dispatch;
   s.shared_intermediate = d.shared_intermediate;
   if (s.expert_parallel()) {
-    s.max_group_rows = d.global_batch * positions;
-    s.max_member_rows = split_range(d.global_batch, d.dp, 0).size() * positions;  // the first is the largest
+    s.max_group_rows = rows(static_cast<long long>(d.global_batch) * positions);
+    s.max_member_rows = rows(static_cast<long long>(split_range(d.global_batch, d.dp, 0).size()) * positions);  // the first is the largest
   }
   return s;
 }

@@ -253,8 +253,8 @@ std::optional<std::string> layout_problem(const ModelConfig& m, const ConfigPoin
   if (l.pp > m.layers)
     return fmt::format("pipeline degree {} exceeds the {} layers run", l.pp, m.layers);
   if (l.dp > w.batch && !point.ensemble())
-    return fmt::format("data parallel degree {} exceeds the batch of {}: a replica would have no sequence", l.dp,
-                       w.batch);
+    return fmt::format("{} degree {} exceeds the batch of {}: a replica would have no sequence",
+                       l.experts_split ? "expert parallel (data-parallel attention)" : "data parallel", l.dp, w.batch);
   if (point.microbatches < 1) return fmt::format("{} micro-batches: at least 1 is needed", point.microbatches);
   if (l.pp > 1) {
     const int smallest_replica = point.ensemble() ? w.batch : w.batch / l.dp;

@@ -36,17 +36,23 @@ double uniform(std::uint64_t key, int i) {
          0x1.0p-53;
 }
 
-// Draws from the unchosen experts in proportion to `mass` (0 for those already chosen).
-int draw(std::vector<double>& mass, double u) {
-  const double total = std::accumulate(mass.begin(), mass.end(), 0.0);
+// Draws from the experts not `taken` in proportion to `mass`. A steep law can leave every
+// remaining weight rounded to 0: then the lowest free expert, so a token's choices stay distinct.
+int draw(const std::vector<double>& mass, const std::vector<bool>& taken, double u) {
+  double total = 0;
+  for (std::size_t e = 0; e < mass.size(); ++e)
+    if (!taken[e]) total += mass[e];
   double at = u * total;
+  int last = -1;
   for (std::size_t e = 0; e < mass.size(); ++e) {
-    if (mass[e] <= 0) continue;
+    if (taken[e] || mass[e] <= 0) continue;
     if (at < mass[e]) return static_cast<int>(e);
     at -= mass[e];
+    last = static_cast<int>(e);
   }
-  for (std::size_t e = mass.size(); e-- > 0;)  // rounding left `at` past the end: the last one with mass
-    if (mass[e] > 0) return static_cast<int>(e);
+  if (last >= 0) return last;  // rounding left `at` past the end: the last one with mass
+  for (std::size_t e = 0; e < mass.size(); ++e)
+    if (!taken[e]) return static_cast<int>(e);
   return 0;
 }
 
@@ -94,10 +100,11 @@ void route_by_law(const RoutingMode& mode, std::uint64_t token_key, const float*
   std::vector<double> mass(static_cast<std::size_t>(experts), 1.0);
   if (mode.kind == RoutingKind::zipf)
     for (int e = 0; e < experts; ++e) mass[static_cast<std::size_t>(e)] = std::pow(e + 1.0, -mode.param);
+  std::vector<bool> taken(static_cast<std::size_t>(experts), false);
   for (int i = 0; i < k; ++i) {
     const bool forced = mode.kind == RoutingKind::hot && i == 0 && uniform(token_key, -1) < mode.param;
-    chosen[i] = forced ? 0 : draw(mass, uniform(token_key, i));
-    mass[static_cast<std::size_t>(chosen[i])] = 0;
+    chosen[i] = forced ? 0 : draw(mass, taken, uniform(token_key, i));
+    taken[static_cast<std::size_t>(chosen[i])] = true;
   }
   write_weights(softmax(logits, experts), k, renormalise, chosen, weights);
 }

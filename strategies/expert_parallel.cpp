@@ -28,7 +28,8 @@ class ExpertParallel final : public Strategy {
                        ranks);
   }
   std::optional<std::string> model_problem(const ModelConfig& model) const override {
-    if (model.moe()) return std::nullopt;
+    for (int l = 0; l < model.layers; ++l)
+      if (model.moe_layer(l)) return std::nullopt;
     return fmt::format("ep splits the experts of MoE layers: {} has none", model.name);
   }
   std::vector<MergeMode> merges() const override { return {MergeMode::concat}; }

@@ -3,6 +3,8 @@
 // of --routing, and the MoE presets' published sizes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <vector>
 
@@ -84,6 +86,21 @@ TEST(Routing, ControlledLawsShapeTheLoad) {
   EXPECT_EQ(hot[0], 4000) << "every token's first choice";
   // Deterministic: the same token routes the same way in every configuration.
   EXPECT_EQ(histogram({RoutingKind::zipf, 1.2}), zipf);
+}
+
+// A law so steep that every weight past the first rounds to 0 still gives k distinct experts:
+// the EP buffers hold at most k distinct experts per token.
+TEST(Routing, ASteepLawStillChoosesDistinctExperts) {
+  const std::vector<float> logits(128, 0.0f);
+  for (const double s : {500.0, 2000.0}) {
+    int chosen[8];
+    float weights[8];
+    route_by_law({RoutingKind::zipf, s}, routing_key(7, 0, 0, 0), logits.data(), 128, 8, true, chosen, weights);
+    std::vector<int> sorted(chosen, chosen + 8);
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end()) << "zipf:" << s;
+    EXPECT_EQ(sorted, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7})) << "zipf:" << s << ": the most popular, in order";
+  }
 }
 
 TEST(Routing, LawWeightsAreTheRoutersProbabilitiesOfTheChosenExperts) {
