@@ -63,6 +63,27 @@ TEST(MpiBench, FourProcessesVerifyEveryConfigurationAndWriteOneReadableFile) {
   EXPECT_TRUE(std::filesystem::exists(html));
 }
 
+// Expert parallelism across processes: tp1.ep4 (its EP group the whole world) and tp2.ep2 (EP
+// groups of every other process) exchange tokens by all-to-all and by all-gather, a shared expert
+// and a dense layer among them, and verify.
+TEST(MpiBench, ExpertParallelExchangesTokensAcrossProcesses) {
+  const auto json = temp_path("mpi_bench", "ep.json");
+  const std::string model = std::string(LLMT_TEST_DATA) + "/tiny-qwen2-moe.json";
+  const auto out = run_command(mpiexec(4) + " bench --model " + model + " --gpus 4 --strategy ep --dispatch all "
+                               "--batch 4 --prompt 6 --gen 3 --iterations 2 --warmup 1 --ceilings none --quiet --json " +
+                               json.string() + " 2>&1");
+  ASSERT_EQ(out.status, 0) << out.output;
+  int ok = 0;
+  const nlohmann::json doc = read_json(json);
+  for (const auto& c : doc["configurations"]) {
+    ASSERT_EQ(c["status"], "ok") << c.dump();
+    EXPECT_TRUE(c["verification"]["passed"].get<bool>()) << c["id"];
+    EXPECT_GT(c["metrics"]["moe"]["exchange_bytes_per_iteration"].get<double>(), 0.0) << c["id"];
+    ++ok;
+  }
+  EXPECT_EQ(ok, 4) << "tp1.ep4 and tp2.ep2, each in both dispatch modes";
+}
+
 TEST(MpiBench, CountsBeyondTheWorldAreSkippedWithAReason) {
   const auto json = temp_path("mpi_bench", "two.json");
   const auto out = run_command(mpiexec(2) + " " + kSweep + " --batch 4 --gen 3 --iterations 2 --gpus 1,2,4 --strategy tp --json " + json.string() +
