@@ -33,10 +33,15 @@ class CpuBackend final : public Backend {
   void synchronize() override {}
 
   void fill(void* dst, int rows, int cols, const FillSpec& spec) override { cpu::fill(f(dst), rows, cols, spec); }
-  void copy_from_host(void* dst, const float* src, std::size_t n) override { std::memcpy(dst, src, n * 4); }
-  void upload_bytes(void* dst, const void* src, std::size_t bytes) override { std::memcpy(dst, src, bytes); }
-  void download_bytes(void* dst, const void* src, std::size_t bytes) override { std::memcpy(dst, src, bytes); }
-  void copy_to_host(float* dst, const void* src, std::size_t n) override { std::memcpy(dst, src, n * 4); }
+  // Empty copies are legal (an expert-parallel rank may receive no token), and their pointers may
+  // be null, which memcpy does not allow.
+  static void copy(void* dst, const void* src, std::size_t bytes) {
+    if (bytes > 0) std::memcpy(dst, src, bytes);
+  }
+  void copy_from_host(void* dst, const float* src, std::size_t n) override { copy(dst, src, n * 4); }
+  void upload_bytes(void* dst, const void* src, std::size_t bytes) override { copy(dst, src, bytes); }
+  void download_bytes(void* dst, const void* src, std::size_t bytes) override { copy(dst, src, bytes); }
+  void copy_to_host(float* dst, const void* src, std::size_t n) override { copy(dst, src, n * 4); }
   void copy_2d(void* dst, std::size_t dst_ld, const void* src, std::size_t src_ld, std::size_t rows,
                std::size_t cols) override {
     for (std::size_t r = 0; r < rows; ++r) std::memcpy(f(dst) + r * dst_ld, f(src) + r * src_ld, cols * 4);
