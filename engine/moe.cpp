@@ -397,10 +397,7 @@ void add_shared_expert(MoeCall& call, const void* xn, void* out, int rows) {
   std::vector<float> gate(count(rows));
   be.copy_to_host(gate.data(), ws.shared_logit.get(), gate.size());  // waits for the GEMM
   for (float& g : gate) g = 1.0f / (1.0f + std::exp(-g));
-  std::vector<std::int32_t> position(count(rows));
-  std::iota(position.begin(), position.end(), 0);
   call.upload(ws.shared_weight, gate);
-  call.upload(ws.shared_position, position);
   be.gemm(rows, 2 * width, h, xn, h, call.w_.shared_up, h, ws.shared_up.get(), 2 * width, 0.0f);
   be.silu_mul(ws.shared_up.get(), ws.shared_act.get(), rows, width);
   be.gemm(rows, h, width, ws.shared_act.get(), width, call.w_.shared_down, width, ws.shared_out.get(), h, 0.0f);
@@ -507,6 +504,11 @@ MoeWorkspace::MoeWorkspace(Backend& be, const MoeShape& s) : shape(s) {
   shared_scaled = activations(z.shared_scaled);
   shared_logit = activations(z.shared_logit);
   shared_position = ints(z.shared_rows);
+  if (z.shared_rows > 0) {  // row r scaled by its own gate: the identity, uploaded once
+    std::vector<std::int32_t> identity(z.shared_rows);
+    std::iota(identity.begin(), identity.end(), 0);
+    be.upload_bytes(shared_position.get(), identity.data(), identity.size() * sizeof(std::int32_t));
+  }
   shared_weight = be.allocate_bytes(z.shared_rows * sizeof(float), MemoryKind::activations);
   if (s.expert_parallel() && s.dispatch == DispatchMode::allgather) {
     const std::vector<float> zeros(count(s.hidden), 0.0f);
