@@ -60,9 +60,9 @@ struct BenchOptions {
   std::string microbatches = "auto";
   std::string dispatch = "alltoall";
   std::string batch = "4", prompt = "128", gen = "16";
-  int warmup = 1, iterations = 5;
+  int warmup = 1, iterations = 10;  // 10 a side: compare can flag one test among hundreds (docs/ci.md)
   std::string target_rsd;
-  int min_iters = 5, max_iters = 100;
+  int min_iters = 10, max_iters = 100;
   double max_time = 60;
   std::string dtype = "auto", backend = "auto";
   std::string seed = "1234";
@@ -820,7 +820,9 @@ void add_axis_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
 // How to measure, on what, and where the results go.
 void add_run_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->add_option("--warmup", o->warmup, "Warm-up iterations per configuration (not measured)")->capture_default_str();
-  cmd->add_option("--iterations,-n", o->iterations, "Measured iterations per configuration (without --target-rsd)")
+  cmd->add_option("--iterations,-n", o->iterations,
+                  "Measured iterations per configuration (without --target-rsd); compare needs about 10 a side "
+                  "to flag a regression among many configurations")
       ->capture_default_str();
   cmd->add_option("--target-rsd", o->target_rsd,
                   "Adaptive measurement: measure each configuration until the relative standard error of the "

@@ -1,5 +1,6 @@
 // `llmthreads compare base.json new.json`: a regression gate whose exit status means exactly
-// "a significant regression beyond the threshold" (0 none, 1 regression, 2 unusable input).
+// "a significant regression beyond the threshold" (0 none, 1 regression, 2 unusable input, or
+// samples too few for any gating test to reach alpha: a gate that cannot fire never passes).
 #include <fmt/format.h>
 
 #include <fstream>
@@ -14,7 +15,7 @@ namespace llmt::cli {
 Command add_compare_command(CLI::App& app) {
   struct Options {
     std::string base, current, format = "table", output, correction = "holm";
-    std::vector<std::string> thresholds;
+    std::vector<std::string> thresholds, gate{"latency.median"};
     double alpha = 0.01;
     int min_samples = 3;
   };
@@ -22,7 +23,7 @@ Command add_compare_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "compare", "Compare two result files: per configuration and metric, the change, a Mann-Whitney U test "
                  "(latency and throughput share one; p-values corrected for the number of tests made) and a verdict. "
-                 "Exit 0: no regression; 1: a regression; 2: unusable input");
+                 "Exit 0: no regression; 1: a regression; 2: unusable input, or too few samples to detect one");
   cmd->add_option("base", o->base,
                   "Baseline results (JSON from `llmthreads bench --json`); several runs of the same sweep, "
                   "comma-separated, are pooled")
@@ -40,6 +41,11 @@ Command add_compare_command(CLI::App& app) {
                   "holm: Holm-Bonferroni over the tests made (the chance of any false alarm is at most alpha); "
                   "none: each test at alpha")
       ->capture_default_str();
+  cmd->add_option("--gate", o->gate,
+                  "Metrics whose tests decide the exit status, comma-separated, or all; the others are reported "
+                  "(corrected among themselves) but never fail the gate")
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_option("--min-samples", o->min_samples, "Fewer samples on either side make a metric 'noisy'")
       ->capture_default_str();
   cmd->add_option("--format", o->format, "table, markdown (for a pull-request comment) or json")->capture_default_str();
@@ -49,6 +55,7 @@ Command add_compare_command(CLI::App& app) {
     options.alpha = o->alpha;
     options.min_samples = o->min_samples;
     options.correction = parse_correction(o->correction);
+    options.gate = parse_gate(o->gate);
     if (!(o->alpha > 0 && o->alpha < 1)) throw ConfigError("--alpha: must be between 0 and 1");
     if (o->format != "table" && o->format != "markdown" && o->format != "json")
       throw ConfigError(fmt::format("--format: '{}' is not table, markdown or json", o->format));
@@ -73,7 +80,8 @@ Command add_compare_command(CLI::App& app) {
       if (!(out << text)) throw ConfigError(fmt::format("{}: cannot write the comparison", o->output));
     }
     for (const std::string& w : c.warnings) fmt::print(stderr, "warning: {}\n", w);
-    return c.regressed() ? 1 : 0;
+    if (c.exit_status() == 2) fmt::print(stderr, "llmthreads: error: compare: {}\n", c.undetectable);
+    return c.exit_status();
   };
 }
 

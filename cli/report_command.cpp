@@ -17,6 +17,7 @@ Command add_report_command(CLI::App& app) {
     std::vector<std::string> compare;
     double alpha = 0.01, threshold = 0.05;
     std::string correction = "holm";
+    std::vector<std::string> gate{"latency.median"};
   };
   auto o = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("report", "Write a self-contained HTML report of a results file, or of a "
@@ -28,6 +29,9 @@ Command add_report_command(CLI::App& app) {
   cmd->add_option("--threshold", o->threshold, "--compare: relative change that counts (0.05 = 5%)")
       ->capture_default_str();
   cmd->add_option("--correction", o->correction, "--compare: holm (over the tests made) or none")->capture_default_str();
+  cmd->add_option("--gate", o->gate, "--compare: metrics whose tests decide the verdict (as compare's --gate)")
+      ->delimiter(',')
+      ->capture_default_str();
   return [o] {
     std::string html;
     if (!o->compare.empty()) {
@@ -35,6 +39,7 @@ Command add_report_command(CLI::App& app) {
       options.alpha = o->alpha;
       options.threshold = o->threshold;
       options.correction = parse_correction(o->correction);
+      options.gate = parse_gate(o->gate);
       const Comparison c = compare_runs(read_compare_side(o->compare[0]), read_compare_side(o->compare[1]), options);
       html = html_comparison(c, options, o->compare[0], o->compare[1]);
     } else {

@@ -27,6 +27,11 @@ double median_of(std::span<const double> samples);
 // otherwise. Returns 1 when either sample is empty.
 double mann_whitney_p(std::span<const double> a, std::span<const double> b);
 
+// The smallest p mann_whitney_p can return for samples of sizes n and m (two samples fully
+// apart, no ties): 2 / C(n + m, n) where it counts exactly. A test whose family correction makes
+// this reach alpha can never reject, whatever the data: the regression gate's power check.
+double smallest_mann_whitney_p(std::size_t n, std::size_t m);
+
 // Holm-Bonferroni adjusted p-values of a family of tests, in the order given: with the p-values
 // sorted ascending, p(i) becomes max over j <= i of min(1, (m - j + 1) p(j)). Rejecting where the
 // adjusted p is below alpha bounds the chance of any false rejection in the family by alpha.

@@ -43,6 +43,19 @@ double CompareOptions::threshold_for(const std::string& metric) const {
   return it == per_metric.end() ? threshold : it->second;
 }
 
+bool CompareOptions::gates(const std::string& metric) const {
+  // A metric sharing another's test is one judgement with it: it gates when either is listed.
+  std::string test = metric;
+  for (const MetricSpec& spec : compared_metrics())
+    if (spec.name == metric && !spec.same_test_as.empty()) test = spec.same_test_as;
+  for (const std::string& g : gate) {
+    if (g == "all" || g == metric || g == test) return true;
+    for (const MetricSpec& spec : compared_metrics())
+      if (spec.name == g && spec.same_test_as == test) return true;
+  }
+  return false;
+}
+
 const std::vector<MetricSpec>& compared_metrics() {
   static const std::vector<MetricSpec> metrics = {{"latency.median", false, "ms", false, ""},
                                                   {"ttft.median", false, "ms", false, ""},
@@ -76,7 +89,27 @@ std::vector<double> metric_samples(const ConfigResult& r, const std::string& met
 
 bool Comparison::regressed() const {
   if (!status_regressions.empty()) return true;
-  return std::any_of(rows.begin(), rows.end(), [](const MetricComparison& r) { return r.verdict == Verdict::regression; });
+  return std::any_of(rows.begin(), rows.end(),
+                     [](const MetricComparison& r) { return r.gating && r.verdict == Verdict::regression; });
+}
+
+int Comparison::exit_status() const {
+  if (regressed()) return 1;
+  return undetectable.empty() ? 0 : 2;
+}
+
+std::vector<std::string> parse_gate(const std::vector<std::string>& names) {
+  std::string known = "all";
+  for (const MetricSpec& m : compared_metrics()) known += ", " + m.name;
+  const auto is_metric = [](const std::string& name) {
+    return std::any_of(compared_metrics().begin(), compared_metrics().end(),
+                       [&](const MetricSpec& m) { return m.name == name; });
+  };
+  for (const std::string& name : names)
+    if (name != "all" && !is_metric(name))
+      throw ConfigError(fmt::format("--gate: unknown metric '{}' (one of {})", name, known));
+  if (names.empty()) throw ConfigError(fmt::format("--gate: name at least one metric ({})", known));
+  return names;
 }
 
 double parse_fraction(const std::string& text, const std::string& what) {
@@ -142,23 +175,30 @@ const MetricComparison* find_row(const std::vector<MetricComparison>& rows, cons
   return nullptr;
 }
 
-// Counts the tests made (rows with enough samples that share no other row's test) and corrects
-// their p-values for that number; a row sharing a test takes that test's p-values.
+void holm_correct(Comparison& c, const std::vector<std::size_t>& family) {
+  std::vector<double> p;
+  for (std::size_t i : family) p.push_back(c.rows[i].p_value);
+  const std::vector<double> adjusted = holm_adjusted(p);
+  for (std::size_t k = 0; k < family.size(); ++k) c.rows[family[k]].p_adjusted = adjusted[k];
+}
+
+// Counts the tests made (rows with enough samples that share no other row's test), the gating
+// ones and the secondary ones apart, and corrects each family's p-values for its size; a row
+// sharing a test takes that test's p-values.
 void correct_for_tests(Comparison& c, const CompareOptions& o) {
-  std::vector<std::size_t> made;
+  std::vector<std::size_t> gating, secondary;
   std::set<std::string> configurations;
   for (std::size_t i = 0; i < c.rows.size(); ++i)
     if (c.rows[i].same_test_as.empty() && enough_samples(c.rows[i], o)) {
-      made.push_back(i);
-      configurations.insert(c.rows[i].config);
+      (c.rows[i].gating ? gating : secondary).push_back(i);
+      if (c.rows[i].gating) configurations.insert(c.rows[i].config);
     }
-  c.tests = made.size();
+  c.tests = gating.size();
+  c.secondary_tests = secondary.size();
   c.configurations_tested = configurations.size();
   if (o.correction == Correction::holm) {
-    std::vector<double> p;
-    for (std::size_t i : made) p.push_back(c.rows[i].p_value);
-    const std::vector<double> adjusted = holm_adjusted(p);
-    for (std::size_t k = 0; k < made.size(); ++k) c.rows[made[k]].p_adjusted = adjusted[k];
+    holm_correct(c, gating);
+    holm_correct(c, secondary);
   }
   for (MetricComparison& m : c.rows)
     if (!m.same_test_as.empty())
@@ -168,12 +208,49 @@ void correct_for_tests(Comparison& c, const CompareOptions& o) {
       }
 }
 
+// The least n per side (equal sizes) at which `factor` x the smallest p falls below alpha.
+std::size_t samples_needed(double factor, double alpha) {
+  for (std::size_t n = 2; n < 100000; ++n)
+    if (factor * smallest_mann_whitney_p(n, n) < alpha) return n;
+  return 100000;
+}
+
+// Every gating test must be able to reach alpha after the correction (Holm's first step
+// multiplies the smallest p by the family's size): one that cannot would pass any slowdown.
+void check_power(Comparison& c, const CompareOptions& o) {
+  const double factor = o.correction == Correction::holm ? static_cast<double>(std::max<std::size_t>(1, c.tests)) : 1.0;
+  const MetricComparison* weakest = nullptr;
+  for (MetricComparison& m : c.rows) {
+    if (!m.gating) continue;
+    m.smallest_p_adjusted = std::min(1.0, factor * smallest_mann_whitney_p(m.base_n, m.current_n));
+    const bool powerless = !enough_samples(m, o) || m.smallest_p_adjusted >= o.alpha;
+    if (powerless && (!weakest || std::min(m.base_n, m.current_n) < std::min(weakest->base_n, weakest->current_n)))
+      weakest = &m;
+  }
+  if (!weakest) return;
+  const std::string sizes = weakest->base_n == weakest->current_n
+                                ? fmt::format("n={} per side", weakest->base_n)
+                                : fmt::format("n={} (base) and {} (new)", weakest->base_n, weakest->current_n);
+  const std::size_t needed = std::max<std::size_t>(samples_needed(factor, o.alpha), o.min_samples);
+  const std::size_t tests = std::max<std::size_t>(1, c.tests);
+  c.undetectable = fmt::format("cannot detect a regression with {} at alpha {} over {} {}{}; need n >= {} per side "
+                               "(more --iterations, or several runs per side pooled)",
+                               sizes, o.alpha, tests, tests == 1 ? "test" : "tests",
+                               o.correction == Correction::holm && tests > 1 ? " (Holm)" : "", needed);
+}
+
 // "p = 0.004 is not below alpha 0.01", with the correction when it changed p.
 std::string insignificance(const MetricComparison& m, const Comparison& c, const CompareOptions& o) {
+  std::string out;
   if (o.correction == Correction::none || m.p_adjusted == m.p_value)
-    return fmt::format("p = {:.3g} is not below alpha {}", m.p_value, o.alpha);
-  return fmt::format("p = {:.3g}, Holm-adjusted over {} tests to {:.3g}, is not below alpha {}", m.p_value, c.tests,
-                     m.p_adjusted, o.alpha);
+    out = fmt::format("p = {:.3g} is not below alpha {}", m.p_value, o.alpha);
+  else
+    out = fmt::format("p = {:.3g}, Holm-adjusted over {} tests to {:.3g}, is not below alpha {}", m.p_value,
+                      m.gating ? c.tests : c.secondary_tests, m.p_adjusted, o.alpha);
+  if (m.gating && m.smallest_p_adjusted >= o.alpha)
+    out += fmt::format(" (no p below {:.3g} is possible with {} and {} samples)", m.smallest_p_adjusted, m.base_n,
+                       m.current_n);
+  return out;
 }
 
 void judge(MetricComparison& m, bool higher_is_better, const Comparison& c, const CompareOptions& o) {
@@ -283,6 +360,7 @@ void add_rows(Comparison& c, const std::string& id, const Pooled& before, const 
     const SideSamples sb = side_samples(before, spec.name), sn = side_samples(now, spec.name);
     if (sb.pooled.empty() || sn.pooled.empty()) continue;
     c.rows.push_back(measure_metric(id, spec, sb, sn, median_of(before.result.samples.e2e_ms)));
+    c.rows.back().gating = o.gates(spec.name);
     c.rows.back().base_runs = before.runs.size();
     c.rows.back().current_runs = now.runs.size();
     const MetricComparison& m = c.rows.back();
@@ -357,6 +435,7 @@ Comparison compare_runs(const std::vector<ResultsFile>& base, const std::vector<
   }
   // Verdicts once every test is known: how many were made decides the corrected p-values.
   correct_for_tests(c, o);
+  check_power(c, o);
   for (MetricComparison& m : c.rows)
     for (const MetricSpec& spec : compared_metrics())
       if (spec.name == m.metric) judge(m, spec.higher_is_better, c, o);
@@ -433,8 +512,10 @@ std::string format_json(const Comparison& c, const CompareOptions& o) {
                     {"base_runs", m.base_runs},  {"new_runs", m.current_runs},
                     {"change_of", m.change_of_iteration ? "base iteration" : "base value"},
                     {"run_spread", m.run_spread},
+                    {"gating", m.gating},
+                    {"smallest_p_adjusted", m.gating ? nlohmann::json(m.smallest_p_adjusted) : nlohmann::json()},
                     {"verdict", verdict_name(m.verdict)}, {"why", m.why}});
-  const VerdictCounts n = count_verdicts(c);
+  const VerdictCounts n = count_verdicts(c), s = count_verdicts(c, false);
   return nlohmann::json{{"alpha", o.alpha},
                         {"threshold", o.threshold},
                         {"per_metric_threshold", o.per_metric},
@@ -445,6 +526,12 @@ std::string format_json(const Comparison& c, const CompareOptions& o) {
                         {"verdicts", {{"regression", n.regressions + c.status_regressions.size()},
                                       {"improvement", n.improvements}, {"noisy", n.noisy}, {"same", n.same}}},
                         {"regressed", c.regressed()},
+                        {"exit_status", c.exit_status()},
+                        {"undetectable", c.undetectable.empty() ? nlohmann::json() : nlohmann::json(c.undetectable)},
+                        {"gate", o.gate},
+                        {"secondary_tests", c.secondary_tests},
+                        {"secondary_verdicts", {{"regression", s.regressions}, {"improvement", s.improvements},
+                                                {"noisy", s.noisy}, {"same", s.same}}},
                         {"rows", rows},
                         {"only_in_base", c.only_in_base},
                         {"only_in_new", c.only_in_current},
@@ -456,7 +543,7 @@ std::string format_json(const Comparison& c, const CompareOptions& o) {
 
 // What follows a row's verdict: why it is noisy, and the test it shares.
 std::string row_note(const MetricComparison& m) {
-  std::string note = m.why;
+  std::string note = m.gating ? m.why : m.why + (m.why.empty() ? "" : "; ") + "secondary, not gating";
   if (!m.same_test_as.empty()) note += (note.empty() ? "" : "; ") + fmt::format("one test with {}", m.same_test_as);
   return note;
 }
@@ -464,22 +551,31 @@ std::string row_note(const MetricComparison& m) {
 // "1 regression(s), 0 improvement(s), 2 noisy, 9 same (threshold 5.0%, alpha 0.01)", counted per judgement.
 std::string counts_line(const Comparison& c, const CompareOptions& o, bool md) {
   const VerdictCounts n = count_verdicts(c);
-  return fmt::format("{} {}, {} {}, {} noisy, {} same (threshold {:.1f}%, alpha {}){}",
-                     n.regressions + c.status_regressions.size(), md ? "regressions" : "regression(s)",
-                     n.improvements, md ? "improvements" : "improvement(s)", n.noisy, n.same, 100 * o.threshold,
-                     o.alpha, pooling(c));
+  std::string out = fmt::format("{} {}, {} {}, {} noisy, {} same (threshold {:.1f}%, alpha {}){}",
+                                n.regressions + c.status_regressions.size(), md ? "regressions" : "regression(s)",
+                                n.improvements, md ? "improvements" : "improvement(s)", n.noisy, n.same,
+                                100 * o.threshold, o.alpha, pooling(c));
+  const VerdictCounts s = count_verdicts(c, false);
+  if (s.regressions + s.improvements + s.noisy + s.same > 0)
+    out += fmt::format("; secondary, not gating: {} slower, {} faster, {} noisy, {} same", s.regressions,
+                       s.improvements, s.noisy, s.same);
+  return out;
 }
 
 std::string markdown_table(const Comparison& c, const CompareOptions& o) {
-  std::string out = fmt::format("### llmthreads compare: {}\n\n", c.regressed() ? "regression" : "no regression");
+  const char* headline = c.regressed() ? "regression" : c.undetectable.empty() ? "no regression" : "cannot judge";
+  std::string out = fmt::format("### llmthreads compare: {}\n\n", headline);
+  if (!c.undetectable.empty()) out += fmt::format("> **error:** {}\n\n", c.undetectable);
   out += counts_line(c, o, true) + "\n\n" + describe_tests(c, o) + "\n\n";
   for (const std::string& w : c.warnings) out += fmt::format("> warning: {}\n", w);
   if (!c.warnings.empty()) out += "\n";
   out += "| configuration | metric | base | new | change | p-value | adj. p | verdict |\n"
          "|---|---|---:|---:|---:|---:|---:|---|\n";
   for (const MetricComparison& m : c.rows) {
-    const std::string verdict = m.verdict == Verdict::regression ? "**regression**" : std::string(verdict_name(m.verdict));
-    const std::string note = m.same_test_as.empty() ? "" : fmt::format(" (one test with {})", m.same_test_as);
+    const bool bold = m.gating && m.verdict == Verdict::regression;
+    const std::string verdict = bold ? "**regression**" : std::string(verdict_name(m.verdict));
+    std::string note = m.same_test_as.empty() ? "" : fmt::format(" (one test with {})", m.same_test_as);
+    if (!m.gating) note += " (secondary, not gating)";
     out += fmt::format("| `{}` | {} | {:.4g} {} | {:.4g} {} | {:+.2f}% | {:.3g} | {:.3g} | {}{} |\n", m.config, m.metric,
                        m.base, m.unit, m.current, m.unit, 100 * m.change, m.p_value, m.p_adjusted, verdict, note);
   }
@@ -497,7 +593,9 @@ std::string text_table(const Comparison& c, const CompareOptions& o) {
                        m.base, m.current, 100 * m.change, m.p_value, m.p_adjusted, verdict_name(m.verdict),
                        note.empty() ? "" : " (" + note + ")");
   }
-  return out + counts_line(c, o, false) + "\n" + describe_tests(c, o) + "\n";
+  out += counts_line(c, o, false) + "\n" + describe_tests(c, o) + "\n";
+  if (!c.undetectable.empty()) out += "cannot judge: " + c.undetectable + "\n";
+  return out;
 }
 
 // The notes and lists after the table.
@@ -522,10 +620,11 @@ std::string footer(const Comparison& c, bool md) {
 
 }  // namespace
 
-VerdictCounts count_verdicts(const Comparison& c) {
+VerdictCounts count_verdicts(const Comparison& c, bool gating) {
   // One judgement per row that has a test of its own; a row sharing a test joins it.
   std::map<std::pair<std::string, std::string>, Verdict> judged;
   for (const MetricComparison& m : c.rows) {
+    if (m.gating != gating) continue;
     const std::string& test = m.same_test_as.empty() ? m.metric : m.same_test_as;
     const auto [it, first] = judged.try_emplace({m.config, test}, m.verdict);
     if (!first && gravity(m.verdict) > gravity(it->second)) it->second = m.verdict;
@@ -545,6 +644,15 @@ std::string describe_tests(const Comparison& c, const CompareOptions& o) {
                                 plural(c.configurations_tested, "configuration", "configurations"));
   out += o.correction == Correction::holm ? fmt::format("Holm-corrected at alpha {}", o.alpha)
                                           : fmt::format("each at alpha {}, uncorrected", o.alpha);
+  std::set<std::string> gating;
+  for (const MetricComparison& m : c.rows)
+    if (m.gating && m.same_test_as.empty()) gating.insert(m.metric);
+  std::string names;
+  for (const std::string& g : gating) names += (names.empty() ? "" : ", ") + g;
+  if (!names.empty()) out += fmt::format("; gating: {}", names);
+  if (c.secondary_tests > 0)
+    out += fmt::format("; {} secondary {} (reported, not gating, corrected among themselves)", c.secondary_tests,
+                       c.secondary_tests == 1 ? "test" : "tests");
   std::set<std::string> shared;
   for (const MetricComparison& m : c.rows)
     if (!m.same_test_as.empty()) shared.insert(fmt::format("{} shares {}'s test", m.metric, m.same_test_as));

@@ -14,6 +14,12 @@
 // same e2e samples as latency, so the two are one family and one test; the p-values of the tests
 // made are Holm-Bonferroni corrected (by default), so that alpha bounds the chance that any of
 // them is a false alarm. docs/metrics.md, "Comparison".
+//
+// Only the gating metrics (`CompareOptions::gate`, by default latency.median: one primary test
+// per configuration) decide the exit status and form the corrected family; the others are
+// reported, corrected among themselves, and never fail the gate. A gating test whose sample
+// sizes cannot reach alpha after the correction could never flag anything: the comparison says
+// so (`undetectable`) and exits 2 instead of passing.
 #pragma once
 
 #include <map>
@@ -42,7 +48,11 @@ struct CompareOptions {
   double alpha = 0.01;                        // significance level of the U test
   int min_samples = 3;                        // fewer on either side: noisy
   Correction correction = Correction::holm;   // over the family of tests made
+  // Metrics whose tests decide the exit status (one family, corrected together). A metric that
+  // shares another's test gates with it (throughput with latency.median).
+  std::vector<std::string> gate = {"latency.median"};
   double threshold_for(const std::string& metric) const;
+  bool gates(const std::string& metric) const;
 };
 
 // The metrics compared, each with its samples and direction.
@@ -76,6 +86,10 @@ struct MetricComparison {
   // Largest difference between the medians of two runs of the same side, on the scale of
   // `change` (0 with one run per side). A change within it is `noisy`, however small p is.
   double run_spread = 0;
+  bool gating = true;  // decides the exit status; false: reported only (a secondary metric)
+  // The smallest corrected p these sample sizes allow (smallest_mann_whitney_p times the family
+  // size under Holm); at or above alpha the test cannot flag anything.
+  double smallest_p_adjusted = 0;
   Verdict verdict = Verdict::same;
   std::string why;  // for noisy: what made it undecidable
 };
@@ -88,15 +102,22 @@ struct Comparison {
   // The tests made: one per configuration and metric with enough samples on both sides, a metric
   // sharing another's test (same_test_as) not counted again; and the configurations they cover.
   std::size_t tests = 0, configurations_tested = 0;
-  bool regressed() const;
+  std::size_t secondary_tests = 0;  // tests of the non-gating metrics, corrected among themselves
+  // Non-empty when a gating test cannot reach alpha with its samples: "cannot detect a
+  // regression with n=5 per side at alpha 0.01 over 7 tests; need n >= 7 per side".
+  std::string undetectable;
+  bool regressed() const;  // a gating metric regressed, or a configuration failed now
+  // 1 regressed, else 2 when a gating test could not have flagged anything, else 0.
+  int exit_status() const;
 };
 
 // Verdicts counted once per judgement: a row that shares another's test (throughput with
 // latency.median) joins that row, and the pair counts with the graver of its two verdicts.
+// `gating` picks the gating judgements or the secondary ones.
 struct VerdictCounts {
   std::size_t regressions = 0, improvements = 0, noisy = 0, same = 0;
 };
-VerdictCounts count_verdicts(const Comparison& c);
+VerdictCounts count_verdicts(const Comparison& c, bool gating = true);
 
 // "12 tests over 4 configurations, Holm-corrected at alpha 0.01; throughput shares latency.median's test"
 std::string describe_tests(const Comparison& c, const CompareOptions& options);
@@ -119,6 +140,9 @@ Comparison compare_runs(const nlohmann::json& base, const nlohmann::json& curren
                         const std::string& base_name, const std::string& current_name);
 
 std::string format_comparison(const Comparison& c, const std::string& format, const CompareOptions& options);
+
+// --gate's metric names (or "all"), checked against compared_metrics(); throws ConfigError.
+std::vector<std::string> parse_gate(const std::vector<std::string>& names);
 
 // "5%" -> 0.05, "0.05" -> 0.05; throws ConfigError naming `what`.
 double parse_fraction(const std::string& text, const std::string& what);

@@ -394,8 +394,9 @@ std::string html_comparison(const Comparison& c, const CompareOptions& o, const 
   std::string body = fmt::format(
       "<p>Base <b>{}</b> against new <b>{}</b>: threshold {:.1f}%, two-sided Mann-Whitney U tests: {}. "
       "Verdict: <span class=\"{}\">{}</span>.</p>\n",
-      escape(base), escape(current), 100 * o.threshold, escape(describe_tests(c, o)), c.regressed() ? "regression" : "pass",
-      c.regressed() ? "regression" : "no regression");
+      escape(base), escape(current), 100 * o.threshold, escape(describe_tests(c, o)),
+      c.exit_status() == 0 ? "pass" : "regression",
+      c.regressed() ? "regression" : c.undetectable.empty() ? "no regression" : "cannot judge: " + c.undetectable);
   for (const std::string& w : c.warnings) body += "<p class=\"warning\">warning: " + escape(w) + "</p>\n";
   svg::BarChart chart{"latency-change", "Change of the median end-to-end latency", "percent", {"slower", "faster"},
                       {}, {}, {}};

@@ -586,17 +586,23 @@ TEST(Cli, AnOldResultsFileLoadsForCompareAndReport) {
   const std::string old = std::string(LLMT_TEST_DATA) + "/results-before-issue14.json";
   const Outcome compared = run("compare " + old + " " + old);
   EXPECT_EQ(compared.status, 0) << compared.output;
-  EXPECT_NE(compared.output.find("0 regression(s), 0 improvement(s), 0 noisy, 15 same"), std::string::npos)
+  // One gating test per configuration (latency.median); ttft, tpot and sync.exposed are secondary.
+  EXPECT_NE(compared.output.find("0 regression(s), 0 improvement(s), 0 noisy, 4 same (threshold 5.0%, alpha 0.01); "
+                                 "secondary, not gating: 0 slower, 0 faster, 0 noisy, 11 same"),
+            std::string::npos)
       << compared.output;
-  EXPECT_NE(compared.output.find("15 tests over 4 configurations, Holm-corrected at alpha 0.01; throughput shares "
-                                 "latency.median's test"),
+  EXPECT_NE(compared.output.find("4 tests over 4 configurations, Holm-corrected at alpha 0.01; gating: latency.median; "
+                                 "11 secondary tests (reported, not gating, corrected among themselves); throughput "
+                                 "shares latency.median's test"),
             std::string::npos)
       << compared.output;
   const Outcome uncorrected = run("compare " + old + " " + old + " --correction none --format json");
   EXPECT_EQ(uncorrected.status, 0) << uncorrected.output;
   const json j = json::parse(uncorrected.output.substr(0, uncorrected.output.rfind('}') + 1));
   EXPECT_EQ(j["correction"], "none");
-  EXPECT_EQ(j["tests"], 15);
+  EXPECT_EQ(j["tests"], 4);
+  EXPECT_EQ(j["secondary_tests"], 11);
+  EXPECT_EQ(j["exit_status"], 0);
   EXPECT_EQ(run("compare " + old + " " + old + " --correction sometimes").status, 2);
 
   const fs::path html = temp_path("old-report.html");

@@ -268,12 +268,20 @@ TEST(Compare, AChangeFromZeroIsNotSame) {
   for (auto& rank : quiet.samples.rank_sync_ms) std::fill(rank.begin(), rank.end(), 0.0);
   for (auto& rank : busy.samples.rank_sync_ms)
     for (std::size_t i = 0; i < rank.size(); ++i) rank[i] = 45.0 + static_cast<double>(i % 3);
-  const Comparison c = compare_runs(document({quiet}), document({busy}), CompareOptions{}, "a", "b");
+  CompareOptions gate_all;
+  gate_all.gate = {"all"};
+  const Comparison c = compare_runs(document({quiet}), document({busy}), gate_all, "a", "b");
   const MetricComparison* m = row(c, "tp|", "sync.exposed");
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(m->verdict, Verdict::regression);
   EXPECT_NEAR(m->change, 46.0 / 100, 0.02);  // a share of the base iteration, so finite from zero
   EXPECT_TRUE(c.regressed());
+  // By default sync.exposed is secondary: the same verdict, shown, but it does not fail the gate.
+  const Comparison by_default = compare_runs(document({quiet}), document({busy}), CompareOptions{}, "a", "b");
+  EXPECT_EQ(row(by_default, "tp|", "sync.exposed")->verdict, Verdict::regression);
+  EXPECT_FALSE(row(by_default, "tp|", "sync.exposed")->gating);
+  EXPECT_FALSE(by_default.regressed());
+  EXPECT_EQ(by_default.exit_status(), 0);
 }
 
 // A configuration whose e2e samples are `e2e` while prefill, decode steps and synchronisation
@@ -292,9 +300,16 @@ ConfigResult e2e_only(const std::vector<double>& e2e) {
 // One slowdown of the e2e samples used to be two regressions, latency and throughput, from two
 // tests of the same samples. Now throughput shares latency's test: one judgement, and the
 // comparison says how many tests it made and how it corrected for them.
+// Every metric gating (--gate all): the tests of one configuration form one family.
+CompareOptions every_metric_gates() {
+  CompareOptions o;
+  o.gate = {"all"};
+  return o;
+}
+
 TEST(Compare, LatencyAndThroughputAreOneTestAndCountOnce) {
   const Comparison c = compare_runs(document({e2e_only(draws(100, 1, 12, 31))}),
-                                    document({e2e_only(draws(110, 1, 12, 32))}), CompareOptions{}, "a", "b");
+                                    document({e2e_only(draws(110, 1, 12, 32))}), every_metric_gates(), "a", "b");
   const MetricComparison* latency = row(c, "tp|", "latency.median");
   const MetricComparison* throughput = row(c, "tp|", "throughput");
   ASSERT_NE(latency, nullptr);
@@ -320,17 +335,18 @@ TEST(Compare, LatencyAndThroughputAreOneTestAndCountOnce) {
   EXPECT_EQ(n.same, 3u);
   EXPECT_TRUE(c.regressed());
 
-  const std::string table = format_comparison(c, "table", CompareOptions{});
+  const std::string table = format_comparison(c, "table", every_metric_gates());
   EXPECT_NE(table.find("\n1 regression(s), 0 improvement(s), 0 noisy, 3 same (threshold 5.0%, alpha 0.01)\n"
-                       "4 tests over 1 configuration, Holm-corrected at alpha 0.01; throughput shares "
+                       "4 tests over 1 configuration, Holm-corrected at alpha 0.01; gating: latency.median, sync.exposed, "
+                       "tpot.median, ttft.median; throughput shares "
                        "latency.median's test (same e2e samples)\n"),
             std::string::npos)
       << table;
   EXPECT_NE(table.find("regression (one test with latency.median)"), std::string::npos) << table;
-  const std::string md = format_comparison(c, "markdown", CompareOptions{});
+  const std::string md = format_comparison(c, "markdown", every_metric_gates());
   EXPECT_NE(md.find("1 regressions, 0 improvements, 0 noisy, 3 same"), std::string::npos) << md;
   EXPECT_NE(md.find("4 tests over 1 configuration, Holm-corrected at alpha 0.01"), std::string::npos) << md;
-  const auto js = nlohmann::json::parse(format_comparison(c, "json", CompareOptions{}));
+  const auto js = nlohmann::json::parse(format_comparison(c, "json", every_metric_gates()));
   EXPECT_EQ(js["tests"], 4);
   EXPECT_EQ(js["configurations_tested"], 1);
   EXPECT_EQ(js["correction"], "holm");
@@ -349,7 +365,7 @@ TEST(Compare, HolmCorrectionCountsEveryTestMade) {
   // Five samples a side, fully apart: p = 2 / C(10, 5) = 0.0079 < 0.01; times 4 tests, 0.032.
   const auto base = document({e2e_only({100, 101, 102, 103, 104})});
   const auto slower = document({e2e_only({110, 111, 112, 113, 114})});
-  const Comparison holm = compare_runs(base, slower, CompareOptions{}, "a", "b");
+  const Comparison holm = compare_runs(base, slower, every_metric_gates(), "a", "b");
   const MetricComparison* m = row(holm, "tp|", "latency.median");
   ASSERT_NE(m, nullptr);
   EXPECT_NEAR(m->p_value, 2.0 / 252, 1e-12);
@@ -359,8 +375,17 @@ TEST(Compare, HolmCorrectionCountsEveryTestMade) {
   EXPECT_EQ(row(holm, "tp|", "throughput")->verdict, Verdict::noisy);
   EXPECT_EQ(count_verdicts(holm).noisy, 1u);
   EXPECT_FALSE(holm.regressed());
+  EXPECT_EQ(holm.exit_status(), 2) << "no p below 0.01 is possible: the gate cannot fire";
+  EXPECT_NE(holm.undetectable.find("n=5 per side at alpha 0.01 over 4 tests (Holm); need n >= 6"), std::string::npos)
+      << holm.undetectable;
+  // The default gate makes one test of this configuration (latency.median): 0.0079 flags it.
+  const Comparison primary = compare_runs(base, slower, CompareOptions{}, "a", "b");
+  EXPECT_EQ(primary.tests, 1u);
+  EXPECT_EQ(primary.secondary_tests, 3u);
+  EXPECT_EQ(row(primary, "tp|", "latency.median")->verdict, Verdict::regression);
+  EXPECT_EQ(primary.exit_status(), 1);
 
-  CompareOptions each;
+  CompareOptions each = every_metric_gates();
   each.correction = Correction::none;
   const Comparison uncorrected = compare_runs(base, slower, each, "a", "b");
   m = row(uncorrected, "tp|", "latency.median");
@@ -586,9 +611,11 @@ TEST(Json, AResultsFileFromBeforeTheRankingIntervalsStillLoads) {
   EXPECT_EQ(doc["summary"]["ranking"][1]["candidates"], 3) << "the old ranking counted the ensemble";
 
   const Comparison c = compare_runs(doc, doc, CompareOptions{}, "old", "old");
-  EXPECT_EQ(c.tests, 15u) << "tp1: 3 tests (no sync), tp2, dp2 and the dp2 ensemble: 4 each";
+  EXPECT_EQ(c.tests, 4u) << "one gating test per configuration (latency.median)";
+  EXPECT_EQ(c.secondary_tests, 11u) << "tp1: 2 secondary (no sync), tp2, dp2 and the dp2 ensemble: 3 each";
   EXPECT_EQ(c.configurations_tested, 4u);
-  EXPECT_EQ(count_verdicts(c).same, 15u);
+  EXPECT_EQ(count_verdicts(c).same, 4u);
+  EXPECT_EQ(count_verdicts(c, false).same, 11u);
   EXPECT_FALSE(c.regressed());
 
   const std::string html = html_report(doc, path);

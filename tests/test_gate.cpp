@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -42,9 +43,10 @@ std::vector<double> stream(double median_ms, int n = 8) {
   return v;
 }
 
-nlohmann::json results_document(const std::vector<double>& e2e) {
+// One configuration of `ranks` tensor-parallel ranks whose iterations took `e2e`.
+llmt::ConfigResult tp_result(const std::vector<double>& e2e, int ranks = 1) {
   llmt::ConfigResult r;
-  r.point = llmt::ConfigPoint{"tp", llmt::Layout{1, 1, 1}, llmt::SyncMode::blocking, llmt::MergeMode::concat,
+  r.point = llmt::ConfigPoint{"tp", llmt::Layout{ranks, 1, 1}, llmt::SyncMode::blocking, llmt::MergeMode::concat,
                               llmt::Workload{2, 32, 4}};
   r.iterations = static_cast<int>(e2e.size());
   llmt::RawSamples& s = r.samples;
@@ -53,16 +55,26 @@ nlohmann::json results_document(const std::vector<double>& e2e) {
     s.ttft_ms.push_back(ms * 0.4);
     for (int step = 0; step < 3; ++step) s.decode_step_ms.push_back(ms * 0.2);
   }
-  s.rank_busy_ms = {s.e2e_ms};
-  s.rank_iteration_ms = {s.e2e_ms};
-  s.rank_sync_ms = s.rank_sync_total_ms = s.rank_transfer_ms = {std::vector<double>(e2e.size(), 0.0)};
+  const auto rows = static_cast<std::size_t>(ranks);
+  s.rank_busy_ms.assign(rows, s.e2e_ms);
+  s.rank_iteration_ms.assign(rows, s.e2e_ms);
+  s.rank_sync_ms = s.rank_sync_total_ms = s.rank_transfer_ms =
+      std::vector<std::vector<double>>(rows, std::vector<double>(e2e.size(), 0.0));
   llmt::fill_sample_metrics(r.point, s, r.metrics);
-  r.metrics.memory.resize(1);
+  r.metrics.memory.resize(rows);
   r.verification.checked = r.verification.passed = true;
+  return r;
+}
+
+nlohmann::json document_of(const std::vector<llmt::ConfigResult>& results) {
   llmt::RunMetadata meta;
   meta.backend = "cpu";
-  return llmt::make_document(meta, {llmt::to_json(r)});
+  std::vector<nlohmann::json> configurations;
+  for (const llmt::ConfigResult& r : results) configurations.push_back(llmt::to_json(r));
+  return llmt::make_document(meta, configurations);
 }
+
+nlohmann::json results_document(const std::vector<double>& e2e) { return document_of({tp_result(e2e)}); }
 
 // One side of a comparison: a run per median, pooled.
 std::vector<llmt::ResultsFile> side(const std::string& name, const std::vector<double>& run_medians) {
@@ -116,7 +128,8 @@ void scale(nlohmann::json& j, double factor) {
 
 std::string write_scaled(const nlohmann::json& doc, double factor, const std::string& name) {
   nlohmann::json copy = doc;
-  for (auto& config : copy["configurations"]) scale(config["samples"], factor);
+  for (auto& config : copy["configurations"])
+    if (config.contains("samples")) scale(config["samples"], factor);
   const std::string path = temp(name);
   std::ofstream(path) << copy.dump(2);
   return path;
@@ -180,9 +193,101 @@ TEST(Gate, AnInjectedSlowdownIsFlaggedAndIdenticalRunsAreNot) {
   EXPECT_EQ(itself.status, 0) << itself.output;
 }
 
+// Seven configurations whose iterations took `factor` times the fixed stream around 100 ms, with
+// `n` samples each, written to a file.
+std::string seven_configurations(double factor, int n, const std::string& name) {
+  std::vector<llmt::ConfigResult> results;
+  for (int ranks = 1; ranks <= 7; ++ranks) {
+    std::vector<double> e2e = stream(100.0 * ranks, n);
+    for (double& ms : e2e) ms *= factor;
+    results.push_back(tp_result(e2e, ranks));
+  }
+  const std::string path = temp(name);
+  std::ofstream(path) << document_of(results).dump();
+  return path;
+}
+
+// The gate's defaults can fire: 10 samples a side (bench's default --iterations), every one of
+// seven configurations 10% slower, is seven regressions and exit 1; the same files unchanged pass.
+TEST(Gate, ATenPercentSlowdownFailsTheDefaultGate) {
+  const std::string base = seven_configurations(1.0, 10, "base10.json");
+  const Outcome slower = run("compare " + base + " " + seven_configurations(1.10, 10, "slower10.json"));
+  EXPECT_EQ(slower.status, 1) << slower.output;
+  EXPECT_NE(slower.output.find("7 regression(s), 0 improvement(s), 0 noisy, 0 same"), std::string::npos)
+      << slower.output;
+  EXPECT_NE(slower.output.find("7 tests over 7 configurations, Holm-corrected at alpha 0.01; gating: latency.median"),
+            std::string::npos)
+      << slower.output;
+  const Outcome same = run("compare " + base + " " + seven_configurations(1.0, 10, "same10.json"));
+  EXPECT_EQ(same.status, 0) << same.output;
+  EXPECT_NE(same.output.find("0 regression(s), 0 improvement(s), 0 noisy, 7 same"), std::string::npos) << same.output;
+}
+
+// With 5 samples a side and 7 tests no p can reach alpha after Holm (2 / C(10, 5) x 7 = 0.056):
+// even a 2x slowdown cannot be flagged, and the gate says so with exit 2 instead of passing.
+TEST(Gate, TooFewSamplesToDetectARegressionExitTwo) {
+  const std::string base = seven_configurations(1.0, 5, "base5.json");
+  const std::string doubled = seven_configurations(2.0, 5, "doubled5.json");
+  const Outcome o = run("compare " + base + " " + doubled);
+  EXPECT_EQ(o.status, 2) << o.output;
+  EXPECT_NE(o.output.find("cannot detect a regression with n=5 per side at alpha 0.01 over 7 tests (Holm); need "
+                          "n >= 7 per side"),
+            std::string::npos)
+      << o.output;
+  EXPECT_NE(o.output.find("0 regression(s), 0 improvement(s), 7 noisy"), std::string::npos) << "the table is shown";
+  // The JSON says the same; 7 a side is enough (2 / C(14, 7) x 7 = 0.0041).
+  const std::string json_out = temp("undetectable.json");
+  EXPECT_EQ(run("compare " + base + " " + doubled + " --format json -o " + json_out).status, 2);
+  nlohmann::json doc;
+  std::ifstream(json_out) >> doc;
+  EXPECT_EQ(doc["exit_status"], 2);
+  EXPECT_NE(doc["undetectable"].get<std::string>().find("need n >= 7"), std::string::npos);
+  EXPECT_EQ(run("compare " + seven_configurations(1.0, 7, "base7.json") + " " +
+                seven_configurations(2.0, 7, "doubled7.json"))
+                .status,
+            1);
+  // Pooling runs adds samples: 5 + 5 a side is as good as 10.
+  const std::string base_b = seven_configurations(1.01, 5, "base5b.json");
+  const std::string doubled_b = seven_configurations(2.02, 5, "doubled5b.json");
+  EXPECT_EQ(run("compare " + base + "," + base_b + " " + doubled + "," + doubled_b).status, 1);
+}
+
+// Every sample array becomes its median times the fixed +-2% jitter, position by position: the
+// run's shape (configurations, samples per side) stays, the machine's noise goes.
+void steady(nlohmann::json& j) {
+  if (j.is_array() && !j.empty() && j[0].is_number()) {
+    std::vector<double> v = j.get<std::vector<double>>();
+    std::sort(v.begin(), v.end());
+    const double median = v[v.size() / 2];
+    const std::vector<double> fixed = stream(median, static_cast<int>(v.size()));
+    j = fixed;
+  } else if (j.is_array() || j.is_object()) {
+    for (auto& v : j) steady(v);
+  }
+}
+
+// bench's defaults, end to end: a real run with the default iterations (its samples made steady,
+// so the machine's speed cannot decide), and a copy with every sample 10% longer, fail the
+// default gate (exit 1).
+TEST(Gate, DefaultBenchThenCompareCatchesATenPercentSlowdown) {
+  const std::string real = temp("default.json");
+  ASSERT_EQ(run("bench --model tiny --gpus 1,2 --strategy tp,dp --batch 2 --prompt 4 --gen 3 -q --json " + real).status,
+            0);
+  nlohmann::json doc;
+  std::ifstream(real) >> doc;
+  ASSERT_EQ(doc["configurations"][0]["samples"]["e2e_ms"].size(), 10u) << "bench's default --iterations";
+  for (auto& config : doc["configurations"])
+    if (config.contains("samples")) steady(config["samples"]);
+  const std::string base = write_scaled(doc, 1.0, "default-steady.json");
+  const Outcome o = run("compare " + base + " " + write_scaled(doc, 1.10, "default-slower.json"));
+  EXPECT_EQ(o.status, 1) << o.output;
+  EXPECT_EQ(run("compare " + base + " " + base).status, 0);
+}
+
 TEST(Gate, UnusableInputExitsWithTwo) {
   const std::string good = temp("good.json"), bad = temp("bad.json");
-  ASSERT_EQ(run("bench --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 -n 3 -q --json " + good).status,
+  // 5 samples: the fewest with which one test can reach alpha 0.01 (the control below is judged).
+  ASSERT_EQ(run("bench --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 -n 5 -q --json " + good).status,
             0);
   std::FILE* f = std::fopen(bad.c_str(), "w");
   std::fputs("{\"schema_version\": 1, \"configurations\": [", f);
