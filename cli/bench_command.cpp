@@ -729,8 +729,6 @@ int run_bench(const BenchOptions& given, const std::string& command_line) {
   if (!o.hardware.empty()) return plan_for_hardware(o, model);
   if (!model.moe() && o.routing != "model")
     throw ConfigError(fmt::format("--routing {}: {} has no experts to route to", o.routing, model.name));
-  if (model.moe() && !o.weights.empty())
-    throw ConfigError("--weights: checkpoints of mixture-of-experts models are not supported yet");
   const BackendChoice backend = resolve_backend(o.backend, o.dtype, o.emulate_ranks);
   const auto objective = parse_objective(o.objective);
   if (!objective) throw ConfigError(fmt::format("--objective: '{}' is not latency, throughput or memory", o.objective));

@@ -4,6 +4,8 @@
 #include <iterator>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "engine/transformer.hpp"
 #include "model/math.hpp"
 
@@ -40,10 +42,21 @@ std::pair<WeightRole, int> weight_role(std::uint64_t tensor) {
       WeightRole::down,    WeightRole::down_bias, WeightRole::q_norm, WeightRole::k_norm};
   static_assert(std::size(kLayerRoles) == kKNorm + 1, "one role per LayerTensor, in its order");
   const std::uint64_t kind = (tensor - 1000) % 64;
-  if (kind == kBgate) return {WeightRole::gate_bias, static_cast<int>((tensor - 1000) / 64)};
-  if (kind >= std::size(kLayerRoles))
-    throw ConfigError("checkpoints of mixture-of-experts models are not supported yet (--weights, export-weights)");
-  return {kLayerRoles[kind], static_cast<int>((tensor - 1000) / 64)};
+  const int layer = static_cast<int>((tensor - 1000) / 64);
+  switch (kind) {
+    case kBgate: return {WeightRole::gate_bias, layer};
+    case kRouter: return {WeightRole::router, layer};
+    case kExpertGate: return {WeightRole::expert_gate, layer};
+    case kExpertUp: return {WeightRole::expert_up, layer};
+    case kExpertDown: return {WeightRole::expert_down, layer};
+    case kSharedGate: return {WeightRole::shared_gate, layer};
+    case kSharedUp: return {WeightRole::shared_up, layer};
+    case kSharedDown: return {WeightRole::shared_down, layer};
+    case kSharedExpertGate: return {WeightRole::shared_expert_gate, layer};
+    default: break;
+  }
+  if (kind >= std::size(kLayerRoles)) throw Error(fmt::format("no checkpoint role for weight tensor {}", tensor));
+  return {kLayerRoles[kind], layer};
 }
 
 // Initialisation scales: uniform(-a, a) with a = sqrt(3 / fan_in) keeps unit variance.
@@ -203,17 +216,29 @@ void WeightBuilder::fill(const DeviceBuffer& dst, std::size_t offset, int rows, 
           std::int64_t col0, std::int64_t global_cols, float scale, float shift) {
   void* at = static_cast<char*>(dst.get()) + offset * esize_;
   if (checkpoint_) {
-    const std::vector<float> values = checkpoint_->read(checkpoint_location(tensor), row0, col0, rows, cols);
+    std::int64_t row = row0;
+    const HfLocation where = checkpoint_location(tensor, row);
+    const std::vector<float> values = checkpoint_->read(where, row, col0, rows, cols);
     be_.copy_from_host(at, values.data(), values.size());
     return;
   }
   be_.fill(at, rows, cols, FillSpec{seed_, tensor, row0, col0, global_cols, scale, shift});
-  if (exported_) export_block(at, checkpoint_location(tensor), row0, col0, rows, cols);
+  if (exported_) {
+    std::int64_t row = row0;
+    const HfLocation where = checkpoint_location(tensor, row);
+    export_block(at, where, row, col0, rows, cols);
+  }
 }
 
-HfLocation WeightBuilder::checkpoint_location(std::uint64_t tensor) const {
+HfLocation WeightBuilder::checkpoint_location(std::uint64_t tensor, std::int64_t& row0) const {
   const auto [role, layer] = weight_role(tensor);
-  return hf_location(m_, role, layer);
+  std::int64_t rows_per_expert = 0;
+  if (role == WeightRole::expert_gate || role == WeightRole::expert_up) rows_per_expert = m_.moe_intermediate;
+  if (role == WeightRole::expert_down) rows_per_expert = m_.hidden;
+  if (rows_per_expert == 0) return hf_location(m_, role, layer);
+  const std::int64_t expert = row0 / rows_per_expert;
+  row0 -= expert * rows_per_expert;
+  return hf_location(m_, role, layer, static_cast<int>(expert));
 }
 
 void WeightBuilder::export_block(const void* at, const HfLocation& where, std::int64_t row0, std::int64_t col0, int rows, int cols) {

@@ -117,7 +117,10 @@ class WeightBuilder {
   DeviceBuffer allocate(std::size_t n);
   void fill(const DeviceBuffer& dst, std::size_t offset, int rows, int cols, std::uint64_t tensor, std::int64_t row0,
             std::int64_t col0, std::int64_t global_cols, float scale, float shift = 0.0f);
-  HfLocation checkpoint_location(std::uint64_t tensor) const;
+  // Where `tensor`'s block starting at `row0` lives in a checkpoint. A routed expert's tensors
+  // are one tensor per expert there, so `row0` (a row of all experts stacked) becomes the row
+  // inside that expert's tensor; a block never spans two experts.
+  HfLocation checkpoint_location(std::uint64_t tensor, std::int64_t& row0) const;
   void export_block(const void* at, const HfLocation& where, std::int64_t row0, std::int64_t col0, int rows, int cols);
   void fill_norm(const DeviceBuffer& w, const DeviceBuffer& b, std::uint64_t wid, std::uint64_t bid);
   void fill_mlp(LayerWeights& L, int l);

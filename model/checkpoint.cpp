@@ -26,6 +26,29 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+// Mixture-of-experts weights under the names of the hub's checkpoints, which transformers loads:
+// Mixtral's block_sparse_moe with w1 (gate), w3 (up) and w2 (down) per expert; Qwen2-MoE's and
+// Qwen3-MoE's mlp.gate (the router) and mlp.experts.E.{gate,up,down}_proj, and Qwen2-MoE's
+// mlp.shared_expert with its mlp.shared_expert_gate.
+HfLocation moe_location(const ModelConfig& m, WeightRole role, int layer, int expert) {
+  const std::int64_t h = m.hidden, width = m.moe_intermediate, shared = m.shared_expert_intermediate;
+  const bool mixtral = m.model_type == "mixtral";
+  const std::string block = fmt::format("model.layers.{}.{}.", layer, mixtral ? "block_sparse_moe" : "mlp");
+  const std::string E = fmt::format("{}experts.{}.", block, expert);
+  switch (role) {
+    case WeightRole::router: return {{block + "gate.weight"}, {m.experts, h}};
+    case WeightRole::expert_gate: return {{E + (mixtral ? "w1.weight" : "gate_proj.weight")}, {width, h}};
+    case WeightRole::expert_up: return {{E + (mixtral ? "w3.weight" : "up_proj.weight")}, {width, h}};
+    case WeightRole::expert_down: return {{E + (mixtral ? "w2.weight" : "down_proj.weight")}, {h, width}};
+    case WeightRole::shared_gate: return {{block + "shared_expert.gate_proj.weight"}, {shared, h}};
+    case WeightRole::shared_up: return {{block + "shared_expert.up_proj.weight"}, {shared, h}};
+    case WeightRole::shared_down: return {{block + "shared_expert.down_proj.weight"}, {h, shared}};
+    case WeightRole::shared_expert_gate: return {{block + "shared_expert_gate.weight"}, {1, h}};
+    default: break;
+  }
+  throw ModelError(fmt::format("{}: no mixture-of-experts weight of role {}", m.name, static_cast<int>(role)));
+}
+
 HfLocation llama_location(const ModelConfig& m, WeightRole role, int layer) {
   const std::int64_t h = m.hidden, q = m.q_dim(), kv = m.kv_dim(), inter = m.intermediate;
   const std::string L = fmt::format("model.layers.{}.", layer);
@@ -123,7 +146,8 @@ std::int64_t hf_index(const HfLocation& where, std::int64_t row, std::int64_t co
   return (where.out_offset + row) * where.shape[1] + col;                                 // stored [out, in]
 }
 
-HfLocation hf_location(const ModelConfig& model, WeightRole role, int layer) {
+HfLocation hf_location(const ModelConfig& model, WeightRole role, int layer, int expert) {
+  if (role >= WeightRole::router) return moe_location(model, role, layer, expert);
   return model.arch == Architecture::gpt2 ? gpt2_location(model, role, layer) : llama_location(model, role, layer);
 }
 
@@ -231,25 +255,37 @@ const Checkpoint::Tensor& Checkpoint::find(const HfLocation& where, std::string&
 namespace {
 
 // The weights a model of this architecture and config holds, as (role, layer).
-std::vector<std::pair<WeightRole, int>> model_weights(const ModelConfig& m) {
+// A model's weights as (role, layer, expert): expert is 0 for every role but the expert_* ones.
+struct WeightId {
+  WeightRole role;
+  int layer = 0, expert = 0;
+};
+
+std::vector<WeightId> model_weights(const ModelConfig& m) {
   using R = WeightRole;
   const bool gpt2 = m.arch == Architecture::gpt2;
-  std::vector<std::pair<R, int>> out = {{R::embed, 0}, {R::final_norm_w, 0}};
-  if (gpt2) out.insert(out.end(), {{R::positions, 0}, {R::final_norm_b, 0}});
-  if (!m.tied_embeddings) out.emplace_back(R::head, 0);
+  std::vector<WeightId> out = {{R::embed}, {R::final_norm_w}};
+  if (gpt2) out.insert(out.end(), {{R::positions}, {R::final_norm_b}});
+  if (!m.tied_embeddings) out.push_back({R::head});
+  const auto add = [&](std::initializer_list<R> roles, int l) {
+    for (R r : roles) out.push_back({r, l});
+  };
   for (int l = 0; l < m.layers; ++l) {
-    for (R r : {R::norm1_w, R::norm2_w, R::q, R::k, R::v, R::out, R::up, R::down}) out.emplace_back(r, l);
-    if (m.qkv_bias)
-      for (R r : {R::q_bias, R::k_bias, R::v_bias}) out.emplace_back(r, l);
-    if (m.qk_norm)
-      for (R r : {R::q_norm, R::k_norm}) out.emplace_back(r, l);
-    if (gpt2)
-      for (R r : {R::norm1_b, R::norm2_b, R::out_bias, R::up_bias, R::down_bias}) out.emplace_back(r, l);
-    else
-      out.emplace_back(R::gate, l);
-    if (!gpt2 && m.out_bias) out.emplace_back(R::out_bias, l);
-    if (!gpt2 && m.mlp_bias)
-      for (R r : {R::gate_bias, R::up_bias, R::down_bias}) out.emplace_back(r, l);
+    add({R::norm1_w, R::norm2_w, R::q, R::k, R::v, R::out}, l);
+    if (m.moe_layer(l)) {
+      add({R::router}, l);
+      for (int e = 0; e < m.experts; ++e)
+        for (R r : {R::expert_gate, R::expert_up, R::expert_down}) out.push_back({r, l, e});
+      if (m.shared_expert_intermediate > 0) add({R::shared_gate, R::shared_up, R::shared_down, R::shared_expert_gate}, l);
+    } else {
+      add({R::up, R::down}, l);
+      if (!gpt2) add({R::gate}, l);
+      if (!gpt2 && m.mlp_bias) add({R::gate_bias, R::up_bias, R::down_bias}, l);
+    }
+    if (m.qkv_bias) add({R::q_bias, R::k_bias, R::v_bias}, l);
+    if (m.qk_norm) add({R::q_norm, R::k_norm}, l);
+    if (gpt2) add({R::norm1_b, R::norm2_b, R::out_bias, R::up_bias, R::down_bias}, l);
+    if (!gpt2 && m.out_bias) add({R::out_bias}, l);
   }
   return out;
 }
@@ -270,7 +306,7 @@ const Checkpoint::Tensor& Checkpoint::usable(const HfLocation& where, std::strin
 
 void Checkpoint::check(const ModelConfig& model) const {
   std::string name;
-  for (const auto& [role, layer] : model_weights(model)) usable(hf_location(model, role, layer), name);
+  for (const WeightId& w : model_weights(model)) usable(hf_location(model, w.role, w.layer, w.expert), name);
 }
 
 std::vector<float> Checkpoint::read(const HfLocation& where, std::int64_t row0, std::int64_t col0, int rows,

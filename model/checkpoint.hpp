@@ -23,6 +23,9 @@ enum class WeightRole {
   norm2_w, norm2_b, gate, up, up_bias, down, down_bias,
   gate_bias,  // Llama's mlp_bias
   q_norm, k_norm,  // Qwen3's per-head norms: [1, head_dim]
+  // Mixture of experts: the router [experts, hidden]; one routed expert's gate, up ([width,
+  // hidden]) and down ([hidden, width]); Qwen2-MoE's shared expert and its sigmoid gate [1, hidden].
+  router, expert_gate, expert_up, expert_down, shared_gate, shared_up, shared_down, shared_expert_gate,
 };
 
 // Where a logical tensor lives in a checkpoint: the tensor's name (and the names it may have
@@ -34,7 +37,8 @@ struct HfLocation {
   bool transposed = false;
   std::int64_t out_offset = 0;
 };
-HfLocation hf_location(const ModelConfig& model, WeightRole role, int layer);
+// `expert`: which routed expert, for the expert_* roles (transformers stores one tensor each).
+HfLocation hf_location(const ModelConfig& model, WeightRole role, int layer, int expert = 0);
 // Element (row, col) of the logical tensor: its index in the checkpoint tensor at `where`.
 std::int64_t hf_index(const HfLocation& where, std::int64_t row, std::int64_t col);
 

@@ -698,6 +698,53 @@ TEST(Cli, ExportedWeightsReadBackGiveTheSameLogitsBitForBit) {
   }
 }
 
+// Mixture-of-experts checkpoints under transformers' names (routers, one tensor per expert, the
+// shared expert and its gate): exported, read back under tp, ep and pp, bit for bit the logits of
+// the generated weights.
+TEST(Cli, ExportedMoeWeightsReadBackGiveTheSameLogitsBitForBit) {
+  const std::string data = std::string(LLMT_TEST_DATA) + "/";
+  const std::pair<std::string, std::vector<std::string>> models[] = {
+      {"tiny-mixtral", {"model.layers.1.block_sparse_moe.gate.weight", "model.layers.1.block_sparse_moe.experts.3.w1.weight",
+                        "model.layers.0.block_sparse_moe.experts.0.w2.weight", "model.layers.0.block_sparse_moe.experts.2.w3.weight"}},
+      {"tiny-qwen3-moe", {"model.layers.0.mlp.gate.weight", "model.layers.1.mlp.experts.5.gate_proj.weight",
+                          "model.layers.1.mlp.experts.0.down_proj.weight", "model.layers.0.self_attn.q_norm.weight"}},
+      {"tiny-qwen2-moe", {"model.layers.0.mlp.shared_expert.gate_proj.weight", "model.layers.2.mlp.shared_expert_gate.weight",
+                          "model.layers.0.mlp.experts.4.up_proj.weight", "model.layers.1.mlp.gate_proj.weight"}}};
+  for (const auto& [tag, names] : models) {
+    const std::string model = data + tag + ".json";
+    const auto dir = temp_path("ckpt-" + tag);
+    fs::remove_all(dir);
+    const Outcome exported = run("export-weights --model " + model + " --shards 2 " + dir.string());
+    ASSERT_EQ(exported.status, 0) << exported.output;
+    std::ifstream index(dir / "model.safetensors.index.json");
+    const json map = json::parse(index)["weight_map"];
+    for (const std::string& name : names) EXPECT_TRUE(map.contains(name)) << tag << ": " << name;
+    const std::string sweep = " --gpus 1,2 --strategy tp,ep,pp --batch 2 --prompt 5 --gen 3 --iterations 1 --warmup 0 -q";
+    const auto from_file = temp_path("from-file-" + tag), generated = temp_path("gen-" + tag);
+    const Outcome a = run("bench --weights " + dir.string() + sweep + " --dump-logits " + from_file.string());
+    const Outcome b = run("bench --model " + model + sweep + " --dump-logits " + generated.string());
+    ASSERT_EQ(a.status, 0) << a.output;
+    ASSERT_EQ(b.status, 0) << b.output;
+    const auto got = dumped_tensors(from_file), want = dumped_tensors(generated);
+    EXPECT_GE(got.size(), 6u) << tag << ": ids, reference, tp1, tp2, ep2, pp2";
+    ASSERT_EQ(got.size(), want.size()) << tag;
+    for (const auto& [name, bytes] : want) EXPECT_TRUE(got.count(name) && got.at(name) == bytes) << tag << ": " << name;
+  }
+  // A config with a fifth expert against the four-expert checkpoint: refused by the router's name
+  // and shape before anything runs.
+  json five;
+  std::ifstream(data + "tiny-mixtral.json") >> five;
+  five["num_local_experts"] = 5;
+  const auto config = temp_path("five-experts.json");
+  std::ofstream(config) << five.dump();
+  const Outcome other = run("bench --weights " + temp_path("ckpt-tiny-mixtral").string() + " --model " + config.string() +
+                            " --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 -q");
+  EXPECT_EQ(other.status, 2) << other.output;
+  EXPECT_NE(other.output.find("'model.layers.0.block_sparse_moe.gate.weight' has shape [4, 64], this config needs [5, 64]"),
+            std::string::npos)
+      << other.output;
+}
+
 TEST(Cli, ACheckpointThatDoesNotMatchTheConfigIsRefusedByName) {
   const auto dir = temp_path("ckpt-two-layers");
   fs::remove_all(dir);
