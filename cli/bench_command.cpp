@@ -725,6 +725,7 @@ int plan_for_hardware(const BenchOptions& o, const ModelConfig& model) {
 int run_bench(const BenchOptions& given, const std::string& command_line) {
   const BenchOptions o = for_this_process(given);
   check_flags(o);
+  if (ProcessWorld* world = process_world()) world->set_wait_limit(o.collective_timeout);
   ModelConfig model = load_bench_model(o);
   if (!o.hardware.empty()) return plan_for_hardware(o, model);
   if (!model.moe() && o.routing != "model")

@@ -76,6 +76,8 @@ class Communicator {
   // that did not arrive, and aborts the world so that the others are released too. The default
   // ignores it (a communicator with a watchdog of its own, such as NCCL's).
   virtual void set_collective_timeout(double seconds) { (void)seconds; }
+  // The collective timeout in force (0: none, or a communicator that does not keep one).
+  virtual double collective_timeout() const { return 0; }
 
   // Collective over the group with equal counts.
   void all_gather(const void* send, void* recv, std::size_t count, DType type);

@@ -43,7 +43,8 @@ class ProcessWorld {
   // The processes of the last join send `mine` to rank 0. On rank 0: every one's message in rank
   // order, nullopt where none came within `timeout_s`; elsewhere: empty.
   virtual std::vector<std::optional<std::string>> gather(const std::string& mine, int ranks, double timeout_s) = 0;
-  // Collective over every process: rank 0's `text` everywhere.
+  // Collective over every process: rank 0's `text` everywhere. Waits at most wait_limit()
+  // seconds for rank 0 (0: forever), then throws CollectiveTimeout.
   virtual std::string broadcast(const std::string& text) = 0;
   // Ends every process of the job with `status` (the sweep cannot go on without a lost process).
   [[noreturn]] virtual void abort_job(int status) = 0;
@@ -54,8 +55,14 @@ class ProcessWorld {
   }
   const std::string& lost() const { return lost_; }
 
+  // How long a process waits for the others outside a configuration's collectives (broadcasts
+  // of rank 0's decisions): --collective-timeout; 0 waits forever.
+  void set_wait_limit(double seconds) { wait_limit_s_ = seconds; }
+  double wait_limit() const { return wait_limit_s_; }
+
  private:
   std::string lost_;
+  double wait_limit_s_ = 0;
 };
 
 // The process's world; nullptr in thread mode.

@@ -86,6 +86,28 @@ TEST(MpiBench, ExpertParallelExchangesTokensAcrossProcesses) {
   EXPECT_EQ(ok, 4) << "tp1.ep4 and tp2.ep2, each in both dispatch modes";
 }
 
+// Messages between processes go in pieces (MPI counts are int: a rank message over 2 GiB would
+// overflow one). With pieces of 256 bytes every rank message (its logits, phases and samples) and
+// every broadcast of the plan is many pieces; the configurations still verify, so each arrived
+// whole and in order.
+TEST(MpiBench, MessagesTravelInPiecesAndReassemble) {
+  const auto json = temp_path("mpi_bench", "pieces.json");
+  const auto out = run_command("LLMT_MPI_PIECE_BYTES=256 " + mpiexec(2) + " " + kSweep +
+                               " --batch 2 --gen 3 --iterations 2 --gpus 1,2 --strategy tp,pp --json " + json.string() +
+                               " 2>&1");
+  ASSERT_EQ(out.status, 0) << out.output;
+  int ok = 0;
+  const nlohmann::json doc = read_json(json);
+  for (const auto& c : doc["configurations"]) {
+    if (c["status"] == "skipped") continue;  // pp on one rank
+    ASSERT_EQ(c["status"], "ok") << c.dump();
+    EXPECT_TRUE(c["verification"]["passed"].get<bool>()) << c["id"];
+    EXPECT_EQ(c["samples"]["per_rank"]["busy_ms"].size(), c["ranks"].get<std::size_t>()) << "every rank's samples";
+    ++ok;
+  }
+  EXPECT_EQ(ok, 3) << "tp1, tp2, pp2";
+}
+
 TEST(MpiBench, CountsBeyondTheWorldAreSkippedWithAReason) {
   const auto json = temp_path("mpi_bench", "two.json");
   const auto out = run_command(mpiexec(2) + " " + kSweep + " --batch 4 --gen 3 --iterations 2 --gpus 1,2,4 --strategy tp --json " + json.string() +

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "model/error.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
@@ -109,7 +110,7 @@ std::uint64_t CudaBackend::stamp() {
   std::lock_guard lock(stamp_mutex_);
   if (next_event_ == 0) {
     // The anchor: the stream is drained, so the event completes at about the host time taken.
-    LLMT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    wait_stream(compute_);
     anchor_ns_ = host_ns();
     LLMT_CUDA_CHECK(cudaEventRecord(event_at(0), compute_));
     next_event_ = 1;
@@ -130,9 +131,24 @@ std::uint64_t CudaBackend::stamp_comm() {
   return next_event_++;
 }
 
+void CudaBackend::wait_stream(cudaStream_t stream) {
+  if (!wait_watch_) {
+    LLMT_CUDA_CHECK(cudaStreamSynchronize(stream));
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    const cudaError_t state = cudaStreamQuery(stream);
+    if (state == cudaSuccess) return;
+    if (state != cudaErrorNotReady) LLMT_CUDA_CHECK(state);
+    wait_watch_(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
 void CudaBackend::synchronize() {
-  LLMT_CUDA_CHECK(cudaStreamSynchronize(comm_));
-  LLMT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+  wait_stream(comm_);
+  wait_stream(compute_);
 }
 
 std::uint64_t CudaBackend::to_ns(std::uint64_t stamp) {
@@ -161,7 +177,7 @@ void CudaBackend::flush_cache() {
     LLMT_CUDA_CHECK(cudaMalloc(&flush_buffer_, flush_bytes_));
   }
   LLMT_CUDA_CHECK(cudaMemsetAsync(flush_buffer_, 0, flush_bytes_, compute_));
-  LLMT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+  wait_stream(compute_);
 }
 
 void CudaBackend::begin_capture() {
@@ -225,12 +241,12 @@ void CudaBackend::copy_from_host(void* dst, const float* src, std::size_t n) {
 
 void CudaBackend::upload_bytes(void* dst, const void* src, std::size_t bytes) {
   LLMT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, compute_));
-  LLMT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+  wait_stream(compute_);
 }
 
 void CudaBackend::download_bytes(void* dst, const void* src, std::size_t bytes) {
   LLMT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, compute_));
-  LLMT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+  wait_stream(compute_);
 }
 
 void CudaBackend::copy_to_host(float* dst, const void* src, std::size_t n) {

@@ -37,8 +37,11 @@ std::unique_ptr<Backend> make_cuda_backend(int device, DType dtype);
 
 // One NCCL communicator per backend (one GPU each), created together in this process.
 std::vector<std::unique_ptr<Communicator>> make_nccl_world(const std::vector<Backend*>& backends);
-// Process mode: this process's NCCL communicator, bootstrapped over `host` (MPI on the host).
-std::unique_ptr<Communicator> make_nccl_process_communicator(Backend& backend, Communicator& host);
+// Process mode: this process's NCCL communicator, bootstrapped over `host` (MPI on the host),
+// which it keeps: a watchdog polls NCCL while the host waits for the GPU and, past `host`'s
+// collective timeout or on an NCCL error, aborts NCCL and `host` (so that the MPI side of every
+// process learns it) instead of waiting forever for a lost peer.
+std::unique_ptr<Communicator> make_nccl_process_communicator(Backend& backend, std::unique_ptr<Communicator> host);
 // Emulated ranks sharing one GPU: the shared-memory communicator with device copies and a
 // reduction kernel. For checking multi-rank logic on one GPU; its timings are not multi-GPU timings.
 std::vector<std::unique_ptr<Communicator>> make_emulated_world(const std::vector<Backend*>& backends);

@@ -5,6 +5,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,6 +39,11 @@ class CudaBackend final : public Backend {
   // A stamp recorded on the communication stream (the overlap mode's collectives).
   std::uint64_t stamp_comm();
   void synchronize() override;
+  // Waits for `stream`. With a watch set (process mode's NCCL watchdog) the wait polls, calling
+  // the watch with the seconds waited so far every ~50 us; the watch throws to end a wait that
+  // can no longer finish (a lost peer), the only way out of a collective that never completes.
+  void wait_stream(cudaStream_t stream);
+  void set_wait_watch(std::function<void(double waited_s)> watch) { wait_watch_ = std::move(watch); }
   std::uint64_t to_ns(std::uint64_t stamp) override;
   void recycle_stamps() override;
 
@@ -111,6 +117,7 @@ class CudaBackend final : public Backend {
   int device_;
   DType dtype_;
   cudaStream_t compute_ = nullptr, comm_ = nullptr;
+  std::function<void(double)> wait_watch_;
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;  // cuBLASLt workspace: the backend's own, outside the engine's accounting
   std::size_t workspace_bytes_ = 0;

@@ -66,7 +66,7 @@ void register_cuda_backends(BackendRegistry& registry) {
   gpu.make_backend = [](int rank, DType dtype) { return make_cuda_backend(rank, dtype); };
   gpu.make_world = [](const std::vector<Backend*>& backends) { return make_nccl_world(backends); };
   gpu.make_process_comm = [](Backend& backend, std::unique_ptr<Communicator> host) {
-    return make_nccl_process_communicator(backend, *host);
+    return make_nccl_process_communicator(backend, std::move(host));
   };
   gpu.memory_pools = [](int ranks) {
     const CudaRuntimeInfo info = cuda_runtime_info();

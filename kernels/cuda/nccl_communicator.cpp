@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <map>
 #include <mutex>
 
@@ -59,13 +61,15 @@ struct NcclWorld {
 
 class NcclCommunicator final : public Communicator {
  public:
-  NcclCommunicator(std::shared_ptr<NcclWorld> world, ncclComm_t comm, CudaBackend& backend)
-      : world_(std::move(world)), comm_(comm), backend_(backend) {
-    LLMT_NCCL_CHECK(ncclCommUserRank(comm_, &rank_));
-    LLMT_NCCL_CHECK(ncclCommCount(comm_, &size_));
+  NcclCommunicator(std::shared_ptr<NcclWorld> world, ncclComm_t comm, CudaBackend& backend,
+                   std::shared_ptr<Communicator> host = nullptr)
+      : world_(std::move(world)), comm_(comm), backend_(backend), host_(std::move(host)) {
+    settle(ncclCommUserRank(comm_, &rank_));
+    settle(ncclCommCount(comm_, &size_));
     world_->add(comm_);
   }
   ~NcclCommunicator() override {
+    if (host_ && watches_backend_ && !child_) backend_.set_wait_watch(nullptr);
     (void)cudaFree(scratch_);
     // Aborted communicators are freed by the abort; destroying them again is not allowed. A
     // destroyed one leaves the world's list, so a later abort does not touch it.
@@ -83,7 +87,7 @@ class NcclCommunicator final : public Communicator {
 
   void all_reduce_on(cudaStream_t stream, const void* send, void* recv, std::size_t count, DType type, ReduceOp op) {
     guard();
-    LLMT_NCCL_CHECK(ncclAllReduce(send, recv, count, nccl_type(type), nccl_op(op), comm_, stream));
+    settle(ncclAllReduce(send, recv, count, nccl_type(type), nccl_op(op), comm_, stream));
   }
   void all_reduce(const void* send, void* recv, std::size_t count, DType type, ReduceOp op) override {
     all_reduce_on(stream(), send, recv, count, type, op);
@@ -97,19 +101,19 @@ class NcclCommunicator final : public Communicator {
     bool equal = true;
     for (std::size_t c : counts) equal &= c == counts[0];
     if (equal) {
-      LLMT_NCCL_CHECK(ncclAllGather(send, recv, counts[0], nccl_type(type), comm_, stream()));
+      settle(ncclAllGather(send, recv, counts[0], nccl_type(type), comm_, stream()));
       return;
     }
     // NCCL has no all-gather of uneven parts: each rank broadcasts its own, in one group.
-    LLMT_NCCL_CHECK(ncclGroupStart());
+    settle(ncclGroupStart());
     std::size_t offset = 0;
     for (int r = 0; r < size_; ++r) {
       char* part = static_cast<char*>(recv) + offset * e;
-      LLMT_NCCL_CHECK(ncclBroadcast(r == rank_ ? send : part, part, counts[static_cast<std::size_t>(r)],
+      settle(ncclBroadcast(r == rank_ ? send : part, part, counts[static_cast<std::size_t>(r)],
                                     nccl_type(type), r, comm_, stream()));
       offset += counts[static_cast<std::size_t>(r)];
     }
-    LLMT_NCCL_CHECK(ncclGroupEnd());
+    settle(ncclGroupEnd());
   }
 
   // Grouped sends and receives, one pair per peer, so that NCCL runs them together and no pair
@@ -122,7 +126,7 @@ class NcclCommunicator final : public Communicator {
     const auto* from = static_cast<const char*>(send);
     auto* to = static_cast<char*>(recv);
     std::size_t sent = 0, received = 0;  // elements before the current peer's block
-    LLMT_NCCL_CHECK(ncclGroupStart());
+    settle(ncclGroupStart());
     for (int peer = 0; peer < size_; ++peer) {
       const std::size_t out = send_counts[static_cast<std::size_t>(peer)];
       const std::size_t in = recv_counts[static_cast<std::size_t>(peer)];
@@ -131,61 +135,115 @@ class NcclCommunicator final : public Communicator {
           LLMT_CUDA_CHECK(
               cudaMemcpyAsync(to + received * e, from + sent * e, out * e, cudaMemcpyDeviceToDevice, stream()));
       } else {
-        if (out > 0) LLMT_NCCL_CHECK(ncclSend(from + sent * e, out, nccl_type(type), peer, comm_, stream()));
-        if (in > 0) LLMT_NCCL_CHECK(ncclRecv(to + received * e, in, nccl_type(type), peer, comm_, stream()));
+        if (out > 0) settle(ncclSend(from + sent * e, out, nccl_type(type), peer, comm_, stream()));
+        if (in > 0) settle(ncclRecv(to + received * e, in, nccl_type(type), peer, comm_, stream()));
       }
       sent += out;
       received += in;
     }
-    LLMT_NCCL_CHECK(ncclGroupEnd());
+    settle(ncclGroupEnd());
   }
 
   void reduce_scatter(const void* send, void* recv, std::size_t recv_count, DType type, ReduceOp op) override {
     guard();
-    LLMT_NCCL_CHECK(ncclReduceScatter(send, recv, recv_count, nccl_type(type), nccl_op(op), comm_, stream()));
+    settle(ncclReduceScatter(send, recv, recv_count, nccl_type(type), nccl_op(op), comm_, stream()));
   }
   void reduce(const void* send, void* recv, std::size_t count, DType type, ReduceOp op, int root) override {
     guard();
-    LLMT_NCCL_CHECK(ncclReduce(send, recv, count, nccl_type(type), nccl_op(op), root, comm_, stream()));
+    settle(ncclReduce(send, recv, count, nccl_type(type), nccl_op(op), root, comm_, stream()));
   }
   void broadcast(void* buffer, std::size_t count, DType type, int root) override {
     guard();
-    LLMT_NCCL_CHECK(ncclBroadcast(buffer, buffer, count, nccl_type(type), root, comm_, stream()));
+    settle(ncclBroadcast(buffer, buffer, count, nccl_type(type), root, comm_, stream()));
   }
   void send(const void* buffer, std::size_t count, DType type, int peer) override {
     guard();
-    LLMT_NCCL_CHECK(ncclSend(buffer, count, nccl_type(type), peer, comm_, stream()));
+    settle(ncclSend(buffer, count, nccl_type(type), peer, comm_, stream()));
   }
   void recv(void* buffer, std::size_t count, DType type, int peer) override {
     guard();
-    LLMT_NCCL_CHECK(ncclRecv(buffer, count, nccl_type(type), peer, comm_, stream()));
+    settle(ncclRecv(buffer, count, nccl_type(type), peer, comm_, stream()));
   }
 
   void send_recv(const void* send_buffer, std::size_t send_count, int dst, void* recv_buffer, std::size_t recv_count,
                  int src, DType type) override {
     guard();
-    LLMT_NCCL_CHECK(ncclGroupStart());
-    LLMT_NCCL_CHECK(ncclSend(send_buffer, send_count, nccl_type(type), dst, comm_, stream()));
-    LLMT_NCCL_CHECK(ncclRecv(recv_buffer, recv_count, nccl_type(type), src, comm_, stream()));
-    LLMT_NCCL_CHECK(ncclGroupEnd());
+    settle(ncclGroupStart());
+    settle(ncclSend(send_buffer, send_count, nccl_type(type), dst, comm_, stream()));
+    settle(ncclRecv(recv_buffer, recv_count, nccl_type(type), src, comm_, stream()));
+    settle(ncclGroupEnd());
   }
 
   // A host-side barrier: a one-element all-reduce, waited for.
   void barrier() override {
     guard();
     if (!scratch_) LLMT_CUDA_CHECK(cudaMalloc(&scratch_, sizeof(float)));
-    LLMT_NCCL_CHECK(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, stream()));
-    LLMT_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    settle(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, stream()));
+    backend_.wait_stream(stream());
   }
 
   std::unique_ptr<Communicator> split(int color, int key) override {
     guard();
     ncclComm_t child = nullptr;
-    LLMT_NCCL_CHECK(ncclCommSplit(comm_, color, key, &child, nullptr));
-    return std::make_unique<NcclCommunicator>(world_, child, backend_);
+    const ncclResult_t split = ncclCommSplit(comm_, color, key, &child, nullptr);
+    settle(split, "ncclCommSplit");
+    if (child) settle(ncclInProgress, "ncclCommSplit", child);  // a non-blocking child finishes its init
+    auto out = std::make_unique<NcclCommunicator>(world_, child, backend_, host_);
+    out->timeout_s_ = timeout_s_;
+    out->watches_backend_ = true;  // the parent's watch covers the backend's waits
+    out->child_ = true;
+    return out;
   }
 
-  void abort(const std::string&) override { world_->abort_all(); }
+  void abort(const std::string& reason) override {
+    world_->abort_all();
+    if (host_) host_->abort(reason);
+  }
+
+  // Process mode: the host waits for the GPU through the watchdog below, so that a lost peer
+  // ends the wait after `seconds` instead of never (NCCL itself has no timeout).
+  void set_collective_timeout(double seconds) override {
+    timeout_s_ = seconds;
+    if (host_ && !watches_backend_) {  // the process's own communicator, not a split's child
+      backend_.set_wait_watch([this](double waited_s) { watch(waited_s, "a collective"); });
+      watches_backend_ = true;
+    }
+  }
+  double collective_timeout() const override { return timeout_s_; }
+
+  // Completes a call on a non-blocking communicator (process mode): ncclInProgress is polled
+  // under the watchdog until NCCL says success or an error.
+  // `on`: the communicator whose state to poll (a split's child), else this one.
+  void settle(ncclResult_t status, const char* what = "an NCCL call", ncclComm_t on = nullptr) {
+    const auto start = std::chrono::steady_clock::now();
+    while (status == ncclInProgress) {
+      watch(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), what);
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+      LLMT_NCCL_CHECK(ncclCommGetAsyncError(on ? on : comm_, &status));
+    }
+    if (status != ncclSuccess) fail(fmt::format("NCCL failed in {}: {}", what, ncclGetErrorString(status)));
+  }
+
+  // The watchdog: an asynchronous NCCL error, or a wait past the collective timeout, aborts NCCL
+  // and the host channel (every process's MPI side learns it) and ends the wait with an error.
+  void watch(double waited_s, const char* what) {
+    ncclResult_t state = ncclSuccess;
+    (void)ncclCommGetAsyncError(comm_, &state);
+    if (state != ncclSuccess && state != ncclInProgress)
+      fail(fmt::format("NCCL reported an error during {} on rank {}: {}", what, rank_, ncclGetErrorString(state)));
+    if (timeout_s_ > 0 && waited_s > timeout_s_)
+      fail(fmt::format("collective timeout: {} on rank {} waited more than {:g} s (--collective-timeout) for the GPU; "
+                       "a peer process is lost (its process died) or hung; NCCL aborted",
+                       what, rank_, timeout_s_),
+           true);
+  }
+
+  [[noreturn]] void fail(const std::string& reason, bool timed_out = false) {
+    world_->abort_all();
+    if (host_) host_->abort(reason);
+    if (timed_out) throw CollectiveTimeout(reason);
+    throw Error(reason);
+  }
 
  private:
   cudaStream_t stream() const { return backend_.compute_stream(); }
@@ -209,6 +267,9 @@ class NcclCommunicator final : public Communicator {
   std::shared_ptr<NcclWorld> world_;
   ncclComm_t comm_;
   CudaBackend& backend_;
+  std::shared_ptr<Communicator> host_;  // process mode: the MPI channel, kept for aborts
+  double timeout_s_ = 0;
+  bool watches_backend_ = false, child_ = false;
   int rank_ = 0, size_ = 1;
   void* scratch_ = nullptr;
 };
@@ -313,16 +374,38 @@ std::vector<std::unique_ptr<Communicator>> make_nccl_world(const std::vector<Bac
 // Process mode: NCCL bootstrapped over the host communicator (MPI): rank 0's unique id is
 // broadcast to the others, then every process joins with its own GPU (the backend's device,
 // chosen by the node-local rank).
-std::unique_ptr<Communicator> make_nccl_process_communicator(Backend& backend, Communicator& host) {
+std::unique_ptr<Communicator> make_nccl_process_communicator(Backend& backend, std::unique_ptr<Communicator> host_comm) {
+  std::shared_ptr<Communicator> host = std::move(host_comm);
   ncclUniqueId id{};
-  if (host.rank() == 0) LLMT_NCCL_CHECK(ncclGetUniqueId(&id));
+  if (host->rank() == 0) LLMT_NCCL_CHECK(ncclGetUniqueId(&id));
   static_assert(sizeof(id) % sizeof(float) == 0, "the id travels as floats");
-  host.broadcast(&id, sizeof(id) / sizeof(float), DType::f32, 0);
+  host->broadcast(&id, sizeof(id) / sizeof(float), DType::f32, 0);
   CudaBackend& cuda = cuda::as_cuda(backend);
   LLMT_CUDA_CHECK(cudaSetDevice(cuda.device()));
+  // Non-blocking, so that a process that never joins cannot hang the others here: the init is
+  // polled against the host's collective timeout and aborted past it.
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
   ncclComm_t comm = nullptr;
-  LLMT_NCCL_CHECK(ncclCommInitRank(&comm, host.size(), id, host.rank()));
-  return std::make_unique<NcclCommunicator>(std::make_shared<NcclWorld>(), comm, cuda);
+  ncclResult_t state = ncclCommInitRankConfig(&comm, host->size(), id, host->rank(), &config);
+  const double timeout_s = host->collective_timeout();
+  const auto start = std::chrono::steady_clock::now();
+  while (state == ncclInProgress) {
+    const double waited_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (timeout_s > 0 && waited_s > timeout_s) {
+      (void)ncclCommAbort(comm);
+      const std::string why = fmt::format("collective timeout: ncclCommInitRank on rank {} waited more than {:g} s "
+                                          "(--collective-timeout) for the other processes", host->rank(), timeout_s);
+      host->abort(why);
+      throw CollectiveTimeout(why);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    LLMT_NCCL_CHECK(ncclCommGetAsyncError(comm, &state));
+  }
+  LLMT_NCCL_CHECK(state);
+  auto out = std::make_unique<NcclCommunicator>(std::make_shared<NcclWorld>(), comm, cuda, host);
+  out->set_collective_timeout(timeout_s);
+  return out;
 }
 
 std::vector<std::unique_ptr<Communicator>> make_emulated_world(const std::vector<Backend*>& backends) {

@@ -278,6 +278,7 @@ class MpiCommunicator final : public Communicator {
     if (!(seconds >= 0)) throw ConfigError(fmt::format("collective timeout {} s: must be at least 0", seconds));
     control_->set_timeout(seconds);
   }
+  double collective_timeout() const override { return control_->timeout_s(); }
 
  private:
   struct Pending {

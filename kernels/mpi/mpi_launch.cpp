@@ -20,6 +20,20 @@ namespace {
 
 bool has_env(const char* name) { return std::getenv(name) != nullptr; }
 
+// MPI counts are int: a message goes in pieces of at most this many bytes (1 GiB), so rank
+// messages with a large run's logits (over 2 GiB) travel whole. LLMT_MPI_PIECE_BYTES lowers it,
+// for the tests that check pieces reassemble.
+std::size_t piece_bytes() {
+  static const std::size_t bytes = [] {
+    const char* v = std::getenv("LLMT_MPI_PIECE_BYTES");
+    const long long n = v ? std::atoll(v) : 0;
+    return n > 0 && n < (1LL << 30) ? static_cast<std::size_t>(n) : std::size_t{1} << 30;
+  }();
+  return bytes;
+}
+
+int piece_count(std::size_t bytes) { return static_cast<int>(std::min(bytes, piece_bytes())); }
+
 std::string launcher_name() {
   char version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
   int length = 0;
@@ -99,9 +113,20 @@ class MpiProcessWorld final : public ProcessWorld {
   std::vector<std::optional<std::string>> gather(const std::string& mine, int ranks, double timeout_s) override {
     const int tag = static_cast<int>(joins_ % 30000) + 1;  // a late message of an earlier configuration never matches
     if (rank_ != 0) {
-      MPI_Request r;
-      mpi::check(MPI_Isend(mine.data(), static_cast<int>(mine.size()), MPI_BYTE, 0, tag, base_, &r), "MPI_Isend");
-      if (!wait_for_world(r, timeout_s)) (void)MPI_Request_free(&r);
+      // The length first, then the pieces, in order (MPI does not reorder one sender's messages).
+      const unsigned long long length = mine.size();
+      std::vector<MPI_Request> sends(1);
+      mpi::check(MPI_Isend(&length, 1, MPI_UNSIGNED_LONG_LONG, 0, tag, base_, &sends[0]), "MPI_Isend");
+      for (std::size_t at = 0; at < mine.size(); at += piece_bytes()) {
+        sends.emplace_back();
+        mpi::check(MPI_Isend(mine.data() + at, piece_count(mine.size() - at), MPI_BYTE, 0, tag, base_, &sends.back()),
+                   "MPI_Isend");
+      }
+      const auto start = mpi::Clock::now();
+      for (MPI_Request& r : sends) {
+        const double left = timeout_s > 0 ? std::max(1e-3, timeout_s - mpi::seconds_since(start)) : 0;
+        if (!wait_for_world(r, left)) (void)MPI_Request_free(&r);
+      }
       return {};
     }
     std::vector<std::optional<std::string>> out(static_cast<std::size_t>(ranks));
@@ -110,15 +135,18 @@ class MpiProcessWorld final : public ProcessWorld {
     return out;
   }
 
-  // Polled, so that a waiting process still answers the others' questions.
+  // Polled, so that a waiting process still answers the others' questions, and bounded by
+  // wait_limit(): a lost rank 0 ends the wait with an error instead of a hang. In pieces.
   std::string broadcast(const std::string& text) override {
     unsigned long long size = text.size();
     MPI_Request r;
     mpi::check(MPI_Ibcast(&size, 1, MPI_UNSIGNED_LONG_LONG, 0, base_, &r), "MPI_Ibcast");
-    wait_for_world(r, 0);
+    wait_for_broadcast(r);
     std::string out = rank_ == 0 ? text : std::string(size, '\0');
-    mpi::check(MPI_Ibcast(out.data(), static_cast<int>(size), MPI_CHAR, 0, base_, &r), "MPI_Ibcast");
-    wait_for_world(r, 0);
+    for (std::size_t at = 0; at < out.size(); at += piece_bytes()) {
+      mpi::check(MPI_Ibcast(out.data() + at, piece_count(out.size() - at), MPI_CHAR, 0, base_, &r), "MPI_Ibcast");
+      wait_for_broadcast(r);
+    }
     return out;
   }
 
@@ -131,6 +159,14 @@ class MpiProcessWorld final : public ProcessWorld {
 
  private:
   static constexpr std::uint64_t kJoinUid = 0;  // the joins' count on the control channel
+
+  void wait_for_broadcast(MPI_Request& r) {
+    if (wait_for_world(r, wait_limit())) return;
+    throw CollectiveTimeout(fmt::format(
+        "collective timeout: process {} waited more than {:g} s (--collective-timeout) for rank 0's broadcast of the "
+        "sweep's next step; rank 0 or another process is lost (its process died) or hung",
+        rank_, wait_limit()));
+  }
 
   // Polls `r`, answering the others' questions meanwhile; false when `timeout_s` (0: never) passed.
   bool wait_for_world(MPI_Request& r, double timeout_s) {
@@ -169,22 +205,46 @@ class MpiProcessWorld final : public ProcessWorld {
                                           silent, grace_s));
   }
 
+  // One rank's message as it arrives: its length, then its pieces.
+  struct Incoming {
+    bool sized = false;
+    std::string data;
+    std::size_t received = 0;
+  };
+
+  // Takes what has arrived of rank `r`'s message; true once it is whole.
+  bool receive_some(int r, int tag, Incoming& in) {
+    for (;;) {
+      if (in.sized && in.received == in.data.size()) return true;
+      int found = 0;
+      MPI_Message message;
+      MPI_Status status;
+      mpi::check(MPI_Improbe(r, tag, base_, &found, &message, &status), "MPI_Improbe");
+      if (!found) return false;
+      if (!in.sized) {
+        unsigned long long length = 0;
+        mpi::check(MPI_Mrecv(&length, 1, MPI_UNSIGNED_LONG_LONG, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
+        in.data.assign(static_cast<std::size_t>(length), '\0');
+        in.sized = true;
+        continue;
+      }
+      int bytes = 0;
+      MPI_Get_count(&status, MPI_BYTE, &bytes);
+      if (bytes < 0 || static_cast<std::size_t>(bytes) > in.data.size() - in.received)
+        throw Error(fmt::format("process {} sent a piece of {} bytes beyond its message's length", r, bytes));
+      mpi::check(MPI_Mrecv(in.data.data() + in.received, bytes, MPI_BYTE, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
+      in.received += static_cast<std::size_t>(bytes);
+    }
+  }
+
   void receive_from_ranks(std::vector<std::optional<std::string>>& out, int tag, double timeout_s) {
     const auto start = std::chrono::steady_clock::now();
     int missing = static_cast<int>(out.size()) - 1;
+    std::vector<Incoming> incoming(out.size());
     while (missing > 0) {
       for (std::size_t r = 1; r < out.size(); ++r) {
-        if (out[r]) continue;
-        int found = 0;
-        MPI_Message message;
-        MPI_Status status;
-        mpi::check(MPI_Improbe(static_cast<int>(r), tag, base_, &found, &message, &status), "MPI_Improbe");
-        if (!found) continue;
-        int bytes = 0;
-        MPI_Get_count(&status, MPI_BYTE, &bytes);
-        std::string data(static_cast<std::size_t>(bytes), '\0');
-        mpi::check(MPI_Mrecv(data.data(), bytes, MPI_BYTE, &message, MPI_STATUS_IGNORE), "MPI_Mrecv");
-        out[r] = std::move(data);
+        if (out[r] || !receive_some(static_cast<int>(r), tag, incoming[r])) continue;
+        out[r] = std::move(incoming[r].data);
         --missing;
       }
       if (missing == 0) return;
