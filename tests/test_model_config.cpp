@@ -252,8 +252,8 @@ INSTANTIATE_TEST_SUITE_P(
         DefaultCase{"qwen3-moe", "head_dim", head, 8.0}, DefaultCase{"qwen3-moe", "attention_bias", out_bias, 0.0},
         DefaultCase{"gpt2", "layer_norm_epsilon", eps, 1e-5}, DefaultCase{"gpt2", "tie_word_embeddings", tied, 1.0},
         DefaultCase{"gpt2", "n_inner", inner, 4.0 * 48}),
-    [](const auto& info) {
-      std::string n = std::string(info.param.fixture) + "_" + info.param.field;
+    [](const auto& case_info) {
+      std::string n = std::string(case_info.param.fixture) + "_" + case_info.param.field;
       for (char& ch : n)
         if (ch == '-') ch = '_';
       return n;
