@@ -84,7 +84,8 @@ struct ModelConfig {
 // have is ignored, as transformers ignores it, with a line in `notes` when it would have mattered.
 ModelConfig load_model_file(const std::filesystem::path& path);
 // Config fields that change the math in ways llmthreads refuses, each with an example of a
-// refused value (a JSON object to merge into a valid Llama or GPT-2 config). tests/test_model.cpp
+// refused value (a JSON object to merge into a valid Llama or GPT-2 config; it may set another
+// model_type). tests/test_model.cpp
 // walks this list: every one must be refused, naming the field.
 struct RefusedMathField {
   std::string field;
