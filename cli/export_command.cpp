@@ -31,7 +31,12 @@ void write_config(const ModelConfig& model, const std::filesystem::path& dir) {
   std::ifstream in(model.source);
   config = nlohmann::json::parse(in);
   config[model.arch == Architecture::gpt2 ? "n_layer" : "num_hidden_layers"] = model.layers;
+  // transformers 5 lists one type per layer: keep the first ones, as the layers are.
+  if (config.contains("layer_types") && config["layer_types"].is_array() &&
+      config["layer_types"].size() > static_cast<std::size_t>(model.layers))
+    config["layer_types"].erase(config["layer_types"].begin() + model.layers, config["layer_types"].end());
   config["torch_dtype"] = "float32";
+  if (config.contains("dtype")) config["dtype"] = "float32";  // transformers 5's name for it
   std::ofstream(dir / "config.json") << config.dump(2) << "\n";
 }
 

@@ -9,8 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "model/error.hpp"
+#include "model/family_defaults.hpp"
 
 namespace llmt {
 namespace {
@@ -45,6 +47,10 @@ class FieldReader {
   std::optional<int> optional_positive_int(const std::string& field) const {
     if (!has(field)) return std::nullopt;
     return checked_int(field);
+  }
+  std::optional<int> optional_nonnegative_int(const std::string& field) const {
+    if (!has(field)) return std::nullopt;
+    return checked_int(field, true);
   }
   double positive_number(const std::string& field, double fallback) const {
     if (!has(field)) return fallback;
@@ -81,14 +87,15 @@ class FieldReader {
   }
 
  private:
-  int checked_int(const std::string& field) const {
+  int checked_int(const std::string& field, bool zero_allowed = false) const {
     const json& v = doc_.at(field);
+    const char* what = zero_allowed ? "a non-negative integer" : "a positive integer";
     if (!v.is_number_integer() && !v.is_number_unsigned())
-      fail(field, fmt::format("must be a positive integer, got {}", v.dump()));
+      fail(field, fmt::format("must be {}, got {}", what, v.dump()));
     if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxField))
       fail(field, fmt::format("value {} is implausibly large (at most {})", v.dump(), kMaxField));
     const auto i = v.get<long long>();
-    if (i <= 0) fail(field, fmt::format("must be a positive integer, got {}", i));
+    if (i < (zero_allowed ? 0 : 1)) fail(field, fmt::format("must be {}, got {}", what, i));
     if (i > kMaxField) fail(field, fmt::format("value {} is implausibly large (at most {})", i, kMaxField));
     return static_cast<int>(i);
   }
@@ -112,30 +119,9 @@ bool absent_or(const json& doc, const char* field, const json& value) {
 }
 bool absent_or_false(const json& doc, const char* field) { return absent_or(doc, field, false); }
 
-// Qwen2 windows only the layers from max_window_layers on; llmthreads windows every layer or none.
-bool windows_every_layer_or_none(const json& doc) {
-  const bool windowed = doc.contains("sliding_window") && !doc.at("sliding_window").is_null() &&
-                        (!doc.contains("use_sliding_window") || doc.at("use_sliding_window") == true);
-  return !windowed || absent_or(doc, "max_window_layers", 0);
-}
-bool one_layer_type(const json& doc) {
-  if (!doc.contains("layer_types") || doc.at("layer_types").is_null()) return true;
-  const json& types = doc.at("layer_types");
-  if (!types.is_array() || types.empty()) return false;
-  for (const json& t : types)
-    if (t != types.front()) return false;
-  const bool windowed = doc.contains("sliding_window") && !doc.at("sliding_window").is_null();
-  return types.front() == (windowed ? "sliding_attention" : "full_attention");
-}
-
 const MathField kMathFields[] = {
     {Architecture::llama, "partial_rotary_factor", "1.0 (rotary embedding over the whole head)",
      R"({"partial_rotary_factor": 0.5})", [](const json& d) { return absent_or(d, "partial_rotary_factor", 1.0); }},
-    {Architecture::llama, "max_window_layers", "0 when the sliding window is used (every layer windowed, or none)",
-     R"({"sliding_window": 64, "use_sliding_window": true, "max_window_layers": 2})", windows_every_layer_or_none},
-    {Architecture::llama, "layer_types", "one kind for every layer, matching sliding_window",
-     R"({"sliding_window": 64, "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"]})",
-     one_layer_type},
     {Architecture::llama, "attn_logit_softcapping", "absent (no soft-capping)", R"({"attn_logit_softcapping": 50.0})",
      [](const json& d) { return absent_or(d, "attn_logit_softcapping", nullptr); }},
     {Architecture::llama, "final_logit_softcapping", "absent (no soft-capping)", R"({"final_logit_softcapping": 30.0})",
@@ -156,20 +142,32 @@ void refuse_unimplemented_math(const FieldReader& f, const json& doc, Architectu
                                   m.accepted));
 }
 
-// rope_scaling (or transformers 5's rope_parameters): the type and its parameters, each checked.
-RopeScaling read_rope_scaling(const FieldReader& top, const json& doc, int max_positions) {
+// Two fields that say different things about one parameter: transformers 4 and 5 do not agree on
+// which one wins, so the file is refused rather than read one way.
+[[noreturn]] void disagree(const FieldReader& f, const std::string& a, const std::string& va, const std::string& b,
+                           const std::string& vb) {
+  throw ModelError(fmt::format("{}: fields '{}' ({}) and '{}' ({}) disagree; keep one of them", f.file(), a, va, b, vb));
+}
+
+// One rope dictionary: transformers 5's rope_parameters or 4.x's rope_scaling (same keys; the
+// older one says `type`). Its rope_theta, if any, goes to `theta`.
+RopeScaling read_rope_dict(const FieldReader& top, const json& doc, const char* key, int max_positions,
+                           std::optional<double>& theta) {
   RopeScaling r;
-  const char* key = doc.contains("rope_scaling") && !doc.at("rope_scaling").is_null() ? "rope_scaling"
-                    : doc.contains("rope_parameters") && !doc.at("rope_parameters").is_null() ? "rope_parameters"
-                                                                                                : nullptr;
-  if (!key) return r;
   const json& rs = doc.at(key);
   if (!rs.is_object()) top.fail(key, fmt::format("must be an object, got {}", rs.dump()));
+  if (rs.contains("full_attention") || rs.contains("sliding_attention"))
+    top.fail(key, "rope parameters per layer type are not implemented (one set for every layer)");
   const FieldReader f(rs, fmt::format("{}: {}", top.file(), key));
+  if (f.has("rope_theta")) theta = f.positive_number("rope_theta", 0.0);
+  if (!absent_or(rs, "partial_rotary_factor", 1.0))
+    f.fail("partial_rotary_factor", fmt::format("{}: a partial rotary embedding is not implemented (accepted: 1.0)",
+                                                rs.at("partial_rotary_factor").dump()));
   r.type = f.string("rope_type", f.string("type", "default"));
   if (r.type == "default") return r;
   if (r.type != "linear" && r.type != "dynamic" && r.type != "llama3" && r.type != "yarn")
     f.fail("rope_type", fmt::format("'{}' is not implemented (default, linear, dynamic, llama3, yarn)", r.type));
+  // transformers: original_max_position_embeddings defaults to max_position_embeddings (llama3, yarn).
   r.original_max_positions = f.optional_positive_int("original_max_position_embeddings").value_or(max_positions);
   if (r.type == "yarn" && !f.has("factor")) {
     r.factor = static_cast<double>(max_positions) / r.original_max_positions;
@@ -178,7 +176,6 @@ RopeScaling read_rope_scaling(const FieldReader& top, const json& doc, int max_p
     if (!(r.factor > 0)) f.fail("factor", "missing (a positive number is required)");
   }
   if (r.type == "llama3") {
-    if (!f.has("original_max_position_embeddings")) f.fail("original_max_position_embeddings", "missing (llama3)");
     r.low_freq_factor = f.positive_number("low_freq_factor", 1.0);
     r.high_freq_factor = f.positive_number("high_freq_factor", 4.0);
     if (!(r.high_freq_factor > r.low_freq_factor))
@@ -195,6 +192,39 @@ RopeScaling read_rope_scaling(const FieldReader& top, const json& doc, int max_p
   return r;
 }
 
+bool same_rope(const RopeScaling& a, const RopeScaling& b) {
+  auto key = [](const RopeScaling& r) {
+    return std::tie(r.type, r.factor, r.original_max_positions, r.low_freq_factor, r.high_freq_factor, r.beta_fast,
+                    r.beta_slow, r.attention_factor, r.mscale, r.mscale_all_dim, r.truncate);
+  };
+  return key(a) == key(b);
+}
+
+// The rotary embedding as transformers 5 reads it: rope_parameters (or 4.x's rope_scaling, which
+// transformers 5 takes in its place) holds the type and scaling; rope_theta comes from that
+// dictionary, else the top-level rope_theta of 4.x, else the family's default_theta. Forms that
+// are both present must agree.
+void read_rope(const FieldReader& f, const json& doc, const FamilyDefaults& fam, ModelConfig& m) {
+  std::optional<double> params_theta, legacy_theta, top_theta;
+  std::optional<RopeScaling> params, legacy;
+  if (f.has("rope_parameters")) params = read_rope_dict(f, doc, "rope_parameters", m.max_positions, params_theta);
+  if (f.has("rope_scaling")) legacy = read_rope_dict(f, doc, "rope_scaling", m.max_positions, legacy_theta);
+  if (f.has("rope_theta")) top_theta = f.positive_number("rope_theta", fam.rope_theta);
+  if (params && legacy && !same_rope(*params, *legacy))
+    disagree(f, "rope_scaling", doc.at("rope_scaling").dump(), "rope_parameters", doc.at("rope_parameters").dump());
+  m.rope_scaling = legacy ? *legacy : params ? *params : RopeScaling{};
+  const std::pair<const char*, std::optional<double>> thetas[] = {
+      {"rope_scaling.rope_theta", legacy_theta}, {"rope_parameters.rope_theta", params_theta}, {"rope_theta", top_theta}};
+  const std::pair<const char*, std::optional<double>>* first = nullptr;
+  for (const auto& t : thetas) {
+    if (!t.second) continue;
+    if (!first) first = &t;
+    else if (*t.second != *first->second)
+      disagree(f, t.first, fmt::format("{}", *t.second), first->first, fmt::format("{}", *first->second));
+  }
+  m.rope_theta = first ? *first->second : fam.rope_theta;
+}
+
 GeluForm gelu_form(const FieldReader& f) {
   const std::string act = f.string("activation_function", "gelu_new");
   if (act == "gelu") return GeluForm::erf;
@@ -203,7 +233,7 @@ GeluForm gelu_form(const FieldReader& f) {
          fmt::format("'{}' is not supported (gelu: exact; gelu_new, gelu_pytorch_tanh, gelu_fast: tanh form)", act));
 }
 
-void read_gpt2(const FieldReader& f, ModelConfig& m) {
+void read_gpt2(const FieldReader& f, const FamilyDefaults& fam, ModelConfig& m) {
   m.arch = Architecture::gpt2;
   m.hidden = f.positive_int("n_embd");
   m.heads = f.positive_int("n_head");
@@ -212,8 +242,8 @@ void read_gpt2(const FieldReader& f, ModelConfig& m) {
   m.vocab = f.positive_int("vocab_size");
   m.max_positions = f.positive_int("n_positions");
   m.intermediate = f.optional_positive_int("n_inner").value_or(4 * m.hidden);
-  m.norm_eps = f.positive_number("layer_norm_epsilon", 1e-5);
-  m.tied_embeddings = f.boolean("tie_word_embeddings", true);
+  m.norm_eps = f.positive_number("layer_norm_epsilon", fam.norm_eps);
+  m.tied_embeddings = f.boolean("tie_word_embeddings", fam.tie_word_embeddings);
   m.qkv_bias = true;
   m.out_bias = true;
   m.mlp_bias = true;
@@ -223,53 +253,129 @@ void read_gpt2(const FieldReader& f, ModelConfig& m) {
   m.gelu = gelu_form(f);
 }
 
-// Mixtral names its experts num_local_experts and sizes them by intermediate_size; the Qwen MoE
-// models say num_experts and moe_intermediate_size, and may keep some layers dense.
-void read_experts(const FieldReader& f, ModelConfig& m) {
-  const bool qwen = m.model_type == "qwen2_moe" || m.model_type == "qwen3_moe";
-  const char* count = qwen ? "num_experts" : "num_local_experts";
-  if (!f.has(count)) {
-    if (qwen) f.fail(count, "missing (a positive integer is required)");
-    return;
+// The routed experts, with the defaults of the family's class: Mixtral and Qwen3-MoE count them
+// in num_local_experts (alias num_experts), Qwen2-MoE in num_experts; Mixtral sizes them by
+// intermediate_size and always renormalises the chosen weights.
+void read_experts(const FieldReader& f, const FamilyDefaults& fam, ModelConfig& m) {
+  if (fam.experts == 0) return;
+  const char* count_field = fam.experts_field;
+  std::optional<int> count = f.optional_positive_int(fam.experts_field);
+  if (fam.experts_alias) {
+    const std::optional<int> alias = f.optional_positive_int(fam.experts_alias);
+    if (alias && count && *alias != *count)
+      disagree(f, fam.experts_field, std::to_string(*count), fam.experts_alias, std::to_string(*alias));
+    if (alias && !count) count_field = fam.experts_alias;
+    if (!count) count = alias;
   }
-  m.experts = f.positive_int(count);
-  m.experts_per_token = f.positive_int("num_experts_per_tok");
+  m.experts = count.value_or(fam.experts);
+  m.experts_per_token = f.optional_positive_int("num_experts_per_tok").value_or(fam.experts_per_token);
   if (m.experts_per_token > m.experts)
-    f.fail("num_experts_per_tok", fmt::format("{} exceeds {} {}", m.experts_per_token, count, m.experts));
-  if (!qwen) {
-    m.moe_intermediate = m.intermediate;
-    return;
+    f.fail("num_experts_per_tok", fmt::format("{} exceeds {} {}", m.experts_per_token, count_field, m.experts));
+  m.moe_intermediate = fam.moe_intermediate == 0
+                           ? m.intermediate
+                           : f.optional_positive_int("moe_intermediate_size").value_or(fam.moe_intermediate);
+  m.norm_topk_prob = fam.norm_topk_field ? f.boolean("norm_topk_prob", fam.norm_topk_prob) : true;
+  if (fam.sparse_layers) {
+    m.decoder_sparse_step = f.optional_positive_int("decoder_sparse_step").value_or(1);
+    m.mlp_only_layers = f.int_list("mlp_only_layers");
   }
-  m.moe_intermediate = f.positive_int("moe_intermediate_size");
-  m.norm_topk_prob = f.boolean("norm_topk_prob", false);
-  m.decoder_sparse_step = f.optional_positive_int("decoder_sparse_step").value_or(1);
-  m.mlp_only_layers = f.int_list("mlp_only_layers");
-  if (m.model_type == "qwen2_moe")
-    m.shared_expert_intermediate = f.optional_positive_int("shared_expert_intermediate_size").value_or(0);
+  // 0 is a shared expert of no width: it adds nothing, as in transformers.
+  if (fam.shared_expert_intermediate > 0)
+    m.shared_expert_intermediate =
+        f.optional_nonnegative_int("shared_expert_intermediate_size").value_or(fam.shared_expert_intermediate);
 }
 
-void read_llama_family(const FieldReader& f, ModelConfig& m) {
+// The sliding window: its size and which layers it covers, by the family's rule or an explicit
+// layer_types. llmthreads windows every layer or none; anything between is refused by name.
+void read_window(const FieldReader& f, const json& doc, const FamilyDefaults& fam, ModelConfig& m) {
+  if (fam.window == WindowRule::none) return;
+  const bool use = family_reads(fam, "use_sliding_window") ? f.boolean("use_sliding_window", fam.use_sliding_window)
+                                                           : true;
+  int window = 0;  // 0: null
+  if (use) {
+    if (!doc.contains("sliding_window")) window = fam.sliding_window;
+    else if (!doc.at("sliding_window").is_null()) window = f.positive_int("sliding_window");
+  }
+  const int max_window_layers = family_reads(fam, "max_window_layers")
+                                    ? f.optional_nonnegative_int("max_window_layers").value_or(fam.max_window_layers)
+                                    : 0;
+  std::vector<bool> windowed = windowed_layers(fam, m.layers, use, window > 0, max_window_layers);
+  const char* decided_by = "max_window_layers";
+  if (fam.layer_types && f.has("layer_types")) {
+    decided_by = "layer_types";
+    const json& types = doc.at("layer_types");
+    if (!types.is_array() || types.size() != static_cast<std::size_t>(m.layers))
+      f.fail("layer_types", fmt::format("must list one type for each of the {} layers", m.layers));
+    for (std::size_t i = 0; i < types.size(); ++i) {
+      if (types[i] != "full_attention" && types[i] != "sliding_attention")
+        f.fail("layer_types", fmt::format("{} is not implemented (full_attention, sliding_attention)", types[i].dump()));
+      windowed[i] = types[i] == "sliding_attention";
+    }
+  }
+  const auto count = std::count(windowed.begin(), windowed.end(), true);
+  if (count == 0) return;
+  if (window == 0)
+    f.fail(decided_by, "names sliding layers but no window size is in use (sliding_window null, or "
+                       "use_sliding_window false)");
+  if (count != m.layers) {
+    std::vector<int> which;
+    for (int i = 0; i < m.layers; ++i)
+      if (windowed[static_cast<std::size_t>(i)]) which.push_back(i);
+    const std::string list = which.size() > 8 ? fmt::format("{} of the", which.size()) : fmt::format("{}", fmt::join(which, ", "));
+    f.fail(decided_by, fmt::format("the window covers layers {} of {} only, as transformers' {} reads it; llmthreads "
+                                   "windows every layer or none",
+                                   list, m.layers, fam.config_class));
+  }
+  m.sliding_window = window;
+}
+
+// Fields another family reads but this one's class does not have: transformers keeps them as
+// attributes its model never reads, so they change nothing here either; a note says so.
+void note_ignored_fields(const json& doc, const FamilyDefaults& fam, ModelConfig& m) {
+  for (const std::string& field : family_specific_fields()) {
+    if (family_reads(fam, field) || !doc.contains(field)) continue;
+    const json& v = doc.at(field);
+    if (v.is_null() || v == false || v == 0 || (v.is_array() && v.empty())) continue;
+    std::string shown = v.dump();
+    if (shown.size() > 40) shown = shown.substr(0, 37) + "...";
+    m.notes.push_back(fmt::format("field '{}' ({}) ignored: transformers' {} has no such field and its model never "
+                                  "reads it",
+                                  field, shown, fam.config_class));
+  }
+}
+
+void read_llama_family(const FieldReader& f, const json& doc, const FamilyDefaults& fam, ModelConfig& m) {
   m.arch = Architecture::llama;
+  // Shape fields stay required (their class defaults are a 7B model's, never what a small file meant).
   m.hidden = f.positive_int("hidden_size");
   m.intermediate = f.positive_int("intermediate_size");
   m.heads = f.positive_int("num_attention_heads");
-  m.kv_heads = f.optional_positive_int("num_key_value_heads").value_or(m.heads);
+  if (doc.contains("num_key_value_heads") && doc.at("num_key_value_heads").is_null()) {
+    if (!fam.kv_heads_null_is_heads)
+      f.fail("num_key_value_heads", fmt::format("null: transformers' {} keeps None and cannot build the model",
+                                                fam.config_class));
+    m.kv_heads = m.heads;
+  } else {
+    m.kv_heads = f.optional_positive_int("num_key_value_heads").value_or(fam.kv_heads > 0 ? fam.kv_heads : m.heads);
+  }
   m.layers = f.positive_int("num_hidden_layers");
   m.vocab = f.positive_int("vocab_size");
   m.max_positions = f.positive_int("max_position_embeddings");
-  m.norm_eps = f.positive_number("rms_norm_eps", 1e-6);
-  m.rope_theta = f.positive_number("rope_theta", 10000.0);
-  m.tied_embeddings = f.boolean("tie_word_embeddings", false);
-  // Llama's attention_bias puts a bias on q, k, v and o; Qwen2 has q, k and v biases built in.
-  m.out_bias = f.boolean("attention_bias", false);
-  m.qkv_bias = m.model_type == "qwen2" || m.model_type == "qwen2_moe" || m.out_bias;
-  m.mlp_bias = f.boolean("mlp_bias", false);
-  if (m.mlp_bias && f.has("num_local_experts"))
-    f.fail("mlp_bias", "biases on the experts' projections are not implemented");
-  m.qk_norm = m.model_type == "qwen3" || m.model_type == "qwen3_moe";
+  m.norm_eps = f.positive_number("rms_norm_eps", fam.norm_eps);
+  m.tied_embeddings = f.boolean("tie_word_embeddings", fam.tie_word_embeddings);
+  switch (fam.bias) {
+    case AttentionBias::none: break;
+    case AttentionBias::field: m.qkv_bias = m.out_bias = f.boolean("attention_bias", false); break;
+    case AttentionBias::qkv_always: m.qkv_bias = true; break;
+    case AttentionBias::qkv_bias_field: m.qkv_bias = f.boolean("qkv_bias", true); break;
+  }
+  m.mlp_bias = fam.mlp_bias && f.boolean("mlp_bias", false);
+  m.qk_norm = fam.qk_norm;
 
   if (auto hd = f.optional_positive_int("head_dim")) {
     m.head_dim = *hd;
+  } else if (fam.head_dim > 0) {
+    m.head_dim = fam.head_dim;
   } else {
     if (m.hidden % m.heads != 0)
       f.fail("num_attention_heads",
@@ -282,11 +388,8 @@ void read_llama_family(const FieldReader& f, ModelConfig& m) {
     f.fail("num_key_value_heads",
            fmt::format("{} KV heads do not divide num_attention_heads {}", m.kv_heads, m.heads));
 
-  // Qwen2 publishes a window but disables it with use_sliding_window; Mistral uses it.
-  if (f.has("sliding_window") && f.boolean("use_sliding_window", true))
-    m.sliding_window = f.positive_int("sliding_window");
-
-  read_experts(f, m);
+  read_window(f, doc, fam, m);
+  read_experts(f, fam, m);
   const std::string act = f.string("hidden_act", "silu");
   if (act != "silu") f.fail("hidden_act", fmt::format("'{}' is not supported (silu)", act));
 }
@@ -306,7 +409,7 @@ void check_shape(const FieldReader& f, const ModelConfig& m) {
   limit(m.max_positions, kMaxDim, gpt2 ? "n_positions" : "max_position_embeddings", "positions");
   limit(m.layers, kMaxLayers, gpt2 ? "n_layer" : "num_hidden_layers", "layers");
   limit(m.head_dim, kMaxDim, "head_dim", "head dimension");
-  limit(m.experts, kMaxExperts, "num_local_experts", "experts");
+  limit(m.experts, kMaxExperts, m.model_type == "qwen2_moe" ? "num_experts" : "num_local_experts", "experts");
   limit(m.moe_intermediate, kMaxDim, "moe_intermediate_size", "expert MLP width");
   limit(m.shared_expert_intermediate, kMaxDim, "shared_expert_intermediate_size", "shared expert MLP width");
   // Query, key and value columns of one layer: (heads + 2 * kv_heads) * head_dim.
@@ -380,23 +483,23 @@ ModelConfig load_model_file(const fs::path& path) {
   m.name = path.stem().string();
   if (m.name == "config") m.name = path.parent_path().filename().string();
   m.model_type = f.string("model_type", "");
-  m.torch_dtype = f.string("torch_dtype", "float32");
+  // transformers 5 writes `dtype`, 4.x `torch_dtype`.
+  m.torch_dtype = f.string("torch_dtype", f.string("dtype", "float32"));
 
   const bool gpt2 = m.model_type == "gpt2" || (m.model_type.empty() && f.has("n_embd"));
-  if (gpt2) {
-    read_gpt2(f, m);
+  const FamilyDefaults* fam = family_defaults(gpt2 ? "gpt2" : m.model_type);
+  if (!fam)
+    f.fail("model_type", fmt::format("'{}' is not supported ({})", m.model_type,
+                                     fmt::join(supported_model_types(), ", ")));
+  if (fam->gpt2) {
+    read_gpt2(f, *fam, m);
     refuse_unimplemented_math(f, doc, Architecture::gpt2);
-  } else if (m.model_type.empty() || m.model_type == "llama" || m.model_type == "mistral" ||
-             m.model_type == "qwen2" || m.model_type == "qwen3" || m.model_type == "mixtral" ||
-             m.model_type == "qwen2_moe" || m.model_type == "qwen3_moe") {
-    read_llama_family(f, m);
-    refuse_unimplemented_math(f, doc, Architecture::llama);
-    m.rope_scaling = read_rope_scaling(f, doc, m.max_positions);
   } else {
-    f.fail("model_type", fmt::format("'{}' is not supported (llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, "
-                                     "qwen3_moe, gpt2)",
-                                     m.model_type));
+    read_llama_family(f, doc, *fam, m);
+    refuse_unimplemented_math(f, doc, Architecture::llama);
+    read_rope(f, doc, *fam, m);
   }
+  note_ignored_fields(doc, *fam, m);
   check_shape(f, m);
   m.published_layers = m.layers;
   return m;
@@ -408,6 +511,23 @@ std::vector<RefusedMathField> refused_math_fields() {
   out.push_back({"rope_type", R"({"rope_scaling": {"rope_type": "longrope", "factor": 4.0}})", false});
   out.push_back({"activation_function", R"({"activation_function": "quick_gelu"})", true});
   out.push_back({"hidden_act", R"({"hidden_act": "gelu"})", false});
+  // Windows over some layers only (the examples' models have 2 layers).
+  out.push_back({"max_window_layers",
+                 R"({"model_type": "qwen2", "sliding_window": 64, "use_sliding_window": true, "max_window_layers": 1})",
+                 false});
+  out.push_back({"layer_types", R"({"model_type": "qwen2", "sliding_window": 64, "use_sliding_window": true,
+                 "layer_types": ["sliding_attention", "full_attention"]})",
+                 false});
+  out.push_back({"max_window_layers",
+                 R"({"model_type": "qwen2_moe", "sliding_window": 64, "use_sliding_window": true, "max_window_layers": 2})",
+                 false});
+  out.push_back({"partial_rotary_factor", R"({"rope_parameters": {"rope_type": "default", "partial_rotary_factor": 0.5}})",
+                 false});
+  out.push_back({"rope_parameters", R"({"rope_parameters": {"rope_type": "default", "rope_theta": 500000.0},
+                 "rope_scaling": {"rope_type": "linear", "factor": 2.0}})",
+                 false});
+  out.push_back({"rope_theta", R"({"rope_theta": 10000.0, "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}})",
+                 false});
   return out;
 }
 

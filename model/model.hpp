@@ -1,4 +1,4 @@
-// A model's shape, read from a HuggingFace config.json (Llama/Mistral/Qwen2/Mixtral or GPT-2)
+// A model's shape, read from a HuggingFace config.json (Llama, Mistral, Qwen2/3, Mixtral, Qwen MoE, GPT-2)
 // or from a preset name under profiles/models/.
 #pragma once
 
@@ -77,12 +77,15 @@ struct ModelConfig {
   bool gated_mlp() const { return arch == Architecture::llama; }
 };
 
-// Reads a config.json. Throws ModelError naming the file and the field on any problem, and on
-// every field that would change the model's math in a way llmthreads does not implement
-// (refused_math_fields lists them): nothing that changes the math is silently ignored.
+// Reads a config.json as transformers 5 does: a missing field takes its family's transformers
+// default (model/family_defaults.hpp, docs/config-fields.md). Throws ModelError naming the file
+// and the field on any problem, and on every field that would change the model's math in a way
+// llmthreads does not implement (refused_math_fields lists them). A field the family does not
+// have is ignored, as transformers ignores it, with a line in `notes` when it would have mattered.
 ModelConfig load_model_file(const std::filesystem::path& path);
 // Config fields that change the math in ways llmthreads refuses, each with an example of a
-// refused value (a JSON object to merge into a valid Llama or GPT-2 config). tests/test_model.cpp
+// refused value (a JSON object to merge into a valid Llama or GPT-2 config; it may set another
+// model_type). tests/test_model.cpp
 // walks this list: every one must be refused, naming the field.
 struct RefusedMathField {
   std::string field;

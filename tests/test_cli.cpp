@@ -768,4 +768,20 @@ TEST(Cli, ACheckpointThatDoesNotMatchTheConfigIsRefusedByName) {
   EXPECT_EQ(own.status, 0) << own.output;
 }
 
+// transformers 5 lists one layer type per layer: an export cut to fewer layers cuts the list too,
+// so that the checkpoint's config.json reads back (here and in transformers).
+TEST(Cli, ExportCutToFewerLayersKeepsATransformers5ConfigReadable) {
+  const auto dir = temp_path("ckpt-t5-qwen2");
+  fs::remove_all(dir);
+  const std::string qwen2 = std::string(LLMT_TEST_DATA) + "/transformers5/qwen2.json";
+  const Outcome exported = run("export-weights --model " + qwen2 + " --layers 1 " + dir.string());
+  ASSERT_EQ(exported.status, 0) << exported.output;
+  std::ifstream in(dir / "config.json");
+  const nlohmann::json config = nlohmann::json::parse(in);
+  EXPECT_EQ(config.at("num_hidden_layers"), 1);
+  EXPECT_EQ(config.at("layer_types").size(), 1u);
+  const Outcome back = run("bench --weights " + dir.string() + " --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 -q");
+  EXPECT_EQ(back.status, 0) << back.output;
+}
+
 }  // namespace

@@ -65,7 +65,11 @@ TEST_P(Golden, EveryConfigurationMatchesTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(Transformers, Golden,
                          ::testing::Values("llama", "llama3-rope", "yarn-rope", "qwen2", "qwen3", "mistral-window", "gpt2",
-                                           "gpt2-gelu"),
+                                           "gpt2-gelu",
+                                           // config.json as transformers 5 writes it, and with every optional
+                                           // field left to the class defaults (docs/config-fields.md)
+                                           "t5-llama3-rope", "t5-qwen2", "t5-mistral-window", "t5-llama-minimal",
+                                           "t5-mistral-minimal", "t5-qwen2-minimal", "t5-qwen3-minimal"),
                          [](const ::testing::TestParamInfo<std::string>& case_info) {
                            std::string n = case_info.param;
                            std::replace(n.begin(), n.end(), '-', '_');

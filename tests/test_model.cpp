@@ -127,7 +127,8 @@ TEST(ModelErrors, NameTheFileAndTheField) {
       {llama_with(", \"tie_word_embeddings\": 1"), "tie_word_embeddings", "true or false"},
       {llama_with(", \"head_dim\": 7"), "head_dim", "even"},
       {llama_with(", \"hidden_act\": \"relu\""), "hidden_act", "not supported"},
-      {llama_with(", \"num_local_experts\": 2, \"num_experts_per_tok\": 3"), "num_experts_per_tok", "exceeds"},
+      {llama_with(R"(, "model_type": "mixtral", "num_local_experts": 2, "num_experts_per_tok": 3)", "model_type"),
+       "num_experts_per_tok", "exceeds"},
       {R"({"model_type": "bert", "hidden_size": 8})", "model_type", "not supported"},
       {R"({"model_type": "gpt2", "n_embd": 10, "n_head": 4, "n_layer": 1, "vocab_size": 5, "n_positions": 8})",
        "n_head", "do not divide"},
@@ -168,7 +169,8 @@ TEST(ModelErrors, SizesAndProductsAreBoundedBeforeAnythingOverflows) {
       {llama_with(", \"vocab_size\": 4294967296", "vocab_size"), "vocab_size", "implausibly large"},
       {llama_with(", \"hidden_size\": 67108864, \"head_dim\": 64", "hidden_size"), "hidden_size", "exceeds the most"},
       {llama_with(", \"num_hidden_layers\": 2097152", "num_hidden_layers"), "num_hidden_layers", "exceeds the most"},
-      {llama_with(", \"num_local_experts\": 100000, \"num_experts_per_tok\": 2"), "num_local_experts",
+      {llama_with(R"(, "model_type": "mixtral", "num_local_experts": 100000, "num_experts_per_tok": 2)", "model_type"),
+       "num_local_experts",
        "exceeds the most"},
       // Each within bounds, their product not: (heads + 2 kv) * head_dim.
       {llama_with(", \"num_attention_heads\": 65536, \"num_key_value_heads\": 65536, \"head_dim\": 4096",
@@ -256,9 +258,10 @@ TEST(ModelMath, FieldsThatChangeTheMathAndAreNotImplementedAreRefusedByName) {
                          R"(, "sliding_window": 16, "use_sliding_window": false, "max_window_layers": 1)",
                          R"(, "sliding_window": 16, "layer_types": ["sliding_attention", "sliding_attention"])"})
     EXPECT_EQ(load_error(llama_with(ok)), "no error") << ok;
+  // Qwen2 has no attention_bias: transformers ignores it (tests/test_model_config.cpp checks nothing is computed).
   EXPECT_EQ(load_error(R"({"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128,
-    "num_attention_heads": 8, "num_hidden_layers": 2, "vocab_size": 100, "max_position_embeddings": 64,
-    "attention_bias": true})"), "no error");
+    "num_attention_heads": 8, "num_key_value_heads": 4, "num_hidden_layers": 2, "vocab_size": 100,
+    "max_position_embeddings": 64, "attention_bias": true})"), "no error");
 }
 
 ModelConfig with_rope(const std::string& rope_scaling, int head_dim, double theta, int max_positions) {

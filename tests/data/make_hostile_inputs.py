@@ -6,6 +6,11 @@ tiny = json.load(open(os.path.join(root, 'profiles/models/tiny.json')))
 tiny.pop('_comment', None)
 gpt = json.load(open(os.path.join(root, 'profiles/models/tiny-gpt2.json')))
 gpt.pop('_comment', None)
+moe = json.load(open(os.path.join(root, 'profiles/models/tiny-moe.json')))
+moe.pop('_comment', None)
+qmoe = json.load(open(os.path.join(root, 'tests/data/tiny-qwen2-moe.json')))
+qmoe.pop('_comment', None)
+t5 = lambda name: json.load(open(os.path.join(root, 'tests/data/transformers5', name + '.json')))
 rows = []
 def add(name, args, status, says, config='-'):
     assert '\t' not in args and '\t' not in says and '\t' not in config and '\n' not in config
@@ -55,10 +60,38 @@ add('heads-do-not-divide-hidden', M, 2, "field 'num_attention_heads'|do not divi
 add('kv-heads-do-not-divide-heads', M, 2, "field 'num_key_value_heads'|do not divide num_attention_heads", cfg(tiny, num_key_value_heads=3))
 add('odd-head-dim', M, 2, "field 'head_dim'|even head dimension", cfg(tiny, head_dim=7))
 add('gpt2-heads-do-not-divide', M, 2, "field 'n_head'|do not divide n_embd", cfg(gpt, n_head=5))
-add('experts-per-token-exceed', M, 2, "field 'num_experts_per_tok'|exceeds num_local_experts", cfg(tiny, num_local_experts=2, num_experts_per_tok=3))
-add('experts-without-per-token', M, 2, "field 'num_experts_per_tok'|missing", cfg(tiny, num_local_experts=2))
-add('experts-too-many', M, 2, "field 'num_local_experts'|exceeds the most", cfg(tiny, num_local_experts=100000, num_experts_per_tok=2))
-add('sliding-window-zero', M, 2, "field 'sliding_window'|must be a positive integer", cfg(tiny, sliding_window=0))
+add('experts-per-token-exceed', M, 2, "field 'num_experts_per_tok'|exceeds num_local_experts", cfg(moe, num_local_experts=2, num_experts_per_tok=3))
+# MixtralConfig's num_experts_per_tok default (2) is more than one expert
+add('experts-without-per-token', M, 2, "field 'num_experts_per_tok'|2 exceeds num_local_experts 1", cfg(moe, num_local_experts=1, num_experts_per_tok=...))
+add('experts-too-many', M, 2, "field 'num_local_experts'|exceeds the most", cfg(moe, num_local_experts=100000, num_experts_per_tok=2))
+add('sliding-window-zero', M, 2, "field 'sliding_window'|must be a positive integer", cfg(tiny, model_type='mistral', sliding_window=0))
+# --- config.json as transformers 5 reads it (docs/config-fields.md): forms that disagree, windows over some layers
+add('rope-theta-disagrees', M, 2, "field|'rope_theta' (10000)|'rope_parameters.rope_theta' (500000)|disagree",
+    cfg(tiny, rope_parameters={'rope_type': 'default', 'rope_theta': 500000.0}))
+add('rope-scaling-disagrees', M, 2, "'rope_scaling'|'rope_parameters'|disagree",
+    cfg(tiny, rope_scaling={'rope_type': 'linear', 'factor': 2.0}, rope_parameters={'rope_type': 'linear', 'factor': 4.0}))
+add('rope-parameters-not-object', M, 2, "field 'rope_parameters'|must be an object", cfg(tiny, rope_parameters=10000.0))
+add('rope-parameters-per-layer-type', M, 2, "field 'rope_parameters'|per layer type",
+    cfg(tiny, rope_parameters={'full_attention': {'rope_type': 'default', 'rope_theta': 10000.0}}))
+add('rope-parameters-partial-rotary', M, 2, "field 'partial_rotary_factor'|not implemented",
+    cfg(tiny, rope_parameters={'rope_type': 'default', 'partial_rotary_factor': 0.5}))
+add('mixtral-experts-alias-disagrees', M, 2, "'num_local_experts' (6)|'num_experts' (4)|disagree", cfg(moe, num_experts=4))
+add('qwen2-window-some-layers', M, 2, "field 'max_window_layers'|layers 2, 3 of 4|every layer or none",
+    cfg(tiny, model_type='qwen2', use_sliding_window=True, sliding_window=16, max_window_layers=2))
+add('qwen2-moe-window-even-layers', M, 2, "field 'max_window_layers'|layers 0, 2 of 3|Qwen2MoeConfig",
+    cfg(qmoe, use_sliding_window=True, sliding_window=16))
+add('qwen2-layer-types-unknown', M, 2, "field 'layer_types'|not implemented",
+    cfg(tiny, model_type='qwen2', layer_types=['chunked_attention'] * 4))
+add('qwen2-layer-types-wrong-length', M, 2, "field 'layer_types'|each of the 4 layers",
+    cfg(tiny, model_type='qwen2', layer_types=['full_attention']))
+add('qwen2-layer-types-sliding-without-window', M, 2, "field 'layer_types'|no window size is in use",
+    cfg(tiny, model_type='qwen2', sliding_window=16, layer_types=['sliding_attention'] * 4))
+add('qwen2-moe-kv-heads-null', M, 2, "field 'num_key_value_heads'|Qwen2MoeConfig", cfg(qmoe, num_key_value_heads=None))
+add('qwen2-kv-heads-default-32', M, 2, "field 'num_key_value_heads'|32 KV heads", cfg(tiny, model_type='qwen2', num_key_value_heads=...))
+add('transformers5-qwen2-dry-run', M, 0, 'to run|!note:', json.dumps(t5('qwen2'), separators=(',', ':')))
+add('transformers5-mixtral-dry-run', M, 0, 'to run|!note:', json.dumps(t5('mixtral'), separators=(',', ':')))
+add('qwen2-attention-bias-ignored', M, 0, "note:|field 'attention_bias' (true) ignored|Qwen2Config|to run",
+    cfg(tiny, model_type='qwen2', attention_bias=True))
 add('hidden-too-wide', M, 2, "field 'hidden_size'|exceeds the most", cfg(tiny, hidden_size=1 << 26, head_dim=64))
 add('layers-too-many', M, 2, "field 'num_hidden_layers'|exceeds the most", cfg(tiny, num_hidden_layers=1 << 21))
 add('qkv-product-too-large', M, 2, "field 'head_dim'|exceeds the most", cfg(tiny, num_attention_heads=1 << 16, num_key_value_heads=1 << 16, head_dim=1 << 12))
@@ -152,7 +185,7 @@ add('conflict-emulate-on-cpu', T + '--backend cpu --emulate-ranks --gpus 1 ' + b
 add('conflict-profile-several', 'profile --model tiny --gpus 1,2 --strategy tp --batch 1 --prompt 4 --gen 2', 2, 'profile runs exactly one configuration')
 add('impossible-all-skipped-tp3', T + '--gpus 3 --strategy tp --batch 1 --prompt 4 --gen 2 --dry-run', 2, 'does not divide the 8 attention heads|nothing could run')
 add('impossible-dp-beyond-batch', T + '--gpus 2 --strategy dp --batch 1 --prompt 4 --gen 2 --dry-run', 2, 'exceeds the batch of 1|nothing could run')
-add('impossible-moe', 'bench --model qwen2-moe-a2.7b --layers 1 --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --dry-run', 2, 'the shared expert (shared_expert_intermediate_size) is not implemented yet|nothing could run')
+add('impossible-moe', 'bench --model tiny --gpus 2 --strategy ep --batch 2 --prompt 4 --gen 2 --dry-run', 2, 'ep splits the experts of MoE layers: tiny has none|nothing could run')
 add('impossible-pp-beyond-layers', T + '--gpus 8 --strategy pp --batch 8 --prompt 4 --gen 2 --dry-run', 2, 'nothing could run')
 add('impossible-run-all-skipped', T + '--gpus 3 --strategy tp ' + RUN.replace('--gpus 1 --strategy tp ', ''), 2, 'nothing could run')
 # --- output paths, checked before any work
