@@ -10,6 +10,7 @@
 #include "engine/admission.hpp"
 #include "engine/backends.hpp"
 #include "engine/moe.hpp"
+#include "engine/noise_cap.hpp"
 #include "engine/process_world.hpp"
 #include "engine/weights.hpp"
 #include "model/rope.hpp"
@@ -313,6 +314,7 @@ VerificationReference ReferenceSet::combine(const std::vector<const Member*>& me
   VerificationReference ref(single ? members.front()->fp32 : weighted_mean(fp32, weights),
                             fmt::format("streamed pass in fp32 on the {} backend, one layer at a time", options_.backend));
   ref.peak_bytes = peak;
+  ref.floor_cap = noise_floor_cap(model_, options_.dtype, workload_.context()).value();
   if (!is_reporting_process()) return ref;  // process mode: rank 0 verifies
   ref.floor = measure_noise_floor(single ? members.front()->run_dtype : weighted_mean(run_dtype, weights), ref.logits,
                                   static_cast<std::size_t>(model_.vocab), members.front()->floor_source);

@@ -847,7 +847,10 @@ ConfigResult run_on_this_process(const ModelConfig& model, const ConfigPoint& po
     return fail(fmt::format("the measurements could not be summarised: {}", e.what()));
   }
   if (reference) {
-    result.verification = verify_logits(*capture.first, *reference, opts.dtype, static_cast<std::size_t>(model.vocab));
+    // The one-rank configuration is the run the floor was measured on (docs/metrics.md).
+    const bool floor_run = point.layout.ranks() == 1 && !point.ensemble();
+    result.verification =
+        verify_logits(*capture.first, *reference, opts.dtype, static_cast<std::size_t>(model.vocab), floor_run);
     if (capture.last_step >= 0)
       verify_last_iteration(capture.last, capture.last_step, *reference, static_cast<std::size_t>(model.vocab),
                             result.verification);

@@ -308,7 +308,7 @@ json verification_json(const Verification& v) {
             {"max_rel_error", v.max_rel_error},
             {"tolerance", v.tolerance},
             {"noise_floor", {{"rel_error", v.floor}, {"min", v.min_floor}, {"factor", v.floor_factor},
-                             {"source", v.floor_source}}},
+                             {"source", v.floor_source}, {"cap", v.floor_cap}, {"trusted", v.floor_trusted}}},
             {"error_over_floor", v.error_over_floor},
             {"reference", {{"computed_by", v.reference}, {"peak_bytes", v.reference_peak_bytes}}},
             {"elements", v.elements},
@@ -649,6 +649,8 @@ Verification verification_from_json(const Reader& v) {
     out.min_floor = f.get<double>("min");
     out.floor_factor = f.get<double>("factor");
     out.floor_source = f.get<std::string>("source");
+    out.floor_cap = f.get_or<double>("cap", 0.0);  // written since the cap (issue 20)
+    out.floor_trusted = f.get_or<bool>("trusted", true);
     out.error_over_floor = v.has_null("error_over_floor") ? inf : v.get<double>("error_over_floor");
   }
   if (v.has("reference")) {
@@ -1031,7 +1033,8 @@ const char* const kResultsSchemaText = R"schema({
               "required": ["rel_error", "min", "factor", "source"],
               "properties": {
                 "rel_error": {"$ref": "#/$defs/amount"}, "min": {"$ref": "#/$defs/amount"},
-                "factor": {"$ref": "#/$defs/amount"}, "source": {"type": "string"}
+                "factor": {"$ref": "#/$defs/amount"}, "source": {"type": "string"},
+                "cap": {"$ref": "#/$defs/amount"}, "trusted": {"type": "boolean"}
               }
             },
             "error_over_floor": {"type": ["null", "number"], "minimum": 0},
