@@ -22,6 +22,15 @@ struct Choices {
   std::vector<float> weight;
 };
 
+// FaultInjection::wrong_expert: the expert after the token's first choice that it did not choose.
+int next_unchosen(const int* chosen, int k, int experts) {
+  for (int step = 1; step < experts; ++step) {
+    const int e = (chosen[0] + step) % experts;
+    if (std::find(chosen, chosen + k, e) == chosen + k) return e;
+  }
+  return chosen[0];
+}
+
 Choices choose(const MoeShape& s, const MoeRouting& routing, int layer, const TokenRows& tokens,
                const std::vector<float>& logits) {
   const int rows = tokens.rows(), k = s.top_k;
@@ -36,6 +45,7 @@ Choices choose(const MoeShape& s, const MoeRouting& routing, int layer, const To
       const int seq = tokens.first_sequence + r / tokens.tokens, pos = tokens.first_position + r % tokens.tokens;
       route_by_law(routing.mode, routing_key(routing.seed, layer, seq, pos), l, s.experts, k, s.renormalise, c, w);
     }
+    if (routing.wrong_expert) c[0] = next_unchosen(c, k, s.experts);
   }
   return out;
 }

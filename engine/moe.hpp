@@ -99,6 +99,7 @@ struct TokenRows {
 struct MoeRouting {
   RoutingMode mode;
   std::uint64_t seed = 0;  // of the controlled laws' draws
+  bool wrong_expert = false;  // FaultInjection::wrong_expert (tests only)
 };
 
 // Timeline phases of the call; null: not timed (the reference). Compute: router, route (routing

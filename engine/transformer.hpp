@@ -10,6 +10,7 @@
 
 #include "engine/backend.hpp"
 #include "engine/communicator.hpp"
+#include "engine/fault_injection.hpp"
 #include "model/checkpoint.hpp"
 #include "model/model.hpp"
 #include "model/routing.hpp"
@@ -51,6 +52,8 @@ struct ExecutionOptions {
   std::shared_ptr<const Checkpoint> checkpoint;
   // How MoE layers route their tokens (--routing): the model's router, or a controlled law.
   RoutingMode routing;
+  // Test seam: a deliberate bug (engine/fault_injection.hpp); no command-line option sets it.
+  FaultInjection fault = FaultInjection::none;
 };
 
 // The GEMMs one rank issues per step, named by their phase (e.g. "attn/qkv", "head/gemm"):
