@@ -352,6 +352,7 @@ struct TransformerRank::Impl {
   std::unique_ptr<MoeWorkspace> moe_ws;
   bool count_routing = false;
   std::vector<std::vector<long long>> expert_tokens;  // per local layer, tokens routed to each expert
+  RoutingAgreement routing_agreement;
 
   Impl(const ModelConfig& model, const ConfigPoint& p, const ShardPlan& s, const ExecutionOptions& o,
        std::shared_ptr<const WeightSet> weights, Backend& backend, RankComms& c, Timeline& timeline, PhaseTable& table)
@@ -729,7 +730,8 @@ struct TransformerRank::Impl {
                          next ? &next->norm1_b : nullptr};
     if (m.moe_layer(shard.layers.begin + static_cast<int>(index))) {
       const TokenRows tokens{shard.batch.begin + seqs.begin, seqs.size(), new_tokens, past};
-      const MoeRouting routing{opts.routing, opts.seed, opts.fault == FaultInjection::wrong_expert};
+      const MoeRouting routing{opts.routing, opts.seed, opts.fault == FaultInjection::wrong_expert, nullptr,
+                               opts.forced_routes.get(), count_routing ? &routing_agreement : nullptr};
       moe_forward(be, moe_weights(L), routing, shard.layers.begin + static_cast<int>(index), tokens, xnr, projr, *moe_ws,
                   MoePhases{&tl, P.moe_router, P.moe_dispatch, P.moe_experts, P.moe_combine, P.moe_counts, P.moe_send,
                             P.moe_return, P.moe_shared},
@@ -912,6 +914,8 @@ std::vector<AttentionUse> TransformerRank::attention_uses() const { return impl_
 void TransformerRank::count_routing(bool on) { impl_->count_routing = on; }
 
 const std::vector<std::vector<long long>>& TransformerRank::expert_tokens() const { return impl_->expert_tokens; }
+
+const RoutingAgreement& TransformerRank::routing_agreement() const { return impl_->routing_agreement; }
 
 const void* TransformerRank::logits() const {
   const auto& d = impl_->d;

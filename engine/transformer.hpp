@@ -41,6 +41,9 @@ MemoryPlan plan_rank_memory(const ModelConfig& model, const ConfigPoint& point, 
 std::size_t run_control_bytes(const ConfigPoint& point);
 
 // How a rank executes, beyond what the configuration point says.
+struct ExpertChoices;    // engine/moe.hpp
+struct RoutingAgreement;  // engine/moe.hpp
+
 struct ExecutionOptions {
   std::uint64_t seed = 1234;  // token ids; weights use member_seed(seed, member)
   int member_offset = 0;      // added to the ensemble member (references of members > 0)
@@ -54,6 +57,9 @@ struct ExecutionOptions {
   RoutingMode routing;
   // Test seam: a deliberate bug (engine/fault_injection.hpp); no command-line option sets it.
   FaultInjection fault = FaultInjection::none;
+  // MoE: the fp32 reference's experts for every token, taken instead of the router's top k
+  // (teacher-forced routing, with_forced_routes); null: each rank routes by its own router.
+  std::shared_ptr<const ExpertChoices> forced_routes;
 };
 
 // The GEMMs one rank issues per step, named by their phase (e.g. "attn/qkv", "head/gemm"):
@@ -119,6 +125,8 @@ class TransformerRank {
   // ([local layer][expert]).
   void count_routing(bool on);
   const std::vector<std::vector<long long>>& expert_tokens() const;
+  // With forced routes, while count_routing is on: how often this rank's own choice agreed.
+  const RoutingAgreement& routing_agreement() const;
 
  private:
   struct Impl;

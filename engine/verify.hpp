@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,8 @@
 #include "model/dtype.hpp"
 
 namespace llmt {
+
+struct ExpertChoices;  // engine/moe.hpp
 
 // Logits of every generated token: [step][batch * vocab], step 0 from prefill.
 using StepLogits = std::vector<std::vector<float>>;
@@ -39,6 +42,7 @@ struct VerificationReference {
   StepLogits logits;
   NoiseFloor floor;
   double floor_cap = 0;          // the largest trusted floor (engine/noise_cap.hpp); 0: no cap
+  std::shared_ptr<const ExpertChoices> routes;  // MoE: the reference's experts, forced on the configurations
   std::string description;       // what computed the logits
   std::size_t peak_bytes = 0;    // that computation's tracked peak memory (0: not known)
   VerificationReference() = default;

@@ -12,6 +12,7 @@
 
 #include "bf16_emulation.hpp"
 #include "engine/fault_injection.hpp"
+#include "engine/moe.hpp"
 #include "engine/noise_cap.hpp"
 #include "engine/reference.hpp"
 #include "engine/runner.hpp"
@@ -170,6 +171,52 @@ TEST(FaultInjection, CorrectFloorsStayWellBelowTheCap) {
       }
   }
   std::printf("calibration: largest floor/cap %.3f\n", worst_share);
+}
+
+// Teacher-forced routing: verified MoE configurations take the reference's experts, report how
+// often their own choice agreed (every time in fp32 on these models; most of the time in bf16),
+// and pass; without a reference nothing is forced and nothing is compared.
+TEST(TeacherForcedRouting, ConfigurationsTakeTheReferencesExpertsAndReportAgreement) {
+  const ModelConfig model = load_model("tiny-moe");
+  for (DType dtype : {DType::f32, DType::bf16})
+    for (const Layout& layout : {Layout{1, 1, 1}, Layout{2, 1, 1}, Layout{1, 1, 2, true}, Layout{1, 2, 1}}) {
+      const RunOptions opts = options_for(dtype, FaultInjection::none);
+      const ConfigPoint point{layout.experts_split ? "ep" : "tp", layout, SyncMode::blocking, MergeMode::concat,
+                              kWorkload};
+      ReferenceSet references(model, opts);
+      const VerificationReference& ref = references.for_point(point);
+      ASSERT_NE(ref.routes, nullptr);
+      EXPECT_EQ(ref.routes->layers, model.layers);
+      for (std::int32_t e : ref.routes->expert) EXPECT_TRUE(e >= 0 && e < model.experts) << "every token recorded";
+      const ConfigResult r = run_configuration(model, point, opts, &ref);
+      ASSERT_EQ(r.status, ConfigStatus::ok) << r.reason;
+      const double agreement = r.metrics.moe.routing_agreement;
+      std::printf("routing agreement: %s %s %.4f\n", std::string(dtype_name(dtype)).c_str(), layout.label().c_str(),
+                  agreement);
+      if (dtype == DType::f32) {
+        EXPECT_DOUBLE_EQ(agreement, 1.0) << layout.label();
+      } else {
+        EXPECT_GT(agreement, 0.5) << layout.label();
+        EXPECT_LE(agreement, 1.0) << layout.label();
+      }
+    }
+  const ConfigPoint alone{"tp", Layout{2, 1, 1}, SyncMode::blocking, MergeMode::concat, kWorkload};
+  const ConfigResult unverified = run_configuration(model, alone, options_for(DType::f32, FaultInjection::none), nullptr);
+  ASSERT_EQ(unverified.status, ConfigStatus::ok) << unverified.reason;
+  EXPECT_EQ(unverified.metrics.moe.routing_agreement, -1.0) << "no reference: nothing compared";
+}
+
+// The table of choices: k experts per layer, sequence and position; null outside.
+TEST(TeacherForcedRouting, ExpertChoicesTableIndexesTokens) {
+  ExpertChoices table(2, 3, 4, 2);
+  EXPECT_EQ(table.expert.size(), 2u * 3 * 4 * 2);
+  EXPECT_EQ(table.at(2, 0, 0), nullptr);
+  EXPECT_EQ(table.at(0, 3, 0), nullptr);
+  EXPECT_EQ(table.at(0, 0, 4), nullptr);
+  EXPECT_EQ(table.at(0, 0, -1), nullptr);
+  table.at(1, 2, 3)[1] = 5;
+  EXPECT_EQ(table.expert.back(), 5);
+  EXPECT_EQ(table.at(0, 0, 1) - table.at(0, 0, 0), 2);
 }
 
 // Off, the seam changes nothing: the weights' shard and the fed sequences are the plan's.
