@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "bf16_emulation.hpp"
 #include "engine/fault_injection.hpp"
 #include "engine/moe.hpp"
 #include "engine/noise_cap.hpp"
@@ -18,6 +17,7 @@
 #include "engine/runner.hpp"
 #include "model/model.hpp"
 #include "quick_options.hpp"
+#include "rounding_backend.hpp"
 
 namespace llmt {
 namespace {
@@ -52,11 +52,11 @@ std::string case_name(const FaultCase& c) {
 }
 void PrintTo(const FaultCase& c, std::ostream* os) { *os << case_name(c); }
 
-// bf16 runs on the CPU through tests/bf16_emulation.hpp; the fp32 reference stays fp32.
+// bf16 and fp16 run on the CPU through tests/rounding_backend.hpp; the fp32 reference stays fp32.
 RunOptions options_for(DType dtype, FaultInjection fault) {
   RunOptions o = testing::quick_options();
-  testing::register_bf16_emulation();
-  if (dtype == DType::bf16) o.backend = "cpu-bf16";
+  testing::register_rounding_backend();
+  if (dtype != DType::f32) o.backend = "cpu-rounded";
   o.dtype = dtype;
   o.iterations = 1;
   o.exec.fault = fault;
@@ -128,7 +128,7 @@ INSTANTIATE_TEST_SUITE_P(CpuRanks, FaultFailsVerification, ::testing::ValuesIn(c
 // refuses it, the one-rank configuration fails saying so, and the tolerance comes from the cap.
 TEST(FaultInjection, SharedFaultIsRefusedByTheCapNotAbsorbedByTheFloor) {
   const ModelConfig model = load_model("tiny");
-  for (DType dtype : {DType::f32, DType::bf16}) {
+  for (DType dtype : {DType::f32, DType::f16, DType::bf16}) {
     const RunOptions opts = options_for(dtype, FaultInjection::swapped_rope);
     const ConfigPoint one_rank{"tp", Layout{1, 1, 1}, SyncMode::blocking, MergeMode::concat, kWorkload};
     ReferenceSet references(model, opts);
@@ -156,7 +156,7 @@ TEST(FaultInjection, CorrectFloorsStayWellBelowTheCap) {
   double worst_share = 0;
   for (const std::string& name : models) {
     const ModelConfig model = load_model(name);
-    for (DType dtype : {DType::f32, DType::bf16})
+    for (DType dtype : {DType::f32, DType::f16, DType::bf16})
       for (const Workload& w : {kWorkload, Workload{2, 24, 8}}) {
         const ConfigPoint one_rank{"tp", Layout{1, 1, 1}, SyncMode::blocking, MergeMode::concat, w};
         const RunOptions opts = options_for(dtype, FaultInjection::none);  // ReferenceSet keeps a reference

@@ -1,14 +1,16 @@
-// bf16 on the CPU, for tests: the CPU backend computes in fp32 only, so this backend rounds
-// every value the engine stores (weights, activations, each operation's output) to bf16 while it
-// computes with the CPU backend's fp32 kernels: what a GPU does with bf16 tensors and fp32
-// accumulation, to rounding-mode details. Registered as "cpu-bf16" (not a --backend choice:
-// tests only), so that bf16 verification runs end to end without a GPU.
+// bf16 and fp16 on the CPU, for tests: the CPU backend computes in fp32 only, so this backend
+// rounds every value the engine stores (weights, activations, each operation's output) to the
+// dtype's significand while it computes with the CPU backend's fp32 kernels: what a GPU does with
+// bf16 or fp16 tensors and fp32 accumulation, to rounding-mode details (fp16's range, subnormals
+// and overflow are not modelled). Registered as "cpu-rounded" (not a --backend choice: tests
+// only), so that bf16 and fp16 verification runs end to end without a GPU.
 #pragma once
 
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 
 #include "engine/backend.hpp"
 #include "engine/backends.hpp"
@@ -16,24 +18,29 @@
 
 namespace llmt::testing {
 
-// Round to nearest even at bf16's 8-bit significand (NaN and infinity kept).
-inline float round_to_bf16(float x) {
+// Round to nearest even, keeping the top `kept` of fp32's 23 fraction bits (bf16 7, fp16 10);
+// NaN and infinity kept.
+inline float round_fraction(float x, int kept) {
   std::uint32_t u;
   std::memcpy(&u, &x, sizeof u);
   if ((u & 0x7f800000u) == 0x7f800000u) return x;
-  u += 0x7fffu + ((u >> 16) & 1u);
-  u &= 0xffff0000u;
+  const int drop = 23 - kept;
+  u += ((1u << (drop - 1)) - 1u) + ((u >> drop) & 1u);
+  u &= ~((1u << drop) - 1u);
   std::memcpy(&x, &u, sizeof u);
   return x;
 }
 
-class Bf16RoundingBackend final : public Backend {
+class RoundingBackend final : public Backend {
  public:
-  Bf16RoundingBackend() : inner_(make_cpu_backend()) {}
+  explicit RoundingBackend(DType rounded)
+      : inner_(make_cpu_backend()), rounded_(rounded), kept_(rounded == DType::bf16 ? 7 : 10) {}
 
-  std::string name() const override { return "cpu-bf16"; }
-  DType dtype() const override { return DType::f32; }  // stored as floats holding bf16 values
-  std::string device_description() const override { return inner_->device_description() + " (bf16 rounding)"; }
+  std::string name() const override { return "cpu-rounded"; }
+  DType dtype() const override { return DType::f32; }  // stored as floats holding rounded values
+  std::string device_description() const override {
+    return inner_->device_description() + " (rounded to " + std::string(dtype_name(rounded_)) + ")";
+  }
   void bind_thread() override { inner_->bind_thread(); }
   std::uint64_t stamp() override { return inner_->stamp(); }
   void synchronize() override { inner_->synchronize(); }
@@ -142,27 +149,29 @@ class Bf16RoundingBackend final : public Backend {
   void raw_free(void* ptr) noexcept override { std::free(ptr); }
 
  private:
-  static void round(void* p, std::size_t n) {
+  void round(void* p, std::size_t n) const {
     float* f = static_cast<float*>(p);
-    for (std::size_t i = 0; i < n; ++i) f[i] = round_to_bf16(f[i]);
+    for (std::size_t i = 0; i < n; ++i) f[i] = round_fraction(f[i], kept_);
   }
-  static void round_2d(void* p, std::size_t ld, std::size_t rows, std::size_t cols) {
+  void round_2d(void* p, std::size_t ld, std::size_t rows, std::size_t cols) const {
     for (std::size_t r = 0; r < rows; ++r) round(static_cast<float*>(p) + r * ld, cols);
   }
   std::unique_ptr<Backend> inner_;
+  const DType rounded_;
+  const int kept_;
 };
 
-// Registers "cpu-bf16" once: the CPU backend's entry, whose bf16 backends round (fp32 ones do
-// not: the reference stays fp32).
-inline void register_bf16_emulation() {
-  if (backend_registry().find("cpu-bf16")) return;
+// Registers "cpu-rounded" once: the CPU backend's entry, whose bf16 and fp16 backends round
+// (fp32 ones do not: the reference stays fp32).
+inline void register_rounding_backend() {
+  if (backend_registry().find("cpu-rounded")) return;
   BackendEntry e = backend_entry("cpu");
-  e.name = "cpu-bf16";
-  e.description = "tests only: the CPU backend with every stored value rounded to bf16";
-  e.dtypes = {DType::f32, DType::bf16};
+  e.name = "cpu-rounded";
+  e.description = "tests only: the CPU backend with every stored value rounded to bf16 or fp16";
+  e.dtypes = {DType::f32, DType::bf16, DType::f16};
   e.make_backend = [](int, DType dtype) -> std::unique_ptr<Backend> {
-    if (dtype == DType::bf16) return std::make_unique<Bf16RoundingBackend>();
-    return make_cpu_backend();
+    if (dtype == DType::f32) return make_cpu_backend();
+    return std::make_unique<RoundingBackend>(dtype);
   };
   backend_registry().add(std::move(e));
 }
