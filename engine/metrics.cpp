@@ -259,12 +259,16 @@ std::string describe_moe(const MoeMetrics& moe) {
                      "{:.1f} KiB per iteration",
                      moe.ep_balance, moe.worst_layer_ep_balance, fmt::join(moe.tokens_per_ep_rank, " "),
                      moe.exchange_ms, moe.exchange_bytes / 1024.0);
+  const std::string agreed =
+      moe.routing_agreement >= 0
+          ? fmt::format("; own routing agreed with the reference's {:.2f}% of the time", 100 * moe.routing_agreement)
+          : "";
   return fmt::format("routing {}: expert balance {:.2f} (worst layer {:.2f}); tokens per expert, all layers: {}{}; "
                      "per iteration, slowest rank: router {:.3f} ms, dispatch {:.3f} ms, experts {:.3f} ms, combine "
-                     "{:.3f} ms",
+                     "{:.3f} ms{}",
                      moe.routing, moe.expert_balance, moe.worst_layer_balance,
                      fmt::join(tokens_per_expert_all_layers(moe), " "), ep, moe.router_ms, moe.dispatch_ms,
-                     moe.experts_ms, moe.combine_ms);
+                     moe.experts_ms, moe.combine_ms, agreed);
 }
 
 }  // namespace llmt

@@ -7,6 +7,7 @@
 #include <limits>
 #include <numeric>
 #include <optional>
+#include <utility>
 
 #include "engine/weights.hpp"
 #include "model/error.hpp"
@@ -22,6 +23,37 @@ struct Choices {
   std::vector<float> weight;
 };
 
+// The forced experts `f` replace the own choice `c`, weighted by the router's probabilities of
+// them (renormalised as route_by_router does); the own choice stays where it is the same.
+void take_forced(const float* logits, int experts, int k, bool renormalise, const std::int32_t* f, int* c, float* w,
+                 RoutingAgreement* agreement) {
+  if (agreement) {
+    ++agreement->compared;
+    agreement->agreed += std::is_permutation(c, c + k, f);
+  }
+  if (std::equal(c, c + k, f)) return;
+  const float top = *std::max_element(logits, logits + experts);
+  double total = 0;
+  for (int e = 0; e < experts; ++e) total += std::exp(static_cast<double>(logits[e]) - top);
+  double chosen = 0;
+  for (int j = 0; j < k; ++j) {
+    c[j] = f[j];
+    w[j] = static_cast<float>(std::exp(static_cast<double>(logits[f[j]]) - top) / total);
+    chosen += w[j];
+  }
+  if (renormalise && chosen > 0)
+    for (int j = 0; j < k; ++j) w[j] = static_cast<float>(w[j] / chosen);
+}
+
+// FaultInjection::wrong_expert: the expert after the token's first choice that it did not choose.
+int next_unchosen(const int* chosen, int k, int experts) {
+  for (int step = 1; step < experts; ++step) {
+    const int e = (chosen[0] + step) % experts;
+    if (std::find(chosen, chosen + k, e) == chosen + k) return e;
+  }
+  return chosen[0];
+}
+
 Choices choose(const MoeShape& s, const MoeRouting& routing, int layer, const TokenRows& tokens,
                const std::vector<float>& logits) {
   const int rows = tokens.rows(), k = s.top_k;
@@ -30,12 +62,18 @@ Choices choose(const MoeShape& s, const MoeRouting& routing, int layer, const To
     const float* l = logits.data() + static_cast<std::size_t>(r) * s.experts;
     int* c = out.expert.data() + static_cast<std::size_t>(r) * k;
     float* w = out.weight.data() + static_cast<std::size_t>(r) * k;
+    const int seq = tokens.first_sequence + r / tokens.tokens, pos = tokens.first_position + r % tokens.tokens;
     if (routing.mode.kind == RoutingKind::model) {
       route_by_router(l, s.experts, k, s.renormalise, c, w);
+      if (routing.record)
+        if (std::int32_t* kept = routing.record->at(layer, seq, pos)) std::copy(c, c + k, kept);
+      if (routing.forced)
+        if (const std::int32_t* f = routing.forced->at(layer, seq, pos); f && f[0] >= 0)
+          take_forced(l, s.experts, k, s.renormalise, f, c, w, routing.agreement);
     } else {
-      const int seq = tokens.first_sequence + r / tokens.tokens, pos = tokens.first_position + r % tokens.tokens;
       route_by_law(routing.mode, routing_key(routing.seed, layer, seq, pos), l, s.experts, k, s.renormalise, c, w);
     }
+    if (routing.wrong_expert) c[0] = next_unchosen(c, k, s.experts);
   }
   return out;
 }
@@ -516,6 +554,20 @@ MoeWorkspace::MoeWorkspace(Backend& be, const MoeShape& s) : shape(s) {
     be.copy_from_host(static_cast<char*>(expert_out.get()) + (z.expert_out - zeros.size()) * dtype_size(be.dtype()),
                       zeros.data(), zeros.size());
   }
+}
+
+ExpertChoices::ExpertChoices(int l, int s, int p, int k_)
+    : layers(l), sequences(s), positions(p), k(k_), expert(count(l) * count(s) * count(p) * count(k_), -1) {}
+
+std::int32_t* ExpertChoices::at(int layer, int sequence, int position) {
+  return const_cast<std::int32_t*>(std::as_const(*this).at(layer, sequence, position));
+}
+
+const std::int32_t* ExpertChoices::at(int layer, int sequence, int position) const {
+  if (layer < 0 || layer >= layers || sequence < 0 || sequence >= sequences || position < 0 || position >= positions)
+    return nullptr;
+  const std::size_t token = (count(layer) * count(sequences) + count(sequence)) * count(positions) + count(position);
+  return expert.data() + token * count(k);
 }
 
 void moe_forward(Backend& be, const MoeWeights& w, const MoeRouting& routing, int layer, const TokenRows& tokens,

@@ -96,9 +96,31 @@ struct TokenRows {
   int rows() const { return sequences * tokens; }
 };
 
+// The experts every token chose in every layer, [layer][sequence][position][k] (-1: none yet):
+// the fp32 reference records its choices, and the configurations take them as they take its
+// tokens (teacher-forced routing), so that a near tie the run's dtype flips changes neither the
+// experts nor the verdict (docs/metrics.md, "Verification").
+struct ExpertChoices {
+  int layers = 0, sequences = 0, positions = 0, k = 0;
+  std::vector<std::int32_t> expert;
+  ExpertChoices(int layers, int sequences, int positions, int k);
+  // The k experts of one token in one layer; null outside the table.
+  std::int32_t* at(int layer, int sequence, int position);
+  const std::int32_t* at(int layer, int sequence, int position) const;
+};
+
+// Tokens whose own choice (the router's top k, as a set) equalled the forced one, of those compared.
+struct RoutingAgreement {
+  long long agreed = 0, compared = 0;
+};
+
 struct MoeRouting {
   RoutingMode mode;
   std::uint64_t seed = 0;  // of the controlled laws' draws
+  bool wrong_expert = false;  // FaultInjection::wrong_expert (tests only)
+  ExpertChoices* record = nullptr;        // the reference: keeps each token's choice here
+  const ExpertChoices* forced = nullptr;  // a configuration: takes these choices (router routing only)
+  RoutingAgreement* agreement = nullptr;  // with `forced`: counts how often the own choice agreed
 };
 
 // Timeline phases of the call; null: not timed (the reference). Compute: router, route (routing

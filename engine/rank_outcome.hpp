@@ -36,9 +36,14 @@ struct RankOutcome {
   // MoE, tensor-parallel rank 0 only (its peers route the same tokens): [global layer][expert]
   // tokens routed in the first iteration; layers of other stages empty.
   std::vector<std::vector<long long>> expert_tokens;
+  long long routes_agreed = 0, routes_compared = 0;  // with forced routes: the own choices that agreed
   std::string error;
   bool aborted = false;  // failed only because another rank failed
 };
+
+// With forced routes (engine/teacher_forcing.cpp): the share of the ranks' own routing choices
+// that agreed with the reference's, -1 when none was compared.
+double routing_agreement(const std::vector<RankOutcome>& outcomes);
 
 // Process mode's message from one rank to rank 0: its outcome, the phases its ids refer to (each
 // process registers phases in its own table), the logits it captured (the rank holding the

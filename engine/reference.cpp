@@ -10,6 +10,7 @@
 #include "engine/admission.hpp"
 #include "engine/backends.hpp"
 #include "engine/moe.hpp"
+#include "engine/noise_cap.hpp"
 #include "engine/process_world.hpp"
 #include "engine/weights.hpp"
 #include "model/rope.hpp"
@@ -68,6 +69,10 @@ class StreamedPass {
         d_(local_dims(m, point_, shard_)), be_(be), esize_(dtype_size(be.dtype())),
         builder_(m, point_, shard_, member_seed(exec.seed, member), be, exec.checkpoint.get()),
         sizes_(pass_sizes(m, d_, w)), block_rows_(vocab_block_rows(m, d_)), routing_{exec.routing, exec.seed} {
+    if (d_.moe) {
+      routes_ = std::make_shared<ExpertChoices>(m.layers, d_.batch, d_.context, m.experts_per_token);
+      routing_.record = routes_.get();
+    }
     x_ = activations(sizes_.x);
     xn_ = activations(sizes_.x);
     proj_ = activations(sizes_.x);
@@ -139,6 +144,8 @@ class StreamedPass {
 
   // The final norm and LM head at the positions whose logits the run produces: the last
   // prompt position (step 0) and every fed decode token, as [step][batch][vocab].
+  std::shared_ptr<const ExpertChoices> routes() const { return routes_; }
+
   StepLogits head() {
     const int steps = w_.gen, batch = w_.batch, h = d_.hidden, rows = steps * batch;
     const std::size_t seq_stride = static_cast<std::size_t>(d_.context) * h;
@@ -204,7 +211,8 @@ class StreamedPass {
   WeightBuilder builder_;
   const PassSizes sizes_;
   const int block_rows_;
-  const MoeRouting routing_;
+  MoeRouting routing_;
+  std::shared_ptr<ExpertChoices> routes_;  // what routing_ records
   std::unique_ptr<MoeWorkspace> moe_;
   DeviceBuffer x_, xn_, proj_, qkv_, attn_, mlp_in_, mlp_act_, k_cache_, v_cache_;
   DeviceBuffer tokens_, positions_, rope_cos_, rope_sin_;
@@ -241,6 +249,7 @@ StreamedLogits streamed_logits(const ModelConfig& model, const Workload& workloa
     pass.embed();
     for (int l = 0; l < model.layers; ++l) pass.layer(l);
     out.logits = pass.head();
+    out.routes = pass.routes();
   }
   backend.synchronize();
   out.peak_bytes = backend.memory().peak_total();
@@ -277,6 +286,7 @@ const ReferenceSet::Member& ReferenceSet::member(int k) {
     const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, DType::f32);
     StreamedLogits s = streamed_logits(model_, workload_, options_.exec, k, *backend);
     m.fp32 = std::move(s.logits);
+    m.routes = std::move(s.routes);
     m.peak_bytes = s.peak_bytes;
   }
   if (progress_) progress_(fmt::format("noise floor: one rank in {}, {}", dtype, of));
@@ -289,7 +299,7 @@ const ReferenceSet::Member& ReferenceSet::member(int k) {
     fits.refusal = refusal.empty() ? std::nullopt : std::optional<std::string>(refusal);
   }
   if (!fits.refusal) {
-    m.run_dtype = compute_reference(model_, workload_, options_, k);
+    m.run_dtype = compute_reference(model_, workload_, with_forced_routes(options_, m.routes, false), k);
     m.floor_source = "one-rank configuration in " + dtype;
   } else if (reporting) {
     const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, options_.dtype);
@@ -313,6 +323,8 @@ VerificationReference ReferenceSet::combine(const std::vector<const Member*>& me
   VerificationReference ref(single ? members.front()->fp32 : weighted_mean(fp32, weights),
                             fmt::format("streamed pass in fp32 on the {} backend, one layer at a time", options_.backend));
   ref.peak_bytes = peak;
+  if (single) ref.routes = members.front()->routes;  // ensemble members route by weights of their own
+  ref.floor_cap = noise_floor_cap(model_, options_.dtype, workload_.context()).value();
   if (!is_reporting_process()) return ref;  // process mode: rank 0 verifies
   ref.floor = measure_noise_floor(single ? members.front()->run_dtype : weighted_mean(run_dtype, weights), ref.logits,
                                   static_cast<std::size_t>(model_.vocab), members.front()->floor_source);

@@ -9,9 +9,11 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "engine/backend.hpp"
+#include "engine/moe.hpp"
 #include "engine/plan.hpp"
 #include "engine/runner.hpp"
 #include "engine/transformer.hpp"
@@ -34,6 +36,7 @@ struct StreamedLogits {
   std::size_t peak_bytes = 0;    // the backend's tracked peak during the pass
   StreamedMemory predicted;
   double seconds = 0;
+  std::shared_ptr<const ExpertChoices> routes;  // MoE: every token's experts (router routing)
 };
 
 // The pass on `backend`, in its dtype (fp32 for the reference). `member` selects an ensemble
@@ -56,6 +59,7 @@ class ReferenceSet {
  private:
   struct Member {
     StepLogits fp32, run_dtype;
+    std::shared_ptr<const ExpertChoices> routes;
     std::string floor_source;
     std::size_t peak_bytes = 0;
   };

@@ -109,12 +109,16 @@ struct Verification {
   // Errors are per sequence and step: max |got - ref| over the sequence's logits, over the
   // largest |ref| among them; max_rel_error is the largest over sequences and steps.
   double max_abs_error = 0, max_rel_error = 0;
-  double tolerance = 0;        // the largest max_rel_error that passes: floor_factor x max(floor, min_floor)
+  double tolerance = 0;        // the largest max_rel_error that passes: floor_factor x max(min(floor, floor_cap), min_floor)
   double floor = 0;            // the noise floor: the same error of one rank computing in the run's dtype
   double min_floor = 0;        // the least floor assumed (the dtype's rounding of a logit)
   double floor_factor = 0;     // how many floors a configuration may be off
   double error_over_floor = 0; // max_rel_error / max(floor, min_floor)
   std::string floor_source;    // how the floor was measured
+  // The largest floor rounding in the run's dtype explains for this model (engine/noise_cap.hpp;
+  // 0: no cap). A floor above it is not trusted: the cap stands in for it in the tolerance.
+  double floor_cap = 0;
+  bool floor_trusted = true;
   std::string reference;       // what computed the reference logits
   std::size_t reference_peak_bytes = 0;  // that computation's tracked peak memory
   std::size_t elements = 0;
@@ -172,6 +176,9 @@ struct MoeMetrics {
   // dispatch and combine; `exchange_bytes` its bytes per iteration, summed over ranks.
   double router_ms = 0, dispatch_ms = 0, experts_ms = 0, combine_ms = 0;
   double exchange_ms = 0, exchange_bytes = 0;
+  // Teacher-forced routing (verified runs): the share of (token, layer) routings whose own top k
+  // (as a set) was the fp32 reference's, which the run took instead; -1: not compared.
+  double routing_agreement = -1;
 };
 
 struct ConfigMetrics {

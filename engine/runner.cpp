@@ -17,6 +17,7 @@
 #include "engine/backends.hpp"
 #include "model/error.hpp"
 #include "engine/metrics.hpp"
+#include "engine/moe.hpp"
 #include "engine/nvtx.hpp"
 #include "engine/process_world.hpp"
 #include "engine/rank_outcome.hpp"
@@ -165,6 +166,8 @@ class RankRun {
     const auto& local = transformer_->expert_tokens();
     for (std::size_t l = 0; l < local.size(); ++l)
       out_.expert_tokens[static_cast<std::size_t>(shard_.layers.begin) + l] = local[l];
+    out_.routes_agreed = transformer_->routing_agreement().agreed;
+    out_.routes_compared = transformer_->routing_agreement().compared;
   }
 
   // Run control: in adaptive mode every rank contributes its iteration time, and all take the
@@ -847,7 +850,10 @@ ConfigResult run_on_this_process(const ModelConfig& model, const ConfigPoint& po
     return fail(fmt::format("the measurements could not be summarised: {}", e.what()));
   }
   if (reference) {
-    result.verification = verify_logits(*capture.first, *reference, opts.dtype, static_cast<std::size_t>(model.vocab));
+    // The one-rank configuration is the run the floor was measured on (docs/metrics.md).
+    const bool floor_run = point.layout.ranks() == 1 && !point.ensemble();
+    result.verification =
+        verify_logits(*capture.first, *reference, opts.dtype, static_cast<std::size_t>(model.vocab), floor_run);
     if (capture.last_step >= 0)
       verify_last_iteration(capture.last, capture.last_step, *reference, static_cast<std::size_t>(model.vocab),
                             result.verification);
@@ -874,8 +880,10 @@ void share_verdict(ConfigResult& result) {
 
 }  // namespace
 
-ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
+ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& point, const RunOptions& options,
                                const VerificationReference* reference, StepLogits* captured) {
+  const RunOptions opts =
+      reference ? with_forced_routes(options, reference->routes, point.ensemble()) : options;
   ConfigResult result = run_on_this_process(model, point, opts, reference, captured);
   share_verdict(result);
   return result;
@@ -964,6 +972,7 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
   if (model.moe())
     result.metrics.moe = moe_metrics(sum_expert_tokens(model, outcomes), point.layout.ep(), result.metrics.phases,
                                      opts.exec.routing.label());
+  if (model.moe()) result.metrics.moe.routing_agreement = routing_agreement(outcomes);
   apply_speed_of_light(model, point, opts, result);
   const Layout& l = point.layout;
   if (l.dp > 1 && !point.ensemble() && point.workload.batch % l.dp != 0)

@@ -79,6 +79,11 @@ StepLogits weighted_mean(const std::vector<const StepLogits*>& members, const st
 // MoE layers route on the host between their kernels, which no graph can hold.
 bool graphs_possible(const ModelConfig& model, const ConfigPoint& point, const std::string& backend);
 
+// `options` with the reference's experts forced on MoE layers (teacher-forced routing), where they
+// apply: router routing, one model (not an ensemble, whose members route by weights of their
+// own), thread ranks (process mode: only rank 0 holds the reference).
+RunOptions with_forced_routes(const RunOptions& options, std::shared_ptr<const ExpertChoices> routes, bool ensemble);
+
 // Predicted weight bytes of the replicas other than replica 0 (what sharing saves).
 std::size_t replica_weight_bytes(const ModelConfig& model, const ConfigPoint& point, DType dtype);
 // Predicted bytes of every rank of `point`, summed.

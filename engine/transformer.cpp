@@ -352,6 +352,7 @@ struct TransformerRank::Impl {
   std::unique_ptr<MoeWorkspace> moe_ws;
   bool count_routing = false;
   std::vector<std::vector<long long>> expert_tokens;  // per local layer, tokens routed to each expert
+  RoutingAgreement routing_agreement;
 
   Impl(const ModelConfig& model, const ConfigPoint& p, const ShardPlan& s, const ExecutionOptions& o,
        std::shared_ptr<const WeightSet> weights, Backend& backend, RankComms& c, Timeline& timeline, PhaseTable& table)
@@ -360,12 +361,13 @@ struct TransformerRank::Impl {
         fused_norms(fuses_residual_norm(d)) {
     register_phases(table);
     allocate_state();
+    const int first = first_fed_sequence(shard, opts.fault);
     for (int b = 0; b < d.batch; ++b)
       for (int t = 0; t < d.prompt; ++t)
-        prompt_tokens.push_back(input_token(opts.seed, shard.batch.begin + b, t, m.vocab));
+        prompt_tokens.push_back(input_token(opts.seed, first + b, t, m.vocab));
     for (int step = 1; step < p.workload.gen; ++step)
       for (int b = 0; b < d.batch; ++b)
-        decode_tokens.push_back(input_token(opts.seed, shard.batch.begin + b, d.prompt + step - 1, m.vocab));
+        decode_tokens.push_back(input_token(opts.seed, first + b, d.prompt + step - 1, m.vocab));
     upload_token_tables();
     for (int t = 0; t < d.tp; ++t)
       tp_gather_counts.push_back(static_cast<std::size_t>(d.batch) * split_range(m.vocab, d.tp, t).size());
@@ -538,16 +540,25 @@ struct TransformerRank::Impl {
 
   void upload_rope_tables() {
     const RopeTables tables = rope_tables(m, d.context);
-    rope_cos = be.upload_table(tables.cos);
-    rope_sin = be.upload_table(tables.sin);
+    const bool swapped = opts.fault == FaultInjection::swapped_rope;
+    rope_cos = be.upload_table(swapped ? tables.sin : tables.cos);
+    rope_sin = be.upload_table(swapped ? tables.cos : tables.sin);
   }
 
   // ---- synchronisation ----------------------------------------------------------------
 
+  // FaultInjection::dropped_all_reduce: the MLP sum of the rank's first layer, in either pass.
+  bool dropped_by_fault(const ReducePhases& P) const {
+    if (opts.fault != FaultInjection::dropped_all_reduce) return false;
+    for (const PassPhases& pass : phases)
+      if (!pass.layers.empty() && P.op == pass.layers.front().down_sync.op) return true;
+    return false;
+  }
+
   // Sums `count` elements of `buf` over `comm`'s group, as the sync mode says. Overlap has
   // nothing to hide a lone reduction behind, so it runs these blocking.
   void sum_over(Communicator& comm, void* buf, std::size_t count, const ReducePhases& P) {
-    if (comm.size() == 1) return;
+    if (comm.size() == 1 || dropped_by_fault(P)) return;
     const std::uint64_t bytes = count * esize;
     if (d.sync != SyncMode::param_server) {
       ScopedPhase p(tl, P.op, bytes);
@@ -719,8 +730,9 @@ struct TransformerRank::Impl {
                          next ? &next->norm1_b : nullptr};
     if (m.moe_layer(shard.layers.begin + static_cast<int>(index))) {
       const TokenRows tokens{shard.batch.begin + seqs.begin, seqs.size(), new_tokens, past};
-      moe_forward(be, moe_weights(L), MoeRouting{opts.routing, opts.seed}, shard.layers.begin + static_cast<int>(index),
-                  tokens, xnr, projr, *moe_ws,
+      const MoeRouting routing{opts.routing, opts.seed, opts.fault == FaultInjection::wrong_expert, nullptr,
+                               opts.forced_routes.get(), count_routing ? &routing_agreement : nullptr};
+      moe_forward(be, moe_weights(L), routing, shard.layers.begin + static_cast<int>(index), tokens, xnr, projr, *moe_ws,
                   MoePhases{&tl, P.moe_router, P.moe_dispatch, P.moe_experts, P.moe_combine, P.moe_counts, P.moe_send,
                             P.moe_return, P.moe_shared},
                   count_routing ? &expert_tokens[index] : nullptr, ep_group(new_tokens));
@@ -902,6 +914,8 @@ std::vector<AttentionUse> TransformerRank::attention_uses() const { return impl_
 void TransformerRank::count_routing(bool on) { impl_->count_routing = on; }
 
 const std::vector<std::vector<long long>>& TransformerRank::expert_tokens() const { return impl_->expert_tokens; }
+
+const RoutingAgreement& TransformerRank::routing_agreement() const { return impl_->routing_agreement; }
 
 const void* TransformerRank::logits() const {
   const auto& d = impl_->d;

@@ -10,6 +10,7 @@
 
 #include "engine/backend.hpp"
 #include "engine/communicator.hpp"
+#include "engine/fault_injection.hpp"
 #include "model/checkpoint.hpp"
 #include "model/model.hpp"
 #include "model/routing.hpp"
@@ -40,6 +41,9 @@ MemoryPlan plan_rank_memory(const ModelConfig& model, const ConfigPoint& point, 
 std::size_t run_control_bytes(const ConfigPoint& point);
 
 // How a rank executes, beyond what the configuration point says.
+struct ExpertChoices;    // engine/moe.hpp
+struct RoutingAgreement;  // engine/moe.hpp
+
 struct ExecutionOptions {
   std::uint64_t seed = 1234;  // token ids; weights use member_seed(seed, member)
   int member_offset = 0;      // added to the ensemble member (references of members > 0)
@@ -51,6 +55,11 @@ struct ExecutionOptions {
   std::shared_ptr<const Checkpoint> checkpoint;
   // How MoE layers route their tokens (--routing): the model's router, or a controlled law.
   RoutingMode routing;
+  // Test seam: a deliberate bug (engine/fault_injection.hpp); no command-line option sets it.
+  FaultInjection fault = FaultInjection::none;
+  // MoE: the fp32 reference's experts for every token, taken instead of the router's top k
+  // (teacher-forced routing, with_forced_routes); null: each rank routes by its own router.
+  std::shared_ptr<const ExpertChoices> forced_routes;
 };
 
 // The GEMMs one rank issues per step, named by their phase (e.g. "attn/qkv", "head/gemm"):
@@ -116,6 +125,8 @@ class TransformerRank {
   // ([local layer][expert]).
   void count_routing(bool on);
   const std::vector<std::vector<long long>>& expert_tokens() const;
+  // With forced routes, while count_routing is on: how often this rank's own choice agreed.
+  const RoutingAgreement& routing_agreement() const;
 
  private:
   struct Impl;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,8 @@
 #include "model/dtype.hpp"
 
 namespace llmt {
+
+struct ExpertChoices;  // engine/moe.hpp
 
 // Logits of every generated token: [step][batch * vocab], step 0 from prefill.
 using StepLogits = std::vector<std::vector<float>>;
@@ -38,6 +41,8 @@ NoiseFloor measure_noise_floor(const StepLogits& one_rank, const StepLogits& ref
 struct VerificationReference {
   StepLogits logits;
   NoiseFloor floor;
+  double floor_cap = 0;          // the largest trusted floor (engine/noise_cap.hpp); 0: no cap
+  std::shared_ptr<const ExpertChoices> routes;  // MoE: the reference's experts, forced on the configurations
   std::string description;       // what computed the logits
   std::size_t peak_bytes = 0;    // that computation's tracked peak memory (0: not known)
   VerificationReference() = default;
@@ -46,9 +51,11 @@ struct VerificationReference {
 };
 
 // Passes when every sequence error is within the tolerance (ToleranceRule's factor times the
-// floor) and every disagreement on the most likely token is a near tie.
+// floor, or the cap where the floor exceeds it) and every disagreement on the most likely token
+// is a near tie. `floor_run`: the configuration is the one-rank run the floor was measured on,
+// which fails when its floor exceeds the cap (nothing else would check it).
 Verification verify_logits(const StepLogits& got, const VerificationReference& reference, DType dtype,
-                           std::size_t vocab);
+                           std::size_t vocab, bool floor_run = false);
 
 // Adds the check of the last measured iteration: its logits of decode step `step` (the last
 // written), [batch * vocab], against that step of the reference, by the same tolerance.

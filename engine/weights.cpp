@@ -388,7 +388,9 @@ std::shared_ptr<const WeightSet> build_weights(const ModelConfig& model, const C
                                                const ShardPlan& shard, const ExecutionOptions& options,
                                                Backend& backend) {
   const std::uint64_t seed = member_seed(options.seed, shard.weight_member + options.member_offset);
-  return WeightBuilder(model, point, shard, seed, backend, options.checkpoint.get()).build();
+  return WeightBuilder(model, point, weight_shard(model, shard, options.fault), seed, backend,
+                       options.checkpoint.get())
+      .build();
 }
 
 std::vector<NamedTensor> export_weights(const ModelConfig& model, std::uint64_t seed, Backend& backend) {

@@ -92,7 +92,8 @@ class ConsoleReporter final : public Reporter {
                "configuration (* since the process started) or a GPU's memory in use at the end; untrk GiB: peak "
                "minus the allocated bytes of the ranks in it\n");
     fmt::print("rel.err: the largest error of a sequence's logits against the fp32 reference, relative to its largest "
-               "logit; xnoise: that error in noise floors (one rank in the run's dtype), at most {:g} passes\n",
+               "logit; xnoise: that error in noise floors (one rank in the run's dtype; the cap rounding explains for "
+               "the model when the floor exceeds it), at most {:g} passes\n",
                tolerance_rule(DType::f32).factor);
     fmt::print("{:<44} {:>5} {:<7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>8} {:>9} {:>9} {:>6} {:>6} {:>8} {:>6} {}\n",
                "configuration", "ranks", "status", "ttft ms", "tpot ms", "e2e ms", "tok/s", "sync%", "wait%",
@@ -123,6 +124,7 @@ class ConsoleReporter final : public Reporter {
                100.0 * m.imbalance, percent_of_floor(m.floor), v.max_rel_error,
                v.checked ? fmt::format("{:.2f}", v.error_over_floor) : "-", v.checked ? (v.passed ? "pass" : "FAIL") : "-");
     if (r.status == ConfigStatus::failed) fmt::print("    {}\n", r.reason);
+    print_noise_floor(v);
     if (const std::vector<double> ps = param_server_bytes_by_rank(m.comm); !ps.empty()) {
       std::vector<std::string> kib;
       for (double b : ps) kib.push_back(fmt::format("{:.1f}", b / 1024.0));
@@ -142,6 +144,17 @@ class ConsoleReporter final : public Reporter {
     for (const std::string& note : r.notes) fmt::print("    note: {}\n", note);
     std::fflush(stdout);
   }
+
+  // The floor and its cap, once per reference (they change with the workload).
+  void print_noise_floor(const Verification& v) {
+    if (!v.checked || v.floor_cap <= 0) return;
+    std::string line = fmt::format("    noise floor {:.2e} ({}), cap {:.2e}: {}\n", v.floor, v.floor_source, v.floor_cap,
+                                   v.floor_trusted ? "trusted" : "NOT trusted, the tolerance comes from the cap");
+    if (line == last_floor_line_) return;
+    fmt::print("{}", line);
+    last_floor_line_ = std::move(line);
+  }
+  std::string last_floor_line_;
 
   void end(const RunSummary& s) override {
     print_ranking(s);

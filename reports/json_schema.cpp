@@ -268,7 +268,7 @@ json sync_json(const ConfigMetrics& m) {
 
 json moe_json(const MoeMetrics& m) {
   if (!m.available) return nullptr;
-  return {{"routing", m.routing},
+  json j = {{"routing", m.routing},
           {"tokens_per_expert", m.tokens_per_expert},
           {"expert_balance", m.expert_balance},
           {"worst_layer_balance", m.worst_layer_balance},
@@ -279,6 +279,8 @@ json moe_json(const MoeMetrics& m) {
           {"exchange_bytes_per_iteration", m.exchange_bytes},
           {"time_ms", {{"router", m.router_ms}, {"dispatch", m.dispatch_ms}, {"experts", m.experts_ms},
                        {"combine", m.combine_ms}, {"exchange", m.exchange_ms}}}};
+  if (m.routing_agreement >= 0) j["routing_agreement"] = m.routing_agreement;  // teacher-forced runs only
+  return j;
 }
 
 json metrics_json(const ConfigMetrics& m) {
@@ -308,7 +310,7 @@ json verification_json(const Verification& v) {
             {"max_rel_error", v.max_rel_error},
             {"tolerance", v.tolerance},
             {"noise_floor", {{"rel_error", v.floor}, {"min", v.min_floor}, {"factor", v.floor_factor},
-                             {"source", v.floor_source}}},
+                             {"source", v.floor_source}, {"cap", v.floor_cap}, {"trusted", v.floor_trusted}}},
             {"error_over_floor", v.error_over_floor},
             {"reference", {{"computed_by", v.reference}, {"peak_bytes", v.reference_peak_bytes}}},
             {"elements", v.elements},
@@ -649,6 +651,8 @@ Verification verification_from_json(const Reader& v) {
     out.min_floor = f.get<double>("min");
     out.floor_factor = f.get<double>("factor");
     out.floor_source = f.get<std::string>("source");
+    out.floor_cap = f.get_or<double>("cap", 0.0);  // written since the cap (issue 20)
+    out.floor_trusted = f.get_or<bool>("trusted", true);
     out.error_over_floor = v.has_null("error_over_floor") ? inf : v.get<double>("error_over_floor");
   }
   if (v.has("reference")) {
@@ -691,6 +695,7 @@ MoeMetrics moe_from_json(const Reader& m) {
   out.ep_balance = m.get_or<double>("ep_balance", 1.0);
   out.worst_layer_ep_balance = m.get_or<double>("worst_layer_ep_balance", 1.0);
   out.exchange_bytes = m.get_or<double>("exchange_bytes_per_iteration", 0.0);
+  out.routing_agreement = m.get_or<double>("routing_agreement", -1.0);
   return out;
 }
 
@@ -1004,6 +1009,7 @@ const char* const kResultsSchemaText = R"schema({
                 "tokens_per_ep_rank": {"type": "array", "items": {"$ref": "#/$defs/bytes"}},
                 "ep_balance": {"type": "number", "minimum": 0, "maximum": 1},
                 "worst_layer_ep_balance": {"type": "number", "minimum": 0, "maximum": 1},
+                "routing_agreement": {"type": "number", "minimum": 0, "maximum": 1},
                 "exchange_bytes_per_iteration": {"$ref": "#/$defs/amount"},
                 "time_ms": {
                   "type": "object",
@@ -1031,7 +1037,8 @@ const char* const kResultsSchemaText = R"schema({
               "required": ["rel_error", "min", "factor", "source"],
               "properties": {
                 "rel_error": {"$ref": "#/$defs/amount"}, "min": {"$ref": "#/$defs/amount"},
-                "factor": {"$ref": "#/$defs/amount"}, "source": {"type": "string"}
+                "factor": {"$ref": "#/$defs/amount"}, "source": {"type": "string"},
+                "cap": {"$ref": "#/$defs/amount"}, "trusted": {"type": "boolean"}
               }
             },
             "error_over_floor": {"type": ["null", "number"], "minimum": 0},

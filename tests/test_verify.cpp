@@ -53,6 +53,47 @@ TEST(Verify, TheToleranceIsAFactorOfTheMeasuredFloor) {
   EXPECT_NE(v.note.find("noise floors"), std::string::npos) << v.note;
 }
 
+// The cap (engine/noise_cap.hpp) bounds the tolerance: a floor above it is not trusted, the
+// one-rank run it was measured on fails saying so, and the others are held to the cap.
+TEST(Verify, AFloorAboveTheCapIsNotTrusted) {
+  const ToleranceRule rule = tolerance_rule(DType::bf16);
+  VerificationReference ref = with_floor(0.3);  // a bug every configuration shares
+  ref.floor_cap = 0.1;
+  StepLogits got = reference_logits();
+  got[0][1] += 0.3f * 10;  // off by the inflated floor, as every configuration is
+  Verification v = verify_logits(got, ref, DType::bf16, kVocab);
+  EXPECT_FALSE(v.floor_trusted);
+  EXPECT_DOUBLE_EQ(v.floor_cap, 0.1);
+  EXPECT_DOUBLE_EQ(v.tolerance, 0.1) << "from the cap, never from the inflated floor";
+  EXPECT_FALSE(v.passed);
+  EXPECT_NE(v.note.find("exceeds the cap"), std::string::npos) << v.note;
+  EXPECT_NE(v.note.find("noise floor 0.3 exceeds it too"), std::string::npos) << v.note;
+
+  // A configuration within the cap passes although the floor is not trusted (the fault was the
+  // one-rank run's alone); the one-rank run itself fails.
+  const Verification close = verify_logits(reference_logits(), ref, DType::bf16, kVocab);
+  EXPECT_TRUE(close.passed) << close.note;
+  const Verification floor_run = verify_logits(reference_logits(), ref, DType::bf16, kVocab, true);
+  EXPECT_FALSE(floor_run.passed);
+  EXPECT_NE(floor_run.note.find("noise floor is not trusted"), std::string::npos) << floor_run.note;
+
+  // Trusted (at most the cap): factor x floor, at most the cap.
+  ref.floor = NoiseFloor{0.02, "trusted"};
+  v = verify_logits(reference_logits(), ref, DType::bf16, kVocab, true);
+  EXPECT_TRUE(v.floor_trusted);
+  EXPECT_TRUE(v.passed) << v.note;
+  EXPECT_DOUBLE_EQ(v.tolerance, 0.1) << "8 x 0.02 = 0.16, beyond the cap";
+  ref.floor = NoiseFloor{0.01, "trusted"};
+  v = verify_logits(reference_logits(), ref, DType::bf16, kVocab);
+  EXPECT_DOUBLE_EQ(v.tolerance, rule.factor * 0.01);
+
+  // A NaN floor is not trusted either.
+  ref.floor = NoiseFloor{std::numeric_limits<double>::quiet_NaN(), "nan"};
+  v = verify_logits(reference_logits(), ref, DType::bf16, kVocab);
+  EXPECT_FALSE(v.floor_trusted);
+  EXPECT_DOUBLE_EQ(v.tolerance, 0.1);
+}
+
 TEST(Verify, AFloorBelowTheDtypesRoundingCountsAsTheMinimum) {
   StepLogits got = reference_logits();
   got[0][0] += 10 * 5e-6f;  // 5e-6 relative: within 8 x fp32's minimum floor of 1e-6, although the floor is 0
