@@ -366,6 +366,8 @@ std::vector<double> parse_ensemble_weights(const std::string& text) {
       throw ConfigError(fmt::format("--ensemble-weights: '{}' is not a number", w));
     }
     if (!(weights.back() > 0)) throw ConfigError("--ensemble-weights: weights must be positive");
+    // Relative weights: their sum must stay finite (1e308 twice would make every weight 0).
+    if (weights.back() > 1e6) throw ConfigError(fmt::format("--ensemble-weights: '{}' exceeds the most allowed (1e6)", w));
   }
   return weights;
 }
