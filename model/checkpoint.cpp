@@ -298,7 +298,10 @@ std::map<std::string, std::string> read_weight_map(const fs::path& index) {
 
 std::shared_ptr<const Checkpoint> Checkpoint::open(const fs::path& dir) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw ModelError(fmt::format("--weights {}: not a directory", dir.string()));
+  if (!fs::is_directory(dir, ec)) {
+    const std::string kind = describe_file_kind(dir);  // the OS reason when it cannot be reached
+    throw ModelError(fmt::format("--weights {}: {}", dir.string(), kind.starts_with("is ") ? kind + ", not a directory" : kind));
+  }
   std::set<fs::path> paths;
   const fs::path index = dir / "model.safetensors.index.json";
   const bool indexed = fs::exists(fs::symlink_status(index, ec));
@@ -478,8 +481,10 @@ void check_export_directory(const fs::path& dir) {
     throw ConfigError(fmt::format("export-weights {}: {}, not a directory", dir.string(), describe_file_kind(dir)));
   bool empty = true, ours = false;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    empty = false;
     const std::string name = entry.path().filename().string();
+    // FILE.tmp: what an interrupted export left; this one removes it.
+    if (name.ends_with(".tmp") && export_file_name(name.substr(0, name.size() - 4))) continue;
+    empty = false;
     if (!export_file_name(name))
       throw ConfigError(fmt::format("export-weights {}: holds {}, which an llmthreads export does not write; give an "
                                     "empty or new directory, or an earlier export", dir.string(), name));
@@ -526,7 +531,9 @@ void write_safetensors(const fs::path& dir, const std::vector<NamedTensor>& tens
   std::vector<fs::path> stale;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.ends_with(".safetensors") && export_file_name(name) && !written.count(name)) stale.push_back(entry.path());
+    const bool leftover = name.ends_with(".tmp") && export_file_name(name.substr(0, name.size() - 4));
+    if ((name.ends_with(".safetensors") && export_file_name(name) && !written.count(name)) || leftover)
+      stale.push_back(entry.path());
   }
   for (const fs::path& p : stale)
     if (!fs::remove(p, ec))

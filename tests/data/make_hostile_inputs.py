@@ -251,6 +251,9 @@ for tag, config, says in [
         ('index-empty-map', files({'model.safetensors.index.json': '{"weight_map": {}}'}), "'weight_map' names no tensor"),
         ('config-json-fifo', files({'config.json': {'fifo': True}}), 'not a regular file')]:
     add(f'weights-{tag}', W.replace('--model tiny ', '') if tag == 'config-json-fifo' else W, 2, says, config)
+add('weights-missing-directory', 'bench --model tiny --weights {tmp}/nosuch ' + DRY, 2, 'nosuch: No such file or directory')
+add('weights-a-file', 'bench --model tiny --weights {cfg} ' + DRY, 2, 'is a regular file, not a directory', cfg(tiny))
+add('weights-through-a-file', 'bench --model tiny --weights {cfg}/w ' + DRY, 2, 'w: Not a directory', cfg(tiny))
 # --- inputs that are FIFOs never hang
 add('model-fifo', 'bench --model {cfg}/m.json ' + DRY, 2, 'not a regular file', files({'m.json': {'fifo': True}}))
 add('resume-fifo-without-writer', T + '--resume {cfg}/r.json ' + RUN, 2, 'r.json: is empty', files({'r.json': {'fifo': True}}))
@@ -306,6 +309,7 @@ add('export-into-foreign-checkpoint', E + '{cfg}', 2, 'not an earlier llmthreads
 add('export-layers-list', E.replace('--layers 1 ', '--layers 1,2 ') + '{tmp}/w', 2, "--layers: '1,2' is a list")
 add('export-shards-zero', E + '--shards 0 {tmp}/w', 2, '--shards: 0 is not from 1 to 1000')
 add('export-ok', E + '--shards 2 {tmp}/w', 0, '2 file(s)')
+add('export-over-interrupted-export', E + '{cfg}', 0, '1 file(s)', files({'model-00001-of-00003.safetensors.tmp': 'partial', 'config.json.tmp': '{'}))
 
 with open(os.path.join(root, 'tests/data/hostile_inputs.tsv'), 'w') as f:
     f.write('# Hostile inputs for tests/test_hostile.cpp, one per line, tab-separated:\n')
