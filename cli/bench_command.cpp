@@ -28,7 +28,6 @@
 #include "engine/ceilings.hpp"
 #include "engine/process_world.hpp"
 #include "model/error.hpp"
-#include "model/file_io.hpp"
 #include "engine/reference.hpp"
 #include "engine/runner.hpp"
 #include "strategies/sweep.hpp"
@@ -328,20 +327,9 @@ std::shared_ptr<const Checkpoint> open_checkpoint(const std::string& dir, const 
 
 // Flags checked before the model is read or anything runs (output paths, counts, times).
 void check_flags(const BenchOptions& o) {
-  check_output_target("--json", o.json);
-  check_output_target("--csv", o.csv);
-  check_output_target("--dump-logits", o.dump_logits);
   if (!o.resume.empty() && std::filesystem::is_directory(o.resume))
     throw ConfigError(fmt::format("--resume {}: is a directory; give the results file of the run", o.resume));
-  // --json may be the --resume file (it is rewritten with the kept results); nothing else may.
-  std::vector<NamedPath> inputs = {{"--resume", o.json.empty() ? std::string() : o.resume},
-                                   {"--model", o.model}, {"--ceilings", o.ceilings}, {"--hardware", o.hardware}};
-  if (!o.weights.empty())
-    for (const char* name : {"config.json", "model.safetensors.index.json", "model.safetensors"})
-      inputs.push_back({"--weights", (std::filesystem::path(o.weights) / name).string()});
-  std::vector<NamedPath> outputs = {{"--json", o.json}, {"--csv", o.csv}, {"--dump-logits", o.dump_logits}};
-  if (o.json.empty()) outputs.push_back({"--resume (the JSON output without --json)", o.resume});
-  refuse_shared_paths(outputs, inputs);
+  check_sweep_paths({o.json, o.csv, o.dump_logits, o.resume, o.model, o.weights, o.ceilings, o.hardware});
   check_int("--warmup", o.warmup, 0, kMaxIterations);
   check_int("--iterations", o.iterations, 1, kMaxIterations);
   check_int("--overlap-chunks", o.overlap_chunks, 1, kMaxOverlapChunks);

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "cli/parse.hpp"
@@ -34,6 +36,20 @@ void refuse_shared_paths(const std::vector<NamedPath>& outputs, const std::vecto
                                       "file",
                                       out.option, out.path, in.option, in.path));
   }
+}
+
+void check_sweep_paths(const SweepPaths& p) {
+  check_output_target("--json", p.json);
+  check_output_target("--csv", p.csv);
+  check_output_target("--dump-logits", p.dump_logits);
+  std::vector<NamedPath> inputs = {{"--resume", p.json.empty() ? std::string() : p.resume},
+                                   {"--model", p.model}, {"--ceilings", p.ceilings}, {"--hardware", p.hardware}};
+  if (!p.weights.empty())
+    for (const char* name : {"config.json", "model.safetensors.index.json", "model.safetensors"})
+      inputs.push_back({"--weights", (std::filesystem::path(p.weights) / name).string()});
+  std::vector<NamedPath> outputs = {{"--json", p.json}, {"--csv", p.csv}, {"--dump-logits", p.dump_logits}};
+  if (p.json.empty()) outputs.push_back({"--resume (the JSON output without --json)", p.resume});
+  refuse_shared_paths(outputs, inputs);
 }
 
 std::vector<NamedPath> each_file(const std::string& option, const std::string& paths) {

@@ -20,4 +20,11 @@ void refuse_shared_paths(const std::vector<NamedPath>& outputs, const std::vecto
 // "a.json,b.json" (compare's pooled sides) as one NamedPath per file, each named `option`.
 std::vector<NamedPath> each_file(const std::string& option, const std::string& paths);
 
+// bench and profile: the outputs writable, none on another or on an input (the model file, the
+// checkpoint's files, a hardware profile); --json may be the --resume file, which it continues.
+struct SweepPaths {
+  std::string json, csv, dump_logits, resume, model, weights, ceilings, hardware;
+};
+void check_sweep_paths(const SweepPaths& p);
+
 }  // namespace llmt::cli
