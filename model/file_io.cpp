@@ -162,6 +162,9 @@ void check_output_target(const std::string& option, const std::string& path) {
     if (S_ISBLK(st.st_mode) || S_ISSOCK(st.st_mode))
       throw ConfigError(fmt::format("{} {}: {}; refusing to write over it", option, path, kind_of(st.st_mode)));
     if (!S_ISREG(st.st_mode)) return;  // a character device or a FIFO: written in place
+    // The rename would replace it anyway; a write-protected file is one its owner means to keep.
+    if (::access(path.c_str(), W_OK) != 0)
+      throw ConfigError(fmt::format("{} {}: cannot write: {}", option, path, os_reason(errno)));
   } else if (errno != ENOENT) {
     throw ConfigError(fmt::format("{} {}: {}", option, path, os_reason(errno)));
   }

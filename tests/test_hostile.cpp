@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdlib>
+#include <iterator>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -341,6 +343,57 @@ TEST(Hostile, ExportOverAnEarlierExportLeavesOnlyTheNewOne) {
                            "--warmup 0 -n 1 --ceilings none -q");
   EXPECT_EQ(read.status, 0) << read.output;
   fs::remove_all(dir.parent_path());
+}
+
+// Permission denied, for every kind of path, is a clear error naming the path and the reason.
+// Root passes permission checks, so as root the cases run as nobody (setpriv).
+TEST(Hostile, PermissionDeniedIsAClearErrorNamingThePath) {
+  std::string as_user;
+  if (::geteuid() == 0) {
+    if (std::system("command -v setpriv > /dev/null") != 0) GTEST_SKIP() << "root without setpriv: cannot drop privileges";
+    as_user = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+  }
+  const fs::path dir = scratch("permissions");
+  fs::permissions(dir.parent_path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  const fs::path locked = dir / "locked", open_dir = dir / "open";
+  fs::create_directories(locked);
+  fs::create_directories(open_dir);
+  fs::permissions(open_dir, fs::perms::all);
+  const std::string results = (dir / "r.json").string();
+  ASSERT_EQ(run("bench --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --warmup 0 -n 3 --ceilings none "
+                "-q --json " + results).status, 0);
+  ASSERT_EQ(run("export-weights --model tiny --layers 1 " + (dir / "w").string()).status, 0);
+  std::ofstream(open_dir / "kept.json") << "mine";
+  fs::permissions(open_dir / "kept.json", fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  fs::permissions(dir / "w" / "model.safetensors", fs::perms::none);
+  fs::permissions(dir / "w" / "config.json", fs::perms::all);
+  fs::permissions(dir / "w", fs::perms::all);
+  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  fs::permissions(results, fs::perms::owner_read | fs::perms::owner_write);  // unreadable by others
+  fs::permissions(locked, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  const std::string run_args = " --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --warmup 0 -n 1 "
+                               "--ceilings none -q";
+  struct Case {
+    std::string args, says;
+  };
+  const std::vector<Case> cases = {
+      {"bench" + run_args + " --json " + (locked / "r.json").string(), "is not writable: Permission denied"},
+      {"bench" + run_args + " --csv " + (locked / "r.csv").string(), "is not writable: Permission denied"},
+      {"bench" + run_args + " --json " + (open_dir / "kept.json").string(), "kept.json: cannot write: Permission denied"},
+      {"export-weights --model tiny --layers 1 " + (locked / "w").string(), "Permission denied"},
+      {"compare " + results + " " + results, "r.json: cannot open: Permission denied"},
+      {"report " + results + " -o " + (open_dir / "o.html").string(), "r.json: cannot open: Permission denied"},
+      {"bench --weights " + (dir / "w").string() + run_args, "model.safetensors: cannot open: Permission denied"},
+  };
+  for (const Case& c : cases) {
+    const Outcome o = run_shell(as_user + LLMT_BINARY + " " + c.args);
+    EXPECT_EQ(o.status, 2) << c.args << "\n" << o.output;
+    EXPECT_NE(o.output.find(c.says), std::string::npos) << c.args << "\n" << o.output;
+    EXPECT_EQ(o.output.find("internal error"), std::string::npos) << c.args << "\n" << o.output;
+  }
+  std::ifstream kept(open_dir / "kept.json");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "mine");
+  fs::remove_all(dir);
 }
 
 }  // namespace
