@@ -42,11 +42,18 @@ void check_sweep_paths(const SweepPaths& p) {
   check_output_target("--json", p.json);
   check_output_target("--csv", p.csv);
   check_output_target("--dump-logits", p.dump_logits);
+  namespace fs = std::filesystem;
   std::vector<NamedPath> inputs = {{"--resume", p.json.empty() ? std::string() : p.resume},
                                    {"--model", p.model}, {"--ceilings", p.ceilings}, {"--hardware", p.hardware}};
-  if (!p.weights.empty())
-    for (const char* name : {"config.json", "model.safetensors.index.json", "model.safetensors"})
-      inputs.push_back({"--weights", (std::filesystem::path(p.weights) / name).string()});
+  std::error_code ec;
+  if (!p.model.empty() && fs::is_directory(p.model, ec)) inputs.push_back({"--model", (fs::path(p.model) / "config.json").string()});
+  // Every file of the checkpoint: its config, its index and each shard.
+  if (!p.weights.empty() && fs::is_directory(p.weights, ec))
+    for (const auto& entry : fs::directory_iterator(p.weights, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name == "config.json" || name.ends_with(".safetensors") || name == "model.safetensors.index.json")
+        inputs.push_back({"--weights", entry.path().string()});
+    }
   std::vector<NamedPath> outputs = {{"--json", p.json}, {"--csv", p.csv}, {"--dump-logits", p.dump_logits}};
   if (p.json.empty()) outputs.push_back({"--resume (the JSON output without --json)", p.resume});
   refuse_shared_paths(outputs, inputs);

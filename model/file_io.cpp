@@ -86,7 +86,8 @@ int fill_descriptor(int fd, const std::function<void(std::ostream&)>& fill) {
 std::string resolved(const std::string& path) {
   std::error_code ec;
   if (fs::is_symlink(path, ec)) {
-    const fs::path target = fs::canonical(path, ec);
+    // A dangling link is written through, creating its target, as the shell's > does.
+    const fs::path target = fs::weakly_canonical(path, ec);
     if (!ec) return target.string();
   }
   return path;

@@ -269,6 +269,13 @@ for tag, args in [('json-csv', '--json {tmp}/x --csv {tmp}/./x'), ('json-dump-lo
 add('output-json-over-model', 'bench --model {cfg} --json {cfg} ' + RUN, 2, 'is the input --model', cfg(tiny))
 add('output-csv-over-weights', 'bench --weights {cfg} --csv {cfg}/model.safetensors ' + RUN, 2, 'is the input --weights',
     files({'model.safetensors': 'x', 'config.json': cfg(tiny)}))
+add('output-dump-logits-over-a-shard', 'bench --weights {cfg} --dump-logits {cfg}/model-00002-of-00002.safetensors ' + RUN, 2, 'is the input --weights',
+    files({'model-00002-of-00002.safetensors': 'x', 'config.json': cfg(tiny)}))
+add('output-json-over-model-directory-config', 'bench --model {cfg} --json {cfg}/config.json ' + RUN, 2, 'is the input --model',
+    files({'config.json': cfg(tiny)}))
+add('output-json-name-too-long', T + '--json {tmp}/' + 'x' * 300 + ' ' + RUN, 2, 'File name too long')
+add('output-json-symlink-loop', T + '--json {cfg}/loop ' + RUN, 2, 'Too many levels of symbolic links', files({'loop': {'symlink': 'loop'}}))
+add('output-json-dangling-symlink', T + '--json {cfg}/link ' + RUN, 0, '1 run (0 failed)', files({'link': {'symlink': 'made.json'}}))
 add('output-json-through-a-file', T + '--json {cfg}/r.json ' + RUN, 2, '--json|r.json: Not a directory', cfg(tiny))
 add('output-csv-through-a-file', T + '--csv {cfg}/r.csv ' + RUN, 2, '--csv|r.csv: Not a directory', cfg(tiny))
 add('output-dump-logits-through-a-file', T + '--dump-logits {cfg}/l ' + RUN, 2, '--dump-logits|Not a directory', cfg(tiny))
