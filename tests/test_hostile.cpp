@@ -259,6 +259,18 @@ TEST(Hostile, OutputsOntoADeviceNodeAreWrittenInPlaceAndTheNodeStays) {
   const Outcome o = run("bench " + run_args + " --json " + null.string() + " --csv " + null.string() +
                         " --dump-logits " + null.string());
   EXPECT_EQ(o.status, 0) << o.output;
+  // report and compare write there in place too; export-weights refuses it (not a directory).
+  const fs::path results = dir.parent_path() / "device-node-results.json";
+  ASSERT_EQ(run("bench " + run_args + " --json " + results.string()).status, 0);
+  for (const std::string& args : {"report " + results.string() + " -o " + null.string(),
+                                  "compare " + results.string() + " " + results.string() + " -o " + null.string()}) {
+    const Outcome w = run(args);
+    EXPECT_EQ(w.status, 0) << args << "\n" << w.output;
+  }
+  const Outcome exported = run("export-weights --model tiny --layers 1 " + null.string());
+  EXPECT_EQ(exported.status, 2) << exported.output;
+  EXPECT_NE(exported.output.find("is a character device, not a directory"), std::string::npos) << exported.output;
+  fs::remove(results);
   struct stat st {};
   ASSERT_EQ(::lstat(null.c_str(), &st), 0);
   EXPECT_TRUE(S_ISCHR(st.st_mode)) << "the device node was replaced";
