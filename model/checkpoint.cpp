@@ -174,6 +174,14 @@ struct Checkpoint::File {
     ::close(fd);
     if (map == MAP_FAILED) throw ModelError(fmt::format("{}: cannot map: {}", path.string(), std::strerror(map_error)));
     base = static_cast<const unsigned char*>(map);
+    try {
+      read_header();
+    } catch (...) {
+      ::munmap(map, size);  // the destructor does not run for a constructor that throws
+      throw;
+    }
+  }
+  void read_header() {
     std::uint64_t length = 0;
     std::memcpy(&length, base, 8);
     if (length > kMaxHeaderBytes)
