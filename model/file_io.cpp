@@ -182,6 +182,16 @@ void check_output_target(const std::string& option, const std::string& path) {
   // The rename needs the directory writable (root passes this check except on a read-only mount).
   if (::access(parent.c_str(), W_OK) != 0)
     throw ConfigError(fmt::format("{} {}: directory {} is not writable: {}", option, path, parent.string(), os_reason(errno)));
+  // What access() cannot tell (sysfs, some network mounts): create the temporary file once and
+  // remove it. O_EXCL: a file already there under that name is left alone.
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
+  if (fd < 0 && errno != EEXIST)
+    throw ConfigError(fmt::format("{} {}: cannot create {}: {}", option, path, tmp, os_reason(errno)));
+  if (fd >= 0) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+  }
 }
 
 void write_output_file(const std::string& given, const std::string& what,

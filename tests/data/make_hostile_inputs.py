@@ -276,6 +276,7 @@ add('output-json-over-model-directory-config', 'bench --model {cfg} --json {cfg}
 add('output-json-name-too-long', T + '--json {tmp}/' + 'x' * 300 + ' ' + RUN, 2, 'File name too long')
 add('output-json-symlink-loop', T + '--json {cfg}/loop ' + RUN, 2, 'Too many levels of symbolic links', files({'loop': {'symlink': 'loop'}}))
 add('output-json-dangling-symlink', T + '--json {cfg}/link ' + RUN, 0, '1 run (0 failed)', files({'link': {'symlink': 'made.json'}}))
+add('output-json-in-sysfs', T + '--json /sys/kernel/llmt-r.json ' + RUN, 2, '--json /sys/kernel/llmt-r.json: |!configuration |!internal error')
 add('output-json-through-a-file', T + '--json {cfg}/r.json ' + RUN, 2, '--json|r.json: Not a directory', cfg(tiny))
 add('output-csv-through-a-file', T + '--csv {cfg}/r.csv ' + RUN, 2, '--csv|r.csv: Not a directory', cfg(tiny))
 add('output-dump-logits-through-a-file', T + '--dump-logits {cfg}/l ' + RUN, 2, '--dump-logits|Not a directory', cfg(tiny))
