@@ -282,7 +282,7 @@ TEST(Hostile, OutputsOntoADeviceNodeAreWrittenInPlaceAndTheNodeStays) {
 }
 
 // A full disk while writing a report, or the comparison, is a clear error naming the path and
-// the reason, with the status of bad output paths (2), never "internal error".
+// the reason, with the status of bad output paths (2), never "internal error"; pipes work.
 TEST(Hostile, AFullDiskIsAClearErrorForEveryOutput) {
   if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
   const fs::path dir = scratch("full");
@@ -290,6 +290,15 @@ TEST(Hostile, AFullDiskIsAClearErrorForEveryOutput) {
   const Outcome made = run("bench --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --warmup 0 -n 3 "
                            "--ceilings none -q --json " + results);
   ASSERT_EQ(made.status, 0) << made.output;
+  // Inputs that are pipes with a writer are read to their end (a FIFO without one is the
+  // table's "is empty"); an output that is a pipe gets the whole document.
+  const Outcome piped = run_shell(std::string(LLMT_BINARY) + " compare " + results + " <(cat " + results + ")");
+  EXPECT_EQ(piped.status, 0) << piped.output;
+  const Outcome to_pipe = run_shell(std::string(LLMT_BINARY) + " compare " + results + " " + results +
+                                    " --format json -o /dev/stdout | cat > " + (dir / "via-pipe.json").string());
+  EXPECT_EQ(to_pipe.status, 0) << to_pipe.output;
+  std::ifstream via_pipe(dir / "via-pipe.json");
+  EXPECT_NO_THROW((void)nlohmann::json::parse(via_pipe)) << "the comparison written to a pipe is one JSON document";
   for (const std::string& args : {"report " + results + " -o /dev/full",
                                   "report --compare " + results + " " + results + " -o /dev/full",
                                   "compare " + results + " " + results + " -o /dev/full"}) {
