@@ -41,7 +41,7 @@ SAN_CMAKE    ?= -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=$(SAN_CXX) -DLLM
 # The tests that run ranks as threads: the communicator, whole parallel runs, compute/comm overlap.
 TSAN_TESTS   ?= Collectives|Communicator|Parallel|EveryCombination|Overlap|AsyncComm
 TSAN_TARGETS ?= test_communicator test_parallel
-FUZZ_TARGETS ?= model_config results_file cli_args
+FUZZ_TARGETS ?= model_config results_file cli_args safetensors
 FUZZ_SECONDS ?= 60
 SAN_SUPP     := $(CURDIR)/cmake/sanitizers
 export ASAN_OPTIONS  ?= external_symbolizer_path=$(SYMBOLIZER):detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli/commands.hpp"
+#include "cli/output_paths.hpp"
 #include "cli/parse.hpp"
 #include "cli/process_mode.hpp"
 #include "cli/progress.hpp"
@@ -96,6 +97,10 @@ constexpr int kMaxTokens = 1 << 24;  // --prompt, --gen (the model's positions b
 constexpr int kMaxIterations = 1000000;
 constexpr int kMaxOverlapChunks = 1024;
 constexpr double kMaxDecodeSamples = 1e8;  // per rank: iterations x (gen - 1)
+// Seconds and milliseconds become std::chrono durations of int64 nanoseconds added to now():
+// beyond about 292 years they wrap around (a timeout that expires at once). A million seconds
+// (11.6 days) is beyond any real wait; 0 still means forever.
+constexpr double kMaxSeconds = 1e6;
 
 // An integer flag within [low, high], or a ConfigError naming the flag.
 int bounded_int(const std::string& option, const std::string& text, int low, int high) {
@@ -126,22 +131,6 @@ std::vector<int> bounded_list(const std::string& option, const std::string& text
   for (int v : values)
     if (v > high) throw ConfigError(fmt::format("{}: {} exceeds the most allowed ({})", option, v, high));
   return values;
-}
-
-// --json and --csv: a file that can be written, checked before any work.
-void check_output_path(const std::string& option, const std::string& path) {
-  if (path.empty()) return;
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path p(path);
-  if (fs::is_directory(p, ec))
-    throw ConfigError(fmt::format("{} {}: is a directory; give a file name", option, path));
-  if (p.filename().empty()) throw ConfigError(fmt::format("{} {}: not a file name", option, path));
-  const fs::path parent = p.parent_path().empty() ? fs::path(".") : p.parent_path();
-  if (!fs::is_directory(parent, ec))
-    throw ConfigError(fmt::format("{} {}: directory {} does not exist", option, path, parent.string()));
-  if (::access(parent.c_str(), W_OK) != 0)
-    throw ConfigError(fmt::format("{} {}: directory {} is not writable", option, path, parent.string()));
 }
 
 template <typename Mode, std::size_t N>
@@ -189,6 +178,10 @@ void parse_inject_delay(const std::string& text, RunOptions& ro) {
     throw ConfigError(fmt::format("--inject-delay: '{}' is neither N% nor Nms", text));
   }
   if (ro.inject_delay_fraction < 0 || ro.inject_delay_ms < 0) throw ConfigError("--inject-delay: must not be negative");
+  // Added to now() as a duration: bounded like every other time (kMaxSeconds).
+  if (ro.inject_delay_ms > kMaxSeconds * 1000 || ro.inject_delay_fraction > 100)
+    throw ConfigError(fmt::format("--inject-delay: '{}' exceeds the most allowed ({:.0f} ms or 10000%)", text,
+                                  kMaxSeconds * 1000));
 }
 
 double largest_rank_memory(const ModelConfig& model, const ConfigPoint& point, DType dtype) {
@@ -334,18 +327,22 @@ std::shared_ptr<const Checkpoint> open_checkpoint(const std::string& dir, const 
 
 // Flags checked before the model is read or anything runs (output paths, counts, times).
 void check_flags(const BenchOptions& o) {
-  check_output_path("--json", o.json);
-  check_output_path("--csv", o.csv);
-  check_output_path("--dump-logits", o.dump_logits);
   if (!o.resume.empty() && std::filesystem::is_directory(o.resume))
     throw ConfigError(fmt::format("--resume {}: is a directory; give the results file of the run", o.resume));
+  check_sweep_paths({o.json, o.csv, o.dump_logits, o.resume, o.model, o.weights, o.ceilings, o.hardware});
   check_int("--warmup", o.warmup, 0, kMaxIterations);
   check_int("--iterations", o.iterations, 1, kMaxIterations);
   check_int("--overlap-chunks", o.overlap_chunks, 1, kMaxOverlapChunks);
   if (!std::isfinite(o.collective_timeout) || o.collective_timeout < 0)
     throw ConfigError(fmt::format("--collective-timeout: {} is not a number of seconds >= 0", o.collective_timeout));
+  if (o.collective_timeout > kMaxSeconds)
+    throw ConfigError(fmt::format("--collective-timeout: {} s exceeds the most allowed ({:.0f} s; 0 waits forever)",
+                                  o.collective_timeout, kMaxSeconds));
   if (!std::isfinite(o.max_time) || o.max_time < 0)
     throw ConfigError(fmt::format("--max-time: {} is not a number of seconds >= 0", o.max_time));
+  if (o.max_time > kMaxSeconds)
+    throw ConfigError(fmt::format("--max-time: {} s exceeds the most allowed ({:.0f} s; 0: no limit)", o.max_time,
+                                  kMaxSeconds));
 }
 
 std::vector<double> parse_ensemble_weights(const std::string& text) {
@@ -357,6 +354,8 @@ std::vector<double> parse_ensemble_weights(const std::string& text) {
       throw ConfigError(fmt::format("--ensemble-weights: '{}' is not a number", w));
     }
     if (!(weights.back() > 0)) throw ConfigError("--ensemble-weights: weights must be positive");
+    // Relative weights: their sum must stay finite (1e308 twice would make every weight 0).
+    if (weights.back() > 1e6) throw ConfigError(fmt::format("--ensemble-weights: '{}' exceeds the most allowed (1e6)", w));
   }
   return weights;
 }
@@ -764,10 +763,16 @@ int run_bench(const BenchOptions& given, const std::string& command_line) {
   reporters.begin(run, carried);
   std::unique_ptr<LogitsDump> dump = o.dump_logits.empty() ? nullptr : std::make_unique<LogitsDump>(o.dump_logits);
   const SweepOutcome out = run_sweep(plan, model, ro, carried, reporters, o.quiet, dump.get());
+  // A dump that cannot be written (a full disk) is reported after the results are complete.
+  std::optional<Error> dump_error;
   if (dump) {
-    const std::size_t tensors = dump->finish({{"model", model.name}, {"dtype", run.dtype}, {"backend", run.backend},
-                                              {"seed", std::to_string(ro.exec.seed)}, {"llmthreads", run.version}});
-    if (!o.quiet) fmt::print(stderr, "logits: {} tensors written to {}\n", tensors, o.dump_logits);
+    try {
+      const std::size_t tensors = dump->finish({{"model", model.name}, {"dtype", run.dtype}, {"backend", run.backend},
+                                                {"seed", std::to_string(ro.exec.seed)}, {"llmthreads", run.version}});
+      if (!o.quiet) fmt::print(stderr, "logits: {} tensors written to {}\n", tensors, o.dump_logits);
+    } catch (const Error& e) {
+      dump_error = e;
+    }
   }
 
   RunSummary summary;
@@ -777,6 +782,7 @@ int run_bench(const BenchOptions& given, const std::string& command_line) {
   summary.interrupted = (g_stop_requested.load() || world_lost()) && out.not_run > 0;
   summary.complete = !summary.interrupted;
   reporters.end(summary);
+  if (dump_error) throw *dump_error;
   print_totals(out, carried, o.resume);
   if (o.profile) print_hottest_phases(out.results);
   if (world_lost()) end_lost_world(*process_world(), out, json_path);

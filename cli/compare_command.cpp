@@ -3,10 +3,11 @@
 // samples too few for any gating test to reach alpha: a gate that cannot fire never passes).
 #include <fmt/format.h>
 
-#include <fstream>
-
 #include "cli/commands.hpp"
+#include "cli/output_paths.hpp"
+#include "cli/parse.hpp"
 #include "model/error.hpp"
+#include "model/file_io.hpp"
 #include "reports/compare.hpp"
 #include "reports/json_schema.hpp"
 
@@ -56,28 +57,34 @@ Command add_compare_command(CLI::App& app) {
     options.min_samples = o->min_samples;
     options.correction = parse_correction(o->correction);
     options.gate = parse_gate(o->gate);
-    if (!(o->alpha > 0 && o->alpha < 1)) throw ConfigError("--alpha: must be between 0 and 1");
+    check_alpha(o->alpha);
+    check_min_samples(o->min_samples);
     if (o->format != "table" && o->format != "markdown" && o->format != "json")
       throw ConfigError(fmt::format("--format: '{}' is not table, markdown or json", o->format));
     for (const std::string& t : o->thresholds) {
       const auto eq = t.find('=');
       if (eq == std::string::npos) {
-        options.threshold = parse_fraction(t, "--threshold");
+        options.threshold = checked_threshold(t, "--threshold");
         continue;
       }
       const std::string metric = t.substr(0, eq);
       bool known = false;
       for (const MetricSpec& m : compared_metrics()) known |= m.name == metric;
       if (!known) throw ConfigError(fmt::format("--threshold: unknown metric '{}'", metric));
-      options.per_metric[metric] = parse_fraction(t.substr(eq + 1), "--threshold " + metric);
+      options.per_metric[metric] = checked_threshold(t.substr(eq + 1), "--threshold " + metric);
+    }
+    if (!o->output.empty()) {
+      check_output_target("--output", o->output);
+      std::vector<NamedPath> inputs = each_file("base", o->base);
+      for (NamedPath& p : each_file("new", o->current)) inputs.push_back(p);
+      refuse_shared_paths({{"--output", o->output}}, inputs);
     }
     const Comparison c = compare_runs(read_compare_side(o->base), read_compare_side(o->current), options);
     const std::string text = format_comparison(c, o->format, options);
     if (o->output.empty()) {
       fmt::print("{}", text);
     } else {
-      std::ofstream out(o->output);
-      if (!(out << text)) throw ConfigError(fmt::format("{}: cannot write the comparison", o->output));
+      write_output_file(o->output, "--output", text);
     }
     for (const std::string& w : c.warnings) fmt::print(stderr, "warning: {}\n", w);
     if (c.exit_status() == 2) fmt::print(stderr, "llmthreads: error: compare: {}\n", c.undetectable);

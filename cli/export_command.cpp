@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
@@ -15,6 +14,7 @@
 #include "engine/transformer.hpp"
 #include "model/checkpoint.hpp"
 #include "model/error.hpp"
+#include "model/file_io.hpp"
 #include "model/model.hpp"
 
 namespace llmt::cli {
@@ -27,9 +27,7 @@ struct ExportOptions {
 
 // The model's own config.json, with the layer count it was cut to.
 void write_config(const ModelConfig& model, const std::filesystem::path& dir) {
-  nlohmann::json config;
-  std::ifstream in(model.source);
-  config = nlohmann::json::parse(in);
+  nlohmann::json config = nlohmann::json::parse(read_input_file(model.source, "--model"));
   config[model.arch == Architecture::gpt2 ? "n_layer" : "num_hidden_layers"] = model.layers;
   // transformers 5 lists one type per layer: keep the first ones, as the layers are.
   if (config.contains("layer_types") && config["layer_types"].is_array() &&
@@ -37,13 +35,14 @@ void write_config(const ModelConfig& model, const std::filesystem::path& dir) {
     config["layer_types"].erase(config["layer_types"].begin() + model.layers, config["layer_types"].end());
   config["torch_dtype"] = "float32";
   if (config.contains("dtype")) config["dtype"] = "float32";  // transformers 5's name for it
-  std::ofstream(dir / "config.json") << config.dump(2) << "\n";
+  write_output_file((dir / "config.json").string(), "export-weights", config.dump(2) + "
+");
 }
 
 int run_export(const ExportOptions& o) {
   namespace fs = std::filesystem;
   ModelConfig model = load_model(o.model);
-  if (!o.layers.empty()) model = with_layers(model, parse_positive_ints("--layers", o.layers).front());
+  if (!o.layers.empty()) model = with_layers(model, single_positive_int("--layers", o.layers));
   const std::uint64_t seed = parse_seed(o.seed);
   if (o.shards < 1 || o.shards > 1000) throw ConfigError(fmt::format("--shards: {} is not from 1 to 1000", o.shards));
   // The whole model in fp32 twice (generated, then laid out as the checkpoint's tensors).
@@ -52,9 +51,13 @@ int run_export(const ExportOptions& o) {
     throw ConfigError(fmt::format("{}: exporting needs about {:.1f} GiB of host memory, {:.1f} GiB usable (--layers N "
                                   "exports fewer layers)",
                                   model.name, need / 1073741824.0, 0.9 * available / 1073741824.0));
+  if (o.dir.empty()) throw ConfigError("export-weights: the directory is an empty name");
+  check_export_directory(o.dir);
   std::error_code ec;
   fs::create_directories(o.dir, ec);
-  if (!fs::is_directory(o.dir, ec)) throw ConfigError(fmt::format("{}: cannot create this directory", o.dir));
+  if (ec || !fs::is_directory(o.dir))
+    throw ConfigError(fmt::format("export-weights {}: cannot create this directory: {}", o.dir,
+                                  ec ? ec.message() : describe_file_kind(o.dir)));
   prepare_backend("cpu");
   auto backend = make_backend("cpu", 0, DType::f32);
   const std::vector<NamedTensor> tensors = export_weights(model, seed, *backend);

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
@@ -23,7 +24,8 @@ int run_sweep_command(const llmt::cli::Command& command) {
   } catch (const std::exception& e) {
     llmt::ProcessWorld* world = llmt::process_world();
     if (!world) throw;
-    const bool bad_input = dynamic_cast<const llmt::Error*>(&e) || dynamic_cast<const nlohmann::json::exception*>(&e);
+    const bool bad_input = dynamic_cast<const llmt::Error*>(&e) || dynamic_cast<const nlohmann::json::exception*>(&e) ||
+                           dynamic_cast<const std::filesystem::filesystem_error*>(&e);
     fmt::print(stderr, "llmthreads (rank {}): {}: {}\n", world->rank(), bad_input ? "error" : "internal error",
                e.what());
     world->abort_job(bad_input ? 2 : 3);
@@ -71,6 +73,11 @@ int main(int argc, char** argv) {
   } catch (const nlohmann::json::exception& e) {
     // Only input files are parsed as JSON: a malformed one is unusable input.
     fmt::print(stderr, "llmthreads: error: malformed JSON input: {}\n", e.what());
+    return 2;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A path the user gave that the system refuses (not a directory, permission denied, disk
+    // full): its message names the path and the reason.
+    fmt::print(stderr, "llmthreads: error: {}\n", e.what());
     return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "llmthreads: internal error: {}\n", e.what());

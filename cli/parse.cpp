@@ -1,5 +1,6 @@
 #include "cli/parse.hpp"
 
+#include <cmath>
 #include <limits>
 
 #include <fmt/format.h>
@@ -7,6 +8,7 @@
 #include <charconv>
 
 #include "model/error.hpp"
+#include "reports/compare.hpp"
 
 namespace llmt::cli {
 
@@ -39,6 +41,12 @@ std::vector<int> parse_positive_ints(const std::string& option, const std::strin
   return values;
 }
 
+int single_positive_int(const std::string& option, const std::string& text) {
+  const std::vector<int> values = parse_positive_ints(option, text);
+  if (values.size() != 1) throw ConfigError(fmt::format("{}: '{}' is a list; give one positive integer", option, text));
+  return values.front();
+}
+
 std::uint64_t parse_seed(const std::string& text) {
   std::uint64_t seed = 0;
   const char* end = text.data() + text.size();
@@ -47,6 +55,22 @@ std::uint64_t parse_seed(const std::string& text) {
     throw ConfigError(fmt::format("--seed: '{}' is not an integer from 0 to {}", text,
                                   std::numeric_limits<std::uint64_t>::max()));
   return seed;
+}
+
+void check_alpha(double alpha) {
+  if (!(alpha > 0 && alpha < 1))  // NaN fails both
+    throw ConfigError(fmt::format("--alpha: {} is not a significance level between 0 and 1 (exclusive)", alpha));
+}
+
+void check_min_samples(int samples) {
+  if (samples < 1 || samples > 1000000)
+    throw ConfigError(fmt::format("--min-samples: {} is out of range (from 1 to 1000000)", samples));
+}
+
+double checked_threshold(const std::string& text, const std::string& option) {
+  const double v = parse_fraction(text, option);
+  if (!std::isfinite(v)) throw ConfigError(fmt::format("{}: '{}' is not a finite fraction (5% or 0.05)", option, text));
+  return v;
 }
 
 }  // namespace llmt::cli

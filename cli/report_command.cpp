@@ -2,10 +2,13 @@
 // one self-contained HTML file with the plots drawn as inline SVG.
 #include <fmt/format.h>
 
-#include <fstream>
+#include <cmath>
 
 #include "cli/commands.hpp"
+#include "cli/output_paths.hpp"
+#include "cli/parse.hpp"
 #include "model/error.hpp"
+#include "model/file_io.hpp"
 #include "reports/html_report.hpp"
 #include "reports/json_schema.hpp"
 
@@ -33,8 +36,16 @@ Command add_report_command(CLI::App& app) {
       ->delimiter(',')
       ->capture_default_str();
   return [o] {
+    check_output_target("--output", o->output);
+    std::vector<NamedPath> inputs = each_file("results", o->results);
+    for (const std::string& side : o->compare)
+      for (NamedPath& p : each_file("--compare", side)) inputs.push_back(p);
+    refuse_shared_paths({{"--output", o->output}}, inputs);
     std::string html;
     if (!o->compare.empty()) {
+      check_alpha(o->alpha);
+      if (!std::isfinite(o->threshold) || o->threshold < 0)
+        throw ConfigError(fmt::format("--threshold: {} is not a fraction >= 0 (0.05 = 5%)", o->threshold));
       CompareOptions options;
       options.alpha = o->alpha;
       options.threshold = o->threshold;
@@ -46,8 +57,7 @@ Command add_report_command(CLI::App& app) {
       if (o->results.empty()) throw ConfigError("report: give a results file, or --compare base.json new.json");
       html = html_report(read_results_file(o->results), o->results);
     }
-    std::ofstream out(o->output, std::ios::trunc);
-    if (!(out << html)) throw ConfigError(fmt::format("{}: cannot write the report", o->output));
+    write_output_file(o->output, "--output", html);
     fmt::print("wrote {}\n", o->output);
     return 0;
   };

@@ -93,9 +93,17 @@ struct NamedTensor {
   std::vector<float> values;
 };
 // Writes `tensors` as safetensors files in `dir`: one model.safetensors, or `shards` files
-// model-0000k-of-0000n.safetensors and model.safetensors.index.json. Throws Error when it cannot.
+// model-0000k-of-0000n.safetensors and model.safetensors.index.json. Each file is replaced
+// atomically, the index last; what an earlier export left there (its index, shards of another
+// count) is removed after. Throws Error naming the file and the reason when it cannot.
 void write_safetensors(const std::filesystem::path& dir, const std::vector<NamedTensor>& tensors,
                        const std::map<std::string, std::string>& metadata, int shards = 1);
+
+// export-weights DIR may be new, empty, or an earlier llmthreads export (only the files an export
+// writes, one safetensors file saying llmthreads wrote it), which it replaces; anything else is
+// a ConfigError naming what is in the way, so no one's other files are mixed with or removed by
+// an export.
+void check_export_directory(const std::filesystem::path& dir);
 
 // Half-precision storage types to fp32, as the hardware rounds them (exact: fp32 holds both).
 float bf16_to_float(std::uint16_t bits);

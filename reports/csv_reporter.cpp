@@ -2,10 +2,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
+#include <memory>
 
 #include "engine/metrics.hpp"
 #include "model/error.hpp"
+#include "model/file_io.hpp"
 #include "reports/reporter.hpp"
 
 namespace llmt {
@@ -89,10 +90,8 @@ class CsvReporter final : public Reporter {
   explicit CsvReporter(std::string path) : path_(std::move(path)) {}
 
   void begin(const RunMetadata&, const CarriedResults& carried) override {
-    out_.open(path_, std::ios::trunc);
-    if (!out_) throw ConfigError(fmt::format("{}: cannot write the CSV output", path_));
-    out_ << fmt::format("{}\n", fmt::join(kColumns, ","));
-    out_.flush();
+    out_ = std::make_unique<OutputStream>(path_, "--csv");
+    out_->write(fmt::format("{}\n", fmt::join(kColumns, ",")));
     for (const ConfigResult& r : carried.results) add(r);
   }
   void end(const RunSummary&) override {}
@@ -156,14 +155,12 @@ class CsvReporter final : public Reporter {
       const std::vector<std::string> moe = moe_fields(r);
       f.insert(f.end(), moe.begin(), moe.end());
     }
-    out_ << fmt::format("{}\n", fmt::join(f, ","));
-    out_.flush();
-    if (!out_) throw ConfigError(fmt::format("{}: write failed (disk full?)", path_));
+    out_->write(fmt::format("{}\n", fmt::join(f, ",")));
   }
 
  private:
   std::string path_;
-  std::ofstream out_;
+  std::unique_ptr<OutputStream> out_;  // unbuffered: each row is on disk before the next configuration
 };
 
 }  // namespace

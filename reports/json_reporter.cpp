@@ -1,12 +1,12 @@
 // JSON output: the whole document is rewritten after every configuration, through a
-// temporary file and a rename, so the file on disk is always complete and valid.
+// temporary file and a rename, so the file on disk is always complete and valid. A character
+// device or a FIFO (/dev/null, a pipe) gets the document once, at the end: rewriting a stream
+// would concatenate documents.
 #include <fmt/format.h>
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include "model/error.hpp"
+#include "model/file_io.hpp"
 #include "reports/reporter.hpp"
 
 namespace llmt {
@@ -19,11 +19,11 @@ class JsonReporter final : public Reporter {
   void begin(const RunMetadata& run, const CarriedResults& carried) override {
     run_ = run;
     configurations_ = carried.documents;
-    write();
+    if (replaced_by_rename(path_)) write();
   }
   void add(const ConfigResult& result) override {
     configurations_.push_back(to_json(result));
-    write();
+    if (replaced_by_rename(path_)) write();
   }
   void end(const RunSummary& summary) override {
     summary_ = summary;
@@ -33,17 +33,8 @@ class JsonReporter final : public Reporter {
 
  private:
   void write() const {
-    const std::string tmp = path_ + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::trunc);
-      if (!out) throw ConfigError(fmt::format("{}: cannot write the JSON output", tmp));
-      out << make_document(run_, configurations_, finished_ ? &summary_ : nullptr).dump(1) << '\n';
-      out.flush();
-      if (!out) throw ConfigError(fmt::format("{}: write failed (disk full?)", tmp));
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path_, ec);
-    if (ec) throw ConfigError(fmt::format("{}: cannot replace the JSON output: {}", path_, ec.message()));
+    write_output_file(path_, "--json",
+                      make_document(run_, configurations_, finished_ ? &summary_ : nullptr).dump(1) + "\n");
   }
 
   std::string path_;

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "model/error.hpp"
+#include "model/file_io.hpp"
 #include "engine/metrics.hpp"
 #include "model/model.hpp"
 
@@ -1422,17 +1423,14 @@ json read_results_file(const std::string& path) {
   // /dev/zero or /dev/urandom would never end; a pipe (`compare <(...)`) is fine.
   if (std::filesystem::is_character_file(path, ec) || std::filesystem::is_block_file(path, ec))
     throw ConfigError(fmt::format("{}: is a device, not a results file", path));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(fmt::format("{}: cannot open the results file", path));
+  // Opened without blocking: a FIFO with no writer reads as empty instead of hanging.
   constexpr std::size_t kMaxBytes = std::size_t{1} << 30;
   std::string content;
-  std::vector<char> chunk(std::size_t{1} << 20);
-  while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) || in.gcount() > 0) {
-    content.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
-    if (content.size() > kMaxBytes)
-      throw ConfigError(fmt::format("{}: larger than 1 GiB, not a results file", path));
+  try {
+    content = read_input_file(path, "results file", kMaxBytes, /*allow_pipe=*/true);
+  } catch (const Error& e) {
+    throw ConfigError(e.what());
   }
-  if (in.bad()) throw ConfigError(fmt::format("{}: cannot read the results file", path));
   if (content.find_first_not_of(" \t\r\n") == std::string::npos)
     throw ConfigError(fmt::format("{}: is empty, not a results file", path));
   json doc;

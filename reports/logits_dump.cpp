@@ -3,30 +3,50 @@
 #include <bit>
 #include <cstdio>
 #include <filesystem>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "model/error.hpp"
+#include "model/file_io.hpp"
 
 namespace llmt {
 
 static_assert(std::endian::native == std::endian::little, "safetensors data is little-endian");
 
-LogitsDump::LogitsDump(std::string path) : path_(std::move(path)), part_path_(path_ + ".part") {
-  part_.open(part_path_, std::ios::binary | std::ios::trunc);
-  if (!part_) throw ConfigError(fmt::format("--dump-logits {}: cannot write {}", path_, part_path_));
+LogitsDump::LogitsDump(std::string path) : path_(std::move(path)) {
+  // The spill file is created exclusively (mkstemp): beside a regular FILE, so that the final
+  // rename stays on one filesystem; in the temporary directory when FILE is a device or a FIFO.
+  const std::filesystem::path beside = path_ + ".part.XXXXXX";
+  std::string pattern = (replaced_by_rename(path_) ? beside
+                                                   : std::filesystem::temp_directory_path() / "llmthreads-logits.part.XXXXXX")
+                            .string();
+  part_fd_ = ::mkstemp(pattern.data());
+  if (part_fd_ < 0)
+    throw ConfigError(fmt::format("--dump-logits {}: cannot create {}: {}", path_, pattern, os_reason(errno)));
+  ::fcntl(part_fd_, F_SETFD, FD_CLOEXEC);
+  part_path_ = pattern;
 }
 
 LogitsDump::~LogitsDump() {
-  if (finished_) return;
-  part_.close();
-  std::error_code ec;
-  std::filesystem::remove(part_path_, ec);
+  if (part_fd_ >= 0) ::close(part_fd_);
+  ::unlink(part_path_.c_str());
 }
 
 void LogitsDump::write(const void* data, std::size_t bytes) {
-  part_.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
-  if (!part_) throw Error(fmt::format("--dump-logits {}: writing {} failed (disk full?)", path_, part_path_));
+  const char* p = static_cast<const char*>(data);
+  for (std::size_t left = bytes; left > 0;) {
+    const ssize_t n = ::write(part_fd_, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      throw Error(fmt::format("--dump-logits {}: writing {} failed: {}", path_, part_path_, os_reason(n < 0 ? errno : EIO)));
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
   written_ += bytes;
 }
 
@@ -58,20 +78,18 @@ void LogitsDump::add_token_ids(const std::string& name, const std::vector<std::i
 }
 
 std::size_t LogitsDump::finish(const std::map<std::string, std::string>& metadata) {
-  part_.close();
-  const std::string tmp = path_ + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    std::ifstream data(part_path_, std::ios::binary);
+  write_output_file(path_, "--dump-logits", [&](std::ostream& out) {
     write_safetensors_header(out, tensors_, metadata);
-    if (written_ > 0) out << data.rdbuf();
-    if (!out) throw Error(fmt::format("--dump-logits {}: writing {} failed", path_, tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path_, ec);
-  if (ec) throw Error(fmt::format("--dump-logits {}: {}", path_, ec.message()));
-  std::filesystem::remove(part_path_, ec);
-  finished_ = true;
+    std::vector<char> chunk(std::size_t{1} << 20);
+    for (std::uint64_t at = 0; at < written_ && out;) {
+      const ssize_t n = ::pread(part_fd_, chunk.data(), chunk.size(), static_cast<off_t>(at));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw Error(fmt::format("--dump-logits {}: reading back {} failed: {}", path_, part_path_,
+                                          os_reason(n < 0 ? errno : EIO)));
+      out.write(chunk.data(), n);
+      at += static_cast<std::uint64_t>(n);
+    }
+  });
   return tensors_.size();
 }
 

@@ -8,11 +8,12 @@
 //   input_ids/W        int32 [batch, prompt + gen - 1]  prompt, then the teacher-forced decode inputs
 //   reference/W        fp32  [gen, batch, vocab]        the one-rank reference (step 0: after prefill)
 //   <configuration id> fp32  [gen, batch, vocab]        a configuration's logits (its capture pass)
-// Data is spilled to FILE.part as it comes; finish() writes FILE (atomically) and removes it.
+// Data is spilled to a FILE.part.XXXXXX as it comes (in the temporary directory when FILE is a
+// device or a FIFO); finish() writes FILE (atomically when FILE is a regular file, in place
+// when it is /dev/null or a pipe) and the spill file goes with the dump.
 #pragma once
 
 #include <cstdint>
-#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,7 +25,7 @@ namespace llmt {
 
 class LogitsDump {
  public:
-  explicit LogitsDump(std::string path);  // throws ConfigError when FILE.part cannot be written
+  explicit LogitsDump(std::string path);  // throws ConfigError when the spill file cannot be created
   ~LogitsDump();
   LogitsDump(const LogitsDump&) = delete;
   LogitsDump& operator=(const LogitsDump&) = delete;
@@ -41,10 +42,9 @@ class LogitsDump {
   void write(const void* data, std::size_t bytes);
 
   std::string path_, part_path_;
-  std::ofstream part_;
+  int part_fd_ = -1;
   std::uint64_t written_ = 0;
   std::map<std::string, SafetensorsEntry> tensors_;
-  bool finished_ = false;
 };
 
 }  // namespace llmt

@@ -34,7 +34,7 @@ inline SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   if (data.size() < 8) throw std::runtime_error(path.string() + ": too short for a safetensors file");
   std::uint64_t length = 0;
   std::memcpy(&length, data.data(), 8);
-  if (8 + length > data.size()) throw std::runtime_error(path.string() + ": header beyond the file");
+  if (length > data.size() - 8) throw std::runtime_error(path.string() + ": header beyond the file");
   SafetensorsFile f;
   f.header = nlohmann::json::parse(data.substr(8, length));
   if (f.header.contains("__metadata__")) {
@@ -43,7 +43,8 @@ inline SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   }
   for (const auto& [name, t] : f.header.items()) {
     const auto begin = t["data_offsets"][0].get<std::size_t>(), end = t["data_offsets"][1].get<std::size_t>();
-    if (8 + length + end > data.size()) throw std::runtime_error(path.string() + ": " + name + " beyond the file");
+    if (end < begin || end > data.size() - 8 - length)  // no overflow: length <= size - 8 was checked
+      throw std::runtime_error(path.string() + ": " + name + " has data_offsets outside the file");
     f.bytes[name] = data.substr(8 + length + begin, end - begin);
   }
   return f;

@@ -3,13 +3,18 @@
 // 0 every configuration passed, 1 one failed, 2 bad input (or nothing could run), 130
 // interrupted. No case may crash or hang: each runs under its own timeout.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <cstdlib>
+#include <iterator>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -18,6 +23,7 @@
 #include <vector>
 
 #include "run_binary.hpp"
+#include "safetensors_file.hpp"
 
 namespace {
 
@@ -77,10 +83,40 @@ std::vector<Case> load_table() {
   return cases;
 }
 
+// "@files {...}": each key a path under {cfg} (a directory), each value what to put there: a
+// string (the file's text), {"fifo": true}, {"dir": true}, {"symlink": TARGET}, or a safetensors
+// file {"header": OBJECT or raw TEXT, "data": BYTES, "length": the 8-byte header length to write
+// instead of the header's own}.
+void write_files(const fs::path& root, const nlohmann::json& files) {
+  fs::create_directories(root);
+  for (const auto& [name, spec] : files.items()) {
+    const fs::path path = root / name;
+    fs::create_directories(path.parent_path());
+    if (spec.is_string()) {
+      std::ofstream(path, std::ios::binary) << spec.get<std::string>();
+    } else if (spec.contains("fifo")) {
+      ASSERT_EQ(::mkfifo(path.c_str(), 0644), 0) << path;
+    } else if (spec.contains("dir")) {
+      fs::create_directories(path);
+    } else if (spec.contains("symlink")) {
+      fs::create_symlink(spec["symlink"].get<std::string>(), path);
+    } else {
+      const std::string header = spec["header"].is_string() ? spec["header"].get<std::string>() : spec["header"].dump();
+      const std::uint64_t length = spec.value("length", static_cast<std::uint64_t>(header.size()));
+      std::ofstream out(path, std::ios::binary);
+      out.write(reinterpret_cast<const char*>(&length), 8);
+      out << header << std::string(spec.value("data", std::size_t{0}), '\0');
+    }
+  }
+}
+
 // Writes the case's config as the issue describes it and returns the command line.
 std::string prepare(const Case& c, const fs::path& dir) {
   fs::path cfg = dir / "config_under_test.json";
-  if (c.config == "@empty") {
+  if (c.config.rfind("@files ", 0) == 0) {
+    cfg = dir / "files";
+    write_files(cfg, nlohmann::json::parse(c.config.substr(7)));
+  } else if (c.config == "@empty") {
     std::ofstream(cfg).flush();
   } else if (c.config == "@dir") {
     cfg = dir / "model_dir";
@@ -128,8 +164,10 @@ TEST(Hostile, TableOfBadInputsGivesClearErrorsWithTheDocumentedStatus) {
         EXPECT_NE(o.output.find(s), std::string::npos) << c.name << ": should say '" << s << "'\n" << o.output;
     }
     // No case leaves a half-written output behind (e.g. --json DIR must not create DIR.tmp).
-    for (const auto& entry : fs::directory_iterator(dir))
+    for (const auto& entry : fs::recursive_directory_iterator(dir)) {
       EXPECT_NE(entry.path().extension(), ".tmp") << c.name << " left " << entry.path();
+      EXPECT_EQ(entry.path().filename().string().find(".part"), std::string::npos) << c.name << " left " << entry.path();
+    }
     EXPECT_FALSE(fs::exists(dir.string() + ".tmp")) << c.name << " left " << dir.string() << ".tmp";
     fs::remove_all(dir);
   }
@@ -207,6 +245,176 @@ TEST(Hostile, RankCountsAreAdmittedAgainstThreadsAndDescriptorsBeforeAnyWork) {
   const Outcome threads = run_shell("ulimit -u 128 && exec " + binary + sweep + " --dry-run");
   EXPECT_EQ(threads.status, 0) << threads.output;
   EXPECT_NE(threads.output.find("96 ranks need 96 threads"), std::string::npos) << threads.output;
+}
+
+// Outputs onto a device node are written in place: the node stays a device, nothing is left
+// beside it. A node of our own (the null device's numbers, made with mknod) stands in for
+// /dev/null, so that a regression cannot replace the machine's /dev/null with a file.
+TEST(Hostile, OutputsOntoADeviceNodeAreWrittenInPlaceAndTheNodeStays) {
+  const fs::path dir = scratch("device-node");
+  const fs::path null = dir / "null";
+  if (::mknod(null.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) GTEST_SKIP() << "mknod not permitted here";
+  const std::string run_args = "--model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --warmup 0 -n 1 "
+                               "--ceilings none -q";
+  const Outcome o = run("bench " + run_args + " --json " + null.string() + " --csv " + null.string() +
+                        " --dump-logits " + null.string());
+  EXPECT_EQ(o.status, 0) << o.output;
+  // report and compare write there in place too; export-weights refuses it (not a directory).
+  const fs::path results = dir.parent_path() / "device-node-results.json";
+  ASSERT_EQ(run("bench " + run_args + " --json " + results.string()).status, 0);
+  for (const std::string& args : {"report " + results.string() + " -o " + null.string(),
+                                  "compare " + results.string() + " " + results.string() + " -o " + null.string()}) {
+    const Outcome w = run(args);
+    EXPECT_EQ(w.status, 0) << args << "\n" << w.output;
+  }
+  const Outcome exported = run("export-weights --model tiny --layers 1 " + null.string());
+  EXPECT_EQ(exported.status, 2) << exported.output;
+  EXPECT_NE(exported.output.find("is a character device, not a directory"), std::string::npos) << exported.output;
+  fs::remove(results);
+  struct stat st {};
+  ASSERT_EQ(::lstat(null.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode)) << "the device node was replaced";
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path() != null) left.push_back(entry.path().filename().string());
+  EXPECT_TRUE(left.empty()) << "left beside the device: " << left.front();
+  fs::remove_all(dir);
+}
+
+// A full disk while writing a report, or the comparison, is a clear error naming the path and
+// the reason, with the status of bad output paths (2), never "internal error"; pipes work.
+TEST(Hostile, AFullDiskIsAClearErrorForEveryOutput) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  const fs::path dir = scratch("full");
+  const std::string results = (dir / "r.json").string();
+  const Outcome made = run("bench --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --warmup 0 -n 3 "
+                           "--ceilings none -q --json " + results);
+  ASSERT_EQ(made.status, 0) << made.output;
+  // Inputs that are pipes with a writer are read to their end (a FIFO without one is the
+  // table's "is empty"); an output that is a pipe gets the whole document.
+  const Outcome piped = run_shell(std::string(LLMT_BINARY) + " compare " + results + " <(cat " + results + ")");
+  EXPECT_EQ(piped.status, 0) << piped.output;
+  const Outcome to_pipe = run_shell(std::string(LLMT_BINARY) + " compare " + results + " " + results +
+                                    " --format json -o /dev/stdout | cat > " + (dir / "via-pipe.json").string());
+  EXPECT_EQ(to_pipe.status, 0) << to_pipe.output;
+  std::ifstream via_pipe(dir / "via-pipe.json");
+  EXPECT_NO_THROW((void)nlohmann::json::parse(via_pipe)) << "the comparison written to a pipe is one JSON document";
+  for (const std::string& args : {"report " + results + " -o /dev/full",
+                                  "report --compare " + results + " " + results + " -o /dev/full",
+                                  "compare " + results + " " + results + " -o /dev/full"}) {
+    const Outcome o = run(args);
+    EXPECT_EQ(o.status, 2) << args << "\n" << o.output;
+    EXPECT_NE(o.output.find("/dev/full: cannot write: No space left on device"), std::string::npos) << args << "\n"
+                                                                                                     << o.output;
+    EXPECT_EQ(o.output.find("internal error"), std::string::npos) << args << "\n" << o.output;
+  }
+  fs::remove_all(dir);
+}
+
+// When the JSON output cannot be rewritten in the middle of a sweep (here the file-size limit,
+// whose signal is ignored so that write() fails with EFBIG), the run ends with a clear error and
+// the file still holds every configuration measured before: the rename is all or nothing.
+TEST(Hostile, AWriteFailureMidSweepKeepsWhatWasMeasured) {
+  const fs::path dir = scratch("midsweep");
+  const std::string one = (dir / "one.json").string(), two = (dir / "two.json").string();
+  const std::string sweep = " --model tiny --strategy tp --batch 1 --prompt 4 --gen 2 --warmup 0 -n 1 --ceilings none -q";
+  ASSERT_EQ(run("bench" + sweep + " --gpus 1 --json " + one).status, 0);
+  // Room for the file with one configuration, not for one with two (bash's ulimit -f counts KiB).
+  const auto blocks = static_cast<long>(fs::file_size(one) * 3 / 2 / 1024);
+  const Outcome o = run_shell("trap '' XFSZ; ulimit -f " + std::to_string(blocks) + " && exec " +
+                              std::string(LLMT_BINARY) + " bench" + sweep + " --gpus 1,2 --json " + two);
+  EXPECT_EQ(o.status, 2) << o.output;
+  EXPECT_NE(o.output.find("--json " + two + ": cannot write: File too large"), std::string::npos) << o.output;
+  EXPECT_EQ(o.output.find("internal error"), std::string::npos) << o.output;
+  std::ifstream in(two);
+  const nlohmann::json doc = nlohmann::json::parse(in);
+  ASSERT_EQ(doc["configurations"].size(), 1u);
+  EXPECT_NE(doc["configurations"][0]["id"].get<std::string>().find("tp1."), std::string::npos) << doc["configurations"][0]["id"];
+  EXPECT_EQ(doc["configurations"][0]["status"], "ok");
+  EXPECT_FALSE(fs::exists(two + ".tmp"));
+  fs::remove_all(dir);
+}
+
+// export-weights over an earlier export replaces it whole: going from three shards to one file
+// removes the old index and shards (else --weights would read the old index); from one file to
+// two shards removes the old model.safetensors. The weights read back are the new seed's.
+TEST(Hostile, ExportOverAnEarlierExportLeavesOnlyTheNewOne) {
+  const fs::path dir = scratch("export") / "w";
+  auto names = [&] {
+    std::set<std::string> out;
+    for (const auto& entry : fs::directory_iterator(dir)) out.insert(entry.path().filename().string());
+    return out;
+  };
+  auto seed_of = [&](const std::string& file) {
+    return llmt::testing::read_safetensors(dir / file).metadata["seed"].get<std::string>();
+  };
+  const std::string e = "export-weights --model tiny --layers 1 ";
+  ASSERT_EQ(run(e + "--seed 1 --shards 3 " + dir.string()).status, 0);
+  EXPECT_EQ(names().size(), 5u);  // config, index, three shards
+  const Outcome single = run(e + "--seed 2 " + dir.string());
+  ASSERT_EQ(single.status, 0) << single.output;
+  EXPECT_EQ(names(), (std::set<std::string>{"config.json", "model.safetensors"}));
+  EXPECT_EQ(seed_of("model.safetensors"), "2");
+  const Outcome sharded = run(e + "--seed 3 --shards 2 " + dir.string());
+  ASSERT_EQ(sharded.status, 0) << sharded.output;
+  EXPECT_EQ(names(), (std::set<std::string>{"config.json", "model.safetensors.index.json",
+                                            "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}));
+  EXPECT_EQ(seed_of("model-00002-of-00002.safetensors"), "3");
+  const Outcome read = run("bench --weights " + dir.string() + " --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 "
+                           "--warmup 0 -n 1 --ceilings none -q");
+  EXPECT_EQ(read.status, 0) << read.output;
+  fs::remove_all(dir.parent_path());
+}
+
+// Permission denied, for every kind of path, is a clear error naming the path and the reason.
+// Root passes permission checks, so as root the cases run as nobody (setpriv).
+TEST(Hostile, PermissionDeniedIsAClearErrorNamingThePath) {
+  std::string as_user;
+  if (::geteuid() == 0) {
+    if (std::system("command -v setpriv > /dev/null") != 0) GTEST_SKIP() << "root without setpriv: cannot drop privileges";
+    as_user = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+  }
+  const fs::path dir = scratch("permissions");
+  fs::permissions(dir.parent_path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  const fs::path locked = dir / "locked", open_dir = dir / "open";
+  fs::create_directories(locked);
+  fs::create_directories(open_dir);
+  fs::permissions(open_dir, fs::perms::all);
+  const std::string results = (dir / "r.json").string();
+  ASSERT_EQ(run("bench --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --warmup 0 -n 3 --ceilings none "
+                "-q --json " + results).status, 0);
+  ASSERT_EQ(run("export-weights --model tiny --layers 1 " + (dir / "w").string()).status, 0);
+  std::ofstream(open_dir / "kept.json") << "mine";
+  fs::permissions(open_dir / "kept.json", fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  fs::permissions(dir / "w" / "model.safetensors", fs::perms::none);
+  fs::permissions(dir / "w" / "config.json", fs::perms::all);
+  fs::permissions(dir / "w", fs::perms::all);
+  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  fs::permissions(results, fs::perms::owner_read | fs::perms::owner_write);  // unreadable by others
+  fs::permissions(locked, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  const std::string run_args = " --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --warmup 0 -n 1 "
+                               "--ceilings none -q";
+  struct Case {
+    std::string args, says;
+  };
+  const std::vector<Case> cases = {
+      {"bench" + run_args + " --json " + (locked / "r.json").string(), "is not writable: Permission denied"},
+      {"bench" + run_args + " --csv " + (locked / "r.csv").string(), "is not writable: Permission denied"},
+      {"bench" + run_args + " --json " + (open_dir / "kept.json").string(), "kept.json: cannot write: Permission denied"},
+      {"export-weights --model tiny --layers 1 " + (locked / "w").string(), "Permission denied"},
+      {"compare " + results + " " + results, "r.json: cannot open: Permission denied"},
+      {"report " + results + " -o " + (open_dir / "o.html").string(), "r.json: cannot open: Permission denied"},
+      {"bench --weights " + (dir / "w").string() + run_args, "model.safetensors: cannot open: Permission denied"},
+  };
+  for (const Case& c : cases) {
+    const Outcome o = run_shell(as_user + LLMT_BINARY + " " + c.args);
+    EXPECT_EQ(o.status, 2) << c.args << "\n" << o.output;
+    EXPECT_NE(o.output.find(c.says), std::string::npos) << c.args << "\n" << o.output;
+    EXPECT_EQ(o.output.find("internal error"), std::string::npos) << c.args << "\n" << o.output;
+  }
+  std::ifstream kept(open_dir / "kept.json");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "mine");
+  fs::remove_all(dir);
 }
 
 }  // namespace

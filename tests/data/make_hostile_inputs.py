@@ -160,6 +160,7 @@ for tag, value, says in [('zero', '0%', '--target-rsd'), ('text', 'abc', '--targ
 D = T + '--gpus 2 --strategy dp --merge mean --batch 1 --prompt 4 --gen 2 --dry-run'
 for tag, value, says in [('zero', '0,1', 'weights must be positive'), 
                          ('text', 'a,1', "'a' is not a number"), ('nan', 'nan,1', "'nan' is not a number"), ('inf', 'inf,1', "'inf' is not a number"),
+                         ('huge', '1e308,1e308', "'1e308' exceeds the most allowed"),
                          ('count-mismatch', '1,2,3', 'ensemble weights given for 2 replicas|nothing could run')]:
     add(f'flag--ensemble-weights-{tag}', f'{D} --ensemble-weights {value}', 2, says)
 for tag, value in [('text', 'abc'), ('negative', '-5%'), ('nan', 'nan%'), ('garbage', '5xms')]:
@@ -185,7 +186,7 @@ add('conflict-emulate-on-cpu', T + '--backend cpu --emulate-ranks --gpus 1 ' + b
 add('conflict-profile-several', 'profile --model tiny --gpus 1,2 --strategy tp --batch 1 --prompt 4 --gen 2', 2, 'profile runs exactly one configuration')
 add('impossible-all-skipped-tp3', T + '--gpus 3 --strategy tp --batch 1 --prompt 4 --gen 2 --dry-run', 2, 'does not divide the 8 attention heads|nothing could run')
 add('impossible-dp-beyond-batch', T + '--gpus 2 --strategy dp --batch 1 --prompt 4 --gen 2 --dry-run', 2, 'exceeds the batch of 1|nothing could run')
-add('impossible-moe', 'bench --model tiny --gpus 2 --strategy ep --batch 2 --prompt 4 --gen 2 --dry-run', 2, 'ep splits the experts of MoE layers: tiny has none|nothing could run')
+add('impossible-moe', T + '--gpus 2 --strategy ep --batch 2 --prompt 4 --gen 2 --dry-run', 2, 'ep splits the experts of MoE layers: tiny has none|nothing could run')
 add('impossible-pp-beyond-layers', T + '--gpus 8 --strategy pp --batch 8 --prompt 4 --gen 2 --dry-run', 2, 'nothing could run')
 add('impossible-run-all-skipped', T + '--gpus 3 --strategy tp ' + RUN.replace('--gpus 1 --strategy tp ', ''), 2, 'nothing could run')
 # --- output paths, checked before any work
@@ -219,12 +220,145 @@ add('run-collective-timeout', T + RUN.replace('--gpus 1', '--gpus 2') + ' --coll
 add('run-some-skipped', T + RUN.replace('--gpus 1', '--gpus 1,3'), 0, '1 run (0 failed), 1 skipped')
 add('run-layers-100000-one-rank-dry', 'bench --model {cfg} --gpus 4 --strategy pp --batch 4 --prompt 4 --gen 2 --dry-run', 0, 'tp1.pp4.dp1', cfg(tiny, num_hidden_layers=100000, intermediate_size=8))
 
+# --- safetensors checkpoints (--weights): the header validated as the safetensors specification does
+def files(spec):
+    return '@files ' + json.dumps(spec, separators=(',', ':'))
+def st(tensors, data, **extra):
+    return dict(header=tensors, data=data, **extra)
+def one(offsets, shape=[1], dtype='F32', data=4):
+    return files({'model.safetensors': st({'a': {'dtype': dtype, 'shape': shape, 'data_offsets': offsets}}, data)})
+W = 'bench --model tiny --weights {cfg} ' + DRY
+F = 'model.safetensors: '
+for tag, config, says in [
+        ('offsets-empty', one([]), "field 'data_offsets' []|must be [begin, end]"),
+        ('offsets-one-element', one([0]), "field 'data_offsets' [0]|must be [begin, end]"),
+        ('offsets-three-elements', one([0, 4, 8]), 'must be [begin, end]'),
+        ('offsets-negative', one([-8, -4]), 'must be [begin, end], two integers >= 0'),
+        ('offsets-strings', one(['0', '4']), 'must be [begin, end]'),
+        ('offsets-decreasing', one([4, 0]), "[4, 0] decreases"),
+        ('offsets-near-2^64', one([2**64 - 8, 2**64 - 4]), 'lies beyond the file'),
+        ('offsets-end-2^64-1', one([0, 2**64 - 1]), 'holds 18446744073709551615 bytes'),
+        ('offsets-beyond-file', one([0, 8], shape=[2]), 'lies beyond the file (its data holds 4 bytes)'),
+        ('offsets-not-dtype-x-shape', one([0, 4], shape=[2]), 'holds 4 bytes; dtype F32 x shape [2] needs 8'),
+        ('offsets-not-from-zero', one([4, 8], data=8), 'leaves bytes [0, 4) unused'),
+        ('offsets-trailing-bytes', one([0, 4], data=8), 'cover 4 bytes of data, the file holds 8'),
+        ('offsets-overlap', files({'model.safetensors': st({'a': {'dtype': 'F32', 'shape': [1], 'data_offsets': [0, 4]},
+                                                            'b': {'dtype': 'F32', 'shape': [1], 'data_offsets': [0, 4]}}, 4)}),
+         'overlaps the tensor before it'),
+        ('offsets-hole', files({'model.safetensors': st({'a': {'dtype': 'F32', 'shape': [1], 'data_offsets': [0, 4]},
+                                                         'b': {'dtype': 'F32', 'shape': [1], 'data_offsets': [8, 12]}}, 12)}),
+         'leaves bytes [4, 8) unused'),
+        ('offsets-missing', files({'model.safetensors': st({'a': {'dtype': 'F32', 'shape': [1]}}, 4)}), "field 'data_offsets' missing"),
+        ('dtype-unknown', one([0, 4], dtype='F33'), 'is not a safetensors dtype'),
+        ('dtype-number', one([0, 4], dtype=5), 'is not a safetensors dtype'),
+        ('shape-negative', one([0, 4], shape=[-1]), 'must hold integers >= 0'),
+        ('shape-overflow', one([0, 4], shape=[2**32, 2**32, 2**32]), 'is larger than the file'),
+        ('shape-not-array', one([0, 4], shape=4), "field 'shape' must be an array"),
+        ('tensor-not-object', files({'model.safetensors': st({'a': 5}, 0)}), "tensor 'a': must be an object"),
+        ('metadata-not-strings', files({'model.safetensors': st({'__metadata__': {'format': 1}}, 0)}), "'__metadata__.format' must be a string"),
+        ('metadata-not-object', files({'model.safetensors': st({'__metadata__': []}, 0)}), "'__metadata__' must be an object"),
+        ('header-length-2^64-1', files({'model.safetensors': st({}, 0, length=2**64 - 1)}), 'exceeds the safetensors limit'),
+        ('header-length-beyond-file', files({'model.safetensors': st({}, 0, length=4096)}), 'header length 4096 exceeds the file'),
+        ('header-not-object', files({'model.safetensors': st('[1, 2]', 0)}), "does not start with '{'"),
+        ('header-not-json', files({'model.safetensors': st('{"a": ', 0)}), 'header is not valid JSON'),
+        ('file-too-short', files({'model.safetensors': 'abc'}), 'shorter than its 8-byte header length'),
+        ('file-fifo', files({'model.safetensors': {'fifo': True}}), 'is a FIFO, not a regular file'),
+        ('file-directory', files({'model.safetensors': {'dir': True}}), 'is a directory, not a regular file'),
+        ('file-symlink-to-fifo', files({'p': {'fifo': True}, 'model.safetensors': {'symlink': 'p'}}), 'is a FIFO, not a regular file'),
+        ('tensor-in-two-shards', files({'a.safetensors': st({'t': {'dtype': 'F32', 'shape': [1], 'data_offsets': [0, 4]}}, 4),
+                                        'b.safetensors': st({'t': {'dtype': 'F32', 'shape': [1], 'data_offsets': [0, 4]}}, 4)}),
+         "tensor 't' is in both|a.safetensors and|b.safetensors"),
+        ('index-names-wrong-shard', files({'model.safetensors.index.json': '{"weight_map": {"t": "a.safetensors", "u": "b.safetensors"}}',
+                                           'a.safetensors': st({'u': {'dtype': 'F32', 'shape': [1], 'data_offsets': [0, 4]}}, 4),
+                                           'b.safetensors': st({'t': {'dtype': 'F32', 'shape': [1], 'data_offsets': [0, 4]}}, 4)}),
+         "weight_map['t'] names a.safetensors, which does not hold it"),
+        ('index-omits-a-tensor', files({'model.safetensors.index.json': '{"weight_map": {"t": "a.safetensors"}}',
+                                        'a.safetensors': st({'t': {'dtype': 'F32', 'shape': [1], 'data_offsets': [0, 4]},
+                                                             'extra': {'dtype': 'F32', 'shape': [1], 'data_offsets': [4, 8]}}, 8)}),
+         "tensor 'extra' of a.safetensors is not in weight_map"),
+        ('index-path-leaves-directory', files({'model.safetensors.index.json': '{"weight_map": {"t": "../a.safetensors"}}'}),
+         "is not a file name in"),
+        ('index-shard-missing', files({'model.safetensors.index.json': '{"weight_map": {"t": "nosuch.safetensors"}}'}),
+         'nosuch.safetensors: cannot open: No such file or directory'),
+        ('index-fifo', files({'model.safetensors.index.json': {'fifo': True}}), 'is a FIFO, not a regular file'),
+        ('index-empty-map', files({'model.safetensors.index.json': '{"weight_map": {}}'}), "'weight_map' names no tensor"),
+        ('config-json-fifo', files({'config.json': {'fifo': True}}), 'not a regular file')]:
+    add(f'weights-{tag}', W.replace('--model tiny ', '') if tag == 'config-json-fifo' else W, 2, says, config)
+add('weights-missing-directory', 'bench --model tiny --weights {tmp}/nosuch ' + DRY, 2, 'nosuch: No such file or directory')
+add('weights-a-file', 'bench --model tiny --weights {cfg} ' + DRY, 2, 'is a regular file, not a directory', cfg(tiny))
+add('weights-through-a-file', 'bench --model tiny --weights {cfg}/w ' + DRY, 2, 'w: Not a directory', cfg(tiny))
+# --- inputs that are FIFOs never hang
+add('model-fifo', 'bench --model {cfg}/m.json ' + DRY, 2, 'not a regular file', files({'m.json': {'fifo': True}}))
+add('resume-fifo-without-writer', T + '--resume {cfg}/r.json ' + RUN, 2, 'r.json: is empty', files({'r.json': {'fifo': True}}))
+add('compare-fifo-without-writer', 'compare {cfg}/r.json {cfg}/r.json', 2, 'is empty', files({'r.json': {'fifo': True}}))
+add('ceilings-fifo', T + '--ceilings {cfg}/hw.json --gpus 1 ' + base, 2, 'hw.json', files({'hw.json': {'fifo': True}}))
+# --- outputs: two on one file, one over an input, device nodes, FIFOs, full disks, paths through files
+for tag, args in [('json-csv', '--json {tmp}/x --csv {tmp}/./x'), ('json-dump-logits', '--json {tmp}/x --dump-logits {tmp}/x'),
+                  ('csv-dump-logits', '--csv {cfg}/x --dump-logits {cfg}/d/../x'),
+                  ('json-csv-symlink', '--json {cfg}/target.json --csv {cfg}/link.json'),
+                  ('csv-resume', '--csv {tmp}/r.json --resume {tmp}/r.json')]:
+    add(f'output-two-on-one-file-{tag}', T + args + ' ' + RUN, 2, 'are one file',
+        files({'link.json': {'symlink': 'target.json'}, 'target.json': 'x', 'd': {'dir': True}}) if '{cfg}' in args else '-')
+add('output-json-over-model', 'bench --model {cfg} --json {cfg} ' + RUN, 2, 'is the input --model', cfg(tiny))
+add('output-csv-over-weights', 'bench --weights {cfg} --csv {cfg}/model.safetensors ' + RUN, 2, 'is the input --weights',
+    files({'model.safetensors': 'x', 'config.json': cfg(tiny)}))
+add('output-dump-logits-over-a-shard', 'bench --weights {cfg} --dump-logits {cfg}/model-00002-of-00002.safetensors ' + RUN, 2, 'is the input --weights',
+    files({'model-00002-of-00002.safetensors': 'x', 'config.json': cfg(tiny)}))
+add('output-json-over-model-directory-config', 'bench --model {cfg} --json {cfg}/config.json ' + RUN, 2, 'is the input --model',
+    files({'config.json': cfg(tiny)}))
+add('output-json-name-too-long', T + '--json {tmp}/' + 'x' * 300 + ' ' + RUN, 2, 'File name too long')
+add('output-json-symlink-loop', T + '--json {cfg}/loop ' + RUN, 2, 'Too many levels of symbolic links', files({'loop': {'symlink': 'loop'}}))
+add('output-json-dangling-symlink', T + '--json {cfg}/link ' + RUN, 0, '1 run (0 failed)', files({'link': {'symlink': 'made.json'}}))
+add('output-json-in-sysfs', T + '--json /sys/kernel/llmt-r.json ' + RUN, 2, '--json /sys/kernel/llmt-r.json: |!configuration |!internal error')
+add('output-json-through-a-file', T + '--json {cfg}/r.json ' + RUN, 2, '--json|r.json: Not a directory', cfg(tiny))
+add('output-csv-through-a-file', T + '--csv {cfg}/r.csv ' + RUN, 2, '--csv|r.csv: Not a directory', cfg(tiny))
+add('output-dump-logits-through-a-file', T + '--dump-logits {cfg}/l ' + RUN, 2, '--dump-logits|Not a directory', cfg(tiny))
+add('output-json-fifo-without-reader', T + '--json {cfg}/p ' + RUN, 2, '--json|a FIFO with no reader', files({'p': {'fifo': True}}))
+add('output-csv-fifo-without-reader', T + '--csv {cfg}/p ' + RUN, 2, '--csv|a FIFO with no reader', files({'p': {'fifo': True}}))
+for flag in ['--json', '--csv', '--dump-logits']:
+    add(f'output{flag}-dev-full', f'{T}{flag} /dev/full {RUN}', 2, f'{flag} /dev/full: cannot write: No space left on device|!internal error')
+add('report-output-over-its-input', 'report {cfg}/r.json -o {cfg}/./r.json', 2, 'is the input results', files({'r.json': '{}'}))
+add('report-compare-output-over-its-input', 'report --compare {cfg}/a.json {cfg}/b.json -o {cfg}/b.json', 2, 'is the input --compare', files({'a.json': '{}', 'b.json': '{}'}))
+add('compare-output-over-base', 'compare {cfg}/a.json {cfg}/b.json -o {cfg}/a.json', 2, 'is the input base', files({'a.json': '{}', 'b.json': '{}'}))
+add('compare-output-over-pooled-new', 'compare {cfg}/a.json {cfg}/b.json,{cfg}/c.json -o {cfg}/c.json', 2, 'is the input new', files({'a.json': '{}', 'b.json': '{}', 'c.json': '{}'}))
+add('report-output-directory', 'report {cfg}/r.json -o {cfg}', 2, 'is a directory', files({'r.json': '{}'}))
+# --- compare's and report's statistics options
+for tag, value in [('negative', '-1'), ('zero', '0'), ('one', '1'), ('nan', 'nan'), ('inf', 'inf'), ('above-one', '5')]:
+    add(f'compare--alpha-{tag}', f'compare {{tmp}}/a.json {{tmp}}/b.json --alpha {value}', 2, '--alpha|between 0 and 1')
+    add(f'report-compare--alpha-{tag}', f'report --compare {{tmp}}/a.json {{tmp}}/b.json --alpha {value} -o {{tmp}}/o.html', 2, '--alpha|between 0 and 1')
+for tag, value, says in [('negative', '-5%', 'is not a fraction'), ('nan', 'nan', 'is not a finite fraction'), ('inf', 'inf', 'is not a finite fraction'),
+                         ('per-metric-nan', 'latency.median=nan', 'is not a finite fraction'), ('text', 'abc', 'is not a fraction')]:
+    add(f'compare--threshold-{tag}', f'compare {{tmp}}/a.json {{tmp}}/b.json --threshold {value}', 2, f'--threshold|{says}')
+for tag, value in [('negative', '-1'), ('nan', 'nan'), ('inf', 'inf')]:
+    add(f'report-compare--threshold-{tag}', f'report --compare {{tmp}}/a.json {{tmp}}/b.json --threshold {value} -o {{tmp}}/o.html', 2, '--threshold')
+for tag, value in [('zero', '0'), ('negative', '-3'), ('huge', '2000000')]:
+    add(f'compare--min-samples-{tag}', f'compare {{tmp}}/a.json {{tmp}}/b.json --min-samples {value}', 2, '--min-samples|out of range')
+# --- times that would overflow a duration
+for flag, value in [('--collective-timeout', '1e10'), ('--collective-timeout', '1e300'), ('--max-time', '1e10')]:
+    extra = ' --target-rsd 5%' if flag == '--max-time' else ''
+    add(f'flag{flag}-{value}', f'{T}{flag} {value} --gpus 1 {base}{extra}', 2, f'{flag}|exceeds the most allowed')
+add('flag--collective-timeout-inf', T + '--collective-timeout inf --gpus 1 ' + base, 2, '--collective-timeout')
+add('flag--collective-timeout-at-cap', T + '--collective-timeout 1000000 --gpus 1 ' + base, 0, 'to run')
+add('flag--inject-delay-huge-ms', T + '--gpus 1 ' + base + ' --inject-delay 1e13ms', 2, '--inject-delay|exceeds the most allowed')
+add('flag--inject-delay-huge-percent', T + '--gpus 1 ' + base + ' --inject-delay 1e9%', 2, '--inject-delay|exceeds the most allowed')
+# --- export-weights
+E = 'export-weights --model tiny --layers 1 '
+add('export-into-a-file', E + '{cfg}', 2, 'not a directory', cfg(tiny))
+add('export-through-a-file', E + '{cfg}/sub', 2, 'cannot create this directory|Not a directory', cfg(tiny))
+add('export-into-foreign-directory', E + '{cfg}', 2, 'holds notes.txt|an llmthreads export does not write', files({'notes.txt': 'mine'}))
+add('export-into-foreign-checkpoint', E + '{cfg}', 2, 'not an earlier llmthreads export', files({'model.safetensors': st({}, 0), 'config.json': '{}'}))
+add('export-layers-list', E.replace('--layers 1 ', '--layers 1,2 ') + '{tmp}/w', 2, "--layers: '1,2' is a list")
+add('export-shards-zero', E + '--shards 0 {tmp}/w', 2, '--shards: 0 is not from 1 to 1000')
+add('export-ok', E + '--shards 2 {tmp}/w', 0, '2 file(s)')
+add('export-over-interrupted-export', E + '{cfg}', 0, '1 file(s)', files({'model-00001-of-00003.safetensors.tmp': 'partial', 'config.json.tmp': '{'}))
+
 with open(os.path.join(root, 'tests/data/hostile_inputs.tsv'), 'w') as f:
     f.write('# Hostile inputs for tests/test_hostile.cpp, one per line, tab-separated:\n')
     f.write('#   name  args  config  status  says\n')
     f.write('# args: the command line after the binary; {cfg} is the path of a file holding `config` (written\n')
     f.write('#   for the case; "-": none; "@empty": an empty file; "@dir": an empty directory; "@dirconfig JSON":\n')
-    f.write('#   a directory holding config.json), {tmp} a scratch directory of the case. status: the expected\n')
+    f.write('#   a directory holding config.json; "@files JSON": {cfg} is a directory of the files JSON describes, see\n')
+    f.write('#   write_files in tests/test_hostile.cpp), {tmp} a scratch directory of the case. status: the expected\n')
     f.write('#   exit status. says: substrings the output must contain, |-separated; one starting with ! must not appear.\n')
     for r in rows: f.write('\t'.join(r) + '\n')
 print(len(rows))
