@@ -35,8 +35,7 @@ void write_config(const ModelConfig& model, const std::filesystem::path& dir) {
     config["layer_types"].erase(config["layer_types"].begin() + model.layers, config["layer_types"].end());
   config["torch_dtype"] = "float32";
   if (config.contains("dtype")) config["dtype"] = "float32";  // transformers 5's name for it
-  write_output_file((dir / "config.json").string(), "export-weights", config.dump(2) + "
-");
+  write_output_file((dir / "config.json").string(), "export-weights", config.dump(2) + "\n");
 }
 
 int run_export(const ExportOptions& o) {
