@@ -185,14 +185,18 @@ TEST(Cli, BenchReportsSpeedOfLightFloors) {
   const Outcome o = run("bench --model tiny --gpus 1,2 --strategy tp --batch 2 --prompt 8 --gen 3 -n 2 --json " +
                         json_path.string() + " --csv " + csv_path.string());
   ASSERT_EQ(o.status, 0) << o.output;
-  EXPECT_NE(o.output.find("ceilings: copy "), std::string::npos) << o.output;
+  EXPECT_TRUE(o.output.find("ceilings: read ") != std::string::npos ||
+              o.output.find("ceilings: copy ") != std::string::npos)
+      << o.output;
   const std::size_t floor_end = console_column_end(o.output, "%floor");
   ASSERT_NE(floor_end, std::string::npos) << o.output;
   const auto rows = console_rows(o.output, "tp tp");
   ASSERT_EQ(rows.size(), 2u) << o.output;
   for (const std::string& row : rows) {
     ASSERT_GE(row.size(), floor_end) << row;
-    EXPECT_EQ(row[floor_end - 1], '%') << "a percentage under %floor: " << row;
+    // "!" after it marks a phase measured below its floor (a loaded machine can measure low ceilings).
+    const bool marked = row[floor_end - 1] == '!';
+    EXPECT_EQ(row[floor_end - (marked ? 2 : 1)], '%') << "a percentage under %floor: " << row;
   }
 
   std::ifstream in(json_path);
