@@ -156,7 +156,9 @@ TEST(Cli, BenchWritesEveryMetricToJsonAndCsv) {
 
 // The column of `header_name` in the console table: where the name ends in the header line.
 std::size_t console_column_end(const std::string& output, const std::string& header_name) {
-  const std::size_t at = output.find(header_name);
+  // In the header line, not the legend above it (which names the columns too).
+  const std::size_t header = output.find("\nconfiguration ");
+  const std::size_t at = output.find(header_name, header == std::string::npos ? 0 : header);
   if (at == std::string::npos) return std::string::npos;
   const std::size_t line_start = output.rfind('\n', at) + 1;  // npos + 1 = 0 on the first line
   return at - line_start + header_name.size();
