@@ -22,8 +22,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 // How hard to probe: big enough to defeat caches and launch overheads, small enough to stay a
-// start-up step. A CPU rank is one BLAS thread, so its GEMM ceiling is one core's: 1024^3 takes
-// tens of milliseconds there, while a GPU needs 8192^3 to reach its tensor-core peak.
+// start-up step. A CPU rank is one thread (one BLAS thread), so its ceilings are one core's; a GPU
+// needs 8192^3 to reach its tensor-core peak.
 struct Probe {
   std::size_t memory_bytes;  // per buffer; beyond any last-level cache (EPYC L3 slice, H100/H200 L2)
   std::size_t pass_bytes;    // bytes read per timed cache-resident repetition (buffer x passes)
