@@ -13,7 +13,7 @@ double share(double floor, double measured) { return measured > 0 ? floor / meas
 
 // Mean per-call work of one phase path over the ranks that run it.
 struct CallWork {
-  double flops = 0, bytes = 0;
+  double flops = 0, bytes = 0, cold_bytes = 0;
   int ranks = 0;
 };
 
@@ -25,28 +25,34 @@ std::map<std::string, CallWork> per_call_work(const std::vector<std::vector<Phas
       CallWork& c = by_path[w.phase];
       c.flops += w.flops / w.calls;
       c.bytes += w.bytes / w.calls;
+      c.cold_bytes += w.cold_bytes / w.calls;
       c.ranks += 1;
     }
   for (auto& [path, c] : by_path) {
     c.flops /= c.ranks;
     c.bytes /= c.ranks;
+    c.cold_bytes /= c.ranks;
   }
   return by_path;
 }
 
 }  // namespace
 
-CallFloor call_floor(double flops, double bytes, const Ceilings& c) {
+CallFloor call_floor(double flops, double bytes, const Ceilings& c, double cold_bytes) {
   CallFloor f;
   if (!c.valid()) return f;
-  const bool cache_resident = c.cache_bytes > 0 && bytes <= c.cache_bytes;
+  const double cold = std::clamp(cold_bytes, 0.0, bytes), warm = bytes - cold;
+  const bool cache_resident = c.cache_bytes > 0 && warm <= c.cache_bytes;
   double memory_s = 0;
   if (!cache_resident) {
     memory_s = bytes / (c.bandwidth_gbps * 1e9);
     f.bound = "memory";
-  } else if (c.cache_bandwidth_gbps > 0) {
-    memory_s = bytes / (c.cache_bandwidth_gbps * 1e9);
-    f.bound = "cache";
+  } else {
+    // The cold bytes from memory while the warm ones come from the cache: the slower of the two.
+    const double cold_s = cold / (c.bandwidth_gbps * 1e9);
+    const double warm_s = c.cache_bandwidth_gbps > 0 ? warm / (c.cache_bandwidth_gbps * 1e9) : 0.0;
+    memory_s = std::max(cold_s, warm_s);
+    if (memory_s > 0) f.bound = cold_s >= warm_s ? "memory" : "cache";
   }
   const double compute_s = flops / (c.gemm_tflops * 1e12);
   if (compute_s > memory_s) f.bound = "compute";
@@ -54,14 +60,16 @@ CallFloor call_floor(double flops, double bytes, const Ceilings& c) {
   return f;
 }
 
-double floor_ms(double flops, double bytes, const Ceilings& c) { return call_floor(flops, bytes, c).ms; }
+double floor_ms(double flops, double bytes, const Ceilings& c, double cold_bytes) {
+  return call_floor(flops, bytes, c, cold_bytes).ms;
+}
 
 RankFloor rank_floor(const std::vector<PhaseWork>& work, const Ceilings& c) {
   RankFloor f;
   for (const PhaseWork& w : work) {
     if (w.calls <= 0) continue;
     const std::string_view path = w.phase;
-    const double ms = w.calls * floor_ms(w.flops / w.calls, w.bytes / w.calls, c);
+    const double ms = w.calls * floor_ms(w.flops / w.calls, w.bytes / w.calls, c, w.cold_bytes / w.calls);
     if (path.starts_with("prefill/")) f.prefill_ms += ms;
     else if (path.starts_with("decode/")) f.decode_ms += ms;
   }
@@ -149,7 +157,7 @@ void annotate_phases(const std::vector<std::vector<PhaseWork>>& work_by_rank, co
     if (it == work.end()) continue;
     ph.work_flops = it->second.flops;
     ph.work_bytes = it->second.bytes;
-    const CallFloor f = call_floor(ph.work_flops, ph.work_bytes, c);
+    const CallFloor f = call_floor(ph.work_flops, ph.work_bytes, c, it->second.cold_bytes);
     ph.floor_ms = f.ms;
     ph.floor_bound = f.bound;
   }
@@ -187,6 +195,15 @@ std::vector<std::string> flag_below_floor(std::vector<PhaseSummary>& phases, con
   return notes;
 }
 
+bool weights_stream_from_memory(const ModelConfig& model, const ConfigPoint& point, const std::vector<ShardPlan>& shards,
+                                DType dtype, const Ceilings& c) {
+  if (!(c.cache_bytes > 0) || shards.empty()) return false;
+  return std::all_of(shards.begin(), shards.end(), [&](const ShardPlan& shard) {
+    const MemoryPlan plan = plan_rank_memory(model, point, shard, dtype);
+    return static_cast<double>(plan.weights) + static_cast<double>(plan.kv_cache) > 2 * c.cache_bytes;
+  });
+}
+
 void apply_speed_of_light(const ModelConfig& model, const ConfigPoint& point, const RunOptions& options,
                           ConfigResult& result) {
   if (!options.ceilings.valid()) return;
@@ -201,6 +218,9 @@ void apply_speed_of_light(const ModelConfig& model, const ConfigPoint& point, co
     shards.push_back(make_shard_plan(model, point, r));
     work_by_rank.push_back(phase_work(model, point, shards.back(), options.dtype, options.exec.overlap_chunks));
   }
+  if (!weights_stream_from_memory(model, point, shards, options.dtype, options.ceilings))
+    for (std::vector<PhaseWork>& rank : work_by_rank)
+      for (PhaseWork& w : rank) w.cold_bytes = 0;  // they may stay in the caches: no byte is known cold
   ConfigMetrics& m = result.metrics;
   m.floor = floor_metrics(work_by_rank, options.ceilings, point.workload.decode_steps(), m.ttft_ms.median,
                           m.decode_step_ms.median, m.e2e_ms.median, pipeline_shape(shards));

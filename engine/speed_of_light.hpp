@@ -18,14 +18,16 @@ namespace llmt {
 // ceiling that sets it: the larger of computing the FLOPs at the GEMM ceiling and moving the
 // bytes at the memory bandwidth, or at the cache bandwidth when the bytes fit in the caches
 // (Ceilings::cache_bytes). A cache-resident call without a cache ceiling has none ("none", 0 ms,
-// unless its FLOPs give one).
+// unless its FLOPs give one). `cold_bytes` of the bytes cannot be in a cache (weights of a rank
+// whose weights exceed the caches): they move at the memory bandwidth, the rest at the cache's
+// when it fits, the two overlapping (the larger time counts).
 struct CallFloor {
   double ms = 0;
   const char* bound = "none";  // "compute", "memory", "cache" or "none"
 };
-CallFloor call_floor(double flops, double bytes, const Ceilings& ceilings);
+CallFloor call_floor(double flops, double bytes, const Ceilings& ceilings, double cold_bytes = 0);
 // call_floor(...).ms: 0 without ceilings.
-double floor_ms(double flops, double bytes, const Ceilings& ceilings);
+double floor_ms(double flops, double bytes, const Ceilings& ceilings, double cold_bytes = 0);
 
 // One rank's floors per iteration: the sum of its compute phases' floors, by pass, each call's
 // floor from its mean work (PhaseWork totals over calls).
@@ -76,6 +78,12 @@ bool below_floor(const PhaseSummary& phase);
 // Sets below_floor on every phase, and returns the warnings for the result's notes: one for the
 // phases below their floors (the worst few named) and one per pass measured below its floor.
 std::vector<std::string> flag_below_floor(std::vector<PhaseSummary>& phases, const FloorMetrics& floor);
+
+// Whether every rank's weights and KV cache exceed the caches twice over, so that each of its
+// weights is evicted between two passes: only then is PhaseWork::cold_bytes known to stream
+// from memory (otherwise apply_speed_of_light zeroes it).
+bool weights_stream_from_memory(const ModelConfig& model, const ConfigPoint& point, const std::vector<ShardPlan>& shards,
+                                DType dtype, const Ceilings& ceilings);
 
 // Fills result.metrics.floor and the phases' work and floors from phase_work of every rank of
 // `point`; needs the latency metrics and phases already summarised. Does nothing when

@@ -37,6 +37,10 @@ Ceilings cached_ceilings(double cache_gbps = 1000.0) {
   return c;
 }
 
+ConfigPoint tiny_tp2() {
+  return ConfigPoint{"tp", Layout{2, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{2, 8, 3}};
+}
+
 fs::path temp_file(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / ("llmt_sol_" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -92,6 +96,53 @@ TEST(SpeedOfLight, CacheResidentCallsWithoutACacheCeilingHaveNoFloor) {
   annotate_phases({{{"decode/layer.0/attn/qkv_bias", 1, 0, 1e5}}}, c, phases);
   EXPECT_EQ(phases[0].floor_bound, "none");
   EXPECT_FALSE(below_floor(phases[0])) << "no floor, nothing to be below";
+}
+
+// Weights of a rank whose weights exceed the caches are cold: they stream from memory while the
+// rest of the call's bytes may come from the cache.
+TEST(SpeedOfLight, ColdBytesMoveAtTheMemoryBandwidth) {
+  const Ceilings c = cached_ceilings();
+  CallFloor f = call_floor(0, 1.5e6, c, 1e6);
+  EXPECT_NEAR(f.ms, 0.01, 1e-15) << "1e6 cold bytes at 100 GB/s; the warm 5e5 fit and take 5e-4 ms beside them";
+  EXPECT_STREQ(f.bound, "memory");
+  f = call_floor(0, 1.5e6, c, 1e4);
+  EXPECT_NEAR(f.ms, 0.015, 1e-15) << "1.49e6 warm bytes do not fit: all at the memory's bandwidth";
+  f = call_floor(0, 9e5, c, 1e3);
+  EXPECT_NEAR(f.ms, 8.99e-4, 1e-15) << "the warm bytes at the cache's 1000 GB/s take longer than the cold";
+  EXPECT_STREQ(f.bound, "cache");
+  EXPECT_NEAR(call_floor(0, 1e5, round_ceilings(), 1e5).ms, 1e-3, 1e-15) << "no cache rule: bytes are bytes";
+  EXPECT_NEAR(call_floor(0, 1e5, cached_ceilings(0), 5e4).ms, 5e-4, 1e-15) << "no cache ceiling: the cold half bounds";
+
+  const ModelConfig model = load_model("tiny");
+  const ConfigPoint point = tiny_tp2();
+  const std::vector<ShardPlan> shards = {make_shard_plan(model, point, 0), make_shard_plan(model, point, 1)};
+  Ceilings tiny_cache = cached_ceilings();
+  tiny_cache.cache_bytes = 1;
+  EXPECT_TRUE(weights_stream_from_memory(model, point, shards, DType::f32, tiny_cache));
+  tiny_cache.cache_bytes = 1e12;
+  EXPECT_FALSE(weights_stream_from_memory(model, point, shards, DType::f32, tiny_cache)) << "they fit: may stay";
+  EXPECT_FALSE(weights_stream_from_memory(model, point, shards, DType::f32, round_ceilings())) << "no cache size";
+}
+
+// The work model names the cold bytes: a GEMM's weights, the KV cache written by earlier passes.
+TEST(SpeedOfLight, TheWorkModelNamesColdBytes) {
+  const ModelConfig model = load_model("tiny");
+  const ConfigPoint point = tiny_tp2();
+  const ShardPlan shard = make_shard_plan(model, point, 0);
+  double qkv_weights = 0;
+  for (const GemmShape& g : gemm_shapes(model, point, shard, true))
+    if (g.phase == "attn/qkv") qkv_weights = static_cast<double>(g.n) * g.k * 4;
+  ASSERT_GT(qkv_weights, 0);
+  for (const PhaseWork& w : phase_work(model, point, shard, DType::f32)) {
+    if (w.phase == "prefill/layer.0/attn/qkv") {
+      EXPECT_DOUBLE_EQ(w.cold_bytes / w.calls, qkv_weights);
+    } else if (w.phase == "prefill/layer.0/attn/core") {
+      EXPECT_EQ(w.cold_bytes, 0.0) << "the prompt's keys were just stored";
+    } else if (w.phase == "decode/layer.0/attn/core") {
+      EXPECT_GT(w.cold_bytes, 0.0) << "the past keys come from earlier passes";
+    }
+    EXPECT_LE(w.cold_bytes, w.bytes) << w.phase;
+  }
 }
 
 TEST(SpeedOfLight, TheCacheRuleJudgesEachCallNotThePhasesTotal) {
@@ -232,9 +283,6 @@ TEST(SpeedOfLight, PhasesGetTheirWorkPerTimedCall) {
   EXPECT_DOUBLE_EQ(phases[2].floor_ms, 30.0);
 }
 
-ConfigPoint tiny_tp2() {
-  return ConfigPoint{"tp", Layout{2, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{2, 8, 3}};
-}
 
 // The engine's work model seen through apply_speed_of_light: GEMM phases carry 2mnk FLOPs per call.
 TEST(SpeedOfLight, AppliedToAConfigurationFromTheEnginesWorkModel) {
