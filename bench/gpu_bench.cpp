@@ -1,19 +1,21 @@
 // The one GPU reference run of the CUDA backend: every figure a ratio measured within this run.
 //  - GEMM: an 8192^3 GEMM through the backend against a bare cuBLASLt call (target >= 0.85).
-//  - Copy bandwidth (device to device, bytes read plus written per second).
+//  - The engine's ceilings (engine/ceilings.cpp): streaming-read and copy bandwidth, L2-resident
+//    bandwidth, GEMM; the same probe as `llmthreads bench --ceilings measure`.
 //  - Attention: the engine's attention phase (per call) against a bare cuDNN SDPA call of the
 //    same shape, each call between events of its own as the engine times a phase: prefill b1 x
 //    p128, b16 x p128, b1 x p2048; decode b1 and b16 over 160 and 4096 keys (target <= 1.3).
 //  - Prefill: TTFT at b1 x p2048 and b16 x p128 against their speed-of-light floors (<= 1.5, <= 1.3).
 //  - Decode: the step of the full model at batch 1, eager and replayed as CUDA graphs, against
 //    its floor (<= 1.5, <= 1.25).
-// The floors use the ceilings measured here: the copy bandwidth and the bare cuBLASLt GEMM.
+// The floors use those ceilings, the GEMM's the better of the engine's and bare cuBLASLt's.
 //   llmt_gpu_bench [--json gpu-bench.json] [--markdown gpu-bench.md] [--model llama-3-8b]
 //                  [--dtype bf16] [--size 8192] [--quick]
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,8 +26,10 @@
 #include <vector>
 
 #include "engine/backends.hpp"
+#include "engine/ceilings.hpp"
 #include "model/error.hpp"
 #include "engine/runner.hpp"
+#include "reports/json_schema.hpp"
 #include "kernels/builtin_backends.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #ifdef LLMT_WITH_CUDNN
@@ -187,22 +191,14 @@ GemmResult gemm_efficiency(int size, DType dtype) {
   return r;
 }
 
-double copy_bandwidth_gbps() {
-  CHECK_CUDA(cudaSetDevice(0));
-  const std::size_t bytes = 2ull << 30;
-  void *src = nullptr, *dst = nullptr;
-  CHECK_CUDA(cudaMalloc(&src, bytes));
-  CHECK_CUDA(cudaMalloc(&dst, bytes));
-  CHECK_CUDA(cudaMemset(src, 1, bytes));
-  cudaStream_t stream;
-  CHECK_CUDA(cudaStreamCreate(&stream));
-  const double ms = time_ms(stream, 2, 10, [&] {
-    CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
-  });
-  cudaFree(src);
-  cudaFree(dst);
-  cudaStreamDestroy(stream);
-  return 2.0 * static_cast<double>(bytes) / (ms * 1e-3) * 1e-9;  // read + written
+// The engine's own ceilings (engine/ceilings.cpp, measure_ceilings): one probe for the engine
+// and this bench, so that their floors agree; the GEMM ceiling is the better of the engine's and
+// the bare cuBLASLt call's (a ceiling is what the device can do).
+Ceilings device_ceilings(DType dtype, double bare_gemm_tflops) {
+  auto backend = make_backend("cuda", 0, dtype);
+  Ceilings c = measure_ceilings(*backend);
+  c.gemm_tflops = std::max(c.gemm_tflops, bare_gemm_tflops);
+  return c;
 }
 
 // ---- engine runs ------------------------------------------------------------------------
@@ -379,15 +375,12 @@ int run(const Options& o) {
   g.at_most = false;
   rows.push_back(g);
   progress(g);
-  const double bandwidth = copy_bandwidth_gbps();
-  header["copy_bandwidth_gbps"] = bandwidth;
-  fmt::print("device-to-device copy: {:.0f} GB/s (read + written)\n", bandwidth);
-
   RunOptions ro;
   ro.backend = "cuda";
   ro.dtype = dtype;
-  ro.ceilings = Ceilings{bandwidth, g.reference, "measured", std::string(dtype_name(dtype)), info.devices[0].name};
-  header["ceilings"] = {{"bandwidth_gbps", bandwidth}, {"gemm_tflops", g.reference}};
+  ro.ceilings = device_ceilings(dtype, g.reference);
+  header["ceilings"] = to_json(ro.ceilings);
+  fmt::print("{}\n", describe_ceilings(ro.ceilings));
   const int iterations = o.quick ? 2 : 5;
 
   for (const AttentionCase& c : attention_cases(o.quick)) {

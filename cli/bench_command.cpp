@@ -260,10 +260,12 @@ CarriedResults load_resume(const std::string& path, const RunMetadata& run) {
   return carried;
 }
 
-// A compute phase's floor over its measured time per call, "-" without one.
+// A compute phase's floor over its measured time per call, "-" without work, "n/a" when no
+// floor applies (cache-resident without a cache ceiling), "!" after one measured below it.
 std::string phase_percent_of_floor(const PhaseSummary& ph) {
+  if (ph.floor_bound == "none") return "n/a";
   if (!(ph.floor_ms > 0) || !(ph.ms > 0) || !(ph.calls > 0)) return "-";
-  return fmt::format("{:.1f}%", 100.0 * ph.floor_ms / (ph.ms / ph.calls));
+  return fmt::format("{:.1f}%{}", 100.0 * ph.floor_ms / (ph.ms / ph.calls), ph.below_floor ? "!" : "");
 }
 
 RoutingMode routing_option(const std::string& text) {
@@ -613,7 +615,7 @@ void print_hottest_phases(const std::vector<ConfigResult>& results) {
     std::vector<const PhaseSummary*> hottest;
     for (const PhaseSummary& ph : r.metrics.phases) hottest.push_back(&ph);
     std::sort(hottest.begin(), hottest.end(), [](auto* a, auto* b) { return a->ms_max_rank > b->ms_max_rank; });
-    fmt::print("\nhottest phases of {} (ms per iteration, slowest rank; % of its speed-of-light floor):\n",
+    fmt::print("\nhottest phases of {} (ms per iteration, slowest rank; % of its speed-of-light floor, ! faster than it):\n",
                r.point.id());
     for (std::size_t i = 0; i < std::min<std::size_t>(15, hottest.size()); ++i)
       fmt::print("  {:>10.3f}  {:>6}  {:<13} {}{}\n", hottest[i]->ms_max_rank, phase_percent_of_floor(*hottest[i]),

@@ -133,6 +133,18 @@ class Backend {
   virtual void profiler_stop() {}
   // Evicts the device's cache between iterations (--flush-l2); nothing on the CPU backend.
   virtual void flush_cache() {}
+  // Speed-of-light probes (engine/ceilings.cpp). read_probe reads the `bytes` at `data` (this
+  // backend's memory) `passes` times over, as fast as one rank can (CPU: one thread, vectorised;
+  // GPU: the whole device, in one kernel), and reduces them into `sink` (this backend's memory,
+  // at least 64 bytes), so that no read can be skipped. `passes` > 1 re-reads a buffer that fits
+  // a cache without a call per pass.
+  virtual void read_probe(const void* data, std::size_t bytes, int passes, void* sink) = 0;
+  // The data caches a rank's working set can stay in between two of its kernels: the fastest
+  // one's size (where the cache-resident probe reads) and all of them together. 0: unknown.
+  struct CacheSizes {
+    std::size_t fastest_bytes = 0, total_bytes = 0;
+  };
+  virtual CacheSizes cache_sizes() const { return {}; }
   // CUDA Graphs: the work submitted between begin_capture and end_capture is recorded, not run,
   // and replay(graph) launches it again. Backends without graphs return false.
   virtual bool supports_graphs() const { return false; }

@@ -22,18 +22,23 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 // How hard to probe: big enough to defeat caches and launch overheads, small enough to stay a
-// start-up step. A CPU rank is one BLAS thread, so its GEMM ceiling is one core's: 1024^3 takes
-// tens of milliseconds there, while a GPU needs 8192^3 to reach its tensor-core peak.
+// start-up step. A CPU rank is one thread (one BLAS thread), so its ceilings are one core's; a GPU
+// needs 8192^3 to reach its tensor-core peak.
 struct Probe {
-  std::size_t copy_bytes;  // per buffer; beyond any last-level cache (EPYC L3 slice, H100/H200 L2)
-  int gemm_n;
-  int reps;
+  std::size_t memory_bytes;  // per buffer; beyond any last-level cache (EPYC L3 slice, H100/H200 L2)
+  std::size_t pass_bytes;    // bytes read per timed cache-resident repetition (buffer x passes)
+  std::vector<int> gemm_sizes;  // square GEMMs; the fastest per FLOP counts
+  int reps;                     // bandwidth probes
+  int gemm_reps;
 };
 
+// Host ranks share cores with whatever else runs: many short repetitions give the best one a
+// chance to run unpreempted (a preempted one reads low, and a low ceiling is a floor too high).
 Probe probe_for(const Backend& backend) {
-  // Beyond the last-level cache of a host (EPYC L3 slice) or a GPU (H100/H200 L2).
-  if (backend_entry(backend.name()).on_host) return {std::size_t{128} << 20, 1024, 3};
-  return {std::size_t{1} << 30, 8192, 5};
+  // On the host a GEMM whose panels fit in L2 can beat 1024^3 per FLOP: a few sizes, the best.
+  if (backend_entry(backend.name()).on_host)
+    return {std::size_t{128} << 20, std::size_t{256} << 20, {256, 512, 1024}, 20, 8};
+  return {std::size_t{1} << 30, std::size_t{8} << 30, {8192}, 5, 5};
 }
 
 // Shortest time of `reps` timed runs of `work`, after one untimed run that pays for page
@@ -64,21 +69,26 @@ void fill_random(Backend& be, const DeviceBuffer& buffer, int rows, int cols, st
   be.fill(buffer.get(), rows, cols, spec);
 }
 
-double measure_copy_gbps(Backend& be, const Probe& probe) {
-  constexpr int cols = 4096;
-  const std::size_t esize = dtype_size(be.dtype());
-  const std::size_t rows = probe.copy_bytes / esize / cols;
-  const DeviceBuffer src = be.allocate(rows * cols, MemoryKind::activations);
-  const DeviceBuffer dst = be.allocate(rows * cols, MemoryKind::activations);
-  // Real data in the source: untouched host pages all map to one zero page and read from cache.
-  fill_random(be, src, static_cast<int>(rows), cols, 1);
-  const double seconds =
-      best_seconds(be, probe.reps, [&] { be.copy_2d(dst.get(), cols, src.get(), cols, rows, cols); });
-  return 2.0 * static_cast<double>(rows * cols * esize) / seconds / 1e9;  // read + written
+// A buffer of about `bytes` (whole rows of 1024 elements, at least one) holding real data:
+// untouched host pages all map to one zero page and read from cache.
+struct ProbeBuffer {
+  DeviceBuffer buffer;
+  std::size_t rows = 0, cols = 1024;
+  std::size_t bytes(const Backend& be) const { return rows * cols * dtype_size(be.dtype()); }
+};
+ProbeBuffer probe_buffer(Backend& be, std::size_t bytes, std::uint64_t tensor) {
+  ProbeBuffer p;
+  p.rows = std::max<std::size_t>(1, bytes / dtype_size(be.dtype()) / p.cols);
+  p.buffer = be.allocate(p.rows * p.cols, MemoryKind::activations);
+  fill_random(be, p.buffer, static_cast<int>(p.rows), static_cast<int>(p.cols), tensor);
+  return p;
 }
 
-double measure_gemm_tflops(Backend& be, const Probe& probe) {
-  const int n = probe.gemm_n;
+int passes_for(std::size_t buffer_bytes, std::size_t pass_bytes) {
+  return static_cast<int>(std::clamp<std::size_t>(pass_bytes / std::max<std::size_t>(buffer_bytes, 1), 1, 1 << 20));
+}
+
+double measure_gemm_tflops(Backend& be, int n, int reps) {
   const std::size_t elements = static_cast<std::size_t>(n) * n;
   const DeviceBuffer a = be.allocate(elements, MemoryKind::activations);
   const DeviceBuffer w = be.allocate(elements, MemoryKind::activations);
@@ -86,7 +96,7 @@ double measure_gemm_tflops(Backend& be, const Probe& probe) {
   fill_random(be, a, n, n, 2);
   fill_random(be, w, n, n, 3);
   const double seconds =
-      best_seconds(be, probe.reps, [&] { be.gemm(n, n, n, a.get(), n, w.get(), n, c.get(), n, 0.0f); });
+      best_seconds(be, reps, [&] { be.gemm(n, n, n, a.get(), n, w.get(), n, c.get(), n, 0.0f); });
   return 2.0 * std::pow(static_cast<double>(n), 3) / seconds / 1e12;
 }
 
@@ -163,18 +173,61 @@ Ceilings read_profile(const fs::path& file, const std::string& name, DType dtype
   c.bandwidth_gbps = r.positive("memory_bandwidth_gbps");
   c.dtype = std::string(dtype_name(dtype));
   c.gemm_tflops = r.positive("gemm_tflops", c.dtype);
+  // Optional: with a cache size and no cache bandwidth, cache-resident calls have no floor.
+  c.cache_bytes = r.optional_positive("cache_bytes");
+  c.cache_bandwidth_gbps = r.optional_positive("cache_bandwidth_gbps");
   c.source = "profile:" + name;
   return c;
 }
 
 }  // namespace
 
-Ceilings measure_ceilings(Backend& backend) {
+double measure_read_gbps(Backend& be, std::size_t bytes, int passes, int reps) {
+  const ProbeBuffer src = probe_buffer(be, bytes, 1);
+  const DeviceBuffer sink = be.allocate_bytes(64, MemoryKind::activations);
+  const std::size_t read = src.bytes(be);
+  const double seconds = best_seconds(be, reps, [&] { be.read_probe(src.buffer.get(), read, passes, sink.get()); });
+  return static_cast<double>(read) * passes / seconds / 1e9;
+}
+
+double measure_copy_gbps(Backend& be, std::size_t bytes, int passes, int reps) {
+  const ProbeBuffer src = probe_buffer(be, bytes, 1), dst = probe_buffer(be, bytes, 4);
+  const double seconds = best_seconds(be, reps, [&] {
+    for (int p = 0; p < passes; ++p) be.copy_2d(dst.buffer.get(), dst.cols, src.buffer.get(), src.cols, src.rows, src.cols);
+  });
+  return 2.0 * static_cast<double>(src.bytes(be)) * passes / seconds / 1e9;  // read + written
+}
+
+BandwidthCeilings measure_bandwidth(Backend& backend) {
   backend.bind_thread();
   const Probe probe = probe_for(backend);
+  BandwidthCeilings b;
+  b.read_gbps = measure_read_gbps(backend, probe.memory_bytes, 1, probe.reps);
+  b.copy_gbps = measure_copy_gbps(backend, probe.memory_bytes, 1, probe.reps);
+  const Backend::CacheSizes caches = backend.cache_sizes();
+  b.cache_bytes = caches.total_bytes;
+  if (caches.fastest_bytes > 0) {
+    // Half the fastest cache for a read; a copy's two buffers a quarter each (a GPU's L2 is two
+    // partitions: a quarter of it for the read).
+    const bool host = backend_entry(backend.name()).on_host;
+    const std::size_t read_bytes = caches.fastest_bytes / (host ? 2 : 4), copy_bytes = caches.fastest_bytes / (host ? 4 : 8);
+    b.cache_read_gbps =
+        measure_read_gbps(backend, read_bytes, passes_for(read_bytes, probe.pass_bytes), probe.reps);
+    b.cache_copy_gbps =
+        measure_copy_gbps(backend, copy_bytes, passes_for(2 * copy_bytes, probe.pass_bytes), probe.reps);
+  }
+  return b;
+}
+
+Ceilings measure_ceilings(Backend& backend) {
+  const BandwidthCeilings b = measure_bandwidth(backend);
   Ceilings c;
-  c.bandwidth_gbps = measure_copy_gbps(backend, probe);
-  c.gemm_tflops = measure_gemm_tflops(backend, probe);
+  c.bandwidth_gbps = std::max(b.read_gbps, b.copy_gbps);
+  c.bandwidth_probe = b.read_gbps >= b.copy_gbps ? "read" : "copy";
+  c.cache_bandwidth_gbps = std::max(b.cache_read_gbps, b.cache_copy_gbps);
+  c.cache_bytes = static_cast<double>(b.cache_bytes);
+  const Probe probe = probe_for(backend);
+  for (int n : probe.gemm_sizes) c.gemm_tflops = std::max(c.gemm_tflops, measure_gemm_tflops(backend, n, probe.gemm_reps));
   c.source = "measured";
   c.dtype = std::string(dtype_name(backend.dtype()));
   c.device = backend.device_description();
@@ -247,7 +300,13 @@ HardwareProfile load_hardware_description(const std::string& name_or_path) {
 
 std::string describe_ceilings(const Ceilings& c) {
   if (!c.valid()) return "ceilings: none (no speed-of-light floors)";
-  return fmt::format("ceilings: copy {:.1f} GB/s, GEMM {:.3g} TFLOP/s {} ({}: {})", c.bandwidth_gbps, c.gemm_tflops,
+  std::string cache = "no cache rule";
+  if (c.cache_bytes > 0)
+    cache = c.cache_bandwidth_gbps > 0
+                ? fmt::format("cache {:.1f} GB/s up to {:.0f} KiB", c.cache_bandwidth_gbps, c.cache_bytes / 1024)
+                : fmt::format("no floor up to {:.0f} KiB (cache-resident)", c.cache_bytes / 1024);
+  return fmt::format("ceilings: {} {:.1f} GB/s, {}, GEMM {:.3g} TFLOP/s {} ({}: {})",
+                     c.bandwidth_probe.empty() ? "memory" : c.bandwidth_probe, c.bandwidth_gbps, cache, c.gemm_tflops,
                      c.dtype, c.source, c.device);
 }
 

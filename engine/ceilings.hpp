@@ -1,5 +1,5 @@
 // The device ceilings the speed-of-light floors are computed from (docs/metrics.md "Speed of
-// light"): copy bandwidth and dense GEMM throughput, measured on a backend at start-up or read
+// light"): memory and cache bandwidth and dense GEMM throughput, measured on a backend at start-up or read
 // from a hardware profile (profiles/hardware/<name>.json).
 #pragma once
 
@@ -13,11 +13,24 @@
 
 namespace llmt {
 
-// Measures `backend`'s ceilings in its own dtype through the Backend interface only: the copy
-// bandwidth of copy_2d over buffers well beyond the last-level cache (bytes read plus written
-// per second) and the throughput of a square gemm, best of a few repetitions each. On the CPU
-// backend it takes well under a second. The backend must be bound to the calling thread's use
-// (bind_thread is called here).
+// The bandwidth probes, through the Backend interface only, each the best of a few repetitions
+// (a ceiling is what the device can do): a streaming read (Backend::read_probe) and a copy_2d
+// over buffers well beyond the last-level cache, and the same within the fastest cache
+// (Backend::cache_sizes), re-read many times. GB/s of bytes read (read) or read plus written
+// (copy); cache figures 0 where the backend knows no cache size. `llmt_gpu_bench` uses these too.
+struct BandwidthCeilings {
+  double read_gbps = 0, copy_gbps = 0;
+  double cache_read_gbps = 0, cache_copy_gbps = 0;
+  std::size_t cache_bytes = 0;  // all the caches a rank's data can stay in
+};
+BandwidthCeilings measure_bandwidth(Backend& backend);
+// One probe: `bytes` (rounded to whole 4 KiB rows at fp32) read `passes` times per repetition.
+double measure_read_gbps(Backend& backend, std::size_t bytes, int passes, int reps);
+
+// Measures `backend`'s ceilings in its own dtype: the memory bandwidth (the faster of the read
+// and the copy beyond the caches), the cache bandwidth and size (measure_bandwidth), and the
+// throughput of a square gemm. On the CPU backend it takes well under a second. The backend must
+// be bound to the calling thread's use (bind_thread is called here).
 Ceilings measure_ceilings(Backend& backend);
 
 // Where hardware profiles are looked up, in order: $LLMT_HARDWARE_PROFILE_DIR, profiles/hardware

@@ -73,6 +73,10 @@ struct PhaseSummary {
   // Speed of light of a compute phase (docs/metrics.md): its FLOPs and bytes read plus written
   // per timed call, and the least time the device's ceilings allow for those, per timed call.
   double work_flops = 0, work_bytes = 0, floor_ms = 0;
+  // Which ceiling sets floor_ms: "compute", "memory", "cache", or "none" (a cache-resident call
+  // without a cache ceiling: no floor); empty for phases without work.
+  std::string floor_bound;
+  bool below_floor = false;  // measured faster per call than floor_ms: the floor is no bound there
   // "eager" (every call timed), or "eager_sample": decode steps were replayed as CUDA graphs
   // and this phase was timed on one extra eager decode step per iteration.
   std::string timing = "eager";
@@ -142,6 +146,12 @@ struct Ceilings {
   std::string source;         // "measured" or "profile:<name>"
   std::string dtype;
   std::string device;         // what was measured, or the profile's device
+  // Cache-resident work (docs/metrics.md "Speed of light"): a call whose bytes fit in
+  // `cache_bytes` gets its floor from `cache_bandwidth_gbps`, the fastest cache's; 0 bytes: no
+  // cache rule; 0 bandwidth with a cache size: such a call has no floor.
+  double cache_bandwidth_gbps = 0;
+  double cache_bytes = 0;
+  std::string bandwidth_probe;  // measured: "read" or "copy", the faster, which bandwidth_gbps is
   bool valid() const { return bandwidth_gbps > 0 && gemm_tflops > 0; }
 };
 

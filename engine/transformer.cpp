@@ -139,14 +139,18 @@ class WorkModel {
   }
 
  private:
-  void add(const std::string& path, double flops, double bytes) {
+  // `cold`: the part of `bytes` read from weights or the KV cache.
+  void add(const std::string& path, double flops, double bytes, double cold = 0) {
     PhaseWork& w = work_[path];
     w.phase = path;
     w.calls += 1;
     w.flops += flops;
     w.bytes += bytes;
+    w.cold_bytes += cold;
   }
-  void gemm(const std::string& path, double m, double n, double k) { add(path, 2 * m * n * k, (m * k + n * k + m * n) * e_); }
+  void gemm(const std::string& path, double m, double n, double k) {
+    add(path, 2 * m * n * k, (m * k + n * k + m * n) * e_, n * k * e_);
+  }
   // A row-parallel GEMM, cut into column chunks in the overlap mode: each chunk reads all of a.
   void row_parallel_gemm(const std::string& path, double m, double k) {
     for (int c = 0; c < chunks_; ++c) gemm(path, m, split_range(d_.hidden, chunks_, c).size(), k);
@@ -154,18 +158,18 @@ class WorkModel {
   double norm_params() const { return (d_.gpt2 ? 2.0 : 1.0) * d_.hidden * e_; }
 
   void embed(const std::string& pass_name, double rows) {
-    add(pass_name + "/embed/lookup", 0, 2 * rows * d_.hidden * e_ + 4 * rows);
-    if (d_.gpt2) add(pass_name + "/embed/positions", 0, 3 * rows * d_.hidden * e_ + 4 * rows);
+    add(pass_name + "/embed/lookup", 0, 2 * rows * d_.hidden * e_ + 4 * rows, rows * d_.hidden * e_);
+    if (d_.gpt2) add(pass_name + "/embed/positions", 0, 3 * rows * d_.hidden * e_ + 4 * rows, rows * d_.hidden * e_);
   }
 
   void layer(const std::string& L, int index, int seqs, int new_tokens, int past) {
     const double rows = static_cast<double>(seqs) * new_tokens, h = d_.hidden, hd = d_.head_dim;
     const bool fused = fuses_residual_norm(d_);
     const bool has_next = index + 1 < static_cast<int>(d_.local_layers);
-    if (index == 0 || !fused) add(L + "attn/norm", 0, 2 * rows * h * e_ + norm_params());
+    if (index == 0 || !fused) add(L + "attn/norm", 0, 2 * rows * h * e_ + norm_params(), norm_params());
     gemm(L + "attn/qkv", rows, d_.qkv_cols(), h);
-    if (d_.qkv_bias) add(L + "attn/qkv_bias", 0, (2 * rows + 1) * d_.qkv_cols() * e_);
-    if (d_.qk_norm) add(L + "attn/qk_norm", 0, (2 * rows * (d_.q_heads + d_.kv_heads) + 2) * hd * e_);
+    if (d_.qkv_bias) add(L + "attn/qkv_bias", 0, (2 * rows + 1) * d_.qkv_cols() * e_, d_.qkv_cols() * e_);
+    if (d_.qk_norm) add(L + "attn/qk_norm", 0, (2 * rows * (d_.q_heads + d_.kv_heads) + 2) * hd * e_, 2 * hd * e_);
     if (d_.gpt2)
       add(L + "attn/kv_store", 0, 4 * rows * d_.kv_heads * hd * e_);
     else  // q rotated in place; k rotated and v copied into the cache; cos and sin read as floats
@@ -173,26 +177,26 @@ class WorkModel {
     attention(L + "attn/core", attention_shape(d_, seqs, new_tokens, past));
     row_parallel_gemm(L + "attn/out", rows, static_cast<double>(d_.q_heads) * hd);
     residual(L + "attn/", rows, fused, true, d_.out_bias);
-    if (!fused) add(L + "mlp/norm", 0, 2 * rows * h * e_ + norm_params());
+    if (!fused) add(L + "mlp/norm", 0, 2 * rows * h * e_ + norm_params(), norm_params());
     if (m_.moe()) return;  // no floor for MoE models (apply_speed_of_light)
     gemm(L + "mlp/up", rows, d_.up_cols(), h);
     // The up projection's bias is added in the same pass as the activation, at the least.
     const double bias = d_.mlp_bias ? d_.up_cols() * e_ : 0.0;
     if (d_.gpt2)  // bias and GELU in place
-      add(L + "mlp/act", 0, 2 * rows * d_.intermediate * e_ + bias);
+      add(L + "mlp/act", 0, 2 * rows * d_.intermediate * e_ + bias, bias);
     else  // silu(gate) * up
-      add(L + "mlp/act", 0, 3 * rows * d_.intermediate * e_ + bias);
+      add(L + "mlp/act", 0, 3 * rows * d_.intermediate * e_ + bias, bias);
     row_parallel_gemm(L + "mlp/down", rows, d_.intermediate);
     residual(L + "mlp/", rows, fused, has_next, d_.mlp_bias);
   }
 
   // x += y (+ bias), then (fused) the next norm from x.
   void residual(const std::string& prefix, double rows, bool fused, bool norm_follows, bool bias) {
-    const double plain = 3 * rows * d_.hidden * e_ + (bias ? d_.hidden * e_ : 0.0);
+    const double bias_bytes = bias ? d_.hidden * e_ : 0.0, plain = 3 * rows * d_.hidden * e_ + bias_bytes;
     if (fused && norm_follows)
-      add(prefix + "residual_norm", 0, plain + rows * d_.hidden * e_ + norm_params());
+      add(prefix + "residual_norm", 0, plain + rows * d_.hidden * e_ + norm_params(), bias_bytes + norm_params());
     else
-      add(prefix + "residual", 0, plain);
+      add(prefix + "residual", 0, plain, bias_bytes);
   }
 
   // FLOPs of Q K^T and P V over the keys each query sees; bytes: Q, O and every key and value read once.
@@ -207,13 +211,14 @@ class WorkModel {
     const double keys = last - first_key + 1;
     const double b = s.batch, hd = s.head_dim;
     add(path, 4.0 * b * s.q_heads * hd * pairs,
-        2.0 * b * s.new_tokens * s.q_heads * hd * e_ + 2.0 * b * s.kv_heads * keys * hd * e_);
+        2.0 * b * s.new_tokens * s.q_heads * hd * e_ + 2.0 * b * s.kv_heads * keys * hd * e_,
+        2.0 * b * s.kv_heads * std::max(0, s.past - first_key) * hd * e_);  // cold: written by earlier passes
   }
 
   void head(const std::string& pass_name, int seqs, int new_tokens) {
     const double rows = seqs, h = d_.hidden;
     if (new_tokens > 1) add(pass_name + "/head/select", 0, 2 * rows * h * e_);
-    add(pass_name + "/head/norm", 0, 2 * rows * h * e_ + norm_params());
+    add(pass_name + "/head/norm", 0, 2 * rows * h * e_ + norm_params(), norm_params());
     if (d_.tp_sum)
       gemm(pass_name + "/head/gemm", rows, m_.vocab, d_.hidden_part);
     else

@@ -83,6 +83,9 @@ std::vector<AttentionShape> attention_shapes(const ModelConfig& model, const Con
 struct PhaseWork {
   std::string phase;
   double calls = 0, flops = 0, bytes = 0;
+  // Of `bytes`, those read from tensors read once per pass (weights, the KV cache), which a rank
+  // whose weights exceed the caches cannot find there (docs/metrics.md, the cache rule).
+  double cold_bytes = 0;
 };
 // `overlap_chunks`: ExecutionOptions::overlap_chunks (the overlap mode's GEMM chunks).
 std::vector<PhaseWork> phase_work(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard,

@@ -12,9 +12,14 @@
 namespace llmt {
 namespace {
 
-// The e2e floor's share of the measured median, "-" without ceilings.
-std::string percent_of_floor(const FloorMetrics& f) {
-  return f.available ? fmt::format("{:.1f}%", 100.0 * f.e2e_of_floor) : "-";
+// The e2e floor's share of the measured median, "-" without ceilings; "!" after it when a phase
+// or a pass was measured faster than its floor (the result's notes name them).
+std::string percent_of_floor(const ConfigMetrics& m) {
+  const FloorMetrics& f = m.floor;
+  if (!f.available) return "-";
+  const bool below = f.ttft_of_floor > 1 || f.decode_step_of_floor > 1 || f.e2e_of_floor > 1 ||
+                     std::any_of(m.phases.begin(), m.phases.end(), [](const PhaseSummary& ph) { return ph.below_floor; });
+  return fmt::format("{:.1f}%{}", 100.0 * f.e2e_of_floor, below ? "!" : "");
 }
 
 // "[0.47, 0.50]", or "-" without one.
@@ -95,6 +100,8 @@ class ConsoleReporter final : public Reporter {
                "logit; xnoise: that error in noise floors (one rank in the run's dtype; the cap rounding explains for "
                "the model when the floor exceeds it), at most {:g} passes\n",
                tolerance_rule(DType::f32).factor);
+    fmt::print("%floor: the e2e speed-of-light floor over the median e2e; ! after it: a phase or pass measured faster "
+               "than its floor (named in a note)\n");
     fmt::print("{:<44} {:>5} {:<7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>8} {:>9} {:>9} {:>6} {:>6} {:>8} {:>6} {}\n",
                "configuration", "ranks", "status", "ttft ms", "tpot ms", "e2e ms", "tok/s", "sync%", "wait%",
                "GiB/rank", "peak GiB", "untrk GiB", "imbal", "%floor", "rel.err", "xnoise", "check");
@@ -121,7 +128,7 @@ class ConsoleReporter final : public Reporter {
                name, p.ranks(), config_status_name(r.status), m.ttft_ms.mean, tpot, m.e2e_ms.mean,
                m.output_tokens_per_s, 100.0 * m.sync_fraction, 100.0 * m.wait_fraction, peak / 1073741824.0,
                pool_peak(largest_pool(m)), pool_untracked(largest_pool(m)),
-               100.0 * m.imbalance, percent_of_floor(m.floor), v.max_rel_error,
+               100.0 * m.imbalance, percent_of_floor(m), v.max_rel_error,
                v.checked ? fmt::format("{:.2f}", v.error_over_floor) : "-", v.checked ? (v.passed ? "pass" : "FAIL") : "-");
     if (r.status == ConfigStatus::failed) fmt::print("    {}\n", r.reason);
     print_noise_floor(v);

@@ -66,8 +66,29 @@ std::string short_name(const ConfigResult& r) {
 // The ceilings the floors were computed from, for the run table.
 std::string describe(const Ceilings& c) {
   if (!c.valid()) return "none (no speed-of-light floors)";
-  return fmt::format("copy {:.1f} GB/s, GEMM {:.4g} TFLOP/s {} ({}: {})", c.bandwidth_gbps, c.gemm_tflops, c.dtype,
-                     c.source, c.device);
+  std::string cache = "no cache rule";
+  if (c.cache_bytes > 0)
+    cache = c.cache_bandwidth_gbps > 0
+                ? fmt::format("cache {:.1f} GB/s up to {:.0f} KiB", c.cache_bandwidth_gbps, c.cache_bytes / 1024)
+                : fmt::format("no floor up to {:.0f} KiB", c.cache_bytes / 1024);
+  return fmt::format("{} {:.1f} GB/s, {}, GEMM {:.4g} TFLOP/s {} ({}: {})",
+                     c.bandwidth_probe.empty() ? "memory" : c.bandwidth_probe, c.bandwidth_gbps, cache, c.gemm_tflops,
+                     c.dtype, c.source, c.device);
+}
+
+// The phases and passes of a configuration measured faster than their floors, "none" without.
+std::string below_floor_text(const ConfigResult& r) {
+  std::vector<std::string> names;
+  const FloorMetrics& f = r.metrics.floor;
+  for (const auto& [pass, share] : {std::pair{"ttft", f.ttft_of_floor}, std::pair{"decode step", f.decode_step_of_floor},
+                                    std::pair{"e2e", f.e2e_of_floor}})
+    if (share > 1) names.push_back(pass);
+  for (const PhaseSummary& ph : r.metrics.phases)
+    if (ph.below_floor) names.push_back(ph.path);
+  if (names.empty()) return "none";
+  return fmt::format("{}: {}{}", names.size(),
+                     fmt::join(names.begin(), names.begin() + std::min<std::ptrdiff_t>(4, names.size()), ", "),
+                     names.size() > 4 ? ", ..." : "");
 }
 
 // The achieved share of each configuration's e2e floor, and a table of every floor.
@@ -75,20 +96,29 @@ std::string speed_of_light_section(const std::vector<const ConfigResult*>& measu
   svg::BarChart chart{"floor", "Share of the speed-of-light floor achieved (e2e floor / median e2e)", "percent",
                       {"% of floor"}, {}, {}, {}};
   std::vector<std::vector<std::string>> rows;
+  int flagged = 0;
   for (const ConfigResult* r : measured) {
     const FloorMetrics& f = r->metrics.floor;
     if (!f.available) continue;
     chart.rows.push_back(short_name(*r));
     chart.values.push_back({100.0 * f.e2e_of_floor});
+    const std::string below = below_floor_text(*r);
+    flagged += below != "none";
     rows.push_back({escape(r->point.id()), num(f.ttft_ms, "{:.4g}"), num(100 * f.ttft_of_floor, "{:.1f}%"),
                     num(f.decode_step_ms, "{:.4g}"), num(100 * f.decode_step_of_floor, "{:.1f}%"),
-                    num(f.e2e_ms, "{:.4g}"), num(100 * f.e2e_of_floor, "{:.1f}%")});
+                    num(f.e2e_ms, "{:.4g}"), num(100 * f.e2e_of_floor, "{:.1f}%"), escape(below)});
   }
   if (rows.empty()) return "";
-  return "<h2>Speed of light</h2>\n" + svg::render(chart) +
+  const std::string warning =
+      flagged == 0 ? ""
+                   : fmt::format("<p class=\"warning\">Warning: {} configuration(s) measured faster than a "
+                                 "speed-of-light floor (column \"faster than floor\"): there the floor is no lower "
+                                 "bound.</p>\n",
+                                 flagged);
+  return "<h2>Speed of light</h2>\n" + warning + svg::render(chart) +
          table({"configuration", "ttft floor ms", "ttft % of floor", "decode step floor ms", "decode % of floor",
-                "e2e floor ms", "e2e % of floor"},
-               rows, {false, true, true, true, true, true, true});
+                "e2e floor ms", "e2e % of floor", "faster than floor"},
+               rows, {false, true, true, true, true, true, true, false});
 }
 
 // One row of figures per measured configuration, with the definitions of docs/metrics.md: the

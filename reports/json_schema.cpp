@@ -53,7 +53,10 @@ json to_json(const Ceilings& c) {
           {"gemm_tflops", c.gemm_tflops},
           {"source", c.source},
           {"dtype", c.dtype},
-          {"device", c.device}};
+          {"device", c.device},
+          {"cache_bandwidth_gbps", c.cache_bandwidth_gbps},
+          {"cache_bytes", c.cache_bytes},
+          {"bandwidth_probe", c.bandwidth_probe}};
 }
 
 namespace {
@@ -168,13 +171,17 @@ json phase_json(const PhaseSummary& ph) {
     e["group"] = ph.group;
     e["group_size"] = ph.group_size;
   }
-  if (ph.floor_ms > 0) {
+  if (ph.floor_ms > 0 || !ph.floor_bound.empty()) {
     // Per timed call, like floor_ms; of_floor is derived (floor over the measured mean call).
+    // A cache-resident call without a cache ceiling has no floor: floor_ms and of_floor null.
     const double call_ms = ph.calls > 0 ? ph.ms / ph.calls : 0.0;
+    const bool none = !(ph.floor_ms > 0);
     e["work"] = {{"flops", ph.work_flops},
                  {"bytes", ph.work_bytes},
-                 {"floor_ms", ph.floor_ms},
-                 {"of_floor", call_ms > 0 ? ph.floor_ms / call_ms : 0.0}};
+                 {"floor_ms", none ? json(nullptr) : json(ph.floor_ms)},
+                 {"of_floor", none ? json(nullptr) : json(call_ms > 0 ? ph.floor_ms / call_ms : 0.0)},
+                 {"bound", ph.floor_bound.empty() ? std::string("memory") : ph.floor_bound},
+                 {"below_floor", ph.below_floor}};
   }
   return e;
 }
@@ -473,7 +480,9 @@ PhaseSummary phase_from_json(const Reader& ph) {
     const Reader w = ph.sub("work");
     s.work_flops = w.get<double>("flops");
     s.work_bytes = w.get<double>("bytes");
-    s.floor_ms = w.get<double>("floor_ms");
+    s.floor_ms = w.has_null("floor_ms") ? 0.0 : w.get<double>("floor_ms");
+    s.floor_bound = w.get_or<std::string>("bound", "");
+    s.below_floor = w.get_or<bool>("below_floor", false);
   }
   return s;
 }
@@ -516,6 +525,9 @@ Ceilings ceilings_from_json(const json& run, const std::string& where) {
   c.source = cj.get_or<std::string>("source", "");
   c.dtype = cj.get_or<std::string>("dtype", "");
   c.device = cj.get_or<std::string>("device", "");
+  c.cache_bandwidth_gbps = cj.get_or<double>("cache_bandwidth_gbps", 0.0);
+  c.cache_bytes = cj.get_or<double>("cache_bytes", 0.0);
+  c.bandwidth_probe = cj.get_or<std::string>("bandwidth_probe", "");
   return c;
 }
 
@@ -808,7 +820,9 @@ const char* const kResultsSchemaText = R"schema({
           "required": ["bandwidth_gbps", "gemm_tflops"],
           "properties": {
             "bandwidth_gbps": {"$ref": "#/$defs/amount"}, "gemm_tflops": {"$ref": "#/$defs/amount"},
-            "source": {"type": "string"}, "dtype": {"type": "string"}, "device": {"type": "string"}
+            "source": {"type": "string"}, "dtype": {"type": "string"}, "device": {"type": "string"},
+            "cache_bandwidth_gbps": {"$ref": "#/$defs/amount"}, "cache_bytes": {"$ref": "#/$defs/amount"},
+            "bandwidth_probe": {"type": "string"}
           }
         },
         "gpu": {"$ref": "#/$defs/string_map"},
@@ -1078,7 +1092,8 @@ const char* const kResultsSchemaText = R"schema({
         "work": {
           "type": "object",
           "required": ["flops", "bytes", "floor_ms"],
-          "properties": {"flops": {"$ref": "#/$defs/amount"}, "bytes": {"$ref": "#/$defs/amount"}, "floor_ms": {"$ref": "#/$defs/ms"}, "of_floor": {"$ref": "#/$defs/amount"}}
+          "properties": {"flops": {"$ref": "#/$defs/amount"}, "bytes": {"$ref": "#/$defs/amount"}, "floor_ms": {"type": ["null", "number"], "minimum": 0}, "of_floor": {"type": ["null", "number"], "minimum": 0},
+                         "bound": {"enum": ["compute", "memory", "cache", "none"]}, "below_floor": {"type": "boolean"}}
         }
       }
     },

@@ -156,7 +156,9 @@ TEST(Cli, BenchWritesEveryMetricToJsonAndCsv) {
 
 // The column of `header_name` in the console table: where the name ends in the header line.
 std::size_t console_column_end(const std::string& output, const std::string& header_name) {
-  const std::size_t at = output.find(header_name);
+  // In the header line, not the legend above it (which names the columns too).
+  const std::size_t header = output.find("\nconfiguration ");
+  const std::size_t at = output.find(header_name, header == std::string::npos ? 0 : header);
   if (at == std::string::npos) return std::string::npos;
   const std::size_t line_start = output.rfind('\n', at) + 1;  // npos + 1 = 0 on the first line
   return at - line_start + header_name.size();
@@ -185,14 +187,18 @@ TEST(Cli, BenchReportsSpeedOfLightFloors) {
   const Outcome o = run("bench --model tiny --gpus 1,2 --strategy tp --batch 2 --prompt 8 --gen 3 -n 2 --json " +
                         json_path.string() + " --csv " + csv_path.string());
   ASSERT_EQ(o.status, 0) << o.output;
-  EXPECT_NE(o.output.find("ceilings: copy "), std::string::npos) << o.output;
+  EXPECT_TRUE(o.output.find("ceilings: read ") != std::string::npos ||
+              o.output.find("ceilings: copy ") != std::string::npos)
+      << o.output;
   const std::size_t floor_end = console_column_end(o.output, "%floor");
   ASSERT_NE(floor_end, std::string::npos) << o.output;
   const auto rows = console_rows(o.output, "tp tp");
   ASSERT_EQ(rows.size(), 2u) << o.output;
   for (const std::string& row : rows) {
     ASSERT_GE(row.size(), floor_end) << row;
-    EXPECT_EQ(row[floor_end - 1], '%') << "a percentage under %floor: " << row;
+    // "!" after it marks a phase measured below its floor (a loaded machine can measure low ceilings).
+    const bool marked = row[floor_end - 1] == '!';
+    EXPECT_EQ(row[floor_end - (marked ? 2 : 1)], '%') << "a percentage under %floor: " << row;
   }
 
   std::ifstream in(json_path);

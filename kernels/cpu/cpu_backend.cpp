@@ -5,6 +5,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <unistd.h>
 #include <new>
 
 #include "engine/sysinfo.hpp"
@@ -16,6 +20,35 @@ namespace {
 
 float* f(void* p) { return static_cast<float*>(p); }
 const float* f(const void* p) { return static_cast<const float*>(p); }
+
+// The data caches of CPU 0 from sysfs (the level-1 data cache is the fastest; the levels add up,
+// as AMD's L3 is a victim cache of L2), else from sysconf. A rank thread may run on any CPU; they
+// are alike here.
+Backend::CacheSizes host_cache_sizes() {
+  Backend::CacheSizes c;
+  const std::filesystem::path dir = "/sys/devices/system/cpu/cpu0/cache";
+  for (int index = 0; index < 8; ++index) {
+    const std::filesystem::path entry = dir / ("index" + std::to_string(index));
+    std::ifstream type_file(entry / "type"), level_file(entry / "level"), size_file(entry / "size");
+    std::string type, size;
+    int level = 0;
+    if (!(type_file >> type) || !(level_file >> level) || !(size_file >> size) || type == "Instruction") continue;
+    char* end = nullptr;
+    std::size_t bytes = std::strtoull(size.c_str(), &end, 10);
+    if (end && *end == 'K') bytes <<= 10;
+    if (end && *end == 'M') bytes <<= 20;
+    c.total_bytes += bytes;
+    if (level == 1) c.fastest_bytes = bytes;
+  }
+  if (c.fastest_bytes == 0) {
+    const long l1 = ::sysconf(_SC_LEVEL1_DCACHE_SIZE), l2 = ::sysconf(_SC_LEVEL2_CACHE_SIZE),
+               l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
+    c.fastest_bytes = l1 > 0 ? static_cast<std::size_t>(l1) : 0;
+    c.total_bytes = 0;
+    for (long level : {l1, l2, l3}) c.total_bytes += level > 0 ? static_cast<std::size_t>(level) : 0;
+  }
+  return c;
+}
 
 class CpuBackend final : public Backend {
  public:
@@ -46,6 +79,11 @@ class CpuBackend final : public Backend {
                std::size_t cols) override {
     for (std::size_t r = 0; r < rows; ++r) std::memcpy(f(dst) + r * dst_ld, f(src) + r * src_ld, cols * 4);
   }
+
+  void read_probe(const void* data, std::size_t bytes, int passes, void* sink) override {
+    *static_cast<std::uint64_t*>(sink) = cpu::read_words(data, bytes, passes);
+  }
+  CacheSizes cache_sizes() const override { return host_cache_sizes(); }
 
   void gemm(int m, int n, int k, const void* a, int lda, const void* w, int ldw, void* c, int ldc,
             float beta) override {

@@ -157,4 +157,22 @@ void attention(const float* qkv, const float* k_cache, const float* v_cache, flo
   }
 }
 
+std::uint64_t read_words(const void* data, std::size_t bytes, int passes) {
+  const auto* w = static_cast<const std::uint64_t*>(data);
+  const std::size_t n = bytes / sizeof(std::uint64_t);
+  constexpr std::size_t lanes = 16;  // two cache lines per iteration, enough independent sums
+  std::uint64_t acc[lanes] = {};
+  for (int p = 0; p < passes; ++p) {
+    std::size_t i = 0;
+    for (; i + lanes <= n; i += lanes)
+      for (std::size_t j = 0; j < lanes; ++j) acc[j] += w[i + j];
+    for (; i < n; ++i) acc[0] += w[i];
+    // Each pass reads memory again: the compiler may not fold the passes into one.
+    asm volatile("" ::: "memory");
+  }
+  std::uint64_t sum = 0;
+  for (std::uint64_t a : acc) sum += a;
+  return sum;
+}
+
 }  // namespace llmt::cpu

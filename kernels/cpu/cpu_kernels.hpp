@@ -22,5 +22,8 @@ void embed(const std::int32_t* tokens, int n, const float* table, int vocab_begi
 void rope(float* qkv, const AttentionShape& s, const float* cos_table, const float* sin_table);
 void store_kv(const float* qkv, float* k_cache, float* v_cache, const AttentionShape& s);
 void attention(const float* qkv, const float* k_cache, const float* v_cache, float* out, const AttentionShape& s);
+// Reads `bytes` of `data` `passes` times, as 64-bit words summed into independent accumulators
+// (integer sums vectorise without reassociation flags), and returns their sum.
+std::uint64_t read_words(const void* data, std::size_t bytes, int passes);
 
 }  // namespace llmt::cpu

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -354,6 +355,21 @@ void CudaBackend::add_2d(void* dst, std::size_t dst_ld, const void* src, std::si
                          std::size_t cols) {
   cuda::add_2d(dtype_, dst, dst_ld, src, src_ld, rows, cols, compute_);
 }
+void CudaBackend::read_probe(const void* data, std::size_t bytes, int passes, void* sink) {
+  // Enough resident threads on every SM to keep the memory system busy.
+  int sms = 0;
+  LLMT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device_));
+  cuda::read_probe(data, bytes, passes, sink, 8 * sms, compute_);
+}
+
+// L1 does not keep data between kernels, so L2 is the one cache (fastest and total alike).
+Backend::CacheSizes CudaBackend::cache_sizes() const {
+  int l2 = 0;
+  LLMT_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device_));
+  const auto bytes = static_cast<std::size_t>(std::max(l2, 0));
+  return {bytes, bytes};
+}
+
 void CudaBackend::scale(void* x, float factor, std::size_t n) { cuda::scale(dtype_, x, factor, n, compute_); }
 void CudaBackend::silu_mul(const void* x, void* out, int rows, int cols) {
   cuda::silu_mul(dtype_, x, out, rows, cols, compute_);

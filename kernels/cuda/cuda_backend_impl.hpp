@@ -65,6 +65,9 @@ class CudaBackend final : public Backend {
   void copy_2d(void* dst, std::size_t dst_ld, const void* src, std::size_t src_ld, std::size_t rows,
                std::size_t cols) override;
 
+  void read_probe(const void* data, std::size_t bytes, int passes, void* sink) override;
+  CacheSizes cache_sizes() const override;
+
   void gemm(int m, int n, int k, const void* a, int lda, const void* w, int ldw, void* c, int ldc,
             float beta) override;
   void rms_norm(const void* x, const void* weight, void* out, int rows, int cols, float eps) override;

@@ -514,6 +514,32 @@ void add_2d(DType type, void* dst, std::size_t dst_ld, const void* src, std::siz
   LLMT_CUDA_CHECK_LAUNCH();
 }
 
+namespace {
+// The read-bandwidth probe: 16-byte loads, grid-stride, `passes` times over. __ldcg reads through
+// L2 only, so a buffer that fits L2 is measured at L2's bandwidth, not at the SMs' L1. The sum is
+// stored only when it equals an unlikely value, which keeps every load without a write per thread.
+__global__ void read_probe_kernel(const uint4* data, std::size_t words, int passes, unsigned* sink) {
+  unsigned acc = 0;
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  for (int p = 0; p < passes; ++p) {
+    for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < words; i += stride) {
+      const uint4 v = __ldcg(data + i);
+      acc += v.x ^ v.y ^ v.z ^ v.w;
+    }
+    asm volatile("" ::: "memory");  // each pass loads again
+  }
+  if (acc == 0x9e3779b9u) sink[0] = acc;
+}
+}  // namespace
+
+void read_probe(const void* data, std::size_t bytes, int passes, void* sink, int blocks, cudaStream_t stream) {
+  const std::size_t words = bytes / sizeof(uint4);
+  if (words == 0 || passes <= 0) return;
+  read_probe_kernel<<<std::max(blocks, 1), kThreads, 0, stream>>>(static_cast<const uint4*>(data), words, passes,
+                                                                   static_cast<unsigned*>(sink));
+  LLMT_CUDA_CHECK_LAUNCH();
+}
+
 void scale(DType type, void* x, float factor, std::size_t n, cudaStream_t stream) {
   if (n == 0) return;
   dispatch(type, [&](auto tag) {

@@ -46,6 +46,9 @@ void add_norm(DType type, void* x, const void* y, const void* bias, const void* 
               void* out, int rows, int cols, float eps, bool layer_norm, cudaStream_t stream);
 void attention(DType type, const void* qkv, const void* k_cache, const void* v_cache, void* out,
                const AttentionShape& shape, cudaStream_t stream);
+// Reads `bytes` of `data` (16-byte aligned) `passes` times over with `blocks` blocks, through L2
+// only, reducing into `sink` (Backend::read_probe).
+void read_probe(const void* data, std::size_t bytes, int passes, void* sink, int blocks, cudaStream_t stream);
 void to_float(DType type, const void* src, float* dst, std::size_t n, cudaStream_t stream);
 void from_float(DType type, const float* src, void* dst, std::size_t n, cudaStream_t stream);
 // dst[i] = sum (or mean) over k < count of sources[k][i]; at most kMaxReduceSources sources.
