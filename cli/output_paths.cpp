@@ -43,7 +43,9 @@ void check_sweep_paths(const SweepPaths& p) {
   check_output_target("--csv", p.csv);
   check_output_target("--dump-logits", p.dump_logits);
   namespace fs = std::filesystem;
-  std::vector<NamedPath> inputs = {{"--resume", p.json.empty() ? std::string() : p.resume},
+  // --json onto the --resume file resumes in place (the file is read before it is rewritten).
+  const bool resume_in_place = !p.json.empty() && !p.resume.empty() && same_file(p.json, p.resume);
+  std::vector<NamedPath> inputs = {{"--resume", p.json.empty() || resume_in_place ? std::string() : p.resume},
                                    {"--model", p.model}, {"--ceilings", p.ceilings}, {"--hardware", p.hardware}};
   std::error_code ec;
   if (!p.model.empty() && fs::is_directory(p.model, ec)) inputs.push_back({"--model", (fs::path(p.model) / "config.json").string()});

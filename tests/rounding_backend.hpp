@@ -45,6 +45,10 @@ class RoundingBackend final : public Backend {
   std::uint64_t stamp() override { return inner_->stamp(); }
   void synchronize() override { inner_->synchronize(); }
   std::uint64_t to_ns(std::uint64_t s) override { return inner_->to_ns(s); }
+  void read_probe(const void* data, std::size_t bytes, int passes, void* sink) override {
+    inner_->read_probe(data, bytes, passes, sink);
+  }
+  CacheSizes cache_sizes() const override { return inner_->cache_sizes(); }
   AttentionPlan prepare_attention(const AttentionShape& shape, AttentionKernel wanted) override {
     return inner_->prepare_attention(shape, wanted);
   }

@@ -46,8 +46,11 @@ TEST_P(Golden, EveryConfigurationMatchesTransformers) {
   const auto exported = run_binary("export-weights --model " + (kGolden / (name + ".json")).string() + " " + dir.string());
   ASSERT_EQ(exported.status, 0) << exported.output;
   const auto dump = llmt::testing::temp_path("llmt_golden", name + ".safetensors");
-  const auto ran = run_binary("bench --weights " + dir.string() + " --backend cpu --gpus 1,2 --strategy tp,pp "
-                              "--batch 2 --prompt 5 --gen 3 --iterations 1 --warmup 0 -q --dump-logits " + dump.string());
+  // Mixtures of experts also under expert parallelism (experts split over 2 ranks).
+  const bool moe = name.find("moe") != std::string::npos || name.find("mixtral") != std::string::npos;
+  const auto ran = run_binary("bench --weights " + dir.string() + " --backend cpu --gpus 1,2 --strategy " +
+                              (moe ? "tp,pp,ep" : "tp,pp") +
+                              " --batch 2 --prompt 5 --gen 3 --iterations 1 --warmup 0 -q --dump-logits " + dump.string());
   ASSERT_EQ(ran.status, 0) << ran.output;
   const auto ours = read_safetensors(dump);
   ASSERT_EQ(ours.bytes.at("input_ids/" + kWorkload), golden.bytes.at("input_ids/" + kWorkload));
@@ -69,7 +72,10 @@ INSTANTIATE_TEST_SUITE_P(Transformers, Golden,
                                            // config.json as transformers 5 writes it, and with every optional
                                            // field left to the class defaults (docs/config-fields.md)
                                            "t5-llama3-rope", "t5-qwen2", "t5-mistral-window", "t5-llama-minimal",
-                                           "t5-mistral-minimal", "t5-qwen2-minimal", "t5-qwen3-minimal"),
+                                           "t5-mistral-minimal", "t5-qwen2-minimal", "t5-qwen3-minimal",
+                                           // mixtures of experts, checkpoints under transformers' names
+                                           "t5-mixtral", "t5-mixtral-minimal", "t5-qwen3-moe", "t5-qwen3-moe-minimal",
+                                           "t5-qwen2-moe", "t5-qwen2-moe-minimal"),
                          [](const ::testing::TestParamInfo<std::string>& case_info) {
                            std::string n = case_info.param;
                            std::replace(n.begin(), n.end(), '-', '_');

@@ -261,7 +261,8 @@ TEST(Hostile, OutputsOntoADeviceNodeAreWrittenInPlaceAndTheNodeStays) {
   EXPECT_EQ(o.status, 0) << o.output;
   // report and compare write there in place too; export-weights refuses it (not a directory).
   const fs::path results = dir.parent_path() / "device-node-results.json";
-  ASSERT_EQ(run("bench " + run_args + " --json " + results.string()).status, 0);
+  // 5 iterations: the fewest with which compare's gate can judge (else it exits 2, samples too few).
+  ASSERT_EQ(run("bench " + run_args + " -n 5 --json " + results.string()).status, 0);
   for (const std::string& args : {"report " + results.string() + " -o " + null.string(),
                                   "compare " + results.string() + " " + results.string() + " -o " + null.string()}) {
     const Outcome w = run(args);
@@ -287,7 +288,7 @@ TEST(Hostile, AFullDiskIsAClearErrorForEveryOutput) {
   if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
   const fs::path dir = scratch("full");
   const std::string results = (dir / "r.json").string();
-  const Outcome made = run("bench --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --warmup 0 -n 3 "
+  const Outcome made = run("bench --model tiny --gpus 1 --strategy tp --batch 1 --prompt 4 --gen 2 --warmup 0 -n 5 "
                            "--ceilings none -q --json " + results);
   ASSERT_EQ(made.status, 0) << made.output;
   // Inputs that are pipes with a writer are read to their end (a FIFO without one is the
