@@ -23,8 +23,10 @@ double bus_bandwidth_factor(CommOp op, int ranks) {
   switch (op) {
     case CommOp::all_reduce: return ranks > 1 ? 2.0 * (n - 1) / n : 0.0;
     case CommOp::all_gather:
-    case CommOp::reduce_scatter:
-    case CommOp::all_to_all: return ranks > 1 ? (n - 1) / n : 0.0;
+    case CommOp::reduce_scatter: return ranks > 1 ? (n - 1) / n : 0.0;
+    // Its bytes are already the wire bytes (what a rank sends to the others, its own block left
+    // out), the uneven all-to-all's only meaningful count.
+    case CommOp::all_to_all: return ranks > 1 ? 1.0 : 0.0;
     case CommOp::reduce:
     case CommOp::broadcast:
     case CommOp::send_recv: return 1.0;

@@ -50,11 +50,16 @@ std::vector<double> param_server_bytes_by_rank(const std::vector<CommSummary>& c
 
 std::vector<BusBandwidth> bus_bandwidth(const std::vector<CollectiveCall>& calls,
                                         const std::vector<CollectiveKind>& kind_of_phase, int iterations) {
-  // Each call's collective time: the least over the ranks that made it, and its payload.
+  // Each call's collective time: the least over the ranks that made it (the last to arrive, who
+  // waits for no one), and its payload: the most any of them moved (an uneven all-to-all's
+  // busiest rank; the same on every rank for the other collectives).
   std::map<std::tuple<std::uint32_t, int, int, int>, std::pair<double, double>> per_call;
   for (const CollectiveCall& c : calls) {
     const auto [it, fresh] = per_call.try_emplace({c.phase, c.instance, c.iteration, c.ordinal}, c.ms, c.bytes);
-    if (!fresh) it->second.first = std::min(it->second.first, c.ms);
+    if (!fresh) {
+      it->second.first = std::min(it->second.first, c.ms);
+      it->second.second = std::max(it->second.second, c.bytes);
+    }
   }
   // Entries in order: prefill first, then by operation, group, group size and message size.
   using Key = std::tuple<bool, CommOp, std::string, int, double>;
@@ -243,6 +248,14 @@ MoeMetrics moe_metrics(std::vector<std::vector<long long>> tokens_per_expert, in
   return m;
 }
 
+void split_exchange_time(MoeMetrics& moe, const std::vector<BusBandwidth>& bus) {
+  double transfer = 0;
+  for (const BusBandwidth& b : bus)
+    if (b.group == "ep") transfer += b.ms;
+  moe.exchange_transfer_ms = std::min(transfer, moe.exchange_ms);
+  moe.exchange_wait_ms = moe.exchange_ms - moe.exchange_transfer_ms;
+}
+
 std::vector<long long> tokens_per_expert_all_layers(const MoeMetrics& moe) {
   std::vector<long long> total;
   for (const std::vector<long long>& layer : moe.tokens_per_expert) {
@@ -255,10 +268,10 @@ std::vector<long long> tokens_per_expert_all_layers(const MoeMetrics& moe) {
 std::string describe_moe(const MoeMetrics& moe) {
   std::string ep;
   if (moe.ep_ranks > 1)
-    ep = fmt::format("; EP rank balance {:.2f} (worst layer {:.2f}), tokens per EP rank: {}; exchange {:.3f} ms, "
-                     "{:.1f} KiB per iteration",
+    ep = fmt::format("; EP rank balance {:.2f} (worst layer {:.2f}), tokens per EP rank: {}; exchange {:.3f} ms "
+                     "({:.3f} transfer, {:.3f} waiting for the slowest rank), {:.1f} KiB per iteration on the wire",
                      moe.ep_balance, moe.worst_layer_ep_balance, fmt::join(moe.tokens_per_ep_rank, " "),
-                     moe.exchange_ms, moe.exchange_bytes / 1024.0);
+                     moe.exchange_ms, moe.exchange_transfer_ms, moe.exchange_wait_ms, moe.exchange_bytes / 1024.0);
   const std::string agreed =
       moe.routing_agreement >= 0
           ? fmt::format("; own routing agreed with the reference's {:.2f}% of the time", 100 * moe.routing_agreement)

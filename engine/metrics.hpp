@@ -66,6 +66,9 @@ double load_imbalance(const std::vector<double>& busy);
 // the replicas), the EP group's size (1: none) and the configuration's phases.
 MoeMetrics moe_metrics(std::vector<std::vector<long long>> tokens_per_expert, int ep_ranks,
                        const std::vector<PhaseSummary>& phases, std::string routing);
+// Splits the EP exchange's time into transfer (each call's time on the last rank to arrive, from
+// the bus-bandwidth entries of group "ep") and waiting for the slowest rank (the rest).
+void split_exchange_time(MoeMetrics& moe, const std::vector<BusBandwidth>& bus);
 // Mean over experts of their tokens over the most any got; 1 when no token was routed.
 double expert_balance(const std::vector<long long>& tokens);
 // Tokens per expert summed over the layers.

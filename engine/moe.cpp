@@ -304,7 +304,8 @@ void forward_alltoall(MoeCall& call, Communicator& comm, const Choices& chosen, 
   const std::size_t received = std::accumulate(recv.begin(), recv.end(), std::size_t{0});
   check_fits(counts, s);
   {
-    OptionalPhase p(call.phases_, call.phases_.dispatch, sent * call.esize_);
+    // The bytes on the wire: what goes to other ranks (a rank's own block is a local copy).
+    OptionalPhase p(call.phases_, call.phases_.dispatch, (sent - send[count(comm.rank())]) * call.esize_);
     comm.all_to_all_v(ws.expert_in.get(), send, ws.received.get(), recv, be.dtype());
   }
   const Regrouping g = regroup(counts, s.held);
@@ -322,7 +323,7 @@ void forward_alltoall(MoeCall& call, Communicator& comm, const Choices& chosen, 
                    static_cast<int>(g.to_received.size()), s.hidden);
   }
   {
-    OptionalPhase p(call.phases_, call.phases_.gather_back, received * call.esize_);
+    OptionalPhase p(call.phases_, call.phases_.gather_back, (received - recv[count(comm.rank())]) * call.esize_);
     comm.all_to_all_v(ws.received.get(), recv, ws.expert_in.get(), send, be.dtype());
   }
   OptionalPhase p(call.phases_, call.phases_.combine);

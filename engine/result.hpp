@@ -186,6 +186,9 @@ struct MoeMetrics {
   // dispatch and combine; `exchange_bytes` its bytes per iteration, summed over ranks.
   double router_ms = 0, dispatch_ms = 0, experts_ms = 0, combine_ms = 0;
   double exchange_ms = 0, exchange_bytes = 0;
+  // exchange_ms split: the transfer, each exchange's time on the last rank to arrive (who waits for
+  // no one; bus_bandwidth's time), summed; and the rest, waiting for the slowest EP rank.
+  double exchange_transfer_ms = 0, exchange_wait_ms = 0;
   // Teacher-forced routing (verified runs): the share of (token, layer) routings whose own top k
   // (as a set) was the fp32 reference's, which the run took instead; -1: not compared.
   double routing_agreement = -1;

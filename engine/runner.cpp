@@ -972,7 +972,10 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
   if (model.moe())
     result.metrics.moe = moe_metrics(sum_expert_tokens(model, outcomes), point.layout.ep(), result.metrics.phases,
                                      opts.exec.routing.label());
-  if (model.moe()) result.metrics.moe.routing_agreement = routing_agreement(outcomes);
+  if (model.moe()) {
+    result.metrics.moe.routing_agreement = routing_agreement(outcomes);
+    split_exchange_time(result.metrics.moe, result.metrics.bus_bandwidth);
+  }
   apply_speed_of_light(model, point, opts, result);
   const Layout& l = point.layout;
   if (l.dp > 1 && !point.ensemble() && point.workload.batch % l.dp != 0)

@@ -286,7 +286,8 @@ json moe_json(const MoeMetrics& m) {
           {"worst_layer_ep_balance", m.worst_layer_ep_balance},
           {"exchange_bytes_per_iteration", m.exchange_bytes},
           {"time_ms", {{"router", m.router_ms}, {"dispatch", m.dispatch_ms}, {"experts", m.experts_ms},
-                       {"combine", m.combine_ms}, {"exchange", m.exchange_ms}}}};
+                       {"combine", m.combine_ms}, {"exchange", m.exchange_ms},
+                       {"exchange_transfer", m.exchange_transfer_ms}, {"exchange_wait", m.exchange_wait_ms}}}};
   if (m.routing_agreement >= 0) j["routing_agreement"] = m.routing_agreement;  // teacher-forced runs only
   return j;
 }
@@ -703,6 +704,8 @@ MoeMetrics moe_from_json(const Reader& m) {
   out.experts_ms = t.get<double>("experts");
   out.combine_ms = t.get<double>("combine");
   out.exchange_ms = t.get_or<double>("exchange", 0.0);
+  out.exchange_transfer_ms = t.get_or<double>("exchange_transfer", 0.0);
+  out.exchange_wait_ms = t.get_or<double>("exchange_wait", 0.0);
   out.ep_ranks = m.get_or<int>("ep_ranks", 1);
   out.tokens_per_ep_rank = m.get_or<std::vector<long long>>("tokens_per_ep_rank", {});
   out.ep_balance = m.get_or<double>("ep_balance", 1.0);
@@ -1032,7 +1035,8 @@ const char* const kResultsSchemaText = R"schema({
                   "properties": {
                     "router": {"$ref": "#/$defs/ms"}, "dispatch": {"$ref": "#/$defs/ms"},
                     "experts": {"$ref": "#/$defs/ms"}, "combine": {"$ref": "#/$defs/ms"},
-                    "exchange": {"$ref": "#/$defs/ms"}
+                    "exchange": {"$ref": "#/$defs/ms"}, "exchange_transfer": {"$ref": "#/$defs/ms"},
+                    "exchange_wait": {"$ref": "#/$defs/ms"}
                   }
                 }
               }

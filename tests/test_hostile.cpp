@@ -262,7 +262,9 @@ TEST(Hostile, OutputsOntoADeviceNodeAreWrittenInPlaceAndTheNodeStays) {
   // report and compare write there in place too; export-weights refuses it (not a directory).
   const fs::path results = dir.parent_path() / "device-node-results.json";
   // 5 iterations: the fewest with which compare's gate can judge (else it exits 2, samples too few).
-  ASSERT_EQ(run("bench " + run_args + " -n 5 --json " + results.string()).status, 0);
+  std::string five = run_args;
+  five.replace(five.find("-n 1"), 4, "-n 5");
+  ASSERT_EQ(run("bench " + five + " --json " + results.string()).status, 0);
   for (const std::string& args : {"report " + results.string() + " -o " + null.string(),
                                   "compare " + results.string() + " " + results.string() + " -o " + null.string()}) {
     const Outcome w = run(args);

@@ -238,6 +238,32 @@ TEST(BusBandwidth, ACallTakesTheTimeOfItsLastRankToArrive) {
   EXPECT_DOUBLE_EQ(pass_bus_bandwidth_gbps(b, "prefill"), 0.5);
 }
 
+// An uneven all-to-all of an EP group of 2: rank 0 sends 3 MB to rank 1 in 4 ms, rank 1 sends
+// 1 MB to rank 0 and arrives last (2 ms). The call is the busiest rank's bytes over the last
+// arrival's time, not one rank's bytes with the other's time: 3 MB / 2 ms = 1.5 GB/s, factor 1
+// (the bytes are wire bytes). Of the 4 ms the slowest rank spent in it, 2 were waiting.
+TEST(BusBandwidth, AnUnevenAllToAllIsTheBusiestRanksWireBytesOverTheLastArrival) {
+  const std::vector<CollectiveKind> kinds = {{"prefill", CommOp::all_to_all, "ep", 2}};
+  const std::vector<CollectiveCall> calls = {{0, 0, 0, 0, 3e6, 4}, {0, 0, 0, 0, 1e6, 2}};
+  const std::vector<BusBandwidth> b = bus_bandwidth(calls, kinds, 1);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_DOUBLE_EQ(b[0].message_bytes, 3e6);
+  EXPECT_DOUBLE_EQ(b[0].ms, 2);
+  EXPECT_DOUBLE_EQ(b[0].algbw_gbps, 1.5);
+  EXPECT_DOUBLE_EQ(b[0].busbw_gbps, 1.5);
+  MoeMetrics moe;
+  moe.exchange_ms = 4;
+  split_exchange_time(moe, b);
+  EXPECT_DOUBLE_EQ(moe.exchange_transfer_ms, 2);
+  EXPECT_DOUBLE_EQ(moe.exchange_wait_ms, 2);
+  // Collectives of other groups are not the exchange's.
+  MoeMetrics dense_only;
+  dense_only.exchange_ms = 1;
+  split_exchange_time(dense_only, {{"prefill", "all_reduce", "tp", 2, 1e6, 1, 0.5, 2, 2}});
+  EXPECT_DOUBLE_EQ(dense_only.exchange_transfer_ms, 0);
+  EXPECT_DOUBLE_EQ(dense_only.exchange_wait_ms, 1);
+}
+
 TEST(BusBandwidth, EveryWriterShowsItPerPassAndMessageSize) {
   ConfigResult r = waiting_result();
   r.point = ConfigPoint{"tp", Layout{2, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{2, 8, 3}};

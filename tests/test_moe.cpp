@@ -142,6 +142,9 @@ TEST(Moe, ExpertParallelRanksHoldTheirBlockAndReportTheirLoad) {
     EXPECT_GT(moe.exchange_bytes, 0.0) << point.id();
     EXPECT_GT(moe.exchange_ms, 0.0) << point.id();
     EXPECT_GE(moe.dispatch_ms + moe.combine_ms, moe.exchange_ms) << "the exchange is part of dispatch and combine";
+    EXPECT_GT(moe.exchange_transfer_ms, 0.0) << point.id();
+    EXPECT_GE(moe.exchange_wait_ms, 0.0) << point.id();
+    EXPECT_DOUBLE_EQ(moe.exchange_transfer_ms + moe.exchange_wait_ms, moe.exchange_ms) << point.id();
   }
 }
 
