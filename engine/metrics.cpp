@@ -248,6 +248,31 @@ MoeMetrics moe_metrics(std::vector<std::vector<long long>> tokens_per_expert, in
   return m;
 }
 
+namespace {
+
+// Mean over the MoE layers (a routed row) of the EP-rank balance of `tokens` ([layer][expert]).
+double mean_ep_balance(const std::vector<std::vector<long long>>& tokens, int ep_ranks) {
+  double sum = 0;
+  int layers = 0;
+  for (const std::vector<long long>& layer : tokens) {
+    if (std::none_of(layer.begin(), layer.end(), [](long long t) { return t > 0; })) continue;
+    sum += expert_balance(tokens_per_block(layer, ep_ranks));
+    ++layers;
+  }
+  return layers > 0 ? sum / layers : 1.0;
+}
+
+}  // namespace
+
+void ep_balance_by_pass(MoeMetrics& moe, const std::vector<std::vector<long long>>& decode_tokens) {
+  std::vector<std::vector<long long>> prefill = moe.tokens_per_expert;
+  for (std::size_t l = 0; l < prefill.size() && l < decode_tokens.size(); ++l)
+    for (std::size_t e = 0; e < prefill[l].size() && e < decode_tokens[l].size(); ++e)
+      prefill[l][e] -= decode_tokens[l][e];
+  moe.ep_balance_prefill = mean_ep_balance(prefill, moe.ep_ranks);
+  moe.ep_balance_decode = mean_ep_balance(decode_tokens, moe.ep_ranks);
+}
+
 void split_exchange_time(MoeMetrics& moe, const std::vector<BusBandwidth>& bus) {
   double transfer = 0;
   for (const BusBandwidth& b : bus)
@@ -268,10 +293,11 @@ std::vector<long long> tokens_per_expert_all_layers(const MoeMetrics& moe) {
 std::string describe_moe(const MoeMetrics& moe) {
   std::string ep;
   if (moe.ep_ranks > 1)
-    ep = fmt::format("; EP rank balance {:.2f} (worst layer {:.2f}), tokens per EP rank: {}; exchange {:.3f} ms "
+    ep = fmt::format("; EP rank balance {:.2f} (prefill {:.2f}, decode {:.2f}; worst layer {:.2f}), tokens per EP "
+                     "rank: {}; exchange {:.3f} ms "
                      "({:.3f} transfer, {:.3f} waiting for the slowest rank), {:.1f} KiB per iteration on the wire",
-                     moe.ep_balance, moe.worst_layer_ep_balance, fmt::join(moe.tokens_per_ep_rank, " "),
-                     moe.exchange_ms, moe.exchange_transfer_ms, moe.exchange_wait_ms, moe.exchange_bytes / 1024.0);
+                     moe.ep_balance, moe.ep_balance_prefill, moe.ep_balance_decode, moe.worst_layer_ep_balance,
+                     fmt::join(moe.tokens_per_ep_rank, " "), moe.exchange_ms, moe.exchange_transfer_ms, moe.exchange_wait_ms, moe.exchange_bytes / 1024.0);
   const std::string agreed =
       moe.routing_agreement >= 0
           ? fmt::format("; own routing agreed with the reference's {:.2f}% of the time", 100 * moe.routing_agreement)

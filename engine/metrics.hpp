@@ -69,6 +69,9 @@ MoeMetrics moe_metrics(std::vector<std::vector<long long>> tokens_per_expert, in
 // Splits the EP exchange's time into transfer (each call's time on the last rank to arrive, from
 // the bus-bandwidth entries of group "ep") and waiting for the slowest rank (the rest).
 void split_exchange_time(MoeMetrics& moe, const std::vector<BusBandwidth>& bus);
+// ep_balance_prefill and ep_balance_decode from the decode steps' tokens ([layer][expert]); the
+// prefill's are moe.tokens_per_expert minus them.
+void ep_balance_by_pass(MoeMetrics& moe, const std::vector<std::vector<long long>>& decode_tokens);
 // Mean over experts of their tokens over the most any got; 1 when no token was routed.
 double expert_balance(const std::vector<long long>& tokens);
 // Tokens per expert summed over the layers.

@@ -119,7 +119,7 @@ std::string encode_rank_message(const RankOutcome& o, const PhaseTable& table, c
   std::vector<PhaseInfo> phases;
   for (std::size_t p = 0; p < table.size(); ++p) phases.push_back(table.at(static_cast<PhaseId>(p)));
   Writer w;
-  w(kMagic, phases, o.iterations, o.cuda_graphs, o.attention, o.stop, o.setup_s, o.memory, o.expert_tokens, o.error,
+  w(kMagic, phases, o.iterations, o.cuda_graphs, o.attention, o.stop, o.setup_s, o.memory, o.expert_tokens, o.expert_tokens_decode, o.error,
     o.aborted, logits, last, last_step, start_ns);
   return w.take();
 }
@@ -132,7 +132,7 @@ RankMessage decode_rank_message(const std::string& bytes, PhaseTable& table) {
   std::vector<PhaseInfo> phases;
   RankMessage m;
   RankOutcome& o = m.outcome;
-  r(phases, o.iterations, o.cuda_graphs, o.attention, o.stop, o.setup_s, o.memory, o.expert_tokens, o.error,
+  r(phases, o.iterations, o.cuda_graphs, o.attention, o.stop, o.setup_s, o.memory, o.expert_tokens, o.expert_tokens_decode, o.error,
     o.aborted, m.logits, m.last, m.last_step, m.start_ns);
   if (!r.done()) throw Error("a rank's message has trailing bytes");
   std::vector<PhaseId> to;

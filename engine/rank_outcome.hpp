@@ -36,6 +36,7 @@ struct RankOutcome {
   // MoE, tensor-parallel rank 0 only (its peers route the same tokens): [global layer][expert]
   // tokens routed in the first iteration; layers of other stages empty.
   std::vector<std::vector<long long>> expert_tokens;
+  std::vector<std::vector<long long>> expert_tokens_decode;  // the decode steps' part of expert_tokens
   long long routes_agreed = 0, routes_compared = 0;  // with forced routes: the own choices that agreed
   std::string error;
   bool aborted = false;  // failed only because another rank failed

@@ -180,6 +180,9 @@ struct MoeMetrics {
   int ep_ranks = 1;
   std::vector<long long> tokens_per_ep_rank;
   double ep_balance = 1, worst_layer_ep_balance = 1;
+  // ep_balance of the prefill's tokens alone and of the decode steps' alone: one batch-sized
+  // routing against many one-token ones, which balance differently.
+  double ep_balance_prefill = 1, ep_balance_decode = 1;
   // Per iteration, slowest rank, summed over layers: router GEMM; routing and gathering the
   // tokens, with the EP exchange of counts or routes and of the tokens; the experts' GEMMs; the
   // weighted combine, with the results' way back. `exchange_ms` is the EP communication inside

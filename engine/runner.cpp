@@ -163,9 +163,13 @@ class RankRun {
     if (shard_.coords.tp != 0 || (shard_.ensemble && shard_.coords.dp != 0) || transformer_->expert_tokens().empty())
       return;
     out_.expert_tokens.assign(static_cast<std::size_t>(model_.layers), {});
-    const auto& local = transformer_->expert_tokens();
-    for (std::size_t l = 0; l < local.size(); ++l)
+    out_.expert_tokens_decode = out_.expert_tokens;
+    const auto local = transformer_->expert_tokens();
+    const auto& decode = transformer_->expert_tokens_decode();
+    for (std::size_t l = 0; l < local.size(); ++l) {
       out_.expert_tokens[static_cast<std::size_t>(shard_.layers.begin) + l] = local[l];
+      out_.expert_tokens_decode[static_cast<std::size_t>(shard_.layers.begin) + l] = decode[l];
+    }
     out_.routes_agreed = transformer_->routing_agreement().agreed;
     out_.routes_compared = transformer_->routing_agreement().compared;
   }
@@ -922,12 +926,16 @@ std::vector<PoolMemory> pool_memory(const RunOptions& opts, const std::vector<Ra
 
 // Every replica's tokens per layer and expert (ensemble members route the same batch each: one
 // member's count is the batch's).
-std::vector<std::vector<long long>> sum_expert_tokens(const ModelConfig& model, const std::vector<RankOutcome>& outcomes) {
+// `decode`: the decode steps' part only.
+std::vector<std::vector<long long>> sum_expert_tokens(const ModelConfig& model, const std::vector<RankOutcome>& outcomes,
+                                                      bool decode = false) {
   std::vector<std::vector<long long>> total(static_cast<std::size_t>(model.layers),
                                             std::vector<long long>(static_cast<std::size_t>(model.experts), 0));
-  for (const RankOutcome& o : outcomes)
-    for (std::size_t l = 0; l < o.expert_tokens.size(); ++l)
-      for (std::size_t e = 0; e < o.expert_tokens[l].size(); ++e) total[l][e] += o.expert_tokens[l][e];
+  for (const RankOutcome& o : outcomes) {
+    const auto& tokens = decode ? o.expert_tokens_decode : o.expert_tokens;
+    for (std::size_t l = 0; l < tokens.size(); ++l)
+      for (std::size_t e = 0; e < tokens[l].size(); ++e) total[l][e] += tokens[l][e];
+  }
   return total;
 }
 
@@ -974,6 +982,7 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
                                      opts.exec.routing.label());
   if (model.moe()) {
     result.metrics.moe.routing_agreement = routing_agreement(outcomes);
+    ep_balance_by_pass(result.metrics.moe, sum_expert_tokens(model, outcomes, true));
     split_exchange_time(result.metrics.moe, result.metrics.bus_bandwidth);
   }
   apply_speed_of_light(model, point, opts, result);

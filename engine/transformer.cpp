@@ -356,7 +356,8 @@ struct TransformerRank::Impl {
   std::vector<AttentionUse> attention_uses;
   std::unique_ptr<MoeWorkspace> moe_ws;
   bool count_routing = false;
-  std::vector<std::vector<long long>> expert_tokens;  // per local layer, tokens routed to each expert
+  // Per local layer, tokens routed to each expert: by the prefill, and by the decode steps.
+  std::vector<std::vector<long long>> expert_tokens, expert_tokens_decode;
   RoutingAgreement routing_agreement;
 
   Impl(const ModelConfig& model, const ConfigPoint& p, const ShardPlan& s, const ExecutionOptions& o,
@@ -520,6 +521,7 @@ struct TransformerRank::Impl {
     if (a.moe > 0) {
       moe_ws = std::make_unique<MoeWorkspace>(be, moe_shape(m, d));
       expert_tokens.assign(d.local_layers, std::vector<long long>(static_cast<std::size_t>(d.experts), 0));
+      expert_tokens_decode = expert_tokens;
     }
     if (!d.gpt2) upload_rope_tables();
     if (d.pp > 1 && d.first_stage)
@@ -740,7 +742,8 @@ struct TransformerRank::Impl {
       moe_forward(be, moe_weights(L), routing, shard.layers.begin + static_cast<int>(index), tokens, xnr, projr, *moe_ws,
                   MoePhases{&tl, P.moe_router, P.moe_dispatch, P.moe_experts, P.moe_combine, P.moe_counts, P.moe_send,
                             P.moe_return, P.moe_shared},
-                  count_routing ? &expert_tokens[index] : nullptr, ep_group(new_tokens));
+                  count_routing ? &(past > 0 ? expert_tokens_decode : expert_tokens)[index] : nullptr,
+                  ep_group(new_tokens));
       reduce_residual(rows, projr, xr, xnr, P.down_sync, after);
       return;
     }
@@ -918,7 +921,15 @@ std::vector<AttentionUse> TransformerRank::attention_uses() const { return impl_
 
 void TransformerRank::count_routing(bool on) { impl_->count_routing = on; }
 
-const std::vector<std::vector<long long>>& TransformerRank::expert_tokens() const { return impl_->expert_tokens; }
+std::vector<std::vector<long long>> TransformerRank::expert_tokens() const {
+  std::vector<std::vector<long long>> total = impl_->expert_tokens;
+  for (std::size_t l = 0; l < total.size(); ++l)
+    for (std::size_t e = 0; e < total[l].size(); ++e) total[l][e] += impl_->expert_tokens_decode[l][e];
+  return total;
+}
+const std::vector<std::vector<long long>>& TransformerRank::expert_tokens_decode() const {
+  return impl_->expert_tokens_decode;
+}
 
 const RoutingAgreement& TransformerRank::routing_agreement() const { return impl_->routing_agreement; }
 

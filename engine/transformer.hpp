@@ -127,7 +127,9 @@ class TransformerRank {
   // MoE: while on, the passes add the tokens each layer routes to each expert to expert_tokens()
   // ([local layer][expert]).
   void count_routing(bool on);
-  const std::vector<std::vector<long long>>& expert_tokens() const;
+  std::vector<std::vector<long long>> expert_tokens() const;
+  // The decode steps' share of expert_tokens() (the rest is the prefill's).
+  const std::vector<std::vector<long long>>& expert_tokens_decode() const;
   // With forced routes, while count_routing is on: how often this rank's own choice agreed.
   const RoutingAgreement& routing_agreement() const;
 

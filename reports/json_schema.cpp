@@ -284,6 +284,7 @@ json moe_json(const MoeMetrics& m) {
           {"tokens_per_ep_rank", m.tokens_per_ep_rank},
           {"ep_balance", m.ep_balance},
           {"worst_layer_ep_balance", m.worst_layer_ep_balance},
+          {"ep_balance_by_pass", {{"prefill", m.ep_balance_prefill}, {"decode", m.ep_balance_decode}}},
           {"exchange_bytes_per_iteration", m.exchange_bytes},
           {"time_ms", {{"router", m.router_ms}, {"dispatch", m.dispatch_ms}, {"experts", m.experts_ms},
                        {"combine", m.combine_ms}, {"exchange", m.exchange_ms},
@@ -710,6 +711,11 @@ MoeMetrics moe_from_json(const Reader& m) {
   out.tokens_per_ep_rank = m.get_or<std::vector<long long>>("tokens_per_ep_rank", {});
   out.ep_balance = m.get_or<double>("ep_balance", 1.0);
   out.worst_layer_ep_balance = m.get_or<double>("worst_layer_ep_balance", 1.0);
+  if (m.has("ep_balance_by_pass")) {
+    const Reader by_pass = m.sub("ep_balance_by_pass");
+    out.ep_balance_prefill = by_pass.get<double>("prefill");
+    out.ep_balance_decode = by_pass.get<double>("decode");
+  }
   out.exchange_bytes = m.get_or<double>("exchange_bytes_per_iteration", 0.0);
   out.routing_agreement = m.get_or<double>("routing_agreement", -1.0);
   return out;
@@ -1027,6 +1033,14 @@ const char* const kResultsSchemaText = R"schema({
                 "tokens_per_ep_rank": {"type": "array", "items": {"$ref": "#/$defs/bytes"}},
                 "ep_balance": {"type": "number", "minimum": 0, "maximum": 1},
                 "worst_layer_ep_balance": {"type": "number", "minimum": 0, "maximum": 1},
+                "ep_balance_by_pass": {
+                  "type": "object",
+                  "required": ["prefill", "decode"],
+                  "properties": {
+                    "prefill": {"type": "number", "minimum": 0, "maximum": 1},
+                    "decode": {"type": "number", "minimum": 0, "maximum": 1}
+                  }
+                },
                 "routing_agreement": {"type": "number", "minimum": 0, "maximum": 1},
                 "exchange_bytes_per_iteration": {"$ref": "#/$defs/amount"},
                 "time_ms": {

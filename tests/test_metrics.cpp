@@ -238,6 +238,22 @@ TEST(BusBandwidth, ACallTakesTheTimeOfItsLastRankToArrive) {
   EXPECT_DOUBLE_EQ(pass_bus_bandwidth_gbps(b, "prefill"), 0.5);
 }
 
+// ep_balance per pass: 4 experts over 2 EP ranks. The prefill sends 6+2 tokens to rank 0's block
+// and 4+4 to rank 1's (balance 8/8 = 1 over mean/max: mean 8, max 8), the decode steps 3+1 to
+// rank 0 and 0 to rank 1 (mean 2, max 4: 0.5). Together 12 against 8: 10/12.
+TEST(Moe, EpBalanceIsReportedPerPass) {
+  const std::vector<std::vector<long long>> decode = {{3, 1, 0, 0}};
+  MoeMetrics moe = moe_metrics({{9, 3, 4, 4}}, 2, {}, "model");
+  ep_balance_by_pass(moe, decode);
+  EXPECT_DOUBLE_EQ(moe.ep_balance, 10.0 / 12);
+  EXPECT_DOUBLE_EQ(moe.ep_balance_prefill, 1.0);
+  EXPECT_DOUBLE_EQ(moe.ep_balance_decode, 0.5);
+  // A dense layer (no routed token) counts in neither pass.
+  MoeMetrics two = moe_metrics({{9, 3, 4, 4}, {0, 0, 0, 0}}, 2, {}, "model");
+  ep_balance_by_pass(two, {{3, 1, 0, 0}, {0, 0, 0, 0}});
+  EXPECT_DOUBLE_EQ(two.ep_balance_decode, 0.5);
+}
+
 // An uneven all-to-all of an EP group of 2: rank 0 sends 3 MB to rank 1 in 4 ms, rank 1 sends
 // 1 MB to rank 0 and arrives last (2 ms). The call is the busiest rank's bytes over the last
 // arrival's time, not one rank's bytes with the other's time: 3 MB / 2 ms = 1.5 GB/s, factor 1
