@@ -43,8 +43,9 @@ class ProcessWorld {
   // The processes of the last join send `mine` to rank 0. On rank 0: every one's message in rank
   // order, nullopt where none came within `timeout_s`; elsewhere: empty.
   virtual std::vector<std::optional<std::string>> gather(const std::string& mine, int ranks, double timeout_s) = 0;
-  // Collective over every process: rank 0's `text` everywhere. Waits at most wait_limit()
-  // seconds for rank 0 (0: forever), then throws CollectiveTimeout.
+  // Collective over every process: rank 0's `text` everywhere. A process that took part in the
+  // last configuration waits at most wait_limit() seconds for rank 0 (0: forever), then throws
+  // CollectiveTimeout; one that did not waits as long as rank 0's configuration runs.
   virtual std::string broadcast(const std::string& text) = 0;
   // Ends every process of the job with `status` (the sweep cannot go on without a lost process).
   [[noreturn]] virtual void abort_job(int status) = 0;

@@ -364,6 +364,8 @@ void rank_main(int rank, const ModelConfig& model, const ConfigPoint& point, con
   everyone_done.arrive_and_wait();
 }
 
+}  // namespace
+
 // Per-iteration samples: an iteration (or step) lasts from the first rank's start to the last
 // rank's end, so it is as slow as its slowest rank.
 RawSamples raw_samples(const std::vector<RankOutcome>& ranks, const PhaseTable& table, int iterations, int steps) {
@@ -386,13 +388,18 @@ RawSamples raw_samples(const std::vector<RankOutcome>& ranks, const PhaseTable& 
         step_end[static_cast<std::size_t>(k)] = std::max(step_end[static_cast<std::size_t>(k)], rec.step_end[static_cast<std::size_t>(k)]);
 
       double sync = 0, sync_total = 0, transfer = 0;
-      for (std::size_t p = 0; p < rec.phases.size(); ++p) {
-        const PhaseInfo& info = table.at(static_cast<PhaseId>(p));
-        const double t = ms(rec.phases[p].nanoseconds);
-        if (info.category == PhaseCategory::communication) sync += t;
-        if (info.category == PhaseCategory::transfer) transfer += t;
-        if (info.counts_as_sync_total) sync_total += t;
-      }
+      // Decode steps replayed as CUDA graphs leave no phase times: each counts the collectives of
+      // the one eager step sampled after the iteration (an estimate, said in the result's notes),
+      // so that sync, wait, busy time and imbalance do not drop the decode collectives.
+      const double replayed_steps = rec.sampled_phases.empty() ? 0.0 : static_cast<double>(steps);
+      for (const auto& [totals, times] : {std::pair{&rec.phases, 1.0}, std::pair{&rec.sampled_phases, replayed_steps}})
+        for (std::size_t p = 0; p < totals->size(); ++p) {
+          const PhaseInfo& info = table.at(static_cast<PhaseId>(p));
+          const double t = times * ms((*totals)[p].nanoseconds);
+          if (info.category == PhaseCategory::communication) sync += t;
+          if (info.category == PhaseCategory::transfer) transfer += t;
+          if (info.counts_as_sync_total) sync_total += t;
+        }
       const double iteration = ms(rec.end - rec.begin);
       s.rank_iteration_ms[r].push_back(iteration);
       s.rank_sync_ms[r].push_back(sync);
@@ -410,6 +417,8 @@ RawSamples raw_samples(const std::vector<RankOutcome>& ranks, const PhaseTable& 
   }
   return s;
 }
+
+namespace {
 
 std::vector<PhaseSummary> phase_summaries(const std::vector<RankOutcome>& ranks, const PhaseTable& table,
                                           int iterations) {
@@ -970,7 +979,8 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
   if (result.cuda_graphs)
     result.notes.push_back(
         "decode steps replayed as CUDA graphs: latencies are the replays'; decode phases (timing eager_sample) "
-        "come from one extra eager decode step per iteration, outside the timed iterations");
+        "come from one extra eager decode step per iteration, outside the timed iterations; sync, wait, busy time "
+        "and imbalance count each replayed step's collectives as that eager step's (estimated)");
   else if (opts.cuda_graphs)
     result.notes.push_back(backend_entry(opts.backend).no_graphs_reason.empty()
                                ? (model.moe() ? "CUDA graphs not used: MoE layers route tokens on the host between kernels"

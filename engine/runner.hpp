@@ -10,6 +10,7 @@
 #include "model/dtype.hpp"
 #include "model/model.hpp"
 #include "engine/plan.hpp"
+#include "engine/rank_outcome.hpp"
 #include "engine/result.hpp"
 #include "engine/stats.hpp"
 #include "engine/verify.hpp"
@@ -83,6 +84,11 @@ bool graphs_possible(const ModelConfig& model, const ConfigPoint& point, const s
 // apply: router routing, one model (not an ensemble, whose members route by weights of their
 // own), thread ranks (process mode: only rank 0 holds the reference).
 RunOptions with_forced_routes(const RunOptions& options, std::shared_ptr<const ExpertChoices> routes, bool ensemble);
+
+// Per-iteration samples from every rank's records: an iteration (or step) lasts from the first
+// rank's start to the last rank's end. `steps`: decode steps per iteration (with CUDA graphs each
+// replayed step counts the collectives of the iteration's eager sample step).
+RawSamples raw_samples(const std::vector<RankOutcome>& ranks, const PhaseTable& table, int iterations, int steps);
 
 // Predicted weight bytes of the replicas other than replica 0 (what sharing saves).
 std::size_t replica_weight_bytes(const ModelConfig& model, const ConfigPoint& point, DType dtype);

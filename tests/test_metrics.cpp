@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/metrics.hpp"
+#include "engine/runner.hpp"
 #include "reports/html_report.hpp"
 #include "reports/json_schema.hpp"
 #include "reports/reporter.hpp"
@@ -236,6 +237,41 @@ TEST(BusBandwidth, ACallTakesTheTimeOfItsLastRankToArrive) {
   // The decode pass as a whole: bus bytes over time, (0.5 x 1.5 x 1 + 0.75 x 4) / 4.5.
   EXPECT_DOUBLE_EQ(pass_bus_bandwidth_gbps(b, "decode"), (1.5 * 0.5 + 0.75 * 4) / 4.5);
   EXPECT_DOUBLE_EQ(pass_bus_bandwidth_gbps(b, "prefill"), 0.5);
+}
+
+// With CUDA graphs the replayed decode steps leave no phase times: each of the 3 steps counts the
+// eager sample step's all-reduce (0.5 ms), beside the prefill's own (1 ms): sync 2.5 ms of a 10 ms
+// iteration, busy 7.5; without a sample only the timed phases count.
+TEST(RawSamples, ReplayedDecodeStepsCountTheEagerSampleCollectives) {
+  PhaseTable table;
+  PhaseInfo all_reduce;
+  all_reduce.path = "prefill/layer.0/attn/all_reduce";
+  all_reduce.category = PhaseCategory::communication;
+  all_reduce.counts_as_sync_total = true;
+  const PhaseId prefill = table.add(all_reduce);
+  all_reduce.path = "decode/layer.0/attn/all_reduce";
+  const PhaseId decode = table.add(all_reduce);
+  IterationRecord rec;
+  rec.begin = 0;
+  rec.prefill_end = 4'000'000;
+  rec.end = 10'000'000;
+  rec.step_end = {6'000'000, 8'000'000, 10'000'000};
+  rec.phases.resize(table.size());
+  rec.phases[prefill] = {1, 1'000'000, 0};
+  rec.sampled_phases.resize(table.size());
+  rec.sampled_phases[decode] = {1, 500'000, 0};
+  RankOutcome graphed;
+  graphed.iterations = {rec};
+  RawSamples s = raw_samples({graphed}, table, 1, 3);
+  EXPECT_DOUBLE_EQ(s.rank_sync_ms[0][0], 2.5);
+  EXPECT_DOUBLE_EQ(s.rank_sync_total_ms[0][0], 2.5);
+  EXPECT_DOUBLE_EQ(s.rank_busy_ms[0][0], 7.5);
+  rec.sampled_phases.clear();
+  RankOutcome eager;
+  eager.iterations = {rec};
+  s = raw_samples({eager}, table, 1, 3);
+  EXPECT_DOUBLE_EQ(s.rank_sync_ms[0][0], 1.0);
+  EXPECT_DOUBLE_EQ(s.rank_busy_ms[0][0], 9.0);
 }
 
 // ep_balance per pass: 4 experts over 2 EP ranks. The prefill sends 6+2 tokens to rank 0's block

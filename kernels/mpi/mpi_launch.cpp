@@ -160,8 +160,10 @@ class MpiProcessWorld final : public ProcessWorld {
  private:
   static constexpr std::uint64_t kJoinUid = 0;  // the joins' count on the control channel
 
+  // Bounded only where this process took part in the last configuration (as a join is): one that
+  // did not waits while rank 0 runs a configuration without it, which may take any time.
   void wait_for_broadcast(MPI_Request& r) {
-    if (wait_for_world(r, wait_limit())) return;
+    if (wait_for_world(r, took_part_ ? wait_limit() : 0)) return;
     throw CollectiveTimeout(fmt::format(
         "collective timeout: process {} waited more than {:g} s (--collective-timeout) for rank 0's broadcast of the "
         "sweep's next step; rank 0 or another process is lost (its process died) or hung",
