@@ -298,13 +298,16 @@ HardwareProfile load_hardware_description(const std::string& name_or_path) {
   return h;
 }
 
+std::string describe_cache_rule(const Ceilings& c, const char* no_floor_note) {
+  if (c.cache_bytes == 0) return "no cache rule";
+  if (c.cache_bandwidth_gbps > 0)
+    return fmt::format("cache {:.1f} GB/s up to {:.0f} KiB", c.cache_bandwidth_gbps, c.cache_bytes / 1024);
+  return fmt::format("no floor up to {:.0f} KiB{}", c.cache_bytes / 1024, no_floor_note);
+}
+
 std::string describe_ceilings(const Ceilings& c) {
   if (!c.valid()) return "ceilings: none (no speed-of-light floors)";
-  std::string cache = "no cache rule";
-  if (c.cache_bytes > 0)
-    cache = c.cache_bandwidth_gbps > 0
-                ? fmt::format("cache {:.1f} GB/s up to {:.0f} KiB", c.cache_bandwidth_gbps, c.cache_bytes / 1024)
-                : fmt::format("no floor up to {:.0f} KiB (cache-resident)", c.cache_bytes / 1024);
+  const std::string cache = describe_cache_rule(c, " (cache-resident)");
   return fmt::format("ceilings: {} {:.1f} GB/s, {}, GEMM {:.3g} TFLOP/s {} ({}: {})",
                      c.bandwidth_probe.empty() ? "memory" : c.bandwidth_probe, c.bandwidth_gbps, cache, c.gemm_tflops,
                      c.dtype, c.source, c.device);

@@ -55,5 +55,8 @@ HardwareProfile load_hardware_description(const std::string& name_or_path);
 
 // One line for the console: "ceilings: 3350 GB/s, 989 TFLOP/s bf16 (profile:nvidia-h100-sxm, ...)".
 std::string describe_ceilings(const Ceilings& ceilings);
+// The cache rule alone: "cache 280.0 GB/s up to 33792 KiB", "no floor up to N KiB" (with
+// `no_floor_note` appended) or "no cache rule".
+std::string describe_cache_rule(const Ceilings& ceilings, const char* no_floor_note = "");
 
 }  // namespace llmt

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 
+#include "engine/ceilings.hpp"
 #include "engine/metrics.hpp"
 #include "engine/ranking.hpp"
 #include "engine/stats.hpp"
@@ -66,11 +67,7 @@ std::string short_name(const ConfigResult& r) {
 // The ceilings the floors were computed from, for the run table.
 std::string describe(const Ceilings& c) {
   if (!c.valid()) return "none (no speed-of-light floors)";
-  std::string cache = "no cache rule";
-  if (c.cache_bytes > 0)
-    cache = c.cache_bandwidth_gbps > 0
-                ? fmt::format("cache {:.1f} GB/s up to {:.0f} KiB", c.cache_bandwidth_gbps, c.cache_bytes / 1024)
-                : fmt::format("no floor up to {:.0f} KiB", c.cache_bytes / 1024);
+  const std::string cache = describe_cache_rule(c);
   return fmt::format("{} {:.1f} GB/s, {}, GEMM {:.4g} TFLOP/s {} ({}: {})",
                      c.bandwidth_probe.empty() ? "memory" : c.bandwidth_probe, c.bandwidth_gbps, cache, c.gemm_tflops,
                      c.dtype, c.source, c.device);
