@@ -85,7 +85,12 @@ MemoryAdmission admit_memory(const ModelConfig& model, const ConfigPoint& point,
 
 std::optional<std::string> admit_reference(const ModelConfig& model, const Workload& workload,
                                            const RunOptions& options) {
-  const std::size_t need = predict_streamed_memory(model, workload, DType::f32).total();
+  return admit_reference(model, LogitPositions::of_workload(workload), options);
+}
+
+std::optional<std::string> admit_reference(const ModelConfig& model, const LogitPositions& positions,
+                                           const RunOptions& options) {
+  const std::size_t need = predict_streamed_memory(model, positions, DType::f32).total();
   const MemoryPools pools = rank_pools(options, 1);
   const double usable = options.memory_headroom * static_cast<double>(pools.available_bytes.front());
   if (pools.available_bytes.front() == 0 || static_cast<double>(need) <= usable) return std::nullopt;

@@ -26,6 +26,9 @@ MemoryAdmission admit_memory(const ModelConfig& model, const ConfigPoint& point,
 // memory pool, or nullopt. Without a reference nothing can be verified.
 std::optional<std::string> admit_reference(const ModelConfig& model, const Workload& workload,
                                            const RunOptions& options);
+struct LogitPositions;  // engine/reference.hpp
+std::optional<std::string> admit_reference(const ModelConfig& model, const LogitPositions& positions,
+                                           const RunOptions& options);
 
 // Threads and file descriptors a run may use: each rank is one thread (and, on a GPU, the
 // descriptors its driver and NCCL open). Limits of the process, read once.

@@ -1,5 +1,7 @@
 #include "engine/plan.hpp"
 
+#include "engine/traffic.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -64,7 +66,8 @@ std::string ConfigPoint::grid_label() const {
 }
 
 std::string ConfigPoint::execution_key() const {
-  return fmt::format("{}|{}|{}|{}", grid_label(), sync_mode_name(sync), merge_mode_name(merge), workload.label());
+  return fmt::format("{}|{}|{}|{}", grid_label(), sync_mode_name(sync), merge_mode_name(merge),
+                     traffic ? traffic->label() : workload.label());
 }
 
 std::string ConfigPoint::id() const { return strategy + "|" + execution_key(); }
@@ -264,6 +267,7 @@ std::optional<std::string> layout_problem(const ModelConfig& m, const ConfigPoin
   }
   if (w.batch < 1 || w.prompt < 1 || w.gen < 1)
     return fmt::format("workload {} needs batch, prompt and gen of at least 1", w.label());
+  if (point.traffic) return traffic_problem(m, point);
   if (w.context() > m.max_positions)
     return fmt::format("prompt + gen - 1 = {} positions exceed the model's {}", w.context(), m.max_positions);
   return std::nullopt;

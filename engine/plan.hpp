@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,6 +71,8 @@ struct Range {
 // Part `index` of [0, n) cut into `parts` contiguous pieces; the first n % parts get one more.
 Range split_range(int n, int parts, int index);
 
+struct TrafficPlan;  // engine/traffic.hpp: a request-list workload, its batching and its balancing
+
 // One point of a sweep.
 struct ConfigPoint {
   std::string strategy;
@@ -80,6 +83,10 @@ struct ConfigPoint {
   int microbatches = 1;  // pipeline micro-batches per replica (1 without pipeline stages)
   DispatchMode dispatch = DispatchMode::alltoall;  // expert parallelism only
   int requested_ranks = 0;  // the sweep's rank count when the strategy has no grid for it
+  // Set: the workload is a list of unequal requests run by a scheduler (engine/traffic.hpp), and
+  // `workload` only sizes the buffers: batch = slots of every replica together, prompt = the
+  // longest step a slot holds, gen = the longest output.
+  std::shared_ptr<const TrafficPlan> traffic;
   int ranks() const { return layout.ranks() > 0 ? layout.ranks() : requested_ranks; }
   // "tp4.pp1.dp1", "tp1.pp2.dp1.mb4" with pipeline stages, "tp2.pp1.ep4.alltoall" with experts split.
   std::string grid_label() const;

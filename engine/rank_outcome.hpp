@@ -10,14 +10,25 @@
 
 #include "engine/backend.hpp"
 #include "engine/result.hpp"
+#include "engine/scheduler.hpp"
 #include "engine/stats.hpp"
 #include "engine/timeline.hpp"
 #include "engine/verify.hpp"
 
 namespace llmt {
 
+// One step of a request-list workload on one rank: its stamps (host nanoseconds once the
+// iteration is resolved) and what the scheduler put in it.
+struct TrafficStepRecord {
+  std::uint64_t begin = 0, end = 0;
+  Step step;
+};
+
 struct IterationRecord {
   std::uint64_t begin = 0, prefill_end = 0, end = 0;
+  // Request-list workloads: the replica's steps, and how much of the slots they held did work.
+  std::vector<TrafficStepRecord> traffic_steps;
+  SlotUse slot_use;
   std::vector<std::uint64_t> step_end;
   std::vector<PhaseTotal> phases;
   // With CUDA graphs: the phases of one extra eager decode step, run after the iteration's end

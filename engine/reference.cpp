@@ -1,5 +1,7 @@
 #include "engine/reference.hpp"
 
+#include "engine/traffic.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -41,7 +43,8 @@ struct PassSizes {
 
 // Every position of every sequence routed at once.
 MoeShape pass_moe_shape(const ModelConfig& m, const Dims& d) { return moe_shape(m, d, d.context); }
-PassSizes pass_sizes(const ModelConfig& m, const Dims& d, const Workload& w) {
+// `logit_rows`: the positions whose logits the pass returns (LogitPositions::count).
+PassSizes pass_sizes(const ModelConfig& m, const Dims& d, std::size_t logit_rows) {
   PassSizes s{};
   s.rows = sat_mul(nonneg(d.batch), nonneg(d.context));
   s.x = sat_mul(s.rows, nonneg(d.hidden));
@@ -50,10 +53,11 @@ PassSizes pass_sizes(const ModelConfig& m, const Dims& d, const Workload& w) {
   s.mlp_in = d.dense_mlp ? sat_mul(s.rows, nonneg(d.up_cols())) : 0;
   s.mlp_act = d.dense_mlp && !d.gpt2 ? sat_mul(s.rows, nonneg(d.intermediate)) : 0;
   s.cache = layer_sizes(d, d.moe).cache;
-  // Token ids (and GPT-2's position ids) as int32; RoPE tables as float.
-  s.aux_bytes = sat_mul(s.rows, sizeof(std::int32_t), d.gpt2 ? 2 : 1);
+  // RoPE tables as float.
+  // Token ids (and GPT-2's position ids) and the index of the rows whose logits are taken, as int32.
+  s.aux_bytes = sat_add(sat_mul(s.rows, sizeof(std::int32_t), d.gpt2 ? 2 : 1), sat_mul(logit_rows, sizeof(std::int32_t)));
   if (!d.gpt2) s.aux_bytes = sat_add(s.aux_bytes, sat_mul(2, nonneg(d.context), nonneg(d.head_dim / 2), sizeof(float)));
-  s.logits = sat_mul(nonneg(w.gen), nonneg(w.batch), nonneg(m.vocab));
+  s.logits = sat_mul(logit_rows, nonneg(m.vocab));
   if (d.moe) {
     const MoeSizes z = moe_sizes(pass_moe_shape(m, d));
     s.moe = z.elements();
@@ -64,11 +68,12 @@ PassSizes pass_sizes(const ModelConfig& m, const Dims& d, const Workload& w) {
 
 class StreamedPass {
  public:
-  StreamedPass(const ModelConfig& m, const Workload& w, const ExecutionOptions& exec, int member, Backend& be)
-      : m_(m), w_(w), point_(full_pass_point(w)), shard_(make_shard_plan(m, point_, 0)),
+  StreamedPass(const ModelConfig& m, const LogitPositions& positions, const ExecutionOptions& exec, int member,
+               Backend& be)
+      : m_(m), wanted_(positions), point_(full_pass_point(positions.pass)), shard_(make_shard_plan(m, point_, 0)),
         d_(local_dims(m, point_, shard_)), be_(be), esize_(dtype_size(be.dtype())),
         builder_(m, point_, shard_, member_seed(exec.seed, member), be, exec.checkpoint.get()),
-        sizes_(pass_sizes(m, d_, w)), block_rows_(vocab_block_rows(m, d_)), routing_{exec.routing, exec.seed} {
+        sizes_(pass_sizes(m, d_, positions.count())), block_rows_(vocab_block_rows(m, d_)), routing_{exec.routing, exec.seed} {
     if (d_.moe) {
       routes_ = std::make_shared<ExpertChoices>(m.layers, d_.batch, d_.context, m.experts_per_token);
       routing_.record = routes_.get();
@@ -147,11 +152,14 @@ class StreamedPass {
   std::shared_ptr<const ExpertChoices> routes() const { return routes_; }
 
   StepLogits head() {
-    const int steps = w_.gen, batch = w_.batch, h = d_.hidden, rows = steps * batch;
-    const std::size_t seq_stride = static_cast<std::size_t>(d_.context) * h;
-    for (int s = 0; s < steps; ++s)
-      be_.copy_2d(at(xn_, static_cast<std::size_t>(s) * batch * h), h,
-                  at(x_, static_cast<std::size_t>(w_.prompt - 1 + s) * h), seq_stride, batch, h);
+    const int h = d_.hidden, rows = static_cast<int>(wanted_.count());
+    std::vector<std::int32_t> index;
+    for (const auto& group : wanted_.groups)
+      for (const auto& [sequence, position] : group) index.push_back(sequence * d_.context + position);
+    {
+      const DeviceBuffer table = be_.upload_table(index);
+      be_.gather_rows(xn_.get(), x_.get(), static_cast<const std::int32_t*>(table.get()), rows, h);
+    }
     {
       DeviceBuffer final_w, final_b;
       builder_.final_norm(final_w, final_b);
@@ -164,9 +172,14 @@ class StreamedPass {
       be_.gemm(rows, block.size(), h, proj_.get(), h, weights.get(), h, at(logits, static_cast<std::size_t>(v0)),
                m_.vocab, 0.0f);
     }
-    const std::size_t per_step = static_cast<std::size_t>(batch) * m_.vocab;
-    StepLogits out(static_cast<std::size_t>(steps), std::vector<float>(per_step));
-    for (int s = 0; s < steps; ++s) be_.copy_to_host(out[s].data(), at(logits, s * per_step), per_step);
+    StepLogits out;
+    std::size_t offset = 0;
+    for (const auto& group : wanted_.groups) {
+      const std::size_t n = group.size() * static_cast<std::size_t>(m_.vocab);
+      out.emplace_back(n);
+      be_.copy_to_host(out.back().data(), at(logits, offset), n);
+      offset += n;
+    }
     return out;
   }
 
@@ -202,7 +215,7 @@ class StreamedPass {
   }
 
   const ModelConfig& m_;
-  const Workload w_;
+  const LogitPositions wanted_;
   const ConfigPoint point_;
   const ShardPlan shard_;
   const Dims d_;
@@ -220,11 +233,30 @@ class StreamedPass {
 
 }  // namespace
 
+std::size_t LogitPositions::count() const {
+  std::size_t n = 0;
+  for (const auto& group : groups) n += group.size();
+  return n;
+}
+
+LogitPositions LogitPositions::of_workload(const Workload& w) {
+  LogitPositions p{w, {}};
+  for (int s = 0; s < w.gen; ++s) {
+    auto& step = p.groups.emplace_back();
+    for (int b = 0; b < w.batch; ++b) step.emplace_back(b, w.prompt - 1 + s);
+  }
+  return p;
+}
+
 StreamedMemory predict_streamed_memory(const ModelConfig& model, const Workload& workload, DType dtype) {
-  const ConfigPoint point = full_pass_point(workload);
+  return predict_streamed_memory(model, LogitPositions::of_workload(workload), dtype);
+}
+
+StreamedMemory predict_streamed_memory(const ModelConfig& model, const LogitPositions& positions, DType dtype) {
+  const ConfigPoint point = full_pass_point(positions.pass);
   const ShardPlan shard = make_shard_plan(model, point, 0);
   const Dims d = local_dims(model, point, shard);
-  const PassSizes s = pass_sizes(model, d, workload);
+  const PassSizes s = pass_sizes(model, d, positions.count());
   const std::size_t e = dtype_size(dtype);
   const std::size_t block = sat_mul(nonneg(vocab_block_rows(model, d)), nonneg(d.hidden));
   // Embedding: one block (GPT-2: then the position table); head: the final norm and one block.
@@ -240,12 +272,17 @@ StreamedMemory predict_streamed_memory(const ModelConfig& model, const Workload&
 
 StreamedLogits streamed_logits(const ModelConfig& model, const Workload& workload, const ExecutionOptions& exec,
                                int member, Backend& backend) {
+  return streamed_logits(model, LogitPositions::of_workload(workload), exec, member, backend);
+}
+
+StreamedLogits streamed_logits(const ModelConfig& model, const LogitPositions& positions, const ExecutionOptions& exec,
+                               int member, Backend& backend) {
   const auto start = std::chrono::steady_clock::now();
   backend.bind_thread();
   StreamedLogits out;
-  out.predicted = predict_streamed_memory(model, workload, backend.dtype());
+  out.predicted = predict_streamed_memory(model, positions, backend.dtype());
   {
-    StreamedPass pass(model, workload, exec, member, backend);
+    StreamedPass pass(model, positions, exec, member, backend);
     pass.embed();
     for (int l = 0; l < model.layers; ++l) pass.layer(l);
     out.logits = pass.head();
@@ -261,10 +298,13 @@ ReferenceSet::ReferenceSet(const ModelConfig& model, const RunOptions& options, 
     : model_(model), options_(options), progress_(std::move(progress)) {}
 
 const VerificationReference& ReferenceSet::for_point(const ConfigPoint& point) {
-  if (!(point.workload == workload_)) {
+  const std::string key = point.traffic ? point.traffic->requests->label() : point.workload.label();
+  if (key != key_) {
     members_.clear();
     references_.clear();
+    key_ = key;
     workload_ = point.workload;
+    traffic_ = point.traffic ? point.traffic->requests : nullptr;
   }
   const int replicas = point.ensemble() ? point.layout.dp : 1;
   if (auto it = references_.find(replicas); it != references_.end()) return it->second;
@@ -275,7 +315,9 @@ const VerificationReference& ReferenceSet::for_point(const ConfigPoint& point) {
 
 const ReferenceSet::Member& ReferenceSet::member(int k) {
   if (auto it = members_.find(k); it != members_.end()) return it->second;
-  const std::string of = fmt::format("{}{}", workload_.label(), k > 0 ? fmt::format(", ensemble member {}", k) : "");
+  const std::string of = fmt::format("{}{}", key_, k > 0 ? fmt::format(", ensemble member {}", k) : "");
+  const LogitPositions positions =
+      traffic_ ? request_logit_positions(*traffic_) : LogitPositions::of_workload(workload_);
   const std::string dtype(dtype_name(options_.dtype));
   Member m;
   // Process mode: rank 0 alone verifies, so it alone computes references; every process still
@@ -284,10 +326,19 @@ const ReferenceSet::Member& ReferenceSet::member(int k) {
   if (progress_) progress_("reference: streamed fp32 pass, " + of);
   if (reporting) {
     const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, DType::f32);
-    StreamedLogits s = streamed_logits(model_, workload_, options_.exec, k, *backend);
+    StreamedLogits s = streamed_logits(model_, positions, options_.exec, k, *backend);
     m.fp32 = std::move(s.logits);
     m.routes = std::move(s.routes);
     m.peak_bytes = s.peak_bytes;
+  }
+  if (traffic_) {  // every request's positions in the run's dtype, as the fp32 pass computes them
+    if (progress_) progress_(fmt::format("noise floor: streamed pass in {}, {}", dtype, of));
+    if (reporting) {
+      const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, options_.dtype);
+      m.run_dtype = streamed_logits(model_, positions, options_.exec, k, *backend).logits;
+      m.floor_source = fmt::format("streamed pass in {} over the same requests", dtype);
+    }
+    return members_.emplace(k, std::move(m)).first->second;
   }
   if (progress_) progress_(fmt::format("noise floor: one rank in {}, {}", dtype, of));
   ConfigPoint one_rank;
@@ -324,7 +375,8 @@ VerificationReference ReferenceSet::combine(const std::vector<const Member*>& me
                             fmt::format("streamed pass in fp32 on the {} backend, one layer at a time", options_.backend));
   ref.peak_bytes = peak;
   if (single) ref.routes = members.front()->routes;  // ensemble members route by weights of their own
-  ref.floor_cap = noise_floor_cap(model_, options_.dtype, workload_.context()).value();
+  const int context = traffic_ ? traffic_->max_context() : workload_.context();
+  ref.floor_cap = noise_floor_cap(model_, options_.dtype, context).value();
   if (!is_reporting_process()) return ref;  // process mode: rank 0 verifies
   ref.floor = measure_noise_floor(single ? members.front()->run_dtype : weighted_mean(run_dtype, weights), ref.logits,
                                   static_cast<std::size_t>(model_.vocab), members.front()->floor_source);

@@ -11,6 +11,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/backend.hpp"
 #include "engine/moe.hpp"
@@ -23,13 +25,27 @@
 namespace llmt {
 
 // Bytes the streamed pass allocates, by what they hold; the pass allocates exactly these.
+struct RequestList;  // engine/workload.hpp
+
 struct StreamedMemory {
   std::size_t weights = 0;      // the largest block held at once: one layer, or one vocabulary block
   std::size_t activations = 0;  // hidden states, projections and one layer's keys and values, every position
   std::size_t logits = 0;       // every step's logits, [gen][batch][vocab]
   std::size_t total() const { return weights + activations + logits; }
 };
+// The positions whose logits a streamed pass returns, in groups (one StepLogits entry each) of
+// (sequence, position) pairs, over a pass of `pass.batch` sequences of `pass.context()` positions:
+// a uniform workload's steps ([step][sequence]), or a request list's requests
+// (engine/traffic.hpp, request_logit_positions).
+struct LogitPositions {
+  Workload pass;
+  std::vector<std::vector<std::pair<int, int>>> groups;
+  std::size_t count() const;
+  static LogitPositions of_workload(const Workload& w);
+};
+
 StreamedMemory predict_streamed_memory(const ModelConfig& model, const Workload& workload, DType dtype);
+StreamedMemory predict_streamed_memory(const ModelConfig& model, const LogitPositions& positions, DType dtype);
 
 struct StreamedLogits {
   StepLogits logits;             // [step][batch * vocab], step 0 the last prompt position
@@ -42,6 +58,8 @@ struct StreamedLogits {
 // The pass on `backend`, in its dtype (fp32 for the reference). `member` selects an ensemble
 // member's weights, as ExecutionOptions::member_offset does; `exec.checkpoint` is read when set.
 StreamedLogits streamed_logits(const ModelConfig& model, const Workload& workload, const ExecutionOptions& exec,
+                               int member, Backend& backend);
+StreamedLogits streamed_logits(const ModelConfig& model, const LogitPositions& positions, const ExecutionOptions& exec,
                                int member, Backend& backend);
 
 // The references of a sweep, per workload and ensemble member (only the current workload's are
@@ -69,7 +87,9 @@ class ReferenceSet {
   const ModelConfig& model_;
   const RunOptions& options_;
   Progress progress_;
+  std::string key_;  // the workload's label, or the request list's
   Workload workload_{0, 0, 0};
+  std::shared_ptr<const RequestList> traffic_;  // a request-list workload's requests
   std::map<int, Member> members_;
   std::map<int, VerificationReference> references_;  // by replicas: 1 for a single model
 };

@@ -197,6 +197,39 @@ struct MoeMetrics {
   double routing_agreement = -1;
 };
 
+// Request-list workloads (docs/metrics.md, "Requests"): one request in one measured iteration,
+// times in ms from the iteration's start (the first rank's).
+struct RequestSample {
+  int request = 0, replica = 0, iteration = 0;
+  int prompt = 0, output = 0;
+  double arrival_ms = 0, admitted_ms = 0, first_token_ms = 0, finished_ms = 0;
+  bool slo_met = true;
+};
+// One data-parallel replica's share, per iteration (mean over the measured iterations).
+struct ReplicaUse {
+  int replica = 0, requests = 0;
+  double steps = 0;
+  double tokens = 0;              // prompt and output tokens its steps fed
+  double busy_ms = 0, idle_ms = 0;  // in its steps; the rest of the iteration
+};
+struct TrafficMetrics {
+  bool available = false;
+  std::string requests, source;  // the list's label ("req48.1a2b3c4d") and where it came from
+  std::string batching, balance, slo;
+  int slots = 0, token_budget = 0, prefill_chunk = 0;
+  int request_count = 0;
+  // Per request, pooled over the measured iterations (RequestMetrics' definitions, in ms).
+  Summary ttft_ms, tpot_ms, itl_ms, e2e_ms, queueing_ms;
+  // Per iteration, median over the measured iterations.
+  double requests_per_s = 0, output_tokens_per_s = 0, total_tokens_per_s = 0, goodput_per_s = 0;
+  double slo_met_fraction = 1;
+  std::vector<ReplicaUse> replicas;
+  double balance_ratio = 1;       // mean over max of the replicas' tokens, over the run
+  double step_balance_ratio = 1;  // mean over step indices of mean over max of the replicas' step tokens
+  double useful_decode_fraction = 1, useful_prefill_fraction = 1;  // SlotUse's, over every replica
+  std::vector<RequestSample> samples;
+};
+
 struct ConfigMetrics {
   Summary e2e_ms, ttft_ms, decode_step_ms;
   double tpot_ms = 0;  // time per output token: mean decode step (time_per_output_token_ms)
@@ -221,6 +254,7 @@ struct ConfigMetrics {
   PipelineSummary pipeline;
   FloorMetrics floor;
   MoeMetrics moe;
+  TrafficMetrics traffic;
 };
 
 // How many samples were taken and why measuring stopped.

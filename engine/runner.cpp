@@ -24,6 +24,7 @@
 #include "engine/speed_of_light.hpp"
 #include "engine/sysinfo.hpp"
 #include "engine/timeline.hpp"
+#include "engine/traffic_run.hpp"
 
 namespace llmt {
 namespace {
@@ -124,6 +125,7 @@ class RankRun {
         model_, point_, shard_, opts_.exec, obtain_weights(model_, point_, shard_, opts_.exec, backend_, exchange_),
         backend_, comms_, *timeline_, table_);
     out_.attention = transformer_->attention_uses();
+    if (point_.traffic) schedule_ = std::make_unique<ReplicaSchedule>(*point_.traffic, shard_.coords.dp, point_.layout.dp);
     backend_.synchronize();
     out_.setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
@@ -190,6 +192,7 @@ class RankRun {
 
   // Copied after measurement, so that no timed iteration pays for the copy.
   void keep_last_logits() {
+    if (point_.traffic) return;  // the first iteration's logits cover every request
     if (!capture_ || !capture_->want_last || out_.iterations.empty() || !transformer_->holds_output()) return;
     capture_->last.resize(static_cast<std::size_t>(point_.workload.batch) * model_.vocab);
     backend_.copy_to_host(capture_->last.data(), transformer_->logits(), capture_->last.size());
@@ -258,7 +261,47 @@ class RankRun {
     rec.sampled_phases = timeline_->collect(&rec.collective_calls);
   }
 
+  // A request-list workload: the replica's schedule, step by step; the iteration is the whole list.
+  IterationRecord run_traffic_iteration(bool keep) {
+    world_.barrier();
+    const nvtx::Range iteration_range(fmt::format("iteration {}", iteration_number_++));
+    timeline_->collect();
+    IterationRecord rec;
+    rec.begin = backend_.stamp();
+    rec.traffic_steps = schedule_->run(
+        *transformer_, backend_, [&](const Step& step) { keep_request_logits(keep, step); }, rec.slot_use);
+    injected_delay();
+    rec.end = rec.prefill_end = backend_.stamp();
+    backend_.synchronize();
+    resolve_stamps(rec);
+    for (TrafficStepRecord& s : rec.traffic_steps) {
+      s.begin = backend_.to_ns(s.begin);
+      s.end = backend_.to_ns(s.end);
+    }
+    out_.attention = transformer_->attention_uses();  // ragged steps prepare kernels as shapes come
+    rec.phases = timeline_->collect(&rec.collective_calls);
+    if (opts_.flush_cache) backend_.flush_cache();
+    return rec;
+  }
+
+  // The emitting items' logits of a ragged step, each into its request's row.
+  void keep_request_logits(bool keep, const Step& step) {
+    if (!keep) return;
+    const RequestList& list = *point_.traffic->requests;
+    const std::size_t vocab = static_cast<std::size_t>(model_.vocab);
+    std::size_t row = 0;
+    for (const StepItem& item : step.items) {
+      if (!item.emits) continue;
+      std::vector<float>& to = capture_->first->at(static_cast<std::size_t>(item.request));
+      const std::size_t at = static_cast<std::size_t>(output_index(list, item)) * vocab;
+      backend_.copy_to_host(to.data() + at, static_cast<const char*>(transformer_->logits()) +
+                                               row * vocab * dtype_size(backend_.dtype()), vocab);
+      ++row;
+    }
+  }
+
   IterationRecord run_iteration(bool keep) {
+    if (schedule_) return run_traffic_iteration(keep);
     world_.barrier();
     const nvtx::Range iteration_range(fmt::format("iteration {}", iteration_number_++));
     timeline_->collect();
@@ -316,6 +359,7 @@ class RankRun {
   RankComms comms_;
   std::unique_ptr<Timeline> timeline_;
   std::unique_ptr<TransformerRank> transformer_;
+  std::unique_ptr<ReplicaSchedule> schedule_;  // request-list workloads
   DeviceBuffer control_;
   std::vector<int> decode_graphs_;  // one CUDA graph per decode step, when graphs are used
   int iteration_number_ = 0;
@@ -592,6 +636,7 @@ StepLogits weighted_mean(const std::vector<const StepLogits*>& members, const st
 }
 
 bool graphs_possible(const ModelConfig& model, const ConfigPoint& point, const std::string& backend) {
+  if (point.traffic) return false;  // every step has its own shape: nothing to replay
   return !model.moe() && backend_entry(backend).no_graphs_reason.empty() && point.layout.pp == 1 && point.sync != SyncMode::overlap;
 }
 
@@ -833,12 +878,19 @@ ConfigResult run_on_this_process(const ModelConfig& model, const ConfigPoint& po
     return result;
   };
   if (auto problem = layout_problem(model, point)) return skipped(result, *problem);
+  if (point.traffic && process_world())
+    return skipped(result, "request-list workloads do not run one rank per process yet");
 
   std::vector<RankOutcome> outcomes(static_cast<std::size_t>(point.layout.ranks()));
   PhaseTable table;
   StepLogits local_capture;
   LogitsCapture capture;
   capture.first = captured ? captured : (reference ? &local_capture : nullptr);
+  if (point.traffic && capture.first) {  // one entry per request, each replica filling its own
+    capture.first->clear();
+    for (const Request& r : point.traffic->requests->requests)
+      capture.first->emplace_back(static_cast<std::size_t>(r.output) * static_cast<std::size_t>(model.vocab));
+  }
   capture.want_last = reference != nullptr;
   HostMemoryWatch host;
   try {
@@ -954,7 +1006,11 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
   for (const RankOutcome& o : outcomes) result.setup_s = std::max(result.setup_s, o.setup_s);
   const int measured = static_cast<int>(outcomes.front().iterations.size());
   result.iterations = measured;
-  result.samples = raw_samples(outcomes, table, measured, point.workload.decode_steps());
+  result.samples = raw_samples(outcomes, table, measured, point.traffic ? 0 : point.workload.decode_steps());
+  if (point.traffic) {  // no batch-wide prefill or decode step: per-request times replace them
+    result.samples.ttft_ms.clear();
+    result.samples.decode_step_ms.clear();
+  }
   result.measurement = describe_measurement(opts, outcomes.front().stop, result.samples.e2e_ms);
   if (result.measurement.outliers > 0)
     result.notes.push_back(fmt::format("{} of {} e2e samples are outliers (modified Z-score > 3.5); kept",
@@ -964,6 +1020,10 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
                                        100 * result.measurement.target_rse, 100 * result.measurement.achieved_rse,
                                        measured, result.measurement.stop_reason));
   fill_sample_metrics(point, result.samples, result.metrics);
+  if (point.traffic) {
+    result.metrics.traffic = traffic_metrics(*point.traffic, point.layout, outcomes, opts.slo);
+    result.metrics.output_tokens_per_s = result.metrics.traffic.output_tokens_per_s;
+  }
   result.metrics.phases = phase_summaries(outcomes, table, measured);
   result.metrics.comm = comm_summaries(outcomes, table, measured, result.metrics.comm_bytes);
   result.metrics.bus_bandwidth = collective_bus_bandwidth(outcomes, table, point.layout, measured);
@@ -994,6 +1054,12 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
     result.metrics.moe.routing_agreement = routing_agreement(outcomes);
     ep_balance_by_pass(result.metrics.moe, sum_expert_tokens(model, outcomes, true));
     split_exchange_time(result.metrics.moe, result.metrics.bus_bandwidth);
+  }
+  if (point.traffic) {
+    if (opts.ceilings.valid())
+      result.notes.push_back("no speed-of-light floors for request-list workloads yet: the work model assumes equal "
+                             "sequences");
+    return;
   }
   apply_speed_of_light(model, point, opts, result);
   const Layout& l = point.layout;

@@ -13,6 +13,7 @@
 #include "engine/rank_outcome.hpp"
 #include "engine/result.hpp"
 #include "engine/stats.hpp"
+#include "engine/request_metrics.hpp"
 #include "engine/verify.hpp"
 
 namespace llmt {
@@ -58,6 +59,8 @@ struct RunOptions {
   // Test hook: starting the thread of this rank fails as if the system refused one more thread
   // (-1: never), so that a configuration whose ranks cannot all start can be tested.
   int fail_rank_thread_start = -1;
+  // Request-list workloads: the service-level limits goodput counts against (--slo).
+  SloLimits slo;
 };
 
 // Runs `point`. When `reference` is given, the logits are verified against it: those of the first

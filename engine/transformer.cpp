@@ -9,6 +9,7 @@
 #include <set>
 
 #include "engine/async_comm.hpp"
+#include "engine/layer_shapes.hpp"
 #include "engine/moe.hpp"
 #include "engine/backends.hpp"
 #include "engine/nvtx.hpp"
@@ -33,6 +34,17 @@ struct ActivationSizes {
 };
 // The MoE workspace of a rank: every token of its largest step (prefill) routed at once.
 MoeShape moe_shape(const ModelConfig& m, const Dims& d) { return moe_shape(m, d, d.prompt); }
+
+// The parameter server's staging buffer, on the root of a group (both workload kinds).
+ActivationSizes with_ps_staging(ActivationSizes a, const Dims& d, std::size_t rows, std::size_t h, std::size_t b,
+                               std::size_t full_vocab) {
+  if (d.sync == SyncMode::param_server) {
+    if (d.tp > 1 && d.tp_index == 0)
+      a.ps_staging = std::max(sat_mul(rows, h), d.last_stage && d.tp_sum ? sat_mul(b, full_vocab) : 0);
+    if (d.last_stage && d.ensemble && d.dp_index == 0) a.ps_staging = std::max(a.ps_staging, sat_mul(b, full_vocab));
+  }
+  return a;
+}
 
 ActivationSizes activation_sizes(const ModelConfig& m, const Dims& d) {
   const std::size_t rows = sat_mul(nonneg(d.batch), nonneg(d.prompt));  // prefill is the largest step
@@ -61,32 +73,25 @@ ActivationSizes activation_sizes(const ModelConfig& m, const Dims& d) {
     const bool gather = d.tp > 1 && !d.tp_sum;
     a.staging = gather ? sat_mul(b, full_vocab) : 0;
     a.logits_tp = gather ? sat_mul(b, full_vocab) : 0;
-    a.logits_out = d.dp > 1 && !d.ensemble ? sat_mul(nonneg(d.global_batch), full_vocab) : 0;
+    a.logits_out = d.dp > 1 && !d.ensemble && !d.ragged ? sat_mul(nonneg(d.global_batch), full_vocab) : 0;
   }
   a.aux_bytes = sat_add(a.aux_bytes_moe, d.gpt2 ? 0 : sat_mul(2, nonneg(d.context), nonneg(d.head_dim / 2), sizeof(float)));
   // Token ids of every step in device memory (no host copy inside a step), the pipeline's
   // feedback slots, and GPT-2's position ids.
+  // A ragged step's ids (and GPT-2's positions) are made per step, at most `rows` of them, and
+  // the last stage gathers the emitting rows by an index of at most `b`.
+  if (d.ragged) {
+    const std::size_t step_ids = sat_mul(rows, sizeof(std::int32_t));
+    if (d.first_stage) a.aux_bytes = sat_add(a.aux_bytes, step_ids, d.gpt2 ? step_ids : 0);
+    if (d.last_stage) a.aux_bytes = sat_add(a.aux_bytes, sat_mul(b, sizeof(std::int32_t)));
+    return with_ps_staging(a, d, rows, h, b, full_vocab);
+  }
   const std::size_t steps_ids = sat_mul(b, nonneg(d.context - d.prompt));
   const std::size_t ids_bytes = sat_mul(sat_add(sat_mul(b, nonneg(d.prompt)), steps_ids), sizeof(std::int32_t));
   if (d.first_stage || d.last_stage) a.aux_bytes = sat_add(a.aux_bytes, ids_bytes);
   if (d.pp > 1 && d.first_stage) a.aux_bytes = sat_add(a.aux_bytes, sat_mul(b, sizeof(std::int32_t)));
   if (d.first_stage && d.gpt2) a.aux_bytes = sat_add(a.aux_bytes, ids_bytes);
-  if (d.sync == SyncMode::param_server) {
-    if (d.tp > 1 && d.tp_index == 0)
-      a.ps_staging = std::max(sat_mul(rows, h), d.last_stage && d.tp_sum ? sat_mul(b, full_vocab) : 0);
-    if (d.last_stage && d.ensemble && d.dp_index == 0) a.ps_staging = std::max(a.ps_staging, sat_mul(b, full_vocab));
-  }
-  return a;
-}
-
-std::vector<GemmShape> local_gemm_shapes(const Dims& d, int rows, int vocab) {
-  std::vector<GemmShape> shapes = {{"attn/qkv", rows, d.qkv_cols(), d.hidden},
-                                   {"attn/out", rows, d.hidden, d.q_heads * d.head_dim},
-                                   {"mlp/up", rows, d.up_cols(), d.hidden},
-                                   {"mlp/down", rows, d.hidden, d.intermediate}};
-  shapes.push_back(d.tp_sum ? GemmShape{"head/gemm", d.batch, vocab, d.hidden_part}
-                            : GemmShape{"head/gemm", d.batch, d.vocab_part, d.hidden});
-  return shapes;
+  return with_ps_staging(a, d, rows, h, b, full_vocab);
 }
 
 std::string gemm_detail(const std::vector<GemmShape>& shapes, const std::string& phase) {
@@ -97,171 +102,6 @@ std::string gemm_detail(const std::vector<GemmShape>& shapes, const std::string&
 
 }  // namespace
 
-std::vector<GemmShape> gemm_shapes(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard,
-                                   bool prefill) {
-  const Dims d = local_dims(model, point, shard);
-  return local_gemm_shapes(d, d.batch * (prefill ? d.prompt : 1), model.vocab);
-}
-
-namespace {
-
-AttentionShape attention_shape(const Dims& d, int sequences, int new_tokens, int past) {
-  return AttentionShape{sequences, new_tokens, past, d.context, d.q_heads, d.kv_heads, d.head_dim, d.q_per_kv, d.window};
-}
-
-// Whether the residual step and the next norm run as one fused call: always, except in the
-// overlap mode, whose residual is added chunk by chunk as the background all-reduces finish.
-bool fuses_residual_norm(const Dims& d) { return !(d.sync == SyncMode::overlap && d.tp > 1); }
-
-// Accumulates the least work of each compute phase: the FLOPs of GEMMs and attention, and the
-// bytes a phase must read and write at the least (every operand once; fused steps counted once).
-class WorkModel {
- public:
-  WorkModel(const ModelConfig& m, const Dims& d, std::size_t esize, int overlap_chunks)
-      : m_(m), d_(d), e_(static_cast<double>(esize)),
-        chunks_(fuses_residual_norm(d) ? 1 : std::max(1, std::min(overlap_chunks, d.hidden))) {}
-
-  void pass(const std::string& pass_name, const ShardPlan& shard, int new_tokens, int past) {
-    for (int mb = 0; mb < shard.microbatches; ++mb) {
-      const int seqs = microbatch_range(shard, mb).size();
-      const double rows = static_cast<double>(seqs) * new_tokens;
-      if (d_.first_stage) embed(pass_name, rows);
-      for (int l = shard.layers.begin; l < shard.layers.end; ++l)
-        layer(fmt::format("{}/layer.{}/", pass_name, l), l - shard.layers.begin, seqs, new_tokens, past);
-      if (d_.last_stage) head(pass_name, seqs, new_tokens);
-    }
-    if (d_.last_stage) merge(pass_name);
-  }
-  std::vector<PhaseWork> result() const {
-    std::vector<PhaseWork> out;
-    for (const auto& [path, w] : work_) out.push_back(w);
-    return out;
-  }
-
- private:
-  // `cold`: the part of `bytes` read from weights or the KV cache.
-  void add(const std::string& path, double flops, double bytes, double cold = 0) {
-    PhaseWork& w = work_[path];
-    w.phase = path;
-    w.calls += 1;
-    w.flops += flops;
-    w.bytes += bytes;
-    w.cold_bytes += cold;
-  }
-  void gemm(const std::string& path, double m, double n, double k) {
-    add(path, 2 * m * n * k, (m * k + n * k + m * n) * e_, n * k * e_);
-  }
-  // A row-parallel GEMM, cut into column chunks in the overlap mode: each chunk reads all of a.
-  void row_parallel_gemm(const std::string& path, double m, double k) {
-    for (int c = 0; c < chunks_; ++c) gemm(path, m, split_range(d_.hidden, chunks_, c).size(), k);
-  }
-  double norm_params() const { return (d_.gpt2 ? 2.0 : 1.0) * d_.hidden * e_; }
-
-  void embed(const std::string& pass_name, double rows) {
-    add(pass_name + "/embed/lookup", 0, 2 * rows * d_.hidden * e_ + 4 * rows, rows * d_.hidden * e_);
-    if (d_.gpt2) add(pass_name + "/embed/positions", 0, 3 * rows * d_.hidden * e_ + 4 * rows, rows * d_.hidden * e_);
-  }
-
-  void layer(const std::string& L, int index, int seqs, int new_tokens, int past) {
-    const double rows = static_cast<double>(seqs) * new_tokens, h = d_.hidden, hd = d_.head_dim;
-    const bool fused = fuses_residual_norm(d_);
-    const bool has_next = index + 1 < static_cast<int>(d_.local_layers);
-    if (index == 0 || !fused) add(L + "attn/norm", 0, 2 * rows * h * e_ + norm_params(), norm_params());
-    gemm(L + "attn/qkv", rows, d_.qkv_cols(), h);
-    if (d_.qkv_bias) add(L + "attn/qkv_bias", 0, (2 * rows + 1) * d_.qkv_cols() * e_, d_.qkv_cols() * e_);
-    if (d_.qk_norm) add(L + "attn/qk_norm", 0, (2 * rows * (d_.q_heads + d_.kv_heads) + 2) * hd * e_, 2 * hd * e_);
-    if (d_.gpt2)
-      add(L + "attn/kv_store", 0, 4 * rows * d_.kv_heads * hd * e_);
-    else  // q rotated in place; k rotated and v copied into the cache; cos and sin read as floats
-      add(L + "attn/rope_kv_store", 0, rows * hd * e_ * (2.0 * d_.q_heads + 4.0 * d_.kv_heads) + rows * hd * 4);
-    attention(L + "attn/core", attention_shape(d_, seqs, new_tokens, past));
-    row_parallel_gemm(L + "attn/out", rows, static_cast<double>(d_.q_heads) * hd);
-    residual(L + "attn/", rows, fused, true, d_.out_bias);
-    if (!fused) add(L + "mlp/norm", 0, 2 * rows * h * e_ + norm_params(), norm_params());
-    if (m_.moe()) return;  // no floor for MoE models (apply_speed_of_light)
-    gemm(L + "mlp/up", rows, d_.up_cols(), h);
-    // The up projection's bias is added in the same pass as the activation, at the least.
-    const double bias = d_.mlp_bias ? d_.up_cols() * e_ : 0.0;
-    if (d_.gpt2)  // bias and GELU in place
-      add(L + "mlp/act", 0, 2 * rows * d_.intermediate * e_ + bias, bias);
-    else  // silu(gate) * up
-      add(L + "mlp/act", 0, 3 * rows * d_.intermediate * e_ + bias, bias);
-    row_parallel_gemm(L + "mlp/down", rows, d_.intermediate);
-    residual(L + "mlp/", rows, fused, has_next, d_.mlp_bias);
-  }
-
-  // x += y (+ bias), then (fused) the next norm from x.
-  void residual(const std::string& prefix, double rows, bool fused, bool norm_follows, bool bias) {
-    const double bias_bytes = bias ? d_.hidden * e_ : 0.0, plain = 3 * rows * d_.hidden * e_ + bias_bytes;
-    if (fused && norm_follows)
-      add(prefix + "residual_norm", 0, plain + rows * d_.hidden * e_ + norm_params(), bias_bytes + norm_params());
-    else
-      add(prefix + "residual", 0, plain, bias_bytes);
-  }
-
-  // FLOPs of Q K^T and P V over the keys each query sees; bytes: Q, O and every key and value read once.
-  void attention(const std::string& path, const AttentionShape& s) {
-    double pairs = 0;
-    for (int i = s.past; i < s.past + s.new_tokens; ++i) {
-      const int first = s.window > 0 ? std::max(0, i - s.window + 1) : 0;
-      pairs += i - first + 1;
-    }
-    const int last = s.past + s.new_tokens - 1;
-    const int first_key = s.window > 0 ? std::max(0, s.past - s.window + 1) : 0;
-    const double keys = last - first_key + 1;
-    const double b = s.batch, hd = s.head_dim;
-    add(path, 4.0 * b * s.q_heads * hd * pairs,
-        2.0 * b * s.new_tokens * s.q_heads * hd * e_ + 2.0 * b * s.kv_heads * keys * hd * e_,
-        2.0 * b * s.kv_heads * std::max(0, s.past - first_key) * hd * e_);  // cold: written by earlier passes
-  }
-
-  void head(const std::string& pass_name, int seqs, int new_tokens) {
-    const double rows = seqs, h = d_.hidden;
-    if (new_tokens > 1) add(pass_name + "/head/select", 0, 2 * rows * h * e_);
-    add(pass_name + "/head/norm", 0, 2 * rows * h * e_ + norm_params(), norm_params());
-    if (d_.tp_sum)
-      gemm(pass_name + "/head/gemm", rows, m_.vocab, d_.hidden_part);
-    else
-      gemm(pass_name + "/head/gemm", rows, d_.vocab_part, h);
-  }
-
-  void merge(const std::string& pass_name) {
-    const double logits = static_cast<double>(d_.batch) * m_.vocab * e_;
-    if (d_.tp > 1 && !d_.tp_sum) add(pass_name + "/head/assemble", 0, 2 * logits);
-    if (d_.ensemble) add(pass_name + "/merge/weight", 0, 2 * logits);
-  }
-
-  const ModelConfig& m_;
-  const Dims& d_;
-  double e_;
-  int chunks_;  // column chunks of a row-parallel GEMM
-  std::map<std::string, PhaseWork> work_;
-};
-
-}  // namespace
-
-std::vector<AttentionShape> attention_shapes(const ModelConfig& model, const ConfigPoint& point,
-                                             const ShardPlan& shard) {
-  const Dims d = local_dims(model, point, shard);
-  std::vector<AttentionShape> shapes;
-  std::set<int> sizes;
-  for (int mb = 0; mb < shard.microbatches; ++mb) sizes.insert(microbatch_range(shard, mb).size());
-  for (int seqs : sizes) {
-    if (seqs == 0 || d.local_layers == 0) continue;
-    shapes.push_back(attention_shape(d, seqs, d.prompt, 0));
-    if (point.workload.gen > 1) shapes.push_back(attention_shape(d, seqs, 1, d.prompt));
-  }
-  return shapes;
-}
-
-std::vector<PhaseWork> phase_work(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard,
-                                  DType dtype, int overlap_chunks) {
-  const Dims d = local_dims(model, point, shard);
-  WorkModel work(model, d, dtype_size(dtype), overlap_chunks);
-  work.pass("prefill", shard, d.prompt, 0);
-  for (int step = 1; step < point.workload.gen; ++step) work.pass("decode", shard, 1, d.prompt + step - 1);
-  return work.result();
-}
 
 MemoryPlan plan_rank_memory(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard, DType dtype) {
   const Dims d = local_dims(model, point, shard);
@@ -323,6 +163,7 @@ struct TransformerRank::Impl {
   };
   struct PassPhases {
     PhaseId embed, positions, recv, send, feedback_send, feedback_recv;
+    PhaseId step_tables;  // a ragged step's token ids, positions and emitting rows, made and uploaded
     ReducePhases embed_sync, head_sync, mean_sync;
     std::vector<LayerPhases> layers;
     PhaseId select, final_norm, head, gather, assemble, scale, concat;
@@ -345,12 +186,16 @@ struct TransformerRank::Impl {
   // int32 tables in backend memory: prompt ids [batch][prompt], decode ids [step - 1][batch],
   // and for GPT-2 the matching position ids.
   DeviceBuffer prompt_ids, decode_ids, prompt_positions, decode_positions;
+  // Ragged steps: ids and positions of the packed rows, the rows whose logits are taken.
+  DeviceBuffer step_ids, step_positions, emit_rows;
+  int emitted = 0;  // emitting pieces of the last ragged step
+  std::set<std::pair<int, int>> prepared_pieces;  // (tokens, past) shapes prepared for ragged steps
   DeviceBuffer x, xn, qkv, attn, proj, mlp_in, mlp_act, last, last_norm, logits_local, staging, logits_tp, logits_out;
   std::unique_ptr<AsyncReducer> async;
   PassPhases phases[2];  // prefill, decode
   std::vector<const void*> layer_names[2];  // NVTX names "prefill/layer.3"
   std::vector<std::int32_t> prompt_tokens, decode_tokens;  // host copies of the tables
-  std::vector<std::size_t> tp_gather_counts, dp_gather_counts;
+  std::vector<std::size_t> dp_gather_counts;
   float ensemble_weight = 1.0f;
   const bool fused_norms;  // residual + next norm in one call (fuses_residual_norm)
   std::vector<AttentionUse> attention_uses;
@@ -367,16 +212,12 @@ struct TransformerRank::Impl {
         fused_norms(fuses_residual_norm(d)) {
     register_phases(table);
     allocate_state();
-    const int first = first_fed_sequence(shard, opts.fault);
-    for (int b = 0; b < d.batch; ++b)
-      for (int t = 0; t < d.prompt; ++t)
-        prompt_tokens.push_back(input_token(opts.seed, first + b, t, m.vocab));
-    for (int step = 1; step < p.workload.gen; ++step)
-      for (int b = 0; b < d.batch; ++b)
-        decode_tokens.push_back(input_token(opts.seed, first + b, d.prompt + step - 1, m.vocab));
-    upload_token_tables();
-    for (int t = 0; t < d.tp; ++t)
-      tp_gather_counts.push_back(static_cast<std::size_t>(d.batch) * split_range(m.vocab, d.tp, t).size());
+    if (d.ragged) {
+      allocate_step_tables();
+    } else {
+      make_token_tables();
+      upload_token_tables();
+    }
     for (int r = 0; r < d.dp; ++r)
       dp_gather_counts.push_back(static_cast<std::size_t>(split_range(d.global_batch, d.dp, r).size()) * m.vocab);
     if (d.ensemble) {
@@ -386,7 +227,7 @@ struct TransformerRank::Impl {
       ensemble_weight = static_cast<float>(mine / total);
     }
     if (d.sync == SyncMode::overlap && d.tp > 1) async = make_async_reducer(be.name(), *comms.tp, be);
-    prepare_attention();
+    if (!d.ragged) prepare_attention();
   }
 
   // Chooses every attention kernel (cuDNN builds its graphs) now, outside the timed iterations.
@@ -476,6 +317,7 @@ struct TransformerRank::Impl {
       P.embed = compute("embed/lookup");
       P.embed_sync = reduction("embed/all_reduce", "tp", d.tp);
       P.positions = compute("embed/positions");
+      P.step_tables = compute("embed/step_tables");
       P.recv = transfer("pipeline/recv");
       P.send = transfer("pipeline/send");
       P.feedback_send = transfer("pipeline/token_feedback_send");
@@ -543,6 +385,23 @@ struct TransformerRank::Impl {
       prompt_positions = int_table(prefill_pos);
       decode_positions = int_table(decode_pos);
     }
+  }
+
+  void make_token_tables() {
+    const int first = first_fed_sequence(shard, opts.fault);
+    for (int b = 0; b < d.batch; ++b)
+      for (int t = 0; t < d.prompt; ++t) prompt_tokens.push_back(input_token(opts.seed, first + b, t, m.vocab));
+    for (int step = 1; step < point.workload.gen; ++step)
+      for (int b = 0; b < d.batch; ++b)
+        decode_tokens.push_back(input_token(opts.seed, first + b, d.prompt + step - 1, m.vocab));
+  }
+
+  void allocate_step_tables() {
+    const std::size_t rows = static_cast<std::size_t>(d.batch) * d.prompt * sizeof(std::int32_t);
+    if (d.first_stage) step_ids = be.allocate_bytes(rows, MemoryKind::activations);
+    if (d.first_stage && d.gpt2) step_positions = be.allocate_bytes(rows, MemoryKind::activations);
+    if (d.last_stage)
+      emit_rows = be.allocate_bytes(static_cast<std::size_t>(d.batch) * sizeof(std::int32_t), MemoryKind::activations);
   }
 
   void upload_rope_tables() {
@@ -691,23 +550,80 @@ struct TransformerRank::Impl {
     return g;
   }
 
-  // Layer `index` on the sequences `seqs` of the replica (a micro-batch).
-  void layer_forward(int pass, std::size_t index, Range seqs, int new_tokens, int past) {
+  // One attention call of a step: its shape, its first row in the step's buffers, and the offset
+  // of its sequences' keys and values in the caches.
+  struct AttentionCall {
+    AttentionShape shape;
+    std::size_t row0 = 0, cache0 = 0;
+  };
+  // The rows one pass through the layers works on: a micro-batch of equal sequences (one
+  // attention call), or the packed pieces of a ragged step (one call per piece).
+  struct StepRows {
+    std::size_t row0 = 0;  // first row in the activation buffers
+    int rows = 0;
+    Range seqs;  // equal sequences: the replica's sequences of the micro-batch
+    int new_tokens = 0, past = 0;
+    std::vector<AttentionCall> calls;
+    std::span<const StepPiece> pieces;  // ragged: the pieces, packed from row0 in order
+  };
+
+  std::size_t cache_offset(int sequence_row) const {
+    return static_cast<std::size_t>(sequence_row) * d.kv_heads * d.context * d.head_dim;
+  }
+
+  StepRows equal_rows(Range seqs, int new_tokens, int past) const {
+    StepRows r;
+    r.row0 = static_cast<std::size_t>(seqs.begin) * new_tokens;
+    r.rows = seqs.size() * new_tokens;
+    r.seqs = seqs;
+    r.new_tokens = new_tokens;
+    r.past = past;
+    r.calls.push_back({attention_shape(d, seqs.size(), new_tokens, past), r.row0, cache_offset(seqs.begin)});
+    return r;
+  }
+
+  StepRows ragged_rows(std::span<const StepPiece> pieces, std::size_t row0) const {
+    StepRows r;
+    r.row0 = row0;
+    r.pieces = pieces;
+    for (const StepPiece& piece : pieces) {
+      r.calls.push_back({attention_shape(d, 1, piece.tokens, piece.first_position), row0 + r.rows, cache_offset(piece.slot)});
+      r.rows += piece.tokens;
+    }
+    return r;
+  }
+
+  // RoPE and the KV store, then attention, for every call of the step.
+  void attend(const LayerPhases& P, const KvCache& cache, const StepRows& r) {
+    {
+      ScopedPhase p(tl, d.gpt2 ? P.kv_store : P.rope_kv_store);
+      for (const AttentionCall& c : r.calls) {
+        void* q = at(qkv, c.row0 * d.qkv_cols());
+        if (d.gpt2)
+          be.store_kv(q, at(cache.k, c.cache0), at(cache.v, c.cache0), c.shape);
+        else
+          be.rope_store_kv(q, at(cache.k, c.cache0), at(cache.v, c.cache0), c.shape,
+                           static_cast<const float*>(rope_cos.get()), static_cast<const float*>(rope_sin.get()));
+      }
+    }
+    ScopedPhase p(tl, P.attn);
+    for (const AttentionCall& c : r.calls)
+      be.attention(at(qkv, c.row0 * d.qkv_cols()), at(cache.k, c.cache0), at(cache.v, c.cache0),
+                   at(attn, c.row0 * d.q_heads * d.head_dim), c.shape);
+  }
+
+  // Layer `index` on the rows `r` of the replica (a micro-batch, or a ragged step).
+  void layer_forward(int pass, std::size_t index, const StepRows& r) {
     const nvtx::Range layer_range(layer_names[pass][index], nvtx::Color::structure, shard.layers.begin + index);
     const LayerWeights& L = w->layers[index];
-    const KvCache& cache = caches[index];
     const LayerPhases& P = phases[pass].layers[index];
-    const int rows = seqs.size() * new_tokens;
-    const std::size_t row0 = static_cast<std::size_t>(seqs.begin) * new_tokens;
-    const std::size_t cache0 = static_cast<std::size_t>(seqs.begin) * d.kv_heads * d.context * d.head_dim;
+    const int rows = r.rows;
+    const std::size_t row0 = r.row0;
     void* xr = at(x, row0 * d.hidden);
     void* xnr = at(xn, row0 * d.hidden);
     void* qkvr = at(qkv, row0 * d.qkv_cols());
     void* attnr = at(attn, row0 * d.q_heads * d.head_dim);
     void* projr = at(proj, row0 * d.hidden);
-    void* kc = at(cache.k, cache0);
-    void* vc = at(cache.v, cache0);
-    const AttentionShape shape = attention_shape(d, seqs.size(), new_tokens, past);
 
     // The first layer normalises its input; later ones find it normalised by the previous
     // layer's fused residual step.
@@ -719,15 +635,7 @@ struct TransformerRank::Impl {
       be.head_rms_norm(qkvr, L.q_norm_w.get(), L.k_norm_w.get(), rows, d.q_heads, d.kv_heads, d.head_dim,
                        static_cast<float>(m.norm_eps));
     }
-    if (d.gpt2) {
-      ScopedPhase p(tl, P.kv_store);
-      be.store_kv(qkvr, kc, vc, shape);
-    } else {
-      ScopedPhase p(tl, P.rope_kv_store);
-      be.rope_store_kv(qkvr, kc, vc, shape, static_cast<const float*>(rope_cos.get()),
-                       static_cast<const float*>(rope_sin.get()));
-    }
-    { ScopedPhase p(tl, P.attn); be.attention(qkvr, kc, vc, attnr, shape); }
+    attend(P, caches[index], r);
     row_parallel(rows, d.q_heads * d.head_dim, attnr, L.out_w.get(), projr, xr, xnr, P.out, P.out_sync,
                  {P.residual1, P.residual_norm1, P.norm2, &L.out_b, &L.norm2_w, &L.norm2_b});
 
@@ -736,14 +644,15 @@ struct TransformerRank::Impl {
     const Residual after{P.residual2, P.residual_norm2, 0, &L.down_b, next ? &next->norm1_w : nullptr,
                          next ? &next->norm1_b : nullptr};
     if (m.moe_layer(shard.layers.begin + static_cast<int>(index))) {
-      const TokenRows tokens{shard.batch.begin + seqs.begin, seqs.size(), new_tokens, past};
+      // Ragged steps never reach here: layout_problem refuses MoE models for request lists.
+      const TokenRows tokens{shard.batch.begin + r.seqs.begin, r.seqs.size(), r.new_tokens, r.past};
       const MoeRouting routing{opts.routing, opts.seed, opts.fault == FaultInjection::wrong_expert, nullptr,
                                opts.forced_routes.get(), count_routing ? &routing_agreement : nullptr};
       moe_forward(be, moe_weights(L), routing, shard.layers.begin + static_cast<int>(index), tokens, xnr, projr, *moe_ws,
                   MoePhases{&tl, P.moe_router, P.moe_dispatch, P.moe_experts, P.moe_combine, P.moe_counts, P.moe_send,
                             P.moe_return, P.moe_shared},
-                  count_routing ? &(past > 0 ? expert_tokens_decode : expert_tokens)[index] : nullptr,
-                  ep_group(new_tokens));
+                  count_routing ? &(r.past > 0 ? expert_tokens_decode : expert_tokens)[index] : nullptr,
+                  ep_group(r.new_tokens));
       reduce_residual(rows, projr, xr, xnr, P.down_sync, after);
       return;
     }
@@ -762,10 +671,10 @@ struct TransformerRank::Impl {
     row_parallel(rows, d.intermediate, actr, L.down_w.get(), projr, xr, xnr, P.down, P.down_sync, after);
   }
 
-  void embed_tokens(int pass, const std::int32_t* tokens, Range seqs, int new_tokens, int past) {
+  void embed_tokens(int pass, const std::int32_t* tokens, const StepRows& r) {
     const PassPhases& P = phases[pass];
-    const int rows = seqs.size() * new_tokens;
-    const std::size_t row0 = static_cast<std::size_t>(seqs.begin) * new_tokens;
+    const int rows = r.rows;
+    const std::size_t row0 = r.row0;
     void* xr = at(x, row0 * d.hidden);
     {
       ScopedPhase p(tl, P.embed);
@@ -776,8 +685,9 @@ struct TransformerRank::Impl {
     if (d.gpt2) {
       ScopedPhase p(tl, P.positions);
       const std::int32_t* ids =
-          pass == 0 ? int_at(prompt_positions, row0)
-                     : int_at(decode_positions, static_cast<std::size_t>(past - d.prompt) * d.batch + seqs.begin);
+          d.ragged    ? int_at(step_positions, row0)
+          : pass == 0 ? int_at(prompt_positions, row0)
+                      : int_at(decode_positions, static_cast<std::size_t>(r.past - d.prompt) * d.batch + r.seqs.begin);
       void* pr = at(proj, row0 * d.hidden);
       be.embed(ids, rows, w->positions.get(), 0, m.max_positions, d.hidden, pr);
       be.add(xr, pr, static_cast<std::size_t>(rows) * d.hidden);
@@ -786,49 +696,67 @@ struct TransformerRank::Impl {
 
   // Final norm and LM head for the sequences `seqs`, into the rank's logits rows.
   void head_forward(int pass, Range seqs, int new_tokens) {
-    const PassPhases& P = phases[pass];
-    const int rows = seqs.size();
     const void* hidden = at(x, static_cast<std::size_t>(seqs.begin) * new_tokens * d.hidden);
     void* lastr = at(last, static_cast<std::size_t>(seqs.begin) * d.hidden);
-    void* normr = at(last_norm, static_cast<std::size_t>(seqs.begin) * d.hidden);
     if (new_tokens > 1) {
-      ScopedPhase p(tl, P.select);
+      ScopedPhase p(tl, phases[pass].select);
       const std::size_t stride = static_cast<std::size_t>(new_tokens) * d.hidden;
       be.copy_2d(lastr, d.hidden, static_cast<const char*>(hidden) + (new_tokens - 1) * std::size_t(d.hidden) * esize, stride,
-                 rows, d.hidden);
+                 seqs.size(), d.hidden);
       hidden = lastr;
     }
+    head_rows(pass, seqs.begin, seqs.size(), hidden);
+  }
+
+  // A ragged step's head: the last rows of its emitting pieces (emit_rows) gathered, in order.
+  void ragged_head(int pass, int emitting) {
+    if (emitting == 0) return;
+    {
+      ScopedPhase p(tl, phases[pass].select);
+      be.gather_rows(last.get(), x.get(), int_at(emit_rows, 0), emitting, d.hidden);
+    }
+    head_rows(pass, 0, emitting, last.get());
+  }
+
+  // The final norm of `rows` last hidden states and the LM head, into the logits rows from `out0`.
+  void head_rows(int pass, int out0, int rows, const void* hidden) {
+    const PassPhases& P = phases[pass];
+    void* normr = at(last_norm, static_cast<std::size_t>(out0) * d.hidden);
     { ScopedPhase p(tl, P.final_norm); norm(hidden, w->final_w, w->final_b, normr, rows); }
     ScopedPhase p(tl, P.head);
     const int cols = d.logits_cols(m.vocab);
-    void* out = at(logits_local, static_cast<std::size_t>(seqs.begin) * cols);
+    void* out = at(logits_local, static_cast<std::size_t>(out0) * cols);
     if (d.tp_sum)  // partial logits from this rank's slice of the hidden dimension
-      be.gemm(rows, m.vocab, d.hidden_part, at(last_norm, static_cast<std::size_t>(seqs.begin) * d.hidden + shard.hidden.begin), d.hidden,
+      be.gemm(rows, m.vocab, d.hidden_part, at(last_norm, static_cast<std::size_t>(out0) * d.hidden + shard.hidden.begin), d.hidden,
               w->head_weights, d.hidden_part, out, m.vocab, 0.0f);
     else
       be.gemm(rows, d.vocab_part, d.hidden, normr, d.hidden, w->head_weights, d.hidden, out, d.vocab_part, 0.0f);
   }
 
-  // Combines the partial outputs into the merged logits [batch, vocab].
-  void merge_outputs(int pass) {
+  // Combines the partial outputs of `rows` sequences into the merged logits [rows, vocab]. The
+  // replicas of a ragged run keep their own outputs (no data-parallel merge).
+  void merge_outputs(int pass, int rows) {
     const PassPhases& P = phases[pass];
-    const std::size_t replica_elems = static_cast<std::size_t>(d.batch) * m.vocab;
+    const std::size_t replica_elems = static_cast<std::size_t>(rows) * m.vocab;
     if (d.tp > 1 && d.tp_sum) {
       sum_over(*comms.tp, logits_local.get(), replica_elems, P.head_sync);
     } else if (d.tp > 1) {
+      std::vector<std::size_t> counts;
+      for (int t = 0; t < d.tp; ++t) counts.push_back(static_cast<std::size_t>(rows) * split_range(m.vocab, d.tp, t).size());
       {
         ScopedPhase p(tl, P.gather, replica_elems * esize);
-        comms.tp->all_gather_v(logits_local.get(), staging.get(), tp_gather_counts, dtype);
+        comms.tp->all_gather_v(logits_local.get(), staging.get(), counts, dtype);
       }
-      // The gather yields [tp][batch][vocab shard]; reorder to [batch][vocab].
+      // The gather yields [tp][rows][vocab shard]; reorder to [rows][vocab].
       ScopedPhase p(tl, P.assemble);
       std::size_t offset = 0;
       for (int t = 0; t < d.tp; ++t) {
         const Range v = split_range(m.vocab, d.tp, t);
-        be.copy_2d(at(logits_tp, v.begin), m.vocab, at(staging, offset), v.size(), d.batch, v.size());
-        offset += tp_gather_counts[static_cast<std::size_t>(t)];
+        be.copy_2d(at(logits_tp, v.begin), m.vocab, at(staging, offset), v.size(), rows, v.size());
+        offset += counts[static_cast<std::size_t>(t)];
       }
     }
+    if (d.ragged) return;
     if (d.ensemble) {
       void* mine = const_cast<void*>(replica_logits());
       { ScopedPhase p(tl, P.scale); be.scale(mine, ensemble_weight, replica_elems); }
@@ -882,12 +810,13 @@ struct TransformerRank::Impl {
       const std::size_t n = static_cast<std::size_t>(seqs.size()) * new_tokens * d.hidden;
       void* xr = at(x, static_cast<std::size_t>(seqs.begin) * new_tokens * d.hidden);
       if (d.first_stage) {
-        embed_tokens(pass, first_stage_tokens(pass, step, seqs), seqs, new_tokens, past);
+        embed_tokens(pass, first_stage_tokens(pass, step, seqs), equal_rows(seqs, new_tokens, past));
       } else {
         ScopedPhase p(tl, P.recv, n * esize);
         comms.pp->recv(xr, n, dtype, d.pp_index - 1);
       }
-      for (std::size_t l = 0; l < caches.size(); ++l) layer_forward(pass, l, seqs, new_tokens, past);
+      const StepRows rows = equal_rows(seqs, new_tokens, past);
+      for (std::size_t l = 0; l < caches.size(); ++l) layer_forward(pass, l, rows);
       if (!d.last_stage) {
         ScopedPhase p(tl, P.send, n * esize);
         comms.pp->send(xr, n, dtype, d.pp_index + 1);
@@ -896,7 +825,57 @@ struct TransformerRank::Impl {
       head_forward(pass, seqs, new_tokens);
     }
     send_tokens(pass, step);
-    if (d.last_stage) merge_outputs(pass);
+    if (d.last_stage) merge_outputs(pass, d.batch);
+  }
+
+  // A ragged step (request-list workloads). layout_problem admits one pipeline stage only.
+  void ragged_step(std::span<const StepPiece> pieces) {
+    const bool prefill = std::any_of(pieces.begin(), pieces.end(),
+                                     [](const StepPiece& p) { return p.tokens > 1 || p.first_position == 0; });
+    const int pass = prefill ? 0 : 1;
+    const StepRows rows = ragged_rows(pieces, 0);
+    prepare_ragged_attention(rows);
+    emitted = upload_step_tables(pass, rows);
+    embed_tokens(pass, int_at(step_ids, 0), rows);
+    for (std::size_t l = 0; l < caches.size(); ++l) layer_forward(pass, l, rows);
+    ragged_head(pass, emitted);
+    if (emitted > 0) merge_outputs(pass, emitted);  // the same on every tensor-parallel peer
+  }
+
+  // Attention kernels for shapes not seen before (cuDNN builds a graph per shape): the first
+  // iteration, a warm-up, meets every shape an offline schedule uses.
+  void prepare_ragged_attention(const StepRows& r) {
+    for (const AttentionCall& c : r.calls) {
+      if (!prepared_pieces.insert({c.shape.new_tokens, c.shape.decode() ? 1 : c.shape.past}).second) continue;
+      const AttentionPlan plan = be.prepare_attention(c.shape, opts.attention);
+      const std::string pass = c.shape.decode() ? "decode" : "prefill";
+      auto same = [&](const AttentionUse& u) { return u.pass == pass && u.kernel == plan.kernel; };
+      if (std::none_of(attention_uses.begin(), attention_uses.end(), same))
+        attention_uses.push_back({pass, plan.kernel, plan.why});
+    }
+  }
+
+  // The step's token ids (and GPT-2's positions) for its packed rows, and the rows whose logits
+  // it emits; returns how many emit. Teacher-forced ids, as in equal steps: input_token.
+  int upload_step_tables(int pass, const StepRows& r) {
+    ScopedPhase p(tl, phases[pass].step_tables);
+    std::vector<std::int32_t> ids, positions, emitting;
+    int row = 0;
+    for (const StepPiece& piece : r.pieces) {
+      for (int t = 0; t < piece.tokens; ++t) {
+        ids.push_back(input_token(opts.seed, piece.sequence, piece.first_position + t, m.vocab));
+        positions.push_back(piece.first_position + t);
+      }
+      row += piece.tokens;
+      if (piece.emits) emitting.push_back(row - 1);
+    }
+    auto upload = [&](const DeviceBuffer& to, const std::vector<std::int32_t>& v) {
+      if (to && !v.empty()) be.upload_bytes(to.get(), v.data(), v.size() * sizeof(std::int32_t));
+    };
+    upload(step_ids, ids);
+    upload(step_positions, positions);
+    upload(emit_rows, emitting);
+    return static_cast<int>(emitting.size());
   }
 };
 
@@ -912,9 +891,11 @@ void TransformerRank::prefill() { impl_->forward(0, 0, impl_->d.prompt, 0); }
 
 void TransformerRank::decode(int step) { impl_->forward(1, step, 1, impl_->d.prompt + step - 1); }
 
+void TransformerRank::step(std::span<const StepPiece> pieces) { impl_->ragged_step(pieces); }
+
 bool TransformerRank::holds_output() const {
   const auto& c = impl_->shard.coords;
-  return impl_->d.last_stage && c.tp == 0 && c.dp == 0;
+  return impl_->d.last_stage && c.tp == 0 && (c.dp == 0 || impl_->d.ragged);
 }
 
 std::vector<AttentionUse> TransformerRank::attention_uses() const { return impl_->attention_uses; }
@@ -935,7 +916,7 @@ const RoutingAgreement& TransformerRank::routing_agreement() const { return impl
 
 const void* TransformerRank::logits() const {
   const auto& d = impl_->d;
-  return d.dp > 1 && !d.ensemble ? impl_->logits_out.get() : impl_->replica_logits();
+  return d.dp > 1 && !d.ensemble && !d.ragged ? impl_->logits_out.get() : impl_->replica_logits();
 }
 
 }  // namespace llmt

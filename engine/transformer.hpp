@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,15 @@ std::shared_ptr<const WeightSet> build_weights(const ModelConfig& model, const C
                                                const ShardPlan& shard, const ExecutionOptions& options,
                                                Backend& backend);
 
+// One sequence's part of a ragged step (request-list workloads): `tokens` new positions of global
+// sequence `sequence` from `first_position` (a whole prompt, a chunk of one, or one decode token),
+// its keys and values in cache row `slot` of the rank's replica. `emits`: the step yields the
+// logits of its last position (the sequence's next token).
+struct StepPiece {
+  int sequence = 0, slot = 0, first_position = 0, tokens = 1;
+  bool emits = true;
+};
+
 class TransformerRank {
  public:
   TransformerRank(const ModelConfig& model, const ConfigPoint& point, const ShardPlan& shard,
@@ -118,6 +128,10 @@ class TransformerRank {
 
   void prefill();
   void decode(int step);  // step in [1, gen)
+  // Request-list workloads (ConfigPoint::traffic): one step over pieces of unequal sequences,
+  // packed: GEMMs over their tokens only, attention per sequence. Every rank of the replica runs
+  // the same steps. The output holds the emitting pieces' logits, in order, [emitted][vocab].
+  void step(std::span<const StepPiece> pieces);
 
   // Whether this rank ends every step holding the merged logits [batch, vocab].
   bool holds_output() const;

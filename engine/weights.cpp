@@ -95,6 +95,7 @@ Dims local_dims(const ModelConfig& m, const ConfigPoint& p, const ShardPlan& s) 
   d.last_stage = s.last_stage();
   d.tp_sum = p.tp_sum();
   d.ensemble = p.ensemble();
+  d.ragged = p.traffic != nullptr;
   d.sync = p.sync;
   d.local_layers = static_cast<std::size_t>(s.layers.size());
   d.moe = d.dense_mlp = false;

@@ -26,6 +26,7 @@ struct Dims {
       context, prompt, window;
   int tp, pp, dp, tp_index, pp_index, dp_index;
   bool gpt2, qkv_bias, out_bias, mlp_bias, qk_norm, first_stage, last_stage, tp_sum, ensemble;  // first and last pipeline stage
+  bool ragged;  // request-list workload: steps of unequal sequences (TransformerRank::step)
   // Mixture of experts: experts of the model, chosen per token, this rank's columns of each; the
   // block of experts it holds (all unless the EP group splits them).
   bool moe, dense_mlp;  // some layer of this rank routes to experts; some has a dense MLP

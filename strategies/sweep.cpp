@@ -8,6 +8,7 @@
 
 #include "engine/admission.hpp"
 #include "engine/backends.hpp"
+#include "engine/traffic.hpp"
 #include "model/error.hpp"
 
 namespace llmt {
@@ -18,6 +19,32 @@ int resolve_microbatches(int requested, const Layout& layout, const Workload& wo
   const int smallest_replica = ensemble ? workload.batch : workload.batch / layout.dp;
   return std::max(1, std::min(layout.pp, smallest_replica));
 }
+
+namespace {
+
+// The request-list plans of one grid: one per batching mode and, with replicas to balance,
+// per balancing policy (one replica: the first policy only, all would run alike). A uniform
+// sweep has one, null.
+std::vector<std::shared_ptr<const TrafficPlan>> traffic_plans(const SweepSpec& spec, int slots, const Layout& layout) {
+  if (!spec.requests) return {nullptr};
+  const std::vector<BatchingMode> modes =
+      spec.batchings.empty() ? std::vector<BatchingMode>{BatchingMode::static_batches} : spec.batchings;
+  std::vector<BalancePolicy> policies =
+      spec.balances.empty() ? std::vector<BalancePolicy>{BalancePolicy::round_robin} : spec.balances;
+  if (layout.dp <= 1) policies.resize(1);
+  std::vector<std::shared_ptr<const TrafficPlan>> out;
+  for (BatchingMode mode : modes)
+    for (BalancePolicy policy : policies) {
+      auto plan = std::make_shared<TrafficPlan>();
+      plan->requests = spec.requests;
+      plan->batching = BatchingOptions{mode, slots, spec.token_budget, spec.prefill_chunk};
+      plan->balance = policy;
+      out.push_back(std::move(plan));
+    }
+  return out;
+}
+
+}  // namespace
 
 std::vector<PlannedPoint> plan_sweep(const ModelConfig& model, const SweepSpec& spec,
                                      const StrategyRegistry& registry) {
@@ -85,13 +112,17 @@ std::vector<PlannedPoint> plan_sweep(const ModelConfig& model, const SweepSpec& 
               for (SyncMode sync : syncs)
                 for (MergeMode merge : merges)
                   for (int mb : microbatches)
-                    for (DispatchMode dispatch : dispatches_of(layout)) {
-                      PlannedPoint p;
-                      p.point = ConfigPoint{std::string(s->name()), layout, sync, merge, workload};
-                      p.point.microbatches = resolve_microbatches(mb, layout, workload, p.point.ensemble());
-                      p.point.dispatch = dispatch;
-                      add(std::move(p));
-                    }
+                    for (DispatchMode dispatch : dispatches_of(layout))
+                      for (const auto& traffic : traffic_plans(spec, batch, layout)) {
+                        PlannedPoint p;
+                        p.point = ConfigPoint{std::string(s->name()), layout, sync, merge, workload};
+                        if (traffic) p.point.workload = sizing_workload(*traffic, layout.dp);
+                        p.point.traffic = traffic;
+                        p.point.microbatches =
+                            resolve_microbatches(mb, layout, p.point.workload, p.point.ensemble());
+                        p.point.dispatch = dispatch;
+                        add(std::move(p));
+                      }
           }
   return plan;
 }
@@ -113,8 +144,8 @@ void admit_plan(std::vector<PlannedPoint>& plan, const ModelConfig& model, const
     } else if (auto problem = admission_problem(model, p.point, options, budget)) {
       p.skip_reason = std::move(problem);
     } else {
-      const std::string key = p.point.workload.label();
-      if (!reference_problem.count(key)) reference_problem[key] = admit_reference(model, p.point.workload, options);
+      const std::string key = p.point.traffic ? p.point.traffic->requests->label() : p.point.workload.label();
+      if (!reference_problem.count(key)) reference_problem[key] = admit_reference(model, reference_positions(p.point), options);
       p.skip_reason = reference_problem[key];
     }
   }

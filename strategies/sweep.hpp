@@ -9,6 +9,7 @@
 
 #include "model/model.hpp"
 #include "engine/plan.hpp"
+#include "engine/traffic.hpp"
 #include "engine/runner.hpp"
 #include "strategies/registry.hpp"
 
@@ -22,6 +23,12 @@ struct SweepSpec {
   std::vector<int> batches, prompts, gens;
   std::vector<int> microbatches;  // pipeline micro-batches; 0 or empty: as many as stages (auto)
   std::vector<DispatchMode> dispatches;  // expert parallelism's; empty: alltoall (other grids ignore it)
+  // A request-list workload (engine/traffic.hpp): `batches` are then each replica's slots, and
+  // prompts and gens are not used. Empty modes: static; empty policies: round-robin.
+  std::shared_ptr<const RequestList> requests;
+  std::vector<BatchingMode> batchings;
+  std::vector<BalancePolicy> balances;
+  int token_budget = 0, prefill_chunk = 0;  // continuous batching's (BatchingOptions)
 };
 
 // The micro-batches `requested` means for a grid: 1 without pipeline stages; `auto` (0) is one

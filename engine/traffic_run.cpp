@@ -1,0 +1,218 @@
+#include "engine/traffic_run.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <thread>
+
+#include "engine/stats.hpp"
+#include "model/error.hpp"
+
+namespace llmt {
+
+ReplicaSchedule::ReplicaSchedule(const TrafficPlan& plan, int replica, int replicas)
+    : plan_(plan), requests_(plan.assignment(replicas).at(static_cast<std::size_t>(replica))) {}
+
+std::vector<TrafficStepRecord> ReplicaSchedule::run(TransformerRank& transformer, Backend& backend,
+                                                    const std::function<void(const Step&)>& after_step,
+                                                    SlotUse& use) const {
+  Scheduler scheduler(*plan_.requests, requests_, plan_.batching);
+  const bool open_loop = plan_.open_loop();
+  const auto start = std::chrono::steady_clock::now();
+  // Offline, every request has arrived at 0 and the schedule does not depend on time.
+  auto now = [&] {
+    return open_loop ? std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() : 0.0;
+  };
+  std::vector<TrafficStepRecord> out;
+  while (!scheduler.done()) {
+    Step step = scheduler.next_step(now());
+    if (step.empty()) {  // open loop: the replica idles until its next request arrives
+      const double next = scheduler.next_arrival_s();
+      if (!open_loop || !std::isfinite(next))
+        throw Error("internal error: the scheduler has nothing to run and no request to wait for");
+      std::this_thread::sleep_until(start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                std::chrono::duration<double>(next)));
+      continue;
+    }
+    TrafficStepRecord record;
+    record.begin = backend.stamp();
+    transformer.step(step_pieces(step));
+    record.end = backend.stamp();
+    after_step(step);
+    scheduler.complete(step, now());
+    record.step = std::move(step);
+    out.push_back(std::move(record));
+  }
+  use = scheduler.slot_use();
+  return out;
+}
+
+int output_index(const RequestList& list, const StepItem& item) {
+  return item.first_position + item.tokens - list.requests.at(static_cast<std::size_t>(item.request)).prompt;
+}
+
+namespace {
+
+double seconds_since(std::uint64_t ns, std::uint64_t start_ns) {
+  return static_cast<double>(static_cast<std::int64_t>(ns - start_ns)) * 1e-9;
+}
+
+// The times of one replica's requests in one iteration, in seconds from `start_ns`: admitted
+// when its first step began, each output token when the step that emitted it ended.
+std::vector<RequestTimes> replica_request_times(const RequestList& list, const std::vector<int>& requests,
+                                                const std::vector<TrafficStepRecord>& steps, std::uint64_t start_ns) {
+  std::map<int, RequestTimes> by_request;
+  for (int r : requests) {
+    RequestTimes& t = by_request[r];
+    t.request = r;
+    t.arrival_s = list.requests.at(static_cast<std::size_t>(r)).arrival_s;
+  }
+  for (const TrafficStepRecord& s : steps) {
+    const double begin = seconds_since(s.begin, start_ns), end = seconds_since(s.end, start_ns);
+    for (const StepItem& item : s.step.items) {
+      RequestTimes& t = by_request.at(item.request);
+      if (std::isnan(t.admitted_s)) t.admitted_s = begin;
+      if (item.emits) t.token_s.push_back(end);
+    }
+  }
+  std::vector<RequestTimes> out;
+  for (auto& [r, t] : by_request) {
+    if (static_cast<int>(t.token_s.size()) != list.requests.at(static_cast<std::size_t>(r)).output)
+      throw Error(fmt::format("{} produced {} of its {} tokens", list.describe(r), t.token_s.size(),
+                              list.requests.at(static_cast<std::size_t>(r)).output));
+    t.first_token_s = t.token_s.front();
+    t.finished_s = t.token_s.back();
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Summary in_ms(Summary s) {
+  for (double* v : {&s.min, &s.median, &s.mean, &s.p90, &s.p99, &s.max, &s.stddev}) *v *= 1e3;
+  return s;
+}
+
+// Mean over step indices of the replicas' balance of that step's tokens (a replica whose
+// schedule has ended counts 0): how evenly the replicas' k-th steps were loaded.
+double step_balance(const std::vector<std::vector<long long>>& step_tokens) {
+  std::size_t steps = 0;
+  for (const auto& replica : step_tokens) steps = std::max(steps, replica.size());
+  if (steps == 0) return 1;
+  double sum = 0;
+  for (std::size_t k = 0; k < steps; ++k) {
+    std::vector<long long> at_k;
+    for (const auto& replica : step_tokens) at_k.push_back(k < replica.size() ? replica[k] : 0);
+    sum += balance_ratio(at_k);
+  }
+  return sum / static_cast<double>(steps);
+}
+
+void add_slot_use(SlotUse& total, const SlotUse& u) {
+  total.decode_rows += u.decode_rows;
+  total.decode_slots_held += u.decode_slots_held;
+  total.prefill_tokens += u.prefill_tokens;
+  total.prefill_padded += u.prefill_padded;
+}
+
+TrafficMetrics describe_plan(const TrafficPlan& plan, const SloLimits& slo) {
+  TrafficMetrics m;
+  m.available = true;
+  m.requests = plan.requests->label();
+  m.source = plan.requests->source;
+  m.request_count = plan.requests->size();
+  m.batching = std::string(batching_mode_name(plan.batching.mode));
+  m.balance = std::string(balance_policy_name(plan.balance));
+  m.slo = slo_label(slo);
+  m.slots = plan.batching.slots;
+  m.token_budget = plan.batching.token_budget;
+  m.prefill_chunk = plan.batching.prefill_chunk;
+  return m;
+}
+
+}  // namespace
+
+TrafficMetrics traffic_metrics(const TrafficPlan& plan, const Layout& layout, const std::vector<RankOutcome>& ranks,
+                               const SloLimits& slo) {
+  const RequestList& list = *plan.requests;
+  TrafficMetrics m = describe_plan(plan, slo);
+  const int replicas = layout.dp;
+  const auto assignment = plan.assignment(replicas);
+  const std::size_t iterations = ranks.front().iterations.size();
+  m.replicas.resize(static_cast<std::size_t>(replicas));
+  std::vector<RequestTimes> pooled;
+  std::vector<double> per_second[4], met, step_ratios;
+  SlotUse slots;
+  for (std::size_t i = 0; i < iterations; ++i) {
+    std::uint64_t start = std::numeric_limits<std::uint64_t>::max(), end = 0;
+    for (const RankOutcome& o : ranks) {
+      start = std::min(start, o.iterations[i].begin);
+      end = std::max(end, o.iterations[i].end);
+    }
+    std::vector<RequestTimes> times;
+    std::vector<std::vector<long long>> step_tokens(static_cast<std::size_t>(replicas));
+    for (int r = 0; r < replicas; ++r) {
+      const IterationRecord& rec = ranks.at(static_cast<std::size_t>(world_rank_of(layout, {0, 0, r}))).iterations[i];
+      const auto ri = static_cast<std::size_t>(r);
+      std::vector<RequestTimes> mine = replica_request_times(list, assignment[ri], rec.traffic_steps, start);
+      ReplicaUse& use = m.replicas[ri];
+      use.replica = r;
+      use.requests = static_cast<int>(assignment[ri].size());
+      double busy = 0;
+      for (const TrafficStepRecord& s : rec.traffic_steps) {
+        busy += static_cast<double>(s.end - s.begin) * 1e-6;
+        step_tokens[ri].push_back(s.step.tokens());
+        use.tokens += s.step.tokens();
+      }
+      use.steps += static_cast<double>(rec.traffic_steps.size());
+      use.busy_ms += busy;
+      use.idle_ms += static_cast<double>(end - start) * 1e-6 - busy;
+      add_slot_use(slots, rec.slot_use);
+      for (const RequestTimes& t : mine) {
+        const Request& q = list.requests.at(static_cast<std::size_t>(t.request));
+        m.samples.push_back({t.request, r, static_cast<int>(i), q.prompt, q.output, t.arrival_s * 1e3,
+                             t.admitted_s * 1e3, t.first_token_s * 1e3, t.finished_s * 1e3, meets_slo(q, t, slo)});
+      }
+      times.insert(times.end(), mine.begin(), mine.end());
+    }
+    const RequestMetrics it = request_metrics(list, times, slo);
+    per_second[0].push_back(it.requests_per_s);
+    per_second[1].push_back(it.output_tokens_per_s);
+    per_second[2].push_back(it.total_tokens_per_s);
+    per_second[3].push_back(it.goodput_per_s);
+    met.push_back(it.slo_met_fraction);
+    step_ratios.push_back(step_balance(step_tokens));
+    pooled.insert(pooled.end(), times.begin(), times.end());
+  }
+  if (iterations == 0) return m;
+  const double n = static_cast<double>(iterations);
+  std::vector<long long> tokens;
+  for (ReplicaUse& use : m.replicas) {
+    tokens.push_back(static_cast<long long>(use.tokens));
+    use.steps /= n;
+    use.tokens /= n;
+    use.busy_ms /= n;
+    use.idle_ms /= n;
+  }
+  const RequestMetrics all = request_metrics(list, pooled, slo);
+  m.ttft_ms = in_ms(all.ttft);
+  m.tpot_ms = in_ms(all.tpot);
+  m.itl_ms = in_ms(all.itl);
+  m.e2e_ms = in_ms(all.e2e);
+  m.queueing_ms = in_ms(all.queueing);
+  m.requests_per_s = median_of(per_second[0]);
+  m.output_tokens_per_s = median_of(per_second[1]);
+  m.total_tokens_per_s = median_of(per_second[2]);
+  m.goodput_per_s = median_of(per_second[3]);
+  m.slo_met_fraction = mean_of(met);
+  m.balance_ratio = balance_ratio(tokens);
+  m.step_balance_ratio = mean_of(step_ratios);
+  m.useful_decode_fraction = slots.decode_fraction();
+  m.useful_prefill_fraction = slots.prefill_fraction();
+  return m;
+}
+
+}  // namespace llmt

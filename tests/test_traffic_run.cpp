@@ -1,0 +1,148 @@
+// Request-list workloads end to end on the CPU backend: ragged steps (packed tokens, attention per
+// sequence, a KV-cache row per slot) give each request the logits the streamed fp32 reference
+// gives it, under every layout and batching mode that runs them; equal requests give the uniform
+// path's logits; and the per-request times and replica figures add up.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+
+#include "engine/reference.hpp"
+#include "engine/runner.hpp"
+#include "engine/traffic.hpp"
+#include "model/model.hpp"
+#include "quick_options.hpp"
+
+namespace llmt {
+namespace {
+
+using testing::quick_options;
+
+// Unequal prompts (1 to 12 tokens) and outputs (1 to 5), all arriving at once.
+std::shared_ptr<const RequestList> hand_made_requests() {
+  auto list = std::make_shared<RequestList>();
+  list->source = "hand-made";
+  const int prompts[] = {5, 12, 1, 7, 3, 9, 2};
+  const int outputs[] = {3, 1, 5, 2, 4, 1, 3};
+  for (int i = 0; i < 7; ++i) list->requests.push_back({prompts[i], outputs[i], 0.0});
+  return list;
+}
+
+ConfigPoint traffic_point(const char* strategy, Layout layout, std::shared_ptr<const RequestList> requests,
+                          BatchingOptions batching, BalancePolicy balance = BalancePolicy::round_robin) {
+  auto plan = std::make_shared<TrafficPlan>();
+  plan->requests = std::move(requests);
+  plan->batching = batching;
+  plan->balance = balance;
+  ConfigPoint p{strategy, layout, SyncMode::blocking, MergeMode::concat, sizing_workload(*plan, layout.dp)};
+  p.traffic = plan;
+  return p;
+}
+
+struct TrafficCase {
+  const char* strategy;
+  Layout layout;
+  BatchingOptions batching;
+};
+
+void PrintTo(const TrafficCase& c, std::ostream* os) {
+  *os << c.strategy << " " << c.layout.label() << " " << batching_mode_name(c.batching.mode) << " slots "
+      << c.batching.slots << " chunk " << c.batching.prefill_chunk;
+}
+
+class RequestListVerifies : public ::testing::TestWithParam<TrafficCase> {};
+
+TEST_P(RequestListVerifies, EveryRequestAgainstTheReference) {
+  const TrafficCase c = GetParam();
+  const ModelConfig model = load_model("tiny");
+  const RunOptions opts = quick_options();
+  const auto requests = hand_made_requests();
+  const ConfigPoint point = traffic_point(c.strategy, c.layout, requests, c.batching);
+  ReferenceSet references(model, opts);
+  const VerificationReference& reference = references.for_point(point);
+  ASSERT_EQ(reference.logits.size(), 7u);
+  StepLogits got;
+  const ConfigResult r = run_configuration(model, point, opts, &reference, &got);
+  ASSERT_EQ(r.status, ConfigStatus::ok) << r.reason;
+  EXPECT_TRUE(r.verification.passed) << r.verification.note;
+  EXPECT_LE(r.verification.max_rel_error, 1e-5);
+  long long outputs = 0;
+  for (const Request& q : requests->requests) outputs += q.output;
+  EXPECT_EQ(r.verification.elements, static_cast<std::size_t>(outputs) * model.vocab);
+  // Each request's rows are its own: two requests' first logits differ.
+  EXPECT_NE(got[0][0], got[1][0]);
+
+  const TrafficMetrics& t = r.metrics.traffic;
+  ASSERT_TRUE(t.available);
+  EXPECT_EQ(t.request_count, 7);
+  EXPECT_EQ(t.samples.size(), 7u * static_cast<std::size_t>(r.iterations));
+  for (const RequestSample& s : t.samples) {
+    EXPECT_LE(s.arrival_ms, s.admitted_ms);
+    EXPECT_LT(s.admitted_ms, s.first_token_ms);
+    EXPECT_LE(s.first_token_ms, s.finished_ms);
+  }
+  ASSERT_EQ(t.replicas.size(), static_cast<std::size_t>(c.layout.dp));
+  double tokens = 0;
+  for (const ReplicaUse& u : t.replicas) tokens += u.tokens;
+  long long fed = 0;  // every prompt token, and every output token but the last of each request
+  for (const Request& q : requests->requests) fed += q.prompt + q.output - 1;
+  EXPECT_DOUBLE_EQ(tokens, static_cast<double>(fed));
+  EXPECT_GT(t.ttft_ms.median, 0.0);
+  EXPECT_GT(t.requests_per_s, 0.0);
+
+  for (const RankMemory& m : r.metrics.memory) {
+    EXPECT_EQ(m.kv_cache, m.predicted.kv_cache);
+    EXPECT_EQ(m.activations_peak, m.predicted.activations);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, RequestListVerifies,
+    ::testing::Values(TrafficCase{"tp", Layout{1, 1, 1}, {BatchingMode::static_batches, 3, 0, 0}},
+                      TrafficCase{"tp", Layout{1, 1, 1}, {BatchingMode::continuous, 3, 0, 0}},
+                      TrafficCase{"tp", Layout{1, 1, 1}, {BatchingMode::continuous, 3, 8, 4}},
+                      TrafficCase{"tp", Layout{2, 1, 1}, {BatchingMode::static_batches, 4, 0, 0}},
+                      TrafficCase{"tp", Layout{2, 1, 1}, {BatchingMode::continuous, 2, 0, 3}},
+                      TrafficCase{"dp", Layout{1, 1, 2}, {BatchingMode::static_batches, 2, 0, 0}},
+                      TrafficCase{"dp", Layout{1, 1, 3}, {BatchingMode::continuous, 2, 0, 0}},
+                      TrafficCase{"hybrid", Layout{2, 1, 2}, {BatchingMode::continuous, 2, 0, 2}}));
+
+// Equal requests through ragged steps compute what the uniform path computes.
+TEST(RaggedSteps, EqualRequestsGiveTheUniformLogits) {
+  const ModelConfig model = load_model("tiny");
+  const RunOptions opts = quick_options();
+  const Workload w{4, 7, 4};
+  const StepLogits uniform = compute_reference(model, w, opts);
+  auto list = std::make_shared<RequestList>(uniform_requests(w));
+  const ConfigPoint point =
+      traffic_point("tp", Layout{1, 1, 1}, list, {BatchingMode::static_batches, 4, 0, 0});
+  StepLogits ragged;
+  const ConfigResult r = run_configuration(model, point, opts, nullptr, &ragged);
+  ASSERT_EQ(r.status, ConfigStatus::ok) << r.reason;
+  ASSERT_EQ(ragged.size(), 4u);
+  const std::size_t vocab = static_cast<std::size_t>(model.vocab);
+  double worst = 0, scale = 0;
+  for (std::size_t req = 0; req < 4; ++req)
+    for (std::size_t j = 0; j < 4; ++j)
+      for (std::size_t v = 0; v < vocab; ++v) {
+        const float a = ragged[req][j * vocab + v], b = uniform[j][req * vocab + v];
+        worst = std::max(worst, static_cast<double>(std::fabs(a - b)));
+        scale = std::max(scale, static_cast<double>(std::fabs(b)));
+      }
+  EXPECT_GT(scale, 0.0);
+  EXPECT_LE(worst, 1e-6 * scale);
+}
+
+// Refused by name, not run as something else.
+TEST(RaggedSteps, UnsupportedLayoutsAreRefusedByName) {
+  const ModelConfig model = load_model("tiny");
+  const auto list = hand_made_requests();
+  const ConfigPoint pp = traffic_point("pp", Layout{1, 2, 1}, list, {BatchingMode::static_batches, 2, 0, 0});
+  const auto problem = layout_problem(model, pp);
+  ASSERT_TRUE(problem.has_value());
+  EXPECT_NE(problem->find("pipeline"), std::string::npos) << *problem;
+}
+
+}  // namespace
+}  // namespace llmt
