@@ -7,12 +7,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "model/error.hpp"
+#include "model/file_io.hpp"
 #include "model/model.hpp"
 
 namespace llmt {
@@ -104,10 +104,15 @@ double measure_gemm_tflops(Backend& be, int n, int reps) {
 class ProfileReader {
  public:
   ProfileReader(const fs::path& file) : file_(file.string()) {
-    std::ifstream in(file);
-    if (!in) throw ConfigError(fmt::format("{}: cannot open the hardware profile", file_));
+    // Opened without blocking and refused unless a regular file: a FIFO never hangs the read.
+    std::string text;
     try {
-      doc_ = json::parse(in);
+      text = read_input_file(file, "hardware profile", std::size_t{64} << 20);
+    } catch (const Error& e) {
+      throw ConfigError(e.what());
+    }
+    try {
+      doc_ = json::parse(text);
     } catch (const json::parse_error& e) {
       throw ConfigError(fmt::format("{}: not valid JSON: {}", file_, e.what()));
     }
@@ -263,6 +268,10 @@ std::pair<fs::path, std::string> find_profile(const std::string& name_or_path, c
   for (const fs::path& dir : hardware_profile_directories()) {
     const fs::path candidate = dir / (name_or_path + ".json");
     if (fs::is_regular_file(candidate)) return {candidate, name_or_path};
+    std::error_code ec;
+    if (fs::exists(fs::symlink_status(candidate, ec)))  // a FIFO or a device: refused by name, never opened
+      throw ConfigError(fmt::format("{}: {}: {}, not a hardware profile (the profile '{}' in {})", option,
+                                    candidate.string(), describe_file_kind(candidate), name_or_path, dir.string()));
   }
   for (const fs::path& dir : hardware_profile_directories())
     for (const std::string& name : list_hardware_profiles()) {

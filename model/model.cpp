@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -13,6 +12,7 @@
 
 #include "model/error.hpp"
 #include "model/family_defaults.hpp"
+#include "model/file_io.hpp"
 
 namespace llmt {
 namespace {
@@ -463,15 +463,38 @@ std::vector<std::string> list_model_presets() {
   return {names.begin(), names.end()};
 }
 
+namespace {
+
+// A config.json is a few kilobytes; anything near this is not one.
+constexpr std::size_t kMaxModelFileBytes = std::size_t{64} << 20;
+
+// A model file found by name (a preset, a directory's config.json) that exists but is not a
+// regular file is refused by name before anything opens it: a FIFO would block the read, a
+// device would never end. `found_as`: how the path was found, for the message.
+void refuse_non_regular(const fs::path& path, const std::string& found_as) {
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) return;
+  throw ModelError(fmt::format("{}: {}, not a model file ({})", path.string(), describe_file_kind(path), found_as));
+}
+
+}  // namespace
+
 ModelConfig load_model_file(const fs::path& path) {
   const std::string file = path.string();
-  std::ifstream in(path);
   std::error_code ec;
   if (fs::is_directory(path, ec)) throw ModelError(fmt::format("{}: is a directory, not a model file", file));
-  if (!in) throw ModelError(fmt::format("{}: cannot open the model file", file));
+  // Opened without blocking and refused unless a regular file: a FIFO never hangs the load.
+  std::string text;
+  try {
+    text = read_input_file(path, "model file", kMaxModelFileBytes);
+  } catch (const ModelError&) {
+    throw;
+  } catch (const Error& e) {
+    throw ModelError(e.what());
+  }
   json doc;
   try {
-    doc = json::parse(in);
+    doc = json::parse(text);
   } catch (const json::exception& e) {
     throw ModelError(fmt::format("{}: not valid JSON: {}", file, e.what()));
   }
@@ -540,16 +563,19 @@ ModelConfig load_model(const std::string& spec) {
   if (looks_like_path || exists) {
     if (!exists) throw ModelError(fmt::format("{}: no such model file", spec));
     if (fs::is_directory(as_path, ec)) {
-      if (!fs::is_regular_file(as_path / "config.json", ec))
+      const fs::path config = as_path / "config.json";
+      if (!fs::exists(fs::symlink_status(config, ec)))
         throw ModelError(fmt::format("{}: a directory without a config.json", spec));
-      return load_model_file(as_path / "config.json");
+      refuse_non_regular(config, "the config.json of the directory --model names");
+      return load_model_file(config);
     }
     if (!fs::is_regular_file(as_path, ec)) throw ModelError(fmt::format("{}: not a regular file", spec));
     return load_model_file(as_path);
   }
   for (const auto& dir : preset_directories()) {
     const fs::path candidate = dir / (spec + ".json");
-    if (fs::exists(candidate, ec)) {
+    if (fs::exists(fs::symlink_status(candidate, ec))) {
+      refuse_non_regular(candidate, fmt::format("the preset '{}' in {}", spec, dir.string()));
       ModelConfig m = load_model_file(candidate);
       m.name = spec;
       return m;

@@ -1,6 +1,10 @@
 // The JSON form of a run (schema_version 2; files of version 1 still read). One function per
 // type, both directions; the JSON writer, --resume and every later reader of these files go
-// through here.
+// through here. Implemented by role: the writer (to_json, make_document) in
+// reports/json_writer.cpp, the reader (result_from_json, ceilings_from_json, read_results_file) in
+// reports/json_reader.cpp, the schema's text in reports/results_schema.cpp and the validator
+// (schema_violation, validate_results) in reports/results_validator.cpp. A new field goes in the
+// writer, the reader and the schema (and docs/results.schema.json) together.
 #pragma once
 
 #include <nlohmann/json.hpp>

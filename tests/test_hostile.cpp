@@ -35,8 +35,15 @@ using llmt::testing::split;
 
 // The binary with `args` (through /bin/sh), stdout and stderr together. `timeout` turns a hang
 // into status 124 (137 if it ignores SIGTERM), so a hanging case fails instead of blocking.
+// "@env NAME=VALUE ARGS" sets NAME for the binary only (LLMT_PROFILE_DIR pointing at a case's files).
 Outcome run(const std::string& args, int timeout_s = 30) {
-  return run_command("timeout -k 5 " + std::to_string(timeout_s) + " " + std::string(LLMT_BINARY) + " " + args +
+  std::string env, rest = args;
+  if (rest.rfind("@env ", 0) == 0) {
+    const std::size_t end = rest.find(' ', 5);
+    env = "env " + rest.substr(5, end - 5) + " ";
+    rest = end == std::string::npos ? "" : rest.substr(end + 1);
+  }
+  return run_command("timeout -k 5 " + std::to_string(timeout_s) + " " + env + std::string(LLMT_BINARY) + " " + rest +
                      " 2>&1");
 }
 // A shell command line (to lower a limit for the child with ulimit), under the same timeout.

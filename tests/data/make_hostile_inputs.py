@@ -292,6 +292,19 @@ add('model-fifo', 'bench --model {cfg}/m.json ' + DRY, 2, 'not a regular file', 
 add('resume-fifo-without-writer', T + '--resume {cfg}/r.json ' + RUN, 2, 'r.json: is empty', files({'r.json': {'fifo': True}}))
 add('compare-fifo-without-writer', 'compare {cfg}/r.json {cfg}/r.json', 2, 'is empty', files({'r.json': {'fifo': True}}))
 add('ceilings-fifo', T + '--ceilings {cfg}/hw.json --gpus 1 ' + base, 2, 'hw.json', files({'hw.json': {'fifo': True}}))
+# profile directories: a preset or hardware profile that is a FIFO, a directory or a link to a FIFO
+# is refused by name, never opened (a FIFO would block load_model)
+for tag, spec, kind in [('fifo', {'fifo': True}, 'is a FIFO'), ('directory', {'dir': True}, 'is a directory'),
+                        ('symlink-to-fifo', {'symlink': 'p'}, 'is a FIFO')]:
+    add(f'profile-dir-preset-{tag}', '@env LLMT_PROFILE_DIR={cfg} bench --model hostile-preset ' + DRY, 2,
+        f"hostile-preset.json: {kind}, not a model file|the preset 'hostile-preset' in",
+        files({'p': {'fifo': True}, 'hostile-preset.json': spec}))
+    add(f'hardware-profile-dir-{tag}', '@env LLMT_HARDWARE_PROFILE_DIR={cfg} ' + T + '--ceilings hostile-hw --gpus 1 ' + base, 2,
+        f"--ceilings|hostile-hw.json: {kind}, not a hardware profile", files({'p': {'fifo': True}, 'hostile-hw.json': spec}))
+add('model-directory-config-fifo', 'bench --model {cfg} ' + DRY, 2, 'config.json: is a FIFO, not a model file',
+    files({'config.json': {'fifo': True}}))
+add('model-directory-config-directory', 'bench --model {cfg} ' + DRY, 2, 'config.json: is a directory, not a model file',
+    files({'config.json': {'dir': True}}))
 # --- outputs: two on one file, one over an input, device nodes, FIFOs, full disks, paths through files
 for tag, args in [('json-csv', '--json {tmp}/x --csv {tmp}/./x'), ('json-dump-logits', '--json {tmp}/x --dump-logits {tmp}/x'),
                   ('csv-dump-logits', '--csv {cfg}/x --dump-logits {cfg}/d/../x'),
