@@ -23,6 +23,7 @@
 #include "cli/parse.hpp"
 #include "cli/process_mode.hpp"
 #include "cli/progress.hpp"
+#include "cli/workload_options.hpp"
 #include "engine/admission.hpp"
 #include "engine/backends.hpp"
 #include "engine/ceilings.hpp"
@@ -81,6 +82,7 @@ struct BenchOptions {
   std::string routing = "model";  // MoE: the model's router, or a controlled law
   bool quiet = false, dry_run = false, emulate_ranks = false, flush_l2 = false, cuda_graphs = false;
   bool profile = false;  // one configuration, with the profiler command and its hottest phases
+  WorkloadFlags traffic;  // request-list workloads (cli/workload_options.hpp)
 };
 
 std::vector<int> default_rank_counts(int devices) {
@@ -102,51 +104,15 @@ constexpr double kMaxDecodeSamples = 1e8;  // per rank: iterations x (gen - 1)
 // (11.6 days) is beyond any real wait; 0 still means forever.
 constexpr double kMaxSeconds = 1e6;
 
-// An integer flag within [low, high], or a ConfigError naming the flag.
-int bounded_int(const std::string& option, const std::string& text, int low, int high) {
-  long long v = 0;
-  const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
-  if (text.empty() || ec == std::errc::invalid_argument || ptr != end)
-    throw ConfigError(fmt::format("{}: '{}' is not an integer", option, text));
-  if (ec == std::errc::result_out_of_range || v < low || v > high)
-    throw ConfigError(fmt::format("{}: {} is out of range (from {} to {})", option, text, low, high));
-  return static_cast<int>(v);
-}
 void check_int(const std::string& option, int value, int low, int high) {
   if (value < low || value > high)
     throw ConfigError(fmt::format("{}: {} is out of range (from {} to {})", option, value, low, high));
-}
-// A finite number, the whole text, or a ConfigError naming the flag.
-double strict_number(const std::string& option, const std::string& text) {
-  double v = 0;
-  const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
-  if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(v))
-    throw ConfigError(fmt::format("{}: '{}' is not a finite number", option, text));
-  return v;
 }
 std::vector<int> bounded_list(const std::string& option, const std::string& text, int high) {
   std::vector<int> values = parse_positive_ints(option, text);
   for (int v : values)
     if (v > high) throw ConfigError(fmt::format("{}: {} exceeds the most allowed ({})", option, v, high));
   return values;
-}
-
-template <typename Mode, std::size_t N>
-std::vector<Mode> parse_modes(const std::string& option, const std::string& text, const Mode (&all)[N],
-                              std::optional<Mode> (*parse)(std::string_view), const char* known) {
-  std::vector<Mode> modes;
-  for (const std::string& s : split_list(text)) {
-    if (s == "all") {
-      modes.assign(std::begin(all), std::end(all));
-      continue;
-    }
-    auto m = parse(s);
-    if (!m) throw ConfigError(fmt::format("{}: unknown mode '{}' ({}, all)", option, s, known));
-    modes.push_back(*m);
-  }
-  return modes;
 }
 
 SweepSpec make_spec(const BenchOptions& o, int devices) {
@@ -728,6 +694,8 @@ int run_bench(const BenchOptions& given, const std::string& command_line) {
   check_flags(o);
   if (ProcessWorld* world = process_world()) world->set_wait_limit(o.collective_timeout);
   ModelConfig model = load_bench_model(o);
+  const TrafficOptions traffic = parse_traffic_options(o.traffic, parse_seed(o.seed));
+  if (traffic_request_list(traffic, model)) throw ConfigError("request-list workloads: execution not built yet");
   if (!o.hardware.empty()) return plan_for_hardware(o, model);
   if (!model.moe() && o.routing != "model")
     throw ConfigError(fmt::format("--routing {}: {} has no experts to route to", o.routing, model.name));
@@ -822,6 +790,7 @@ void add_axis_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->add_option("--prompt,-p", o->prompt, "Prompt lengths in tokens, comma-separated")->capture_default_str();
   cmd->add_option("--gen", o->gen, "Generated tokens per sequence (first from prefill, then gen-1 decode steps)")
       ->capture_default_str();
+  add_workload_options(cmd, o->traffic);
 }
 
 // How to measure, on what, and where the results go.

@@ -47,6 +47,26 @@ int single_positive_int(const std::string& option, const std::string& text) {
   return values.front();
 }
 
+int bounded_int(const std::string& option, const std::string& text, int low, int high) {
+  long long v = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec == std::errc::invalid_argument || ptr != end)
+    throw ConfigError(fmt::format("{}: '{}' is not an integer", option, text));
+  if (ec == std::errc::result_out_of_range || v < low || v > high)
+    throw ConfigError(fmt::format("{}: {} is out of range (from {} to {})", option, text, low, high));
+  return static_cast<int>(v);
+}
+
+double strict_number(const std::string& option, const std::string& text) {
+  double v = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(v))
+    throw ConfigError(fmt::format("{}: '{}' is not a finite number", option, text));
+  return v;
+}
+
 std::uint64_t parse_seed(const std::string& text) {
   std::uint64_t seed = 0;
   const char* end = text.data() + text.size();

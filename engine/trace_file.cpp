@@ -22,20 +22,29 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// The file's lines without their endings; trailing blank lines dropped (a final newline, or
-// several, is not a row), blank lines inside kept so that the reader names them.
-std::vector<std::string_view> split_lines(std::string_view text) {
-  std::vector<std::string_view> lines;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    const std::size_t end = text.find('\n', start);
-    const std::size_t stop = end == std::string_view::npos ? text.size() : end;
-    lines.push_back(text.substr(start, stop - start));
-    start = stop + 1;
+// The file's lines one at a time, without their endings (never all at once: a file of a
+// gigabyte of short lines must not become gigabytes of views). Blank lines at the end are not
+// rows (a final newline, or several); a blank line with rows after it is returned, for the reader
+// to name.
+class LineCursor {
+ public:
+  explicit LineCursor(std::string_view text) : text_(text) {}
+  std::optional<std::string_view> next() {
+    if (text_.find_first_not_of(" \t\r\n", position_) == std::string_view::npos) return std::nullopt;
+    const std::size_t end = text_.find('\n', position_);
+    const std::size_t stop = end == std::string_view::npos ? text_.size() : end;
+    const std::string_view line = text_.substr(position_, stop - position_);
+    position_ = stop + 1;
+    ++number_;
+    return line;
   }
-  while (!lines.empty() && trim(lines.back()).empty()) lines.pop_back();
-  return lines;
-}
+  int number() const { return number_; }  // 1-based, of the line next() returned last
+
+ private:
+  std::string_view text_;
+  std::size_t position_ = 0;
+  int number_ = 0;
+};
 
 // Where a row's problem is: "FILE line N, field 'F'".
 struct RowPlace {
@@ -86,9 +95,10 @@ std::vector<std::string_view> split_fields(std::string_view line) {
 
 constexpr std::string_view kCsvColumns[] = {"arrived_at", "num_prefill_tokens", "num_decode_tokens"};
 
-// Rows of the Azure CSV, up to `last` (exclusive; -1: all).
-std::vector<TraceRow> read_csv(const std::vector<std::string_view>& lines, const std::string& file, long long last) {
-  const std::vector<std::string_view> header = split_fields(lines.front());
+// Rows of the Azure CSV after its header, until `last` of them.
+std::vector<TraceRow> read_csv(LineCursor& lines, std::string_view header_line, const std::string& file,
+                               long long last) {
+  const std::vector<std::string_view> header = split_fields(header_line);
   int column[3] = {-1, -1, -1};
   for (int c = 0; c < 3; ++c) {
     for (std::size_t i = 0; i < header.size(); ++i)
@@ -96,14 +106,15 @@ std::vector<TraceRow> read_csv(const std::vector<std::string_view>& lines, const
     if (column[c] < 0)
       throw ConfigError(fmt::format("{} line 1: the header has no column '{}' (a trace CSV needs arrived_at, "
                                     "num_prefill_tokens, num_decode_tokens; this one has: {})",
-                                    file, kCsvColumns[c], lines.front()));
+                                    file, kCsvColumns[c], header_line));
   }
   std::vector<TraceRow> rows;
   std::optional<double> previous;
-  for (std::size_t i = 1; i < lines.size() && (last < 0 || static_cast<long long>(rows.size()) < last); ++i) {
-    const RowPlace place{file, static_cast<int>(i + 1)};
-    if (trim(lines[i]).empty()) throw ConfigError(fmt::format("{}: an empty line among the rows", place.at()));
-    const std::vector<std::string_view> fields = split_fields(lines[i]);
+  std::optional<std::string_view> line;
+  while (static_cast<long long>(rows.size()) < last && (line = lines.next())) {
+    const RowPlace place{file, lines.number()};
+    if (trim(*line).empty()) throw ConfigError(fmt::format("{}: an empty line among the rows", place.at()));
+    const std::vector<std::string_view> fields = split_fields(*line);
     if (fields.size() != header.size())
       throw ConfigError(fmt::format("{}: {} fields, the header has {}", place.at(), fields.size(), header.size()));
     TraceRow row;
@@ -131,14 +142,15 @@ int json_length(const nlohmann::json& object, const char* field, const RowPlace&
   return v.get<int>();
 }
 
-// Rows of a Mooncake-style JSONL trace, up to `last` (exclusive; -1: all). Timestamps in ms.
-std::vector<TraceRow> read_jsonl(const std::vector<std::string_view>& lines, const std::string& file, long long last) {
+// Rows of a Mooncake-style JSONL trace, until `last` of them. Timestamps in ms.
+std::vector<TraceRow> read_jsonl(LineCursor& lines, std::optional<std::string_view> line, const std::string& file,
+                                 long long last) {
   std::vector<TraceRow> rows;
   std::optional<double> previous_ms;
-  for (std::size_t i = 0; i < lines.size() && (last < 0 || static_cast<long long>(rows.size()) < last); ++i) {
-    const RowPlace place{file, static_cast<int>(i + 1)};
-    if (trim(lines[i]).empty()) throw ConfigError(fmt::format("{}: an empty line among the rows", place.at()));
-    const nlohmann::json object = nlohmann::json::parse(lines[i], nullptr, false);
+  for (; line && static_cast<long long>(rows.size()) < last; line = lines.next()) {
+    const RowPlace place{file, lines.number()};
+    if (trim(*line).empty()) throw ConfigError(fmt::format("{}: an empty line among the rows", place.at()));
+    const nlohmann::json object = nlohmann::json::parse(*line, nullptr, false);
     if (object.is_discarded()) throw ConfigError(fmt::format("{}: not valid JSON", place.at()));
     if (!object.is_object())
       throw ConfigError(fmt::format("{}: not a JSON object (expected timestamp, input_length, output_length)", place.at()));
@@ -176,16 +188,22 @@ std::vector<TraceRow> read_trace(const fs::path& path, int offset, int count) {
   if (offset < 0) throw ConfigError(fmt::format("--request-offset: {} is negative", offset));
   if (count < 0) throw ConfigError(fmt::format("--requests: {} is negative", count));
   const std::string text = read_input_file(path, "--workload trace");
-  const std::vector<std::string_view> lines = split_lines(text);
-  if (lines.empty()) throw ConfigError(fmt::format("{}: the trace file is empty", file));
-  const long long last = count == 0 ? -1 : static_cast<long long>(offset) + count;
-  std::vector<TraceRow> rows = format == TraceFormat::csv ? read_csv(lines, file, last) : read_jsonl(lines, file, last);
+  LineCursor lines(text);
+  const std::optional<std::string_view> first = lines.next();
+  if (!first) throw ConfigError(fmt::format("{}: the trace file is empty", file));
+  // Without a count, one row more than a list may hold says that the file has too many.
+  const long long last = static_cast<long long>(offset) + (count == 0 ? kMaxRequests + 1LL : count);
+  std::vector<TraceRow> rows =
+      format == TraceFormat::csv ? read_csv(lines, *first, file, last) : read_jsonl(lines, first, file, last);
   if (rows.empty()) throw ConfigError(fmt::format("{}: no requests after the header", file));
   if (offset >= static_cast<long long>(rows.size()))
     throw ConfigError(fmt::format("--request-offset {}: {} has only {} requests", offset, file, rows.size()));
   if (count > 0 && static_cast<long long>(rows.size()) < last)
     throw ConfigError(fmt::format("--requests {} from --request-offset {}: {} has only {} requests", count, offset,
                                   file, rows.size()));
+  if (count == 0 && static_cast<long long>(rows.size()) == last)
+    throw ConfigError(fmt::format("{}: more than {} requests from --request-offset {}; take fewer with --requests",
+                                  file, kMaxRequests, offset));
   rows.erase(rows.begin(), rows.begin() + offset);
   return rows;
 }

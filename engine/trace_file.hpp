@@ -24,9 +24,11 @@ TraceFormat trace_format_of(const std::filesystem::path& path);
 
 // Rows [offset, offset + count) of the trace (count 0: every row from offset on). Refuses a
 // missing, unreadable, empty or malformed file, lengths below 1 or above kMaxTraceLength,
-// negative or decreasing timestamps, and an offset or count beyond the file's rows.
+// negative or decreasing timestamps, an offset or count beyond the file's rows, and (without a
+// count) more than kMaxRequests rows after the offset.
 std::vector<TraceRow> read_trace(const std::filesystem::path& path, int offset, int count);
 
 inline constexpr int kMaxTraceLength = 1 << 24;  // tokens; far beyond any model's positions
+inline constexpr int kMaxRequests = 1 << 20;     // in one request list, from a trace or drawn
 
 }  // namespace llmt

@@ -121,7 +121,6 @@ struct RequestListOptions {
   std::uint64_t seed = 0;
 };
 inline constexpr int kDefaultRequests = 16;
-inline constexpr int kMaxRequests = 1 << 20;
 // Latest arrival a list may ask for (11.6 days): beyond any real run, and a bound on how long a
 // runner can be told to wait.
 inline constexpr double kMaxArrivalSeconds = 1e6;

@@ -373,6 +373,15 @@ TEST(Workload, RefusesMalformedTracesNamingLineAndField) {
   }
 }
 
+TEST(Workload, RefusesMoreRowsThanAListHoldsWithoutACount) {
+  std::string rows = "arrived_at,num_prefill_tokens,num_decode_tokens\n";
+  for (int i = 0; i <= kMaxRequests; ++i) rows += "0,1,1\n";
+  const ScratchFile big("big.csv", rows);
+  EXPECT_NE(config_error([&] { from_trace(big.path); }).find("more than 1048576 requests"), std::string::npos);
+  EXPECT_EQ(from_trace(big.path, listing(0, 1)).size(), kMaxRequests);  // one row fewer fits
+  EXPECT_EQ(from_trace(big.path, listing(3, 0)).size(), 3);
+}
+
 TEST(Workload, CheckRefusesRequestsBeyondThePositionsNamingTheRow) {
   const RequestList five = from_trace(kTraces / "five.csv");
   check_request_list(five, 31, "m");  // the longest, line 5: 30 + 2 - 1 = 31 positions

@@ -365,6 +365,91 @@ add('export-shards-zero', E + '--shards 0 {tmp}/w', 2, '--shards: 0 is not from 
 add('export-ok', E + '--shards 2 {tmp}/w', 0, '2 file(s)')
 add('export-over-interrupted-export', E + '{cfg}', 0, '1 file(s)', files({'model-00001-of-00003.safetensors.tmp': 'partial', 'config.json.tmp': '{'}))
 
+# --- traffic: request-list workloads (--workload and its options, --slo; docs/workloads.md)
+W = T + '--gpus 1 ' + base + ' --workload '
+H = 'arrived_at,num_prefill_tokens,num_decode_tokens\n'
+def trace(tag, content, says, name='t.csv'):
+    add(f'traffic-{tag}', W + '{cfg}/' + name, 2, says, files({name: content}))
+trace('csv-empty', '', 't.csv: the trace file is empty')
+trace('csv-blank-lines', '\n\n\n', 't.csv: the trace file is empty')
+trace('csv-header-only', H, 't.csv: no requests after the header')
+trace('csv-missing-column', 'arrived_at,num_prefill_tokens\n0,5\n', "t.csv line 1: the header has no column 'num_decode_tokens'")
+trace('csv-short-row', H + '0,5,2\n1,5\n', 't.csv line 3: 2 fields, the header has 3')
+trace('csv-zero-output', H + '0,5,0\n', "t.csv line 2, field 'num_decode_tokens': 0 tokens; every length must be at least 1")
+trace('csv-negative-prompt', H + '0,5,2\n1,-4,2\n', "t.csv line 3, field 'num_prefill_tokens': -4 tokens")
+trace('csv-text-length', H + '0,ten,2\n', "t.csv line 2, field 'num_prefill_tokens': 'ten' is not a whole number")
+trace('csv-huge-length', H + '0,99999999999,2\n', "field 'num_prefill_tokens'|exceeds the most allowed")
+trace('csv-negative-time', H + '-0.5,5,2\n', "t.csv line 2, field 'arrived_at': -0.5 s is negative")
+trace('csv-unsorted-time', H + '0,5,2\n2,5,2\n1,5,2\n', "t.csv line 4, field 'arrived_at': 1 s is before the previous row's 2 s")
+trace('csv-nan-time', H + 'nan,5,2\n', "t.csv line 2, field 'arrived_at': 'nan' is not a finite number")
+trace('csv-empty-line-inside', H + '0,5,2\n\n1,5,2\n', 't.csv line 3: an empty line among the rows')
+trace('csv-beyond-positions', H + '0,5,2\n1,400,200\n', 't.csv line 3: prompt 400 + output 200 tokens need 599 positions; tiny has 512')
+trace('csv-fifo', {'fifo': True}, 't.csv: is a FIFO, not a regular file')
+trace('csv-directory', {'dir': True}, 't.csv: is a directory')
+trace('wrong-extension', H + '0,5,2\n', 'must end in .csv', name='t.txt')
+J = lambda t, i, o: '{"timestamp": %s, "input_length": %s, "output_length": %s}\n' % (t, i, o)
+trace('jsonl-not-json', J(0, 5, 1) + '{oops\n', 't.jsonl line 2: not valid JSON', name='t.jsonl')
+trace('jsonl-not-object', '[0, 5, 1]\n', 't.jsonl line 1: not a JSON object', name='t.jsonl')
+trace('jsonl-missing-output', '{"timestamp": 0, "input_length": 5}\n', "t.jsonl line 1, field 'output_length': missing", name='t.jsonl')
+trace('jsonl-zero-input', J(0, 0, 1), "t.jsonl line 1, field 'input_length': 0 tokens", name='t.jsonl')
+trace('jsonl-string-length', J(0, '"5"', 1), "field 'input_length': \"5\" is not a whole number", name='t.jsonl')
+trace('jsonl-unsorted-time', J(5, 1, 1) + J(4, 1, 1), "t.jsonl line 2, field 'timestamp': 4 ms is before the previous row's 5 ms", name='t.jsonl')
+trace('jsonl-negative-time', J(-3, 1, 1), "t.jsonl line 1, field 'timestamp': -3 ms is negative", name='t.jsonl')
+trace('jsonl-beyond-positions', J(0, 500, 20), 't.jsonl line 1: prompt 500 + output 20 tokens need 519 positions', name='t.jsonl')
+add('traffic-trace-missing', W + '{tmp}/none.csv', 2, 'none.csv: cannot open: No such file or directory')
+add('traffic-bundled-beyond-positions', W + 'azure-conv', 2, 'azure-conv line 4: prompt 879 + output 55 tokens need 933 positions; tiny has 512|--length-scale')
+add('traffic-offset-beyond-file', W + 'azure-code --request-offset 200', 2, '--request-offset 200: |azure-code.csv has only 200 requests')
+add('traffic-count-beyond-file', W + 'azure-code --requests 150 --request-offset 100', 2, '--requests 150 from --request-offset 100: |has only 200 requests')
+add('traffic-offset-with-distribution', W + 'uniform:64:8 --request-offset 2', 2, '--request-offset: only with a trace')
+for tag, flag, value, says in [
+        ('requests-zero', '--requests', '0', '--requests: 0 is out of range'),
+        ('requests-text', '--requests', 'many', "--requests: 'many' is not an integer"),
+        ('length-scale-zero', '--length-scale', '0', '--length-scale: 0 must be above 0'),
+        ('length-scale-negative', '--length-scale', '=-2', '--length-scale: -2 must be above 0'),
+        ('length-scale-nan', '--length-scale', 'nan', "--length-scale: 'nan' is not a finite number"),
+        ('length-scale-huge', '--length-scale', '1e9', '--length-scale: 1e9 exceeds the most allowed'),
+        ('arrival-unknown', '--arrival', 'bursty', "--arrival: 'bursty' is not offline, poisson, gamma or trace"),
+        ('arrival-trace-of-distribution', '--arrival', 'trace', '--arrival trace: needs a trace'),
+        ('poisson-without-rate', '--arrival', 'poisson', '--arrival poisson: needs --rate'),
+        ('rate-without-arrival', '--rate', '2', '--rate: only with --arrival poisson or gamma'),
+        ('batching-unknown', '--batching', 'dynamic', "--batching: unknown mode 'dynamic' (static, continuous, all)"),
+        ('balance-unknown', '--balance', 'round-robin,fastest', "--balance: unknown mode 'fastest' (round-robin, shortest-queue, least-tokens, all)"),
+        ('balance-underscore', '--balance', 'round_robin', "--balance: unknown mode 'round_robin'"),
+        ('token-budget-static', '--token-budget', '64', '--token-budget: only with --batching continuous'),
+        ('prefill-chunk-static', '--prefill-chunk', '16', '--prefill-chunk: only with --batching continuous'),
+        ('slo-no-unit', '--slo', 'ttft=200', "--slo: 'ttft=200': '200' is not a time with its unit"),
+        ('slo-unknown-key', '--slo', 'ttft=2s,latency=2s', "--slo: 'latency=2s' is not KEY=TIME"),
+        ('slo-zero', '--slo', 'tpot=0ms', "--slo: 'tpot=0ms': a limit must be a finite time above 0"),
+        ('slo-negative', '--slo', 'e2e=-1s', "--slo: 'e2e=-1s': a limit must be"),
+        ('slo-nan', '--slo', 'itl=nanms', "--slo: 'itl=nanms': a limit must be"),
+        ('slo-repeated', '--slo', 'ttft=1s,ttft=2s', "--slo: 'ttft=2s' gives ttft a second time"),
+        ('slo-trailing-comma', '--slo', 'ttft=1s,', "--slo: '' is not KEY=TIME")]:
+    add(f'traffic-{tag}', W + 'uniform:64:8 ' + flag + ('' if value.startswith('=') else ' ') + value, 2, says)
+for tag, arrival, says in [('rate-zero', '--arrival poisson --rate 0', '--rate: 0 must be above 0'),
+                           ('rate-negative', '--arrival poisson --rate=-3', '--rate: -3 must be above 0'),
+                           ('rate-nan', '--arrival gamma --rate nan', "--rate: 'nan' is not a finite number"),
+                           ('rate-inf', '--arrival poisson --rate inf', "--rate: 'inf' is not a finite number"),
+                           ('burstiness-zero', '--arrival gamma --rate 1 --burstiness 0', '--burstiness: 0 must be above 0'),
+                           ('burstiness-nan', '--arrival gamma --rate 1 --burstiness nan', "--burstiness: 'nan' is not a finite number"),
+                           ('burstiness-with-poisson', '--arrival poisson --rate 1 --burstiness 0.5', '--burstiness: only with --arrival gamma'),
+                           ('token-budget-negative', '--batching continuous --token-budget=-1', '--token-budget: -1 is out of range'),
+                           ('prefill-chunk-text', '--batching continuous --prefill-chunk big', "--prefill-chunk: 'big' is not an integer")]:
+    add(f'traffic-{tag}', W + 'uniform:64:8 ' + arrival, 2, says)
+add('traffic-time-scale-zero', W + 'azure-conv --arrival trace --time-scale 0', 2, '--time-scale: 0 must be above 0')
+add('traffic-time-scale-offline', W + 'azure-conv --time-scale 2', 2, '--time-scale: only with --arrival trace')
+for tag, spec, says in [('unknown-law', 'poisson:1:2', "'poisson' is not a distribution"),
+                        ('ratio-one', 'uniform:64:8:1', 'range ratio 1 must be in [0, 1)'),
+                        ('ratio-text', 'uniform:64:8:wide', "range ratio 'wide' is not a finite number"),
+                        ('zero-mean', 'uniform:0:8', 'input length 0 must be above 0'),
+                        ('normal-one-number', 'normal:64:8', 'normal:IN_MEAN,IN_SD:OUT_MEAN,OUT_SD'),
+                        ('lognormal-negative-sd', 'lognormal:64,-1:8,2', 'standard deviation -1'),
+                        ('mix-without-weight', 'mix:uniform:64:8', 'is not WEIGHT*DISTRIBUTION'),
+                        ('mix-zero-weight', "'mix:0*uniform:64:8+1*uniform:8:8'", 'mixture weight 0 must be above 0'),
+                        ('mix-nested', "'mix:1*mix:1*uniform:64:8'", 'a mixture cannot hold a mixture')]:
+    add(f'traffic-workload-{tag}', W + spec, 2, '--workload|' + says)
+add('traffic-workload-empty', W + "''", 2, '--workload: an empty value is not allowed')
+add('traffic-balance-without-workload', T + '--gpus 1 ' + base + ' --balance least-tokens', 2, '--balance: only with --workload')
+
 with open(os.path.join(root, 'tests/data/hostile_inputs.tsv'), 'w') as f:
     f.write('# Hostile inputs for tests/test_hostile.cpp, one per line, tab-separated:\n')
     f.write('#   name  args  config  status  says\n')
