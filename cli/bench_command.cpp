@@ -376,12 +376,30 @@ RunOptions make_run_options(const BenchOptions& o, const BackendChoice& backend)
   return ro;
 }
 
+// The sweep with a request-list workload, when --workload gives one: --batch is then each
+// replica's slots, checked against the list for every batching mode.
+SweepSpec with_traffic(SweepSpec spec, const TrafficOptions& traffic, const std::optional<RequestList>& requests) {
+  if (!requests) return spec;
+  for (BatchingMode mode : traffic.batching)
+    for (int slots : spec.batches)
+      check_batching_options(BatchingOptions{mode, slots, traffic.token_budget, traffic.prefill_chunk}, *requests);
+  spec.requests = std::make_shared<const RequestList>(*requests);
+  spec.batchings = traffic.batching;
+  spec.balances = traffic.balance;
+  spec.token_budget = traffic.token_budget;
+  spec.prefill_chunk = traffic.prefill_chunk;
+  spec.prompts = {1};  // the request list sets the lengths
+  spec.gens = {1};
+  return spec;
+}
+
 // The sweep's points, each with the reason it will not run, if any.
 std::vector<PlannedPoint> plan_points(const BenchOptions& o, const ModelConfig& model, const RunOptions& ro,
                                       const SweepSpec& spec, int devices) {
-  // Samples each rank keeps: (warmup-free) iterations times decode steps.
+  // Samples each rank keeps: (warmup-free) iterations times decode steps (a request list keeps
+  // per-request samples instead).
   const double iterations = ro.adaptive.target_rse > 0 ? o.max_iters : o.iterations;
-  const double steps = *std::max_element(spec.gens.begin(), spec.gens.end()) - 1;
+  const double steps = spec.requests ? 0 : *std::max_element(spec.gens.begin(), spec.gens.end()) - 1;
   if (iterations * steps > kMaxDecodeSamples)
     throw ConfigError(fmt::format("--iterations x --gen: {:.0f} measured decode steps per configuration exceed "
                                   "the most llmthreads records ({:.0f})",
@@ -666,7 +684,8 @@ void print_totals(const SweepOutcome& out, const CarriedResults& carried, const 
 
 // --hardware: the plan for devices that are not here, one per rank, of the profile's memory; the
 // dtype is --dtype (bf16 for auto). Planning only: nothing runs.
-int plan_for_hardware(const BenchOptions& o, const ModelConfig& model) {
+int plan_for_hardware(const BenchOptions& o, const ModelConfig& model, const TrafficOptions& traffic,
+                      const std::optional<RequestList>& requests) {
   if (!o.dry_run)
     throw ConfigError(fmt::format("--hardware {}: plans for devices that are not present, so it needs --dry-run (to "
                                   "run, use --backend with the devices this machine has)",
@@ -678,7 +697,7 @@ int plan_for_hardware(const BenchOptions& o, const ModelConfig& model) {
   ro.dtype = *dtype;
   ro.planned_device = PlannedDevice{hw.name, hw.memory_bytes};
   ro.exec.ensemble_weights = parse_ensemble_weights(o.ensemble_weights);
-  const SweepSpec spec = make_spec(o, 8);
+  const SweepSpec spec = with_traffic(make_spec(o, 8), traffic, requests);
   const std::vector<PlannedPoint> plan = plan_points(o, model, ro, spec, kMaxRanks);
   const Workload first{spec.batches.front(), spec.prompts.front(), spec.gens.front()};
   const double reference_gib = static_cast<double>(predict_streamed_memory(model, first, DType::f32).total()) / 1073741824.0;
@@ -695,19 +714,22 @@ int run_bench(const BenchOptions& given, const std::string& command_line) {
   if (ProcessWorld* world = process_world()) world->set_wait_limit(o.collective_timeout);
   ModelConfig model = load_bench_model(o);
   const TrafficOptions traffic = parse_traffic_options(o.traffic, parse_seed(o.seed));
-  if (traffic_request_list(traffic, model)) throw ConfigError("request-list workloads: execution not built yet");
-  if (!o.hardware.empty()) return plan_for_hardware(o, model);
+  const std::optional<RequestList> requests = traffic_request_list(traffic, model);
+  if (requests && !o.dump_logits.empty())
+    throw ConfigError("--dump-logits: not written for request-list workloads (--workload) yet");
+  if (!o.hardware.empty()) return plan_for_hardware(o, model, traffic, requests);
   if (!model.moe() && o.routing != "model")
     throw ConfigError(fmt::format("--routing {}: {} has no experts to route to", o.routing, model.name));
   const BackendChoice backend = resolve_backend(o.backend, o.dtype, o.emulate_ranks);
   const auto objective = parse_objective(o.objective);
   if (!objective) throw ConfigError(fmt::format("--objective: '{}' is not latency, throughput or memory", o.objective));
   RunOptions ro = make_run_options(o, backend);
+  ro.slo = traffic.slo;
   ro.exec.checkpoint = open_checkpoint(o.weights, model);
   const std::optional<Ceilings> profile = profile_ceilings(o.ceilings, backend.dtype);
 
   const int devices = sweep_devices(backend.name);
-  const SweepSpec spec = make_spec(o, devices);
+  const SweepSpec spec = with_traffic(make_spec(o, devices), traffic, requests);
   std::vector<PlannedPoint> plan = plan_points(o, model, ro, spec, devices);
   align_plan_with_rank0(plan);
   if (o.profile) announce_profile(plan, command_line);

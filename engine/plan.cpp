@@ -70,6 +70,18 @@ std::string ConfigPoint::execution_key() const {
                      traffic ? traffic->label() : workload.label());
 }
 
+std::string ConfigPoint::workload_label() const {
+  return traffic ? fmt::format("{}.s{}", traffic->requests->label(), traffic->batching.slots) : workload.label();
+}
+
+std::string ConfigPoint::short_name() const {
+  std::string name = fmt::format("{} {} {} {} {}", strategy, grid_label(), sync_mode_name(sync), merge_mode_name(merge),
+                                 workload_label());
+  if (traffic)
+    name += fmt::format(" {} {}", batching_mode_name(traffic->batching.mode), balance_policy_name(traffic->balance));
+  return name;
+}
+
 std::string ConfigPoint::id() const { return strategy + "|" + execution_key(); }
 
 RankCoords coords_of(const Layout& l, int r) { return {r % l.tp, (r / l.tp) % l.pp, r / (l.tp * l.pp)}; }

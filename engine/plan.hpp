@@ -90,6 +90,12 @@ struct ConfigPoint {
   int ranks() const { return layout.ranks() > 0 ? layout.ranks() : requested_ranks; }
   // "tp4.pp1.dp1", "tp1.pp2.dp1.mb4" with pipeline stages, "tp2.pp1.ep4.alltoall" with experts split.
   std::string grid_label() const;
+  // What the configuration serves, for grouping and reports: workload.label(), or a request
+  // list's label and its slots per replica ("req48.1a2b3c4d.s16").
+  std::string workload_label() const;
+  // For tables: "tp tp2.pp1.dp1 blocking concat b4.p128.g16", a request list's label then its
+  // batching and balancing ("... req48.1a2b3c4d.s16 continuous least-tokens").
+  std::string short_name() const;
   // Stable key, used to match configurations across runs: "tp|tp4.pp1.dp1|blocking|concat|b4.p128.g16".
   std::string id() const;
   // What actually runs, without the strategy's name (two strategies can name the same execution).

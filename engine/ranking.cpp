@@ -103,6 +103,7 @@ std::optional<Superlinear> explain_superlinear(const RankingEntry& e, const Conf
 RankingEntry make_entry(const ConfigResult& r, int candidates, const ConfigResult* base, Objective objective) {
   RankingEntry e;
   e.workload = r.point.workload;
+  e.workload_label = r.point.workload_label();
   e.ranks = r.point.ranks();
   e.candidates = candidates;
   e.best_id = r.point.id();
@@ -156,11 +157,11 @@ std::vector<RankingEntry> rank_configurations(const std::vector<ConfigResult>& r
   for (const ConfigResult& r : results) {
     if (r.status != ConfigStatus::ok || r.samples.e2e_ms.empty()) continue;
     const int members = r.point.ensemble() ? r.point.layout.dp : 0;
-    Slot& slot = best[{r.point.workload.label(), members, r.point.ranks()}];
+    Slot& slot = best[{r.point.workload_label(), members, r.point.ranks()}];
     slot.candidates += 1;
     if (!slot.best || better(r, *slot.best, objective)) slot.best = &r;
     if (members == 0 && r.point.ranks() == 1) {
-      const ConfigResult*& single = baseline[r.point.workload.label()];
+      const ConfigResult*& single = baseline[r.point.workload_label()];
       if (!single || better(r, *single, objective)) single = &r;
     }
   }
@@ -171,10 +172,15 @@ std::vector<RankingEntry> rank_configurations(const std::vector<ConfigResult>& r
     out.push_back(make_entry(*slot.best, slot.candidates,
                              single_model && it != baseline.end() ? it->second : nullptr, objective));
   }
-  std::sort(out.begin(), out.end(), [](const RankingEntry& a, const RankingEntry& b) {
-    return std::make_tuple(a.ensemble, a.workload.batch, a.workload.prompt, a.workload.gen, a.ranks, a.members) <
-           std::make_tuple(b.ensemble, b.workload.batch, b.workload.prompt, b.workload.gen, b.ranks, b.members);
-  });
+  // Uniform workloads by their numbers; request lists (whose sizing workload varies with the
+  // replicas) by their label first.
+  auto key = [](const RankingEntry& e) {
+    const bool request_list = e.workload_label != e.workload.label();
+    const Workload w = request_list ? Workload{0, 0, 0} : e.workload;
+    return std::make_tuple(e.ensemble, request_list ? e.workload_label : std::string(), w.batch, w.prompt, w.gen,
+                           e.ranks, e.members);
+  };
+  std::sort(out.begin(), out.end(), [&](const RankingEntry& a, const RankingEntry& b) { return key(a) < key(b); });
   return out;
 }
 

@@ -35,6 +35,7 @@ inline constexpr double kRankingConfidence = 0.95;
 
 struct RankingEntry {
   Workload workload;
+  std::string workload_label;  // ConfigPoint::workload_label
   int ranks = 0;
   int candidates = 0;  // verified configurations at this rank count (of the same kind: single or ensemble)
   std::string best_id;

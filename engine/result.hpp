@@ -203,6 +203,7 @@ struct RequestSample {
   int request = 0, replica = 0, iteration = 0;
   int prompt = 0, output = 0;
   double arrival_ms = 0, admitted_ms = 0, first_token_ms = 0, finished_ms = 0;
+  std::vector<double> token_ms;  // when each output token was produced
   bool slo_met = true;
 };
 // One data-parallel replica's share, per iteration (mean over the measured iterations).

@@ -118,7 +118,31 @@ void add_slot_use(SlotUse& total, const SlotUse& u) {
   total.prefill_padded += u.prefill_padded;
 }
 
-TrafficMetrics describe_plan(const TrafficPlan& plan, const SloLimits& slo) {
+
+}  // namespace
+
+namespace {
+
+// Request times of one iteration's samples, in seconds.
+std::vector<RequestTimes> times_of(const std::vector<RequestSample>& samples, int iteration) {
+  std::vector<RequestTimes> out;
+  for (const RequestSample& s : samples) {
+    if (s.iteration != iteration) continue;
+    RequestTimes t;
+    t.request = s.request;
+    t.arrival_s = s.arrival_ms * 1e-3;
+    t.admitted_s = s.admitted_ms * 1e-3;
+    t.first_token_s = s.first_token_ms * 1e-3;
+    t.finished_s = s.finished_ms * 1e-3;
+    for (double ms : s.token_ms) t.token_s.push_back(ms * 1e-3);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+}  // namespace
+
+TrafficMetrics describe_traffic(const TrafficPlan& plan, const std::string& slo) {
   TrafficMetrics m;
   m.available = true;
   m.requests = plan.requests->label();
@@ -126,25 +150,51 @@ TrafficMetrics describe_plan(const TrafficPlan& plan, const SloLimits& slo) {
   m.request_count = plan.requests->size();
   m.batching = std::string(batching_mode_name(plan.batching.mode));
   m.balance = std::string(balance_policy_name(plan.balance));
-  m.slo = slo_label(slo);
+  m.slo = slo;
   m.slots = plan.batching.slots;
   m.token_budget = plan.batching.token_budget;
   m.prefill_chunk = plan.batching.prefill_chunk;
   return m;
 }
 
-}  // namespace
+void summarize_requests(TrafficMetrics& m, const RequestList& list, const SloLimits& slo) {
+  int iterations = 0;
+  for (const RequestSample& s : m.samples) iterations = std::max(iterations, s.iteration + 1);
+  if (iterations == 0) return;
+  std::vector<RequestTimes> pooled;
+  std::vector<double> per_second[4], met;
+  for (int i = 0; i < iterations; ++i) {
+    const std::vector<RequestTimes> times = times_of(m.samples, i);
+    const RequestMetrics it = request_metrics(list, times, slo);
+    per_second[0].push_back(it.requests_per_s);
+    per_second[1].push_back(it.output_tokens_per_s);
+    per_second[2].push_back(it.total_tokens_per_s);
+    per_second[3].push_back(it.goodput_per_s);
+    met.push_back(it.slo_met_fraction);
+    pooled.insert(pooled.end(), times.begin(), times.end());
+  }
+  const RequestMetrics all = request_metrics(list, pooled, slo);
+  m.ttft_ms = in_ms(all.ttft);
+  m.tpot_ms = in_ms(all.tpot);
+  m.itl_ms = in_ms(all.itl);
+  m.e2e_ms = in_ms(all.e2e);
+  m.queueing_ms = in_ms(all.queueing);
+  m.requests_per_s = median_of(per_second[0]);
+  m.output_tokens_per_s = median_of(per_second[1]);
+  m.total_tokens_per_s = median_of(per_second[2]);
+  m.goodput_per_s = median_of(per_second[3]);
+  m.slo_met_fraction = mean_of(met);
+}
 
 TrafficMetrics traffic_metrics(const TrafficPlan& plan, const Layout& layout, const std::vector<RankOutcome>& ranks,
                                const SloLimits& slo) {
   const RequestList& list = *plan.requests;
-  TrafficMetrics m = describe_plan(plan, slo);
+  TrafficMetrics m = describe_traffic(plan, slo_label(slo));
   const int replicas = layout.dp;
   const auto assignment = plan.assignment(replicas);
   const std::size_t iterations = ranks.front().iterations.size();
   m.replicas.resize(static_cast<std::size_t>(replicas));
-  std::vector<RequestTimes> pooled;
-  std::vector<double> per_second[4], met, step_ratios;
+  std::vector<double> step_ratios;
   SlotUse slots;
   for (std::size_t i = 0; i < iterations; ++i) {
     std::uint64_t start = std::numeric_limits<std::uint64_t>::max(), end = 0;
@@ -152,12 +202,10 @@ TrafficMetrics traffic_metrics(const TrafficPlan& plan, const Layout& layout, co
       start = std::min(start, o.iterations[i].begin);
       end = std::max(end, o.iterations[i].end);
     }
-    std::vector<RequestTimes> times;
     std::vector<std::vector<long long>> step_tokens(static_cast<std::size_t>(replicas));
     for (int r = 0; r < replicas; ++r) {
       const IterationRecord& rec = ranks.at(static_cast<std::size_t>(world_rank_of(layout, {0, 0, r}))).iterations[i];
       const auto ri = static_cast<std::size_t>(r);
-      std::vector<RequestTimes> mine = replica_request_times(list, assignment[ri], rec.traffic_steps, start);
       ReplicaUse& use = m.replicas[ri];
       use.replica = r;
       use.requests = static_cast<int>(assignment[ri].size());
@@ -171,21 +219,15 @@ TrafficMetrics traffic_metrics(const TrafficPlan& plan, const Layout& layout, co
       use.busy_ms += busy;
       use.idle_ms += static_cast<double>(end - start) * 1e-6 - busy;
       add_slot_use(slots, rec.slot_use);
-      for (const RequestTimes& t : mine) {
+      for (const RequestTimes& t : replica_request_times(list, assignment[ri], rec.traffic_steps, start)) {
         const Request& q = list.requests.at(static_cast<std::size_t>(t.request));
-        m.samples.push_back({t.request, r, static_cast<int>(i), q.prompt, q.output, t.arrival_s * 1e3,
-                             t.admitted_s * 1e3, t.first_token_s * 1e3, t.finished_s * 1e3, meets_slo(q, t, slo)});
+        RequestSample& s = m.samples.emplace_back();
+        s = {t.request, r, static_cast<int>(i), q.prompt, q.output, t.arrival_s * 1e3, t.admitted_s * 1e3,
+             t.first_token_s * 1e3, t.finished_s * 1e3, {}, meets_slo(q, t, slo)};
+        for (double sec : t.token_s) s.token_ms.push_back(sec * 1e3);
       }
-      times.insert(times.end(), mine.begin(), mine.end());
     }
-    const RequestMetrics it = request_metrics(list, times, slo);
-    per_second[0].push_back(it.requests_per_s);
-    per_second[1].push_back(it.output_tokens_per_s);
-    per_second[2].push_back(it.total_tokens_per_s);
-    per_second[3].push_back(it.goodput_per_s);
-    met.push_back(it.slo_met_fraction);
     step_ratios.push_back(step_balance(step_tokens));
-    pooled.insert(pooled.end(), times.begin(), times.end());
   }
   if (iterations == 0) return m;
   const double n = static_cast<double>(iterations);
@@ -197,17 +239,7 @@ TrafficMetrics traffic_metrics(const TrafficPlan& plan, const Layout& layout, co
     use.busy_ms /= n;
     use.idle_ms /= n;
   }
-  const RequestMetrics all = request_metrics(list, pooled, slo);
-  m.ttft_ms = in_ms(all.ttft);
-  m.tpot_ms = in_ms(all.tpot);
-  m.itl_ms = in_ms(all.itl);
-  m.e2e_ms = in_ms(all.e2e);
-  m.queueing_ms = in_ms(all.queueing);
-  m.requests_per_s = median_of(per_second[0]);
-  m.output_tokens_per_s = median_of(per_second[1]);
-  m.total_tokens_per_s = median_of(per_second[2]);
-  m.goodput_per_s = median_of(per_second[3]);
-  m.slo_met_fraction = mean_of(met);
+  summarize_requests(m, list, slo);
   m.balance_ratio = balance_ratio(tokens);
   m.step_balance_ratio = mean_of(step_ratios);
   m.useful_decode_fraction = slots.decode_fraction();

@@ -36,6 +36,13 @@ class ReplicaSchedule {
 // Where each emitting item's logits go: request `request`'s row `output_index`.
 int output_index(const RequestList& list, const StepItem& item);
 
+// The figures of `plan` itself (its labels, slots and --slo label), before any measurement.
+TrafficMetrics describe_traffic(const TrafficPlan& plan, const std::string& slo);
+
+// The per-request summaries and rates of `m` from its samples (also what a results file's reader
+// recomputes them with): latencies pooled over iterations, rates per iteration (their median).
+void summarize_requests(TrafficMetrics& m, const RequestList& list, const SloLimits& slo);
+
 // The traffic metrics of a configuration from its ranks' outcomes (stamps resolved), with the
 // reason a request could not be summarised thrown as Error.
 TrafficMetrics traffic_metrics(const TrafficPlan& plan, const Layout& layout, const std::vector<RankOutcome>& ranks,

@@ -43,7 +43,7 @@ void print_ranking(const RunSummary& s) {
                  "tok/s", "GiB/rank", "speed-up", "interval", "efficiency");
     any = true;
     least = std::min({least, e.e2e_interval.confidence, e.baseline_id.empty() ? 1 : e.baseline_e2e_interval.confidence});
-    fmt::print("{:<14} {:>5} {:<48} {:>10.2f} {:>20} {:>9.1f} {:>9.3f} {:>8} {:>14} {:>10}\n", e.workload.label(),
+    fmt::print("{:<14} {:>5} {:<48} {:>10.2f} {:>20} {:>9.1f} {:>9.3f} {:>8} {:>14} {:>10}\n", e.workload_label,
                e.ranks, e.best_id, e.e2e_ms, interval_text(e.e2e_interval), e.output_tokens_per_s,
                e.peak_bytes / 1073741824.0, e.speedup ? fmt::format("{:.2f}x", *e.speedup) : "n/a",
                interval_text(e.speedup_interval), e.efficiency ? fmt::format("{:.0f}%", 100.0 * *e.efficiency) : "n/a");
@@ -67,7 +67,7 @@ void print_ensembles(const RunSummary& s) {
                  s.objective, "workload", "members", "ranks", "configuration", "e2e median", "e2e interval", "tok/s",
                  "GiB/rank");
     any = true;
-    fmt::print("{:<14} {:>7} {:>5} {:<48} {:>10.2f} {:>20} {:>9.1f} {:>9.3f}\n", e.workload.label(), e.members,
+    fmt::print("{:<14} {:>7} {:>5} {:<48} {:>10.2f} {:>20} {:>9.1f} {:>9.3f}\n", e.workload_label, e.members,
                e.ranks, e.best_id, e.e2e_ms, interval_text(e.e2e_interval), e.output_tokens_per_s,
                e.peak_bytes / 1073741824.0);
   }
@@ -110,8 +110,7 @@ class ConsoleReporter final : public Reporter {
 
   void add(const ConfigResult& r) override {
     const ConfigPoint& p = r.point;
-    const std::string name = fmt::format("{} {} {} {} {}", p.strategy, p.grid_label(), sync_mode_name(p.sync),
-                                         merge_mode_name(p.merge), p.workload.label());
+    const std::string name = p.short_name();
     if (r.samples.e2e_ms.empty()) {
       fmt::print("{:<44} {:>5} {:<7} {}\n", name, p.ranks(), config_status_name(r.status), r.reason);
       std::fflush(stdout);
@@ -122,10 +121,16 @@ class ConsoleReporter final : public Reporter {
     for (const RankMemory& rm : m.memory) peak = std::max(peak, rm.peak_total);
     const Verification& v = r.verification;
     // --gen 1 has no decode step: no time per output token to show (JSON records n = 0).
-    const std::string tpot = m.decode_step_ms.n == 0 ? "-" : fmt::format("{:.3f}", m.tpot_ms);
+    // --gen 1 has no decode step: no time per output token to show (JSON records n = 0). Request
+    // lists show their requests' medians.
+    const TrafficMetrics& t = m.traffic;
+    const double ttft = t.available ? t.ttft_ms.median : m.ttft_ms.mean;
+    const std::string tpot = t.available   ? (t.tpot_ms.n == 0 ? "-" : fmt::format("{:.3f}", t.tpot_ms.median))
+                             : m.decode_step_ms.n == 0 ? "-"
+                                                       : fmt::format("{:.3f}", m.tpot_ms);
     fmt::print("{:<44} {:>5} {:<7} {:>9.2f} {:>9} {:>9.2f} {:>9.1f} {:>5.1f}% {:>5.1f}% {:>8.3f} {:>9} {:>9} "
                "{:>5.1f}% {:>6} {:>8.1e} {:>6} {}\n",
-               name, p.ranks(), config_status_name(r.status), m.ttft_ms.mean, tpot, m.e2e_ms.mean,
+               name, p.ranks(), config_status_name(r.status), ttft, tpot, m.e2e_ms.mean,
                m.output_tokens_per_s, 100.0 * m.sync_fraction, 100.0 * m.wait_fraction, peak / 1073741824.0,
                pool_peak(largest_pool(m)), pool_untracked(largest_pool(m)),
                100.0 * m.imbalance, percent_of_floor(m), v.max_rel_error,
@@ -139,6 +144,7 @@ class ConsoleReporter final : public Reporter {
                  fmt::join(kib, " "));
     }
     if (m.moe.available) fmt::print("    moe: {}\n", describe_moe(m.moe));
+    if (t.available) print_traffic(t);
     if (!m.bus_bandwidth.empty())
       fmt::print("    bus bandwidth GB/s (collective time without waiting for stragglers): {}\n",
                  describe_bus_bandwidth(m.bus_bandwidth));
@@ -150,6 +156,24 @@ class ConsoleReporter final : public Reporter {
     // The runner turns an attention kernel's `why` into a note, so it prints here (and is kept in JSON).
     for (const std::string& note : r.notes) fmt::print("    note: {}\n", note);
     std::fflush(stdout);
+  }
+
+  // A request list's figures (docs/metrics.md, "Requests"): per-request latencies, rates, and how
+  // evenly the replicas and slots were used.
+  static void print_traffic(const TrafficMetrics& t) {
+    fmt::print("    requests: {} ({}); ms p50/p99: ttft {:.3f}/{:.3f}, tpot {:.3f}/{:.3f}, itl {:.3f}/{:.3f}, e2e "
+               "{:.3f}/{:.3f}, queueing {:.3f}/{:.3f}\n",
+               t.request_count, t.requests, t.ttft_ms.median, t.ttft_ms.p99, t.tpot_ms.median, t.tpot_ms.p99,
+               t.itl_ms.median, t.itl_ms.p99, t.e2e_ms.median, t.e2e_ms.p99, t.queueing_ms.median, t.queueing_ms.p99);
+    std::vector<std::string> replicas;
+    for (const ReplicaUse& u : t.replicas)
+      replicas.push_back(fmt::format("{}: {} req {:.0f} tok {:.2f}/{:.2f}", u.replica, u.requests, u.tokens, u.busy_ms,
+                                     u.idle_ms));
+    fmt::print("    rates: {:.2f} req/s, {:.1f} output tok/s, goodput {:.2f} req/s ({:.0f}% within {}); balance {:.3f} "
+               "(per step {:.3f}); useful decode {:.1f}%, prefill {:.1f}%; replicas (busy/idle ms): {}\n",
+               t.requests_per_s, t.output_tokens_per_s, t.goodput_per_s, 100.0 * t.slo_met_fraction,
+               t.slo.empty() ? "no --slo" : t.slo, t.balance_ratio, t.step_balance_ratio,
+               100.0 * t.useful_decode_fraction, 100.0 * t.useful_prefill_fraction, fmt::join(replicas, ", "));
   }
 
   // The floor and its cap, once per reference (they change with the workload).

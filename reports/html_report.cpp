@@ -60,8 +60,7 @@ std::string num(double v, const char* f = "{:.3g}") { return fmt::format(fmt::ru
 
 std::string short_name(const ConfigResult& r) {
   const ConfigPoint& p = r.point;
-  return fmt::format("{} {} {} {} {}", p.strategy, p.grid_label(), sync_mode_name(p.sync), merge_mode_name(p.merge),
-                     p.workload.label());
+  return p.short_name();
 }
 
 // The ceilings the floors were computed from, for the run table.
@@ -224,10 +223,10 @@ std::string scaling_section(const std::vector<const ConfigResult*>& measured) {
   std::map<std::string, const ConfigResult*> single;  // fastest one-rank run per workload
   for (const ConfigResult* r : measured) {
     const std::string series = r->point.strategy + (r->point.ensemble() ? " ensemble" : "");
-    const ConfigResult*& slot = best[{series, r->point.workload.label()}][r->point.ranks()];
+    const ConfigResult*& slot = best[{series, r->point.workload_label()}][r->point.ranks()];
     if (!slot || r->metrics.e2e_ms.median < slot->metrics.e2e_ms.median) slot = r;
     if (r->point.ranks() != 1) continue;  // (indexing `single` here would add a null entry)
-    const ConfigResult*& one = single[r->point.workload.label()];
+    const ConfigResult*& one = single[r->point.workload_label()];
     if (!one || r->metrics.e2e_ms.median < one->metrics.e2e_ms.median) one = r;
   }
   svg::LineChart latency{"latency", "Median end-to-end latency per iteration", "ranks", "ms", {}, true};
@@ -318,7 +317,7 @@ std::string ranking_section(const nlohmann::json& doc, const std::vector<ConfigR
       rank_configurations(all, parse_objective(objective).value_or(Objective::latency));
   std::vector<std::vector<std::string>> rows, ensembles;
   for (const RankingEntry& e : ranking) {
-    const std::string workload = escape(e.workload.label()), ranks = std::to_string(e.ranks);
+    const std::string workload = escape(e.workload_label), ranks = std::to_string(e.ranks);
     const std::string e2e = num(e.e2e_ms, "{:.2f}"), spread = interval_cell(e.e2e_interval, "{:.2f}");
     if (e.ensemble) {
       ensembles.push_back({workload, std::to_string(e.members), ranks, escape(e.best_id), e2e, spread});

@@ -9,7 +9,9 @@
 #include "model/error.hpp"
 #include "model/file_io.hpp"
 #include "model/model.hpp"
+#include "reports/json_access.hpp"
 #include "reports/json_schema.hpp"
+#include "reports/json_traffic.hpp"
 
 namespace llmt {
 
@@ -17,40 +19,12 @@ using nlohmann::json;
 
 namespace {
 
-// Field access with errors that say where.
-class Reader {
- public:
-  Reader(const json& j, std::string where) : j_(j), where_(std::move(where)) {}
-  const json& at(const char* key) const {
-    if (!j_.is_object() || !j_.contains(key)) throw ConfigError(fmt::format("{}: missing field '{}'", where_, key));
-    return j_.at(key);
-  }
-  template <typename T>
-  T get(const char* key) const {
-    try {
-      return at(key).get<T>();
-    } catch (const json::exception&) {
-      throw ConfigError(fmt::format("{}: field '{}' has the wrong type ({})", where_, key, at(key).dump()));
-    }
-  }
-  template <typename T>
-  T get_or(const char* key, T fallback) const {
-    return j_.is_object() && j_.contains(key) && !j_.at(key).is_null() ? get<T>(key) : fallback;
-  }
-  Reader sub(const char* key) const { return Reader(at(key), where_ + "." + key); }
-  bool has(const char* key) const { return j_.is_object() && j_.contains(key) && !j_.at(key).is_null(); }
-  bool has_null(const char* key) const { return j_.is_object() && j_.contains(key) && j_.at(key).is_null(); }
-
- private:
-  const json& j_;
-  std::string where_;
-};
 
 // Fields below were added after the first results files: all optional.
-FloorMetrics floor_from_json(const Reader& metrics) {
+FloorMetrics floor_from_json(const FieldReader& metrics) {
   FloorMetrics f;
   if (!metrics.has("floor")) return f;
-  const Reader fj = metrics.sub("floor");
+  const FieldReader fj = metrics.sub("floor");
   f.available = true;
   f.ttft_ms = fj.get<double>("ttft_ms");
   f.decode_step_ms = fj.get<double>("decode_step_ms");
@@ -61,16 +35,16 @@ FloorMetrics floor_from_json(const Reader& metrics) {
   return f;
 }
 
-std::vector<AttentionUse> attention_from_json(const Reader& config, const std::string& where) {
+std::vector<AttentionUse> attention_from_json(const FieldReader& config, const std::string& where) {
   std::vector<AttentionUse> uses;
   for (const json& aj : config.get_or<json>("attention", json::array())) {
-    const Reader a(aj, where + ".attention[]");
+    const FieldReader a(aj, where + ".attention[]");
     uses.push_back({a.get<std::string>("pass"), a.get<std::string>("kernel"), a.get_or<std::string>("why", "")});
   }
   return uses;
 }
 
-PhaseSummary phase_from_json(const Reader& ph) {
+PhaseSummary phase_from_json(const FieldReader& ph) {
   PhaseSummary s;
   s.path = ph.get<std::string>("path");
   s.category = ph.get<std::string>("category");
@@ -85,7 +59,7 @@ PhaseSummary phase_from_json(const Reader& ph) {
   s.bytes = ph.get_or<double>("bytes", 0.0);
   s.timing = ph.get_or<std::string>("timing", "eager");
   if (ph.has("work")) {
-    const Reader w = ph.sub("work");
+    const FieldReader w = ph.sub("work");
     s.work_flops = w.get<double>("flops");
     s.work_bytes = w.get<double>("bytes");
     s.floor_ms = w.has_null("floor_ms") ? 0.0 : w.get<double>("floor_ms");
@@ -96,10 +70,10 @@ PhaseSummary phase_from_json(const Reader& ph) {
 }
 
 // Version 1 files call the allocated bytes `measured`, with the device's use inside.
-RankMemory rank_memory_from_json(const Reader& rank) {
-  const Reader pred = rank.sub("predicted");
+RankMemory rank_memory_from_json(const FieldReader& rank) {
+  const FieldReader pred = rank.sub("predicted");
   const bool version1 = !rank.has("allocated");
-  const Reader alloc = rank.sub(version1 ? "measured" : "allocated");
+  const FieldReader alloc = rank.sub(version1 ? "measured" : "allocated");
   RankMemory rm;
   rm.predicted.weights = pred.get<std::size_t>("weights");
   rm.predicted.kv_cache = pred.get<std::size_t>("kv_cache");
@@ -114,10 +88,10 @@ RankMemory rank_memory_from_json(const Reader& rank) {
   return rm;
 }
 
-std::vector<PhaseSummary> phases_from_json(const Reader& metrics, const std::string& where) {
+std::vector<PhaseSummary> phases_from_json(const FieldReader& metrics, const std::string& where) {
   std::vector<PhaseSummary> phases;
   for (const json& pj : metrics.get_or<json>("phases", json::array()))
-    phases.push_back(phase_from_json(Reader(pj, where + ".metrics.phases[]")));
+    phases.push_back(phase_from_json(FieldReader(pj, where + ".metrics.phases[]")));
   return phases;
 }
 
@@ -125,9 +99,9 @@ std::vector<PhaseSummary> phases_from_json(const Reader& metrics, const std::str
 
 Ceilings ceilings_from_json(const json& run, const std::string& where) {
   Ceilings c;
-  const Reader r(run, where);
+  const FieldReader r(run, where);
   if (!r.has("ceilings")) return c;
-  const Reader cj = r.sub("ceilings");
+  const FieldReader cj = r.sub("ceilings");
   c.bandwidth_gbps = cj.get<double>("bandwidth_gbps");
   c.gemm_tflops = cj.get<double>("gemm_tflops");
   c.source = cj.get_or<std::string>("source", "");
@@ -143,17 +117,17 @@ namespace {
 
 // Each element of the array `key` of `parent` (absent: none), read by `read`.
 template <typename ReadOne>
-auto list_from_json(const Reader& parent, const char* key, const std::string& where, ReadOne read) {
+auto list_from_json(const FieldReader& parent, const char* key, const std::string& where, ReadOne read) {
   const json items = parent.get_or<json>(key, json::array());
-  std::vector<decltype(read(Reader(items, where)))> out;
-  for (const json& item : items) out.push_back(read(Reader(item, where)));
+  std::vector<decltype(read(FieldReader(items, where)))> out;
+  for (const json& item : items) out.push_back(read(FieldReader(item, where)));
   return out;
 }
 
-ConfigPoint point_from_json(const Reader& c, const std::string& where) {
+ConfigPoint point_from_json(const FieldReader& c, const std::string& where) {
   ConfigPoint p;
   p.strategy = c.get<std::string>("strategy");
-  const Reader layout = c.sub("layout");
+  const FieldReader layout = c.sub("layout");
   p.layout = Layout{layout.get<int>("tp"), layout.get<int>("pp"), layout.get<int>("dp"), layout.get_or<int>("ep", 1) > 1};
   if (p.layout.experts_split) {
     const auto dispatch = parse_dispatch_mode(c.get<std::string>("dispatch"));
@@ -167,12 +141,13 @@ ConfigPoint point_from_json(const Reader& c, const std::string& where) {
   if (!sync || !merge) throw ConfigError(fmt::format("{}: unknown sync or merge mode", where));
   p.sync = *sync;
   p.merge = *merge;
-  const Reader w = c.sub("workload");
+  const FieldReader w = c.sub("workload");
   p.workload = Workload{w.get<int>("batch"), w.get<int>("prompt"), w.get<int>("gen")};
+  if (c.has("traffic")) p.traffic = traffic_plan_from_json(c.sub("traffic"));
   return p;
 }
 
-ConfigStatus status_from_json(const Reader& c, const std::string& where) {
+ConfigStatus status_from_json(const FieldReader& c, const std::string& where) {
   const std::string status = c.get<std::string>("status");
   if (status == "ok") return ConfigStatus::ok;
   if (status == "failed") return ConfigStatus::failed;
@@ -180,7 +155,7 @@ ConfigStatus status_from_json(const Reader& c, const std::string& where) {
   throw ConfigError(fmt::format("{}: unknown status '{}'", where, status));
 }
 
-Measurement measurement_from_json(const Reader& me) {
+Measurement measurement_from_json(const FieldReader& me) {
   Measurement m;
   m.mode = me.get_or<std::string>("mode", "fixed");
   m.samples = me.get_or<int>("samples", 0);
@@ -193,8 +168,8 @@ Measurement measurement_from_json(const Reader& me) {
   return m;
 }
 
-RawSamples samples_from_json(const Reader& s) {
-  const Reader per_rank = s.sub("per_rank");
+RawSamples samples_from_json(const FieldReader& s) {
+  const FieldReader per_rank = s.sub("per_rank");
   RawSamples raw;
   raw.e2e_ms = s.get<std::vector<double>>("e2e_ms");
   raw.ttft_ms = s.get<std::vector<double>>("ttft_ms");
@@ -210,7 +185,7 @@ RawSamples samples_from_json(const Reader& s) {
 }
 
 // Version 1 files also have algbw_gbps and busbw_gbps here, with the straggler wait: not read.
-CommSummary collective_from_json(const Reader& cr) {
+CommSummary collective_from_json(const FieldReader& cr) {
   CommSummary cs;
   cs.op = cr.get<std::string>("op");
   cs.group = cr.get<std::string>("group");
@@ -223,13 +198,13 @@ CommSummary collective_from_json(const Reader& cr) {
   return cs;
 }
 
-BusBandwidth bus_bandwidth_from_json(const Reader& br) {
+BusBandwidth bus_bandwidth_from_json(const FieldReader& br) {
   return {br.get<std::string>("pass"),     br.get<std::string>("op"), br.get<std::string>("group"),
           br.get<int>("group_size"),       br.get<double>("message_bytes"), br.get<double>("calls"),
           br.get<double>("ms"),            br.get<double>("algbw_gbps"), br.get<double>("busbw_gbps")};
 }
 
-PoolMemory pool_memory_from_json(const Reader& pr) {
+PoolMemory pool_memory_from_json(const FieldReader& pr) {
   PoolMemory pool;
   pool.pool = pr.get<std::string>("pool");
   pool.ranks = pr.get<std::vector<int>>("ranks");
@@ -240,13 +215,13 @@ PoolMemory pool_memory_from_json(const Reader& pr) {
   return pool;
 }
 
-PipelineSummary pipeline_from_json(const Reader& pj, const std::string& where) {
+PipelineSummary pipeline_from_json(const FieldReader& pj, const std::string& where) {
   PipelineSummary pipe;
   pipe.stages = pj.get_or<int>("stages", 1);
   pipe.microbatches = pj.get_or<int>("microbatches", 1);
   pipe.bubble_fraction = pj.get_or<double>("bubble_fraction", 0.0);
   pipe.textbook_bubble_fraction = pj.get_or<double>("textbook_bubble_fraction", 0.0);
-  pipe.per_stage = list_from_json(pj, "per_stage", where + ".metrics.pipeline.per_stage[]", [](const Reader& st) {
+  pipe.per_stage = list_from_json(pj, "per_stage", where + ".metrics.pipeline.per_stage[]", [](const FieldReader& st) {
     const auto layers = st.get<std::vector<int>>("layers");
     return StageSummary{st.get<int>("stage"), Range{layers.at(0), layers.at(1)}, st.get<double>("busy_ms"),
                         st.get<double>("transfer_ms"), st.get_or<double>("sync_ms", 0.0)};
@@ -255,7 +230,7 @@ PipelineSummary pipeline_from_json(const Reader& pj, const std::string& where) {
 }
 
 // JSON has no infinity: to_json writes an infinite error as null.
-Verification verification_from_json(const Reader& v) {
+Verification verification_from_json(const FieldReader& v) {
   constexpr double inf = std::numeric_limits<double>::infinity();
   Verification out;
   out.checked = v.get<bool>("checked");
@@ -267,7 +242,7 @@ Verification verification_from_json(const Reader& v) {
   out.note = v.get_or<std::string>("note", "");
   // Written since the noise-floor rule; files before it have none of these.
   if (v.has("noise_floor")) {
-    const Reader f = v.sub("noise_floor");
+    const FieldReader f = v.sub("noise_floor");
     out.floor = f.get<double>("rel_error");
     out.min_floor = f.get<double>("min");
     out.floor_factor = f.get<double>("factor");
@@ -282,13 +257,13 @@ Verification verification_from_json(const Reader& v) {
   }
   out.positions = v.get_or<std::size_t>("positions", 0);
   if (v.has("top1")) {
-    const Reader t = v.sub("top1");
+    const FieldReader t = v.sub("top1");
     out.top1_agreement = t.get<double>("agreement");
     out.top1_near_ties = t.get<std::size_t>("near_ties");
     out.top1_mismatches = t.get<std::size_t>("mismatches");
   }
   if (v.has("last_iteration")) {
-    const Reader l = v.sub("last_iteration");
+    const FieldReader l = v.sub("last_iteration");
     out.last_iteration_checked = true;
     out.last_iteration_step = l.get<int>("step");
     out.last_iteration_rel_error = l.has_null("max_rel_error") ? inf : l.get<double>("max_rel_error");
@@ -298,14 +273,14 @@ Verification verification_from_json(const Reader& v) {
 
 // What is not recomputed from the samples: communication, memory, pipeline stages, phases, floors.
 // Written for MoE models only; older files and dense models have none.
-MoeMetrics moe_from_json(const Reader& m) {
+MoeMetrics moe_from_json(const FieldReader& m) {
   MoeMetrics out;
   out.available = true;
   out.routing = m.get<std::string>("routing");
   out.tokens_per_expert = m.get<std::vector<std::vector<long long>>>("tokens_per_expert");
   out.expert_balance = m.get<double>("expert_balance");
   out.worst_layer_balance = m.get<double>("worst_layer_balance");
-  const Reader t = m.sub("time_ms");
+  const FieldReader t = m.sub("time_ms");
   out.router_ms = t.get<double>("router");
   out.dispatch_ms = t.get<double>("dispatch");
   out.experts_ms = t.get<double>("experts");
@@ -318,7 +293,7 @@ MoeMetrics moe_from_json(const Reader& m) {
   out.ep_balance = m.get_or<double>("ep_balance", 1.0);
   out.worst_layer_ep_balance = m.get_or<double>("worst_layer_ep_balance", 1.0);
   if (m.has("ep_balance_by_pass")) {
-    const Reader by_pass = m.sub("ep_balance_by_pass");
+    const FieldReader by_pass = m.sub("ep_balance_by_pass");
     out.ep_balance_prefill = by_pass.get<double>("prefill");
     out.ep_balance_decode = by_pass.get<double>("decode");
   }
@@ -327,8 +302,8 @@ MoeMetrics moe_from_json(const Reader& m) {
   return out;
 }
 
-void stored_metrics_from_json(const Reader& m, const std::string& where, ConfigMetrics& metrics) {
-  const Reader sync = m.sub("sync");
+void stored_metrics_from_json(const FieldReader& m, const std::string& where, ConfigMetrics& metrics) {
+  const FieldReader sync = m.sub("sync");
   metrics.comm_bytes = sync.get_or<double>("bytes_per_iteration", 0.0);
   metrics.comm = list_from_json(sync, "collectives", where + ".metrics.sync.collectives[]", collective_from_json);
   metrics.bus_bandwidth =
@@ -344,7 +319,7 @@ void stored_metrics_from_json(const Reader& m, const std::string& where, ConfigM
 }  // namespace
 
 ConfigResult result_from_json(const json& j, const std::string& where) {
-  const Reader c(j, where);
+  const FieldReader c(j, where);
   ConfigResult r;
   r.point = point_from_json(c, where);
   r.status = status_from_json(c, where);
@@ -362,6 +337,11 @@ ConfigResult result_from_json(const json& j, const std::string& where) {
   r.samples = samples_from_json(c.sub("samples"));
   fill_sample_metrics(r.point, r.samples, r.metrics);
   stored_metrics_from_json(c.sub("metrics"), where, r.metrics);
+  const FieldReader metrics = c.sub("metrics");
+  if (r.point.traffic && metrics.has("traffic")) {
+    r.metrics.traffic = traffic_metrics_from_json(metrics.sub("traffic"), *r.point.traffic);
+    r.metrics.output_tokens_per_s = r.metrics.traffic.output_tokens_per_s;
+  }
   if (j.contains("verification")) r.verification = verification_from_json(c.sub("verification"));
   return r;
 }

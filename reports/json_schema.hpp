@@ -16,7 +16,7 @@
 
 namespace llmt {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 // The oldest schema_version the reader still accepts. Version 1 files lack the fields added in 2
 // (metrics.memory[].allocated was `measured`, no bus bandwidth, no memory pools); they read with
 // those absent, and --resume rewrites what it keeps from them in the current form.

@@ -6,6 +6,7 @@
 #include "engine/metrics.hpp"
 #include "model/model.hpp"
 #include "reports/json_schema.hpp"
+#include "reports/json_traffic.hpp"
 
 namespace llmt {
 
@@ -217,6 +218,7 @@ json identity_json(const ConfigResult& r) {
           {"sync", sync_mode_name(p.sync)},
           {"merge", merge_mode_name(p.merge)},
           {"workload", {{"batch", p.workload.batch}, {"prompt", p.workload.prompt}, {"gen", p.workload.gen}}},
+          {"traffic", p.traffic ? traffic_plan_json(*p.traffic) : json(nullptr)},
           {"status", config_status_name(r.status)},
           {"reason", r.reason},
           {"notes", r.notes}};
@@ -303,6 +305,7 @@ json metrics_json(const ConfigMetrics& m) {
           {"pipeline", pipeline_json(m.pipeline)},
           {"floor", floor_json(m.floor)},
           {"moe", moe_json(m.moe)},
+          {"traffic", traffic_metrics_json(m.traffic)},
           {"phases", array_of(m.phases, phase_json)}};
 }
 
@@ -352,7 +355,7 @@ json interval_json(const std::optional<Interval>& i) {
 
 json ranking_row(const RankingEntry& e) {
   const bool has_baseline = !e.baseline_id.empty();
-  json row = {{"workload", e.workload.label()},
+  json row = {{"workload", e.workload_label},
               {"ranks", e.ranks},
               {"candidates", e.candidates},
               {"best", e.best_id},
@@ -391,7 +394,7 @@ json to_json(const RunSummary& s) {
 }
 
 std::string schema_upgrade_note(int version) {
-  if (version >= kSchemaVersion) return "";
+  if (version >= 2) return "";  // version 3 only added request-list workloads, which older files cannot hold
   return "measured before the fields of schema_version 2 (no per-pass bus bandwidth, no process or device memory "
          "beside the allocated bytes; param-server bytes counted once per call at the root)";
 }

@@ -11,7 +11,7 @@ namespace {
 const char* const kResultsSchemaText = R"schema({
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://github.com/llmthreads/llmthreads/docs/results.schema.json",
-  "title": "llmthreads results file (schema_version 2; version 1 files also validate)",
+  "title": "llmthreads results file (schema_version 3; versions 1 and 2 also validate)",
   "description": "What `llmthreads bench --json` writes and `compare`, `report` and `bench --resume` read. llmthreads checks every file it reads against this schema (reports/results_schema.cpp embeds the same text; a unit test keeps the two equal), then checks what no schema says: see docs/ci.md, 'What makes a results file unusable'.",
   "type": "object",
   "required": ["schema_version", "run", "configurations"],
@@ -127,6 +127,24 @@ const char* const kResultsSchemaText = R"schema({
           "type": "object",
           "required": ["batch", "prompt", "gen"],
           "properties": {"batch": {"$ref": "#/$defs/positive"}, "prompt": {"$ref": "#/$defs/positive"}, "gen": {"$ref": "#/$defs/positive"}}
+        },
+        "traffic": {
+          "type": ["null", "object"],
+          "description": "request-list workloads (schema_version 3): the requests in full, batching and balancing",
+          "required": ["requests", "source", "batching", "slots", "balance", "request_list"],
+          "properties": {
+            "requests": {"type": "string", "minLength": 1},
+            "source": {"type": "string"},
+            "batching": {"enum": ["static", "continuous"]},
+            "slots": {"$ref": "#/$defs/positive"},
+            "token_budget": {"type": "integer", "minimum": 0},
+            "prefill_chunk": {"type": "integer", "minimum": 0},
+            "balance": {"enum": ["round-robin", "shortest-queue", "least-tokens"]},
+            "request_list": {
+              "type": "array", "minItems": 1,
+              "items": {"type": "array", "minItems": 3, "maxItems": 3, "items": {"type": "number", "minimum": 0}}
+            }
+          }
         },
         "status": {"enum": ["ok", "failed", "skipped"]},
         "reason": {"type": "string"},
@@ -263,6 +281,40 @@ const char* const kResultsSchemaText = R"schema({
               "properties": {
                 "ttft_ms": {"$ref": "#/$defs/ms"}, "decode_step_ms": {"$ref": "#/$defs/ms"}, "e2e_ms": {"$ref": "#/$defs/ms"},
                 "ttft_of_floor": {"$ref": "#/$defs/amount"}, "decode_step_of_floor": {"$ref": "#/$defs/amount"}, "e2e_of_floor": {"$ref": "#/$defs/amount"}
+              }
+            },
+            "traffic": {
+              "type": ["null", "object"],
+              "description": "request-list workloads: per-request latencies, rates, replicas, balance, slot use",
+              "required": ["requests", "request_count", "per_request_ms", "rates", "replicas", "balance_ratio",
+                           "step_balance_ratio", "useful_fraction", "samples"],
+              "properties": {
+                "requests": {"type": "string"},
+                "request_count": {"$ref": "#/$defs/positive"},
+                "slo": {"type": "string"},
+                "balance_ratio": {"type": "number", "minimum": 0, "maximum": 1},
+                "step_balance_ratio": {"type": "number", "minimum": 0, "maximum": 1},
+                "useful_fraction": {
+                  "type": "object",
+                  "required": ["decode", "prefill"],
+                  "properties": {
+                    "decode": {"type": "number", "minimum": 0, "maximum": 1},
+                    "prefill": {"type": "number", "minimum": 0, "maximum": 1}
+                  }
+                },
+                "replicas": {
+                  "type": "array",
+                  "items": {
+                    "type": "object",
+                    "required": ["replica", "requests", "steps", "tokens", "busy_ms", "idle_ms"],
+                    "properties": {
+                      "replica": {"type": "integer", "minimum": 0}, "requests": {"type": "integer", "minimum": 0},
+                      "steps": {"$ref": "#/$defs/amount"}, "tokens": {"$ref": "#/$defs/amount"},
+                      "busy_ms": {"$ref": "#/$defs/ms"}, "idle_ms": {"type": "number"}
+                    }
+                  }
+                },
+                "samples": {"type": "array", "items": {"type": "array", "minItems": 11, "maxItems": 11}}
               }
             },
             "moe": {

@@ -69,7 +69,7 @@ TEST(Cli, BenchWritesEveryMetricToJsonAndCsv) {
 
   std::ifstream in(json_path);
   const json doc = json::parse(in);
-  EXPECT_EQ(doc["schema_version"], 2);
+  EXPECT_EQ(doc["schema_version"], 3);
   const json& run_meta = doc["run"];
   for (const char* k : {"version", "git_commit", "timestamp", "command_line", "backend", "device", "blas", "host",
                         "cpu_model", "logical_cpus", "max_ranks", "model", "warnings"})

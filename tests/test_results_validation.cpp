@@ -247,7 +247,7 @@ std::vector<Case> cases() {
       {"schema_version missing", drop("/schema_version"), "field 'schema_version' missing"},
       {"schema_version a string", set("/schema_version", "1"), "field 'schema_version' has the wrong type"},
       {"schema_version a fraction", set("/schema_version", 1.5), "field 'schema_version' has the wrong type"},
-      {"schema_version from the future", set("/schema_version", 3), "'schema_version' is 3, from a newer llmthreads"},
+      {"schema_version from the future", set("/schema_version", 4), "'schema_version' is 4, from a newer llmthreads"},
       {"schema_version far in the future", set("/schema_version", 99999999999LL),
        "'schema_version' is 99999999999, from a newer llmthreads"},
       {"schema_version beyond int64", set("/schema_version", 18446744073709551615ULL), "from a newer llmthreads"},

@@ -13,6 +13,7 @@
 #include "engine/traffic.hpp"
 #include "model/model.hpp"
 #include "quick_options.hpp"
+#include "reports/json_schema.hpp"
 
 namespace llmt {
 namespace {
@@ -132,6 +133,29 @@ TEST(RaggedSteps, EqualRequestsGiveTheUniformLogits) {
       }
   EXPECT_GT(scale, 0.0);
   EXPECT_LE(worst, 1e-6 * scale);
+}
+
+// A results file keeps the request list (so the id is rebuilt) and the samples, from which the
+// reader recomputes every per-request summary to the same values.
+TEST(RaggedSteps, ResultsFileRoundTripsTheTrafficMetrics) {
+  const ModelConfig model = load_model("tiny");
+  RunOptions opts = quick_options();
+  opts.slo = parse_slo("ttft=1s");
+  const ConfigPoint point = traffic_point("dp", Layout{1, 1, 2}, hand_made_requests(),
+                                          {BatchingMode::continuous, 2, 0, 0}, BalancePolicy::least_tokens);
+  const ConfigResult r = run_configuration(model, point, opts, nullptr);
+  ASSERT_EQ(r.status, ConfigStatus::ok) << r.reason;
+  const ConfigResult back = result_from_json(nlohmann::json::parse(to_json(r).dump()), "test");
+  EXPECT_EQ(back.point.id(), point.id());
+  const TrafficMetrics &a = r.metrics.traffic, &b = back.metrics.traffic;
+  ASSERT_TRUE(b.available);
+  EXPECT_EQ(b.samples.size(), a.samples.size());
+  EXPECT_DOUBLE_EQ(b.ttft_ms.p99, a.ttft_ms.p99);
+  EXPECT_DOUBLE_EQ(b.itl_ms.median, a.itl_ms.median);
+  EXPECT_DOUBLE_EQ(b.goodput_per_s, a.goodput_per_s);
+  EXPECT_EQ(b.slo, "ttft=1000ms");
+  EXPECT_DOUBLE_EQ(b.balance_ratio, a.balance_ratio);
+  EXPECT_EQ(b.replicas.size(), 2u);
 }
 
 // Refused by name, not run as something else.
