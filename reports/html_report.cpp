@@ -189,7 +189,8 @@ std::string memory_pools_section(const std::vector<const ConfigResult*>& measure
   if (rows.empty()) return "";
   return "<p>Allocated: the bytes the ranks' allocators handed out (their peaks, summed over the pool's ranks). "
          "Measured peak: the process's RSS high-water mark (host ranks; reset when the configuration started where "
-         "the system permits) or the GPU's memory in use at the end. Untracked: the difference: message copies, "
+         "the system permits) or the largest sample of the GPU's memory in use (after set-up and every iteration); in "
+         "process mode one pool per process, measured by that process. Untracked: the difference: message copies, "
          "reference and captured logits, BLAS buffers, thread stacks, the allocator's own memory, and on the host "
          "everything resident when the configuration started (the binary, libraries, earlier results).</p>\n" +
          table({"configuration", "pool", "ranks", "allocated GiB", "measured peak GiB", "untracked GiB",
