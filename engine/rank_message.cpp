@@ -25,6 +25,10 @@ template <class Io, class P>
 void fields(Io& io, P& p) requires std::is_same_v<std::remove_const_t<P>, PhaseInfo> {
   io(p.path, p.category, p.op, p.group_size, p.group, p.detail, p.counts_as_sync_total);
 }
+template <class Io, class P>
+void fields(Io& io, P& p) requires std::is_same_v<std::remove_const_t<P>, ProcessMemoryRecord> {
+  io(p.pool, p.rss_at_start_bytes, p.peak_rss_bytes, p.hwm_reset);
+}
 
 class Writer {
  public:
@@ -120,7 +124,7 @@ std::string encode_rank_message(const RankOutcome& o, const PhaseTable& table, c
   for (std::size_t p = 0; p < table.size(); ++p) phases.push_back(table.at(static_cast<PhaseId>(p)));
   Writer w;
   w(kMagic, phases, o.iterations, o.cuda_graphs, o.attention, o.stop, o.setup_s, o.memory, o.expert_tokens, o.expert_tokens_decode, o.error,
-    o.aborted, logits, last, last_step, start_ns);
+    o.aborted, o.process, logits, last, last_step, start_ns);
   return w.take();
 }
 
@@ -133,7 +137,7 @@ RankMessage decode_rank_message(const std::string& bytes, PhaseTable& table) {
   RankMessage m;
   RankOutcome& o = m.outcome;
   r(phases, o.iterations, o.cuda_graphs, o.attention, o.stop, o.setup_s, o.memory, o.expert_tokens, o.expert_tokens_decode, o.error,
-    o.aborted, m.logits, m.last, m.last_step, m.start_ns);
+    o.aborted, o.process, m.logits, m.last, m.last_step, m.start_ns);
   if (!r.done()) throw Error("a rank's message has trailing bytes");
   std::vector<PhaseId> to;
   for (const PhaseInfo& p : phases) to.push_back(table.add(p));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/backend.hpp"
+#include "engine/memory_pools.hpp"
 #include "engine/result.hpp"
 #include "engine/scheduler.hpp"
 #include "engine/stats.hpp"
@@ -49,6 +50,7 @@ struct RankOutcome {
   std::vector<std::vector<long long>> expert_tokens;
   std::vector<std::vector<long long>> expert_tokens_decode;  // the decode steps' part of expert_tokens
   long long routes_agreed = 0, routes_compared = 0;  // with forced routes: the own choices that agreed
+  ProcessMemoryRecord process;  // process mode: this rank's process, measured by itself
   std::string error;
   bool aborted = false;  // failed only because another rank failed
 };

@@ -32,18 +32,25 @@ struct RankMemory {
   // peak of all its live bytes. Equal to `predicted` by construction; not what the OS sees.
   std::size_t weights = 0, kv_cache = 0, activations_peak = 0, communication_peak = 0, peak_total = 0;
   long long device_used = -1;  // as the device reports it at the end of the run (GPUs), else -1
+  // GPUs: the largest of the device's used bytes sampled at every point the rank synchronised
+  // with it (after set-up, after capturing graphs, after every iteration: capture pass, warm-up,
+  // measured; and at the end), and how many samples; -1 and 0 without a device.
+  long long device_used_max = -1;
+  int device_used_samples = 0;
 };
 
 // One memory pool of a configuration (the host, or one GPU): what its ranks allocated beside
 // what the OS or the device measured, and the difference nothing tracked.
 struct PoolMemory {
-  std::string pool;                // "host", "GPU 0"
+  std::string pool;                // "host", "GPU 0"; process mode: "<host> rank <r>" (one per process)
   std::vector<int> ranks;          // the ranks whose memory is in it
   long long allocated_bytes = 0;   // sum of those ranks' allocated peaks (peak_total)
   long long measured_peak_bytes = -1;
   // What measured_peak_bytes is: "process_rss_hwm_since_configuration_start" (the process's
   // RSS high-water mark, reset when the configuration started), "process_rss_hwm_since_process_start"
-  // (where the reset is not permitted: the process's peak so far), or "device_used_at_end".
+  // (where the reset is not permitted: the process's peak so far), "device_used_max_of_samples"
+  // (GPUs: the largest sample of the device's bytes in use, RankMemory::device_used_max), or in
+  // files written before that, "device_used_at_end".
   std::string measured_by;
   long long rss_at_start_bytes = -1;  // host: the process's RSS when the configuration started
   long long untracked_bytes() const { return measured_peak_bytes - allocated_bytes; }

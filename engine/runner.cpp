@@ -16,6 +16,7 @@
 #include "engine/admission.hpp"
 #include "engine/backends.hpp"
 #include "model/error.hpp"
+#include "engine/memory_pools.hpp"
 #include "engine/metrics.hpp"
 #include "engine/moe.hpp"
 #include "engine/nvtx.hpp"
@@ -128,6 +129,7 @@ class RankRun {
     if (point_.traffic) schedule_ = std::make_unique<ReplicaSchedule>(*point_.traffic, shard_.coords.dp, point_.layout.dp);
     backend_.synchronize();
     out_.setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    device_used_.sample(backend_.device_memory_used());
   }
 
   // CUDA Graphs: each decode step is captured once (its position is baked into the kernels'
@@ -145,6 +147,8 @@ class RankRun {
     }
     timeline_->set_recording(true);
     out_.cuda_graphs = true;
+    backend_.synchronize();
+    device_used_.sample(backend_.device_memory_used());  // the instantiated graphs
   }
 
   // Logits are kept from the first warm-up iteration (or an extra pass without warm-up): the
@@ -199,7 +203,8 @@ class RankRun {
     capture_->last_step = last_written_step_;
   }
 
-  // The allocator's peaks and the device's own view, once the measured iterations are done.
+  // The allocator's peaks and the device's own view (at the end, and the largest of its samples),
+  // once the measured iterations are done.
   void record_memory() {
     const MemoryTracker& mem = backend_.memory();
     RankMemory& m = out_.memory;
@@ -210,6 +215,9 @@ class RankRun {
     m.communication_peak = mem.peak(MemoryKind::communication);
     m.peak_total = mem.peak_total();
     m.device_used = backend_.device_memory_used();
+    device_used_.sample(m.device_used);
+    m.device_used_max = device_used_.max();
+    m.device_used_samples = device_used_.samples();
   }
 
  private:
@@ -327,6 +335,9 @@ class RankRun {
     rec.phases = timeline_->collect(&rec.collective_calls);  // resolves the phases' stamps, then recycles them all
     if (!decode_graphs_.empty()) eager_decode_sample(iteration_number_, rec);
     if (opts_.flush_cache) backend_.flush_cache();
+    // Synchronised above, outside the timed span: every iteration (the capture pass's, warm-up's,
+    // measured ones) is a sample of the device's use.
+    device_used_.sample(backend_.device_memory_used());
     return rec;
   }
 
@@ -362,6 +373,7 @@ class RankRun {
   std::unique_ptr<ReplicaSchedule> schedule_;  // request-list workloads
   DeviceBuffer control_;
   std::vector<int> decode_graphs_;  // one CUDA graph per decode step, when graphs are used
+  DeviceUsedSampler device_used_;  // the device's used bytes at each synchronisation point
   int iteration_number_ = 0;
   int last_written_step_ = -1;  // the decode step whose logits the output buffer holds (0: prefill)
   std::chrono::steady_clock::time_point iteration_start_;
@@ -657,13 +669,6 @@ std::size_t predicted_total_memory(const ModelConfig& model, const ConfigPoint& 
 }
 
 namespace {
-// The process's resident memory over one configuration: its high-water mark is reset when the
-// configuration starts (where permitted) and read once every rank has finished.
-struct HostMemoryWatch {
-  bool reset = false;
-  ProcessMemory start, end;
-};
-
 void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, const RunOptions& opts,
                         const std::vector<RankOutcome>& outcomes, const PhaseTable& table,
                         const HostMemoryWatch& host, ConfigResult& result);
@@ -680,6 +685,7 @@ struct RankLaunch {
   LogitsCapture* capture;
   PhaseTable& table;
   std::vector<RankOutcome>& outcomes;
+  const HostMemoryWatch& host;  // process mode: each process measures its own memory from it
 };
 
 // Starts one thread per rank, each with its own backend and world communicator, and waits for
@@ -805,6 +811,7 @@ void launch_in_processes(const RankLaunch& l, ProcessWorld& world) {
     capture.want_last = l.capture->want_last;
   }
   RankOutcome mine = run_process_rank(l, world, std::move(host), capture);
+  mine.process = measure_this_process(l.host, process_pool_name(l.opts.backend, world.rank()));
   // A rank that failed waits less for the others: they failed with it, or are lost.
   const double timeout = l.opts.collective_timeout_s > 0 ? l.opts.collective_timeout_s : 0;
   const double wait_s = mine.error.empty() ? timeout : std::min(timeout > 0 ? timeout : 10.0, 10.0);
@@ -900,7 +907,7 @@ ConfigResult run_on_this_process(const ModelConfig& model, const ConfigPoint& po
     if (share_weights) note_shared_weights(point, result);
     host.reset = reset_peak_rss();
     host.start = process_memory();
-    const RankLaunch launch{model, point, opts, share_weights, &capture, table, outcomes};
+    const RankLaunch launch{model, point, opts, share_weights, &capture, table, outcomes, host};
     if (auto refused = launch_anywhere(launch)) return fail(*refused);
     if (!is_reporting_process()) return result;  // process mode: rank 0 has every rank's outcome
     host.end = process_memory();
@@ -956,33 +963,21 @@ ConfigResult run_configuration(const ModelConfig& model, const ConfigPoint& poin
 
 namespace {
 
-// Per memory pool of the backend, the ranks' allocated bytes beside what the OS (host ranks: the
-// process's RSS high-water mark) or the device (bytes in use at the end) measured.
-std::vector<PoolMemory> pool_memory(const RunOptions& opts, const std::vector<RankMemory>& ranks,
-                                    const HostMemoryWatch& host) {
-  if (process_world()) return {};  // one pool per process, each measured by its own process: not gathered
+// Per memory pool, the ranks' allocated bytes beside what was measured (engine/memory_pools.hpp):
+// in process mode one pool per process, each measured by its own process.
+std::vector<PoolMemory> memory_pools_of(const RunOptions& opts, const std::vector<RankOutcome>& outcomes,
+                                        const std::vector<RankMemory>& ranks, const HostMemoryWatch& host) {
   const BackendEntry& entry = backend_entry(opts.backend);
-  const MemoryPools pools = entry.memory_pools(static_cast<int>(ranks.size()));
-  std::map<int, PoolMemory> by_pool;
-  for (std::size_t r = 0; r < ranks.size(); ++r) {
-    const int id = r < pools.pool_of_rank.size() ? pools.pool_of_rank[r] : 0;
-    PoolMemory& p = by_pool[id];
-    p.pool = entry.pool_name(id);
-    p.ranks.push_back(static_cast<int>(r));
-    p.allocated_bytes += static_cast<long long>(ranks[r].peak_total);
-    if (entry.on_host) {
-      p.measured_peak_bytes = host.end.peak_rss_bytes;
-      p.measured_by = host.reset ? "process_rss_hwm_since_configuration_start" : "process_rss_hwm_since_process_start";
-      p.rss_at_start_bytes = host.start.rss_bytes;
-    } else {
-      p.measured_peak_bytes = std::max(p.measured_peak_bytes, ranks[r].device_used);
-      p.measured_by = "device_used_at_end";
-    }
-  }
-  std::vector<PoolMemory> out;
-  for (auto& [id, p] : by_pool)
-    if (p.measured_peak_bytes >= 0) out.push_back(std::move(p));
-  return out;
+  if (!process_world()) return thread_pools(entry, ranks, host);
+  std::vector<ProcessMemoryRecord> processes;
+  for (const RankOutcome& o : outcomes) processes.push_back(o.process);
+  return process_pools(entry.on_host, ranks, processes);
+}
+
+// Whether every measuring process could reset its RSS high-water mark at the configuration's start.
+bool rss_peak_reset(const std::vector<RankOutcome>& outcomes, const HostMemoryWatch& host) {
+  if (!process_world()) return host.reset;
+  return std::all_of(outcomes.begin(), outcomes.end(), [](const RankOutcome& o) { return o.process.hwm_reset; });
 }
 
 // Every replica's tokens per layer and expert (ensemble members route the same batch each: one
@@ -1028,8 +1023,8 @@ void summarize_outcomes(const ModelConfig& model, const ConfigPoint& point, cons
   result.metrics.comm = comm_summaries(outcomes, table, measured, result.metrics.comm_bytes);
   result.metrics.bus_bandwidth = collective_bus_bandwidth(outcomes, table, point.layout, measured);
   for (const RankOutcome& o : outcomes) result.metrics.memory.push_back(o.memory);
-  result.metrics.memory_pools = pool_memory(opts, result.metrics.memory, host);
-  if (!host.reset && backend_entry(opts.backend).on_host)
+  result.metrics.memory_pools = memory_pools_of(opts, outcomes, result.metrics.memory, host);
+  if (!rss_peak_reset(outcomes, host) && backend_entry(opts.backend).on_host)
     result.notes.push_back("the process's RSS high-water mark could not be reset (/proc/self/clear_refs): the measured "
                            "memory peak is the process's peak so far, perhaps from an earlier configuration");
   result.cuda_graphs = outcomes.front().cuda_graphs;

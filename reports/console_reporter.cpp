@@ -94,7 +94,7 @@ class ConsoleReporter final : public Reporter {
                "tok/s = batch x gen / e2e; sync%: exposed communication; wait%: all but compute (exposed "
                "communication, pipeline transfers and bubble)\n");
     fmt::print("GiB/rank: the largest rank's allocated peak; peak GiB: the process's RSS high-water mark during the "
-               "configuration (* since the process started) or a GPU's memory in use at the end; untrk GiB: peak "
+               "configuration (* since the process started) or the largest sample of a GPU's memory in use; untrk GiB: peak "
                "minus the allocated bytes of the ranks in it\n");
     fmt::print("rel.err: the largest error of a sequence's logits against the fp32 reference, relative to its largest "
                "logit; xnoise: that error in noise floors (one rank in the run's dtype; the cap rounding explains for "

@@ -35,8 +35,9 @@ const char* kColumns[] = {
     "ps_other_rank_bytes_per_iteration", "prefill_busbw_gbps", "decode_busbw_gbps", "transfer_bytes_per_rank",
     "pool", "pool_allocated_bytes", "pool_measured_peak_bytes", "pool_measured_by", "pool_untracked_bytes",
     "rss_at_start_bytes", "attention", "noise_floor", "error_over_floor", "tolerance", "top1_agreement",
-    "last_iteration_rel_error", "dispatch", "ep", "expert_balance", "ep_balance", "moe_dispatch_ms", "moe_experts_ms",
-    "moe_combine_ms", "moe_exchange_ms", "moe_exchange_bytes_per_iteration"};
+    "last_iteration_rel_error", "noise_floor_cap", "noise_floor_trusted", "dispatch", "ep", "expert_balance",
+    "ep_balance", "moe_dispatch_ms", "moe_experts_ms", "moe_combine_ms", "moe_exchange_ms", "moe_exchange_transfer_ms",
+    "moe_exchange_wait_ms", "moe_exchange_bytes_per_iteration", "routing_agreement"};
 
 // The memory pool with the largest measured peak: its allocated bytes beside the measured peak.
 std::vector<std::string> pool_fields(const ConfigMetrics& m) {
@@ -72,17 +73,30 @@ std::string attention_field(const std::vector<AttentionUse>& uses) {
   return csv_field(fmt::format("{}", fmt::join(parts, " ")));
 }
 
-// Mixture of experts: the dispatch and EP group of the grid, balances and the MoE time split
-// (docs/metrics.md); empty for dense models.
+// Mixture of experts: the dispatch and EP group of the grid, balances, the MoE time split with
+// the exchange's transfer and wait, and the routing agreement of teacher-forced runs
+// (docs/metrics.md); empty for dense models, the agreement empty where not compared.
 std::vector<std::string> moe_fields(const ConfigResult& r) {
   const MoeMetrics& m = r.metrics.moe;
   std::vector<std::string> out = {r.point.layout.experts_split ? std::string(dispatch_mode_name(r.point.dispatch)) : "",
                                   std::to_string(r.point.layout.ep())};
-  if (!m.available) return {out[0], out[1], "", "", "", "", "", "", ""};
+  constexpr std::size_t kMoeColumns = 12;
+  if (!m.available) {
+    out.resize(kMoeColumns);
+    return out;
+  }
   for (double v : {m.expert_balance, m.ep_balance, m.dispatch_ms, m.experts_ms, m.combine_ms, m.exchange_ms,
-                   m.exchange_bytes})
+                   m.exchange_transfer_ms, m.exchange_wait_ms, m.exchange_bytes})
     out.push_back(fmt::format("{:.6g}", v));
+  out.push_back(m.routing_agreement >= 0 ? fmt::format("{:.6g}", m.routing_agreement) : "");
   return out;
+}
+
+// The noise floor's cap and whether the floor was trusted under it; empty when not verified or
+// without a cap (files written before it).
+std::vector<std::string> cap_fields(const Verification& v) {
+  if (!v.checked || v.floor_cap <= 0) return std::vector<std::string>(2);
+  return {fmt::format("{:.6g}", v.floor_cap), v.floor_trusted ? "yes" : "no"};
 }
 
 class CsvReporter final : public Reporter {
@@ -152,6 +166,8 @@ class CsvReporter final : public Reporter {
       const Verification& v = r.verification;
       for (double x : {v.floor, v.error_over_floor, v.tolerance, v.top1_agreement}) f.push_back(v.checked ? num(x) : "");
       f.push_back(v.last_iteration_checked ? num(v.last_iteration_rel_error) : "");
+      const std::vector<std::string> cap = cap_fields(v);
+      f.insert(f.end(), cap.begin(), cap.end());
       const std::vector<std::string> moe = moe_fields(r);
       f.insert(f.end(), moe.begin(), moe.end());
     }

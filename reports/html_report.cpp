@@ -188,7 +188,8 @@ std::string memory_pools_section(const std::vector<const ConfigResult*>& measure
   if (rows.empty()) return "";
   return "<p>Allocated: the bytes the ranks' allocators handed out (their peaks, summed over the pool's ranks). "
          "Measured peak: the process's RSS high-water mark (host ranks; reset when the configuration started where "
-         "the system permits) or the GPU's memory in use at the end. Untracked: the difference: message copies, "
+         "the system permits) or the largest sample of the GPU's memory in use (after set-up and every iteration); in "
+         "process mode one pool per process, measured by that process. Untracked: the difference: message copies, "
          "reference and captured logits, BLAS buffers, thread stacks, the allocator's own memory, and on the host "
          "everything resident when the configuration started (the binary, libraries, earlier results).</p>\n" +
          table({"configuration", "pool", "ranks", "allocated GiB", "measured peak GiB", "untracked GiB",
@@ -357,18 +358,22 @@ std::string moe_section(const std::vector<const ConfigResult*>& measured) {
                     ep ? fmt::format("{:.2f}", m.ep_balance) : "-",
                     ep ? escape(fmt::format("{}", fmt::join(m.tokens_per_ep_rank, " "))) : "-", num(m.router_ms),
                     num(m.dispatch_ms), num(m.experts_ms), num(m.combine_ms), ep ? num(m.exchange_ms) : "-",
-                    ep ? num(m.exchange_bytes / 1024.0) : "-"});
+                    ep ? num(m.exchange_transfer_ms) : "-", ep ? num(m.exchange_wait_ms) : "-",
+                    ep ? num(m.exchange_bytes / 1024.0) : "-",
+                    m.routing_agreement >= 0 ? fmt::format("{:.1f}%", 100 * m.routing_agreement) : "-"});
   }
   if (rows.empty()) return {};
   return "<h2>Mixture of experts</h2>\n<p>Expert balance: per layer, the mean tokens per expert over the most any "
          "expert got (1: even), averaged over layers; EP rank balance the same over the expert-parallel ranks' "
          "blocks of experts. Times per iteration, slowest rank, summed over layers; dispatch and combine include "
-         "the EP exchange, shown on its own too, with its KiB per iteration over all ranks (docs/metrics.md, "
-         "Mixture of experts).</p>\n" +
+         "the EP exchange, shown on its own too, split into its transfer (each exchange's time on the last rank "
+         "to arrive) and the wait for the slowest EP rank, with its KiB per iteration over all ranks. Routing "
+         "agreement: with teacher-forced routing, the share of the run's own expert choices that were the fp32 "
+         "reference's (docs/metrics.md, Mixture of experts).</p>\n" +
          table({"configuration", "routing", "expert balance", "worst layer", "tokens per expert (all layers)",
                 "EP rank balance", "tokens per EP rank", "router ms", "dispatch ms", "experts ms", "combine ms",
-                "exchange ms", "exchange KiB"},
-               rows, {false, false, true, true, false, true, false, true, true, true, true, true, true});
+                "exchange ms", "exchange transfer ms", "exchange wait ms", "exchange KiB", "routing agreement"},
+               rows, {false, false, true, true, false, true, false, true, true, true, true, true, true, true, true, true});
 }
 
 std::string verification_section(const std::vector<ConfigResult>& all) {
@@ -378,8 +383,10 @@ std::string verification_section(const std::vector<ConfigResult>& all) {
     std::string check = "<span>-</span>";
     if (v.checked) check = v.passed ? "<span class=\"pass\">pass</span>" : "<span class=\"fail\">FAIL</span>";
     auto shown = [&](double x) { return v.checked ? num(x) : std::string(); };
+    const bool capped = v.checked && v.floor_cap > 0;
     rows.push_back({escape(r.point.id()), escape(std::string(config_status_name(r.status))), shown(v.max_rel_error),
-                    shown(v.floor), shown(v.error_over_floor), shown(v.tolerance),
+                    shown(v.floor), capped ? num(v.floor_cap) : "", capped ? (v.floor_trusted ? "yes" : "NO") : "",
+                    shown(v.error_over_floor), shown(v.tolerance),
                     v.checked ? fmt::format("{:.1f}%", 100 * v.top1_agreement) : "",
                     v.last_iteration_checked ? num(v.last_iteration_rel_error) : "", check, escape(r.reason)});
   }
@@ -388,15 +395,17 @@ std::string verification_section(const std::vector<ConfigResult>& all) {
     if (r.verification.checked && !r.verification.reference.empty()) {
       how = fmt::format("<p>Reference: {}. Noise floor: {}. A configuration passes when its largest error (per "
                         "sequence and step, relative to the sequence's largest logit) is at most {:g} floors and every "
-                        "disagreement on the most likely token is a near tie (docs/metrics.md, Verification).</p>\n",
+                        "disagreement on the most likely token is a near tie. The floor is trusted up to its cap, the largest "
+                        "floor rounding in the dtype explains for this model; above it the cap stands in for it "
+                        "(docs/metrics.md, Verification).</p>\n",
                         escape(r.verification.reference), escape(r.verification.floor_source),
                         r.verification.floor_factor);
       break;
     }
   return "<h2>Verification against the fp32 reference</h2>\n" + how +
-         table({"configuration", "status", "max rel error", "noise floor", "error / floor", "tolerance", "top-1 agree",
-                "last iteration error", "check", "reason"},
-               rows, {false, false, true, true, true, true, true, true, false, false});
+         table({"configuration", "status", "max rel error", "noise floor", "floor cap", "floor trusted", "error / floor",
+                "tolerance", "top-1 agree", "last iteration error", "check", "reason"},
+               rows, {false, false, true, true, true, false, true, true, true, true, false, false});
 }
 
 }  // namespace

@@ -85,6 +85,8 @@ RankMemory rank_memory_from_json(const FieldReader& rank) {
   rm.communication_peak = alloc.get_or<std::size_t>("communication_peak", 0);
   rm.peak_total = alloc.get<std::size_t>("peak_total");
   rm.device_used = version1 ? alloc.get_or<long long>("device_used", -1) : rank.get_or<long long>("device_used_at_end", -1);
+  rm.device_used_max = rank.get_or<long long>("device_used_max_of_samples", -1);  // written since issue 20
+  rm.device_used_samples = rank.get_or<int>("device_used_samples", 0);
   return rm;
 }
 

@@ -127,7 +127,9 @@ json memory_json(const RankMemory& m) {
             {"activations_peak", m.activations_peak},
             {"communication_peak", m.communication_peak},
             {"peak_total", m.peak_total}}},
-          {"device_used_at_end", m.device_used >= 0 ? nlohmann::json(m.device_used) : nlohmann::json(nullptr)}};
+          {"device_used_at_end", m.device_used >= 0 ? nlohmann::json(m.device_used) : nlohmann::json(nullptr)},
+          {"device_used_max_of_samples", m.device_used_max >= 0 ? json(m.device_used_max) : json(nullptr)},
+          {"device_used_samples", m.device_used_samples}};
 }
 
 json pool_memory_json(const PoolMemory& p) {

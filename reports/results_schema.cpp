@@ -236,12 +236,14 @@ const char* const kResultsSchemaText = R"schema({
                   },
                   "allocated": {"$ref": "#/$defs/allocated"},
                   "device_used_at_end": {"type": ["null", "integer"], "minimum": 0},
+                  "device_used_max_of_samples": {"type": ["null", "integer"], "minimum": 0},
+                  "device_used_samples": {"$ref": "#/$defs/count"},
                   "measured": {"$ref": "#/$defs/allocated"}
                 }
               }
             },
             "memory_pools": {
-              "description": "version 2: per memory pool, the ranks' allocated bytes beside the measured peak (host: the process's RSS high-water mark; GPUs: the device's bytes in use at the end)",
+              "description": "version 2: per memory pool, the ranks' allocated bytes beside the measured peak (host: the process's RSS high-water mark; GPUs: the largest sample of the device's bytes in use, or in older files its bytes in use at the end; process mode: one pool per process, measured by that process)",
               "type": "array",
               "items": {
                 "type": "object",
@@ -249,7 +251,7 @@ const char* const kResultsSchemaText = R"schema({
                 "properties": {
                   "pool": {"type": "string"}, "ranks": {"type": "array", "items": {"$ref": "#/$defs/count"}},
                   "allocated_bytes": {"$ref": "#/$defs/bytes"}, "measured_peak_bytes": {"$ref": "#/$defs/bytes"},
-                  "measured_by": {"enum": ["process_rss_hwm_since_configuration_start", "process_rss_hwm_since_process_start", "device_used_at_end"]},
+                  "measured_by": {"enum": ["process_rss_hwm_since_configuration_start", "process_rss_hwm_since_process_start", "device_used_max_of_samples", "device_used_at_end"]},
                   "rss_at_start_bytes": {"type": ["null", "integer"], "minimum": 0},
                   "untracked_bytes": {"type": "integer"}
                 }

@@ -382,6 +382,69 @@ TEST(MemoryPools, AllocatedBesideTheMeasuredPeakAndTheUntrackedRest) {
   EXPECT_EQ(console_value(header, row, "peak GiB"), "1.500*") << row;
 }
 
+// ---- the noise floor's cap, the EP exchange split and routing agreement in CSV and HTML ------
+
+// An expert-parallel MoE result, verified against a floor under its cap, with teacher-forced routing.
+ConfigResult capped_moe_result() {
+  ConfigResult r = known_result();
+  r.verification.floor = 0.002;
+  r.verification.floor_cap = 0.0625;
+  r.verification.floor_trusted = true;
+  r.verification.tolerance = 0.016;
+  MoeMetrics& m = r.metrics.moe;
+  m.available = true;
+  m.routing = "model";
+  m.ep_ranks = 2;
+  m.exchange_ms = 3.5;
+  m.exchange_transfer_ms = 1.25;
+  m.exchange_wait_ms = 2.25;
+  m.routing_agreement = 0.875;
+  return r;
+}
+
+TEST(ReportWriters, CsvShowsTheFloorCapTheExchangeSplitAndRoutingAgreement) {
+  ConfigResult r = capped_moe_result();
+  const auto [header, row] = csv_of(r, "capped.csv");
+  EXPECT_EQ(header.size(), row.size()) << "one field per column";
+  EXPECT_EQ(csv_value(r, "noise_floor_cap"), "0.0625");
+  EXPECT_EQ(csv_value(r, "noise_floor_trusted"), "yes");
+  EXPECT_EQ(csv_value(r, "moe_exchange_ms"), "3.5");
+  EXPECT_EQ(csv_value(r, "moe_exchange_transfer_ms"), "1.25");
+  EXPECT_EQ(csv_value(r, "moe_exchange_wait_ms"), "2.25");
+  EXPECT_EQ(csv_value(r, "routing_agreement"), "0.875");
+
+  r.verification.floor_trusted = false;
+  EXPECT_EQ(csv_value(r, "noise_floor_trusted"), "no");
+  r.metrics.moe.routing_agreement = -1;  // not compared (routing laws, process mode)
+  EXPECT_EQ(csv_value(r, "routing_agreement"), "");
+  r.verification.floor_cap = 0;  // a file written before the cap
+  EXPECT_EQ(csv_value(r, "noise_floor_cap"), "");
+  EXPECT_EQ(csv_value(r, "noise_floor_trusted"), "");
+
+  const ConfigResult dense = known_result();  // no MoE, not capped
+  const auto [dense_header, dense_row] = csv_of(dense, "dense.csv");
+  EXPECT_EQ(dense_header.size(), dense_row.size()) << "one field per column";
+  EXPECT_EQ(csv_value(dense, "moe_exchange_transfer_ms"), "");
+  EXPECT_EQ(csv_value(dense, "routing_agreement"), "");
+}
+
+TEST(ReportWriters, HtmlShowsTheFloorCapTheExchangeSplitAndRoutingAgreement) {
+  const RunMetadata run;
+  ConfigResult r = capped_moe_result();
+  std::string html = html_report(make_document(run, {to_json(r)}), "r.json");
+  EXPECT_NE(html.find("<th>floor cap</th><th>floor trusted</th>"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"num\">0.0625</td><td>yes</td>"), std::string::npos) << "cap and trusted";
+  EXPECT_NE(html.find("<th>exchange ms</th><th>exchange transfer ms</th><th>exchange wait ms</th>"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"num\">3.5</td><td class=\"num\">1.25</td><td class=\"num\">2.25</td>"),
+            std::string::npos)
+      << "exchange, its transfer and its wait";
+  EXPECT_NE(html.find("<td class=\"num\">87.5%</td>"), std::string::npos) << "routing agreement";
+
+  r.verification.floor_trusted = false;
+  html = html_report(make_document(run, {to_json(r)}), "r.json");
+  EXPECT_NE(html.find("<td class=\"num\">0.0625</td><td>NO</td>"), std::string::npos) << "an untrusted floor";
+}
+
 // ---- results files of the previous schema -------------------------------------------------
 
 // Written by llmthreads at schema_version 1 (the commit before the version bump): `bench --model

@@ -51,6 +51,20 @@ TEST(MpiBench, FourProcessesVerifyEveryConfigurationAndWriteOneReadableFile) {
     EXPECT_TRUE(c["verification"]["passed"].get<bool>()) << c["id"];
     ranks_run.insert(c["ranks"].get<int>());
     ++ok;
+    // One memory pool per process, each measured by that process (its RSS high-water mark) and
+    // named by its host and rank; allocated is its rank's own, which equals the prediction.
+    const nlohmann::json& pools = c["metrics"]["memory_pools"];
+    const nlohmann::json& memory = c["metrics"]["memory"];
+    ASSERT_EQ(pools.size(), c["ranks"].get<std::size_t>()) << c["id"] << ": " << pools.dump();
+    for (std::size_t r = 0; r < pools.size(); ++r) {
+      const nlohmann::json& p = pools[r];
+      EXPECT_EQ(p["ranks"], nlohmann::json::array({r})) << c["id"];
+      const std::string name = p["pool"].get<std::string>();
+      EXPECT_TRUE(name.size() > 7 && name.ends_with(fmt::format(" rank {}", r))) << c["id"] << ": " << name;
+      EXPECT_EQ(p["allocated_bytes"], memory[r]["predicted"]["total"]) << c["id"] << " rank " << r;
+      EXPECT_GT(p["measured_peak_bytes"].get<long long>(), 0) << c["id"] << " rank " << r;
+      EXPECT_TRUE(p["measured_by"].get<std::string>().starts_with("process_rss_hwm_since_")) << p.dump();
+    }
   }
   EXPECT_GE(ok, 8) << "tp, dp, pp and hybrid on 1, 2 and 4 processes";
   EXPECT_EQ(ranks_run, (std::set<int>{1, 2, 4}));
