@@ -74,6 +74,7 @@ struct BenchOptions {
   std::string replica_weights = "auto";
   std::string ensemble_weights;
   int overlap_chunks = 4;
+  std::string threads_per_rank = "auto";
   std::string inject_delay;
   std::string ceilings = "measure";  // measure, none, or a hardware profile name or path
   std::string hardware;  // plan for this hardware profile's devices instead of this machine's (--dry-run)
@@ -149,6 +150,25 @@ std::vector<Mode> parse_modes(const std::string& option, const std::string& text
   return modes;
 }
 
+// --threads-per-rank: a count, or auto: the usable CPUs divided among the most ranks any
+// configuration runs, from 1 to kMaxAutoThreads (a few threads already read what one rank's
+// share of the memory bandwidth gives). One count for the whole run, so that the ceilings,
+// measured once, hold for every configuration. Only backends whose ranks run on the host use it.
+constexpr int kMaxAutoThreads = 8;
+int threads_per_rank(const BenchOptions& o, const SweepSpec& spec, const BackendChoice& backend) {
+  const bool host = backend_entry(backend.name).on_host;
+  if (o.threads_per_rank == "auto") {
+    if (!host) return 1;
+    const int most_ranks = *std::max_element(spec.ranks.begin(), spec.ranks.end());
+    return std::clamp(host_info().affinity_cpus / std::max(1, most_ranks), 1, kMaxAutoThreads);
+  }
+  const int n = bounded_int("--threads-per-rank", o.threads_per_rank, 1, 1024);
+  if (!host && n != 1)
+    throw ConfigError(fmt::format("--threads-per-rank {}: the {} backend's ranks are devices; it takes only 1 or auto",
+                                  n, backend.name));
+  return n;
+}
+
 SweepSpec make_spec(const BenchOptions& o, int devices) {
   SweepSpec spec;
   spec.ranks = o.gpus.empty() ? default_rank_counts(devices) : bounded_list("--gpus", o.gpus, kMaxRanks);
@@ -222,10 +242,10 @@ CarriedResults load_resume(const std::string& path, const RunMetadata& run) {
   // Settings recorded only by later versions: a file without them ran with these values.
   const std::map<std::string, nlohmann::json> recorded_later = {
       {"replica_weights", "auto"}, {"inject_delay", ""}, {"emulated", false}, {"attention", "auto"},
-      {"weights", "generated"}, {"routing", "model"}};
+      {"weights", "generated"}, {"routing", "model"}, {"threads_per_rank", 1}};
   for (const char* key : {"backend", "dtype", "seed", "warmup", "iterations", "measurement", "overlap_chunks",
                           "ensemble_weights", "replica_weights", "inject_delay", "emulated", "attention", "weights",
-                          "routing"}) {
+                          "routing", "threads_per_rank"}) {
     nlohmann::json before = old.value(key, nlohmann::json());
     const nlohmann::json after = now.value(key, nlohmann::json());
     if (before.is_null() && recorded_later.count(key)) before = recorded_later.at(key);
@@ -496,6 +516,7 @@ RunMetadata describe_run(const BenchOptions& o, const RunOptions& ro, const Back
   run.iterations = o.iterations;
   run.seed = ro.exec.seed;
   run.overlap_chunks = o.overlap_chunks;
+  run.threads_per_rank = ro.threads_per_rank;
   run.replica_weights = o.replica_weights;
   run.inject_delay = o.inject_delay;
   run.target_rse = ro.adaptive.target_rse;
@@ -740,6 +761,7 @@ int run_bench(const BenchOptions& given, const std::string& command_line) {
 
   const int devices = sweep_devices(backend.name);
   const SweepSpec spec = make_spec(o, devices);
+  ro.threads_per_rank = threads_per_rank(o, spec, backend);
   std::vector<PlannedPoint> plan = plan_points(o, model, ro, spec, devices);
   align_plan_with_rank0(plan);
   if (o.profile) announce_profile(plan, command_line);
@@ -747,7 +769,7 @@ int run_bench(const BenchOptions& given, const std::string& command_line) {
   if (!o.quiet) fmt::print(stderr, "{}\n", backend.why);
   prepare_backend(backend.name);
 
-  std::unique_ptr<Backend> rank0 = make_backend(backend.name, process_device(backend.name), backend.dtype);
+  std::unique_ptr<Backend> rank0 = make_backend(backend.name, process_device(backend.name), backend.dtype, ro.threads_per_rank);
   RunMetadata run = describe_run(o, ro, backend, model, spec, command_line, *rank0);
   CarriedResults carried;
   std::string json_path = o.json;
@@ -857,6 +879,10 @@ void add_run_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
                   "Seconds a collective may wait for the other ranks before the configuration fails, naming the "
                   "collective and the ranks that did not arrive (0: wait forever); under mpirun or srun also how "
                   "long rank 0 waits for a lost process before it stops the sweep (exit status 1)")
+      ->capture_default_str();
+  cmd->add_option("--threads-per-rank", o->threads_per_rank,
+                  "CPU backend: threads each rank computes with (its GEMMs and the read-bandwidth ceiling); auto: "
+                  "the usable CPUs divided among the most ranks of the sweep, 1 to 8")
       ->capture_default_str();
   cmd->add_option("--overlap-chunks", o->overlap_chunks,
                   "overlap sync: column chunks of each row-parallel GEMM, each all-reduced while the next computes")
