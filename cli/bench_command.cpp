@@ -153,12 +153,18 @@ std::vector<Mode> parse_modes(const std::string& option, const std::string& text
 // --threads-per-rank: a count, or auto: the usable CPUs divided among the most ranks any
 // configuration runs, from 1 to kMaxAutoThreads (a few threads already read what one rank's
 // share of the memory bandwidth gives). One count for the whole run, so that the ceilings,
-// measured once, hold for every configuration. Only backends whose ranks run on the host use it.
+// measured once, hold for every configuration; a resumed run keeps its file's (1 in files from
+// before the field), as its ceilings. Only backends whose ranks run on the host use it.
 constexpr int kMaxAutoThreads = 8;
 int threads_per_rank(const BenchOptions& o, const SweepSpec& spec, const BackendChoice& backend) {
   const bool host = backend_entry(backend.name).on_host;
   if (o.threads_per_rank == "auto") {
     if (!host) return 1;
+    if (!o.resume.empty()) {  // load_resume reports a file that is not a results file
+      const nlohmann::json run = read_results_file(o.resume)["run"];
+      const bool recorded = run.is_object() && run.contains("threads_per_rank") && run["threads_per_rank"].is_number_integer();
+      return recorded ? std::clamp(run["threads_per_rank"].get<int>(), 1, 1024) : 1;
+    }
     const int most_ranks = *std::max_element(spec.ranks.begin(), spec.ranks.end());
     return std::clamp(host_info().affinity_cpus / std::max(1, most_ranks), 1, kMaxAutoThreads);
   }
