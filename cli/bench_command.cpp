@@ -75,6 +75,7 @@ struct BenchOptions {
   std::string replica_weights = "auto";
   std::string ensemble_weights;
   int overlap_chunks = 4;
+  std::string threads_per_rank = "auto";
   std::string inject_delay;
   std::string ceilings = "measure";  // measure, none, or a hardware profile name or path
   std::string hardware;  // plan for this hardware profile's devices instead of this machine's (--dry-run)
@@ -113,6 +114,31 @@ std::vector<int> bounded_list(const std::string& option, const std::string& text
   for (int v : values)
     if (v > high) throw ConfigError(fmt::format("{}: {} exceeds the most allowed ({})", option, v, high));
   return values;
+}
+
+// --threads-per-rank: a count, or auto: the usable CPUs divided among the most ranks any
+// configuration runs, from 1 to kMaxAutoThreads (a few threads already read what one rank's
+// share of the memory bandwidth gives). One count for the whole run, so that the ceilings,
+// measured once, hold for every configuration; a resumed run keeps its file's (1 in files from
+// before the field), as its ceilings. Only backends whose ranks run on the host use it.
+constexpr int kMaxAutoThreads = 8;
+int threads_per_rank(const BenchOptions& o, const SweepSpec& spec, const BackendChoice& backend) {
+  const bool host = backend_entry(backend.name).on_host;
+  if (o.threads_per_rank == "auto") {
+    if (!host) return 1;
+    if (!o.resume.empty()) {  // load_resume reports a file that is not a results file
+      const nlohmann::json run = read_results_file(o.resume)["run"];
+      const bool recorded = run.is_object() && run.contains("threads_per_rank") && run["threads_per_rank"].is_number_integer();
+      return recorded ? std::clamp(run["threads_per_rank"].get<int>(), 1, 1024) : 1;
+    }
+    const int most_ranks = *std::max_element(spec.ranks.begin(), spec.ranks.end());
+    return std::clamp(host_info().affinity_cpus / std::max(1, most_ranks), 1, kMaxAutoThreads);
+  }
+  const int n = bounded_int("--threads-per-rank", o.threads_per_rank, 1, 1024);
+  if (!host && n != 1)
+    throw ConfigError(fmt::format("--threads-per-rank {}: the {} backend's ranks are devices; it takes only 1 or auto",
+                                  n, backend.name));
+  return n;
 }
 
 SweepSpec make_spec(const BenchOptions& o, int devices) {
@@ -188,10 +214,10 @@ CarriedResults load_resume(const std::string& path, const RunMetadata& run) {
   // Settings recorded only by later versions: a file without them ran with these values.
   const std::map<std::string, nlohmann::json> recorded_later = {
       {"replica_weights", "auto"}, {"inject_delay", ""}, {"emulated", false}, {"attention", "auto"},
-      {"weights", "generated"}, {"routing", "model"}};
+      {"weights", "generated"}, {"routing", "model"}, {"threads_per_rank", 1}};
   for (const char* key : {"backend", "dtype", "seed", "warmup", "iterations", "measurement", "overlap_chunks",
                           "ensemble_weights", "replica_weights", "inject_delay", "emulated", "attention", "weights",
-                          "routing"}) {
+                          "routing", "threads_per_rank"}) {
     nlohmann::json before = old.value(key, nlohmann::json());
     const nlohmann::json after = now.value(key, nlohmann::json());
     if (before.is_null() && recorded_later.count(key)) before = recorded_later.at(key);
@@ -480,6 +506,7 @@ RunMetadata describe_run(const BenchOptions& o, const RunOptions& ro, const Back
   run.iterations = o.iterations;
   run.seed = ro.exec.seed;
   run.overlap_chunks = o.overlap_chunks;
+  run.threads_per_rank = ro.threads_per_rank;
   run.replica_weights = o.replica_weights;
   run.inject_delay = o.inject_delay;
   run.target_rse = ro.adaptive.target_rse;
@@ -730,6 +757,7 @@ int run_bench(const BenchOptions& given, const std::string& command_line) {
 
   const int devices = sweep_devices(backend.name);
   const SweepSpec spec = with_traffic(make_spec(o, devices), traffic, requests);
+  ro.threads_per_rank = threads_per_rank(o, spec, backend);
   std::vector<PlannedPoint> plan = plan_points(o, model, ro, spec, devices);
   align_plan_with_rank0(plan);
   if (o.profile) announce_profile(plan, command_line);
@@ -737,7 +765,7 @@ int run_bench(const BenchOptions& given, const std::string& command_line) {
   if (!o.quiet) fmt::print(stderr, "{}\n", backend.why);
   prepare_backend(backend.name);
 
-  std::unique_ptr<Backend> rank0 = make_backend(backend.name, process_device(backend.name), backend.dtype);
+  std::unique_ptr<Backend> rank0 = make_backend(backend.name, process_device(backend.name), backend.dtype, ro.threads_per_rank);
   RunMetadata run = describe_run(o, ro, backend, model, spec, command_line, *rank0);
   CarriedResults carried;
   std::string json_path = o.json;
@@ -848,6 +876,10 @@ void add_run_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
                   "Seconds a collective may wait for the other ranks before the configuration fails, naming the "
                   "collective and the ranks that did not arrive (0: wait forever); under mpirun or srun also how "
                   "long rank 0 waits for a lost process before it stops the sweep (exit status 1)")
+      ->capture_default_str();
+  cmd->add_option("--threads-per-rank", o->threads_per_rank,
+                  "CPU backend: threads each rank computes with (its GEMMs and the read-bandwidth ceiling); auto: "
+                  "the usable CPUs divided among the most ranks of the sweep, 1 to 8")
       ->capture_default_str();
   cmd->add_option("--overlap-chunks", o->overlap_chunks,
                   "overlap sync: column chunks of each row-parallel GEMM, each all-reduced while the next computes")

@@ -119,10 +119,10 @@ RankBudget rank_budget(const std::string& backend) {
 
 std::optional<std::string> admission_problem(const ModelConfig& model, const ConfigPoint& point,
                                              const RunOptions& options, const RankBudget& budget) {
-  const long long n = point.ranks();
-  if (n > budget.threads)
+  const long long n = point.ranks(), threads = n * std::max(1, options.threads_per_rank);
+  if (threads > budget.threads)
     return fmt::format("{} ranks need {} threads; the process may start about {} (ulimit -u, kernel.threads-max)", n,
-                       n, budget.threads);
+                       threads, budget.threads);
   if (n * budget.descriptors_per_rank > budget.descriptors)
     return fmt::format("{} ranks need about {} file descriptors; the process may open about {} (ulimit -n)", n,
                        n * budget.descriptors_per_rank, budget.descriptors);

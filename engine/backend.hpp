@@ -98,10 +98,14 @@ class Backend {
 
   virtual std::string name() const = 0;
   virtual DType dtype() const = 0;
-  // Device description for reports ("AMD EPYC (1 BLAS thread)", "NVIDIA H100 80GB HBM3").
+  // Device description for reports ("AMD EPYC (OpenBLAS ..., 1 thread per rank)", "NVIDIA H100 80GB HBM3").
   virtual std::string device_description() const = 0;
 
   MemoryTracker& memory() { return memory_; }
+  // The threads this rank computes with (--threads-per-rank): the CPU backend splits its GEMMs
+  // and its read probe among them. A backend whose rank is one device ignores it.
+  virtual void set_threads(int /*threads*/) {}
+  virtual int threads() const { return 1; }
   // Called first on every thread that uses this backend (CUDA: its device becomes current).
   virtual void bind_thread() {}
   DeviceBuffer allocate_bytes(std::size_t bytes, MemoryKind kind);

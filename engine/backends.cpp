@@ -121,8 +121,10 @@ void prepare_backend(const std::string& name) {
 
 int device_count(const std::string& name) { return backend_entry(name).device_count(); }
 
-std::unique_ptr<Backend> make_backend(const std::string& name, int rank, DType dtype) {
-  return backend_entry(name).make_backend(rank, dtype);
+std::unique_ptr<Backend> make_backend(const std::string& name, int rank, DType dtype, int threads) {
+  std::unique_ptr<Backend> backend = backend_entry(name).make_backend(rank, dtype);
+  backend->set_threads(threads);
+  return backend;
 }
 
 CommWorld make_comm_world(const std::string& name, const std::vector<Backend*>& backends,

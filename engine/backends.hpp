@@ -87,7 +87,8 @@ BackendChoice resolve_backend(const std::string& requested, const std::string& d
 bool is_emulated(const std::string& name);
 void prepare_backend(const std::string& name);
 int device_count(const std::string& name);
-std::unique_ptr<Backend> make_backend(const std::string& name, int rank, DType dtype);
+// `threads`: the rank's threads (Backend::set_threads; --threads-per-rank).
+std::unique_ptr<Backend> make_backend(const std::string& name, int rank, DType dtype, int threads = 1);
 // One communicator per backend (one rank each). A collective that waits longer than
 // `collective_timeout_s` (0: forever) fails, naming the ranks that did not arrive (where the
 // communicator has such a watchdog; see Communicator::set_collective_timeout).

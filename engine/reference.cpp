@@ -325,7 +325,7 @@ const ReferenceSet::Member& ReferenceSet::member(int k) {
   const bool reporting = is_reporting_process();
   if (progress_) progress_("reference: streamed fp32 pass, " + of);
   if (reporting) {
-    const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, DType::f32);
+    const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, DType::f32, options_.threads_per_rank);
     StreamedLogits s = streamed_logits(model_, positions, options_.exec, k, *backend);
     m.fp32 = std::move(s.logits);
     m.routes = std::move(s.routes);
@@ -334,7 +334,7 @@ const ReferenceSet::Member& ReferenceSet::member(int k) {
   if (traffic_) {  // every request's positions in the run's dtype, as the fp32 pass computes them
     if (progress_) progress_(fmt::format("noise floor: streamed pass in {}, {}", dtype, of));
     if (reporting) {
-      const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, options_.dtype);
+      const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, options_.dtype, options_.threads_per_rank);
       m.run_dtype = streamed_logits(model_, positions, options_.exec, k, *backend).logits;
       m.floor_source = fmt::format("streamed pass in {} over the same requests", dtype);
     }
@@ -353,7 +353,7 @@ const ReferenceSet::Member& ReferenceSet::member(int k) {
     m.run_dtype = compute_reference(model_, workload_, with_forced_routes(options_, m.routes, false), k);
     m.floor_source = "one-rank configuration in " + dtype;
   } else if (reporting) {
-    const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, options_.dtype);
+    const std::unique_ptr<Backend> backend = make_backend(options_.backend, 0, options_.dtype, options_.threads_per_rank);
     m.run_dtype = streamed_logits(model_, workload_, options_.exec, k, *backend).logits;
     m.floor_source = fmt::format("streamed pass in {} (the one-rank configuration does not fit: {})", dtype,
                                  *fits.refusal);

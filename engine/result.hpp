@@ -302,6 +302,7 @@ struct RunMetadata {
   int warmup = 0, iterations = 0;
   std::uint64_t seed = 0;
   int overlap_chunks = 0;
+  int threads_per_rank = 1;  // --threads-per-rank: each rank's compute threads (files before it: 1)
   std::string replica_weights, inject_delay;  // --replica-weights; the test hook, when used
   double target_rse = 0, max_time_s = 0;
   int min_iters = 0, max_iters = 0;

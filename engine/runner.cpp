@@ -696,7 +696,7 @@ std::optional<std::string> launch_ranks(const RankLaunch& l) {
   std::vector<std::unique_ptr<Backend>> backends;  // outlive the threads: shared weights point into them
   std::vector<Backend*> raw;
   for (int r = 0; r < n; ++r) {
-    backends.push_back(make_backend(l.opts.backend, r, l.opts.dtype));
+    backends.push_back(make_backend(l.opts.backend, r, l.opts.dtype, l.opts.threads_per_rank));
     raw.push_back(backends.back().get());
   }
   WeightExchange exchange(l.point.layout.tp * l.point.layout.pp);
@@ -751,7 +751,8 @@ RankOutcome run_process_rank(const RankLaunch& l, ProcessWorld& world, std::uniq
     const BackendEntry& entry = backend_entry(l.opts.backend);
     if (!entry.make_process_comm)
       throw ConfigError(fmt::format("the {} backend cannot run one rank per process", entry.name));
-    std::unique_ptr<Backend> backend = make_backend(l.opts.backend, process_device(l.opts.backend), l.opts.dtype);
+    std::unique_ptr<Backend> backend = make_backend(l.opts.backend, process_device(l.opts.backend), l.opts.dtype,
+                                                            l.opts.threads_per_rank);
     std::unique_ptr<Communicator> comm = entry.make_process_comm(*backend, std::move(host));
     comm->set_collective_timeout(l.opts.collective_timeout_s);
     std::latch done(1);

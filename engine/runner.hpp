@@ -37,6 +37,7 @@ struct RunOptions {
   DType dtype = DType::f32;
   int warmup = 1;
   int iterations = 5;  // measured iterations, unless `adaptive.target_rse` is set
+  int threads_per_rank = 1;  // each rank's compute threads (Backend::set_threads, --threads-per-rank)
   // Adaptive measurement: measure until the relative standard error of the mean e2e latency
   // is at most target_rse, within [min_iters, max_iters] iterations and max_time_s seconds.
   StoppingRule adaptive{0.0, 5, 100, 60.0};

@@ -87,6 +87,7 @@ json to_json(const RunMetadata& r) {
           {"iterations", r.iterations},
           {"seed", r.seed},
           {"overlap_chunks", r.overlap_chunks},
+          {"threads_per_rank", r.threads_per_rank},
           {"replica_weights", r.replica_weights},
           {"inject_delay", r.inject_delay},
           {"measurement",

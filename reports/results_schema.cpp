@@ -54,6 +54,7 @@ const char* const kResultsSchemaText = R"schema({
         "load_average_1m": {"$ref": "#/$defs/amount"}, "cpu_busy_at_start": {"type": "number"},
         "warmup": {"$ref": "#/$defs/count"}, "iterations": {"$ref": "#/$defs/count"},
         "seed": {"type": "integer", "minimum": 0}, "overlap_chunks": {"$ref": "#/$defs/count"},
+        "threads_per_rank": {"$ref": "#/$defs/count"},
         "replica_weights": {"type": "string"}, "inject_delay": {"type": "string"},
         "measurement": {
           "type": "object",

@@ -45,6 +45,8 @@ class RoundingBackend final : public Backend {
   std::uint64_t stamp() override { return inner_->stamp(); }
   void synchronize() override { inner_->synchronize(); }
   std::uint64_t to_ns(std::uint64_t s) override { return inner_->to_ns(s); }
+  void set_threads(int threads) override { inner_->set_threads(threads); }
+  int threads() const override { return inner_->threads(); }
   void read_probe(const void* data, std::size_t bytes, int passes, void* sink) override {
     inner_->read_probe(data, bytes, passes, sink);
   }

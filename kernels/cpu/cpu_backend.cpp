@@ -10,10 +10,15 @@
 #include <string>
 #include <unistd.h>
 #include <new>
+#include <vector>
+#include <algorithm>
+#include <functional>
 
 #include "engine/sysinfo.hpp"
 #include "kernels/cpu/blas.hpp"
 #include "kernels/cpu/cpu_kernels.hpp"
+#include "kernels/cpu/rank_threads.hpp"
+#include "kernels/cpu/small_gemm.hpp"
 
 namespace llmt {
 namespace {
@@ -55,8 +60,13 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
   DType dtype() const override { return DType::f32; }
   std::string device_description() const override {
-    return fmt::format("{} ({}, 1 thread per rank)", host_info().cpu_model, blas::library_description());
+    return fmt::format("{} ({}, small-m GEMMs {}, {} thread{} per rank)", host_info().cpu_model,
+                       blas::library_description(), cpu::small_gemm_isa(), threads(), threads() == 1 ? "" : "s");
   }
+  void set_threads(int threads) override {
+    if (threads != this->threads()) pool_ = threads > 1 ? std::make_unique<cpu::RankThreads>(threads) : nullptr;
+  }
+  int threads() const override { return pool_ ? pool_->count() : 1; }
 
   std::uint64_t stamp() override {
     return static_cast<std::uint64_t>(
@@ -80,14 +90,35 @@ class CpuBackend final : public Backend {
     for (std::size_t r = 0; r < rows; ++r) std::memcpy(f(dst) + r * dst_ld, f(src) + r * src_ld, cols * 4);
   }
 
+  // Each of the rank's threads reads its share (whole cache lines), as its GEMMs would.
   void read_probe(const void* data, std::size_t bytes, int passes, void* sink) override {
-    *static_cast<std::uint64_t*>(sink) = cpu::read_words(data, bytes, passes);
+    const int lines = static_cast<int>(std::min<std::size_t>(bytes / 64, 1u << 30));
+    std::vector<std::uint64_t> sums(static_cast<std::size_t>(threads()), 0);
+    split([&](int t) {
+      const cpu::Range r = cpu::part_range(lines, threads(), t, 1);
+      const std::size_t last = t + 1 == threads() ? bytes : std::size_t(r.end) * 64;  // the tail with the last
+      sums[static_cast<std::size_t>(t)] =
+          cpu::read_words(static_cast<const char*>(data) + std::size_t(r.begin) * 64, last - std::size_t(r.begin) * 64,
+                          passes);
+    });
+    std::uint64_t total = 0;
+    for (std::uint64_t s : sums) total += s;
+    *static_cast<std::uint64_t*>(sink) = total;
   }
   CacheSizes cache_sizes() const override { return host_cache_sizes(); }
 
   void gemm(int m, int n, int k, const void* a, int lda, const void* w, int ldw, void* c, int ldc,
             float beta) override {
-    blas::sgemm_nt(m, n, k, f(a), lda, f(w), ldw, f(c), ldc, beta);
+    const bool small = cpu::small_gemm_applies(m);
+    // The output columns split among the rank's threads: each reads its own rows of W once.
+    split([&](int t) {
+      const cpu::Range r = cpu::part_range(n, threads(), t, 16);
+      if (r.end <= r.begin) return;
+      if (small) cpu::small_gemm_nt(m, r.begin, r.end, k, f(a), lda, f(w), ldw, f(c), ldc, beta);
+      else
+        blas::sgemm_nt(m, r.end - r.begin, k, f(a), lda, f(w) + std::size_t(r.begin) * ldw, ldw, f(c) + r.begin, ldc,
+                       beta);
+    });
   }
   void head_rms_norm(void* qkv, const void* q_weight, const void* k_weight, int rows, int q_heads, int kv_heads,
                      int head_dim, float eps) override {
@@ -156,6 +187,16 @@ class CpuBackend final : public Backend {
     return p;
   }
   void raw_free(void* ptr) noexcept override { std::free(ptr); }
+
+ private:
+  // part(t) for each of the rank's threads; on the calling thread alone when it has no helpers.
+  template <typename Part>
+  void split(Part&& part) {
+    if (!pool_) return part(0);
+    pool_->run(std::function<void(int)>(std::ref(part)));
+  }
+
+  std::unique_ptr<cpu::RankThreads> pool_;  // null: one thread, the rank's own
 };
 
 }  // namespace

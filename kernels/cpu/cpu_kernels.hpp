@@ -23,7 +23,7 @@ void rope(float* qkv, const AttentionShape& s, const float* cos_table, const flo
 void store_kv(const float* qkv, float* k_cache, float* v_cache, const AttentionShape& s);
 void attention(const float* qkv, const float* k_cache, const float* v_cache, float* out, const AttentionShape& s);
 // Reads `bytes` of `data` `passes` times, as 64-bit words summed into independent accumulators
-// (integer sums vectorise without reassociation flags), and returns their sum.
+// (integer sums vectorise without reassociation flags), eight streams at once, and returns their sum.
 std::uint64_t read_words(const void* data, std::size_t bytes, int passes);
 
 }  // namespace llmt::cpu
