@@ -23,6 +23,7 @@ namespace llmt {
 struct TrafficStepRecord {
   std::uint64_t begin = 0, end = 0;
   Step step;
+  std::uint64_t scheduler_ns = 0;  // host time choosing the step and recording it (Scheduler, step_pieces)
 };
 
 struct IterationRecord {

@@ -235,6 +235,9 @@ struct TrafficMetrics {
   double balance_ratio = 1;       // mean over max of the replicas' tokens, over the run
   double step_balance_ratio = 1;  // mean over step indices of mean over max of the replicas' step tokens
   double useful_decode_fraction = 1, useful_prefill_fraction = 1;  // SlotUse's, over every replica
+  // Host time the scheduler took per step (choosing it, recording it), replicas' leaders and
+  // iterations pooled, and its share of the scheduler's time plus the steps' own.
+  double scheduler_ms_per_step = 0, scheduler_share = 0;
   std::vector<RequestSample> samples;
 };
 

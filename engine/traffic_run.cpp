@@ -28,7 +28,13 @@ std::vector<TrafficStepRecord> ReplicaSchedule::run(TransformerRank& transformer
     return open_loop ? std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() : 0.0;
   };
   std::vector<TrafficStepRecord> out;
+  auto host_ns = [] {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
+  };
   while (!scheduler.done()) {
+    const std::uint64_t choose_start = host_ns();
     Step step = scheduler.next_step(now());
     if (step.empty()) {  // open loop: the replica idles until its next request arrives
       const double next = scheduler.next_arrival_s();
@@ -39,11 +45,15 @@ std::vector<TrafficStepRecord> ReplicaSchedule::run(TransformerRank& transformer
       continue;
     }
     TrafficStepRecord record;
+    const std::vector<StepPiece> pieces = step_pieces(step);
+    record.scheduler_ns = host_ns() - choose_start;
     record.begin = backend.stamp();
-    transformer.step(step_pieces(step));
+    transformer.step(pieces);
     record.end = backend.stamp();
     after_step(step);
+    const std::uint64_t complete_start = host_ns();
     scheduler.complete(step, now());
+    record.scheduler_ns += host_ns() - complete_start;
     record.step = std::move(step);
     out.push_back(std::move(record));
   }
@@ -196,6 +206,7 @@ TrafficMetrics traffic_metrics(const TrafficPlan& plan, const Layout& layout, co
   m.replicas.resize(static_cast<std::size_t>(replicas));
   std::vector<double> step_ratios;
   SlotUse slots;
+  double scheduler_ms = 0, step_ms = 0, steps = 0;
   for (std::size_t i = 0; i < iterations; ++i) {
     std::uint64_t start = std::numeric_limits<std::uint64_t>::max(), end = 0;
     for (const RankOutcome& o : ranks) {
@@ -212,6 +223,9 @@ TrafficMetrics traffic_metrics(const TrafficPlan& plan, const Layout& layout, co
       double busy = 0;
       for (const TrafficStepRecord& s : rec.traffic_steps) {
         busy += static_cast<double>(s.end - s.begin) * 1e-6;
+        scheduler_ms += static_cast<double>(s.scheduler_ns) * 1e-6;
+        step_ms += static_cast<double>(s.end - s.begin) * 1e-6;
+        ++steps;
         step_tokens[ri].push_back(s.step.tokens());
         use.tokens += s.step.tokens();
       }
@@ -244,6 +258,8 @@ TrafficMetrics traffic_metrics(const TrafficPlan& plan, const Layout& layout, co
   m.step_balance_ratio = mean_of(step_ratios);
   m.useful_decode_fraction = slots.decode_fraction();
   m.useful_prefill_fraction = slots.prefill_fraction();
+  m.scheduler_ms_per_step = steps > 0 ? scheduler_ms / steps : 0;
+  m.scheduler_share = scheduler_ms + step_ms > 0 ? scheduler_ms / (scheduler_ms + step_ms) : 0;
   return m;
 }
 

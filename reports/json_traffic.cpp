@@ -104,6 +104,7 @@ json traffic_metrics_json(const TrafficMetrics& m) {
           {"balance_ratio", m.balance_ratio},
           {"step_balance_ratio", m.step_balance_ratio},
           {"useful_fraction", {{"decode", m.useful_decode_fraction}, {"prefill", m.useful_prefill_fraction}}},
+          {"scheduler", {{"ms_per_step", m.scheduler_ms_per_step}, {"share", m.scheduler_share}}},
           {"sample_fields", kSampleFields},
           {"samples", samples}};
 }
@@ -120,6 +121,11 @@ TrafficMetrics traffic_metrics_from_json(const FieldReader& t, const TrafficPlan
   const FieldReader useful = t.sub("useful_fraction");
   m.useful_decode_fraction = useful.get<double>("decode");
   m.useful_prefill_fraction = useful.get<double>("prefill");
+  if (t.has("scheduler")) {
+    const FieldReader scheduler = t.sub("scheduler");
+    m.scheduler_ms_per_step = scheduler.get<double>("ms_per_step");
+    m.scheduler_share = scheduler.get<double>("share");
+  }
   for (const json& row : t.at("samples")) m.samples.push_back(sample_from_row(row, "traffic.samples"));
   try {
     summarize_requests(m, *plan.requests, parse_slo(m.slo));
