@@ -331,6 +331,11 @@ const ReferenceSet::Member& ReferenceSet::member(int k) {
     m.routes = std::move(s.routes);
     m.peak_bytes = s.peak_bytes;
   }
+  if (traffic_ && options_.dtype == DType::f32) {  // the same pass again would give a floor of 0
+    m.run_dtype = m.fp32;
+    m.floor_source = "not measured: the run's dtype is the reference's (fp32), so the minimum floor applies";
+    return members_.emplace(k, std::move(m)).first->second;
+  }
   if (traffic_) {  // every request's positions in the run's dtype, as the fp32 pass computes them
     if (progress_) progress_(fmt::format("noise floor: streamed pass in {}, {}", dtype, of));
     if (reporting) {
