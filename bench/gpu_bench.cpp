@@ -5,6 +5,10 @@
 //  - Attention: the engine's attention phase (per call) against a bare cuDNN SDPA call of the
 //    same shape, each call between events of its own as the engine times a phase: prefill b1 x
 //    p128, b16 x p128, b1 x p2048; decode b1 and b16 over 160 and 4096 keys (target <= 1.3).
+//  - Ragged prefill: 16 prompts of the bundled Azure conversation sample in one ragged step, the
+//    engine's attention phase (a cuDNN call per request) against one bare cuDNN SDPA call with a
+//    padding mask and per-sequence lengths (target <= 1.3), and against the engine's prefill of
+//    the same batch padded to its longest prompt (target <= 1).
 //  - Prefill: TTFT at b1 x p2048 and b16 x p128 against their speed-of-light floors (<= 1.5, <= 1.3).
 //  - Decode: the step of the full model at batch 1, eager and replayed as CUDA graphs, against
 //    its floor (<= 1.5, <= 1.25).
@@ -29,6 +33,8 @@
 #include "engine/ceilings.hpp"
 #include "model/error.hpp"
 #include "engine/runner.hpp"
+#include "engine/traffic.hpp"
+#include "engine/workload.hpp"
 #include "reports/json_schema.hpp"
 #include "kernels/builtin_backends.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
@@ -234,6 +240,27 @@ std::string kernel_of(const ConfigResult& r, const std::string& pass) {
   return "?";
 }
 
+// Contiguous [b, h, s, d] tensors of a bare call, filled (the backend: its allocator and fill kernel).
+struct BareTensors {
+  std::unique_ptr<Backend> backend;  // first: the buffers go before it
+  DeviceBuffer q, o, k, v;
+  BareTensors(const ModelConfig& m, DType dtype, int batch, int s_q, int s_kv) : backend(make_backend("cuda", 0, dtype)) {
+    backend->bind_thread();
+    const std::size_t nq = static_cast<std::size_t>(batch) * m.heads * s_q * m.head_dim;
+    const std::size_t nkv = static_cast<std::size_t>(batch) * m.kv_heads * s_kv * m.head_dim;
+    q = backend->allocate(nq, MemoryKind::activations);
+    o = backend->allocate(nq, MemoryKind::activations);
+    k = backend->allocate(nkv, MemoryKind::kv_cache);
+    v = backend->allocate(nkv, MemoryKind::kv_cache);
+    std::uint64_t tensor = 1;
+    for (DeviceBuffer* b : {&q, &k, &v}) {
+      const std::size_t n = b == &q ? nq : nkv;
+      backend->fill(b->get(), 1, static_cast<int>(n), FillSpec{3, tensor++, 0, 0, static_cast<std::int64_t>(n), 1.0f, 0.0f});
+    }
+    backend->synchronize();
+  }
+};
+
 // A bare cuDNN SDPA call of the engine's shape, in contiguous [b, h, s, d] tensors.
 double bare_sdpa_ms(const ModelConfig& m, DType dtype, int batch, int s_q, int s_kv) {
 #ifdef LLMT_WITH_CUDNN
@@ -241,20 +268,11 @@ double bare_sdpa_ms(const ModelConfig& m, DType dtype, int batch, int s_q, int s
   cuda::CudnnAttention cudnn(0);
   if (const std::string why = cudnn.prepare(spec); !why.empty())
     throw Error(fmt::format("bare cuDNN SDPA {}: {}", spec.describe(), why));
-  auto backend = make_backend("cuda", 0, dtype);  // its allocator and fill kernel
-  backend->bind_thread();
-  const std::size_t q = static_cast<std::size_t>(batch) * m.heads * s_q * m.head_dim;
-  const std::size_t kv = static_cast<std::size_t>(batch) * m.kv_heads * s_kv * m.head_dim;
-  DeviceBuffer bq = backend->allocate(q, MemoryKind::activations), bo = backend->allocate(q, MemoryKind::activations);
-  DeviceBuffer bk = backend->allocate(kv, MemoryKind::kv_cache), bv = backend->allocate(kv, MemoryKind::kv_cache);
-  backend->fill(bq.get(), 1, static_cast<int>(q), FillSpec{3, 1, 0, 0, static_cast<std::int64_t>(q), 1.0f, 0.0f});
-  backend->fill(bk.get(), 1, static_cast<int>(kv), FillSpec{3, 2, 0, 0, static_cast<std::int64_t>(kv), 1.0f, 0.0f});
-  backend->fill(bv.get(), 1, static_cast<int>(kv), FillSpec{3, 3, 0, 0, static_cast<std::int64_t>(kv), 1.0f, 0.0f});
-  backend->synchronize();
+  const BareTensors t(m, dtype, batch, s_q, s_kv);
   cudaStream_t stream = nullptr;
   CHECK_CUDA(cudaStreamCreate(&stream));
-  const double ms =
-      time_ms_each(stream, 3, 50, [&] { cudnn.run(spec, bq.get(), bk.get(), bv.get(), bo.get(), 0, stream); });
+  const double ms = time_ms_each(
+      stream, 3, 50, [&] { cudnn.run(spec, t.q.get(), t.k.get(), t.v.get(), t.o.get(), 0, stream); });
   cudaStreamDestroy(stream);
   return ms;
 #else
@@ -296,6 +314,96 @@ Row attention_row(const ModelConfig& model, const AttentionCase& c, const RunOpt
   row.target = 1.3;
   detail[row.name] = {{"engine_kernel", kernel_of(r, pass)}};
   return row;
+}
+
+// ---- ragged prefill ------------------------------------------------------------------
+
+// The first `count` prompt lengths of the bundled Azure conversation sample (at most `longest`).
+std::vector<int> azure_prompts(int count, int longest) {
+  RequestListOptions lo;
+  lo.requests = count;
+  const RequestList list = make_request_list(parse_workload_source("azure-conv"), lo);
+  std::vector<int> out;
+  for (const Request& r : list.requests) out.push_back(std::min(r.prompt, longest));
+  return out;
+}
+
+// The engine's ragged prefill of `prompts` (one step: every request a slot, one output token each).
+ConfigResult run_ragged_prefill(const ModelConfig& model, const std::vector<int>& prompts, const RunOptions& base,
+                                int iterations) {
+  auto list = std::make_shared<RequestList>();
+  list->source = "azure-conv";
+  for (int p : prompts) list->requests.push_back({p, 1, 0.0});
+  auto plan = std::make_shared<TrafficPlan>();
+  plan->requests = list;
+  plan->batching = {BatchingMode::static_batches, static_cast<int>(prompts.size()), 0, 0};
+  ConfigPoint point{"tp", Layout{1, 1, 1}, SyncMode::blocking, MergeMode::concat, sizing_workload(*plan, 1)};
+  point.traffic = plan;
+  RunOptions ro = base;
+  ro.warmup = 1;
+  ro.iterations = iterations;
+  ConfigResult r = run_configuration(model, point, ro, nullptr);
+  if (r.status != ConfigStatus::ok) throw Error(fmt::format("ragged prefill failed: {}", r.reason));
+  return r;
+}
+
+// A bare cuDNN ragged prefill of `prompts`: one SDPA call over [b, h, longest, d] tensors with a
+// padding mask and the per-sequence lengths, causal (what a user of cuDNN would write).
+double bare_ragged_sdpa_ms(const ModelConfig& m, DType dtype, const std::vector<int>& prompts) {
+#ifdef LLMT_WITH_CUDNN
+  const int batch = static_cast<int>(prompts.size());
+  const int longest = *std::max_element(prompts.begin(), prompts.end());
+  const cuda::SdpaSpec spec = cuda::SdpaSpec::bare_varlen(dtype, batch, m.heads, m.kv_heads, m.head_dim, longest);
+  cuda::CudnnAttention cudnn(0);
+  if (const std::string why = cudnn.prepare(spec); !why.empty())
+    throw Error(fmt::format("bare cuDNN SDPA {}: {}", spec.describe(), why));
+  const BareTensors t(m, dtype, batch, longest, longest);
+  const DeviceBuffer lengths = t.backend->upload_table(prompts);
+  t.backend->synchronize();
+  const auto* seq = static_cast<const std::int32_t*>(lengths.get());
+  cudaStream_t stream = nullptr;
+  CHECK_CUDA(cudaStreamCreate(&stream));
+  const double ms = time_ms_each(
+      stream, 3, 50, [&] { cudnn.run_varlen(spec, t.q.get(), t.k.get(), t.v.get(), t.o.get(), seq, seq, stream); });
+  cudaStreamDestroy(stream);
+  return ms;
+#else
+  (void)m, (void)dtype, (void)prompts;
+  throw Error("this build has no cuDNN attention (configure with cuDNN and cudnn-frontend)");
+#endif
+}
+
+// The engine's ragged prefill attention (a call per request) of 16 Azure-conversation prompts on
+// two layers, against the bare cuDNN ragged call, and against the engine's prefill of the same
+// batch padded to its longest prompt.
+std::vector<Row> ragged_prefill_rows(const ModelConfig& model, const RunOptions& ro, int iterations, json& detail) {
+  const ModelConfig two = with_layers(model, std::min(2, model.layers));
+  const std::vector<int> prompts = azure_prompts(16, model.max_positions - 1);
+  const int longest = *std::max_element(prompts.begin(), prompts.end());
+  const ConfigResult ragged = run_ragged_prefill(two, prompts, ro, iterations);
+  const double engine_ms = attention_ms_per_call(ragged, "prefill");
+  const ConfigResult padded = run_engine(two, Workload{static_cast<int>(prompts.size()), longest, 1}, ro, false, iterations);
+  const std::string label = fmt::format("ragged prefill, 16 azure-conv (longest {})", longest);
+  Row bare;
+  bare.name = "attention, " + label;
+  bare.unit = "ms per layer";
+  bare.value = engine_ms;
+  bare.reference = bare_ragged_sdpa_ms(model, ro.dtype, prompts);
+  bare.reference_name = "bare cuDNN ragged SDPA";
+  bare.target = 1.3;
+  Row pad = bare;
+  pad.name = "attention, " + label + " vs padded";
+  pad.reference = attention_ms_per_call(padded, "prefill");
+  pad.reference_name = fmt::format("the engine, padded to b16 x p{}", longest);
+  pad.target = 1.0;
+  long long tokens = 0;
+  for (int p : prompts) tokens += p;
+  detail[bare.name] = {{"prompts", prompts},
+                       {"tokens", tokens},
+                       {"padded_tokens", static_cast<long long>(longest) * static_cast<long long>(prompts.size())},
+                       {"engine_kernel", kernel_of(ragged, "prefill")},
+                       {"padded_kernel", kernel_of(padded, "prefill")}};
+  return {bare, pad};
 }
 
 // A latency median against its speed-of-light floor.
@@ -385,6 +493,10 @@ int run(const Options& o) {
 
   for (const AttentionCase& c : attention_cases(o.quick)) {
     rows.push_back(attention_row(model, c, ro, iterations, detail));
+    progress(rows.back());
+  }
+  for (const Row& row : ragged_prefill_rows(model, ro, iterations, detail)) {
+    rows.push_back(row);
     progress(rows.back());
   }
   auto prefill = [&](int batch, int prompt, double target) {

@@ -125,8 +125,11 @@ class RankRun {
     transformer_ = std::make_unique<TransformerRank>(
         model_, point_, shard_, opts_.exec, obtain_weights(model_, point_, shard_, opts_.exec, backend_, exchange_),
         backend_, comms_, *timeline_, table_);
+    if (point_.traffic) {
+      schedule_ = std::make_unique<ReplicaSchedule>(*point_.traffic, shard_.coords.dp, point_.layout.dp);
+      schedule_->prepare(*transformer_);
+    }
     out_.attention = transformer_->attention_uses();
-    if (point_.traffic) schedule_ = std::make_unique<ReplicaSchedule>(*point_.traffic, shard_.coords.dp, point_.layout.dp);
     backend_.synchronize();
     out_.setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     device_used_.sample(backend_.device_memory_used());

@@ -61,6 +61,18 @@ std::vector<TrafficStepRecord> ReplicaSchedule::run(TransformerRank& transformer
   return out;
 }
 
+void ReplicaSchedule::prepare(TransformerRank& transformer) const {
+  Scheduler scheduler(*plan_.requests, requests_, plan_.batching);
+  double last = 0;
+  for (int r : requests_) last = std::max(last, plan_.requests->requests.at(static_cast<std::size_t>(r)).arrival_s);
+  while (!scheduler.done()) {
+    const Step step = scheduler.next_step(last);
+    if (step.empty()) throw Error("internal error: the scheduler has nothing to run with every request arrived");
+    transformer.prepare_step(step_pieces(step));
+    scheduler.complete(step, last);
+  }
+}
+
 int output_index(const RequestList& list, const StepItem& item) {
   return item.first_position + item.tokens - list.requests.at(static_cast<std::size_t>(item.request)).prompt;
 }

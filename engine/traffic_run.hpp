@@ -26,6 +26,10 @@ class ReplicaSchedule {
   std::vector<TrafficStepRecord> run(TransformerRank& transformer, Backend& backend,
                                      const std::function<void(const Step&)>& after_step, SlotUse& use) const;
 
+  // Set-up: prepares the attention kernels of every step the schedule takes with all its
+  // requests arrived (the offline schedule, exactly; an open-loop run's steps mostly coincide).
+  void prepare(TransformerRank& transformer) const;
+
   const std::vector<int>& requests() const { return requests_; }
 
  private:

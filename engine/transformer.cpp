@@ -842,8 +842,10 @@ struct TransformerRank::Impl {
     if (emitted > 0) merge_outputs(pass, emitted);  // the same on every tensor-parallel peer
   }
 
-  // Attention kernels for shapes not seen before (cuDNN builds a graph per shape): the first
-  // iteration, a warm-up, meets every shape an offline schedule uses.
+  // Attention kernels for shapes not seen before (cuDNN builds a graph per shape). The runner
+  // prepares every step of the replica's schedule with all requests arrived at set-up
+  // (ReplicaSchedule::prepare): every shape of an offline schedule; an open-loop schedule may
+  // still meet a new prefill chunk here, built then (its step's time includes it).
   void prepare_ragged_attention(const StepRows& r) {
     for (const AttentionCall& c : r.calls) {
       if (!prepared_pieces.insert({c.shape.new_tokens, c.shape.decode() ? 1 : c.shape.past}).second) continue;
@@ -892,6 +894,10 @@ void TransformerRank::prefill() { impl_->forward(0, 0, impl_->d.prompt, 0); }
 void TransformerRank::decode(int step) { impl_->forward(1, step, 1, impl_->d.prompt + step - 1); }
 
 void TransformerRank::step(std::span<const StepPiece> pieces) { impl_->ragged_step(pieces); }
+
+void TransformerRank::prepare_step(std::span<const StepPiece> pieces) {
+  impl_->prepare_ragged_attention(impl_->ragged_rows(pieces, 0));
+}
 
 bool TransformerRank::holds_output() const {
   const auto& c = impl_->shard.coords;

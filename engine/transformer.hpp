@@ -132,6 +132,9 @@ class TransformerRank {
   // packed: GEMMs over their tokens only, attention per sequence. Every rank of the replica runs
   // the same steps. The output holds the emitting pieces' logits, in order, [emitted][vocab].
   void step(std::span<const StepPiece> pieces);
+  // Prepares the attention kernels of a step's pieces without running it (set-up: cuDNN builds a
+  // graph per new prefill shape), so that no timed step builds one.
+  void prepare_step(std::span<const StepPiece> pieces);
 
   // Whether this rank ends every step holding the merged logits [batch, vocab].
   bool holds_output() const;

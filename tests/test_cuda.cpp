@@ -1,10 +1,12 @@
 // The CUDA backend against the CPU backend: every operation, every collective (NCCL across the
 // GPUs present, and emulated ranks on one GPU), every strategy in emulation against the one-rank
 // reference. Each test skips, saying why, where no GPU is found.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <numeric>
+#include <set>
 #include <thread>
 
 #include "engine/backends.hpp"
@@ -12,6 +14,9 @@
 #include "model/model.hpp"
 #include "engine/reference.hpp"
 #include "engine/runner.hpp"
+#include "engine/traffic.hpp"
+#include "hand_made_requests.hpp"
+#include "quick_options.hpp"
 #include "strategies/sweep.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
@@ -273,6 +278,39 @@ TEST_P(CudnnAttention, AutoUsesCudnnAndNaiveIsHonoured) {
   EXPECT_EQ(gpu->prepare_attention(s, AttentionKernel::naive).kernel, "naive");
 }
 
+// A ragged step's pieces as the engine issues them: batch-1 calls at a slot's offset into caches
+// of several rows, whole prompts (one of a single token), prefill chunks over cached tokens
+// (cuDNN's bottom-right causal mask) and decode rows at several fills, cuDNN against the naive
+// kernel on the same inputs.
+TEST_P(CudnnAttention, RaggedStepPiecesMatchTheNaiveKernel) {
+  const DType type = GetParam();
+  auto gpu = make_backend("cuda", 0, type);
+  gpu->bind_thread();
+  const int slots = 3, capacity = 48, q_heads = 8, kv_heads = 2, head_dim = 64;
+  const std::size_t slot_elements = static_cast<std::size_t>(kv_heads) * capacity * head_dim;
+  auto kc = filled(*gpu, slots * slot_elements, 40), vc = filled(*gpu, slots * slot_elements, 41);
+  struct Piece {
+    int slot, tokens, past;
+  };
+  const double tol = type == DType::bf16 ? 2e-2 : 3e-3;
+  for (const Piece p : {Piece{1, 9, 0}, Piece{1, 5, 9}, Piece{1, 1, 14}, Piece{2, 16, 20}, Piece{0, 1, 0},
+                        Piece{2, 1, 36}, Piece{0, 30, 17}}) {
+    const AttentionShape shape{1, p.tokens, p.past, capacity, q_heads, kv_heads, head_dim, q_heads / kv_heads, 0};
+    const AttentionPlan plan = gpu->prepare_attention(shape, AttentionKernel::cudnn);
+    ASSERT_EQ(plan.kernel, "cudnn-sdpa") << p.tokens << " at " << p.past << ": " << plan.why;
+    auto qkv = filled(*gpu, static_cast<std::size_t>(p.tokens) * shape.row_stride(), 42 + p.past);
+    const std::size_t out_n = static_cast<std::size_t>(p.tokens) * q_heads * head_dim;
+    DeviceBuffer fused = gpu->allocate(out_n, MemoryKind::activations), naive = gpu->allocate(out_n, MemoryKind::activations);
+    const std::size_t offset = static_cast<std::size_t>(p.slot) * slot_elements * dtype_size(type);
+    const char* k = static_cast<const char*>(kc.buf.get()) + offset;
+    const char* v = static_cast<const char*>(vc.buf.get()) + offset;
+    gpu->attention(qkv.buf.get(), k, v, fused.get(), shape);
+    cuda_naive_attention(*gpu, qkv.buf.get(), k, v, naive.get(), shape);
+    expect_close(host(*gpu, fused, out_n), host(*gpu, naive, out_n), tol,
+                 fmt::format("slot {}: {} tokens over {} cached", p.slot, p.tokens, p.past).c_str());
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, CudnnAttention, ::testing::Values(DType::bf16, DType::f16),
                          [](const auto& test) { return std::string(dtype_name(test.param)); });
 
@@ -504,6 +542,117 @@ TEST_P(CudaGraphs, ReplayEqualsEagerExecutionAndKeepsAPhaseBreakdown) {
 INSTANTIATE_TEST_SUITE_P(Models, CudaGraphs,
                          ::testing::Values(std::pair{"tiny-gpt2", DType::f32}, std::pair{"tiny", DType::bf16}),
                          [](const auto& test) { return std::string(dtype_name(test.param.second)); });
+
+// A request-list configuration of the hand-made list (unequal prompts and outputs).
+ConfigPoint request_list_point(const char* strategy, Layout layout, BatchingOptions batching) {
+  return testing::traffic_point(strategy, layout, testing::hand_made_requests(), batching);
+}
+
+// The largest over requests of max |got - want| over the request's logits, over its largest |want|.
+double max_request_error(const StepLogits& got, const StepLogits& want) {
+  EXPECT_EQ(got.size(), want.size());
+  double worst = 0;
+  for (std::size_t r = 0; r < std::min(got.size(), want.size()); ++r) {
+    EXPECT_EQ(got[r].size(), want[r].size()) << "request " << r;
+    double error = 0, scale = 1e-30;
+    for (std::size_t i = 0; i < std::min(got[r].size(), want[r].size()); ++i) {
+      error = std::max(error, static_cast<double>(std::fabs(got[r][i] - want[r][i])));
+      scale = std::max(scale, static_cast<double>(std::fabs(want[r][i])));
+    }
+    worst = std::max(worst, error / scale);
+  }
+  return worst;
+}
+
+// Ragged steps on the GPU (prefill of whole prompts and of chunks over cached tokens, decode rows
+// of unequal contexts, one tp2 and one dp2 layout emulated on one GPU): each attention kernel's
+// per-request logits pass verification against the streamed reference, and agree with the CPU
+// backend's and with each other's within the run's tolerance (the noise-floor rule of
+// docs/metrics.md); the kernels that served them are the ones asked for.
+class GpuRequestLists : public Gpu, public ::testing::WithParamInterface<DType> {};
+
+TEST_P(GpuRequestLists, EveryKernelMatchesTheReferenceTheCpuBackendAndEachOther) {
+  const DType type = GetParam();
+  const ModelConfig model = load_model("tiny");
+  struct Case {
+    const char* strategy;
+    Layout layout;
+    BatchingOptions batching;
+  };
+  const Case cases[] = {{"tp", Layout{1, 1, 1}, {BatchingMode::static_batches, 3, 0, 0}},
+                        {"tp", Layout{1, 1, 1}, {BatchingMode::continuous, 3, 8, 4}},
+                        {"tp", Layout{2, 1, 1}, {BatchingMode::continuous, 2, 0, 3}},
+                        {"dp", Layout{1, 1, 2}, {BatchingMode::static_batches, 2, 0, 0}}};
+  RunOptions opts;
+  opts.backend = "cuda-emulated";
+  opts.dtype = type;
+  opts.warmup = 1;
+  opts.iterations = 2;
+  const RunOptions cpu_opts = testing::quick_options();
+  ReferenceSet references(model, opts);
+  // cuDNN serves fp16 and bf16 only: fp32 runs take the naive kernel (automatic says why).
+  const std::vector<AttentionKernel> kernels =
+      type == DType::f32 ? std::vector{AttentionKernel::naive, AttentionKernel::automatic}
+                         : std::vector{AttentionKernel::cudnn, AttentionKernel::naive};
+  for (const Case& c : cases) {
+    const ConfigPoint point = request_list_point(c.strategy, c.layout, c.batching);
+    const std::string what = fmt::format("{} {} {} chunk {}", dtype_name(type), point.id(),
+                                         batching_mode_name(c.batching.mode), c.batching.prefill_chunk);
+    StepLogits on_cpu;
+    const ConfigResult cpu = run_configuration(model, point, cpu_opts, nullptr, &on_cpu);
+    ASSERT_EQ(cpu.status, ConfigStatus::ok) << what << " on the CPU: " << cpu.reason;
+    std::vector<StepLogits> got;
+    double tolerance = 0;
+    for (AttentionKernel kernel : kernels) {
+      RunOptions o = opts;
+      o.exec.attention = kernel;
+      StepLogits logits;
+      const ConfigResult r = run_configuration(model, point, o, &references.for_point(point), &logits);
+      const std::string run = what + " --attention " + std::string(attention_kernel_name(kernel));
+      ASSERT_EQ(r.status, ConfigStatus::ok) << run << ": " << r.reason;
+      EXPECT_TRUE(r.verification.passed) << run << ": " << r.verification.note;
+      ASSERT_EQ(logits.size(), testing::hand_made_requests()->requests.size()) << run;
+      tolerance = std::max(tolerance, r.verification.tolerance);
+      EXPECT_LE(max_request_error(logits, on_cpu), r.verification.tolerance) << run << " against the CPU backend";
+      const std::string want = kernel == AttentionKernel::cudnn ? "cudnn-sdpa" : "naive";
+      std::set<std::string> passes;
+      for (const AttentionUse& u : r.attention) {
+        EXPECT_EQ(u.kernel, want) << run << ", " << u.pass << ": " << u.why;
+        passes.insert(u.pass);
+      }
+      EXPECT_EQ(passes, (std::set<std::string>{"decode", "prefill"})) << run;
+      got.push_back(std::move(logits));
+    }
+    EXPECT_GT(tolerance, 0.0) << what;
+    EXPECT_LE(max_request_error(got[0], got[1]), tolerance) << what << ": the two kernels against each other";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, GpuRequestLists, ::testing::Values(DType::f32, DType::bf16),
+                         [](const auto& test) { return std::string(dtype_name(test.param)); });
+
+// What `--attention auto` does with a ragged step on one GPU in bf16: every piece, prefill
+// chunks over cached tokens included, is served by cuDNN, prepared at set-up.
+TEST_F(Gpu, RaggedStepsPrefillAndDecodePiecesAreServedByCudnn) {
+  const ModelConfig model = load_model("tiny");
+  RunOptions opts;
+  opts.backend = "cuda";
+  opts.dtype = DType::bf16;
+  opts.warmup = 1;
+  opts.iterations = 2;
+  for (const BatchingOptions batching :
+       {BatchingOptions{BatchingMode::static_batches, 4, 0, 0}, BatchingOptions{BatchingMode::continuous, 3, 0, 4}}) {
+    const ConfigPoint point = request_list_point("tp", Layout{1, 1, 1}, batching);
+    const ConfigResult r = run_configuration(model, point, opts, nullptr);
+    ASSERT_EQ(r.status, ConfigStatus::ok) << r.reason;
+    std::set<std::string> passes;
+    for (const AttentionUse& u : r.attention) {
+      EXPECT_EQ(u.kernel, "cudnn-sdpa") << point.id() << " " << u.pass << ": " << u.why;
+      passes.insert(u.pass);
+    }
+    EXPECT_EQ(passes, (std::set<std::string>{"decode", "prefill"})) << point.id();
+  }
+}
 
 TEST_F(Gpu, RealRanksOnEveryGpuMatchTheReference) {
   const int gpus = cuda_runtime_info().device_count;

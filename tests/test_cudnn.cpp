@@ -6,6 +6,7 @@
 
 #include <map>
 #include <tuple>
+#include <utility>
 
 #include "model/model.hpp"
 #include "strategies/sweep.hpp"
@@ -108,6 +109,42 @@ TEST(Cudnn, TheBenchmarksBareCallsValidate) {
     EXPECT_EQ(spec.decode, s_q == 1);
     EXPECT_EQ(cuda::validate_sdpa(spec, 90), "") << spec.describe();
   }
+}
+
+// A ragged step's pieces are batch-1 calls at offsets into a slot's cache row: whole prompts
+// (one token among them), decode rows at any fill, and prefill chunks over cached tokens, whose
+// causal diagonal cuDNN aligns to the bottom right (query i is key past + i).
+TEST(Cudnn, RaggedStepPiecesValidateChunksAligningTheirCausalMaskBottomRight) {
+  struct Heads {
+    int q, kv, d;
+  };
+  for (const Heads h : {Heads{4, 2, 64}, Heads{32, 8, 128}}) {
+    for (const auto& [tokens, past] : {std::pair{1, 0}, {7, 0}, {4, 8}, {3, 5}, {64, 128}, {1, 40}, {100, 28}}) {
+      const AttentionShape piece{1, tokens, past, 161, h.q, h.kv, h.d, h.q / h.kv, 0};
+      ASSERT_EQ(cuda::sdpa_unsupported(piece, DType::bf16), "") << tokens << " at " << past;
+      const SdpaSpec spec = SdpaSpec::from(piece, DType::bf16);
+      EXPECT_EQ(spec.s_q, tokens);
+      EXPECT_EQ(spec.s_kv, piece.decode() ? 161 : past + tokens);
+      if (!piece.decode() && past > 0) {
+        EXPECT_NE(spec.describe().find("bottom right"), std::string::npos);
+      }
+      for (int sm : {90, 80}) EXPECT_EQ(cuda::validate_sdpa(spec, sm), "") << spec.describe() << " sm" << sm;
+    }
+  }
+  // Every chunk is its own graph (its s_q and s_kv), decode rows share one whatever their fill.
+  const AttentionShape a{1, 4, 8, 64, 4, 2, 64, 2, 0}, b{1, 4, 12, 64, 4, 2, 64, 2, 0};
+  EXPECT_FALSE(SdpaSpec::from(a, DType::bf16).key() == SdpaSpec::from(b, DType::bf16).key());
+}
+
+TEST(Cudnn, TheBenchmarksBareRaggedPrefillValidates) {
+  // llmt_gpu_bench's ragged reference: 16 prompts padded to the longest, a padding mask with
+  // per-sequence lengths, causal.
+  const SdpaSpec spec = SdpaSpec::bare_varlen(DType::bf16, 16, 32, 8, 128, 2221);
+  EXPECT_TRUE(spec.varlen);
+  EXPECT_FALSE(spec.decode);
+  EXPECT_NE(spec.describe().find("varlen"), std::string::npos);
+  EXPECT_FALSE(spec.key() == SdpaSpec::bare_call(DType::bf16, 16, 32, 8, 128, 2221, 2221).key());
+  for (int sm : {90, 80}) EXPECT_EQ(cuda::validate_sdpa(spec, sm), "") << spec.describe() << " sm" << sm;
 }
 
 TEST(Cudnn, LibraryVersionIsTheOneBuiltAgainst) {

@@ -12,6 +12,7 @@
 #include "engine/runner.hpp"
 #include "engine/traffic.hpp"
 #include "model/model.hpp"
+#include "hand_made_requests.hpp"
 #include "quick_options.hpp"
 #include "reports/json_schema.hpp"
 
@@ -20,26 +21,8 @@ namespace {
 
 using testing::quick_options;
 
-// Unequal prompts (1 to 12 tokens) and outputs (1 to 5), all arriving at once.
-std::shared_ptr<const RequestList> hand_made_requests() {
-  auto list = std::make_shared<RequestList>();
-  list->source = "hand-made";
-  const int prompts[] = {5, 12, 1, 7, 3, 9, 2};
-  const int outputs[] = {3, 1, 5, 2, 4, 1, 3};
-  for (int i = 0; i < 7; ++i) list->requests.push_back({prompts[i], outputs[i], 0.0});
-  return list;
-}
-
-ConfigPoint traffic_point(const char* strategy, Layout layout, std::shared_ptr<const RequestList> requests,
-                          BatchingOptions batching, BalancePolicy balance = BalancePolicy::round_robin) {
-  auto plan = std::make_shared<TrafficPlan>();
-  plan->requests = std::move(requests);
-  plan->batching = batching;
-  plan->balance = balance;
-  ConfigPoint p{strategy, layout, SyncMode::blocking, MergeMode::concat, sizing_workload(*plan, layout.dp)};
-  p.traffic = plan;
-  return p;
-}
+using testing::hand_made_requests;
+using testing::traffic_point;
 
 struct TrafficCase {
   const char* strategy;

@@ -45,12 +45,17 @@ std::shared_ptr<Graph> sdpa_graph(const SdpaSpec& s, int sm) {
                      .set_name("attention")
                      .set_generate_stats(false)
                      .set_attn_scale(1.0f / std::sqrt(static_cast<float>(d)));
-  if (s.decode && !s.bare) {
+  if ((s.decode && !s.bare) || s.varlen) {
     auto lengths = [&](const char* name, Uid uid) {
       return g->tensor(TensorAttr().set_name(name).set_uid(uid).set_dim({b, 1, 1, 1}).set_stride({1, 1, 1, 1})
                            .set_data_type(fe::DataType_t::INT32));
     };
     options.set_padding_mask(true).set_seq_len_q(lengths("seq_len_q", kSeqQ)).set_seq_len_kv(lengths("seq_len_kv", kSeqKv));
+    if (s.varlen) options.set_causal_mask(true);
+  } else if (!s.decode && s.s_q < s.s_kv) {
+    // A prefill chunk over cached tokens (chunked prefill): query i is position s_kv - s_q + i,
+    // so the causal diagonal is aligned to the bottom right (cuDNN 9.6 and later).
+    options.set_causal_mask_bottom_right(true);
   } else if (!s.decode) {
     options.set_causal_mask(true);
   }
@@ -98,10 +103,18 @@ SdpaSpec SdpaSpec::bare_call(DType dtype, int batch, int q_heads, int kv_heads, 
   return s;
 }
 
+SdpaSpec SdpaSpec::bare_varlen(DType dtype, int batch, int q_heads, int kv_heads, int head_dim, int longest) {
+  SdpaSpec s = bare_call(dtype, batch, q_heads, kv_heads, head_dim, longest, longest);
+  s.decode = false;
+  s.varlen = true;
+  return s;
+}
+
 std::string SdpaSpec::describe() const {
-  return fmt::format("b={} hq={} hkv={} d={} s_q={} s_kv={} {}{} {}", batch, q_heads, kv_heads, head_dim, s_q, s_kv,
-                     decode ? (bare ? "decode" : "decode (padding mask)") : "causal", bare ? " bare" : "",
-                     dtype_name(dtype));
+  return fmt::format("b={} hq={} hkv={} d={} s_q={} s_kv={} {}{}{} {}", batch, q_heads, kv_heads, head_dim, s_q, s_kv,
+                     decode ? (bare ? "decode" : "decode (padding mask)")
+                            : (s_q < s_kv ? "causal (bottom right)" : "causal"),
+                     bare ? " bare" : "", varlen ? " varlen (padding mask)" : "", dtype_name(dtype));
 }
 
 std::string sdpa_unsupported(const AttentionShape& shape, DType dtype) {
@@ -109,7 +122,10 @@ std::string sdpa_unsupported(const AttentionShape& shape, DType dtype) {
   // A window binds once a query sees more keys than it: in decode, at the last step the cache holds.
   const int keys = shape.decode() ? shape.max_len : shape.past + shape.new_tokens;
   if (shape.window > 0 && shape.window < keys) return "sliding-window attention is served by the naive kernel";
-  if (!shape.decode() && shape.past > 0) return "a prefill over cached tokens is served by the naive kernel";
+  // A prefill over cached tokens (a chunk of a prompt) takes cuDNN's bottom-right causal mask,
+  // which needs cuDNN 9.6 (earlier: s_q and s_kv multiples of 64).
+  if (!shape.decode() && shape.past > 0 && cudnn_version() < 90600)
+    return "a prefill over cached tokens needs cuDNN 9.6 (bottom-right causal mask); the naive kernel serves it";
   if (shape.q_heads % shape.kv_heads != 0) return "query heads are not a multiple of KV heads";
   return "";
 }
@@ -168,6 +184,26 @@ struct CudnnAttention::Impl {
     return "";
   }
 
+  // Runs the prepared graph of `spec`; the lengths are bound where the graph has them.
+  void execute(const SdpaSpec& spec, const void* q, const void* k, const void* v, void* o, const std::int32_t* seq_q,
+               const std::int32_t* seq_kv, cudaStream_t stream) {
+    const auto it = graphs.find(spec.key());
+    if (it == graphs.end() || !it->second.graph)
+      throw Error(fmt::format("cuDNN attention was not prepared for {}", spec.describe()));
+    Built& built = it->second;
+    check_cudnn(cudnnSetStream(handle, stream), "cudnnSetStream");
+    built.pack[kQ] = const_cast<void*>(q);
+    built.pack[kK] = const_cast<void*>(k);
+    built.pack[kV] = const_cast<void*>(v);
+    built.pack[kO] = o;
+    if (built.pack.count(kSeqQ)) {
+      built.pack[kSeqQ] = const_cast<std::int32_t*>(seq_q);
+      built.pack[kSeqKv] = const_cast<std::int32_t*>(seq_kv);
+    }
+    const fe::error_t status = built.graph->execute(handle, built.pack, workspace);
+    if (status.is_bad()) throw Error(message("cuDNN SDPA execute", status));
+  }
+
   // Set-up only (never during a capture): nothing may still use the old workspace.
   void grow_workspace(std::int64_t bytes) {
     if (bytes <= workspace_bytes) return;
@@ -213,31 +249,29 @@ std::string CudnnAttention::prepare(const SdpaSpec& spec) {
   }
   if (!built.refusal.empty()) built.graph.reset();
   for (std::int64_t uid : {kQ, kK, kV, kO}) built.pack[uid] = nullptr;
-  if (spec.decode && !spec.bare) built.pack[kSeqQ] = built.pack[kSeqKv] = nullptr;
+  if ((spec.decode && !spec.bare) || spec.varlen) built.pack[kSeqQ] = built.pack[kSeqKv] = nullptr;
   return m.graphs.emplace(key, std::move(built)).first->second.refusal;
 }
 
 void CudnnAttention::run(const SdpaSpec& spec, const void* q, const void* k, const void* v, void* o, int past,
                          cudaStream_t stream) {
   Impl& m = *impl_;
-  const auto it = m.graphs.find(spec.key());
-  if (it == m.graphs.end() || !it->second.graph)
-    throw Error(fmt::format("cuDNN attention was not prepared for {}", spec.describe()));
-  Impl::Built& built = it->second;
-  check_cudnn(cudnnSetStream(m.handle, stream), "cudnnSetStream");
-  built.pack[kQ] = const_cast<void*>(q);
-  built.pack[kK] = const_cast<void*>(k);
-  built.pack[kV] = const_cast<void*>(v);
-  built.pack[kO] = o;
+  if (spec.varlen) throw Error(fmt::format("cuDNN attention {} needs its lengths (run_varlen)", spec.describe()));
+  const std::int32_t *seq_q = nullptr, *seq_kv = nullptr;
   if (spec.decode && !spec.bare) {
     if (past < 0 || past >= spec.max_len) throw Error(fmt::format("decode step past {} outside the cache", past));
     const auto table = m.lengths.find({spec.batch, spec.max_len});
     if (table == m.lengths.end()) throw Error("cuDNN decode lengths were not prepared");
-    built.pack[kSeqQ] = table->second.data;
-    built.pack[kSeqKv] = table->second.data + static_cast<std::size_t>(past) * table->second.row;
+    seq_q = table->second.data;
+    seq_kv = table->second.data + static_cast<std::size_t>(past) * table->second.row;
   }
-  const fe::error_t status = built.graph->execute(m.handle, built.pack, m.workspace);
-  if (status.is_bad()) throw Error(message("cuDNN SDPA execute", status));
+  m.execute(spec, q, k, v, o, seq_q, seq_kv, stream);
+}
+
+void CudnnAttention::run_varlen(const SdpaSpec& spec, const void* q, const void* k, const void* v, void* o,
+                                const std::int32_t* seq_len_q, const std::int32_t* seq_len_kv, cudaStream_t stream) {
+  if (!spec.varlen) throw Error(fmt::format("cuDNN attention {} takes no lengths (run)", spec.describe()));
+  impl_->execute(spec, q, k, v, o, seq_len_q, seq_len_kv, stream);
 }
 
 }  // namespace llmt::cuda
