@@ -1,0 +1,190 @@
+// Request-list figures in every report but the console's (which test_traffic_run covers): CSV
+// columns, the HTML report's Requests sections and `compare`'s per-iteration request metrics, on
+// hand-made results whose true values are known.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "csv_output.hpp"
+#include "engine/metrics.hpp"
+#include "engine/traffic_run.hpp"
+#include "reports/json_schema.hpp"
+
+namespace llmt {
+namespace {
+
+// Four requests, all arriving at 0: prompts 4, 2, 6, 3 and outputs 3, 1, 2, 4 (15 prompt and 10
+// output tokens).
+std::shared_ptr<const RequestList> four_requests() {
+  auto list = std::make_shared<RequestList>();
+  list->source = "hand-made";
+  const int prompts[] = {4, 2, 6, 3}, outputs[] = {3, 1, 2, 4};
+  for (int i = 0; i < 4; ++i) list->requests.push_back({prompts[i], outputs[i], 0.0});
+  return list;
+}
+
+// One iteration's times in ms (scale 1): request, replica, admitted, each output token.
+//   TTFT {10, 8, 20, 16}: p50 13, p90 18.8, p99 19.88, mean 13.5, max 20
+//   E2E {14, 8, 24, 22}: p50 18, p99 23.94, mean 17, max 24; duration 24 ms
+//   TPOT {2, -, 4, 2}: p50 2, mean 8/3, max 4; ITL {2, 2, 4, 2, 2, 2}; queueing {0, 0, 0, 10}
+//   4 requests / 24 ms = 166.667 req/s, 10 output tokens 416.667 tok/s, 25 tokens 1041.67 tok/s;
+//   under ttft=15ms requests 0 and 1 meet it: half, goodput 2 / 24 ms = 83.3333 req/s.
+// Replica 0 holds a request from 0 to 24 ms, replica 1 from 0 to 8 and from 10 to 22.
+struct TimesMs {
+  int request, replica;
+  double admitted;
+  std::vector<double> tokens;
+};
+const TimesMs kTimes[] = {{0, 0, 0, {10, 12, 14}}, {1, 1, 0, {8}}, {2, 0, 0, {20, 24}}, {3, 1, 10, {16, 18, 20, 22}}};
+
+std::vector<RequestSample> samples_at(const RequestList& list, int iteration, double scale) {
+  std::vector<RequestSample> out;
+  for (const TimesMs& t : kTimes) {
+    RequestSample& s = out.emplace_back();
+    s.request = t.request;
+    s.replica = t.replica;
+    s.iteration = iteration;
+    s.prompt = list.requests[static_cast<std::size_t>(t.request)].prompt;
+    s.output = list.requests[static_cast<std::size_t>(t.request)].output;
+    s.admitted_ms = t.admitted * scale;
+    for (double ms : t.tokens) s.token_ms.push_back(ms * scale);
+    s.first_token_ms = s.token_ms.front();
+    s.finished_ms = s.token_ms.back();
+  }
+  return out;
+}
+
+struct TrafficCase {
+  BalancePolicy balance = BalancePolicy::round_robin;
+  std::vector<double> request_scales = {1.0};  // one measured iteration per entry: its times x scale
+  std::vector<double> e2e_ms = {24.0};         // each iteration's makespan (samples.e2e_ms)
+  std::string slo;
+  double balance_ratio = 12.5 / 15;  // replica tokens 15 and 10
+};
+
+RawSamples iteration_samples(const std::vector<double>& e2e_ms) {
+  RawSamples s;
+  s.e2e_ms = e2e_ms;
+  s.rank_iteration_ms = {e2e_ms, e2e_ms};
+  s.rank_busy_ms = s.rank_iteration_ms;
+  s.rank_sync_ms.assign(2, std::vector<double>(e2e_ms.size(), 0.0));
+  s.rank_sync_total_ms = s.rank_sync_ms;
+  s.rank_transfer_ms = s.rank_sync_ms;
+  return s;
+}
+
+// A verified dp2 result of the four requests with continuous batching in 2 slots per replica.
+ConfigResult traffic_result(const TrafficCase& c) {
+  auto plan = std::make_shared<TrafficPlan>();
+  plan->requests = four_requests();
+  plan->batching = {BatchingMode::continuous, 2, 0, 0};
+  plan->balance = c.balance;
+  ConfigResult r;
+  r.point = ConfigPoint{"dp", Layout{1, 1, 2}, SyncMode::blocking, MergeMode::concat, sizing_workload(*plan, 2)};
+  r.point.traffic = plan;
+  r.iterations = static_cast<int>(c.e2e_ms.size());
+  r.samples = iteration_samples(c.e2e_ms);
+  fill_sample_metrics(r.point, r.samples, r.metrics);
+  TrafficMetrics& t = r.metrics.traffic;
+  t = describe_traffic(*plan, c.slo);
+  for (std::size_t i = 0; i < c.request_scales.size(); ++i) {
+    const auto rows = samples_at(*plan->requests, static_cast<int>(i), c.request_scales[i]);
+    t.samples.insert(t.samples.end(), rows.begin(), rows.end());
+  }
+  summarize_requests(t, *plan->requests, parse_slo(c.slo));
+  t.replicas = {{0, 2, 5, 15, 20, 4}, {1, 2, 5, 10, 18, 6}};
+  t.balance_ratio = c.balance_ratio;
+  t.step_balance_ratio = 0.9;
+  t.useful_decode_fraction = 0.75;
+  t.useful_prefill_fraction = 0.6;
+  r.metrics.output_tokens_per_s = t.output_tokens_per_s;
+  r.metrics.memory.resize(2);
+  r.verification.checked = r.verification.passed = true;
+  return r;
+}
+
+ConfigResult uniform_result() {
+  ConfigResult r;
+  r.point = ConfigPoint{"tp", Layout{1, 1, 1}, SyncMode::blocking, MergeMode::concat, Workload{2, 8, 1}};
+  r.iterations = 1;
+  r.samples = iteration_samples({30});
+  r.samples.rank_iteration_ms.resize(1);
+  r.samples.rank_busy_ms.resize(1);
+  r.samples.rank_sync_ms.resize(1);
+  r.samples.rank_sync_total_ms.resize(1);
+  r.samples.rank_transfer_ms.resize(1);
+  r.samples.ttft_ms = {30};
+  fill_sample_metrics(r.point, r.samples, r.metrics);
+  r.metrics.memory.resize(1);
+  return r;
+}
+
+std::filesystem::path temp_csv(const std::string& name) { return testing::temp_path("llmt_traffic_reports", name); }
+
+// ---- CSV ------------------------------------------------------------------------------------
+
+TEST(TrafficCsv, EveryRequestFigureUnderItsColumnAfterTheOthers) {
+  const ConfigResult r = traffic_result({.slo = "ttft=15ms"});
+  const auto [header, row] = testing::csv_of(r, temp_csv("traffic.csv"));
+  ASSERT_EQ(header.size(), row.size()) << "one field per column";
+  const auto at = std::find(header.begin(), header.end(), "requests");
+  ASSERT_NE(at, header.end());
+  EXPECT_EQ(*(at - 1), "routing_agreement") << "the request columns come after every earlier column";
+  const std::pair<const char*, std::string> expected[] = {
+      {"requests", r.point.traffic->requests->label()},
+      {"batching", "continuous"},
+      {"balance", "round-robin"},
+      {"slots", "2"},
+      {"slo", "ttft=15ms"},
+      {"request_ttft_ms_p50", "13"},
+      {"request_ttft_ms_p90", "18.8"},
+      {"request_ttft_ms_p99", "19.88"},
+      {"request_ttft_ms_mean", "13.5"},
+      {"request_ttft_ms_max", "20"},
+      {"request_tpot_ms_p50", "2"},
+      {"request_tpot_ms_mean", "2.66667"},
+      {"request_itl_ms_max", "4"},
+      {"request_e2e_ms_p50", "18"},
+      {"request_e2e_ms_p99", "23.94"},
+      {"request_queueing_ms_mean", "2.5"},
+      {"request_queueing_ms_max", "10"},
+      {"requests_per_s", "166.667"},
+      {"request_output_tokens_per_s", "416.667"},
+      {"request_total_tokens_per_s", "1041.67"},
+      {"goodput_per_s", "83.3333"},
+      {"slo_met_fraction", "0.5"},
+      {"balance_ratio", "0.833333"},
+      {"step_balance_ratio", "0.9"},
+      {"useful_decode_fraction", "0.75"},
+      {"useful_prefill_fraction", "0.6"}};
+  for (const auto& [column, value] : expected) EXPECT_EQ(testing::field_under(header, row, column), value) << column;
+}
+
+TEST(TrafficCsv, UniformWorkloadsLeaveTheRequestColumnsEmpty) {
+  const ConfigResult r = uniform_result();
+  const auto [header, row] = testing::csv_of(r, temp_csv("uniform.csv"));
+  ASSERT_EQ(header.size(), row.size());
+  const std::size_t first = static_cast<std::size_t>(std::find(header.begin(), header.end(), "requests") - header.begin());
+  ASSERT_LT(first, header.size());
+  for (std::size_t i = first; i < header.size(); ++i) EXPECT_EQ(row[i], "") << header[i];
+  EXPECT_EQ(testing::csv_value(r, "e2e_ms_median", temp_csv("uniform.csv")), "30") << "the uniform columns stay";
+}
+
+TEST(TrafficCsv, AFailedRequestListKeepsItsPlanColumns) {
+  ConfigResult r = traffic_result({});
+  r.status = ConfigStatus::failed;
+  r.reason = "out of memory";
+  r.samples = RawSamples{};
+  r.metrics = ConfigMetrics{};
+  const auto [header, row] = testing::csv_of(r, temp_csv("failed.csv"));
+  ASSERT_EQ(header.size(), row.size());
+  EXPECT_EQ(testing::csv_value(r, "batching", temp_csv("failed.csv")), "continuous");
+  EXPECT_EQ(testing::csv_value(r, "request_ttft_ms_p50", temp_csv("failed.csv")), "");
+}
+
+}  // namespace
+}  // namespace llmt
