@@ -12,6 +12,8 @@
 #include "csv_output.hpp"
 #include "engine/metrics.hpp"
 #include "engine/traffic_run.hpp"
+#include "reports/html_report.hpp"
+#include "reports/html_traffic.hpp"
 #include "reports/json_schema.hpp"
 
 namespace llmt {
@@ -184,6 +186,54 @@ TEST(TrafficCsv, AFailedRequestListKeepsItsPlanColumns) {
   ASSERT_EQ(header.size(), row.size());
   EXPECT_EQ(testing::csv_value(r, "batching", temp_csv("failed.csv")), "continuous");
   EXPECT_EQ(testing::csv_value(r, "request_ttft_ms_p50", temp_csv("failed.csv")), "");
+}
+
+// ---- HTML -----------------------------------------------------------------------------------
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(TrafficHtml, ReplicaSpansJoinOverlappingRequests) {
+  const ConfigResult r = traffic_result({});
+  const auto spans = replica_spans(r.metrics.traffic, 2, 0);
+  ASSERT_EQ(spans.size(), 2u);
+  EXPECT_EQ(spans[0], (std::vector<std::pair<double, double>>{{0, 24}}));
+  EXPECT_EQ(spans[1], (std::vector<std::pair<double, double>>{{0, 8}, {10, 22}}));
+  EXPECT_TRUE(replica_spans(r.metrics.traffic, 2, 1)[0].empty()) << "no second iteration";
+}
+
+TEST(TrafficHtml, RequestsSectionHasCdfsTimelinesAndBalanceByPolicy) {
+  const ConfigResult round_robin = traffic_result({.slo = "ttft=15ms"});
+  const ConfigResult least_tokens =
+      traffic_result({.balance = BalancePolicy::least_tokens, .slo = "ttft=15ms", .balance_ratio = 1.0});
+  const std::string html =
+      html_report(make_document(RunMetadata{}, {to_json(round_robin), to_json(least_tokens), to_json(uniform_result())}),
+                  "r.json");
+  EXPECT_EQ(count(html, "<h2>Requests</h2>"), 1u);
+  EXPECT_EQ(count(html, "data-chart=\"request-cdf\""), 2u) << "one CDF per request-list configuration";
+  EXPECT_EQ(count(html, "data-series=\"ttft\""), 2u);
+  EXPECT_EQ(count(html, "data-series=\"e2e\""), 2u);
+  EXPECT_EQ(count(html, "data-chart=\"replica-timeline\""), 2u);
+  EXPECT_EQ(count(html, "data-chart=\"replica-busy-idle\""), 1u);
+  EXPECT_EQ(count(html, "data-chart=\"balance-by-policy\""), 1u);
+  EXPECT_NE(html.find("<td>13 / 18.8 / 19.88 / 13.5 / 20</td>"), std::string::npos) << "ttft p50/p90/p99/mean/max";
+  EXPECT_NE(html.find("<td class=\"num\">83.33</td><td class=\"num\">50.0%</td><td>ttft=15ms</td>"), std::string::npos)
+      << "goodput and the share within the SLO";
+  EXPECT_NE(html.find("replica 1 (2 requests): a request in flight from 10 to 22 ms"), std::string::npos);
+  EXPECT_NE(html.find("<td>continuous</td><td>least-tokens</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"num\">0.833</td><td class=\"num\">0.900</td><td class=\"num\">75.0%</td><td "
+                      "class=\"num\">60.0%</td>"),
+            std::string::npos)
+      << "round-robin's balance, per-step balance and useful fractions";
+  EXPECT_NE(html.find("<td class=\"num\">1.000</td>"), std::string::npos) << "least-tokens' balance";
+  EXPECT_LT(html.find("<td>continuous</td><td>least-tokens</td>"), html.find("<td>continuous</td><td>round-robin</td>"))
+      << "grouped by batching, then policy";
+
+  const std::string uniform = html_report(make_document(RunMetadata{}, {to_json(uniform_result())}), "u.json");
+  EXPECT_EQ(uniform.find("<h2>Requests</h2>"), std::string::npos) << "no request sections without a request list";
 }
 
 }  // namespace
