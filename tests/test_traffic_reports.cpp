@@ -12,6 +12,7 @@
 #include "csv_output.hpp"
 #include "engine/metrics.hpp"
 #include "engine/traffic_run.hpp"
+#include "reports/compare.hpp"
 #include "reports/html_report.hpp"
 #include "reports/html_traffic.hpp"
 #include "reports/json_schema.hpp"
@@ -234,6 +235,95 @@ TEST(TrafficHtml, RequestsSectionHasCdfsTimelinesAndBalanceByPolicy) {
 
   const std::string uniform = html_report(make_document(RunMetadata{}, {to_json(uniform_result())}), "u.json");
   EXPECT_EQ(uniform.find("<h2>Requests</h2>"), std::string::npos) << "no request sections without a request list";
+}
+
+// ---- compare --------------------------------------------------------------------------------
+
+nlohmann::json document_of(const TrafficCase& c) { return make_document(RunMetadata{}, {to_json(traffic_result(c))}); }
+
+// n values 0.2% apart whose median is `center`.
+std::vector<double> around(double center, int n) {
+  std::vector<double> v;
+  for (int i = 0; i < n; ++i) v.push_back(center * (1 + 0.002 * (i - (n - 1) / 2.0)));
+  return v;
+}
+
+// `n` iterations of 24 ms each (0.2% apart), each request's times x `scale` (0.2% apart).
+TrafficCase measured(int n, double scale, const std::string& slo = "") {
+  TrafficCase c;
+  c.request_scales = around(scale, n);
+  c.e2e_ms = around(24, n);
+  c.slo = slo;
+  return c;
+}
+
+const MetricComparison* find(const Comparison& c, const std::string& metric) {
+  for (const MetricComparison& m : c.rows)
+    if (m.metric == metric) return &m;
+  return nullptr;
+}
+
+TEST(TrafficCompare, RequestMetricsAreOneValuePerIteration) {
+  const TrafficCase base = measured(10, 1.0);
+  const Comparison c = compare_runs(document_of(base), document_of(base), CompareOptions{}, "a", "b");
+  for (const char* metric : {"requests.ttft_p50", "requests.tpot_p50", "requests.e2e_p99", "requests.goodput"}) {
+    const MetricComparison* m = find(c, metric);
+    ASSERT_NE(m, nullptr) << metric;
+    EXPECT_EQ(m->base_n, 10u) << metric << ": iterations, not 40 requests";
+    EXPECT_EQ(m->verdict, Verdict::same) << metric;
+    EXPECT_FALSE(m->gating) << metric << " is secondary by default";
+  }
+  EXPECT_NEAR(find(c, "requests.ttft_p50")->base, 13.0, 1e-9);
+  EXPECT_NEAR(find(c, "requests.tpot_p50")->base, 2.0, 1e-9);
+  EXPECT_NEAR(find(c, "requests.e2e_p99")->base, 23.94, 1e-9);
+  EXPECT_NEAR(find(c, "requests.goodput")->base, 4 / 0.024, 0.01) << "no --slo: every request counts";
+  EXPECT_EQ(find(c, "ttft.median"), nullptr) << "no batch-wide prefill in a request list";
+  // Throughput: the list's 10 output tokens over each iteration, not the sizing workload's.
+  EXPECT_NEAR(find(c, "throughput")->base, 10 / 0.024, 0.01);
+}
+
+TEST(TrafficCompare, SlowerRequestsInEqualIterationsAreASecondaryRegression) {
+  const TrafficCase base = measured(10, 1.0);
+  TrafficCase slower = base;
+  slower.request_scales = around(1.2, 10);  // every request 20% later, the iterations as long
+  const Comparison c = compare_runs(document_of(base), document_of(slower), CompareOptions{}, "a", "b");
+  EXPECT_EQ(find(c, "latency.median")->verdict, Verdict::same);
+  EXPECT_EQ(find(c, "requests.ttft_p50")->verdict, Verdict::regression);
+  EXPECT_NEAR(find(c, "requests.ttft_p50")->change, 0.2, 1e-9);
+  EXPECT_EQ(find(c, "requests.e2e_p99")->verdict, Verdict::regression);
+  EXPECT_EQ(find(c, "requests.goodput")->verdict, Verdict::regression) << "fewer requests per second";
+  EXPECT_EQ(c.exit_status(), 0) << "secondary metrics never fail the gate";
+
+  CompareOptions gate_ttft;
+  gate_ttft.gate = parse_gate({"latency.median", "requests.ttft_p50"});
+  EXPECT_EQ(compare_runs(document_of(base), document_of(slower), gate_ttft, "a", "b").exit_status(), 1);
+
+  const Comparison faster = compare_runs(document_of(slower), document_of(base), CompareOptions{}, "a", "b");
+  EXPECT_EQ(find(faster, "requests.ttft_p50")->verdict, Verdict::improvement);
+  EXPECT_EQ(find(faster, "requests.goodput")->verdict, Verdict::improvement);
+}
+
+TEST(TrafficCompare, GoodputCountsOnlyRequestsWithinTheSlo) {
+  // Under ttft=15ms two of four requests meet it at scale 1 (TTFT 10 and 8 ms); at 1.6 only one
+  // (8 ms becomes 12.8, within; 10 ms becomes 16, not) in an iteration 1.6 times as long.
+  const TrafficCase base = measured(10, 1.0, "ttft=15ms");
+  TrafficCase late = base;
+  late.request_scales = around(1.6, 10);
+  const Comparison c = compare_runs(document_of(base), document_of(late), CompareOptions{}, "a", "b");
+  EXPECT_NEAR(find(c, "requests.goodput")->base, 2 / 0.024, 0.01);
+  EXPECT_NEAR(find(c, "requests.goodput")->current, 1 / (0.024 * 1.6), 0.01);
+  EXPECT_EQ(find(c, "requests.goodput")->verdict, Verdict::regression);
+}
+
+TEST(TrafficCompare, PooledRunsKeepTheirIterationsApart) {
+  const TrafficCase one = measured(6, 1.0);
+  const std::vector<ResultsFile> side = {{"a1", document_of(one)}, {"a2", document_of(one)}};
+  const Comparison c = compare_runs(side, side, CompareOptions{});
+  const MetricComparison* m = find(c, "requests.ttft_p50");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->base_n, 12u) << "6 iterations from each of two runs";
+  EXPECT_EQ(m->base_runs, 2u);
+  EXPECT_NEAR(m->base, 13.0, 1e-9) << "each iteration's own p50, not the pooled requests'";
 }
 
 }  // namespace
