@@ -32,7 +32,9 @@ Command add_compare_command(CLI::App& app) {
   cmd->add_option("new", o->current, "New results (one file, or several comma-separated)")->required();
   cmd->add_option("--threshold", o->thresholds,
                   "Relative change that counts: 5% (all metrics) or metric=3% (latency.median, ttft.median, "
-                  "tpot.median, throughput, sync.exposed: its change is a share of the base iteration); repeatable")
+                  "tpot.median, throughput, sync.exposed: its change is a share of the base iteration; request "
+                  "lists, one value per iteration: requests.ttft_p50, requests.tpot_p50, requests.e2e_p99, "
+                  "requests.goodput); repeatable")
       ->default_str("5%");
   cmd->add_option("--alpha", o->alpha,
                   "Significance level of the two-sided Mann-Whitney U tests: of the whole comparison with "

@@ -1,6 +1,6 @@
 // Per-request latency metrics of a run from the times each request passed each point, as vLLM's
 // `bench serve` defines them, and goodput under service-level limits. Every figure is defined in
-// docs/metrics.md ("Per-request metrics").
+// docs/metrics.md ("Requests").
 #pragma once
 
 #include <optional>

@@ -179,20 +179,33 @@ TrafficMetrics describe_traffic(const TrafficPlan& plan, const std::string& slo)
   return m;
 }
 
-void summarize_requests(TrafficMetrics& m, const RequestList& list, const SloLimits& slo) {
+int iteration_count(const std::vector<RequestSample>& samples) {
   int iterations = 0;
-  for (const RequestSample& s : m.samples) iterations = std::max(iterations, s.iteration + 1);
-  if (iterations == 0) return;
-  std::vector<RequestTimes> pooled;
+  for (const RequestSample& s : samples) iterations = std::max(iterations, s.iteration + 1);
+  return iterations;
+}
+
+std::vector<RequestMetrics> request_metrics_per_iteration(const std::vector<RequestSample>& samples,
+                                                          const RequestList& list, const SloLimits& slo) {
+  std::vector<RequestMetrics> out;
+  for (int i = 0; i < iteration_count(samples); ++i) out.push_back(request_metrics(list, times_of(samples, i), slo));
+  return out;
+}
+
+void summarize_requests(TrafficMetrics& m, const RequestList& list, const SloLimits& slo) {
+  const std::vector<RequestMetrics> per_iteration = request_metrics_per_iteration(m.samples, list, slo);
+  if (per_iteration.empty()) return;
   std::vector<double> per_second[4], met;
-  for (int i = 0; i < iterations; ++i) {
-    const std::vector<RequestTimes> times = times_of(m.samples, i);
-    const RequestMetrics it = request_metrics(list, times, slo);
+  for (const RequestMetrics& it : per_iteration) {
     per_second[0].push_back(it.requests_per_s);
     per_second[1].push_back(it.output_tokens_per_s);
     per_second[2].push_back(it.total_tokens_per_s);
     per_second[3].push_back(it.goodput_per_s);
     met.push_back(it.slo_met_fraction);
+  }
+  std::vector<RequestTimes> pooled;
+  for (int i = 0; i < static_cast<int>(per_iteration.size()); ++i) {
+    const std::vector<RequestTimes> times = times_of(m.samples, i);
     pooled.insert(pooled.end(), times.begin(), times.end());
   }
   const RequestMetrics all = request_metrics(list, pooled, slo);

@@ -47,6 +47,14 @@ TrafficMetrics describe_traffic(const TrafficPlan& plan, const std::string& slo)
 // recomputes them with): latencies pooled over iterations, rates per iteration (their median).
 void summarize_requests(TrafficMetrics& m, const RequestList& list, const SloLimits& slo);
 
+// The measured iterations in `samples` (the largest iteration index plus one; 0 without samples).
+int iteration_count(const std::vector<RequestSample>& samples);
+
+// Each measured iteration's request metrics (index i: iteration i's samples alone): the
+// iteration-level values `compare` tests, since the requests of one iteration are not independent.
+std::vector<RequestMetrics> request_metrics_per_iteration(const std::vector<RequestSample>& samples,
+                                                          const RequestList& list, const SloLimits& slo);
+
 // The traffic metrics of a configuration from its ranks' outcomes (stamps resolved), with the
 // reason a request could not be summarised thrown as Error.
 TrafficMetrics traffic_metrics(const TrafficPlan& plan, const Layout& layout, const std::vector<RankOutcome>& ranks,

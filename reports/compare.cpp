@@ -10,6 +10,7 @@
 #include "model/error.hpp"
 #include "engine/metrics.hpp"
 #include "engine/stats.hpp"
+#include "engine/traffic_run.hpp"
 #include "reports/json_schema.hpp"
 
 namespace llmt {
@@ -61,9 +62,41 @@ const std::vector<MetricSpec>& compared_metrics() {
                                                   {"ttft.median", false, "ms", false, ""},
                                                   {"tpot.median", false, "ms", false, ""},
                                                   {"throughput", true, "tok/s", false, "latency.median"},
-                                                  {"sync.exposed", false, "ms", true, ""}};
+                                                  {"sync.exposed", false, "ms", true, ""},
+                                                  {"requests.ttft_p50", false, "ms", false, ""},
+                                                  {"requests.tpot_p50", false, "ms", false, ""},
+                                                  {"requests.e2e_p99", false, "ms", false, ""},
+                                                  {"requests.goodput", true, "req/s", false, ""}};
   return metrics;
 }
+
+namespace {
+
+// Request-list workloads: one value per measured iteration from that iteration's requests
+// alone (the requests of one iteration share its conditions, so they are not independent
+// samples; iterations are). Empty for a uniform workload.
+std::vector<double> request_metric_samples(const ConfigResult& r, const std::string& metric) {
+  const TrafficMetrics& t = r.metrics.traffic;
+  if (!r.point.traffic || !t.available) return {};
+  std::vector<double> out;
+  for (const RequestMetrics& it : request_metrics_per_iteration(t.samples, *r.point.traffic->requests, parse_slo(t.slo))) {
+    if (metric == "requests.ttft_p50") out.push_back(it.ttft.median * 1e3);
+    if (metric == "requests.tpot_p50" && it.tpot.n > 0) out.push_back(it.tpot.median * 1e3);
+    if (metric == "requests.e2e_p99") out.push_back(it.e2e.p99 * 1e3);
+    if (metric == "requests.goodput") out.push_back(it.goodput_per_s);
+  }
+  return out;
+}
+
+// Output tokens of one iteration: the request list's, or batch x gen of a uniform workload.
+double output_tokens_per_iteration(const ConfigPoint& p) {
+  if (!p.traffic) return static_cast<double>(p.workload.batch) * p.workload.gen;
+  double tokens = 0;
+  for (const Request& q : p.traffic->requests->requests) tokens += q.output;
+  return tokens;
+}
+
+}  // namespace
 
 std::vector<double> metric_samples(const ConfigResult& r, const std::string& metric) {
   const RawSamples& s = r.samples;
@@ -73,8 +106,12 @@ std::vector<double> metric_samples(const ConfigResult& r, const std::string& met
   // and the U test assumes independent samples. Both figures come from engine/metrics.
   if (metric == "tpot.median") return tpot_per_iteration_ms(s);
   if (metric == "throughput") {
+    // Uniform workloads: output_tokens_per_s's definition (engine/metrics); request lists: every
+    // request's output tokens over the iteration.
     std::vector<double> out;
-    for (double ms : s.e2e_ms) out.push_back(output_tokens_per_s(r.point.workload, ms));
+    for (double ms : s.e2e_ms)
+      out.push_back(r.point.traffic ? output_tokens_per_iteration(r.point) / (ms * 1e-3)
+                                    : output_tokens_per_s(r.point.workload, ms));
     return out;
   }
   if (metric == "sync.exposed") {
@@ -84,6 +121,7 @@ std::vector<double> metric_samples(const ConfigResult& r, const std::string& met
       for (std::size_t i = 0; i < out.size() && i < rank.size(); ++i) out[i] += rank[i] / s.rank_sync_ms.size();
     return out;
   }
+  if (metric.starts_with("requests.")) return request_metric_samples(r, metric);
   return {};
 }
 
@@ -311,6 +349,13 @@ void pool_into(ConfigResult& into, const ConfigResult& more) {
   const std::size_t ranks = std::min(s.rank_sync_ms.size(), more.samples.rank_sync_ms.size());
   s.rank_sync_ms.resize(ranks);
   for (std::size_t r = 0; r < ranks; ++r) append(s.rank_sync_ms[r], more.samples.rank_sync_ms[r]);
+  // Request samples keep their iterations apart: the pooled run's come after the ones before.
+  std::vector<RequestSample>& requests = into.metrics.traffic.samples;
+  const int offset = iteration_count(requests);
+  for (RequestSample q : more.metrics.traffic.samples) {
+    q.iteration += offset;
+    requests.push_back(std::move(q));
+  }
 }
 
 struct Pooled {

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "engine/metrics.hpp"
+#include "engine/traffic.hpp"
 #include "model/error.hpp"
 #include "model/file_io.hpp"
 #include "reports/reporter.hpp"
@@ -38,6 +39,62 @@ const char* kColumns[] = {
     "last_iteration_rel_error", "noise_floor_cap", "noise_floor_trusted", "dispatch", "ep", "expert_balance",
     "ep_balance", "moe_dispatch_ms", "moe_experts_ms", "moe_combine_ms", "moe_exchange_ms", "moe_exchange_transfer_ms",
     "moe_exchange_wait_ms", "moe_exchange_bytes_per_iteration", "routing_agreement"};
+
+// Request-list workloads (docs/metrics.md, "Requests"), after every other column: the plan, each
+// per-request latency's p50, p90, p99, mean and max (ms, pooled over the measured iterations), the
+// rates (medians over iterations) and how evenly replicas and slots were used. Empty for a
+// uniform workload.
+const char* kTrafficPlanColumns[] = {"requests", "batching", "balance", "slots", "slo"};
+const char* kRequestLatencies[] = {"ttft", "tpot", "itl", "e2e", "queueing"};
+const char* kLatencyStatistics[] = {"p50", "p90", "p99", "mean", "max"};
+const char* kTrafficFigureColumns[] = {"requests_per_s",       "request_output_tokens_per_s",
+                                       "request_total_tokens_per_s", "goodput_per_s",
+                                       "slo_met_fraction",     "balance_ratio",
+                                       "step_balance_ratio",   "useful_decode_fraction",
+                                       "useful_prefill_fraction"};
+
+std::vector<std::string> header_columns() {
+  std::vector<std::string> out(std::begin(kColumns), std::end(kColumns));
+  out.insert(out.end(), std::begin(kTrafficPlanColumns), std::end(kTrafficPlanColumns));
+  for (const char* latency : kRequestLatencies)
+    for (const char* statistic : kLatencyStatistics) out.push_back(fmt::format("request_{}_ms_{}", latency, statistic));
+  out.insert(out.end(), std::begin(kTrafficFigureColumns), std::end(kTrafficFigureColumns));
+  return out;
+}
+
+std::string number_field(double v) { return fmt::format("{:.6g}", v); }
+
+// The request list's plan (known before the configuration ran, so written for failed ones too)
+// and the --slo it was measured under.
+std::vector<std::string> traffic_plan_fields(const ConfigResult& r) {
+  if (!r.point.traffic) return std::vector<std::string>(std::size(kTrafficPlanColumns));
+  const TrafficPlan& t = *r.point.traffic;
+  return {t.requests->label(), std::string(batching_mode_name(t.batching.mode)),
+          std::string(balance_policy_name(t.balance)), std::to_string(t.batching.slots),
+          csv_field(r.metrics.traffic.slo)};
+}
+
+// The measured figures of a request list; empty for a uniform workload or without samples.
+std::vector<std::string> traffic_figure_fields(const TrafficMetrics& t) {
+  std::vector<std::string> out;
+  if (!t.available) {
+    out.resize(std::size(kRequestLatencies) * std::size(kLatencyStatistics) + std::size(kTrafficFigureColumns));
+    return out;
+  }
+  for (const Summary* s : {&t.ttft_ms, &t.tpot_ms, &t.itl_ms, &t.e2e_ms, &t.queueing_ms})
+    for (double v : {s->median, s->p90, s->p99, s->mean, s->max}) out.push_back(s->n > 0 ? number_field(v) : "");
+  for (double v : {t.requests_per_s, t.output_tokens_per_s, t.total_tokens_per_s, t.goodput_per_s, t.slo_met_fraction,
+                   t.balance_ratio, t.step_balance_ratio, t.useful_decode_fraction, t.useful_prefill_fraction})
+    out.push_back(number_field(v));
+  return out;
+}
+
+std::vector<std::string> traffic_fields(const ConfigResult& r) {
+  std::vector<std::string> out = traffic_plan_fields(r);
+  const std::vector<std::string> figures = traffic_figure_fields(r.metrics.traffic);
+  out.insert(out.end(), figures.begin(), figures.end());
+  return out;
+}
 
 // The memory pool with the largest measured peak: its allocated bytes beside the measured peak.
 std::vector<std::string> pool_fields(const ConfigMetrics& m) {
@@ -105,7 +162,7 @@ class CsvReporter final : public Reporter {
 
   void begin(const RunMetadata&, const CarriedResults& carried) override {
     out_ = std::make_unique<OutputStream>(path_, "--csv");
-    out_->write(fmt::format("{}\n", fmt::join(kColumns, ",")));
+    out_->write(fmt::format("{}\n", fmt::join(header_columns(), ",")));
     for (const ConfigResult& r : carried.results) add(r);
   }
   void end(const RunSummary&) override {}
@@ -171,6 +228,8 @@ class CsvReporter final : public Reporter {
       const std::vector<std::string> moe = moe_fields(r);
       f.insert(f.end(), moe.begin(), moe.end());
     }
+    const std::vector<std::string> traffic = traffic_fields(r);
+    f.insert(f.end(), traffic.begin(), traffic.end());
     out_->write(fmt::format("{}\n", fmt::join(f, ",")));
   }
 

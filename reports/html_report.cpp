@@ -10,6 +10,8 @@
 #include "engine/metrics.hpp"
 #include "engine/ranking.hpp"
 #include "engine/stats.hpp"
+#include "reports/html_table.hpp"
+#include "reports/html_traffic.hpp"
 #include "reports/json_schema.hpp"
 #include "reports/reporter.hpp"
 #include "reports/svg.hpp"
@@ -18,6 +20,8 @@ namespace llmt {
 namespace {
 
 using svg::escape;
+using html::num;
+using html::table;
 
 const char* kStyle = R"(
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1200px; }
@@ -40,23 +44,6 @@ std::string page(const std::string& title, const std::string& body) {
       "</body>\n</html>\n",
       escape(title), kStyle, escape(title), body);
 }
-
-std::string table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
-                  const std::vector<bool>& numeric = {}) {
-  std::string s = "<table><tr>";
-  for (const std::string& h : header) s += "<th>" + escape(h) + "</th>";
-  s += "</tr>\n";
-  for (const auto& row : rows) {
-    s += "<tr>";
-    for (std::size_t i = 0; i < row.size(); ++i)
-      s += (i < numeric.size() && numeric[i] ? "<td class=\"num\">" : "<td>") + row[i] + "</td>";
-    s += "</tr>\n";
-  }
-  return s + "</table>\n";
-}
-
-std::string num(double v, const char* f = "{:.3g}") { return fmt::format(fmt::runtime(f), v); }
-
 
 std::string short_name(const ConfigResult& r) {
   const ConfigPoint& p = r.point;
@@ -419,7 +406,7 @@ std::string html_report(const nlohmann::json& doc, const std::string& source) {
     if (r.status == ConfigStatus::ok && !r.samples.e2e_ms.empty()) measured.push_back(&r);
   const std::string body = run_section(doc, measured.size(), all.size(), source) + figures_section(measured) +
                            scaling_section(measured) + time_section(measured) + memory_section(measured) +
-                           balance_section(measured) + moe_section(measured) + speed_of_light_section(measured) +
+                           balance_section(measured) + traffic_sections(measured) + moe_section(measured) + speed_of_light_section(measured) +
                            ranking_section(doc, all) + verification_section(all);
   return page("llmthreads report", body);
 }

@@ -195,9 +195,15 @@ void check_configuration(const json& c, const std::string& at, std::vector<std::
   if (n == 0) return fail("samples.e2e_ms", "is empty: a measured configuration needs at least one iteration");
   if (c.contains("iterations") && c["iterations"].get<std::size_t>() != n)
     return fail("iterations", fmt::format("is {}, but samples.e2e_ms has {} iterations", c["iterations"].get<std::size_t>(), n));
-  if (s["ttft_ms"].size() != n)
-    return fail("samples.ttft_ms", fmt::format("has {} values for {} iterations (samples.e2e_ms)", s["ttft_ms"].size(), n));
-  const std::size_t steps = static_cast<std::size_t>(c["workload"]["gen"].get<int>() - 1);
+  // A request list has no batch-wide prefill or decode step: its per-request times replace them.
+  const bool requests = c.contains("traffic") && !c["traffic"].is_null();
+  const std::size_t prefills = requests ? 0 : n;
+  if (s["ttft_ms"].size() != prefills)
+    return fail("samples.ttft_ms", requests ? fmt::format("has {} values; a request list has none (its per-request times "
+                                                          "are metrics.traffic.samples)", s["ttft_ms"].size())
+                                            : fmt::format("has {} values for {} iterations (samples.e2e_ms)",
+                                                          s["ttft_ms"].size(), n));
+  const std::size_t steps = requests ? 0 : static_cast<std::size_t>(c["workload"]["gen"].get<int>() - 1);
   if (s["decode_step_ms"].size() != n * steps)
     return fail("samples.decode_step_ms", fmt::format("has {} values; {} iterations of gen - 1 = {} decode steps make {}",
                                                       s["decode_step_ms"].size(), n, steps, n * steps));

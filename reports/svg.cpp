@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 namespace llmt::svg {
@@ -31,6 +32,42 @@ std::string number(double v) {
   if (v == 0) return "0";
   if (std::fabs(v) >= 1000 || std::fabs(v) < 0.01) return fmt::format("{:.3g}", v);
   return fmt::format("{:.4g}", v);
+}
+
+// The opening <svg> element and its title.
+std::string open_svg(const std::string& id, const std::string& title, double width, double height) {
+  return fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" data-chart=\"{}\" width=\"{}\" height=\"{}\" "
+      "viewBox=\"0 0 {} {}\" role=\"img\"><title>{}</title>\n",
+      escape(id), width, height, width, height, escape(title));
+}
+
+// A legend entry: a colour swatch and its name.
+std::string legend_entry(double x, double y, const char* fill, const std::string& name) {
+  return fmt::format("<rect x=\"{}\" y=\"{:.1f}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" "
+                     "y=\"{:.1f}\" class=\"legend\">{}</text>",
+                     x, y, fill, x + 16, y + 10, escape(name));
+}
+
+// Evenly spaced ticks from 0 to a nice bound at or above `max`.
+std::vector<double> nice_ticks(double max) {
+  const auto [top, step] = nice_axis(max);
+  std::vector<double> out;
+  for (double v = 0; v <= top + 1e-9 * top; v += step) out.push_back(v);
+  return out;
+}
+
+// Vertical grid lines at `ticks` from `top` to the axis at `axis_y`, their values under it, and
+// the axis' label centred at `label_x` below them.
+std::string horizontal_axis(const std::vector<double>& ticks, const std::function<double(double)>& tx, double top,
+                            double axis_y, double label_x, const std::string& label) {
+  std::string s;
+  for (double v : ticks)
+    s += fmt::format("<line x1=\"{:.1f}\" y1=\"{}\" x2=\"{:.1f}\" y2=\"{:.1f}\" class=\"grid\"/><text x=\"{:.1f}\" "
+                     "y=\"{:.1f}\" class=\"tick\" text-anchor=\"middle\">{}</text>\n",
+                     tx(v), top, tx(v), axis_y, tx(v), axis_y + 16, number(v));
+  return s + fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"label\" text-anchor=\"middle\">{}</text>\n",
+                         label_x, axis_y + 34, escape(label));
 }
 
 }  // namespace
@@ -61,6 +98,10 @@ std::string render(const LineChart& c) {
       if (std::isfinite(y)) y_max = std::max(y_max, y);
     }
   if (!std::isfinite(x_min)) x_min = x_max = 1;
+  if (c.dense) {
+    x_min = 0;
+    x_max = nice_axis(x_max).first;
+  }
   auto tx = [&](double x) {
     const double a = c.log2_x ? std::log2(x) : x, lo = c.log2_x ? std::log2(x_min) : x_min,
                  hi = c.log2_x ? std::log2(x_max) : x_max;
@@ -69,10 +110,7 @@ std::string render(const LineChart& c) {
   const auto [y_top, y_step] = nice_axis(y_max);
   auto ty = [&](double y) { return top + plot_h - y / y_top * plot_h; };
 
-  std::string s = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" data-chart=\"{}\" width=\"{}\" height=\"{}\" "
-      "viewBox=\"0 0 {} {}\" role=\"img\"><title>{}</title>\n",
-      escape(c.id), width, height, width, height, escape(c.title));
+  std::string s = open_svg(c.id, c.title, width, height);
   s += fmt::format("<text x=\"{}\" y=\"20\" class=\"chart-title\">{}</text>\n", left, escape(c.title));
   for (double y = 0; y <= y_top + 1e-9 * y_top; y += y_step)
     s += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" class=\"grid\"/><text x=\"{}\" y=\"{:.1f}\" "
@@ -83,6 +121,7 @@ std::string render(const LineChart& c) {
     for (auto [x, y] : ser.points) xs.push_back(x);
   std::sort(xs.begin(), xs.end());
   xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
+  if (c.dense) xs = nice_ticks(x_max);
   for (double x : xs)
     s += fmt::format("<text x=\"{:.1f}\" y=\"{}\" class=\"tick\" text-anchor=\"middle\">{}</text>\n", tx(x),
                      top + plot_h + 16, number(x));
@@ -102,13 +141,10 @@ std::string render(const LineChart& c) {
     for (auto [x, y] : pts) path += fmt::format("{:.1f},{:.1f} ", tx(x), ty(y));
     s += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{}/>", path, color(i),
                      ser.dashed ? " stroke-dasharray=\"5,4\"" : "");
-    for (auto [x, y] : pts)
+    for (auto [x, y] : c.dense ? decltype(pts){} : pts)
       s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" fill=\"{}\"><title>{}: {} ranks, {}</title></circle>",
                        tx(x), ty(y), color(i), escape(ser.name), number(x), number(y));
-    const double ly = top + 14 + 18.0 * static_cast<double>(i);
-    s += fmt::format("<rect x=\"{}\" y=\"{:.1f}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{:.1f}\" "
-                     "class=\"legend\">{}</text></g>\n",
-                     left + plot_w + 14, ly - 10, color(i), left + plot_w + 30, ly, escape(ser.name));
+    s += legend_entry(left + plot_w + 14, top + 4 + 18.0 * static_cast<double>(i), color(i), ser.name) + "</g>\n";
   }
   return s + "</svg>\n";
 }
@@ -122,19 +158,11 @@ std::string render(const BarChart& c) {
     for (double v : row) total += std::max(0.0, v);
     max_total = std::max(max_total, total);
   }
-  const auto [x_top, x_step] = nice_axis(max_total);
+  const double x_top = nice_axis(max_total).first;
   auto tx = [&](double v) { return left + v / x_top * plot_w; };
-  std::string s = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" data-chart=\"{}\" width=\"{}\" height=\"{}\" "
-      "viewBox=\"0 0 {} {}\" role=\"img\"><title>{}</title>\n",
-      escape(c.id), width, height, width, height, escape(c.title));
+  std::string s = open_svg(c.id, c.title, width, height);
   s += fmt::format("<text x=\"8\" y=\"20\" class=\"chart-title\">{}</text>\n", escape(c.title));
-  for (double v = 0; v <= x_top + 1e-9 * x_top; v += x_step)
-    s += fmt::format("<line x1=\"{:.1f}\" y1=\"{}\" x2=\"{:.1f}\" y2=\"{:.1f}\" class=\"grid\"/><text x=\"{:.1f}\" "
-                     "y=\"{:.1f}\" class=\"tick\" text-anchor=\"middle\">{}</text>\n",
-                     tx(v), top, tx(v), height - bottom, tx(v), height - bottom + 16, number(v));
-  s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"label\" text-anchor=\"middle\">{}</text>\n",
-                   left + plot_w / 2, height - 6, escape(c.unit));
+  s += horizontal_axis(nice_ticks(max_total), tx, top, height - bottom, left + plot_w / 2, c.unit);
   for (std::size_t r = 0; r < c.rows.size(); ++r) {
     const double y = top + row_h * static_cast<double>(r);
     s += fmt::format("<text x=\"{}\" y=\"{:.1f}\" class=\"row-label\" text-anchor=\"end\">{}</text>\n", left - 6,
@@ -153,12 +181,36 @@ std::string render(const BarChart& c) {
                        color(k), cls.empty() ? "" : " class=\"" + escape(cls) + "\"", escape(c.rows[r]),
                        escape(c.series[k]), number(c.values[r][k]), escape(c.unit));
     }
-    s += fmt::format("<rect x=\"{}\" y=\"{:.1f}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{:.1f}\" "
-                     "class=\"legend\">{}</text></g>\n",
-                     width - right + 14, top + 18.0 * static_cast<double>(k), color(k), width - right + 30,
-                     top + 18.0 * static_cast<double>(k) + 10, escape(c.series[k]));
+    s += legend_entry(width - right + 14, top + 18.0 * static_cast<double>(k), color(k), c.series[k]) + "</g>\n";
   }
   return s + "</svg>\n";
+}
+
+std::string render(const Timeline& c) {
+  const double row_h = 18, left = 330, right = 200, top = 36, bottom = 40, width = 960;
+  const double plot_w = width - left - right, height = top + bottom + row_h * static_cast<double>(c.rows.size());
+  const double x_top = nice_axis(c.end).first;
+  auto tx = [&](double v) { return left + std::clamp(v, 0.0, x_top) / x_top * plot_w; };
+  std::string s = open_svg(c.id, c.title, width, height);
+  s += fmt::format("<text x=\"8\" y=\"20\" class=\"chart-title\">{}</text>\n", escape(c.title));
+  s += horizontal_axis(nice_ticks(c.end), tx, top, height - bottom, left + plot_w / 2, c.unit);
+  const char* idle = "#e8e8e8";
+  for (std::size_t r = 0; r < c.rows.size(); ++r) {
+    const double y = top + row_h * static_cast<double>(r);
+    s += fmt::format("<g class=\"lane\" data-row=\"{}\"><text x=\"{}\" y=\"{:.1f}\" class=\"row-label\" "
+                     "text-anchor=\"end\">{}</text>",
+                     escape(c.rows[r]), left - 6, y + row_h * 0.7, escape(c.rows[r]));
+    s += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"/>", tx(0),
+                     y + 2, tx(c.end) - tx(0), row_h - 4, idle);
+    for (auto [begin, end] : r < c.spans.size() ? c.spans[r] : std::vector<std::pair<double, double>>{})
+      s += fmt::format("<rect class=\"span\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" "
+                       "fill=\"{}\"><title>{}: {} from {} to {} {}</title></rect>",
+                       tx(begin), y + 2, tx(end) - tx(begin), row_h - 4, color(0), escape(c.rows[r]), escape(c.busy),
+                       number(begin), number(end), escape(c.unit));
+    s += "</g>\n";
+  }
+  s += legend_entry(width - right + 14, top, color(0), c.busy) + legend_entry(width - right + 14, top + 18, idle, c.idle);
+  return s + "\n</svg>\n";
 }
 
 }  // namespace llmt::svg

@@ -22,6 +22,9 @@ struct LineChart {
   std::string id, title, x_label, y_label;
   std::vector<Series> series;
   bool log2_x = true;  // rank counts: 1, 2, 4, 8 evenly spaced
+  // Many points (a CDF): the x axis from 0 with evenly spaced ticks instead of one tick per
+  // point, and no marker per point.
+  bool dense = false;
 };
 std::string render(const LineChart& chart);
 
@@ -34,5 +37,15 @@ struct BarChart {
   std::vector<std::string> row_classes;        // optional CSS class per bar (e.g. a verdict)
 };
 std::string render(const BarChart& chart);
+
+// One lane per row from 0 to `end`: the row's spans drawn over an idle background, e.g. when a
+// replica had requests in flight.
+struct Timeline {
+  std::string id, title, unit, busy = "busy", idle = "idle";  // legend names of spans and background
+  std::vector<std::string> rows;
+  std::vector<std::vector<std::pair<double, double>>> spans;  // [row]: (begin, end), in `unit`
+  double end = 0;
+};
+std::string render(const Timeline& chart);
 
 }  // namespace llmt::svg

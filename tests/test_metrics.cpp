@@ -14,6 +14,7 @@
 #include "reports/html_report.hpp"
 #include "reports/json_schema.hpp"
 #include "reports/reporter.hpp"
+#include "csv_output.hpp"
 #include "run_binary.hpp"
 
 namespace llmt {
@@ -83,26 +84,12 @@ std::string console_value(const std::string& header, const std::string& row, con
   return row.substr(begin + 1, end - begin - 1);
 }
 
-// The CSV's header and first row, as fields.
 std::pair<std::vector<std::string>, std::vector<std::string>> csv_of(const ConfigResult& r, const std::string& name) {
-  const fs::path path = temp_file(name);
-  {
-    const auto csv = make_csv_reporter(path.string());
-    csv->begin(RunMetadata{}, CarriedResults{});
-    csv->add(r);
-  }
-  std::ifstream in(path);
-  std::string header, row;
-  std::getline(in, header);
-  std::getline(in, row);
-  return {split(header, ','), split(row, ',')};
+  return llmt::testing::csv_of(r, temp_file(name));
 }
 
 std::string csv_value(const ConfigResult& r, const std::string& column) {
-  const auto [header, row] = csv_of(r, "known.csv");
-  for (std::size_t i = 0; i < header.size() && i < row.size(); ++i)
-    if (header[i] == column) return row[i];
-  return "<no column " + column + ">";
+  return llmt::testing::csv_value(r, column, temp_file("known.csv"));
 }
 
 // The console's header line and the row of the one configuration added.
