@@ -86,7 +86,7 @@ struct ConfigPoint {
   // Set: the workload is a list of unequal requests run by a scheduler (engine/traffic.hpp), and
   // `workload` only sizes the buffers: batch = slots of every replica together, prompt = the
   // longest step a slot holds, gen = the longest output.
-  std::shared_ptr<const TrafficPlan> traffic;
+  std::shared_ptr<const TrafficPlan> traffic = nullptr;
   int ranks() const { return layout.ranks() > 0 ? layout.ranks() : requested_ranks; }
   // "tp4.pp1.dp1", "tp1.pp2.dp1.mb4" with pipeline stages, "tp2.pp1.ep4.alltoall" with experts split.
   std::string grid_label() const;
