@@ -39,8 +39,8 @@ SYMBOLIZER   ?= /usr/bin/llvm-symbolizer-16
 # runtimes reliably; process mode is covered by `make test` instead.
 SAN_CMAKE    ?= -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=$(SAN_CXX) -DLLMT_CUDA=OFF -DLLMT_MPI=OFF -DLLMT_BUILD_BENCHMARKS=OFF
 # The tests that run ranks as threads: the communicator, whole parallel runs, compute/comm overlap.
-TSAN_TESTS   ?= Collectives|Communicator|Parallel|EveryCombination|Overlap|AsyncComm
-TSAN_TARGETS ?= test_communicator test_parallel
+TSAN_TESTS   ?= Collectives|Communicator|Parallel|EveryCombination|Overlap|AsyncComm|RankThreads|ReadProbeOnThreads
+TSAN_TARGETS ?= test_communicator test_parallel test_small_gemm
 FUZZ_TARGETS ?= model_config results_file cli_args safetensors
 FUZZ_SECONDS ?= 60
 SAN_SUPP     := $(CURDIR)/cmake/sanitizers

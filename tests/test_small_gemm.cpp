@@ -73,7 +73,7 @@ const char* isa_name(SmallGemmIsa isa) {
 }
 
 // Shape classes: every row tile and the rows left over (m 1 to 16), columns that are not a whole
-// tile, k below one vector, not a multiple of one, and beyond one k chunk (2048) with a remainder.
+// tile, k below one vector, not a multiple of one, and over several k chunks (16 KiB of A each) with a remainder.
 TEST(SmallGemm, EveryInstructionSetMatchesCblasOnEveryShapeClass) {
   for (SmallGemmIsa isa : available_isas())
     for (int m : {1, 2, 3, 4, 5, 7, 8, 13, 16})
@@ -109,6 +109,24 @@ TEST(SmallGemm, ColumnRangesGiveTheSameBitsAsTheWhole) {
                               0.0f);
     EXPECT_EQ(whole, parts) << isa_name(isa);
   }
+}
+
+// Each row's sums are the same bits whatever rows come with it: one row alone (the one-row
+// tile), four (one register tile) and sixteen (k in chunks, weights reused from L1) agree.
+TEST(SmallGemm, RowsGiveTheSameBitsWhateverTheRowsBesideThem) {
+  for (SmallGemmIsa isa : available_isas())
+    for (int k : {300, 2048 + 37}) {
+      Problem p(16, 37, k, 1.0f, 1);  // C random, not NaN: its padding compares equal
+      std::vector<float> all = p.c;
+      cpu::small_gemm_nt_with(isa, 16, 0, p.n, k, p.a.data(), p.lda, p.w.data(), p.ldw, all.data(), p.ldc, 0.0f);
+      for (int rows : {1, 4}) {
+        std::vector<float> some = p.c;
+        for (int row = 0; row < 16; row += rows)
+          cpu::small_gemm_nt_with(isa, rows, 0, p.n, k, p.a.data() + std::size_t(row) * p.lda, p.lda, p.w.data(), p.ldw,
+                                  some.data() + std::size_t(row) * p.ldc, p.ldc, 0.0f);
+        EXPECT_EQ(all, some) << isa_name(isa) << ": " << rows << " rows at a time, k " << k;
+      }
+    }
 }
 
 // The decode shapes of the models the benchmarks use (Llama-3-8B's projections, Qwen3-30B-A3B's
