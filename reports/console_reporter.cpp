@@ -92,7 +92,8 @@ class ConsoleReporter final : public Reporter {
       fmt::print("resumed: {} configuration(s) kept from {}\n", carried.results.size(), carried.source);
     fmt::print("ttft, tpot, e2e: means over the measured iterations (ttft + (gen - 1) x tpot = e2e); "
                "tok/s = batch x gen / e2e; sync%: exposed communication; wait%: all but compute (exposed "
-               "communication, pipeline transfers and bubble)\n");
+               "communication, pipeline transfers and bubble); request lists (--workload): ttft and tpot are the "
+               "requests' medians, tok/s their output tokens per second, e2e the time to serve them all\n");
     fmt::print("GiB/rank: the largest rank's allocated peak; peak GiB: the process's RSS high-water mark during the "
                "configuration (* since the process started) or the largest sample of a GPU's memory in use; untrk GiB: peak "
                "minus the allocated bytes of the ranks in it\n");
