@@ -92,6 +92,21 @@ INSTANTIATE_TEST_SUITE_P(
                       TrafficCase{"dp", Layout{1, 1, 3}, {BatchingMode::continuous, 2, 0, 0}},
                       TrafficCase{"hybrid", Layout{2, 1, 2}, {BatchingMode::continuous, 2, 0, 2}}));
 
+// GPT-2's learned positions and LayerNorm, under a tensor-parallel split and chunked prefill.
+TEST(RaggedSteps, GptTwoRequestListsVerifyToo) {
+  const ModelConfig model = load_model("tiny-gpt2");
+  const RunOptions opts = quick_options();
+  for (const ConfigPoint& point :
+       {traffic_point("tp", Layout{2, 1, 1}, hand_made_requests(), {BatchingMode::continuous, 3, 0, 4}),
+        traffic_point("dp", Layout{1, 1, 2}, hand_made_requests(), {BatchingMode::static_batches, 2, 0, 0})}) {
+    ReferenceSet references(model, opts);
+    const ConfigResult r = run_configuration(model, point, opts, &references.for_point(point));
+    ASSERT_EQ(r.status, ConfigStatus::ok) << r.reason;
+    EXPECT_TRUE(r.verification.passed) << point.id() << ": " << r.verification.note;
+    EXPECT_LE(r.verification.max_rel_error, 1e-5) << point.id();
+  }
+}
+
 // Equal requests through ragged steps compute what the uniform path computes.
 TEST(RaggedSteps, EqualRequestsGiveTheUniformLogits) {
   const ModelConfig model = load_model("tiny");
