@@ -107,6 +107,27 @@ TEST(RaggedSteps, GptTwoRequestListsVerifyToo) {
   }
 }
 
+// Open-loop arrivals on one-rank replicas: the runner's clock admits no request before it arrives
+// (a property of the order of events, whatever the machine's speed), and all are verified.
+TEST(RaggedSteps, OpenLoopArrivalsAreNeverAdmittedEarly) {
+  const ModelConfig model = load_model("tiny");
+  const RunOptions opts = quick_options();
+  auto list = std::make_shared<RequestList>(*hand_made_requests());
+  for (std::size_t i = 0; i < list->requests.size(); ++i) list->requests[i].arrival_s = 0.004 * static_cast<double>(i);
+  const ConfigPoint point = traffic_point("dp", Layout{1, 1, 2}, list, {BatchingMode::continuous, 2, 0, 0});
+  ASSERT_TRUE(point.traffic->open_loop());
+  ReferenceSet references(model, opts);
+  const ConfigResult r = run_configuration(model, point, opts, &references.for_point(point));
+  ASSERT_EQ(r.status, ConfigStatus::ok) << r.reason;
+  EXPECT_TRUE(r.verification.passed) << r.verification.note;
+  ASSERT_EQ(r.metrics.traffic.samples.size(), 7u * static_cast<std::size_t>(r.iterations));
+  for (const RequestSample& s : r.metrics.traffic.samples) {
+    EXPECT_DOUBLE_EQ(s.arrival_ms, 4.0 * s.request);
+    EXPECT_GE(s.admitted_ms, s.arrival_ms) << "request " << s.request;
+  }
+  EXPECT_GE(r.metrics.traffic.queueing_ms.min, 0.0);
+}
+
 // Equal requests through ragged steps compute what the uniform path computes.
 TEST(RaggedSteps, EqualRequestsGiveTheUniformLogits) {
   const ModelConfig model = load_model("tiny");
