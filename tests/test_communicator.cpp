@@ -97,7 +97,9 @@ TEST(Communicator, OneFailingRankReleasesTheOthers) {
 // missing ranks never arrive, however busy the machine is.
 struct WatchdogRun {
   std::vector<std::string> errors;
-  std::vector<bool> timeout_error;  // CollectiveTimeout (the cause), not the RankError it releases
+  // CollectiveTimeout (the cause), not the RankError it releases. Not vector<bool>: its elements
+  // share words, so ranks setting their own would race.
+  std::vector<char> timeout_error;
   double seconds = 0;
 };
 
